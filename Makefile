@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROTOS := $(wildcard proto/clearinghouse/v1/*.proto)
+GENERATED := gen/.generated
+
+.PHONY: demo test bench proto lint clean venv
+
+demo: $(GENERATED)
+	$(VENV)/bin/clearing-admin demo
+
+test: $(GENERATED)
+	$(PY) -m pytest
+
+bench: $(GENERATED)
+	$(PY) -m services.bench
+
+proto: $(GENERATED)
+
+venv: $(INSTALLED)
+
+# The virtualenv is rebuilt when pyproject.toml changes. gen/ goes on its import path via a .pth
+# file because generated modules import each other as `clearinghouse.v1.*` (TOOLCHAIN.md).
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	echo "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/clearinghouse_gen.pth"
+	touch $@
+
+$(GENERATED): $(INSTALLED) $(PROTOS)
+	rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -I proto --python_out=gen --grpc_python_out=gen --pyi_out=gen $(PROTOS)
+	touch $@
+
+lint: $(INSTALLED)
+	cd proto && ../$(VENV)/bin/buf lint
+
+clean:
+	rm -rf gen var .hypothesis

@@ -1,0 +1,278 @@
+"""Adjudication of one inpatient stay by the insured region's policy (参保地政策) — SPEC §5.2.
+
+`adjudicate` is deterministic: classified lines, the stay, the member, the policy in force and
+the year-to-date accumulators in; the fund split, the accumulators after and the explanation
+out. The same function serves the offline quote and the online settlement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from clearing.classify import LineClass
+from clearing.errors import InvalidField, PreconditionFailed
+from clearing.explain import Step
+from clearing.member import Member, Ytd
+from clearing.money import BP_WHOLE, apply_bp
+from clearing.policy import FilingStatus, Policy, SchemePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class StayFacts:
+    """What the insured side needs of the stay besides its lines."""
+
+    treating_region: str
+    hospital_level: int
+    admitted_on: date
+    discharged_on: date
+    emergency: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AxisPart:
+    """The part `[from_fen, to_fen)` of a stay's amount that falls in segment `band` of a year axis."""
+
+    band: int
+    from_fen: int
+    to_fen: int
+    ratio_bp: int
+    paid_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class Adjudication:
+    """The fund split of one stay (SPEC §5.3 output keys) with the accumulators before and after."""
+
+    lines: tuple[LineClass, ...]
+    total_fen: int
+    fulamt_ownpay_fen: int
+    overlmt_selfpay_fen: int
+    preselfpay_fen: int
+    inscp_fen: int
+    deductible_fen: int
+    eligible_fen: int
+    hifp_fen: int
+    burden_fen: int
+    hifmi_fen: int
+    assist_base_fen: int
+    maf_fen: int
+    fund_pay_fen: int
+    psn_pay_fen: int
+    ytd_before: Ytd
+    ytd_after: Ytd
+    explanation: tuple[Step, ...]
+
+    @property
+    def ytd_delta(self) -> Ytd:
+        return self.ytd_after.minus(self.ytd_before)
+
+
+def split_on_axis(start_fen: int, length_fen: int, segments: tuple[tuple[int | None, int], ...]) -> tuple[AxisPart, ...]:
+    """Lay `[start, start + length)` over consecutive segments `(upto_fen or None, ratio_bp)` starting at 0
+    and pay each overlap at its ratio, `apply_bp` per part (分段累进)."""
+    assert start_fen >= 0 and length_fen >= 0
+    parts: list[AxisPart] = []
+    end_fen = start_fen + length_fen
+    lower_fen = 0
+    for band, (upto_fen, ratio_bp) in enumerate(segments):
+        upper_fen = end_fen if upto_fen is None else upto_fen
+        low, high = max(start_fen, lower_fen), min(end_fen, upper_fen)
+        if high > low:
+            parts.append(AxisPart(band, low, high, ratio_bp, apply_bp(high - low, ratio_bp)))
+        if upto_fen is None:
+            break
+        lower_fen = upto_fen
+    assert sum(part.to_fen - part.from_fen for part in parts) == length_fen, "the last segment is open"
+    return tuple(parts)
+
+
+def capped(amount_fen: int, annual_cap_fen: int, used_fen: int) -> tuple[int, int | None]:
+    """Apply an annual cap (0 = none) given what the year already used; returns (paid, left or None)."""
+    if annual_cap_fen == 0:
+        return amount_fen, None
+    left_fen = max(0, annual_cap_fen - used_fen)
+    return min(amount_fen, left_fen), left_fen
+
+
+def check_applicable(member: Member, stay: StayFacts, policy: Policy) -> SchemePolicy:
+    """The errors that are not quotes (SPEC §5.2): wrong region, date before the policy, unknown scheme or tier."""
+    if member.region != policy.region:
+        raise InvalidField("member.region", f"{member.region} is not the policy's region {policy.region}")
+    if stay.discharged_on < policy.effective_from:
+        raise PreconditionFailed(
+            "discharged_on", f"{stay.discharged_on} is before the policy's effective_from {policy.effective_from}")
+    scheme = policy.schemes.get(member.scheme)
+    if scheme is None:
+        raise InvalidField("member.scheme", f"the {policy.region} policy has no {member.scheme.value} scheme")
+    if member.assistance is not None and member.assistance not in (policy.assistance or {}):
+        raise InvalidField("member.assistance",
+                           f"the {policy.region} policy does not define assistance tier {member.assistance.value}")
+    return scheme
+
+
+def filing_cut_bp(member: Member, stay: StayFacts, policy: Policy) -> int:
+    """Ratio cut for treatment outside the insured region; an unfiled emergency takes the temporary cut."""
+    if stay.treating_region == member.region or policy.filing_cut_bp is None:
+        return 0
+    status = member.filing
+    if status is FilingStatus.UNFILED and stay.emergency:
+        status = FilingStatus.TEMPORARY
+    return policy.filing_cut_bp[status]
+
+
+def line_steps(lines: tuple[LineClass, ...]) -> list[Step]:
+    """Explain every line that is not wholly in scope."""
+    steps = []
+    for item in lines:
+        base = {"line_id": item.line.line_id, "code": item.line.code}
+        if item.note:
+            steps.append(Step("line_note", 0, {**base, "note": item.note}))
+        if item.fulamt_ownpay_fen:
+            steps.append(Step("line_excluded", item.fulamt_ownpay_fen, {**base, "reason": str(item.reason)}))
+        if item.overlmt_selfpay_fen:
+            assert item.price_cap_fen is not None
+            steps.append(Step("line_over_cap", item.overlmt_selfpay_fen, {
+                **base, "unit_price_fen": item.line.unit_price_fen, "price_cap_fen": item.price_cap_fen}))
+        if item.preselfpay_fen:
+            steps.append(Step("line_preselfpay", item.preselfpay_fen, {**base, "selfpay_bp": item.selfpay_bp}))
+    return steps
+
+
+def basic_fund(
+    eligible_fen: int, member: Member, stay: StayFacts, policy: Policy, scheme: SchemePolicy, ytd: Ytd,
+) -> tuple[int, list[Step]]:
+    """Steps 3–4: the band ratios (clamped once after every adjustment) and the capped basic fund `hifp`."""
+    retired_bp = scheme.retired_bonus_bp if member.retired else 0
+    poverty_bp = policy.poverty.ratio_bonus_bp if member.poverty and policy.poverty else 0
+    cut_bp = filing_cut_bp(member, stay, policy)
+    segments = []
+    for band in scheme.bands:
+        ratio_bp = band.ratio_bp[stay.hospital_level] + retired_bp + poverty_bp - cut_bp
+        segments.append((band.upto_fen, min(BP_WHOLE, max(0, ratio_bp))))
+    parts = split_on_axis(ytd.eligible_fen, eligible_fen, tuple(segments))
+    steps = [
+        Step("basic_band", part.paid_fen, {
+            "band": part.band, "from_fen": part.from_fen, "to_fen": part.to_fen, "ratio_bp": part.ratio_bp,
+            "base_bp": scheme.bands[part.band].ratio_bp[stay.hospital_level], "retired_bp": retired_bp,
+            "poverty_bp": poverty_bp, "cut_bp": cut_bp})
+        for part in parts
+    ]
+    uncapped_fen = sum(part.paid_fen for part in parts)
+    hifp_fen, left_fen = capped(uncapped_fen, scheme.annual_cap_fen, ytd.hifp_fen)
+    if left_fen is not None and hifp_fen < uncapped_fen:
+        steps.append(Step("basic_cap", hifp_fen, {"annual_cap_fen": scheme.annual_cap_fen, "left_fen": left_fen}))
+    steps.append(Step("hifp", hifp_fen))
+    return hifp_fen, steps
+
+
+def critical_insurance(
+    burden_fen: int, member: Member, policy: Policy, scheme: SchemePolicy, ytd: Ytd,
+) -> tuple[int, list[Step]]:
+    """Step 5: 大病保险 on the part of the year's burden above the threshold, bands measured from it."""
+    steps = [Step("burden", burden_fen)]
+    critical = scheme.critical
+    if critical is None:
+        steps.append(Step("hifmi", 0))
+        return 0, steps
+    threshold_fen = critical.threshold_fen
+    if member.poverty and policy.poverty:
+        threshold_fen = apply_bp(threshold_fen, policy.poverty.critical_threshold_bp)
+    burden_to_fen = ytd.burden_fen + burden_fen
+    above_from_fen = max(ytd.burden_fen, threshold_fen) - threshold_fen
+    above_to_fen = max(burden_to_fen, threshold_fen) - threshold_fen
+    steps.append(Step("critical_threshold", above_to_fen - above_from_fen,
+                      {"threshold_fen": threshold_fen, "to_fen": burden_to_fen}))
+    segments = tuple((band.upto_fen, band.ratio_bp) for band in critical.bands)
+    parts = split_on_axis(above_from_fen, above_to_fen - above_from_fen, segments)
+    steps += [
+        Step("critical_band", part.paid_fen,
+             {"band": part.band, "from_fen": part.from_fen, "to_fen": part.to_fen, "ratio_bp": part.ratio_bp})
+        for part in parts
+    ]
+    uncapped_fen = sum(part.paid_fen for part in parts)
+    hifmi_fen, left_fen = capped(uncapped_fen, critical.annual_cap_fen, ytd.hifmi_fen)
+    if left_fen is not None and hifmi_fen < uncapped_fen:
+        steps.append(Step("critical_cap", hifmi_fen, {"annual_cap_fen": critical.annual_cap_fen, "left_fen": left_fen}))
+    steps.append(Step("hifmi", hifmi_fen))
+    return hifmi_fen, steps
+
+
+def medical_assistance(base_fen: int, member: Member, policy: Policy, ytd: Ytd) -> tuple[int, list[Step]]:
+    """Step 6: 医疗救助 for members with a tier, above the tier's annual threshold on its own axis."""
+    steps = [Step("assist_base", base_fen)]
+    if member.assistance is None:
+        steps.append(Step("maf", 0))
+        return 0, steps
+    assert policy.assistance is not None  # check_applicable refused an undefined tier
+    rule = policy.assistance[member.assistance]
+    base_to_fen = ytd.assist_base_fen + base_fen
+    above_fen = max(base_to_fen, rule.deductible_fen) - max(ytd.assist_base_fen, rule.deductible_fen)
+    uncapped_fen = apply_bp(above_fen, rule.ratio_bp)
+    steps.append(Step("assistance", uncapped_fen, {
+        "tier": member.assistance.value, "deductible_fen": rule.deductible_fen, "above_fen": above_fen,
+        "ratio_bp": rule.ratio_bp}))
+    maf_fen, left_fen = capped(uncapped_fen, rule.annual_cap_fen, ytd.maf_fen)
+    if left_fen is not None and maf_fen < uncapped_fen:
+        steps.append(Step("assistance_cap", maf_fen, {"annual_cap_fen": rule.annual_cap_fen, "left_fen": left_fen}))
+    steps.append(Step("maf", maf_fen))
+    return maf_fen, steps
+
+
+def deductible(inscp_fen: int, stay: StayFacts, scheme: SchemePolicy, ytd: Ytd) -> tuple[int, Step]:
+    """Step 2: the stay's deductible (起付线), limited by what the annual deductible cap leaves."""
+    per_stay_fen = scheme.deductible_fen[stay.hospital_level]
+    paid_fen = min(inscp_fen, per_stay_fen)
+    facts: dict[str, int | str] = {"level": stay.hospital_level, "per_stay_fen": per_stay_fen}
+    if scheme.annual_deductible_cap_fen:
+        year_left_fen = max(0, scheme.annual_deductible_cap_fen - ytd.deductible_fen)
+        paid_fen = min(paid_fen, year_left_fen)
+        facts["year_left_fen"] = year_left_fen
+    assert 0 <= paid_fen <= inscp_fen
+    return paid_fen, Step("deductible", paid_fen, facts)
+
+
+def adjudicate(
+    lines: tuple[LineClass, ...], stay: StayFacts, member: Member, policy: Policy, ytd: Ytd,
+) -> Adjudication:
+    """Split one stay's classified lines between the funds and the patient (SPEC §5.2 steps 1–8)."""
+    assert lines, "a bill has at least one line"
+    assert ytd.is_non_negative()
+    scheme = check_applicable(member, stay, policy)
+    total_fen = sum(item.line.amount_fen for item in lines)
+    fulamt_fen = sum(item.fulamt_ownpay_fen for item in lines)
+    overlmt_fen = sum(item.overlmt_selfpay_fen for item in lines)
+    preselfpay_fen = sum(item.preselfpay_fen for item in lines)
+    inscp_fen = sum(item.inscp_fen for item in lines)
+    assert inscp_fen + fulamt_fen + overlmt_fen + preselfpay_fen == total_fen
+    steps = line_steps(lines)
+    steps.append(Step("total", total_fen))
+    steps.append(Step("inscp", inscp_fen, {"selfpay_out_fen": fulamt_fen + overlmt_fen + preselfpay_fen}))
+
+    deductible_fen, deductible_step = deductible(inscp_fen, stay, scheme, ytd)
+    eligible_fen = inscp_fen - deductible_fen
+    steps += [deductible_step, Step("eligible", eligible_fen,
+                                    {"from_fen": ytd.eligible_fen, "to_fen": ytd.eligible_fen + eligible_fen})]
+    hifp_fen, basic_steps = basic_fund(eligible_fen, member, stay, policy, scheme, ytd)
+    burden_fen = inscp_fen - hifp_fen
+    hifmi_fen, critical_steps = critical_insurance(burden_fen, member, policy, scheme, ytd)
+    assist_base_fen = inscp_fen - hifp_fen - hifmi_fen
+    maf_fen, assistance_steps = medical_assistance(assist_base_fen, member, policy, ytd)
+    fund_pay_fen = hifp_fen + hifmi_fen + maf_fen
+    psn_pay_fen = total_fen - fund_pay_fen
+    steps += basic_steps + critical_steps + assistance_steps
+    steps += [Step("fund_pay", fund_pay_fen), Step("psn_pay", psn_pay_fen)]
+
+    for part_fen in (deductible_fen, eligible_fen, hifp_fen, burden_fen, hifmi_fen, assist_base_fen, maf_fen):
+        assert part_fen >= 0
+    assert hifp_fen <= eligible_fen and hifmi_fen <= burden_fen and maf_fen <= assist_base_fen
+    assert fund_pay_fen + psn_pay_fen == total_fen
+    assert 0 <= fund_pay_fen <= inscp_fen and psn_pay_fen >= 0
+    delta = Ytd(deductible_fen, eligible_fen, hifp_fen, burden_fen, hifmi_fen, assist_base_fen, maf_fen, 1)
+    return Adjudication(
+        lines=lines, total_fen=total_fen, fulamt_ownpay_fen=fulamt_fen, overlmt_selfpay_fen=overlmt_fen,
+        preselfpay_fen=preselfpay_fen, inscp_fen=inscp_fen, deductible_fen=deductible_fen,
+        eligible_fen=eligible_fen, hifp_fen=hifp_fen, burden_fen=burden_fen, hifmi_fen=hifmi_fen,
+        assist_base_fen=assist_base_fen, maf_fen=maf_fen, fund_pay_fen=fund_pay_fen, psn_pay_fen=psn_pay_fen,
+        ytd_before=ytd, ytd_after=ytd.plus(delta), explanation=tuple(steps),
+    )

@@ -1,0 +1,162 @@
+"""Line classification by a catalogue (费用分割) — SPEC §4.2.
+
+Every line splits into four non-negative parts that add up to its amount:
+全自费 `fulamt_ownpay`, 超限价自付 `overlmt_selfpay`, 先行自付 `preselfpay` and 政策范围内 `inscp`,
+with a `reason` for anything kept out of scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import StrEnum
+
+from clearing.bill import Bill, BillLine
+from clearing.catalogue import Catalogue, CatalogueRow, Grade, Kind, Lookup, Relation
+from clearing.money import apply_bp, round_half_up_div, QTY_SCALE
+
+
+class Reason(StrEnum):
+    """Why (part of) a line is not in the policy scope."""
+
+    GRADE_C = "GRADE_C"  # 丙类: not covered
+    UNMAPPED = "UNMAPPED"  # no national code, or no target in the catalogue that classifies
+    RESTRICTED = "RESTRICTED"  # 限定支付范围 not met by the stay's diagnoses
+    OVER_CAP = "OVER_CAP"  # unit price above 限价: the excess is self-paid
+    NOT_VALID_ON_DATE = "NOT_VALID_ON_DATE"  # the code exists but no row is valid on the service date
+
+
+@dataclass(frozen=True, slots=True)
+class LineClass:
+    """A bill line with its classification. `catalogue_code` is the local code whose row decided it
+    (the hospital's own code under the treating rule, the insured region's code under the insured rule)."""
+
+    line: BillLine
+    catalogue_region: str
+    catalogue_code: str
+    national_code: str
+    relation: Relation | None
+    kind: Kind | None
+    grade: Grade | None
+    name: str
+    selfpay_bp: int
+    price_cap_fen: int | None
+    fulamt_ownpay_fen: int
+    overlmt_selfpay_fen: int
+    preselfpay_fen: int
+    inscp_fen: int
+    reason: Reason | None
+    note: str = ""
+
+    @property
+    def selfpay_out_fen(self) -> int:
+        """The part outside the policy scope: 全自费 + 超限价 + 先行自付."""
+        return self.fulamt_ownpay_fen + self.overlmt_selfpay_fen + self.preselfpay_fen
+
+
+def restriction_satisfied(icd_prefixes: tuple[str, ...], diagnoses: tuple[str, ...]) -> bool:
+    """Any diagnosis starts with any prefix (case-insensitive, dots ignored); no list = satisfied."""
+    if not icd_prefixes:
+        return True
+    normalised = [code.replace(".", "").upper() for code in diagnoses]
+    return any(code.startswith(prefix) for code in normalised for prefix in icd_prefixes)
+
+
+def over_cap_fen(line: BillLine, price_cap_fen: int | None) -> int:
+    """`round_half_up((unit_price − cap) × qty)` when the price exceeds the cap (超限价), else 0."""
+    if price_cap_fen is None or line.unit_price_fen <= price_cap_fen:
+        return 0
+    return round_half_up_div((line.unit_price_fen - price_cap_fen) * line.qty_e4, QTY_SCALE)
+
+
+def classify_line(
+    line: BillLine, found: CatalogueRow | Lookup, diagnoses: tuple[str, ...], catalogue_region: str,
+) -> LineClass:
+    """Split one line by the catalogue row found for it (or the reason none was found)."""
+    if isinstance(found, Lookup) or not found.national_code:
+        reason = Reason.NOT_VALID_ON_DATE if found is Lookup.NOT_VALID_ON_DATE else Reason.UNMAPPED
+        return self_paid(line, found if isinstance(found, CatalogueRow) else None, reason, catalogue_region,
+                         line.code)
+    row = found
+    if row.grade is Grade.C:
+        return self_paid(line, row, Reason.GRADE_C, catalogue_region, row.local_code)
+    if not restriction_satisfied(row.icd_prefixes, diagnoses):
+        return self_paid(line, row, Reason.RESTRICTED, catalogue_region, row.local_code)
+    overlmt_fen = over_cap_fen(line, row.price_cap_fen)
+    preselfpay_fen = apply_bp(line.amount_fen - overlmt_fen, row.selfpay_bp) if row.grade is Grade.B else 0
+    inscp_fen = line.amount_fen - overlmt_fen - preselfpay_fen
+    assert 0 <= overlmt_fen <= line.amount_fen
+    assert 0 <= preselfpay_fen
+    assert inscp_fen >= 0
+    return LineClass(
+        line=line, catalogue_region=catalogue_region, catalogue_code=row.local_code,
+        national_code=row.national_code, relation=row.relation, kind=row.kind, grade=row.grade, name=row.name,
+        selfpay_bp=row.selfpay_bp if row.grade is Grade.B else 0, price_cap_fen=row.price_cap_fen,
+        fulamt_ownpay_fen=0, overlmt_selfpay_fen=overlmt_fen, preselfpay_fen=preselfpay_fen, inscp_fen=inscp_fen,
+        reason=Reason.OVER_CAP if overlmt_fen > 0 else None,
+    )
+
+
+def self_paid(
+    line: BillLine, row: CatalogueRow | None, reason: Reason, catalogue_region: str, catalogue_code: str,
+) -> LineClass:
+    """A line whose whole amount is 全自费."""
+    return LineClass(
+        line=line, catalogue_region=catalogue_region, catalogue_code=catalogue_code,
+        national_code=row.national_code if row else "", relation=row.relation if row else None,
+        kind=row.kind if row else None, grade=row.grade if row else None, name=row.name if row else "",
+        selfpay_bp=0, price_cap_fen=row.price_cap_fen if row else None,
+        fulamt_ownpay_fen=line.amount_fen, overlmt_selfpay_fen=0, preselfpay_fen=0, inscp_fen=0, reason=reason,
+    )
+
+
+def classify_bill(bill: Bill, catalogue: Catalogue) -> tuple[LineClass, ...]:
+    """Classify every line with the row valid on its own service date (就医地目录)."""
+    assert catalogue.region == bill.region, "the treating rule classifies with the treating region's catalogue"
+    classes = tuple(
+        classify_line(line, catalogue.row_on(line.code, line.service_date), bill.diagnoses, catalogue.region)
+        for line in bill.lines
+    )
+    for item in classes:
+        assert item.fulamt_ownpay_fen + item.overlmt_selfpay_fen + item.preselfpay_fen + item.inscp_fen == \
+            item.line.amount_fen
+    return classes
+
+
+def pick_target(rows: tuple[CatalogueRow, ...]) -> tuple[CatalogueRow, str]:
+    """Choose one local row among several for a national code (SPEC §4.3): the `equivalent` one,
+    failing that the lowest local code. Returns the row and the explanation of the choice."""
+    assert rows
+    equivalents = [row for row in rows if row.relation is Relation.EQUIVALENT]
+    if equivalents:
+        chosen = min(equivalents, key=lambda row: row.local_code)
+        rule = "equivalent"
+    else:
+        chosen = min(rows, key=lambda row: row.local_code)
+        rule = "lowest_code"
+    if len(rows) == 1:
+        rule = "only"
+    return chosen, rule
+
+
+def reclassify_for_insured(
+    treated: LineClass, insured: Catalogue, diagnoses: tuple[str, ...], day: date | None = None,
+) -> LineClass:
+    """Classify a line with the insured region's catalogue (参保地目录) after translation (SPEC §4.3).
+
+    Price and quantity stay the hospital's. A line with no national code keeps its treating
+    classification (there is nothing to translate); one whose national code has no insured target is UNMAPPED.
+    """
+    if not treated.national_code:
+        return treated
+    on = day or treated.line.service_date
+    targets = insured.rows_for_national(treated.national_code, on)
+    if not targets:
+        unmapped = self_paid(treated.line, None, Reason.UNMAPPED, insured.region, "")
+        return replace(unmapped, national_code=treated.national_code,
+                       note=f"no {insured.region} item maps to {treated.national_code}")
+    chosen, rule = pick_target(targets)
+    result = classify_line(treated.line, chosen, diagnoses, insured.region)
+    note = f"{treated.national_code} → {insured.region} {chosen.local_code} ({rule}"
+    note += f", of {len(targets)} candidates)" if len(targets) > 1 else ")"
+    return replace(result, note=note)

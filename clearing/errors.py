@@ -1,0 +1,60 @@
+"""Operating errors the core raises for what callers can get wrong (STYLE: errors vs asserts).
+
+Each carries enough to build a gRPC status detail or a one-line CLI message: the field path
+(`lines[2].qty`), the resource name, or the precondition that failed.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a caller can cause; never raised for our own bugs (those assert)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidField(DomainError):
+    """A request or file field is malformed or out of range; `field` is its path."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(DomainError):
+    """A named resource (`regions/430100/members/M001`) does not exist."""
+
+    def __init__(self, resource_name: str, reason: str = "not found") -> None:
+        super().__init__(f"{resource_name}: {reason}")
+        self.resource_name = resource_name
+        self.reason = reason
+
+
+class PreconditionFailed(DomainError):
+    """The request is well-formed but the system is not in a state that allows it."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(f"{subject}: {reason}")
+        self.subject = subject
+        self.reason = reason
+
+
+class RequestConflict(DomainError):
+    """The same `request_id` was used before with different content; `field` names the difference."""
+
+    def __init__(self, field: str, reason: str = "differs from the first request with this request_id") -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotAllowed(DomainError):
+    """The caller's identity may not perform this action."""
+
+    def __init__(self, identity: str, action: str) -> None:
+        super().__init__(f"{identity} may not {action}")
+        self.identity = identity
+        self.action = action

@@ -1,0 +1,22 @@
+"""Every bound the system enforces, in one place (STYLE: bound everything).
+
+A request beyond a bound is an operating error (`InvalidField`), never a crash.
+"""
+
+LINES_PER_BILL_MAX = 2_000
+DIAGNOSES_PER_STAY_MAX = 32
+STAY_DAYS_MAX = 366
+BANDS_MAX = 16
+CATALOGUE_ROWS_MAX = 500_000
+CODE_LENGTH_MAX = 64
+LINE_ID_LENGTH_MAX = 64
+UNIT_PRICE_FEN_MAX = 1_000_000_000  # 10 million yuan per unit: far beyond any real price
+QTY_E4_MAX = 100_000 * 10_000  # 100,000 units of anything on one line
+BILL_TOTAL_FEN_MAX = 1_000_000_000_00  # 1 billion yuan
+TX_RETRIES_MAX = 5
+PAGE_SIZE_MAX = 1_000
+
+# The product of the largest line stays far inside int64 so no intermediate overflows a bigint column.
+assert UNIT_PRICE_FEN_MAX * QTY_E4_MAX < 2**63
+assert LINES_PER_BILL_MAX * UNIT_PRICE_FEN_MAX * (QTY_E4_MAX // 10_000) >= BILL_TOTAL_FEN_MAX
+assert BILL_TOTAL_FEN_MAX * 10_000 < 2**63  # apply_bp on any total stays in int64

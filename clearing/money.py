@@ -1,0 +1,71 @@
+"""Money is integer fen (分) and ratios are integer basis points (bp, 10000 = 100 %) — SPEC §3.
+
+Quantities are decimals with at most four places; they enter the core as integer
+ten-thousandths (`qty_e4`), so every product here is an integer product and every division
+is one explicit round-half-up.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from clearing.errors import InvalidField
+
+BP_WHOLE = 10_000
+QTY_SCALE = 10_000
+
+
+def round_half_up_div(numerator: int, denominator: int) -> int:
+    """`numerator / denominator` rounded half away from zero, in integers (四舍五入)."""
+    assert denominator > 0
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+def apply_bp(amount_fen: int, ratio_bp: int) -> int:
+    """`round_half_up(amount_fen × ratio_bp / 10000)`: the one rounding rule of SPEC §3."""
+    assert ratio_bp >= 0
+    return round_half_up_div(amount_fen * ratio_bp, BP_WHOLE)
+
+
+def line_amount_fen(qty_e4: int, unit_price_fen: int) -> int:
+    """Amount of a bill line: `round_half_up(qty × unit_price)` with qty in ten-thousandths."""
+    return round_half_up_div(qty_e4 * unit_price_fen, QTY_SCALE)
+
+
+def parse_qty_e4(text: str, field: str) -> int:
+    """Parse a decimal quantity string (at most 4 places) into integer ten-thousandths.
+
+    Raises `InvalidField(field, …)` for anything that is not a plain positive decimal.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidField(field, "must be a decimal string such as \"2\" or \"0.5\"")
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise InvalidField(field, f"{text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise InvalidField(field, f"{text!r} is not a finite number")
+    scaled = value * QTY_SCALE
+    if scaled != scaled.to_integral_value():
+        raise InvalidField(field, "has more than 4 decimal places")
+    qty_e4 = int(scaled)
+    if qty_e4 <= 0:
+        raise InvalidField(field, "must be positive")
+    return qty_e4
+
+
+def format_qty(qty_e4: int) -> str:
+    """Canonical decimal text of a quantity in ten-thousandths (`15000` → `"1.5"`)."""
+    text = str(Decimal(qty_e4).scaleb(-4).normalize())
+    # normalize() writes 100 as 1E+2; render it as a plain number.
+    return str(Decimal(text).quantize(Decimal(1))) if "E" in text else text
+
+
+def format_yuan(amount_fen: int) -> str:
+    """Human-readable yuan with two decimals and thousands separators (`123456` → `1,234.56`)."""
+    sign = "-" if amount_fen < 0 else ""
+    yuan, fen = divmod(abs(amount_fen), 100)
+    return f"{sign}{yuan:,}.{fen:02d}"
