@@ -19,7 +19,7 @@ from clearing.money import line_amount_fen, parse_qty_e4
 
 REGION_PATTERN = re.compile(r"^\d{6}$")
 HOSPITAL_PATTERN = re.compile(r"^H\d{11}$")
-DIAGNOSIS_PATTERN = re.compile(r"^[A-Za-z]\d{2}(\.[0-9A-Za-z+*]{0,12})?$")
+DIAGNOSIS_PATTERN = re.compile(r"^[A-Za-z][0-9]{2}[0-9A-Za-z.+*]{0,16}$")  # C34, C34.1, C341, A02.205+N16.0*
 HOSPITAL_LEVELS = (1, 2, 3)
 
 

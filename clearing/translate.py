@@ -106,41 +106,58 @@ class Agreement:
 
 @dataclass(frozen=True)
 class Agreements:
-    """All pair agreements; a pair with none gets the national defaults."""
+    """Every pair agreement plus the defaults for pairs without one. A pair is unordered: its
+    agreement governs claims in both directions."""
 
-    pairs: dict[tuple[str, str], Agreement]
+    defaults: tuple[CatalogueRule, UnmappedAction]
+    pairs: dict[frozenset[str], tuple[CatalogueRule, UnmappedAction]]
 
     def between(self, treating_region: str, insured_region: str) -> Agreement:
-        return self.pairs.get((treating_region, insured_region), Agreement(treating_region, insured_region))
+        rule, unmapped = self.pairs.get(frozenset((treating_region, insured_region)), self.defaults)
+        return Agreement(treating_region, insured_region, rule, unmapped)
+
+
+DEFAULT_AGREEMENTS = Agreements((CatalogueRule.TREATING, UnmappedAction.SELFPAY), {})
 
 
 def parse_agreements(text: str) -> Agreements:
-    """Parse `[[agreement]]` tables: treating, insured, catalogue_rule, unmapped (errors name the key)."""
+    """Parse `[defaults]` and `[[agreements]]` (regions = [a, b], catalogue_rule, unmapped, note);
+    errors name the key (`agreements[2].unmapped`)."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InvalidField("agreements", f"not valid TOML: {error}") from None
-    unknown = set(document) - {"agreement"}
+    unknown = set(document) - {"defaults", "agreements"}
     if unknown:
         raise InvalidField(sorted(unknown)[0], "unknown key")
-    pairs: dict[tuple[str, str], Agreement] = {}
-    for index, table in enumerate(document.get("agreement", [])):
-        where = f"agreement[{index}]"
-        extra = set(table) - {"treating", "insured", "catalogue_rule", "unmapped"}
-        if extra:
-            raise InvalidField(f"{where}.{sorted(extra)[0]}", "unknown key")
-        agreement = Agreement(
-            treating_region=check_region(table.get("treating"), f"{where}.treating"),
-            insured_region=check_region(table.get("insured"), f"{where}.insured"),
-            catalogue_rule=parse_enum(CatalogueRule, table.get("catalogue_rule", "treating"),
-                                      f"{where}.catalogue_rule"),
-            unmapped=parse_enum(UnmappedAction, table.get("unmapped", "selfpay"), f"{where}.unmapped"),
-        )
-        key = (agreement.treating_region, agreement.insured_region)
+    defaults_table = document.get("defaults", {})
+    defaults = parse_terms(defaults_table, "defaults", (CatalogueRule.TREATING, UnmappedAction.SELFPAY), set())
+    pairs: dict[frozenset[str], tuple[CatalogueRule, UnmappedAction]] = {}
+    for index, table in enumerate(document.get("agreements", [])):
+        where = f"agreements[{index}]"
+        regions = table.get("regions")
+        if not isinstance(regions, list) or len(regions) != 2:
+            raise InvalidField(f"{where}.regions", "must list two region codes")
+        codes = [check_region(code, f"{where}.regions[{position}]") for position, code in enumerate(regions)]
+        if codes[0] == codes[1]:
+            raise InvalidField(f"{where}.regions", "must name two different regions")
+        key = frozenset(codes)
         if key in pairs:
-            raise InvalidField(where, f"a second agreement for {key[0]} → {key[1]}")
-        pairs[key] = agreement
-    return Agreements(pairs)
+            raise InvalidField(f"{where}.regions", f"a second agreement for {codes[0]}–{codes[1]}")
+        pairs[key] = parse_terms(table, where, defaults, {"regions", "note"})
+    return Agreements(defaults, pairs)
+
+
+def parse_terms(
+    table: dict, where: str, defaults: tuple[CatalogueRule, UnmappedAction], other_keys: set[str],
+) -> tuple[CatalogueRule, UnmappedAction]:
+    if not isinstance(table, dict):
+        raise InvalidField(where, "must be a table")
+    extra = set(table) - {"catalogue_rule", "unmapped"} - other_keys
+    if extra:
+        raise InvalidField(f"{where}.{sorted(extra)[0]}", "unknown key")
+    return (parse_enum(CatalogueRule, table.get("catalogue_rule", defaults[0].value), f"{where}.catalogue_rule"),
+            parse_enum(UnmappedAction, table.get("unmapped", defaults[1].value), f"{where}.unmapped"))
 
 
 def parse_enum(enum: type[StrEnum], value: object, field: str):  # noqa: ANN201 - returns a member of `enum`

@@ -1,0 +1,228 @@
+"""ClearingHouseService: translate, apply the region-pair agreement, route, record in the ledger.
+
+SettleClaim follows the pending/post protocol: record the routed claim as pending and commit,
+call the insured agency with the caller's remaining deadline, then post the ledger and mark it
+settled in a second transaction. A retry of a pending claim drives the same call again (the
+insured agency is idempotent on the settlement id).
+"""
+
+from __future__ import annotations
+
+import grpc
+import structlog
+from clearinghouse.v1 import clearing_house_pb2 as pb
+from clearinghouse.v1 import clearing_house_pb2_grpc as pb_grpc
+from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_pb2
+
+from clearing.bill import check_region, check_text
+from clearing.catalogue import Catalogue, parse_catalogue_csv
+from clearing.dates import parse_day
+from clearing.errors import InvalidField, NotFound, PreconditionFailed
+from clearing.ledger import mirror, settlement_postings
+from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
+from clearing.classify import Reason
+from services.clearinghouse import store
+from services.common import convert
+from services.common.catalogues import CatalogueCache, sha256_of
+from services.common.clock import clearing_month, now_utc
+from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
+from services.common.requests import check_request_id, same_request_or_conflict
+from google.rpc import status_pb2
+
+log = structlog.get_logger()
+
+
+class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
+    def __init__(self, pool, agreements: Agreements, insured_stubs: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub]) -> None:  # noqa: ANN001
+        self.pool = pool
+        self.agreements = agreements
+        self.insured_stubs = insured_stubs
+        self.catalogues = CatalogueCache()
+
+    async def load_catalogues(self) -> None:
+        """Warm the cache with the newest published version of every region."""
+        async with self.pool.acquire() as conn:
+            for row in await store.latest_catalogues(conn):
+                self.catalogues.put(row["region"], row["version"], row["csv_text"])
+
+    def catalogue_of(self, region: str, field: str) -> Catalogue:
+        found = self.catalogues.get(region)
+        if found is None:
+            raise PreconditionFailed(field, f"no catalogue of region {region} has been published")
+        return found[1]
+
+    def stub_for(self, region: str) -> insured_agency_pb2_grpc.InsuredAgencyServiceStub:
+        stub = self.insured_stubs.get(region)
+        if stub is None:
+            raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
+        return stub
+
+    def route(self, claim: types_pb2.Claim) -> tuple[types_pb2.Claim, CatalogueRule, list[str]]:
+        """Validate the claim and apply the pair's agreement; returns the claim as the insured agency sees it."""
+        _, treating_region, insured_region = convert.claim_header(claim)
+        if treating_region == insured_region:
+            raise InvalidField("claim.insured_region", "a same-region stay is settled locally, not cleared")
+        check_text(claim.member_id, "claim.member_id", 64)
+        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
+        lines = convert.claim_lines(claim)
+        self.stub_for(insured_region)
+        agreement = self.agreements.between(treating_region, insured_region)
+        insured_catalogue = None
+        if agreement.catalogue_rule is CatalogueRule.INSURED:
+            insured_catalogue = self.catalogue_of(insured_region, "claim.insured_region")
+        routed_lines = apply_agreement(lines, agreement, insured_catalogue, diagnoses)
+        routed = types_pb2.Claim()
+        routed.CopyFrom(claim)
+        del routed.lines[:]
+        routed.lines.extend(convert.line_class_to_proto(item) for item in routed_lines)
+        flags = sorted({"UNMAPPED_LINE" for item in routed_lines if item.reason is Reason.UNMAPPED})
+        return routed, agreement.catalogue_rule, flags
+
+    def settlement(self, request_id: str, routed: types_pb2.Claim, adjudication: types_pb2.Adjudication,
+                   rule: CatalogueRule, flags: list[str], status: int) -> types_pb2.Settlement:
+        message = types_pb2.Settlement(
+            name=f"regions/{routed.treating_region}/settlements/{routed.settlement_id}",
+            settlement_id=routed.settlement_id, request_id=request_id, status=status, claim=routed,
+            adjudication=adjudication, catalogue_rule=convert.RULES[rule], local=False, flags=flags)
+        return message
+
+    @rpc
+    async def QuoteClaim(self, request: pb.QuoteClaimRequest, context: grpc.aio.ServicerContext) -> pb.QuoteClaimResponse:
+        routed, rule, flags = self.route(request.claim)
+        answer = await self.stub_for(routed.insured_region).QuoteAdjudication(
+            insured_agency_pb2.QuoteAdjudicationRequest(claim=routed), timeout=downstream_timeout_s(context))
+        return pb.QuoteClaimResponse(settlement=self.settlement(
+            "", routed, answer.adjudication, rule, flags, types_pb2.SETTLEMENT_STATUS_PENDING))
+
+    @rpc
+    async def SettleClaim(self, request: pb.SettleClaimRequest, context: grpc.aio.ServicerContext) -> pb.SettleClaimResponse:
+        request_id = check_request_id(request.request_id)
+        if request_id != check_request_id(request.claim.settlement_id, "claim.settlement_id"):
+            raise InvalidField("request_id", "must equal claim.settlement_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=request_id)
+        routed, rule, flags = self.route(request.claim)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            earlier = await store.find_claim(conn, request_id, lock=True)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                if earlier["status"] in ("settled", "cancelled"):
+                    return pb.SettleClaimResponse.FromString(bytes(earlier["response"]))
+                if earlier["status"] == "failed":
+                    raise StoredRefusal(status_pb2.Status.FromString(bytes(earlier["error"])))
+            else:
+                await store.insert_pending_claim(conn, request_id, routed.treating_region, routed.insured_region,
+                                                 routed.member_id, routed.stay.hospital_code, rule.value,
+                                                 request.SerializeToString())
+        try:
+            answer = await self.stub_for(routed.insured_region).Adjudicate(
+                insured_agency_pb2.AdjudicateRequest(request_id=request_id, claim=routed),
+                timeout=downstream_timeout_s(context))
+        except grpc.aio.AioRpcError as error:
+            if is_definite(error):
+                async with self.pool.acquire() as conn:
+                    await store.mark_failed(conn, request_id, refusal_status(error).SerializeToString())
+            raise
+        return await self.post(request_id, routed, answer.adjudication, rule, flags)
+
+    async def post(self, request_id: str, routed: types_pb2.Claim, adjudication: types_pb2.Adjudication,
+                   rule: CatalogueRule, flags: list[str]) -> pb.SettleClaimResponse:
+        """Second step: post the obligation and mark the claim settled, in one transaction."""
+        settled_at = now_utc()
+        month = clearing_month(settled_at)
+        split = adjudication.split
+        settlement = self.settlement(request_id, routed, adjudication, rule, flags, types_pb2.SETTLEMENT_STATUS_SETTLED)
+        settlement.settled_at.FromDatetime(settled_at)
+        response = pb.SettleClaimResponse(settlement=settlement)
+        postings = settlement_postings(routed.treating_region, routed.insured_region, split.fund_pay_fen)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            row = await store.find_claim(conn, request_id, lock=True)
+            if row["status"] != "pending":  # a concurrent retry posted it first
+                return pb.SettleClaimResponse.FromString(bytes(row["response"]))
+            await store.post_transaction(conn, request_id, "settlement", month, postings)
+            await store.mark_settled(conn, request_id, response.SerializeToString(), split.total_fen,
+                                     split.fund_pay_fen, split.psn_pay_fen, settled_at, month)
+        log.info("claim_settled", fund_pay_fen=split.fund_pay_fen, insured_region=routed.insured_region,
+                 treating_region=routed.treating_region)
+        return response
+
+    @rpc
+    async def CancelClaim(self, request: pb.CancelClaimRequest, context: grpc.aio.ServicerContext) -> pb.CancelClaimResponse:
+        request_id = check_request_id(request.request_id)
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
+        async with self.pool.acquire() as conn:
+            row = await store.find_claim(conn, settlement_id)
+        if row is None:
+            raise NotFound(f"settlements/{settlement_id}")
+        if row["status"] == "cancelled":
+            if str(row["cancel_request_id"]) == request_id:
+                return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
+            raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+        if row["status"] != "settled":
+            raise PreconditionFailed("settlement_id", f"the settlement is {row['status']}, not settled")
+        answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
+            insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
+            timeout=downstream_timeout_s(context))
+        cancelled_at = now_utc()
+        settlement = pb.SettleClaimResponse.FromString(bytes(row["response"])).settlement
+        settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
+        settlement.adjudication.ytd_after.CopyFrom(answer.adjudication.ytd_after)
+        response = pb.CancelClaimResponse(settlement=settlement)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            locked = await store.find_claim(conn, settlement_id, lock=True)
+            if locked["status"] == "cancelled":
+                return pb.CancelClaimResponse.FromString(bytes(locked["cancel_response"]))
+            original = await store.postings_of(conn, settlement_id, "settlement")
+            # A cancel clears in the month it is committed in (SPEC §7 adjustment).
+            await store.post_transaction(conn, settlement_id, "cancel", clearing_month(cancelled_at), mirror(original))
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
+        log.info("claim_cancelled")
+        return response
+
+    @rpc
+    async def GetClaim(self, request: pb.GetClaimRequest, context: grpc.aio.ServicerContext) -> pb.GetClaimResponse:
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        async with self.pool.acquire() as conn:
+            row = await store.find_claim(conn, settlement_id)
+        if row is None or row["status"] in ("pending", "failed"):
+            raise NotFound(f"settlements/{settlement_id}", "no settled claim with this id")
+        stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
+        return pb.GetClaimResponse(settlement=pb.SettleClaimResponse.FromString(bytes(stored)).settlement)
+
+    @rpc
+    async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
+        source = self.catalogue_of(check_region(request.from_region, "from_region"), "from_region")
+        code = check_text(request.code, "code", 64)
+        destination = None
+        if request.to_region:
+            destination = self.catalogue_of(check_region(request.to_region, "to_region"), "to_region")
+        on = parse_day(request.on_date, "on_date")
+        result = translate(source, code, destination, on)
+        if isinstance(result, Translated):
+            return pb.TranslateResponse(
+                mapped=True, national_code=result.national_code,
+                relation=convert.RELATIONS.get(result.relation, 0),
+                targets=[pb.TranslationTarget(local_code=target.local_code,
+                                              relation=convert.RELATIONS.get(target.relation, 0), name=target.name)
+                         for target in result.targets])
+        return pb.TranslateResponse(mapped=False, national_code=result.national_code,
+                                    unmapped_reason=result.reason.value)
+
+    @rpc
+    async def PublishCatalogue(self, request: pb.PublishCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.PublishCatalogueResponse:
+        check_request_id(request.request_id)
+        region = check_region(request.region, "region")
+        if request.version <= 0:
+            raise InvalidField("version", "must be positive")
+        catalogue = parse_catalogue_csv(request.csv_text, region)
+        digest = sha256_of(request.csv_text)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            existing = await store.catalogue_version(conn, region, request.version)
+            if existing is not None and existing["sha256"] != digest:
+                raise PreconditionFailed("version", f"version {request.version} of {region} was published with other content")
+            if existing is None:
+                await store.insert_catalogue(conn, region, request.version, digest, request.csv_text,
+                                             len(catalogue.rows))
+        self.catalogues.put(region, request.version, request.csv_text)
+        log.info("catalogue_published", region=region, version=request.version, rows=len(catalogue.rows))
+        return pb.PublishCatalogueResponse(version=request.version, row_count=len(catalogue.rows))

@@ -1,0 +1,83 @@
+"""SQL of the clearing house. Plain functions; the connection comes first; no transactions begin here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from clearing.ledger import Posting, assert_balanced
+
+
+async def latest_catalogues(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT DISTINCT ON (region) region, version, csv_text FROM catalogue_versions ORDER BY region, version DESC")
+
+
+async def catalogue_version(conn: asyncpg.Connection, region: str, version: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT sha256, row_count FROM catalogue_versions WHERE region = $1 AND version = $2",
+                               region, version)
+
+
+async def insert_catalogue(conn: asyncpg.Connection, region: str, version: int, sha256: str, csv_text: str,
+                           row_count: int) -> None:
+    await conn.execute(
+        "INSERT INTO catalogue_versions (region, version, sha256, csv_text, row_count) VALUES ($1, $2, $3, $4, $5)",
+        region, version, sha256, csv_text, row_count)
+
+
+async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM claims WHERE settlement_id = $1" + (" FOR UPDATE" if lock else ""),
+                               UUID(settlement_id))
+
+
+async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
+                               insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
+                               request: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
+        "catalogue_rule, request) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+        UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request)
+
+
+async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
+    await conn.execute("UPDATE claims SET status = 'failed', error = $2 WHERE settlement_id = $1 AND status = 'pending'",
+                       UUID(settlement_id), error)
+
+
+async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, total_fen: int,
+                       fund_pay_fen: int, psn_pay_fen: int, settled_at: datetime, clearing_month: str) -> None:
+    status = await conn.execute(
+        "UPDATE claims SET status = 'settled', response = $2, total_fen = $3, fund_pay_fen = $4, psn_pay_fen = $5, "
+        "settled_at = $6, clearing_month = $7 WHERE settlement_id = $1 AND status = 'pending'",
+        UUID(settlement_id), response, total_fen, fund_pay_fen, psn_pay_fen, settled_at, clearing_month)
+    assert status == "UPDATE 1", "only a pending claim settles"
+
+
+async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes,
+                         cancelled_at: datetime) -> None:
+    status = await conn.execute(
+        "UPDATE claims SET status = 'cancelled', cancel_request_id = $2, cancel_response = $3, cancelled_at = $4 "
+        "WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id), UUID(cancel_request_id), response,
+        cancelled_at)
+    assert status == "UPDATE 1", "only a settled claim is cancelled"
+
+
+async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: str, clearing_month: str,
+                           postings: tuple[Posting, ...]) -> int:
+    """Append one balanced transaction; the deferred trigger re-checks the balance at commit."""
+    assert_balanced(postings)
+    tx_id = await conn.fetchval(
+        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES ($1, $2, $3) RETURNING tx_id",
+        UUID(settlement_id), kind, clearing_month)
+    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
+                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+    return tx_id
+
+
+async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -> tuple[Posting, ...]:
+    rows = await conn.fetch(
+        "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "WHERE t.settlement_id = $1 AND t.kind = $2 ORDER BY p.account", UUID(settlement_id), kind)
+    return tuple(Posting(row["account"], row["amount_fen"]) for row in rows)

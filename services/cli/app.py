@@ -1,0 +1,99 @@
+"""`clearing-admin`, the operator CLI (SPEC §10): the typer app, its sub-apps and `main()`.
+
+Command bodies stay thin: they parse options and hand over to `offline` (no server) or to the
+server-backed modules. Sub-apps group the nouns (`policy`, `catalog`, `settlement`, `stack`); add a
+command to the sub-app it acts on. Every operator error is one `error: …` line on stderr and exit
+code 2: commands raise `DomainError`s, and `main()` is the one place that turns them into that line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clearing.errors import DomainError
+from services.cli import offline, output
+
+
+def sub_app(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, add_completion=False)
+
+
+app = typer.Typer(
+    name="clearing-admin",
+    help="Operator CLI of the cross-region settlement clearing house (异地就医直接结算清算中心).",
+    no_args_is_help=True,
+    add_completion=False,
+    # Inputs carry personal data (ID numbers); a programmer-error traceback must not print locals.
+    pretty_exceptions_show_locals=False,
+)
+policy_app = sub_app("Benefits policy files (待遇政策, SPEC §5.1).")
+catalog_app = sub_app("Regional catalogue files (三个目录, SPEC §4.1).")
+settlement_app = sub_app("Look up and explain settlements (needs the running stack).")
+stack_app = sub_app("Start and stop the local stack (needs the embedded Postgres).")
+app.add_typer(policy_app, name="policy")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(settlement_app, name="settlement")
+app.add_typer(stack_app, name="stack")
+
+CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
+PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
+MemberFile = Annotated[Path, typer.Option("--member", help="Member and year-to-date JSON (SPEC §5.3 M.json).")]
+BillFile = Annotated[Path, typer.Option("--bill", help="The bill JSON (SPEC §5.3 B.json).")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="Region code the catalogue belongs to (a label).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
+
+
+@app.command("quote")
+def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, bill: BillFile) -> None:
+    """Quote a bill offline (SPEC §5.3): classify and adjudicate, print the JSON split; persists nothing."""
+    output.print_json(offline.quote_files(catalog, policy, member, bill))
+
+
+@policy_app.command("validate")
+def policy_validate(
+    files: Annotated[list[Path], typer.Argument(help="Policy TOML files; several of one region form its versions.")],
+) -> None:
+    """Parse and summarise policy files; files of one region must form a valid set of versions."""
+    loaded, books = offline.load_policies(files)
+    offline.show_policies(output.console(), loaded, books)
+
+
+@catalog_app.command("validate")
+def catalog_validate(
+    file: Annotated[Path, typer.Argument(help="Catalogue CSV.")],
+    region: RegionOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Rows listed per section.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Parse a catalogue file; show counts by kind and grade, unmapped, restricted and multi-version codes."""
+    summary = offline.summarise_catalogue(offline.read_catalogue(file, region))
+    if as_json:
+        output.print_json(offline.summary_json(summary))
+    else:
+        offline.show_summary(output.console(), file, summary, limit)
+
+
+@catalog_app.command("diff")
+def catalog_diff(
+    old: Annotated[Path, typer.Argument(help="The catalogue version in force.")],
+    new: Annotated[Path, typer.Argument(help="The version about to be imported.")],
+    region: RegionOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare two versions of a region's catalogue: codes added, removed and changed, field by field."""
+    diff = offline.compare_catalogues(old, new, region)
+    if as_json:
+        output.print_json(offline.diff_json(diff))
+    else:
+        offline.show_diff(output.console(), old, new, diff)
+
+
+def main() -> None:
+    """Console-script entry point: run the app; a `DomainError` from any command is `error: …`, exit 2."""
+    try:
+        app(prog_name="clearing-admin")
+    except DomainError as error:
+        output.fail(error.message)

@@ -1,0 +1,160 @@
+"""Proto ⇄ domain conversion shared by every party (STYLE: convert.py).
+
+Input conversion validates as it goes and raises `InvalidField` with the proto field path, so a
+servicer has a checked domain value before it opens any transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from clearinghouse.v1 import types_pb2 as pb
+
+from clearing import limits
+from clearing.adjudicate import Adjudication, StayFacts
+from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_hospital_level, check_region, make_line
+from clearing.catalogue import Grade, Kind, Relation
+from clearing.classify import LineClass, Reason
+from clearing.dates import parse_day
+from clearing.errors import InvalidField
+from clearing.explain import Step, render_en, render_zh
+from clearing.member import YTD_FIELDS, Ytd
+from clearing.money import format_qty
+from clearing.policy import AssistanceTier, FilingStatus, Scheme
+from clearing.quote import SPLIT_KEYS
+from clearing.translate import CatalogueRule
+from services.common.requests import check_request_id
+
+GRADES = {Grade.A: pb.GRADE_A, Grade.B: pb.GRADE_B, Grade.C: pb.GRADE_C}
+REASONS = {
+    Reason.GRADE_C: pb.LINE_REASON_GRADE_C, Reason.UNMAPPED: pb.LINE_REASON_UNMAPPED,
+    Reason.RESTRICTED: pb.LINE_REASON_RESTRICTED, Reason.OVER_CAP: pb.LINE_REASON_OVER_CAP,
+    Reason.NOT_VALID_ON_DATE: pb.LINE_REASON_NOT_VALID_ON_DATE,
+}
+RELATIONS = {Relation.EQUIVALENT: pb.RELATION_EQUIVALENT, Relation.NARROWER: pb.RELATION_NARROWER,
+             Relation.WIDER: pb.RELATION_WIDER}
+SCHEMES = {Scheme.EMPLOYEE: pb.SCHEME_EMPLOYEE, Scheme.RESIDENT: pb.SCHEME_RESIDENT}
+FILINGS = {FilingStatus.RESIDENT: pb.FILING_STATUS_RESIDENT, FilingStatus.REFERRAL: pb.FILING_STATUS_REFERRAL,
+           FilingStatus.TEMPORARY: pb.FILING_STATUS_TEMPORARY, FilingStatus.UNFILED: pb.FILING_STATUS_UNFILED}
+TIERS = {None: pb.ASSISTANCE_TIER_NONE, AssistanceTier.TEKUN: pb.ASSISTANCE_TIER_TEKUN,
+         AssistanceTier.DIBAO: pb.ASSISTANCE_TIER_DIBAO, AssistanceTier.DISHOURU: pb.ASSISTANCE_TIER_DISHOURU}
+RULES = {CatalogueRule.TREATING: pb.CATALOGUE_RULE_TREATING, CatalogueRule.INSURED: pb.CATALOGUE_RULE_INSURED}
+
+
+def from_enum(mapping: dict, value: int, field: str):  # noqa: ANN001, ANN201 - inverse lookup of a mapping above
+    for domain, proto in mapping.items():
+        if proto == value:
+            return domain
+    raise InvalidField(field, "must be set to a known value")
+
+
+def bill_line_from_proto(line: pb.BillLine, index: int, prefix: str = "lines") -> BillLine:
+    try:
+        return make_line(index, line.line_id, line.code, line.qty, line.unit_price_fen, line.amount_fen,
+                         line.service_date)
+    except InvalidField as error:
+        raise InvalidField(error.field.replace("lines", prefix, 1), error.reason) from None
+
+
+def bill_line_to_proto(line: BillLine) -> pb.BillLine:
+    return pb.BillLine(line_id=line.line_id, code=line.code, qty=format_qty(line.qty_e4),
+                       unit_price_fen=line.unit_price_fen, amount_fen=line.amount_fen,
+                       service_date=line.service_date.isoformat())
+
+
+def line_class_to_proto(item: LineClass) -> pb.ClassifiedLine:
+    message = pb.ClassifiedLine(
+        line=bill_line_to_proto(item.line), catalogue_region=item.catalogue_region,
+        catalogue_code=item.catalogue_code, national_code=item.national_code,
+        relation=RELATIONS.get(item.relation, pb.RELATION_UNSPECIFIED),
+        grade=GRADES.get(item.grade, pb.GRADE_UNSPECIFIED), name=item.name, selfpay_bp=item.selfpay_bp,
+        fulamt_ownpay_fen=item.fulamt_ownpay_fen, overlmt_selfpay_fen=item.overlmt_selfpay_fen,
+        preselfpay_fen=item.preselfpay_fen, inscp_fen=item.inscp_fen,
+        reason=REASONS.get(item.reason, pb.LINE_REASON_UNSPECIFIED), note=item.note,
+        kind=item.kind.value if item.kind else "",
+    )
+    if item.price_cap_fen is not None:
+        message.price_cap_fen = item.price_cap_fen
+    return message
+
+
+def line_class_from_proto(message: pb.ClassifiedLine, index: int) -> LineClass:
+    """A classified line received from another party; the split must add up and be non-negative."""
+    where = f"claim.lines[{index}]"
+    line = bill_line_from_proto(message.line, index, prefix="claim.lines")
+    parts = (message.fulamt_ownpay_fen, message.overlmt_selfpay_fen, message.preselfpay_fen, message.inscp_fen)
+    if any(part < 0 for part in parts):
+        raise InvalidField(where, "classified amounts must not be negative")
+    if sum(parts) != line.amount_fen:
+        raise InvalidField(f"{where}.inscp_fen", "the four classified amounts do not add up to amount_fen")
+    grade = None if message.grade == pb.GRADE_UNSPECIFIED else from_enum(GRADES, message.grade, f"{where}.grade")
+    relation = None if message.relation == pb.RELATION_UNSPECIFIED else from_enum(
+        RELATIONS, message.relation, f"{where}.relation")
+    reason = None if message.reason == pb.LINE_REASON_UNSPECIFIED else from_enum(
+        REASONS, message.reason, f"{where}.reason")
+    return LineClass(
+        line=line, catalogue_region=message.catalogue_region, catalogue_code=message.catalogue_code,
+        national_code=message.national_code, relation=relation, kind=Kind(message.kind) if message.kind else None,
+        grade=grade, name=message.name, selfpay_bp=message.selfpay_bp,
+        price_cap_fen=message.price_cap_fen if message.HasField("price_cap_fen") else None,
+        fulamt_ownpay_fen=message.fulamt_ownpay_fen, overlmt_selfpay_fen=message.overlmt_selfpay_fen,
+        preselfpay_fen=message.preselfpay_fen, inscp_fen=message.inscp_fen, reason=reason, note=message.note,
+    )
+
+
+def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.stay") -> tuple[StayFacts, tuple[str, ...]]:
+    hospital_code = check_hospital_code(stay.hospital_code, f"{where}.hospital_code")
+    if hospital_code[1:7] != treating_region:
+        raise InvalidField(f"{where}.hospital_code", f"is not a hospital of region {treating_region}")
+    admitted = parse_day(stay.admitted_on, f"{where}.admitted_on")
+    discharged = parse_day(stay.discharged_on, f"{where}.discharged_on")
+    if discharged < admitted:
+        raise InvalidField(f"{where}.discharged_on", "must not be before admitted_on")
+    facts = StayFacts(treating_region, check_hospital_level(stay.hospital_level, f"{where}.hospital_level"),
+                      admitted, discharged, stay.emergency)
+    return facts, check_diagnoses(list(stay.diagnoses), f"{where}.diagnoses")
+
+
+def ytd_to_proto(ytd: Ytd) -> pb.Accumulators:
+    return pb.Accumulators(**ytd.as_dict())
+
+
+def ytd_from_proto(message: pb.Accumulators) -> Ytd:
+    return Ytd(*(getattr(message, name) for name in YTD_FIELDS))
+
+
+def step_to_proto(step: Step) -> pb.ExplanationStep:
+    return pb.ExplanationStep(step=step.key, amount_fen=step.amount_fen,
+                              facts={key: str(value) for key, value in step.facts.items()},
+                              text_zh=render_zh(step), text_en=render_en(step))
+
+
+def adjudication_to_proto(result: Adjudication, policy_effective_from: date) -> pb.Adjudication:
+    return pb.Adjudication(
+        split=pb.FundSplit(**{key: getattr(result, key) for key in SPLIT_KEYS}),
+        lines=[line_class_to_proto(item) for item in result.lines],
+        ytd_before=ytd_to_proto(result.ytd_before), ytd_after=ytd_to_proto(result.ytd_after),
+        explanation=[step_to_proto(step) for step in result.explanation],
+        policy_effective_from=policy_effective_from.isoformat(),
+    )
+
+
+def claim_header(claim: pb.Claim) -> tuple[str, str, str]:
+    """Validated (settlement_id, treating_region, insured_region) of a claim."""
+    return (check_request_id(claim.settlement_id, "claim.settlement_id"),
+            check_region(claim.treating_region, "claim.treating_region"),
+            check_region(claim.insured_region, "claim.insured_region"))
+
+
+def claim_lines(claim: pb.Claim) -> tuple[LineClass, ...]:
+    if not claim.lines:
+        raise InvalidField("claim.lines", "must have at least one line")
+    if len(claim.lines) > limits.LINES_PER_BILL_MAX:
+        raise InvalidField("claim.lines", f"must have at most {limits.LINES_PER_BILL_MAX} lines")
+    lines = tuple(line_class_from_proto(line, index) for index, line in enumerate(claim.lines))
+    seen: set[str] = set()
+    for index, item in enumerate(lines):
+        if item.line.line_id in seen:
+            raise InvalidField(f"claim.lines[{index}].line.line_id", "appears twice")
+        seen.add(item.line.line_id)
+    return lines

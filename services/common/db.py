@@ -1,0 +1,52 @@
+"""Postgres access for a party: one asyncpg pool and the party's SQL migrations, applied at start.
+
+Migrations are plain files `migrations/NNNN_name.sql` beside each party's code, applied in order
+under an advisory lock so two processes of one party starting together apply each once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncpg
+
+MIGRATION_LOCK_KEY = 727_100_001
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    """jsonb columns come back as Python values."""
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, size_max: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=size_max, init=init_connection,
+                                     server_settings={"timezone": "UTC"})
+
+
+async def apply_migrations(pool: asyncpg.Pool, directory: Path) -> list[str]:
+    """Apply every migration of `directory` not applied yet; returns the names applied now."""
+    applied_now: list[str] = []
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {row["name"] for row in await connection.fetch("SELECT name FROM schema_migrations")}
+        for path in sorted(directory.glob("*.sql")):
+            if path.name in done:
+                continue
+            await connection.execute(path.read_text(encoding="utf-8"))
+            await connection.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+            applied_now.append(path.name)
+    return applied_now
+
+
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    """Create database `name` if it does not exist (one database per party)."""
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()

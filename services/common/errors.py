@@ -1,0 +1,153 @@
+"""The one mapping from domain errors to gRPC status with rich details (STYLE: errors → status).
+
+Servicer methods never call `abort` themselves: they raise `clearing.errors` exceptions and the
+`rpc` decorator turns each into its status code and a `google.rpc` detail naming the field.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from clearing.errors import DomainError, InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
+
+log = structlog.get_logger()
+Response = TypeVar("Response")
+
+
+def packed(detail: Any) -> any_pb2.Any:
+    holder = any_pb2.Any()
+    holder.Pack(detail)
+    return holder
+
+
+def status_for(error: DomainError) -> status_pb2.Status:
+    """The `google.rpc.Status` for a domain error, with the detail that names what is wrong."""
+    if isinstance(error, InvalidField):
+        detail = error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)])
+        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=error.message, details=[packed(detail)])
+    if isinstance(error, RequestConflict):
+        detail = error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)])
+        return status_pb2.Status(code=code_pb2.ALREADY_EXISTS, message=error.message, details=[packed(detail)])
+    if isinstance(error, NotFound):
+        detail = error_details_pb2.ResourceInfo(resource_name=error.resource_name, description=error.reason)
+        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=error.message, details=[packed(detail)])
+    if isinstance(error, PreconditionFailed):
+        detail = error_details_pb2.PreconditionFailure(violations=[
+            error_details_pb2.PreconditionFailure.Violation(type="STATE", subject=error.subject,
+                                                            description=error.reason)])
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=error.message, details=[packed(detail)])
+    if isinstance(error, NotAllowed):
+        detail = error_details_pb2.ErrorInfo(reason="NOT_ALLOWED", domain="clearinghouse",
+                                             metadata={"identity": error.identity, "action": error.action})
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=error.message, details=[packed(detail)])
+    raise AssertionError(f"unmapped domain error {type(error).__name__}")
+
+
+DEFINITE_CODES = frozenset({
+    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OUT_OF_RANGE,
+})
+
+
+class StoredRefusal(Exception):
+    """A downstream refusal recorded earlier under a request id, replayed to a retry as it was."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        super().__init__(status.message)
+        self.status = status
+
+
+def is_definite(error: grpc.aio.AioRpcError) -> bool:
+    """True when a downstream answer means "refused, nothing recorded there"; False for
+    timeouts and outages, where the downstream party may or may not have recorded the request."""
+    return error.code() in DEFINITE_CODES
+
+
+def refusal_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The full `google.rpc.Status` of a downstream refusal, to store and replay."""
+    status = rpc_status.from_call(error)
+    if status is None:
+        status = status_pb2.Status(code=error.code().value[0], message=error.details() or "")
+    return status
+
+
+def downstream_timeout_s(context: grpc.aio.ServicerContext, default_s: float = 10.0) -> float:
+    """Propagate the caller's deadline downstream (SPEC §8); a call without one gets `default_s`."""
+    remaining = context.time_remaining()
+    return default_s if remaining is None else max(0.001, min(remaining, default_s))
+
+
+async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> None:
+    """Abort the call with the status that `error` deserves; never returns."""
+    if isinstance(error, StoredRefusal):
+        await context.abort_with_status(rpc_status.to_status(error.status))
+    if isinstance(error, DomainError):
+        log.info("request_refused", error=error.message, kind=type(error).__name__)
+        await context.abort_with_status(rpc_status.to_status(status_for(error)))
+    if isinstance(error, grpc.aio.AioRpcError):
+        # A downstream party's answer passes on with its own code and detail.
+        log.info("downstream_refused", code=error.code().name, error=error.details())
+        status = rpc_status.from_call(error)
+        if status is not None:
+            await context.abort_with_status(rpc_status.to_status(status))
+        await context.abort(error.code(), error.details() or "")
+    if isinstance(error, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)):
+        log.warning("transaction_aborted", error=str(error))
+        await context.abort(grpc.StatusCode.ABORTED, "concurrent update, retry the request")
+    log.error("internal_error", exc_info=error)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Decorate a unary servicer method: domain errors become statuses, anything else INTERNAL."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
+        try:
+            return await method(self, request, context)
+        except Exception as error:  # noqa: BLE001 - every error gets a status
+            if isinstance(error, grpc.aio.AbortError):
+                raise
+            await abort_for(error, context)
+            raise AssertionError("abort returned") from error
+
+    return wrapper
+
+
+def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., AsyncIterator[Response]]:
+    """Decorate a server-streaming servicer method with the same mapping."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except Exception as error:  # noqa: BLE001 - every error gets a status
+            if isinstance(error, grpc.aio.AbortError):
+                raise
+            await abort_for(error, context)
+
+    return wrapper
+
+
+def domain_error_from_status(error: grpc.aio.AioRpcError) -> str:
+    """One line naming the field of a downstream refusal (for the CLI and the HIS simulator)."""
+    status = rpc_status.from_call(error)
+    if status is not None:
+        for detail in status.details:
+            bad_request = error_details_pb2.BadRequest()
+            if detail.Unpack(bad_request) and bad_request.field_violations:
+                violation = bad_request.field_violations[0]
+                return f"{error.code().name}: {violation.field}: {violation.description}"
+    return f"{error.code().name}: {error.details()}"

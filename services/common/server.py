@@ -1,0 +1,82 @@
+"""Building and running a party's grpc.aio server: health, reflection, request context, graceful stop.
+
+Every server answers `grpc.health.v1` and serves reflection (v1alpha), so `grpcurl` or
+`buf curl` can call it without proto files (SPEC §8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+log = structlog.get_logger()
+STOP_GRACE_S = 5.0
+# Refuse to share a port by accident; scale-out (SPEC §11) turns SO_REUSEPORT on explicitly.
+SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """A servicer, its generated `add_*_to_server` function and its full service name."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    full_name: str
+
+
+class RequestContextInterceptor(grpc.aio.ServerInterceptor):
+    """Clear and bind the log context per call: `party`, `rpc`, and a call id."""
+
+    def __init__(self, party: str) -> None:
+        self.party = party
+
+    async def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001, ANN201
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            party=self.party, rpc=handler_call_details.method.rsplit("/", 1)[-1], call_id=uuid.uuid4().hex[:12])
+        return await continuation(handler_call_details)
+
+
+async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str, host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
+    """Start a server with the bindings plus health and reflection; returns it and the bound port."""
+    bindings = list(bindings)
+    server = grpc.aio.server(interceptors=[RequestContextInterceptor(party)], options=SERVER_OPTIONS)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for binding in bindings:
+        binding.add_to_server(binding.servicer, server)
+    names = [binding.full_name for binding in bindings]
+    reflection.enable_server_reflection([*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                                         reflection.SERVICE_NAME], server)
+    bound_port = server.add_insecure_port(f"{host}:{port}")
+    if bound_port == 0:
+        raise OSError(f"could not bind {host}:{port}")
+    await server.start()
+    for name in ["", *names]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("server_started", port=bound_port, services=names)
+    return server, bound_port
+
+
+async def run_until_stopped(server: grpc.aio.Server, on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop with a grace period and run `on_stop`."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("server_stopping")
+    await server.stop(STOP_GRACE_S)
+    if on_stop is not None:
+        await on_stop()
+    log.info("server_stopped")

@@ -1,0 +1,1 @@
+"""The hospital HIS simulator: generates patients and realistic bills and discharges them."""

@@ -1,0 +1,164 @@
+"""HospitalService: many hospitals' HIS discharging generated patients through their treating agencies.
+
+Each discharge is admission (2201), charge upload in batches (2301) and settlement (2304). A
+call that times out or finds the agency unavailable is retried with the same request id, which
+the agencies guarantee is safe (SPEC §8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from uuid import UUID
+
+import asyncpg
+import grpc
+import structlog
+from clearinghouse.v1 import hospital_pb2 as pb
+from clearinghouse.v1 import hospital_pb2_grpc as pb_grpc
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import types_pb2
+
+from clearing.errors import InvalidField
+from services.common.errors import domain_error_from_status, rpc, rpc_stream
+from services.common.regions import load_regions
+from services.common.requests import check_request_id
+from services.datagen.bills import CatalogueIndex, generate_bill
+from services.datagen.catalogue import generate_catalogue_rows
+from services.datagen.population import generate_members
+from services.his.plan import Discharge, plan_discharge, request_id
+
+log = structlog.get_logger()
+UPLOAD_BATCH_LINES = 25
+RETRIES_MAX = 5
+RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED})
+CALL_TIMEOUT_S = 10.0
+COUNT_MAX = 100_000
+CONCURRENCY_MAX = 64
+
+
+class HospitalServicer(pb_grpc.HospitalServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, treating_stubs: dict, seed: int, members_per_region: int) -> None:  # noqa: ANN401
+        self.pool = pool
+        self.treating_stubs = treating_stubs
+        self.seed = seed
+        self.members_per_region = members_per_region
+        self.regions = load_regions()
+        self.catalogues: dict[str, CatalogueIndex] = {}
+        self.members: dict[str, list[dict]] = {}
+
+    def catalogue(self, region: str) -> CatalogueIndex:
+        if region not in self.catalogues:
+            self.catalogues[region] = CatalogueIndex(generate_catalogue_rows(region, self.seed))
+        return self.catalogues[region]
+
+    def member(self, region: str, index: int) -> dict:
+        if region not in self.members:
+            self.members[region] = generate_members(region, self.members_per_region, self.seed)
+        return self.members[region][index]
+
+    @rpc_stream
+    async def RunDischarges(self, request: pb.RunDischargesRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        run_id = check_request_id(request.request_id)
+        if not 1 <= request.count <= COUNT_MAX:
+            raise InvalidField("count", f"must be between 1 and {COUNT_MAX}")
+        concurrency = request.concurrency or 8
+        if not 1 <= concurrency <= CONCURRENCY_MAX:
+            raise InvalidField("concurrency", f"must be between 1 and {CONCURRENCY_MAX}")
+        try:
+            month_start = date.fromisoformat(f"{request.month}-01")
+        except ValueError:
+            raise InvalidField("month", "must be YYYY-MM") from None
+        seed = request.seed or self.seed
+        queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            async with semaphore:
+                plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start)
+                await queue.put(await self.discharge(run_id, plan, request.month))
+
+        tasks = [asyncio.create_task(one(index)) for index in range(request.count)]
+        done = failed = 0
+        last = ""
+        try:
+            while done < request.count:
+                ok, settlement_id = await queue.get()
+                done += 1
+                failed += 0 if ok else 1
+                last = settlement_id or last
+                if done % 10 == 0 or done == request.count:
+                    yield pb.RunDischargesResponse(done=done, total=request.count, failed=failed,
+                                                   last_settlement_id=last)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def call(self, method, message):  # noqa: ANN001, ANN201
+        """Call with retries on transient failures; the request id makes each retry safe."""
+        for attempt in range(RETRIES_MAX):
+            try:
+                return await method(message, timeout=CALL_TIMEOUT_S)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in RETRY_CODES or attempt == RETRIES_MAX - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def discharge(self, run_id: str, plan: Discharge, month: str) -> tuple[bool, str]:
+        member = self.member(plan.insured_region, plan.member_index)
+        bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
+                             plan.hospital_code, plan.hospital_level, plan.admitted_on)
+        stub = self.treating_stubs[plan.treating_region]
+        settle_id = request_id(run_id, plan.index, "settle")
+        try:
+            admitted = await self.call(stub.Admit, ta.AdmitRequest(
+                request_id=request_id(run_id, plan.index, "admit"), hospital_code=plan.hospital_code,
+                patient=ta.Patient(insured_region=plan.insured_region, member_id=member["member_id"],
+                                   id_number=member["id_number"], name=member["name"]),
+                admitted_on=bill["admitted_on"], emergency=bill["emergency"], diagnoses=bill["diagnoses"]))
+            lines = bill["lines"]
+            for batch, start in enumerate(range(0, len(lines), UPLOAD_BATCH_LINES)):
+                await self.call(stub.UploadCharges, ta.UploadChargesRequest(
+                    request_id=request_id(run_id, plan.index, f"upload:{batch}"), encounter_id=admitted.encounter_id,
+                    lines=[types_pb2.BillLine(line_id=line["line_id"], code=line["code"], qty=line["qty"],
+                                              unit_price_fen=line["unit_price_fen"], amount_fen=line["amount_fen"],
+                                              service_date=line["service_date"])
+                           for line in lines[start:start + UPLOAD_BATCH_LINES]]))
+            settled = await self.call(stub.Settle, ta.SettleRequest(
+                request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
+        except grpc.aio.AioRpcError as error:
+            await self.record(settle_id, run_id, plan, member["member_id"], month, None, domain_error_from_status(error))
+            log.warning("discharge_failed", error=domain_error_from_status(error))
+            return False, ""
+        await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None)
+        return True, settled.settlement.settlement_id
+
+    async def record(self, settle_id: str, run_id: str, plan: Discharge, member_id: str, month: str,
+                     settlement: types_pb2.Settlement | None, error: str | None) -> None:
+        split = settlement.adjudication.split if settlement is not None else None
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
+                "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (request_id) DO NOTHING",
+                UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
+                member_id, month, "settled" if settlement is not None else "failed",
+                UUID(settlement.settlement_id) if settlement is not None else None,
+                split.total_fen if split else None, split.fund_pay_fen if split else None,
+                split.psn_pay_fen if split else None, error)
+
+    @rpc
+    async def GetSummary(self, request: pb.GetSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetSummaryResponse:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT treating_region, insured_region, count(*) AS stays, sum(total_fen) AS total_fen, "
+                "sum(fund_pay_fen) AS fund_pay_fen, sum(psn_pay_fen) AS psn_pay_fen FROM discharges "
+                "WHERE status = 'settled' AND ($1 = '' OR month = $1) GROUP BY 1, 2 ORDER BY 1, 2", request.month)
+            failed = await conn.fetchval(
+                "SELECT count(*) FROM discharges WHERE status = 'failed' AND ($1 = '' OR month = $1)", request.month)
+        return pb.GetSummaryResponse(
+            pairs=[pb.PairSummary(treating_region=row["treating_region"], insured_region=row["insured_region"],
+                                  stays=row["stays"], total_fen=row["total_fen"], fund_pay_fen=row["fund_pay_fen"],
+                                  psn_pay_fen=row["psn_pay_fen"]) for row in rows],
+            failed=failed)

@@ -1,0 +1,216 @@
+"""InsuredAgencyService: a servicer method reads as the business step and delegates to the core.
+
+Adjudicate locks the member's accumulator row for the policy year first, then looks the
+request up: two retries, or two discharges of one member in two regions, queue on that lock,
+so the same remaining cap or deductible is never consumed twice (SPEC §8 concurrency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+import structlog
+from clearinghouse.v1 import insured_agency_pb2 as pb
+from clearinghouse.v1 import insured_agency_pb2_grpc as pb_grpc
+from clearinghouse.v1 import types_pb2
+
+from clearing.adjudicate import Adjudication, StayFacts, adjudicate
+from clearing.classify import LineClass
+from clearing.member import Member
+from clearing.bill import check_region, check_text
+from clearing.dates import parse_day
+from clearing.errors import InvalidField, NotFound, PreconditionFailed
+from clearing.policy import FilingStatus, Policy, PolicyBook
+from services.common import convert
+from services.common.errors import rpc
+from services.common.logs import mask_id_number, mask_name
+from services.common.requests import check_request_id, same_request_or_conflict
+from services.common.clock import shanghai_today
+from services.insured import store
+
+log = structlog.get_logger()
+ID_NUMBER_LENGTH = 18
+
+
+@dataclass(frozen=True)
+class ParsedClaim:
+    settlement_id: str
+    treating_region: str
+    member_id: str
+    stay: StayFacts
+    lines: tuple[LineClass, ...]
+
+
+class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
+    def __init__(self, region: str, pool: asyncpg.Pool, policies: PolicyBook) -> None:
+        assert policies.region == region
+        self.region = region
+        self.pool = pool
+        self.policies = policies
+
+    def parse_claim(self, claim: types_pb2.Claim) -> ParsedClaim:
+        settlement_id, treating_region, insured_region = convert.claim_header(claim)
+        if insured_region != self.region:
+            raise InvalidField("claim.insured_region", f"this agency insures region {self.region}, not {insured_region}")
+        member_id = check_text(claim.member_id, "claim.member_id", 64)
+        stay, _ = convert.stay_from_proto(claim.stay, treating_region)
+        return ParsedClaim(settlement_id, treating_region, member_id, stay, convert.claim_lines(claim))
+
+    async def adjudication_for(self, conn: asyncpg.Connection, claim: ParsedClaim, lock: bool = False,
+                               ) -> tuple[Adjudication, Policy]:
+        """Load what the core needs (prefetch), then adjudicate once."""
+        stay = claim.stay
+        member = await self.load_member(conn, claim)
+        ytd = await store.read_accumulators(conn, claim.member_id, stay.discharged_on.year, lock)
+        policy = self.policies.on(stay.discharged_on)
+        return adjudicate(claim.lines, stay, member, policy, ytd), policy
+
+    async def load_member(self, conn: asyncpg.Connection, claim: ParsedClaim) -> Member:
+        return await store.load_member(conn, self.region, claim.member_id, claim.treating_region,
+                                       claim.stay.admitted_on)
+
+    @rpc
+    async def QuoteAdjudication(self, request: pb.QuoteAdjudicationRequest, context: grpc.aio.ServicerContext) -> pb.QuoteAdjudicationResponse:
+        claim = self.parse_claim(request.claim)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            result, policy = await self.adjudication_for(conn, claim)
+        return pb.QuoteAdjudicationResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+
+    @rpc
+    async def Adjudicate(self, request: pb.AdjudicateRequest, context: grpc.aio.ServicerContext) -> pb.AdjudicateResponse:
+        request_id = check_request_id(request.request_id)
+        claim = self.parse_claim(request.claim)
+        if request_id != claim.settlement_id:
+            raise InvalidField("request_id", "must equal claim.settlement_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=claim.settlement_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
+            await store.read_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, lock=True)
+            earlier = await store.find_settlement(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                log.info("adjudication_replayed")
+                return pb.AdjudicateResponse.FromString(bytes(earlier["response"]))
+            result, policy = await self.adjudication_for(conn, claim, lock=True)
+            response = pb.AdjudicateResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+            await store.record_settlement(conn, request_id, claim.member_id, claim.stay.discharged_on.year,
+                                          claim.treating_region, result, request.SerializeToString(),
+                                          response.SerializeToString())
+            await store.write_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, result.ytd_after)
+        log.info("adjudication_recorded", fund_pay_fen=result.fund_pay_fen, psn_pay_fen=result.psn_pay_fen)
+        return response
+
+    @rpc
+    async def CancelAdjudication(self, request: pb.CancelAdjudicationRequest, context: grpc.aio.ServicerContext) -> pb.CancelAdjudicationResponse:
+        request_id = check_request_id(request.request_id)
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            found = await store.find_settlement(conn, settlement_id)
+            if found is None:
+                raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
+            ytd = await store.read_accumulators(conn, found["member_id"], found["year"], lock=True)
+            row = await store.find_settlement(conn, settlement_id, lock=True)
+            if row["status"] == "cancelled":
+                if str(row["cancel_request_id"]) == request_id:
+                    return pb.CancelAdjudicationResponse.FromString(bytes(row["cancel_response"]))
+                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+            restored = ytd.minus(store.delta_of(row))
+            assert restored.is_non_negative(), "accumulators never fall below zero on a cancel"
+            first = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication
+            first.ytd_after.CopyFrom(convert.ytd_to_proto(restored))
+            response = pb.CancelAdjudicationResponse(adjudication=first)
+            await store.write_accumulators(conn, row["member_id"], row["year"], restored)
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString())
+        log.info("adjudication_cancelled")
+        return response
+
+    @rpc
+    async def RegisterMember(self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext) -> pb.RegisterMemberResponse:
+        request_id = check_request_id(request.request_id)
+        member = request.member
+        member_id = check_text(member.member_id, "member.member_id", 64)
+        id_number = check_id_number(member.id_number, "member.id_number")
+        name = check_text(member.name, "member.name", 64)
+        scheme = convert.from_enum(convert.SCHEMES, member.scheme, "member.scheme")
+        tier = convert.from_enum(convert.TIERS, member.assistance, "member.assistance")
+        response = pb.RegisterMemberResponse(member=masked(member))
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            earlier = await store.find_request(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                return pb.RegisterMemberResponse.FromString(bytes(earlier["response"]))
+            existing = await store.find_member_row(conn, member_id)
+            if existing is not None:
+                raise PreconditionFailed("member.member_id", f"member {member_id} is already registered")
+            await store.insert_member(conn, member_id, id_number, name, scheme, member.retired, member.poverty, tier)
+            await store.record_request(conn, request_id, "RegisterMember", request.SerializeToString(),
+                                       response.SerializeToString())
+        log.info("member_registered", member_id=member_id)
+        return response
+
+    @rpc
+    async def RecordFiling(self, request: pb.RecordFilingRequest, context: grpc.aio.ServicerContext) -> pb.RecordFilingResponse:
+        request_id = check_request_id(request.request_id)
+        member_id = check_text(request.member_id, "member_id", 64)
+        filing = request.filing
+        category = convert.from_enum(convert.FILINGS, filing.category, "filing.category")
+        if category is FilingStatus.UNFILED:
+            raise InvalidField("filing.category", "UNFILED is not a filing")
+        treating_region = check_region(filing.treating_region, "filing.treating_region") if filing.treating_region else None
+        valid_from = parse_day(filing.valid_from, "filing.valid_from")
+        valid_to = parse_day(filing.valid_to, "filing.valid_to") if filing.valid_to else None
+        if valid_to is not None and valid_to < valid_from:
+            raise InvalidField("filing.valid_to", "is before valid_from")
+        response = pb.RecordFilingResponse(filing=filing)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            earlier = await store.find_request(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                return pb.RecordFilingResponse.FromString(bytes(earlier["response"]))
+            if await store.find_member_row(conn, member_id) is None:
+                raise NotFound(f"regions/{self.region}/members/{member_id}")
+            await store.insert_filing(conn, member_id, category, treating_region, valid_from, valid_to)
+            await store.record_request(conn, request_id, "RecordFiling", request.SerializeToString(),
+                                       response.SerializeToString())
+        return response
+
+    @rpc
+    async def GetMember(self, request: pb.GetMemberRequest, context: grpc.aio.ServicerContext) -> pb.GetMemberResponse:
+        member_id = check_text(request.member_id, "member_id", 64)
+        year = request.year or shanghai_today().year
+        if not 2000 <= year <= 2100:
+            raise InvalidField("year", "must be a policy year such as 2026")
+        async with self.pool.acquire() as conn:
+            row = await store.find_member_row(conn, member_id)
+            if row is None:
+                raise NotFound(f"regions/{self.region}/members/{member_id}")
+            ytd = await store.read_accumulators(conn, member_id, year, lock=False)
+            filings = await store.filings_of(conn, member_id)
+        member = pb.Member(member_id=member_id, id_number=row["id_number"], name=row["name"],
+                           scheme=convert.SCHEMES[row["scheme"]], retired=row["retired"], poverty=row["poverty"],
+                           assistance=convert.TIERS[row["assistance"]])
+        return pb.GetMemberResponse(
+            member=masked(member), accumulators=convert.ytd_to_proto(ytd),
+            filings=[pb.Filing(category=convert.FILINGS[FilingStatus(item["category"])],
+                               treating_region=item["treating_region"] or "", valid_from=item["valid_from"].isoformat(),
+                               valid_to=item["valid_to"].isoformat() if item["valid_to"] else "")
+                     for item in filings])
+
+
+def check_id_number(value: str, field: str) -> str:
+    """18-character national ID number (身份证号): 17 digits and a digit or X."""
+    if len(value) != ID_NUMBER_LENGTH or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
+        raise InvalidField(field, "must be an 18-character ID number")
+    return value.upper()
+
+
+def masked(member: pb.Member) -> pb.Member:
+    """A copy with the ID number and name masked: they never leave the agency in clear."""
+    copy = pb.Member()
+    copy.CopyFrom(member)
+    copy.id_number = mask_id_number(member.id_number)
+    copy.name = mask_name(member.name)
+    return copy

