@@ -7,12 +7,15 @@ is one explicit round-half-up.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from clearing.errors import InvalidField
 
 BP_WHOLE = 10_000
 QTY_SCALE = 10_000
+# ASCII digits only: Decimal() alone would also take 1e3, 1_000 and non-ASCII digits.
+PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def round_half_up_div(numerator: int, denominator: int) -> int:
@@ -42,12 +45,9 @@ def parse_qty_e4(text: str, field: str) -> int:
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidField(field, "must be a decimal string such as \"2\" or \"0.5\"")
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise InvalidField(field, f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise InvalidField(field, f"{text!r} is not a finite number")
+    if not PLAIN_DECIMAL.match(text.strip()):
+        raise InvalidField(field, f"{text!r} is not a plain decimal number such as 2 or 0.5")
+    value = Decimal(text.strip())
     scaled = value * QTY_SCALE
     if scaled != scaled.to_integral_value():
         raise InvalidField(field, "has more than 4 decimal places")

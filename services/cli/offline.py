@@ -8,6 +8,7 @@ it into the one-line `error: …` and exit code 2. Nothing here writes a file.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -47,9 +48,10 @@ class InputError(DomainError):
 def blamed_on(source: str) -> Iterator[None]:
     """Re-raise any `DomainError` from the block as an `InputError` of `source`, keeping its field path.
 
-    The block only parses operator input. A `ValueError` or `ArithmeticError` escaping a parser is a gap
-    in the core's validation (e.g. a 5,000-digit integer, a qty of "1e100000000"), not a crash of ours:
-    it is still the operator's input, so it gets the one-line error too, just without a field path.
+    The block only parses operator input. A `ValueError`, `ArithmeticError` or `csv.Error` escaping a
+    parser is a gap in the core's validation (a 5,000-digit integer, a qty of "1e100000000", a CSV field
+    over the csv module's size limit), not a crash of ours: it is still the operator's input, so it gets
+    the one-line error too, just without a field path.
     """
     try:
         yield
@@ -57,7 +59,7 @@ def blamed_on(source: str) -> Iterator[None]:
         raise
     except DomainError as error:
         raise InputError(source, error.message) from None
-    except (ValueError, ArithmeticError) as error:
+    except (ValueError, ArithmeticError, csv.Error) as error:
         raise InputError(source, f"cannot parse: {type(error).__name__}: {str(error)[:200]}") from None
 
 
@@ -148,9 +150,8 @@ def load_policies(paths: list[Path]) -> tuple[list[PolicyFile], list[PolicyBook]
     """Parse every file, then check that the files of each region form one valid `PolicyBook`."""
     files: list[PolicyFile] = []
     for path in paths:
-        source = f"policy {path}"
-        text = read_text(path, source)
-        with blamed_on(source):
+        text = read_text(path, "policy")  # read errors name the path themselves
+        with blamed_on(f"policy {path}"):
             files.append(PolicyFile(path, parse_policy(text)))
     books = []
     for region in sorted({item.policy.region for item in files}):
@@ -237,9 +238,8 @@ def read_catalogue(path: Path, region: str | None) -> Catalogue:
     if region is not None:
         with blamed_on("--region"):
             check_region(region, "region")
-    source = f"catalog {path}"
-    text = read_text(path, source)
-    with blamed_on(source):
+    text = read_text(path, "catalog")  # read errors name the path themselves
+    with blamed_on(f"catalog {path}"):
         return parse_catalogue_csv(text, region=region or "")
 
 

@@ -221,7 +221,8 @@ BAD_QUOTE_INPUTS = {
                                           ["member: member.region", "430100"]),
     "tier the policy does not define": (dict(member={**MEMBER, "assistance": "tekun"}),
                                         ["member: member.assistance", "tekun"]),
-    # Gaps in the core's own validation (reported): still one line and exit 2, just without the field path.
+    # Inputs that slipped past the core's own validation when written (reported): one line and exit 2 either
+    # way; the field path is named once the core refuses them itself.
     "qty overflows decimal": (dict(bill=mutate_line(qty="1e100000000")), ["bill: "]),
     "non-ascii digit in csv": (dict(catalog=catalog_text([*CATALOG_ROWS[:2], CATALOG_ROWS[2].replace(",0,", ",²,"),
                                                           *CATALOG_ROWS[3:]])), ["catalog: "]),
