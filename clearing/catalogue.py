@@ -26,6 +26,7 @@ COLUMNS = (
     "restriction", "valid_from", "valid_to",
 )
 EnumT = TypeVar("EnumT", bound=StrEnum)
+PLAIN_INTEGER = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only; isdigit() also takes ² and ١
 ICD_LIST_PATTERN = re.compile(r"icd:\s*([A-Za-z0-9.,\s]*)", re.IGNORECASE)
 
 
@@ -140,13 +141,16 @@ def parse_catalogue_csv(text: str, region: str) -> Catalogue:
         raise InvalidField("header", f"missing column(s): {', '.join(missing)}")
     rows: list[CatalogueRow] = []
     row_numbers: dict[int, int] = {}
-    for index, raw in enumerate(reader):
-        if index >= limits.CATALOGUE_ROWS_MAX:
-            raise InvalidField("rows", f"more than {limits.CATALOGUE_ROWS_MAX} rows")
-        row_number = index + 2
-        row = parse_row(raw, f"row {row_number}")
-        row_numbers[id(row)] = row_number
-        rows.append(row)
+    try:
+        for index, raw in enumerate(reader):
+            if index >= limits.CATALOGUE_ROWS_MAX:
+                raise InvalidField("rows", f"more than {limits.CATALOGUE_ROWS_MAX} rows")
+            row_number = index + 2
+            row = parse_row(raw, f"row {row_number}")
+            row_numbers[id(row)] = row_number
+            rows.append(row)
+    except csv.Error as error:
+        raise InvalidField(f"row {reader.line_num}", f"malformed CSV: {error}") from None
     catalogue = Catalogue(region=region, rows=tuple(rows))
     check_no_overlap(catalogue, row_numbers)
     return catalogue
@@ -195,8 +199,8 @@ def parse_choice(enum: type[EnumT], value: str, field_path: str) -> EnumT:
 def parse_int(value: str, field_path: str, default: int | None, value_max: int) -> int | None:
     if value == "":
         return default
-    if not value.isdigit():
-        raise InvalidField(field_path, f"{value!r} is not a non-negative integer")
+    if not PLAIN_INTEGER.match(value):
+        raise InvalidField(field_path, f"{value!r} is not a non-negative integer of at most 12 digits")
     number = int(value)
     if number > value_max:
         raise InvalidField(field_path, f"must not exceed {value_max}")

@@ -112,7 +112,7 @@ def parse_policy(text: str) -> Policy:
     """Parse and validate one policy file's text."""
     try:
         document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, and plain ValueError for integers of thousands of digits
         raise InvalidField("policy", f"not valid TOML: {error}") from None
     check_keys(document, "", required={"region", "name", "effective_from", "schemes"},
                optional={"filing", "poverty", "assistance"})

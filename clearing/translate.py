@@ -125,7 +125,7 @@ def parse_agreements(text: str) -> Agreements:
     errors name the key (`agreements[2].unmapped`)."""
     try:
         document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError is a ValueError
         raise InvalidField("agreements", f"not valid TOML: {error}") from None
     unknown = set(document) - {"defaults", "agreements"}
     if unknown:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from clearing.errors import DomainError
-from services.cli import offline, output
+from services.cli import offline, online, output
 
 
 def sub_app(help_text: str) -> typer.Typer:
@@ -89,6 +89,85 @@ def catalog_diff(
         output.print_json(offline.diff_json(diff))
     else:
         offline.show_diff(output.console(), old, new, diff)
+
+
+ConfigOption = Annotated[Path, typer.Option("--config", help="The running stack's configuration file.")]
+DEFAULT_CONFIG = online.STACK_DIR / "stack.json"
+
+
+@app.command("translate")
+def translate_command(
+    from_region: Annotated[str, typer.Argument(help="Region of the code.")],
+    code: Annotated[str, typer.Argument(help="Local code in that region.")],
+    to_region: Annotated[str | None, typer.Option("--to", help="Destination region; omit for the national code.")] = None,
+    on: Annotated[str, typer.Option("--on", help="Day whose catalogue rows apply (YYYY-MM-DD).")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Translate a local code to the national code and to another region's codes (SPEC §4.3)."""
+    from services.common.clock import shanghai_today
+
+    output.print_json(online.translate(config, from_region, code, to_region, on or shanghai_today().isoformat()))
+
+
+@settlement_app.command("show")
+def settlement_show(
+    settlement_id: Annotated[str, typer.Argument(help="Settlement id (UUID).")],
+    region: Annotated[str, typer.Option("--region", help="Treating region of the settlement.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Look up a settlement at its treating agency: split, lines, flags."""
+    settlement = online.get_settlement(config, region, settlement_id)
+    if as_json:
+        output.print_json(online.settlement_json(settlement))
+    else:
+        online.show_settlement(output.console(), settlement)
+
+
+@settlement_app.command("explain")
+def settlement_explain(
+    settlement_id: Annotated[str, typer.Argument(help="Settlement id (UUID).")],
+    region: Annotated[str, typer.Option("--region", help="Treating region of the settlement.")],
+    lang: Annotated[str, typer.Option("--lang", help="zh or en.")] = "zh",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Print the settlement's explanation, step by step, in Chinese or English."""
+    for number, text in enumerate(online.explain(online.get_settlement(config, region, settlement_id), lang), 1):
+        print(f"{number:>3}. {text}")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="Catalogue CSV (SPEC §4.1).")],
+    region: Annotated[str, typer.Option("--region", help="Region whose treating agency imports it.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Import a new catalogue version at the region's treating agency (published to the clearing house)."""
+    answer = online.import_catalogue(config, region, file)
+    print(f"region {region}: version {answer.version}, {answer.row_count} rows, sha256 {answer.sha256}")
+
+
+@stack_app.command("up")
+def stack_up(
+    work_dir: Annotated[Path, typer.Option("--dir", help="Where the database, logs and config live.")] = online.STACK_DIR,
+    members: Annotated[int, typer.Option("--members", min=1, max=100_000, help="Members per region.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated catalogues and members.")] = 2026,
+) -> None:
+    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues; enrol members."""
+    online.stack_up(work_dir, members, seed)
+
+
+@app.command("demo")
+def demo_command(
+    count: Annotated[int, typer.Option("--count", min=1, max=100_000, help="Patients to discharge.")] = 2000,
+    members: Annotated[int, typer.Option("--members", min=1, max=100_000, help="Members per region.")] = 200,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Discharges in flight.")] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of everything generated.")] = 2026,
+) -> None:
+    """Run a realistic cross-region month on one machine and show the result (what `make demo` runs)."""
+    from services.cli.demo import run
+
+    run(count, members, concurrency, seed)
 
 
 def main() -> None:

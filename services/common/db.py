@@ -19,7 +19,12 @@ async def init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, size_max: int = 10) -> asyncpg.Pool:
+# A party is one asyncio process: a few connections keep it busy, and a whole stack of 16 pools
+# must stay under Postgres's default max_connections (100).
+POOL_SIZE_MAX = 4
+
+
+async def create_pool(dsn: str, size_max: int = POOL_SIZE_MAX) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size_max, init=init_connection,
                                      server_settings={"timezone": "UTC"})
 

@@ -102,6 +102,9 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
         if status is not None:
             await context.abort_with_status(rpc_status.to_status(status))
         await context.abort(error.code(), error.details() or "")
+    if isinstance(error, (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, ConnectionError, OSError)):
+        log.warning("database_unavailable", error=str(error))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry the request")
     if isinstance(error, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)):
         log.warning("transaction_aborted", error=str(error))
         await context.abort(grpc.StatusCode.ABORTED, "concurrent update, retry the request")

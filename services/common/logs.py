@@ -53,8 +53,11 @@ def configure(json_output: bool = True, level: int = logging.INFO) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks without frame locals (they can hold requests with ID numbers), rendered
+            # before masking so the traceback text is masked too.
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
+            if json_output else structlog.dev.set_exc_info,
             mask_personal_data,
-            structlog.processors.dict_tracebacks if json_output else structlog.dev.set_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

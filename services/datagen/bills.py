@@ -17,7 +17,7 @@ admitted_on)` builds one stay from one regional catalogue (its local codes). Dec
   "1", "2", … in service-date order. `qty` is a decimal string; about a fifth of drug and
   oxygen quantities are fractional ("0.5", "1.25", "12.5").
 * **Prices**: the national reference price (`prices.py`) × a hospital-level factor for
-  services (level 1: 85 %, 2: 92 %, 3: 100 %) × a −5…+10 % spread; drugs 92–108 %,
+  services (level 1: 85 %, 2: 92 %, 3: 100 %) × a −5…+10 % spread; drugs 90–105 %,
   consumables 95–112 % — so some lines exceed a capped row's `price_cap_fen`. One code keeps
   one price within a bill. `amount_fen = line_amount_fen(qty_e4, unit_price_fen)` exactly.
 * **Validity**: normal picks use only codes whose row on the service date exists, is A or B,
@@ -233,14 +233,16 @@ def _chunks(admitted_on: date, nights: int) -> list[tuple[date, int]]:
 def _drug_qty_e4(rng: random.Random) -> int:
     if rng.random() < 0.2:
         return rng.choice(_FRACTIONAL_QTY_E4)
-    return rng.choice((1, 1, 2, 2, 3, 4, 6, 10, 14, 20)) * 10_000
+    return rng.choice((1, 2, 3, 4, 6, 8, 10, 12, 14, 20, 28, 30)) * 10_000
 
 
 def _add_daily(b: _BillBuilder, intensive_first: bool) -> None:
     bed = b.pick_national(BED_CODES, b.admitted_on)
     for i, (first_on, nights) in enumerate(_chunks(b.admitted_on, b.nights)):
         nursing = NURSING_CODES[0] if (intensive_first and i == 0) else NURSING_CODES[1]
-        b.add(bed if bed and b.usable(bed, first_on) else b.pick_national(BED_CODES, first_on), nights * 10_000, first_on, 0)
+        if bed is None or not b.usable(bed, first_on):  # the bed's row may end mid-stay
+            bed = b.pick_national(BED_CODES, first_on)
+        b.add(bed, nights * 10_000, first_on, 0)
         b.add(b.pick_national((nursing,), first_on), nights * 10_000, first_on, 1)
         b.add(b.pick_national((WARD_ROUND_CODE,), first_on), nights * 10_000, first_on, 2)
         if b.rng.random() < 0.8:
@@ -262,7 +264,7 @@ def _add_exams_and_treatments(b: _BillBuilder) -> None:
 
 
 def _add_drugs(b: _BillBuilder, pathway: str) -> None:
-    for _ in range(b.rng.randint(5, 16)):
+    for _ in range(b.rng.randint(6, 18)):
         day = b.day()
         b.add(b.pick(b.index.pool("drug"), day), _drug_qty_e4(b.rng), day)
     if pathway == ONCOLOGY:  # targeted / cytotoxic drugs whose icd restriction the diagnosis meets
@@ -279,13 +281,14 @@ def _add_procedure(b: _BillBuilder, pathway: str) -> None:
     day = b.day(1, min(3, b.nights - 1))
     b.add(b.pick(b.index.pool("surgery" if surgery else "intervention"), day), 10_000, day)
     if surgery:
-        b.add(b.pick_national(ANAESTHESIA_CODES[:2] if b.rng.random() < 0.8 else ANAESTHESIA_CODES[2:], day), 10_000, day)
+        anaesthesia = ANAESTHESIA_CODES[:2] if b.rng.random() < 0.8 else ANAESTHESIA_CODES[2:]  # general/spinal, or local
+        b.add(b.pick_national(anaesthesia, day), 10_000, day)
         if b.rng.random() < 0.5:
             b.add(b.pick(b.index.pool("lab"), day), 10_000, day)  # e.g. frozen-section pathology
     groups = _CONSUMABLE_GROUPS.get(pathway, ("C11", "C14"))
     pool = [code for group in groups for code in b.index.pool(f"consumable:{group}")]
-    for _ in range(b.rng.randint(1, 4)):
-        b.add(b.pick(pool, day), b.rng.choice((1, 1, 1, 2, 4)) * 10_000, day)
+    for _ in range(b.rng.randint(1, 3)):
+        b.add(b.pick(pool, day), b.rng.choice((1, 1, 1, 2)) * 10_000, day)
     b.add(b.pick_national((INFUSION_SET_CODE,), day), b.rng.randint(1, 4) * 10_000, day)
 
 
@@ -304,7 +307,9 @@ def _add_oddities(b: _BillBuilder) -> None:
         unmet = [
             c
             for c in index.pool("restricted")
-            if (row := index.row_on(c, day)) and row["kind"] == KIND_DRUG and not restriction_satisfied(row["restriction"], b.diagnoses)
+            if (row := index.row_on(c, day))
+            and row["kind"] == KIND_DRUG
+            and not restriction_satisfied(row["restriction"], b.diagnoses)
         ]
         b.add(rng.choice(unmet) if unmet else None, 10_000, day)
     if rng.random() < 0.05:
@@ -332,7 +337,7 @@ def _unit_price_fen(rng: random.Random, row: dict[str, str], hospital_level: int
     if kind == KIND_SERVICE:
         pct = _LEVEL_PRICE_PCT[hospital_level] + rng.randint(-5, 10)
     elif kind == KIND_DRUG:
-        pct = rng.randint(92, 108)
+        pct = rng.randint(90, 105)
     else:
         pct = rng.randint(95, 112)
     return max(1, base_fen * pct // 100)
@@ -399,11 +404,13 @@ def generate_bill(
     _add_oddities(b)
     _add_drugs(b, pathway)
     _add_exams_and_treatments(b)
-    while len(b.lines) < LINES_MIN:  # bounded: stops at LINES_MIN, and every region lists labs
-        before = len(b.lines)
+    for _ in range(_PICK_ATTEMPTS_MAX):  # top up short stays with labs (every region lists many)
+        if len(b.lines) >= LINES_MIN:
+            break
         day = b.day(0, 2)
         b.add(b.pick(index.pool("lab"), day), 10_000, day)
-        assert len(b.lines) > before, "the catalogue has no usable laboratory items"
+    if len(b.lines) < LINES_MIN:
+        raise ValueError("the catalogue has too few usable items to build a bill")
     b.lines = _trim(rng, b.lines)
     emergency = rng.random() < (0.3 if pathway in (CARDIAC, MEDICAL) else 0.08)
     return {

@@ -37,8 +37,8 @@ decided here):
   names), 4–10 地方新增 services and 2–6 地方增补 consumables; `relation` is `equivalent` for
   them because the column must hold a valid value.
 
-Rows are sorted by (local_code, valid_from). About 7,000 rows per region; one region takes
-roughly 50 ms.
+Rows are sorted by (local_code, valid_from). About 7,300 rows per region; one region takes
+about 0.2 s (the first call also parses the reference files).
 """
 
 from __future__ import annotations

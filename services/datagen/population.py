@@ -69,7 +69,9 @@ def _assistance(rng: random.Random, scheme: str, poverty: bool) -> str | None:
     return rng.choices(ASSISTANCE_TIERS, weights=(2, 5, 3))[0]
 
 
-def _unique_id_number(rng: random.Random, region_codes: tuple[str, ...], birth_on: date, male: bool, seen: set[str]) -> str:
+def _unique_id_number(
+    rng: random.Random, region_codes: tuple[str, ...], birth_on: date, male: bool, seen: set[str]
+) -> str:
     for _ in range(_ID_ATTEMPTS_MAX):  # bounded: 500 sequence numbers per address and day
         id_number = make_id_number(rng, rng.choice(region_codes), birth_on, male)
         if id_number not in seen:

@@ -5,7 +5,9 @@ synthetic, with two exceptions taken as they are: negotiated drugs with a publis
 医保支付标准 use it. Everything else is drawn from a per-group range by hashing the code
 (SHA-256, so the price is the same in every process and for every region):
 
-* the range is chosen by group — drug list section, service price chapter (first two digits
+* the inpatient basics (bed, nursing, ward round, infusion, oxygen, anaesthesia) have narrow
+  ranges of their own, typical of published city price lists;
+* otherwise the range is chosen by group — drug list section, service price chapter (first two digits
   of the 9-digit price code: 11 general/bed, 25 laboratory, 33 surgery…), consumable class;
 * inside the range the price sits on a log-spaced ladder of "round" prices (10, 12, 15, 18,
   20, 25, … × 10^k fen), so cheap and dear items are equally common on a log scale as real
@@ -19,7 +21,18 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 
-from services.datagen.national import KIND_CONSUMABLE, KIND_DRUG, KIND_SERVICE, national_item
+from services.datagen.national import (
+    ANAESTHESIA_CODES,
+    BED_CODES,
+    INFUSION_CODE,
+    KIND_CONSUMABLE,
+    KIND_DRUG,
+    KIND_SERVICE,
+    NURSING_CODES,
+    OXYGEN_CODE,
+    WARD_ROUND_CODE,
+    national_item,
+)
 
 _MANTISSAS = (10, 12, 15, 18, 20, 25, 30, 35, 40, 50, 60, 70, 80, 90)
 
@@ -52,6 +65,20 @@ _CONSUMABLE_RANGES = {
 }
 _BASIC_CONSUMABLE_PREFIX = "C1423"  # 输液器 and other basic supplies
 _BASIC_CONSUMABLE_RANGE = (1_000, 3_000)
+# The inpatient basics get narrow ranges of their own: they are billed every day of every stay,
+# so a chapter-wide range (300–20,000 fen for nursing) would distort every bill.
+_CODE_RANGES = {
+    **dict.fromkeys(BED_CODES, (3_000, 10_000)),  # per day
+    NURSING_CODES[0]: (2_000, 4_000),  # Ⅰ级护理 per day
+    NURSING_CODES[1]: (1_200, 2_500),  # Ⅱ级护理 per day
+    NURSING_CODES[2]: (600, 1_500),  # Ⅲ级护理 per day
+    WARD_ROUND_CODE: (1_000, 3_000),  # per day
+    INFUSION_CODE: (500, 1_500),  # per infusion
+    OXYGEN_CODE: (300, 800),  # per hour
+    ANAESTHESIA_CODES[0]: (80_000, 200_000),  # 全身麻醉
+    ANAESTHESIA_CODES[1]: (50_000, 120_000),  # 椎管内麻醉
+    ANAESTHESIA_CODES[2]: (1_000, 5_000),  # 局部浸润麻醉
+}
 _DEFAULT_RANGES = {KIND_DRUG: (50, 50_000), KIND_SERVICE: (300, 300_000), KIND_CONSUMABLE: (1_000, 2_000_000)}
 _LOCAL_RANGES = {KIND_DRUG: (500, 5_000), KIND_SERVICE: (1_000, 20_000), KIND_CONSUMABLE: (1_000, 50_000)}
 
@@ -73,6 +100,8 @@ def _hashed_price_fen(key: str, low_fen: int, high_fen: int) -> int:
 
 
 def _range_for(national_code: str, kind: str) -> tuple[int, int]:
+    if national_code in _CODE_RANGES:
+        return _CODE_RANGES[national_code]
     if kind == KIND_DRUG:
         _, _, rest = national_code.partition("-")
         return _DRUG_RANGES.get(rest[:1], _DEFAULT_RANGES[kind])

@@ -74,9 +74,15 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(index: int) -> None:
-            async with semaphore:
-                plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start)
-                await queue.put(await self.discharge(run_id, plan, request.month))
+            outcome = (False, "")
+            try:
+                async with semaphore:
+                    plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start)
+                    outcome = await self.discharge(run_id, plan, request.month)
+            except Exception:  # noqa: BLE001 - every discharge reports, or the stream would wait forever
+                log.exception("discharge_crashed", index=index)
+            finally:
+                await queue.put(outcome)
 
         tasks = [asyncio.create_task(one(index)) for index in range(request.count)]
         done = failed = 0
@@ -152,8 +158,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
     async def GetSummary(self, request: pb.GetSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetSummaryResponse:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT treating_region, insured_region, count(*) AS stays, sum(total_fen) AS total_fen, "
-                "sum(fund_pay_fen) AS fund_pay_fen, sum(psn_pay_fen) AS psn_pay_fen FROM discharges "
+                "SELECT treating_region, insured_region, count(*) AS stays, sum(total_fen)::bigint AS total_fen, "
+                "sum(fund_pay_fen)::bigint AS fund_pay_fen, sum(psn_pay_fen)::bigint AS psn_pay_fen FROM discharges "
                 "WHERE status = 'settled' AND ($1 = '' OR month = $1) GROUP BY 1, 2 ORDER BY 1, 2", request.month)
             failed = await conn.fetchval(
                 "SELECT count(*) FROM discharges WHERE status = 'failed' AND ($1 = '' OR month = $1)", request.month)

@@ -1,0 +1,150 @@
+"""Server-backed operator commands: they talk to the running stack over gRPC, like any other party.
+
+Addresses come from the stack's configuration file (`var/stack/stack.json` by default, written by
+`clearing-admin stack up`). A refused request is one `error: CODE: field: reason` line, exit 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import clearing_house_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc, types_pb2
+from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
+
+from clearing.bill import check_region
+from clearing.errors import InvalidField
+from clearing.money import format_yuan
+from services.cli import output
+from services.common.errors import domain_error_from_status
+from services.stack.config import StackConfig
+
+STACK_DIR = Path("var/stack")
+CALL_TIMEOUT_S = 30.0
+Result = TypeVar("Result")
+
+
+def load_config(path: Path) -> StackConfig:
+    if not path.exists():
+        raise InvalidField("--config", f"{path} not found: start the stack with `clearing-admin stack up`")
+    return StackConfig.load(path)
+
+
+def call(address: str, make_call: Callable[[grpc.aio.Channel], Awaitable[Result]]) -> Result:
+    """Run one call against `address`; a gRPC refusal becomes the one-line operator error."""
+
+    async def run() -> Result:
+        async with grpc.aio.insecure_channel(address) as channel:
+            return await make_call(channel)
+
+    try:
+        return asyncio.run(run())
+    except grpc.aio.AioRpcError as error:
+        output.fail(domain_error_from_status(error))
+
+
+def region_address(config: StackConfig, region: str) -> str:
+    check_region(region, "--region")
+    if region not in config.region_ports:
+        raise InvalidField("--region", f"region {region} is not part of this stack")
+    return config.address(config.region_ports[region])
+
+
+def translate(config_path: Path, from_region: str, code: str, to_region: str | None, on: str) -> dict[str, Any]:
+    config = load_config(config_path)
+    request = ch.TranslateRequest(from_region=from_region, code=code, to_region=to_region or "", on_date=on)
+    answer = call(config.address(config.clearing_house_port),
+                  lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).Translate(
+                      request, timeout=CALL_TIMEOUT_S))
+    return json_format.MessageToDict(answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def get_settlement(config_path: Path, region: str, settlement_id: str) -> types_pb2.Settlement:
+    config = load_config(config_path)
+    answer = call(region_address(config, region),
+                  lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).GetSettlement(
+                      ta.GetSettlementRequest(settlement_id=settlement_id), timeout=CALL_TIMEOUT_S))
+    return answer.settlement
+
+
+def settlement_json(settlement: types_pb2.Settlement) -> dict[str, Any]:
+    return json_format.MessageToDict(settlement, preserving_proto_field_name=True)
+
+
+def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
+    split = settlement.adjudication.split
+    claim = settlement.claim
+    console.print(f"{settlement.name}  {types_pb2.SettlementStatus.Name(settlement.status)}  "
+                  f"{'local' if settlement.local else 'cross-region'}  "
+                  f"{types_pb2.CatalogueRule.Name(settlement.catalogue_rule)}")
+    console.print(f"hospital {claim.stay.hospital_code} (level {claim.stay.hospital_level}), "
+                  f"{claim.stay.admitted_on} → {claim.stay.discharged_on}, insured by {claim.insured_region}, "
+                  f"diagnoses {', '.join(claim.stay.diagnoses)}")
+    table = Table(title="Fund split (¥)")
+    table.add_column("part")
+    table.add_column("amount", justify="right")
+    for name in ("total_fen", "fulamt_ownpay_fen", "overlmt_selfpay_fen", "preselfpay_fen", "inscp_fen",
+                 "deductible_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen"):
+        table.add_row(name.removesuffix("_fen"), format_yuan(getattr(split, name)))
+    console.print(table)
+    if settlement.flags:
+        console.print(f"flags: {', '.join(settlement.flags)}")
+
+
+def explain(settlement: types_pb2.Settlement, language: str) -> list[str]:
+    if language not in ("zh", "en"):
+        raise InvalidField("--lang", "must be zh or en")
+    return [step.text_zh if language == "zh" else step.text_en for step in settlement.adjudication.explanation]
+
+
+def import_catalogue(config_path: Path, region: str, file: Path) -> ta.ImportCatalogueResponse:
+    config = load_config(config_path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidField("catalog", f"cannot read {file}: {error}") from None
+    request = ta.ImportCatalogueRequest(request_id=str(uuid.uuid4()), csv_text=text)
+    return call(region_address(config, region),
+                lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ImportCatalogue(
+                    request, timeout=120.0))
+
+
+def stack_up(work_dir: Path, members: int, seed: int) -> None:
+    """Start every service, import catalogues, enrol members and wait for Ctrl-C."""
+    import signal
+
+    from services.stack.enrol import enrol_all
+    from services.stack.processes import StackProcesses
+
+    console = Console()
+
+    async def run() -> None:
+        stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False)
+        try:
+            with console.status("Starting the stack…"):
+                config = await stack.start()
+                await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members)
+            table = Table(title=f"Stack up (config {stack.config_path})")
+            table.add_column("party")
+            table.add_column("address")
+            for role, service in stack.services.items():
+                table.add_row(role, service.address)
+            console.print(table)
+            console.print("Press Ctrl-C to stop.")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await stop.wait()
+        finally:
+            stack.stop()
+            console.print("stopped")
+
+    asyncio.run(run())

@@ -1,0 +1,141 @@
+"""Run the stack as separate processes on one machine: the database first, then the clearing house,
+one process per region and the HIS simulator, each checked healthy before it counts as up.
+
+The launcher owns the embedded Postgres; services are children it stops with SIGTERM (and
+SIGKILL after a grace period), so killing a service never takes the database with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.db import ensure_database
+from services.common.regions import load_regions
+from services.stack.config import StackConfig
+from services.stack.database import Database
+
+HEALTH_WAIT_S = 60.0
+STOP_WAIT_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ServiceProcess:
+    role: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass
+class StackProcesses:
+    """The whole stack as child processes; `start()` then `stop()`."""
+
+    work_dir: Path
+    seed: int = 2026
+    members_per_region: int = 200
+    fresh: bool = True
+    database: Database | None = None
+    config: StackConfig | None = None
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        return self.work_dir / "stack.json"
+
+    async def start(self) -> StackConfig:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        (self.work_dir / "logs").mkdir(exist_ok=True)
+        self.database = Database(self.work_dir / "pgdata")
+        regions = sorted(load_regions())
+        prefix = f"ch{uuid.uuid4().hex[:6]}" if self.fresh else "ch"
+        self.config = StackConfig(
+            base_dsn=self.database.base_dsn, database_prefix=prefix, clearing_house_port=free_port(),
+            his_port=free_port(), region_ports={region: free_port() for region in regions}, seed=self.seed,
+            members_per_region=self.members_per_region)
+        for party in self.config.parties():
+            await ensure_database(self.database.base_dsn, self.config.database(party))
+        self.config.save(self.config_path)
+        roles = {"clearinghouse": self.config.clearing_house_port, "his": self.config.his_port,
+                 **{f"region:{region}": port for region, port in self.config.region_ports.items()}}
+        for role, port in roles.items():
+            self.services[role] = ServiceProcess(role, port, self.work_dir / "logs" / f"{role.replace(':', '_')}.log")
+            self.spawn(role)
+        await asyncio.gather(*(self.wait_healthy(role) for role in self.services))
+        return self.config
+
+    def spawn(self, role: str) -> None:
+        service = self.services[role]
+        with service.log_path.open("ab") as log_file:
+            service.process = subprocess.Popen(
+                [sys.executable, "-m", "services.stack.serve", role, "--config", str(self.config_path)],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    async def wait_healthy(self, role: str) -> None:
+        service = self.services[role]
+        deadline = time.monotonic() + HEALTH_WAIT_S
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                assert service.process is not None
+                if service.process.poll() is not None:
+                    raise RuntimeError(f"{role} exited with {service.process.returncode}; see {service.log_path}")
+                try:
+                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{role} did not become healthy; see {service.log_path}")
+                await asyncio.sleep(0.1)
+
+    def kill(self, role: str, signum: int = signal.SIGKILL) -> None:
+        process = self.services[role].process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signum)
+            process.wait(STOP_WAIT_S)
+
+    async def restart(self, role: str) -> None:
+        self.kill(role)
+        self.spawn(role)
+        await self.wait_healthy(role)
+
+    def stop(self) -> None:
+        """SIGTERM every service, SIGKILL what is still running after the grace period, stop the database."""
+        for service in self.services.values():
+            if service.process is not None and service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for service in self.services.values():
+            if service.process is None:
+                continue
+            try:
+                service.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+        if self.database is not None:
+            self.database.stop()
+            self.database = None

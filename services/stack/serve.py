@@ -1,0 +1,52 @@
+"""Entry point of one party's process: `python -m services.stack.serve ROLE --config stack.json`.
+
+ROLE is `clearinghouse`, `his` or `region:<code>` (that region's treating and insured agencies).
+The process serves until SIGTERM, then stops with a grace period and closes its pools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from services.common.logs import configure
+from services.common.server import run_until_stopped
+from services.stack.config import StackConfig
+from services.stack.wiring import Running, start_clearing_house, start_his, start_region
+
+
+async def start(role: str, config: StackConfig) -> Running:
+    regions = {region: config.address(port) for region, port in config.region_ports.items()}
+    if role == "clearinghouse":
+        return await start_clearing_house(config.dsn("clearinghouse"), regions, config.clearing_house_port)
+    if role == "his":
+        return await start_his(config.dsn("his"), regions, config.seed, config.members_per_region, config.his_port)
+    kind, _, region = role.partition(":")
+    if kind != "region" or region not in config.region_ports:
+        raise SystemExit(f"unknown role {role!r}")
+    return await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
+                              config.address(config.clearing_house_port), config.region_ports[region])
+
+
+async def serve(role: str, config_path: Path) -> None:
+    configure(json_output=True)
+    running = await start(role, StackConfig.load(config_path))
+
+    async def close() -> None:
+        for closer in reversed(running.closers):
+            await closer()
+
+    await run_until_stopped(running.server, close)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("role")
+    parser.add_argument("--config", type=Path, required=True)
+    arguments = parser.parse_args()
+    asyncio.run(serve(arguments.role, arguments.config))
+
+
+if __name__ == "__main__":
+    main()
