@@ -1,0 +1,138 @@
+"""End to end across real processes: every party its own process on the embedded Postgres, driven by
+the HIS simulator; a client with no proto files settles through reflection (`buf curl`); a killed
+region process restarts and its settlements are still there."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+from clearinghouse.v1 import hospital_pb2, hospital_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc
+
+from services.datagen.catalogue import generate_catalogue_rows
+from services.stack.enrol import enrol_all
+from services.stack.processes import StackProcesses
+
+pytestmark = pytest.mark.e2e
+SEED = 2026
+MEMBERS = 20
+BUF = Path(sys.executable).parent / "buf"
+
+
+@pytest.fixture(scope="module")
+async def processes():
+    stack = StackProcesses(work_dir=Path(tempfile.mkdtemp(prefix="clearing-e2e-")), seed=SEED,
+                           members_per_region=MEMBERS)
+    try:
+        config = await stack.start()
+        await enrol_all({region: config.address(port) for region, port in config.region_ports.items()}, SEED, MEMBERS)
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(stack.work_dir, ignore_errors=True)
+
+
+async def settled_rows(stack: StackProcesses, run_id: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(stack.config.dsn("his"))
+    try:
+        return await connection.fetch("SELECT * FROM discharges WHERE run_request_id = $1", uuid.UUID(run_id))
+    finally:
+        await connection.close()
+
+
+async def run_discharges(stack: StackProcesses, run_id: str, count: int) -> hospital_pb2.RunDischargesResponse:
+    async with grpc.aio.insecure_channel(stack.config.address(stack.config.his_port)) as channel:
+        updates = [update async for update in hospital_pb2_grpc.HospitalServiceStub(channel).RunDischarges(
+            hospital_pb2.RunDischargesRequest(request_id=run_id, count=count, seed=11, concurrency=6,
+                                              month="2026-05"))]
+    return updates[-1]
+
+
+async def test_discharges_across_processes_then_replay_of_the_run_settles_nothing_twice(processes):
+    run_id = str(uuid.uuid4())
+    last = await run_discharges(processes, run_id, 30)
+    assert last.done == 30
+    rows = await settled_rows(processes, run_id)
+    settled = [row for row in rows if row["status"] == "settled"]
+    for row in rows:
+        if row["status"] == "failed":  # only an agreement's refusal is an acceptable failure here
+            assert "rejects unmapped lines" in row["error"]
+    assert len(settled) >= 25
+    for row in settled:
+        assert row["fund_pay_fen"] + row["psn_pay_fen"] == row["total_fen"]
+
+    # The same run again re-sends the same request ids: every settlement replays, none is new.
+    await run_discharges(processes, run_id, 30)
+    connection = await asyncpg.connect(processes.config.dsn("clearinghouse"))
+    try:
+        cross = [row for row in settled if row["treating_region"] != row["insured_region"]]
+        ids = [row["settlement_id"] for row in cross]
+        count = await connection.fetchval("SELECT count(*) FROM claims WHERE settlement_id = ANY($1::uuid[])", ids)
+        postings = await connection.fetchval(
+            "SELECT count(*) FROM ledger_transactions WHERE settlement_id = ANY($1::uuid[])", ids)
+    finally:
+        await connection.close()
+    assert count == len(cross)
+    assert postings == len(cross)
+
+
+def buf_curl(address: str, method: str, body: dict) -> dict:
+    """Call through server reflection with no proto files, as an outside HIS team's tooling would."""
+    result = subprocess.run(
+        [str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--data", json.dumps(body),
+         f"http://{address}/clearinghouse.v1.TreatingAgencyService/{method}"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+async def test_a_client_without_proto_files_settles_through_reflection(processes):
+    region, insured = "440100", "610924"
+    address = processes.config.address(processes.config.region_ports[region])
+    row = next(r for r in generate_catalogue_rows(region, SEED)
+               if r["grade"] == "A" and r["national_code"] and not r["price_cap_fen"] and not r["restriction"]
+               and r["valid_to"] == "" and r["valid_from"] <= "2026-05-01")
+    from services.datagen.population import generate_members
+
+    member = generate_members(insured, MEMBERS, SEED)[0]
+    admitted = await asyncio.to_thread(buf_curl, address, "Admit", {
+        "request_id": str(uuid.uuid4()), "hospital_code": "H44010000001",
+        "patient": {"insured_region": insured, "member_id": member["member_id"], "id_number": member["id_number"],
+                    "name": member["name"]},
+        "admitted_on": "2026-05-01", "diagnoses": ["I10"]})
+    await asyncio.to_thread(buf_curl, address, "UploadCharges", {
+        "request_id": str(uuid.uuid4()), "encounter_id": admitted["encounterId"],
+        "lines": [{"line_id": "1", "code": row["local_code"], "qty": "2", "unit_price_fen": "1000000",
+                   "amount_fen": "2000000", "service_date": "2026-05-02"}]})
+    settled = await asyncio.to_thread(buf_curl, address, "Settle", {
+        "request_id": str(uuid.uuid4()), "encounter_id": admitted["encounterId"], "discharged_on": "2026-05-03"})
+    split = settled["settlement"]["adjudication"]["split"]
+    assert split["totalFen"] == "2000000"  # int64 arrives as a JSON string
+    assert int(split["fundPayFen"]) > 0  # 20,000 yuan of grade A is well above any deductible
+    assert int(split["fundPayFen"]) + int(split["psnPayFen"]) == 2_000_000
+    assert settled["settlement"]["claim"]["insuredRegion"] == insured
+
+
+async def test_a_killed_region_restarts_with_its_settlements_intact(processes):
+    run_id = str(uuid.uuid4())
+    await run_discharges(processes, run_id, 10)
+    rows = [row for row in await settled_rows(processes, run_id) if row["status"] == "settled"]
+    victim = rows[0]["treating_region"]
+    await processes.restart(f"region:{victim}")  # SIGKILL, then start again on the same port and database
+    async with grpc.aio.insecure_channel(processes.config.address(processes.config.region_ports[victim])) as channel:
+        stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+        for row in rows:
+            if row["treating_region"] != victim:
+                continue
+            answer = await stub.GetSettlement(ta.GetSettlementRequest(settlement_id=str(row["settlement_id"])),
+                                              timeout=10)
+            assert answer.settlement.adjudication.split.fund_pay_fen == row["fund_pay_fen"]
