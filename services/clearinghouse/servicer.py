@@ -22,6 +22,7 @@ from clearing.ledger import mirror, settlement_postings
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason
 from services.clearinghouse import store
+from services.common.metrics import SETTLEMENTS
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
@@ -141,6 +142,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await store.post_transaction(conn, request_id, "settlement", month, postings)
             await store.mark_settled(conn, request_id, response.SerializeToString(), split.total_fen,
                                      split.fund_pay_fen, split.psn_pay_fen, settled_at, month)
+        SETTLEMENTS.labels("clearinghouse", "claim").inc()
         log.info("claim_settled", fund_pay_fen=split.fund_pay_fen, insured_region=routed.insured_region,
                  treating_region=routed.treating_region)
         return response

@@ -17,6 +17,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.common.metrics import RPC_RESULTS, RPC_SECONDS
 from clearing.errors import DomainError, InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 
 log = structlog.get_logger()
@@ -115,15 +116,22 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
 def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
     """Decorate a unary servicer method: domain errors become statuses, anything else INTERNAL."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
-        try:
-            return await method(self, request, context)
-        except Exception as error:  # noqa: BLE001 - every error gets a status
-            if isinstance(error, grpc.aio.AbortError):
-                raise
-            await abort_for(error, context)
-            raise AssertionError("abort returned") from error
+        code = "OK"
+        with RPC_SECONDS.labels(name).time():
+            try:
+                return await method(self, request, context)
+            except Exception as error:  # noqa: BLE001 - every error gets a status
+                code = type(error).__name__
+                if isinstance(error, grpc.aio.AbortError):
+                    raise
+                await abort_for(error, context)
+                raise AssertionError("abort returned") from error
+            finally:
+                RPC_RESULTS.labels(name, code).inc()
 
     return wrapper
 

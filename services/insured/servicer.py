@@ -28,6 +28,7 @@ from services.common.errors import rpc
 from services.common.logs import mask_id_number, mask_name
 from services.common.requests import check_request_id, same_request_or_conflict
 from services.common.clock import shanghai_today
+from services.common.metrics import SETTLEMENTS
 from services.insured import store
 
 log = structlog.get_logger()
@@ -99,6 +100,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                                           claim.treating_region, result, request.SerializeToString(),
                                           response.SerializeToString())
             await store.write_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, result.ytd_after)
+        SETTLEMENTS.labels("insured", "adjudication").inc()
         log.info("adjudication_recorded", fund_pay_fen=result.fund_pay_fen, psn_pay_fen=result.psn_pay_fen)
         return response
 

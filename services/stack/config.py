@@ -24,6 +24,7 @@ class StackConfig:
     clearing_house_port: int = 0
     his_port: int = 0
     region_ports: dict[str, int] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # role → Prometheus port
     seed: int = DEFAULT_SEED
     members_per_region: int = MEMBERS_PER_REGION
 

@@ -79,6 +79,8 @@ class StackProcesses:
         self.config.save(self.config_path)
         roles = {"clearinghouse": self.config.clearing_house_port, "his": self.config.his_port,
                  **{f"region:{region}": port for region, port in self.config.region_ports.items()}}
+        self.config.metrics_ports = {role: free_port() for role in roles}
+        self.config.save(self.config_path)
         for role, port in roles.items():
             self.services[role] = ServiceProcess(role, port, self.work_dir / "logs" / f"{role.replace(':', '_')}.log")
             self.spawn(role)

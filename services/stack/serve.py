@@ -10,6 +10,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
+import prometheus_client
+
 from services.common.logs import configure
 from services.common.server import run_until_stopped
 from services.stack.config import StackConfig
@@ -31,7 +33,10 @@ async def start(role: str, config: StackConfig) -> Running:
 
 async def serve(role: str, config_path: Path) -> None:
     configure(json_output=True)
-    running = await start(role, StackConfig.load(config_path))
+    config = StackConfig.load(config_path)
+    if role in config.metrics_ports:
+        prometheus_client.start_http_server(config.metrics_ports[role], addr="127.0.0.1")
+    running = await start(role, config)
 
     async def close() -> None:
         for closer in reversed(running.closers):

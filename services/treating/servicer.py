@@ -32,6 +32,7 @@ from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
 from services.common.requests import check_request_id, same_request_or_conflict
+from services.common.metrics import SETTLEMENTS
 from services.treating import store
 
 log = structlog.get_logger()
@@ -114,9 +115,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return response
 
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
-                          diagnoses_override: list[str], settlement_id: str) -> tuple[types_pb2.Claim, asyncpg.Record]:
-        """Load the encounter and its lines, validate the bill and classify it (就医地目录)."""
-        encounter = await store.find_encounter(conn, encounter_id, lock=True)
+                          diagnoses_override: list[str], settlement_id: str,
+                          lock: bool = True) -> tuple[types_pb2.Claim, asyncpg.Record]:
+        """Load the encounter (locked when settling) and its lines, validate the bill and classify it (就医地目录)."""
+        encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
             raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
         diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
@@ -140,7 +142,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             claim, _ = await self.build_claim(conn, encounter_id, request.discharged_on, list(request.diagnoses),
-                                              str(uuid.uuid4()))
+                                              str(uuid.uuid4()), lock=False)
         timeout_s = downstream_timeout_s(context)
         if claim.insured_region == self.region:
             answer = await self.local_insured.QuoteAdjudication(
@@ -212,6 +214,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                             settlement.settled_at.ToDatetime(tzinfo=UTC)):
                 row = await store.find_settlement_by_request(conn, request_id)
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
+        SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
                  local=settlement.local)
         return response

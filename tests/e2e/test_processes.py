@@ -136,3 +136,16 @@ async def test_a_killed_region_restarts_with_its_settlements_intact(processes):
             answer = await stub.GetSettlement(ta.GetSettlementRequest(settlement_id=str(row["settlement_id"])),
                                               timeout=10)
             assert answer.settlement.adjudication.split.fund_pay_fen == row["fund_pay_fen"]
+
+
+async def test_every_process_serves_prometheus_metrics(processes):
+    import urllib.request
+
+    await run_discharges(processes, str(uuid.uuid4()), 5)
+    text = ""
+    for role, port in processes.config.metrics_ports.items():
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read())
+        assert b"clearing_rpc_seconds" in body, role
+        if role.startswith("region:"):
+            text += body.decode()
+    assert 'clearing_settlements_total{kind="adjudication",party="insured"}' in text
