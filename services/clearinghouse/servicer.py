@@ -27,7 +27,7 @@ from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
-from services.common.requests import check_request_id, same_request_or_conflict
+from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from google.rpc import status_pb2
 
 log = structlog.get_logger()
@@ -153,12 +153,13 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
         async with self.pool.acquire() as conn:
+            stored = await replay(conn, request_id, "CancelClaim", request)
             row = await store.find_claim(conn, settlement_id)
+        if stored is not None:
+            return pb.CancelClaimResponse.FromString(stored)
         if row is None:
             raise NotFound(f"settlements/{settlement_id}")
         if row["status"] == "cancelled":
-            if str(row["cancel_request_id"]) == request_id:
-                return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
             raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
         if row["status"] != "settled":
             raise PreconditionFailed("settlement_id", f"the settlement is {row['status']}, not settled")
@@ -172,12 +173,16 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         response = pb.CancelClaimResponse(settlement=settlement)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             locked = await store.find_claim(conn, settlement_id, lock=True)
+            stored = await replay(conn, request_id, "CancelClaim", request)
+            if stored is not None:  # a concurrent copy of this request finished first
+                return pb.CancelClaimResponse.FromString(stored)
             if locked["status"] == "cancelled":
-                return pb.CancelClaimResponse.FromString(bytes(locked["cancel_response"]))
+                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
             original = await store.postings_of(conn, settlement_id, "settlement")
             # A cancel clears in the month it is committed in (SPEC §7 adjustment).
             await store.post_transaction(conn, settlement_id, "cancel", clearing_month(cancelled_at), mirror(original))
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
+            await remember(conn, request_id, "CancelClaim", request, response)
         log.info("claim_cancelled")
         return response
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 from google.protobuf.message import Message
 
 from clearing.errors import InvalidField, RequestConflict
@@ -61,3 +62,23 @@ def same_request_or_conflict(stored: bytes, request: Message) -> None:
     difference = first_difference(earlier, request)
     if difference is not None:
         raise RequestConflict(difference)
+
+
+async def replay(conn: asyncpg.Connection, request_id: str, rpc: str, request: Message) -> bytes | None:
+    """The stored response of an earlier request with this id, or None if it is new.
+
+    The same id with different content (or used for another RPC) is `RequestConflict`.
+    """
+    row = await conn.fetchrow("SELECT rpc, request, response FROM requests WHERE request_id = $1", uuid.UUID(request_id))
+    if row is None:
+        return None
+    if row["rpc"] != rpc:
+        raise RequestConflict("request_id", f"was already used for {row['rpc']}")
+    same_request_or_conflict(bytes(row["request"]), request)
+    return bytes(row["response"])
+
+
+async def remember(conn: asyncpg.Connection, request_id: str, rpc: str, request: Message, response: Message) -> None:
+    """Record the request and its answer; commit it together with the effect it describes."""
+    await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4)",
+                       uuid.UUID(request_id), rpc, request.SerializeToString(), response.SerializeToString())

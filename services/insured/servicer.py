@@ -26,7 +26,7 @@ from clearing.policy import FilingStatus, Policy, PolicyBook
 from services.common import convert
 from services.common.errors import rpc
 from services.common.logs import mask_id_number, mask_name
-from services.common.requests import check_request_id, same_request_or_conflict
+from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
 from services.insured import store
@@ -112,12 +112,16 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             found = await store.find_settlement(conn, settlement_id)
             if found is None:
+                stored = await replay(conn, request_id, "CancelAdjudication", request)
+                if stored is not None:
+                    return pb.CancelAdjudicationResponse.FromString(stored)
                 raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
             ytd = await store.read_accumulators(conn, found["member_id"], found["year"], lock=True)
             row = await store.find_settlement(conn, settlement_id, lock=True)
+            stored = await replay(conn, request_id, "CancelAdjudication", request)
+            if stored is not None:
+                return pb.CancelAdjudicationResponse.FromString(stored)
             if row["status"] == "cancelled":
-                if str(row["cancel_request_id"]) == request_id:
-                    return pb.CancelAdjudicationResponse.FromString(bytes(row["cancel_response"]))
                 raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
             restored = ytd.minus(store.delta_of(row))
             assert restored.is_non_negative(), "accumulators never fall below zero on a cancel"
@@ -126,6 +130,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             response = pb.CancelAdjudicationResponse(adjudication=first)
             await store.write_accumulators(conn, row["member_id"], row["year"], restored)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString())
+            await remember(conn, request_id, "CancelAdjudication", request, response)
         log.info("adjudication_cancelled")
         return response
 
@@ -140,16 +145,14 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         tier = convert.from_enum(convert.TIERS, member.assistance, "member.assistance")
         response = pb.RegisterMemberResponse(member=masked(member))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            earlier = await store.find_request(conn, request_id)
-            if earlier is not None:
-                same_request_or_conflict(bytes(earlier["request"]), request)
-                return pb.RegisterMemberResponse.FromString(bytes(earlier["response"]))
+            stored = await replay(conn, request_id, "RegisterMember", request)
+            if stored is not None:
+                return pb.RegisterMemberResponse.FromString(stored)
             existing = await store.find_member_row(conn, member_id)
             if existing is not None:
                 raise PreconditionFailed("member.member_id", f"member {member_id} is already registered")
             await store.insert_member(conn, member_id, id_number, name, scheme, member.retired, member.poverty, tier)
-            await store.record_request(conn, request_id, "RegisterMember", request.SerializeToString(),
-                                       response.SerializeToString())
+            await remember(conn, request_id, "RegisterMember", request, response)
         log.info("member_registered", member_id=member_id)
         return response
 
@@ -168,15 +171,13 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             raise InvalidField("filing.valid_to", "is before valid_from")
         response = pb.RecordFilingResponse(filing=filing)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            earlier = await store.find_request(conn, request_id)
-            if earlier is not None:
-                same_request_or_conflict(bytes(earlier["request"]), request)
-                return pb.RecordFilingResponse.FromString(bytes(earlier["response"]))
+            stored = await replay(conn, request_id, "RecordFiling", request)
+            if stored is not None:
+                return pb.RecordFilingResponse.FromString(stored)
             if await store.find_member_row(conn, member_id) is None:
                 raise NotFound(f"regions/{self.region}/members/{member_id}")
             await store.insert_filing(conn, member_id, category, treating_region, valid_from, valid_to)
-            await store.record_request(conn, request_id, "RecordFiling", request.SerializeToString(),
-                                       response.SerializeToString())
+            await remember(conn, request_id, "RecordFiling", request, response)
         return response
 
     @rpc

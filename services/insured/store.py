@@ -16,15 +16,6 @@ from clearing.policy import AssistanceTier, FilingStatus, Scheme
 FILING_PRIORITY = (FilingStatus.RESIDENT, FilingStatus.REFERRAL, FilingStatus.TEMPORARY)
 
 
-async def find_request(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT rpc, request, response FROM requests WHERE request_id = $1", UUID(request_id))
-
-
-async def record_request(conn: asyncpg.Connection, request_id: str, rpc: str, request: bytes, response: bytes) -> None:
-    await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4)",
-                       UUID(request_id), rpc, request, response)
-
-
 async def find_member_row(conn: asyncpg.Connection, member_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
 

@@ -31,7 +31,7 @@ from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
-from services.common.requests import check_request_id, same_request_or_conflict
+from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
 
@@ -160,6 +160,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
         structlog.contextvars.bind_contextvars(request_id=request_id)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            # Lock the encounter before looking the request up: two concurrent copies of one request
+            # queue here, and the second finds the first's pending row and replays or re-drives it.
+            await store.find_encounter(conn, encounter_id, lock=True)
             earlier = await store.find_settlement_by_request(conn, request_id, lock=True)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
@@ -225,12 +228,13 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
         async with self.pool.acquire() as conn:
+            stored = await replay(conn, request_id, "Cancel", request)
             row = await store.find_settlement(conn, settlement_id)
+        if stored is not None:
+            return pb.CancelResponse.FromString(stored)
         if row is None:
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
         if row["status"] == "cancelled":
-            if str(row["cancel_request_id"]) == request_id:
-                return pb.CancelResponse.FromString(bytes(row["cancel_response"]))
             raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
         if row["status"] != "settled":
             raise PreconditionFailed("settlement_id", f"the settlement is {row['status']}, not settled")
@@ -250,9 +254,13 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         response = pb.CancelResponse(settlement=settlement)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             locked = await store.find_settlement(conn, settlement_id, lock=True)
+            stored = await replay(conn, request_id, "Cancel", request)
+            if stored is not None:  # a concurrent copy of this request finished first
+                return pb.CancelResponse.FromString(stored)
             if locked["status"] == "cancelled":
-                return pb.CancelResponse.FromString(bytes(locked["cancel_response"]))
+                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), now_utc())
+            await remember(conn, request_id, "Cancel", request, response)
         log.info("settlement_cancelled")
         return response
 
@@ -272,6 +280,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         catalogue = parse_catalogue_csv(request.csv_text, self.region)  # errors name the row
         digest = sha256_of(request.csv_text)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "ImportCatalogue", request)
+            if stored is not None:
+                return pb.ImportCatalogueResponse.FromString(stored)
             existing = await store.catalogue_by_sha(conn, digest)
             version = existing["version"] if existing else await store.insert_catalogue(
                 conn, digest, request.csv_text, len(catalogue.rows))
@@ -280,8 +291,14 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                                        csv_text=request.csv_text),
             timeout=downstream_timeout_s(context, default_s=60.0))
         self.catalogues.put(self.region, version, request.csv_text)
+        response = pb.ImportCatalogueResponse(version=version, sha256=digest, row_count=len(catalogue.rows))
+        async with self.pool.acquire() as conn:
+            # Published before remembered: a retry after a crash in between publishes again, idempotently.
+            await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4) "
+                               "ON CONFLICT (request_id) DO NOTHING", uuid.UUID(request_id), "ImportCatalogue",
+                               request.SerializeToString(), response.SerializeToString())
         log.info("catalogue_imported", version=version, rows=len(catalogue.rows))
-        return pb.ImportCatalogueResponse(version=version, sha256=digest, row_count=len(catalogue.rows))
+        return response
 
 
 def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:

@@ -141,10 +141,8 @@ async def test_offline_quote_equals_online_settlement(kit, treating_region, insu
         assert kit.ytd_dict(await kit.accumulators(member)) == expected["ytd_after"]
 
 
-# BUG (services/treating/servicer.py PreSettle): build_claim() calls store.find_encounter(lock=True),
-# a SELECT … FOR UPDATE, inside PreSettle's `readonly=True` transaction; Postgres refuses it
-# (ReadOnlySQLTransactionError) and every PreSettle answers INTERNAL.
-@pytest.mark.xfail(strict=True, reason="PreSettle runs SELECT … FOR UPDATE in a read-only transaction → INTERNAL")
+# Regression: PreSettle ran SELECT … FOR UPDATE inside its read-only transaction and answered
+# INTERNAL for every encounter.
 @pytest.mark.parametrize(("treating_region", "insured_region", "profile", "seed"), [
     ("440100", "610924", "employee-retired-resident", 201),
     ("530100", "530100", "resident-poverty-dibao-unfiled", 202),

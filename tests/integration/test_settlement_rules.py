@@ -206,13 +206,8 @@ async def test_reject_agreement_refuses_an_unmapped_line_and_nothing_is_recorded
     assert await kit.counts(*downstream) == before
 
 
-# BUG (services/treating/servicer.py PreSettle): build_claim() calls store.find_encounter(lock=True),
-# a SELECT … FOR UPDATE, inside PreSettle's `readonly=True` transaction; Postgres refuses it
-# (ReadOnlySQLTransactionError) and every PreSettle answers INTERNAL.
-PRESETTLE_BUG = "PreSettle runs SELECT … FOR UPDATE in a read-only transaction → INTERNAL for every call"
-
-
-@pytest.mark.xfail(strict=True, reason=PRESETTLE_BUG)
+# Regression: PreSettle ran SELECT … FOR UPDATE inside its read-only transaction and answered
+# INTERNAL for every encounter.
 async def test_reject_agreement_refuses_the_quote_too(kit):
     member = await kit.new_member("230400", filing="resident")
     lines = [kit.bill_line("1", kit.plain_codes("211100")[0], "1", 8000, ADMITTED_ON),

@@ -156,6 +156,11 @@ def test_diagnoses_are_required_and_checked() -> None:
     assert field_of(bill_dict(diagnoses=["C34.1", "not-icd"])) == "diagnoses[1]"
 
 
+@pytest.mark.parametrize("code", ["C34", "C34.1", "C341", "c34.1", "A02.205+N16.0*"])
+def test_diagnosis_codes_with_or_without_dots_are_accepted(code: str) -> None:
+    assert bill_from_dict(bill_dict(diagnoses=[code])).diagnoses == (code,)
+
+
 def test_emergency_must_be_a_boolean() -> None:
     assert field_of(bill_dict(emergency="yes")) == "emergency"
 

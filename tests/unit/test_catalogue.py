@@ -78,6 +78,8 @@ def test_missing_column_is_an_error() -> None:
     ({"selfpay_bp": "10001"}, "selfpay_bp"),  # more than 100 %
     ({"selfpay_bp": "-5"}, "selfpay_bp"),
     ({"price_cap_fen": "12.5"}, "price_cap_fen"),  # money is integer fen
+    ({"price_cap_fen": "１２００"}, "price_cap_fen"),  # full-width digits are not ASCII integers
+    ({"selfpay_bp": "²"}, "selfpay_bp"),  # str.isdigit() would take a superscript two
     ({"valid_from": "2026-02-30"}, "valid_from"),
     ({"valid_from": ""}, "valid_from"),
     ({"valid_to": "31/12/2026"}, "valid_to"),

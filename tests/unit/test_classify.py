@@ -99,7 +99,7 @@ RESTRICTED_ROW = csv_row("X0001", grade="A", restriction="限肺癌 icd:C34,C78"
 @pytest.mark.parametrize("diagnoses", [
     ("C34.1",),
     ("c34.1",),  # case-insensitive
-    ("C341",),  # dots ignored
+    ("C341",),  # dots ignored: the undotted form of C34.1
     ("I10", "C78.0"),  # any diagnosis, any prefix
     ("C34",),
 ])
@@ -143,6 +143,8 @@ def test_restricted_grade_b_over_cap_is_wholly_self_paid() -> None:
 @pytest.mark.parametrize(("prefixes", "diagnoses", "expected"), [
     ((), ("I10",), True),
     (("C34",), ("c34.1",), True),
+    (("C341",), ("C34.1",), True),  # dots ignored on both sides
+    (("C34",), ("C341",), True),  # an undotted diagnosis
     (("C34",), ("I10",), False),
     (("C34", "C78"), ("I10", "C78.1"), True),
 ])
