@@ -12,7 +12,7 @@ GENERATED := gen/.generated
 demo: $(GENERATED)
 	$(VENV)/bin/clearing-admin demo
 
-test: $(GENERATED)
+test: $(GENERATED) lint
 	$(PY) -m pytest
 
 bench: $(GENERATED)

@@ -6,20 +6,25 @@ the core's parsers, so every error still names the file and key.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from clearing.bill import check_hospital_code, check_hospital_level, check_region
 from clearing.errors import InvalidField
 from clearing.policy import PolicyBook, parse_policy
 from clearing.translate import Agreements, parse_agreements
 
-REGIONS_DIR = Path(__file__).resolve().parent.parent / "regions"
+REGIONS_DIR = Path(__file__).resolve().parents[1] / "regions"
+REGIONS_FILE = REGIONS_DIR / "regions.toml"
+_REGION_RE = re.compile(r"^\d{6}$")
+_HOSPITAL_RE = re.compile(r"^H\d{11}$")
 
 
 @dataclass(frozen=True, slots=True)
 class Hospital:
+    """A designated hospital (定点医疗机构) of a region."""
+
     code: str
     name: str
     level: int
@@ -27,26 +32,65 @@ class Hospital:
 
 @dataclass(frozen=True, slots=True)
 class Region:
+    """A pooling region (统筹地区) with its designated hospitals."""
+
     code: str
     name: str
     province_code: str
     hospitals: tuple[Hospital, ...]
 
 
-def load_regions(directory: Path = REGIONS_DIR) -> dict[str, Region]:
-    document = tomllib.loads((directory / "regions.toml").read_text(encoding="utf-8"))
-    regions: dict[str, Region] = {}
-    for index, table in enumerate(document.get("regions", [])):
-        where = f"regions[{index}]"
-        hospitals = tuple(
-            Hospital(check_hospital_code(item["code"], f"{where}.hospitals[{position}].code"), item["name"],
-                     check_hospital_level(item["level"], f"{where}.hospitals[{position}].level"))
-            for position, item in enumerate(table.get("hospitals", []))
-        )
-        region = Region(check_region(table["code"], f"{where}.code"), table["name"],
-                        check_region(table["province_code"], f"{where}.province_code"), hospitals)
-        regions[region.code] = region
+def _hospital(region_code: str, raw: dict[str, object], where: str) -> Hospital:
+    code, name, level = raw.get("code"), raw.get("name"), raw.get("level")
+    if not isinstance(code, str) or not _HOSPITAL_RE.match(code) or code[1:7] != region_code:
+        raise ValueError(f"{where}.code: must be H + the region code + 5 digits, got {code!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}.name: must be a non-empty string")
+    if level not in (1, 2, 3) or isinstance(level, bool):
+        raise ValueError(f"{where}.level: must be 1, 2 or 3, got {level!r}")
+    return Hospital(code=code, name=name, level=level)
+
+
+def _region(raw: dict[str, object], where: str) -> Region:
+    code, name, province_code = raw.get("code"), raw.get("name"), raw.get("province_code")
+    if not isinstance(code, str) or not _REGION_RE.match(code):
+        raise ValueError(f"{where}.code: must be a 6-digit region code, got {code!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}.name: must be a non-empty string")
+    if province_code != code[:2] + "0000":
+        raise ValueError(f"{where}.province_code: must be {code[:2]}0000, got {province_code!r}")
+    raw_hospitals = raw.get("hospitals")
+    if not isinstance(raw_hospitals, list) or not raw_hospitals:
+        raise ValueError(f"{where}.hospitals: at least one hospital is required")
+    hospitals = tuple(_hospital(code, h, f"{where}.hospitals[{i}]") for i, h in enumerate(raw_hospitals))
+    return Region(code=code, name=name, province_code=province_code, hospitals=hospitals)
+
+
+def load_region_list(path: str | Path = REGIONS_FILE) -> tuple[Region, ...]:
+    """The regions in file order; ValueError naming the key for a malformed file."""
+    with Path(path).open("rb") as handle:
+        document = tomllib.load(handle)
+    raw_regions = document.get("regions")
+    if not isinstance(raw_regions, list) or not raw_regions:
+        raise ValueError("regions: at least one [[regions]] table is required")
+    regions = tuple(_region(raw, f"regions[{i}]") for i, raw in enumerate(raw_regions))
+    codes = [r.code for r in regions]
+    if len(set(codes)) != len(codes):
+        raise ValueError("regions: a region code appears twice")
+    hospital_codes = [h.code for r in regions for h in r.hospitals]
+    if len(set(hospital_codes)) != len(hospital_codes):
+        raise ValueError("regions: a hospital code appears twice")
     return regions
+
+
+def demo_region_codes() -> tuple[str, ...]:
+    """The 6-digit codes of the demo regions, in file order."""
+    return tuple(region.code for region in load_region_list())
+
+
+def load_regions(directory: Path = REGIONS_DIR) -> dict[str, Region]:
+    """The regions by code."""
+    return {region.code: region for region in load_region_list(directory / "regions.toml")}
 
 
 def load_policy_book(region: str, directory: Path = REGIONS_DIR) -> PolicyBook:

@@ -187,15 +187,6 @@ async def refusal(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
     raise AssertionError(f"the call succeeded but should have been refused: {answer}")
 
 
-async def stream_refusal(call: Any) -> grpc.aio.AioRpcError:
-    """Read a server stream that must fail; return its error."""
-    try:
-        items = [item async for item in call]
-    except grpc.aio.AioRpcError as error:
-        return error
-    raise AssertionError(f"the stream succeeded but should have been refused: {items}")
-
-
 def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     status = rpc_status.from_call(error)
     assert status is not None, f"no google.rpc.Status in the trailers of {error.code().name}: {error.details()}"
@@ -272,7 +263,6 @@ class Kit:
     hospitals = staticmethod(hospitals)
     hospital = staticmethod(hospital)
     refusal = staticmethod(refusal)
-    stream_refusal = staticmethod(stream_refusal)
     status_of = staticmethod(status_of)
     detail_of = staticmethod(detail_of)
     violated_fields = staticmethod(violated_fields)

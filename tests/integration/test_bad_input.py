@@ -1,0 +1,609 @@
+"""Bad input to every RPC of every party (SPEC §8, STYLE "Errors → gRPC status").
+
+Each case sends one malformed or impossible request and checks that the answer is the right
+status (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, PERMISSION_DENIED, never INTERNAL), that
+its google.rpc detail names the field (BadRequest), the resource (ResourceInfo), the subject
+(PreconditionFailure) or the identity (ErrorInfo), and that no row changed in any table of the
+parties concerned (counted before and after).
+
+The scene (one module fixture) holds a fresh cross-region member (610924, treated in 440100) with
+an open encounter, an encounter with no lines, a settled and a cancelled settlement, an encounter
+of a member unknown to the insured agency, and a valid classified claim taken from a PreSettle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import hospital_pb2 as hp
+from clearinghouse.v1 import insured_agency_pb2 as ia
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import types_pb2
+
+from clearing.catalogue import COLUMNS
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+
+TREATING = "440100"
+INSURED = "610924"  # no agreement with 440100: the treating rule
+H_GUANGZHOU = "H44010000001"
+UNKNOWN = str(uuid.uuid4())  # an id no party has ever seen
+ADMITTED_ON = "2026-03-02"
+DISCHARGED_ON = "2026-03-06"
+TREATING_PARTIES = ("treating_440100", "clearinghouse", "insured_610924", "insured_440100")
+CLEARING_PARTIES = ("clearinghouse", "insured_610924", "treating_440100")
+INSURED_PARTIES = ("insured_430100", "insured_610924")
+HIS_PARTIES = ("his", "treating_440100", "clearinghouse")
+
+
+@dataclass
+class Scene:
+    member: Any
+    open_encounter: str  # one line on 2026-03-03, not settled
+    empty_encounter: str  # admitted, no lines
+    settled_encounter: str
+    settlement_id: str  # settled
+    cancelled_id: str  # settled, then cancelled
+    ghost_encounter: str  # the patient's member number is unknown at the insured agency
+    claim: types_pb2.Claim  # a valid routed claim (from PreSettle of the open encounter)
+
+
+@pytest.fixture(scope="module")
+async def scene(kit) -> Scene:
+    member = await kit.new_member(INSURED, filing="resident")
+    code = kit.plain_codes(TREATING)[7]
+    line = [kit.bill_line("1", code, "2", 21000, "2026-03-03")]
+    open_encounter = await kit.open_encounter(H_GUANGZHOU, member, line, ADMITTED_ON)
+    empty_encounter = (await kit.admit(H_GUANGZHOU, member, ADMITTED_ON)).encounter_id
+    settled_encounter = await kit.open_encounter(H_GUANGZHOU, member, line, ADMITTED_ON)
+    settled = await kit.treating(TREATING).Settle(ta.SettleRequest(
+        request_id=kit.rid(), encounter_id=settled_encounter, discharged_on=DISCHARGED_ON))
+    cancelled = await kit.discharge(H_GUANGZHOU, member, line, ADMITTED_ON, DISCHARGED_ON)
+    await kit.treating(TREATING).Cancel(ta.CancelRequest(request_id=kit.rid(), settlement_id=cancelled.settlement_id,
+                                                         reason="test"))
+    ghost = type(member)(**{**member.__dict__, "member_id": f"NOBODY{uuid.uuid4().hex[:10]}"})
+    ghost_encounter = await kit.open_encounter(H_GUANGZHOU, ghost, line, ADMITTED_ON)
+    quoted = await kit.treating(TREATING).PreSettle(ta.PreSettleRequest(encounter_id=open_encounter,
+                                                                        discharged_on=DISCHARGED_ON))
+    return Scene(member, open_encounter, empty_encounter, settled_encounter, settled.settlement.settlement_id,
+                 cancelled.settlement_id, ghost_encounter, quoted.settlement.claim)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request builders: a valid request with some fields replaced
+# ---------------------------------------------------------------------------------------------
+
+def with_fields(message, **fields):  # noqa: ANN001, ANN201
+    """A copy of `message` with `a__b=value` replacing field a.b (a list replaces a repeated field)."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    for name, value in fields.items():
+        target = copy
+        *path, last = name.split("__")
+        for part in path:
+            target = getattr(target, part)
+        if isinstance(value, list):
+            del getattr(target, last)[:]
+            getattr(target, last).extend(value)
+        else:
+            setattr(target, last, value)
+    return copy
+
+
+def admit(kit, scene: Scene, **fields) -> ta.AdmitRequest:  # noqa: ANN001
+    return with_fields(kit.admit_request(H_GUANGZHOU, scene.member, ADMITTED_ON), **fields)
+
+
+def line(kit, line_id: str = "u1", **fields) -> types_pb2.BillLine:  # noqa: ANN001
+    return with_fields(kit.bill_line(line_id, kit.plain_codes(TREATING)[8], "2", 1234, "2026-03-04"), **fields)
+
+
+def upload(kit, scene: Scene, lines: list[types_pb2.BillLine] | None = None, **fields) -> ta.UploadChargesRequest:  # noqa: ANN001
+    request = ta.UploadChargesRequest(request_id=kit.rid(), encounter_id=scene.open_encounter,
+                                      lines=[line(kit)] if lines is None else lines)
+    return with_fields(request, **fields)
+
+
+def settle(kit, scene: Scene, **fields) -> ta.SettleRequest:  # noqa: ANN001
+    return with_fields(ta.SettleRequest(request_id=kit.rid(), encounter_id=scene.open_encounter,
+                                        discharged_on=DISCHARGED_ON), **fields)
+
+
+def presettle(scene: Scene, **fields) -> ta.PreSettleRequest:
+    return with_fields(ta.PreSettleRequest(encounter_id=scene.open_encounter, discharged_on=DISCHARGED_ON), **fields)
+
+
+def catalogue_csv(**row_fields: str) -> str:
+    """A one-row catalogue CSV with some cells replaced (`drop=` removes a column)."""
+    row = {"local_code": "T0001", "national_code": "N0001", "relation": "equivalent", "kind": "drug",
+           "name": "测试药", "grade": "A", "selfpay_bp": "0", "price_cap_fen": "", "restriction": "",
+           "valid_from": "2024-01-01", "valid_to": ""}
+    columns = [name for name in COLUMNS if name != row_fields.get("drop")]
+    row.update({key: value for key, value in row_fields.items() if key != "drop"})
+    return ",".join(columns) + "\n" + ",".join(row[name] for name in columns) + "\n"
+
+
+def overlapping_csv() -> str:
+    body = catalogue_csv()
+    return body + "T0001,N0001,equivalent,drug,测试药,B,1000,,,2025-01-01,\n"
+
+
+def claim(scene: Scene, **fields) -> types_pb2.Claim:
+    return with_fields(scene.claim, **fields)
+
+
+def claim_lines(scene: Scene, change: Callable[[types_pb2.Claim], None]) -> types_pb2.Claim:
+    copy = claim(scene)
+    change(copy)
+    return copy
+
+
+def before_policy(scene: Scene) -> types_pb2.Claim:
+    return claim(scene, stay__admitted_on="2025-12-20", stay__discharged_on="2025-12-28")
+
+
+def register(kit, **fields) -> ia.RegisterMemberRequest:  # noqa: ANN001
+    request = ia.RegisterMemberRequest(request_id=kit.rid(), member=ia.Member(
+        member_id=f"T430100{uuid.uuid4().hex[:12]}", id_number="430100198001011234", name="李四",
+        scheme=types_pb2.SCHEME_EMPLOYEE, assistance=types_pb2.ASSISTANCE_TIER_NONE))
+    return with_fields(request, **fields)
+
+
+def filing(kit, scene: Scene, **fields) -> ia.RecordFilingRequest:  # noqa: ANN001
+    request = ia.RecordFilingRequest(request_id=kit.rid(), member_id=scene.member.member_id, filing=ia.Filing(
+        category=types_pb2.FILING_STATUS_REFERRAL, valid_from="2026-03-01"))
+    return with_fields(request, **fields)
+
+
+def run(kit, **fields) -> hp.RunDischargesRequest:  # noqa: ANN001
+    return with_fields(hp.RunDischargesRequest(request_id=kit.rid(), count=1, seed=5, concurrency=1,
+                                               month="2026-03"), **fields)
+
+
+def unknown() -> str:
+    return str(uuid.uuid4())
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases: (id, call builder, expected code, what the detail names, parties whose rows must not change)
+# ---------------------------------------------------------------------------------------------
+
+Build = Callable[[Any, Scene], Awaitable[Any]]
+
+
+def case(case_id: str, build: Build, code: grpc.StatusCode, parties: tuple[str, ...], bug: str = "",
+         **expect: str):  # noqa: ANN201
+    """One case; `bug` marks a known defect (strict xfail: the mark must go when it is fixed)."""
+    marks = [pytest.mark.xfail(strict=True, reason=f"BUG: {bug}")] if bug else []
+    return pytest.param(build, code, expect, parties, id=case_id, marks=marks)
+
+
+# BUG (services/common/convert.py bill_line_from_proto, used by line_class_from_proto): a bad bill
+# line inside a claim is named `claim.lines[0].qty`, but in the request the line sits in
+# ClassifiedLine.line, so the field path is `claim.lines[0].line.qty` (the duplicate-line check
+# in convert.claim_lines already says `claim.lines[i].line.line_id`).
+CLAIM_LINE_PATH = "a claim's bill-line fields are named claim.lines[i].qty, not claim.lines[i].line.qty"
+# BUG (services/his/servicer.py GetSummary): `month` is never validated; a malformed month
+# silently answers empty totals instead of INVALID_ARGUMENT naming `month`.
+SUMMARY_MONTH = "GetSummary accepts any month text and answers zero totals"
+
+
+def tr(kit):  # noqa: ANN001, ANN201
+    return kit.treating(TREATING)
+
+
+TREATING_CASES = [
+    # Admit (2201)
+    case("Admit-request_id-not-a-uuid", lambda k, s: tr(k).Admit(admit(k, s, request_id="admit-1")),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("Admit-request_id-missing", lambda k, s: tr(k).Admit(admit(k, s, request_id="")),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("Admit-hospital-of-another-region", lambda k, s: tr(k).Admit(admit(k, s, hospital_code="H43010000001")),
+         DENIED, TREATING_PARTIES, subject="H43010000001"),
+    case("Admit-hospital-not-designated", lambda k, s: tr(k).Admit(admit(k, s, hospital_code="H44010099999")),
+         DENIED, TREATING_PARTIES, subject="H44010099999"),
+    case("Admit-hospital_code-malformed", lambda k, s: tr(k).Admit(admit(k, s, hospital_code="44010000001")),
+         INVALID, TREATING_PARTIES, field="hospital_code"),
+    case("Admit-bad-insured-region", lambda k, s: tr(k).Admit(admit(k, s, patient__insured_region="61092")),
+         INVALID, TREATING_PARTIES, field="patient.insured_region"),
+    case("Admit-member_id-missing", lambda k, s: tr(k).Admit(admit(k, s, patient__member_id="")),
+         INVALID, TREATING_PARTIES, field="patient.member_id"),
+    case("Admit-date-not-a-day", lambda k, s: tr(k).Admit(admit(k, s, admitted_on="2026-02-30")),
+         INVALID, TREATING_PARTIES, field="admitted_on"),
+    case("Admit-date-not-iso", lambda k, s: tr(k).Admit(admit(k, s, admitted_on="03/02/2026")),
+         INVALID, TREATING_PARTIES, field="admitted_on"),
+    case("Admit-no-diagnosis", lambda k, s: tr(k).Admit(admit(k, s, diagnoses=[])),
+         INVALID, TREATING_PARTIES, field="diagnoses"),
+    case("Admit-bad-diagnosis", lambda k, s: tr(k).Admit(admit(k, s, diagnoses=["J18.9", "pneumonia"])),
+         INVALID, TREATING_PARTIES, field="diagnoses[1]"),
+    # UploadCharges (2301)
+    case("UploadCharges-request_id-not-a-uuid", lambda k, s: tr(k).UploadCharges(upload(k, s, request_id="x")),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("UploadCharges-encounter_id-not-a-uuid",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, encounter_id="enc-1")),
+         INVALID, TREATING_PARTIES, field="encounter_id"),
+    case("UploadCharges-unknown-encounter", lambda k, s: tr(k).UploadCharges(upload(k, s, encounter_id=UNKNOWN)),
+         NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("UploadCharges-no-lines", lambda k, s: tr(k).UploadCharges(upload(k, s, lines=[])),
+         INVALID, TREATING_PARTIES, field="lines"),
+    case("UploadCharges-qty-zero", lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, qty="0", amount_fen=0)])),
+         INVALID, TREATING_PARTIES, field="lines[0].qty"),
+    case("UploadCharges-qty-negative",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, qty="-1", amount_fen=0)])),
+         INVALID, TREATING_PARTIES, field="lines[0].qty"),
+    case("UploadCharges-qty-five-places", lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, qty="1.00001")])),
+         INVALID, TREATING_PARTIES, field="lines[0].qty"),
+    case("UploadCharges-qty-exponent", lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, qty="2e0")])),
+         INVALID, TREATING_PARTIES, field="lines[0].qty"),
+    case("UploadCharges-amount-mismatch",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, amount_fen=2469)])),  # 2 × 12.34 = 24.68
+         INVALID, TREATING_PARTIES, field="lines[0].amount_fen"),
+    case("UploadCharges-negative-price",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, unit_price_fen=-1234, amount_fen=-2468)])),
+         INVALID, TREATING_PARTIES, field="lines[0].unit_price_fen"),
+    case("UploadCharges-second-line-bad-nothing-written",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k), line(k, "u2", qty="0", amount_fen=0)])),
+         INVALID, TREATING_PARTIES, field="lines[1].qty"),
+    case("UploadCharges-bad-service-date",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, service_date="2026-3-4")])),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    case("UploadCharges-code-missing", lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, code="")])),
+         INVALID, TREATING_PARTIES, field="lines[0].code"),
+    case("UploadCharges-line_id-twice-in-upload",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, "u9"), line(k, "u9")])),
+         INVALID, TREATING_PARTIES, field="lines[1].line_id"),
+    case("UploadCharges-line_id-already-on-encounter",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, "1")])),
+         INVALID, TREATING_PARTIES, field="lines[0].line_id"),
+    case("UploadCharges-encounter-already-settled",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, encounter_id=s.settled_encounter)),
+         PRECONDITION, TREATING_PARTIES, subject="encounter_id"),
+    # PreSettle (2303)
+    case("PreSettle-encounter_id-missing", lambda k, s: tr(k).PreSettle(presettle(s, encounter_id="")),
+         INVALID, TREATING_PARTIES, field="encounter_id"),
+    case("PreSettle-unknown-encounter", lambda k, s: tr(k).PreSettle(presettle(s, encounter_id=UNKNOWN)),
+         NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("PreSettle-bad-discharge-date", lambda k, s: tr(k).PreSettle(presettle(s, discharged_on="2026-13-01")),
+         INVALID, TREATING_PARTIES, field="discharged_on"),
+    case("PreSettle-discharged-before-admitted",
+         lambda k, s: tr(k).PreSettle(presettle(s, discharged_on="2026-03-01")),
+         INVALID, TREATING_PARTIES, field="discharged_on"),
+    case("PreSettle-line-after-discharge", lambda k, s: tr(k).PreSettle(presettle(s, discharged_on=ADMITTED_ON)),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    case("PreSettle-bad-diagnosis", lambda k, s: tr(k).PreSettle(presettle(s, diagnoses=["??"])),
+         INVALID, TREATING_PARTIES, field="diagnoses[0]"),
+    case("PreSettle-no-lines", lambda k, s: tr(k).PreSettle(presettle(s, encounter_id=s.empty_encounter)),
+         PRECONDITION, TREATING_PARTIES, subject="encounter_id"),
+    case("PreSettle-unknown-member", lambda k, s: tr(k).PreSettle(presettle(s, encounter_id=s.ghost_encounter)),
+         NOT_FOUND, TREATING_PARTIES, resource="NOBODY"),
+    # Settle (2304)
+    case("Settle-request_id-not-a-uuid", lambda k, s: tr(k).Settle(settle(k, s, request_id="settle-1")),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("Settle-encounter_id-not-a-uuid", lambda k, s: tr(k).Settle(settle(k, s, encounter_id="42")),
+         INVALID, TREATING_PARTIES, field="encounter_id"),
+    case("Settle-unknown-encounter", lambda k, s: tr(k).Settle(settle(k, s, encounter_id=UNKNOWN)),
+         NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("Settle-bad-discharge-date", lambda k, s: tr(k).Settle(settle(k, s, discharged_on="2026-03-32")),
+         INVALID, TREATING_PARTIES, field="discharged_on"),
+    case("Settle-discharge-date-missing", lambda k, s: tr(k).Settle(settle(k, s, discharged_on="")),
+         INVALID, TREATING_PARTIES, field="discharged_on"),
+    case("Settle-line-after-discharge", lambda k, s: tr(k).Settle(settle(k, s, discharged_on=ADMITTED_ON)),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    case("Settle-encounter-twice", lambda k, s: tr(k).Settle(settle(k, s, encounter_id=s.settled_encounter)),
+         PRECONDITION, TREATING_PARTIES, subject="encounter_id"),
+    case("Settle-no-lines", lambda k, s: tr(k).Settle(settle(k, s, encounter_id=s.empty_encounter)),
+         PRECONDITION, TREATING_PARTIES, subject="encounter_id"),
+    # Cancel (2305)
+    case("Cancel-request_id-missing", lambda k, s: tr(k).Cancel(ta.CancelRequest(settlement_id=s.settlement_id)),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("Cancel-settlement_id-not-a-uuid",
+         lambda k, s: tr(k).Cancel(ta.CancelRequest(request_id=k.rid(), settlement_id="S1")),
+         INVALID, TREATING_PARTIES, field="settlement_id"),
+    case("Cancel-unknown-settlement",
+         lambda k, s: tr(k).Cancel(ta.CancelRequest(request_id=k.rid(), settlement_id=UNKNOWN)),
+         NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("Cancel-already-cancelled",
+         lambda k, s: tr(k).Cancel(ta.CancelRequest(request_id=k.rid(), settlement_id=s.cancelled_id)),
+         PRECONDITION, TREATING_PARTIES, subject="settlement_id"),
+    # GetSettlement
+    case("GetSettlement-settlement_id-missing", lambda k, s: tr(k).GetSettlement(ta.GetSettlementRequest()),
+         INVALID, TREATING_PARTIES, field="settlement_id"),
+    case("GetSettlement-unknown", lambda k, s: tr(k).GetSettlement(ta.GetSettlementRequest(settlement_id=UNKNOWN)),
+         NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("GetSettlement-an-encounter-id", lambda k, s: tr(k).GetSettlement(
+        ta.GetSettlementRequest(settlement_id=s.open_encounter)), NOT_FOUND, TREATING_PARTIES),
+    # ImportCatalogue
+    case("ImportCatalogue-request_id-not-a-uuid", lambda k, s: tr(k).ImportCatalogue(ta.ImportCatalogueRequest(
+        request_id="cat", csv_text=catalogue_csv())), INVALID, TREATING_PARTIES, field="request_id"),
+    case("ImportCatalogue-unknown-grade", lambda k, s: tr(k).ImportCatalogue(ta.ImportCatalogueRequest(
+        request_id=k.rid(), csv_text=catalogue_csv(grade="D"))), INVALID, TREATING_PARTIES, field="row 2.grade"),
+    case("ImportCatalogue-unknown-kind", lambda k, s: tr(k).ImportCatalogue(ta.ImportCatalogueRequest(
+        request_id=k.rid(), csv_text=catalogue_csv(kind="food"))), INVALID, TREATING_PARTIES, field="row 2.kind"),
+    case("ImportCatalogue-missing-column", lambda k, s: tr(k).ImportCatalogue(ta.ImportCatalogueRequest(
+        request_id=k.rid(), csv_text=catalogue_csv(drop="grade"))), INVALID, TREATING_PARTIES, field="header"),
+    case("ImportCatalogue-bad-date", lambda k, s: tr(k).ImportCatalogue(ta.ImportCatalogueRequest(
+        request_id=k.rid(), csv_text=catalogue_csv(valid_from="2024-02-30"))), INVALID, TREATING_PARTIES,
+        field="row 2.valid_from"),
+    case("ImportCatalogue-overlapping-rows", lambda k, s: tr(k).ImportCatalogue(ta.ImportCatalogueRequest(
+        request_id=k.rid(), csv_text=overlapping_csv())), INVALID, TREATING_PARTIES, field="row 3.valid_from"),
+]
+
+
+def chs(kit):  # noqa: ANN001, ANN201
+    return kit.clearing()
+
+
+def bad_qty(copy: types_pb2.Claim) -> None:
+    copy.lines[0].line.qty = "0"
+    copy.lines[0].line.amount_fen = 0
+    copy.lines[0].inscp_fen = 0
+
+
+def inscp_off_by_one(copy: types_pb2.Claim) -> None:
+    copy.lines[0].inscp_fen += 1
+
+
+def negative_part(copy: types_pb2.Claim) -> None:
+    copy.lines[0].fulamt_ownpay_fen = -1
+    copy.lines[0].inscp_fen += 1
+
+
+def duplicate_line(copy: types_pb2.Claim) -> None:
+    copy.lines.append(copy.lines[0])
+
+
+def settle_claim(scene: Scene, claim_: types_pb2.Claim, request_id: str | None = None) -> ch.SettleClaimRequest:
+    return ch.SettleClaimRequest(request_id=claim_.settlement_id if request_id is None else request_id,
+                                 claim=claim_)
+
+
+CLEARING_CASES = [
+    # QuoteClaim
+    case("QuoteClaim-settlement_id-not-a-uuid", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, settlement_id="S-1"))), INVALID, CLEARING_PARTIES, field="claim.settlement_id"),
+    case("QuoteClaim-bad-treating-region", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, treating_region="44010"))), INVALID, CLEARING_PARTIES, field="claim.treating_region"),
+    case("QuoteClaim-same-region", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, insured_region=TREATING))), INVALID, CLEARING_PARTIES, field="claim.insured_region"),
+    case("QuoteClaim-member_id-missing", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, member_id=""))), INVALID, CLEARING_PARTIES, field="claim.member_id"),
+    case("QuoteClaim-hospital-of-another-region", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, stay__hospital_code="H43010000001"))), INVALID, CLEARING_PARTIES,
+        field="claim.stay.hospital_code"),
+    case("QuoteClaim-hospital-level-4", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, stay__hospital_level=4))), INVALID, CLEARING_PARTIES, field="claim.stay.hospital_level"),
+    case("QuoteClaim-bad-discharge-date", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, stay__discharged_on="2026-3-6"))), INVALID, CLEARING_PARTIES,
+        field="claim.stay.discharged_on"),
+    case("QuoteClaim-split-does-not-add-up", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim_lines(s, inscp_off_by_one))), INVALID, CLEARING_PARTIES, field="claim.lines[0].inscp_fen"),
+    case("QuoteClaim-no-lines", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, lines=[]))), INVALID, CLEARING_PARTIES, field="claim.lines"),
+    case("QuoteClaim-region-without-agency", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, insured_region="999999"))), NOT_FOUND, CLEARING_PARTIES, resource="regions/999999"),
+    # SettleClaim
+    case("SettleClaim-request_id-missing", lambda k, s: chs(k).SettleClaim(settle_claim(s, claim(s), "")),
+         INVALID, CLEARING_PARTIES, field="request_id"),
+    case("SettleClaim-request_id-not-the-settlement_id",
+         lambda k, s: chs(k).SettleClaim(settle_claim(s, claim(s), str(uuid.uuid4()))),
+         INVALID, CLEARING_PARTIES, field="request_id"),
+    case("SettleClaim-line-twice", lambda k, s: chs(k).SettleClaim(settle_claim(s, claim_lines(s, duplicate_line))),
+         INVALID, CLEARING_PARTIES, field="claim.lines[1].line.line_id"),
+    case("SettleClaim-negative-part", lambda k, s: chs(k).SettleClaim(settle_claim(s, claim_lines(s, negative_part))),
+         INVALID, CLEARING_PARTIES, field="claim.lines[0]"),
+    case("SettleClaim-qty-zero", lambda k, s: chs(k).SettleClaim(settle_claim(s, claim_lines(s, bad_qty))),
+         INVALID, CLEARING_PARTIES, field="claim.lines[0].line.qty", bug=CLAIM_LINE_PATH),
+    case("SettleClaim-bad-treating-region", lambda k, s: chs(k).SettleClaim(settle_claim(
+        s, claim(s, treating_region="0"))), INVALID, CLEARING_PARTIES, field="claim.treating_region"),
+    # CancelClaim
+    case("CancelClaim-request_id-not-a-uuid", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
+        request_id="c", settlement_id=s.settlement_id)), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("CancelClaim-settlement_id-missing", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
+        request_id=k.rid())), INVALID, CLEARING_PARTIES, field="settlement_id"),
+    case("CancelClaim-unknown", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
+        request_id=k.rid(), settlement_id=UNKNOWN)), NOT_FOUND, CLEARING_PARTIES, resource=UNKNOWN),
+    case("CancelClaim-already-cancelled", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
+        request_id=k.rid(), settlement_id=s.cancelled_id)), PRECONDITION, CLEARING_PARTIES, subject="settlement_id"),
+    # GetClaim
+    case("GetClaim-settlement_id-not-a-uuid", lambda k, s: chs(k).GetClaim(ch.GetClaimRequest(settlement_id="nope")),
+         INVALID, CLEARING_PARTIES, field="settlement_id"),
+    case("GetClaim-unknown", lambda k, s: chs(k).GetClaim(ch.GetClaimRequest(settlement_id=UNKNOWN)),
+         NOT_FOUND, CLEARING_PARTIES, resource=UNKNOWN),
+    # Translate
+    case("Translate-bad-from-region", lambda k, s: chs(k).Translate(ch.TranslateRequest(
+        from_region="4401", code="X", on_date=ADMITTED_ON)), INVALID, CLEARING_PARTIES, field="from_region"),
+    case("Translate-code-missing", lambda k, s: chs(k).Translate(ch.TranslateRequest(
+        from_region=TREATING, code="", on_date=ADMITTED_ON)), INVALID, CLEARING_PARTIES, field="code"),
+    case("Translate-bad-date", lambda k, s: chs(k).Translate(ch.TranslateRequest(
+        from_region=TREATING, code=k.plain_codes(TREATING)[0], on_date="2026-02-30")),
+        INVALID, CLEARING_PARTIES, field="on_date"),
+    case("Translate-bad-to-region", lambda k, s: chs(k).Translate(ch.TranslateRequest(
+        from_region=TREATING, code=k.plain_codes(TREATING)[0], to_region="43O100", on_date=ADMITTED_ON)),
+        INVALID, CLEARING_PARTIES, field="to_region"),
+    case("Translate-region-without-catalogue", lambda k, s: chs(k).Translate(ch.TranslateRequest(
+        from_region="999999", code="X", on_date=ADMITTED_ON)), PRECONDITION, CLEARING_PARTIES, subject="from_region"),
+    # PublishCatalogue
+    case("PublishCatalogue-request_id-missing", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
+        region="999998", version=1, csv_text=catalogue_csv())), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("PublishCatalogue-bad-region", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
+        request_id=k.rid(), region="99999", version=1, csv_text=catalogue_csv())),
+        INVALID, CLEARING_PARTIES, field="region"),
+    case("PublishCatalogue-version-zero", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
+        request_id=k.rid(), region="999998", version=0, csv_text=catalogue_csv())),
+        INVALID, CLEARING_PARTIES, field="version"),
+    case("PublishCatalogue-bad-csv", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
+        request_id=k.rid(), region="999998", version=1, csv_text=catalogue_csv(relation="same"))),
+        INVALID, CLEARING_PARTIES, field="row 2.relation"),
+    case("PublishCatalogue-version-exists-with-other-content", lambda k, s: chs(k).PublishCatalogue(
+        ch.PublishCatalogueRequest(request_id=k.rid(), region=TREATING, version=1, csv_text=catalogue_csv())),
+        PRECONDITION, CLEARING_PARTIES, subject="version"),
+]
+
+
+def ins(kit, region: str = "430100"):  # noqa: ANN001, ANN201
+    return kit.insured(region)
+
+
+INSURED_CASES = [
+    # RegisterMember
+    case("RegisterMember-request_id-not-a-uuid", lambda k, s: ins(k).RegisterMember(register(k, request_id="r")),
+         INVALID, INSURED_PARTIES, field="request_id"),
+    case("RegisterMember-member_id-missing", lambda k, s: ins(k).RegisterMember(register(k, member__member_id="")),
+         INVALID, INSURED_PARTIES, field="member.member_id"),
+    case("RegisterMember-short-id-number", lambda k, s: ins(k).RegisterMember(register(k, member__id_number="4301")),
+         INVALID, INSURED_PARTIES, field="member.id_number"),
+    case("RegisterMember-name-missing", lambda k, s: ins(k).RegisterMember(register(k, member__name=" ")),
+         INVALID, INSURED_PARTIES, field="member.name"),
+    case("RegisterMember-scheme-unspecified", lambda k, s: ins(k).RegisterMember(register(
+        k, member__scheme=types_pb2.SCHEME_UNSPECIFIED)), INVALID, INSURED_PARTIES, field="member.scheme"),
+    case("RegisterMember-scheme-unknown-number", lambda k, s: ins(k).RegisterMember(register(
+        k, member__scheme=7)), INVALID, INSURED_PARTIES, field="member.scheme"),
+    case("RegisterMember-assistance-unspecified", lambda k, s: ins(k).RegisterMember(register(
+        k, member__assistance=types_pb2.ASSISTANCE_TIER_UNSPECIFIED)), INVALID, INSURED_PARTIES,
+        field="member.assistance"),
+    case("RegisterMember-already-registered", lambda k, s: ins(k).RegisterMember(register(
+        k, member__member_id="M43010000000001")), PRECONDITION, INSURED_PARTIES, subject="member.member_id"),
+    # RecordFiling
+    case("RecordFiling-request_id-missing", lambda k, s: ins(k, INSURED).RecordFiling(filing(k, s, request_id="")),
+         INVALID, INSURED_PARTIES, field="request_id"),
+    case("RecordFiling-member_id-missing", lambda k, s: ins(k, INSURED).RecordFiling(filing(k, s, member_id="")),
+         INVALID, INSURED_PARTIES, field="member_id"),
+    case("RecordFiling-category-unspecified", lambda k, s: ins(k, INSURED).RecordFiling(filing(
+        k, s, filing__category=types_pb2.FILING_STATUS_UNSPECIFIED)), INVALID, INSURED_PARTIES,
+        field="filing.category"),
+    case("RecordFiling-category-unfiled", lambda k, s: ins(k, INSURED).RecordFiling(filing(
+        k, s, filing__category=types_pb2.FILING_STATUS_UNFILED)), INVALID, INSURED_PARTIES, field="filing.category"),
+    case("RecordFiling-bad-treating-region", lambda k, s: ins(k, INSURED).RecordFiling(filing(
+        k, s, filing__treating_region="44")), INVALID, INSURED_PARTIES, field="filing.treating_region"),
+    case("RecordFiling-valid_from-missing", lambda k, s: ins(k, INSURED).RecordFiling(filing(
+        k, s, filing__valid_from="")), INVALID, INSURED_PARTIES, field="filing.valid_from"),
+    case("RecordFiling-valid_to-before-valid_from", lambda k, s: ins(k, INSURED).RecordFiling(filing(
+        k, s, filing__valid_to="2026-02-28")), INVALID, INSURED_PARTIES, field="filing.valid_to"),
+    case("RecordFiling-unknown-member", lambda k, s: ins(k, INSURED).RecordFiling(filing(
+        k, s, member_id="NOBODY-1")), NOT_FOUND, INSURED_PARTIES, resource="NOBODY-1"),
+    # GetMember
+    case("GetMember-member_id-missing", lambda k, s: ins(k).GetMember(ia.GetMemberRequest()),
+         INVALID, INSURED_PARTIES, field="member_id"),
+    case("GetMember-year-out-of-range", lambda k, s: ins(k, INSURED).GetMember(ia.GetMemberRequest(
+        member_id=s.member.member_id, year=1999)), INVALID, INSURED_PARTIES, field="year"),
+    case("GetMember-unknown", lambda k, s: ins(k).GetMember(ia.GetMemberRequest(member_id="NOBODY-2")),
+         NOT_FOUND, INSURED_PARTIES, resource="NOBODY-2"),
+    case("GetMember-member-of-another-region", lambda k, s: ins(k).GetMember(ia.GetMemberRequest(
+        member_id=s.member.member_id)), NOT_FOUND, INSURED_PARTIES, resource=""),
+    # QuoteAdjudication
+    case("QuoteAdjudication-claim-for-another-region", lambda k, s: ins(k).QuoteAdjudication(
+        ia.QuoteAdjudicationRequest(claim=claim(s))), INVALID, INSURED_PARTIES, field="claim.insured_region"),
+    case("QuoteAdjudication-unknown-member", lambda k, s: ins(k, INSURED).QuoteAdjudication(
+        ia.QuoteAdjudicationRequest(claim=claim(s, member_id="NOBODY-3"))), NOT_FOUND, INSURED_PARTIES,
+        resource="NOBODY-3"),
+    case("QuoteAdjudication-before-the-policy", lambda k, s: ins(k, INSURED).QuoteAdjudication(
+        ia.QuoteAdjudicationRequest(claim=before_policy(s))), PRECONDITION, INSURED_PARTIES,
+        subject="discharged_on"),
+    case("QuoteAdjudication-hospital-not-of-treating-region", lambda k, s: ins(k, INSURED).QuoteAdjudication(
+        ia.QuoteAdjudicationRequest(claim=claim(s, treating_region="530100"))), INVALID, INSURED_PARTIES,
+        field="claim.stay.hospital_code"),
+    # Adjudicate
+    case("Adjudicate-request_id-not-the-settlement_id", lambda k, s: ins(k, INSURED).Adjudicate(
+        ia.AdjudicateRequest(request_id=k.rid(), claim=claim(s))), INVALID, INSURED_PARTIES, field="request_id"),
+    case("Adjudicate-unknown-member", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
+        request_id=s.claim.settlement_id, claim=claim(s, member_id="NOBODY-4"))), NOT_FOUND, INSURED_PARTIES,
+        resource="NOBODY-4"),
+    case("Adjudicate-split-does-not-add-up", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
+        request_id=s.claim.settlement_id, claim=claim_lines(s, inscp_off_by_one))), INVALID, INSURED_PARTIES,
+        field="claim.lines[0].inscp_fen"),
+    case("Adjudicate-before-the-policy", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
+        request_id=s.claim.settlement_id, claim=before_policy(s))), PRECONDITION, INSURED_PARTIES,
+        subject="discharged_on"),
+    case("Adjudicate-qty-zero", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
+        request_id=s.claim.settlement_id, claim=claim_lines(s, bad_qty))), INVALID, INSURED_PARTIES,
+        field="claim.lines[0].line.qty", bug=CLAIM_LINE_PATH),
+    # CancelAdjudication
+    case("CancelAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).CancelAdjudication(
+        ia.CancelAdjudicationRequest(request_id="c", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,
+        field="request_id"),
+    case("CancelAdjudication-settlement_id-missing", lambda k, s: ins(k, INSURED).CancelAdjudication(
+        ia.CancelAdjudicationRequest(request_id=k.rid())), INVALID, INSURED_PARTIES, field="settlement_id"),
+    case("CancelAdjudication-unknown", lambda k, s: ins(k, INSURED).CancelAdjudication(
+        ia.CancelAdjudicationRequest(request_id=k.rid(), settlement_id=UNKNOWN)), NOT_FOUND, INSURED_PARTIES,
+        resource=UNKNOWN),
+    case("CancelAdjudication-already-cancelled", lambda k, s: ins(k, INSURED).CancelAdjudication(
+        ia.CancelAdjudicationRequest(request_id=k.rid(), settlement_id=s.cancelled_id)), PRECONDITION,
+        INSURED_PARTIES, subject="settlement_id"),
+]
+
+
+def his(kit):  # noqa: ANN001, ANN201
+    return kit.hospital_service()
+
+
+async def drain(call) -> list:  # noqa: ANN001 - read a server stream to its end (or its error)
+    return [item async for item in call]
+
+
+HOSPITAL_CASES = [
+    case("RunDischarges-request_id-not-a-uuid", lambda k, s: drain(his(k).RunDischarges(run(
+        k, request_id="run-1"))), INVALID, HIS_PARTIES, field="request_id"),
+    case("RunDischarges-count-zero", lambda k, s: drain(his(k).RunDischarges(run(k, count=0))),
+         INVALID, HIS_PARTIES, field="count"),
+    case("RunDischarges-count-too-large", lambda k, s: drain(his(k).RunDischarges(run(
+        k, count=100001))), INVALID, HIS_PARTIES, field="count"),
+    case("RunDischarges-concurrency-too-large", lambda k, s: drain(his(k).RunDischarges(run(
+        k, concurrency=65))), INVALID, HIS_PARTIES, field="concurrency"),
+    case("RunDischarges-month-13", lambda k, s: drain(his(k).RunDischarges(run(k, month="2026-13"))),
+         INVALID, HIS_PARTIES, field="month"),
+    case("RunDischarges-month-missing", lambda k, s: drain(his(k).RunDischarges(run(k, month=""))),
+         INVALID, HIS_PARTIES, field="month"),
+    case("GetSummary-month-not-a-month", lambda k, s: his(k).GetSummary(hp.GetSummaryRequest(month="2026-13")),
+         INVALID, HIS_PARTIES, field="month", bug=SUMMARY_MONTH),
+]
+
+
+@pytest.mark.parametrize(("build", "code", "expect", "parties"),
+                         TREATING_CASES + CLEARING_CASES + INSURED_CASES + HOSPITAL_CASES)
+async def test_bad_input_is_refused_and_writes_nothing(kit, scene, build, code, expect, parties):
+    before = await kit.counts(*parties)
+    error = await kit.refusal(build(kit, scene))
+    kit.assert_refused(error, code, **expect)
+    assert await kit.counts(*parties) == before, "a refused request writes nothing"
+
+
+def test_every_rpc_has_a_bad_input_case():
+    from clearinghouse.v1 import clearing_house_pb2, hospital_pb2, insured_agency_pb2, treating_agency_pb2
+
+    rpcs = {method.name for module in (treating_agency_pb2, clearing_house_pb2, insured_agency_pb2, hospital_pb2)
+            for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
+    covered = {param.id.split("-")[0] for param in TREATING_CASES + CLEARING_CASES + INSURED_CASES + HOSPITAL_CASES}
+    assert rpcs - covered == set()
+
+
+async def test_settle_for_a_member_unknown_to_the_insured_agency_pays_nothing(kit, scene):
+    """NOT_FOUND comes from the insured agency; the treating agency and the clearing house keep only
+    the refusal (status `failed`, replayed to a retry); no adjudication, accumulator or ledger row."""
+    stub = kit.treating(TREATING)
+    before = await kit.counts("insured_610924")
+    ledger_before = await kit.counts("clearinghouse")
+    request = ta.SettleRequest(request_id=kit.rid(), encounter_id=scene.ghost_encounter, discharged_on=DISCHARGED_ON)
+    error = await kit.refusal(stub.Settle(request))
+    kit.assert_refused(error, NOT_FOUND, resource="NOBODY")
+    assert await kit.counts("insured_610924") == before
+    ledger_after = await kit.counts("clearinghouse")
+    for table in ("ledger_transactions", "ledger_postings", "catalogue_versions"):
+        assert ledger_after[("clearinghouse", table)] == ledger_before[("clearinghouse", table)]
+    rows = await (await kit.db("treating_440100")).fetch(
+        "SELECT settlement_id, status FROM settlements WHERE encounter_id = $1", uuid.UUID(scene.ghost_encounter))
+    assert [row["status"] for row in rows] == ["failed"]
+    claims = await (await kit.db("clearinghouse")).fetch(
+        "SELECT status FROM claims WHERE settlement_id = $1", rows[0]["settlement_id"])
+    assert [row["status"] for row in claims] in ([], ["failed"])
+    again = await kit.refusal(stub.Settle(request))
+    kit.assert_refused(again, NOT_FOUND, resource="NOBODY")
+    assert kit.status_of(again) == kit.status_of(error)
