@@ -139,7 +139,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             row = await store.find_claim(conn, request_id, lock=True)
             if row["status"] != "pending":  # a concurrent retry posted it first
                 return pb.SettleClaimResponse.FromString(bytes(row["response"]))
-            await store.post_transaction(conn, request_id, "settlement", month, postings)
+            await store.post_transaction(conn, request_id, "settlement", month, postings, routed.insured_region,
+                                         routed.treating_region, split.fund_pay_fen)
             await store.mark_settled(conn, request_id, response.SerializeToString(), split.total_fen,
                                      split.fund_pay_fen, split.psn_pay_fen, settled_at, month)
         SETTLEMENTS.labels("clearinghouse", "claim").inc()
@@ -180,7 +181,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
             original = await store.postings_of(conn, settlement_id, "settlement")
             # A cancel clears in the month it is committed in (SPEC §7 adjustment).
-            await store.post_transaction(conn, settlement_id, "cancel", clearing_month(cancelled_at), mirror(original))
+            await store.post_transaction(conn, settlement_id, "cancel", clearing_month(cancelled_at), mirror(original),
+                                         locked["insured_region"], locked["treating_region"], locked["fund_pay_fen"])
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "CancelClaim", request, response)
         log.info("claim_cancelled")

@@ -65,9 +65,20 @@ async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_re
 
 
 async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: str, clearing_month: str,
-                           postings: tuple[Posting, ...]) -> int:
-    """Append one balanced transaction; the deferred trigger re-checks the balance at commit."""
+                           postings: tuple[Posting, ...], insured_region: str, treating_region: str,
+                           fund_pay_fen: int) -> int:
+    """Append one balanced transaction and move the month's pair aggregate by its signed obligation
+    (+fund_pay for a settlement, −fund_pay for a cancel); the deferred trigger re-checks the balance
+    at commit, another trigger moves the accounts' running balances."""
     assert_balanced(postings)
+    assert kind in ("settlement", "cancel")
+    signed_fen = fund_pay_fen if kind == "settlement" else -fund_pay_fen
+    await conn.execute(
+        "INSERT INTO clearing_aggregates AS a (clearing_month, insured_region, treating_region, settlements, cancels, "
+        "fund_pay_fen) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (clearing_month, insured_region, treating_region) "
+        "DO UPDATE SET settlements = a.settlements + EXCLUDED.settlements, cancels = a.cancels + EXCLUDED.cancels, "
+        "fund_pay_fen = a.fund_pay_fen + EXCLUDED.fund_pay_fen",
+        clearing_month, insured_region, treating_region, int(kind == "settlement"), int(kind == "cancel"), signed_fen)
     tx_id = await conn.fetchval(
         "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES ($1, $2, $3) RETURNING tx_id",
         UUID(settlement_id), kind, clearing_month)

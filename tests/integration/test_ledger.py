@@ -1,0 +1,97 @@
+"""The clearing house ledger is trustworthy by the database itself (SPEC §6): balanced at commit,
+append-only, running balances equal to the postings, month aggregates equal to a recomputation."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+from clearinghouse.v1 import hospital_pb2
+
+
+@pytest.fixture(scope="module")
+async def settled(stack):
+    """A batch of discharges so the ledger has something in it."""
+    hospital = stack.hospital()
+    async for _ in hospital.RunDischarges(hospital_pb2.RunDischargesRequest(
+            request_id=str(uuid.uuid4()), count=24, seed=31, concurrency=6, month="2026-04")):
+        pass
+    return stack
+
+
+async def test_running_balances_equal_the_sum_of_postings(settled):
+    connection = await settled.connect("clearinghouse")
+    try:
+        differences = await connection.fetch(
+            "SELECT coalesce(b.account, p.account) AS account, b.balance_fen, p.total FROM ledger_balances b "
+            "FULL JOIN (SELECT account, sum(amount_fen)::bigint AS total FROM ledger_postings GROUP BY account) p "
+            "USING (account) WHERE b.balance_fen IS DISTINCT FROM p.total")
+        accounts = await connection.fetchval("SELECT count(*) FROM ledger_balances")
+        overall = await connection.fetchval("SELECT sum(balance_fen) FROM ledger_balances")
+    finally:
+        await connection.close()
+    assert accounts > 0
+    assert differences == []
+    assert overall == 0  # every transaction balances, so all balances together are zero
+
+
+async def test_month_aggregates_equal_a_recomputation_from_the_postings(settled):
+    connection = await settled.connect("clearinghouse")
+    try:
+        mismatches = await connection.fetch("""
+            WITH recomputed AS (
+                SELECT t.clearing_month, split_part(p.account, '/', 4) AS insured_region,
+                       split_part(p.account, '/', 2) AS treating_region,
+                       count(*) FILTER (WHERE t.kind = 'settlement')::int AS settlements,
+                       count(*) FILTER (WHERE t.kind = 'cancel')::int AS cancels,
+                       sum(p.amount_fen)::bigint AS fund_pay_fen
+                FROM ledger_postings p JOIN ledger_transactions t USING (tx_id)
+                WHERE p.account LIKE 'treating/%/receivable/%'
+                GROUP BY 1, 2, 3)
+            SELECT * FROM recomputed r FULL JOIN clearing_aggregates a
+                USING (clearing_month, insured_region, treating_region)
+            WHERE (r.settlements, r.cancels, r.fund_pay_fen) IS DISTINCT FROM (a.settlements, a.cancels, a.fund_pay_fen)""")
+        cells = await connection.fetchval("SELECT count(*) FROM clearing_aggregates")
+    finally:
+        await connection.close()
+    assert cells > 0
+    assert mismatches == []
+
+
+async def test_an_unbalanced_transaction_is_refused_at_commit(settled):
+    connection = await settled.connect("clearinghouse")
+    try:
+        settlement_id = await connection.fetchval("SELECT settlement_id FROM claims WHERE status = 'settled' LIMIT 1")
+        before = await connection.fetchval("SELECT count(*) FROM ledger_postings")
+        with pytest.raises(asyncpg.CheckViolationError, match="unbalanced"):
+            async with connection.transaction():
+                tx_id = await connection.fetchval(
+                    "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) "
+                    "VALUES ($1, 'cancel', '2099-01') RETURNING tx_id", settlement_id)
+                await connection.execute(
+                    "INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, 'x/a', 100), ($1, 'x/b', -99)",
+                    tx_id)
+        after = await connection.fetchval("SELECT count(*) FROM ledger_postings")
+        balance = await connection.fetchval("SELECT balance_fen FROM ledger_balances WHERE account = 'x/a'")
+    finally:
+        await connection.close()
+    assert after == before
+    assert balance is None  # the running balance rolled back with the refused transaction
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE ledger_postings SET amount_fen = amount_fen + 1",
+    "DELETE FROM ledger_postings",
+    "UPDATE ledger_transactions SET clearing_month = '2000-01'",
+    "DELETE FROM ledger_transactions",
+])
+async def test_the_ledger_is_append_only(settled, statement):
+    connection = await settled.connect("clearinghouse")
+    try:
+        total = await connection.fetchval("SELECT sum(amount_fen) FROM ledger_postings WHERE amount_fen > 0")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await connection.execute(statement)
+        assert await connection.fetchval("SELECT sum(amount_fen) FROM ledger_postings WHERE amount_fen > 0") == total
+    finally:
+        await connection.close()
