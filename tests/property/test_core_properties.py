@@ -298,12 +298,17 @@ def classified_lines(draw) -> tuple[LineClass, ...]:
     """1–3 already-classified lines with random parts (classification itself is checked above)."""
     lines = []
     for index in range(draw(st.integers(1, 3))):
-        inscp_fen, over_fen, pre_fen = (draw(st.integers(0, 3_000_000)) for _ in range(3))
-        fulamt_fen = draw(st.sampled_from([0, draw(st.integers(0, 500_000))]))
+        if draw(st.booleans()):  # wholly self-paid (grade C)
+            fulamt_fen, over_fen, pre_fen, inscp_fen = draw(st.integers(0, 500_000)), 0, 0, 0
+        else:  # grade B, possibly over its cap
+            fulamt_fen = 0
+            over_fen, pre_fen, inscp_fen = (draw(st.integers(0, 3_000_000)) for _ in range(3))
         amount_fen = inscp_fen + over_fen + pre_fen + fulamt_fen
         bill_line = BillLine(str(index + 1), "X000", 10_000, amount_fen, amount_fen, ADMITTED_ON)
-        lines.append(LineClass(bill_line, TREATING_REGION, "X000", "N1", Relation.EQUIVALENT, Kind.DRUG, Grade.B,
-                               "item", 1000, None, fulamt_fen, over_fen, pre_fen, inscp_fen, None))
+        lines.append(LineClass(
+            bill_line, TREATING_REGION, "X000", "N1", Relation.EQUIVALENT, Kind.DRUG,
+            Grade.C if fulamt_fen else Grade.B, "item", 1000, 1, fulamt_fen, over_fen, pre_fen, inscp_fen,
+            Reason.GRADE_C if fulamt_fen else Reason.OVER_CAP if over_fen else None))
     return tuple(lines)
 
 
