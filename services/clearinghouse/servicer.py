@@ -103,17 +103,17 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=request_id)
         routed, rule, flags = self.route(request.claim)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            # Insert-or-keep, then lock: two concurrent copies of one request meet on the same row.
+            inserted = await store.insert_pending_claim(
+                conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
+                routed.stay.hospital_code, rule.value, request.SerializeToString())
             earlier = await store.find_claim(conn, request_id, lock=True)
-            if earlier is not None:
+            if not inserted:
                 same_request_or_conflict(bytes(earlier["request"]), request)
                 if earlier["status"] in ("settled", "cancelled"):
                     return pb.SettleClaimResponse.FromString(bytes(earlier["response"]))
                 if earlier["status"] == "failed":
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(earlier["error"])))
-            else:
-                await store.insert_pending_claim(conn, request_id, routed.treating_region, routed.insured_region,
-                                                 routed.member_id, routed.stay.hospital_code, rule.value,
-                                                 request.SerializeToString())
         try:
             answer = await self.stub_for(routed.insured_region).Adjudicate(
                 insured_agency_pb2.AdjudicateRequest(request_id=request_id, claim=routed),

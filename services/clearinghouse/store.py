@@ -34,11 +34,13 @@ async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = 
 
 async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
                                insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
-                               request: bytes) -> None:
-    await conn.execute(
+                               request: bytes) -> bool:
+    """Record a new claim as pending; False when a claim with this id already exists (left as it is)."""
+    status = await conn.execute(
         "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
-        "catalogue_rule, request) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+        "catalogue_rule, request) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (settlement_id) DO NOTHING",
         UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request)
+    return status == "INSERT 0 1"
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:

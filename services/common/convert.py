@@ -48,12 +48,15 @@ def from_enum(mapping: dict, value: int, field: str):  # noqa: ANN001, ANN201 - 
     raise InvalidField(field, "must be set to a known value")
 
 
-def bill_line_from_proto(line: pb.BillLine, index: int, prefix: str = "lines") -> BillLine:
+def bill_line_from_proto(line: pb.BillLine, index: int, where: str | None = None) -> BillLine:
+    """Validate one proto line; `where` is its path in the request (default `lines[index]`)."""
     try:
         return make_line(index, line.line_id, line.code, line.qty, line.unit_price_fen, line.amount_fen,
                          line.service_date)
     except InvalidField as error:
-        raise InvalidField(error.field.replace("lines", prefix, 1), error.reason) from None
+        if where is None:
+            raise
+        raise InvalidField(error.field.replace(f"lines[{index}]", where, 1), error.reason) from None
 
 
 def bill_line_to_proto(line: BillLine) -> pb.BillLine:
@@ -81,7 +84,7 @@ def line_class_to_proto(item: LineClass) -> pb.ClassifiedLine:
 def line_class_from_proto(message: pb.ClassifiedLine, index: int) -> LineClass:
     """A classified line received from another party; the split must add up and be non-negative."""
     where = f"claim.lines[{index}]"
-    line = bill_line_from_proto(message.line, index, prefix="claim.lines")
+    line = bill_line_from_proto(message.line, index, where=f"{where}.line")
     parts = (message.fulamt_ownpay_fen, message.overlmt_selfpay_fen, message.preselfpay_fen, message.inscp_fen)
     if any(part < 0 for part in parts):
         raise InvalidField(where, "classified amounts must not be negative")

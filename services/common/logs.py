@@ -40,8 +40,13 @@ def mask_value(key: str, value: Any) -> Any:
 
 
 def mask_personal_data(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: no unmasked ID number or name ever reaches a log line."""
-    return {key: mask_value(key, value) for key, value in event_dict.items()}
+    """structlog processor: no unmasked ID number or name ever reaches a log line.
+
+    Inside a rendered traceback `name` is a function name, not a person's: there only ID numbers
+    are masked, so tracebacks stay readable.
+    """
+    return {key: mask_value("", value) if key == "exception" else mask_value(key, value)
+            for key, value in event_dict.items()}
 
 
 def configure(json_output: bool = True, level: int = logging.INFO) -> None:

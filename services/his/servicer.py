@@ -65,10 +65,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         concurrency = request.concurrency or 8
         if not 1 <= concurrency <= CONCURRENCY_MAX:
             raise InvalidField("concurrency", f"must be between 1 and {CONCURRENCY_MAX}")
-        try:
-            month_start = date.fromisoformat(f"{request.month}-01")
-        except ValueError:
-            raise InvalidField("month", "must be YYYY-MM") from None
+        month_start = parse_month(request.month, "month")
         seed = request.seed or self.seed
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         semaphore = asyncio.Semaphore(concurrency)
@@ -156,6 +153,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
 
     @rpc
     async def GetSummary(self, request: pb.GetSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetSummaryResponse:
+        if request.month:
+            parse_month(request.month, "month")
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT treating_region, insured_region, count(*) AS stays, sum(total_fen)::bigint AS total_fen, "
@@ -168,3 +167,13 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                                   stays=row["stays"], total_fen=row["total_fen"], fund_pay_fen=row["fund_pay_fen"],
                                   psn_pay_fen=row["psn_pay_fen"]) for row in rows],
             failed=failed)
+
+
+def parse_month(text: str, field: str) -> date:
+    """`YYYY-MM` → the first day of that month."""
+    if len(text) != 7:
+        raise InvalidField(field, "must be YYYY-MM")
+    try:
+        return date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise InvalidField(field, "must be YYYY-MM") from None

@@ -208,12 +208,8 @@ async def test_cancel_request_id_reused_for_another_settlement_is_already_exists
 # Two copies of one Settle request in flight at once (an HIS retry after a client timeout) both
 # get the one answer. Regression: the second copy used to look the request id up before waiting
 # on the encounter lock, then saw the first's live settlement and answered FAILED_PRECONDITION.
-# BUG (services/clearinghouse/servicer.py SettleClaim): now both copies reach the clearing house
-# at once with one settlement id; both find no claim (FOR UPDATE locks nothing when there is no
-# row), both insert_pending_claim, and the second fails on `claims_pkey` (UniqueViolationError →
-# INTERNAL). Nothing is paid twice (the insured agency serialises on the accumulator row). The
-# race depends on timing, hence a non-strict xfail.
-@pytest.mark.xfail(strict=False, reason="BUG: concurrent duplicate SettleClaim → unique violation → INTERNAL")
+# Both copies then reach the clearing house with one settlement id; it inserts-or-keeps the claim
+# row before locking it, so the copies meet on one row (a regression test of a unique-violation race).
 async def test_two_copies_of_one_settle_in_flight_get_the_same_answer(kit):
     member = await kit.new_member("610924", filing="resident")
     request = ta.SettleRequest(request_id=kit.rid(), encounter_id=await open_stay(kit, member),

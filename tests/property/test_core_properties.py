@@ -26,6 +26,8 @@ from clearing.policy import (
 from clearing.translate import Translated, Unmapped, translate
 
 CORE = settings(max_examples=200, derandomize=True, deadline=None, database=None)
+# Cases that draw whole catalogues and bills cost ~150 draws each; 100 of them keep the file fast.
+HEAVY = settings(CORE, max_examples=100)
 
 TREATING_REGION = "440100"
 INSURED_REGION = "430100"
@@ -219,7 +221,7 @@ def test_apply_bp_is_monotone_in_both_arguments(a: int, b: int, bp1: int, bp2: i
 
 # --- classification and translation -------------------------------------------------------------
 
-@CORE
+@HEAVY
 @given(catalogues(), bills())
 def test_four_parts_of_every_line_sum_to_its_amount(catalogue: Catalogue, bill: Bill) -> None:
     for item in classify_bill(bill, catalogue):
@@ -238,7 +240,7 @@ def test_four_parts_of_every_line_sum_to_its_amount(catalogue: Catalogue, bill: 
             assert item.preselfpay_fen == 0
 
 
-@CORE
+@HEAVY
 @given(catalogues(), catalogues(region=INSURED_REGION, codes=INSURED_CODES), bills())
 def test_insured_rule_keeps_the_hospitals_amount_and_adds_up(treating: Catalogue, insured: Catalogue,
                                                              bill: Bill) -> None:
@@ -252,7 +254,7 @@ def test_insured_rule_keeps_the_hospitals_amount_and_adds_up(treating: Catalogue
             assert item.national_code == treated.national_code
 
 
-@CORE
+@HEAVY
 @given(catalogues(), st.one_of(st.none(), catalogues(region=INSURED_REGION, codes=INSURED_CODES)),
        st.one_of(st.sampled_from(TREATING_CODES), st.text(min_size=1, max_size=8)),
        st.integers(-10, 20))
@@ -284,7 +286,7 @@ def adjudication_cases(draw):
     return (draw(catalogues()), draw(bills()), policy, draw(members(policy)), draw(stays()), draw(ytds))
 
 
-@CORE
+@HEAVY
 @given(adjudication_cases())
 def test_adjudication_split_holds_for_any_stay(case) -> None:
     catalogue, bill, policy, member, stay, ytd = case
