@@ -22,6 +22,7 @@ from clearing.ledger import mirror, settlement_postings
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason
 from services.clearinghouse import store
+from services.clearinghouse.closing import first_open_month, month_closing
 from services.common.metrics import SETTLEMENTS
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
@@ -29,6 +30,7 @@ from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from google.rpc import status_pb2
+from datetime import UTC
 
 log = structlog.get_logger()
 
@@ -129,7 +131,6 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                    rule: CatalogueRule, flags: list[str]) -> pb.SettleClaimResponse:
         """Second step: post the obligation and mark the claim settled, in one transaction."""
         settled_at = now_utc()
-        month = clearing_month(settled_at)
         split = adjudication.split
         settlement = self.settlement(request_id, routed, adjudication, rule, flags, types_pb2.SETTLEMENT_STATUS_SETTLED)
         settlement.settled_at.FromDatetime(settled_at)
@@ -139,6 +140,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             row = await store.find_claim(conn, request_id, lock=True)
             if row["status"] != "pending":  # a concurrent retry posted it first
                 return pb.SettleClaimResponse.FromString(bytes(row["response"]))
+            await store.lock_aggregates_for_posting(conn)
+            month = clearing_month(settled_at)
+            month = first_open_month(month, await store.closed_months_from(conn, month))
             await store.post_transaction(conn, request_id, "settlement", month, postings, routed.insured_region,
                                          routed.treating_region, split.fund_pay_fen)
             await store.mark_settled(conn, request_id, response.SerializeToString(), split.total_fen,
@@ -180,8 +184,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             if locked["status"] == "cancelled":
                 raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
             original = await store.postings_of(conn, settlement_id, "settlement")
-            # A cancel clears in the month it is committed in (SPEC §7 adjustment).
-            await store.post_transaction(conn, settlement_id, "cancel", clearing_month(cancelled_at), mirror(original),
+            # A cancel clears in the month it is committed in (SPEC §7 adjustment), or the next open one.
+            await store.lock_aggregates_for_posting(conn)
+            month = clearing_month(cancelled_at)
+            month = first_open_month(month, await store.closed_months_from(conn, month))
+            await store.post_transaction(conn, settlement_id, "cancel", month, mirror(original),
                                          locked["insured_region"], locked["treating_region"], locked["fund_pay_fen"])
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "CancelClaim", request, response)
@@ -235,3 +242,45 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         self.catalogues.put(region, request.version, request.csv_text)
         log.info("catalogue_published", region=region, version=request.version, rows=len(catalogue.rows))
         return pb.PublishCatalogueResponse(version=request.version, row_count=len(catalogue.rows))
+
+    @rpc
+    async def CloseMonth(self, request: pb.CloseMonthRequest, context: grpc.aio.ServicerContext) -> pb.CloseMonthResponse:
+        request_id = check_request_id(request.request_id)
+        month = check_month(request.month, "month")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "CloseMonth", request)
+            if stored is not None:
+                return pb.CloseMonthResponse.FromString(stored)
+            await store.lock_aggregates_for_close(conn)  # waits for posts in flight; later posts see the close
+            closed = await store.find_closing(conn, month)
+            if closed is not None:  # closing twice returns the first result and changes nothing
+                response = pb.CloseMonthResponse(closing=pb.MonthClosing.FromString(closed))
+            else:
+                earlier = await store.earliest_open_month_before(conn, month)
+                if earlier is not None:
+                    raise PreconditionFailed("month", f"{earlier} has obligations and is still open: close it first")
+                closing = month_closing(month, now_utc(), await store.month_cells(conn, month))
+                await store.insert_closing(conn, month, closing.closed_at.ToDatetime(tzinfo=UTC),
+                                           closing.SerializeToString())
+                response = pb.CloseMonthResponse(closing=closing)
+                log.info("month_closed", month=month, net_total_fen=closing.net_total_fen,
+                         gross_total_fen=closing.gross_total_fen)
+            await remember(conn, request_id, "CloseMonth", request, response)
+        return response
+
+    @rpc
+    async def GetMonthClosing(self, request: pb.GetMonthClosingRequest, context: grpc.aio.ServicerContext) -> pb.GetMonthClosingResponse:
+        month = check_month(request.month, "month")
+        async with self.pool.acquire() as conn:
+            closed = await store.find_closing(conn, month)
+        if closed is None:
+            raise NotFound(f"months/{month}", "the month is not closed")
+        return pb.GetMonthClosingResponse(closing=pb.MonthClosing.FromString(closed))
+
+
+def check_month(text: str, field: str) -> str:
+    """A clearing month `YYYY-MM`."""
+    if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isascii() or not (text[:4] + text[5:]).isdigit() \
+            or not 1 <= int(text[5:]) <= 12:
+        raise InvalidField(field, "must be a month YYYY-MM")
+    return text

@@ -94,3 +94,42 @@ async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -
         "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
         "WHERE t.settlement_id = $1 AND t.kind = $2 ORDER BY p.account", UUID(settlement_id), kind)
     return tuple(Posting(row["account"], row["amount_fen"]) for row in rows)
+
+
+async def lock_aggregates_for_posting(conn: asyncpg.Connection) -> None:
+    """Posts take ROW EXCLUSIVE before choosing their month, so a close (SHARE ROW EXCLUSIVE) waits for
+    posts in flight and every post after it sees the month closed."""
+    await conn.execute("LOCK TABLE clearing_aggregates IN ROW EXCLUSIVE MODE")
+
+
+async def lock_aggregates_for_close(conn: asyncpg.Connection) -> None:
+    await conn.execute("LOCK TABLE clearing_aggregates IN SHARE ROW EXCLUSIVE MODE")
+
+
+async def closed_months_from(conn: asyncpg.Connection, month: str) -> set[str]:
+    rows = await conn.fetch("SELECT month FROM month_closings WHERE month >= $1", month)
+    return {row["month"] for row in rows}
+
+
+async def find_closing(conn: asyncpg.Connection, month: str) -> bytes | None:
+    value = await conn.fetchval("SELECT response FROM month_closings WHERE month = $1", month)
+    return bytes(value) if value is not None else None
+
+
+async def earliest_open_month_before(conn: asyncpg.Connection, month: str) -> str | None:
+    """An earlier month that has obligations and has not been closed."""
+    return await conn.fetchval(
+        "SELECT min(a.clearing_month) FROM clearing_aggregates a WHERE a.clearing_month < $1 "
+        "AND (a.settlements > 0 OR a.cancels > 0) "
+        "AND NOT EXISTS (SELECT 1 FROM month_closings c WHERE c.month = a.clearing_month)", month)
+
+
+async def month_cells(conn: asyncpg.Connection, month: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT insured_region, treating_region, settlements, cancels, fund_pay_fen FROM clearing_aggregates "
+        "WHERE clearing_month = $1 ORDER BY insured_region, treating_region", month)
+
+
+async def insert_closing(conn: asyncpg.Connection, month: str, closed_at: datetime, response: bytes) -> None:
+    await conn.execute("INSERT INTO month_closings (month, closed_at, response) VALUES ($1, $2, $3)",
+                       month, closed_at, response)

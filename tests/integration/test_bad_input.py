@@ -435,6 +435,15 @@ CLEARING_CASES = [
     case("PublishCatalogue-bad-region", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
         request_id=k.rid(), region="99999", version=1, csv_text=catalogue_csv())),
         INVALID, CLEARING_PARTIES, field="region"),
+    # CloseMonth / GetMonthClosing
+    case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
+         INVALID, CLEARING_PARTIES, field="request_id"),
+    case("CloseMonth-month-not-a-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
+        request_id=k.rid(), month="2026-13")), INVALID, CLEARING_PARTIES, field="month"),
+    case("GetMonthClosing-month-not-a-month", lambda k, s: chs(k).GetMonthClosing(ch.GetMonthClosingRequest(
+        month="March")), INVALID, CLEARING_PARTIES, field="month"),
+    case("GetMonthClosing-not-closed", lambda k, s: chs(k).GetMonthClosing(ch.GetMonthClosingRequest(
+        month="1999-01")), NOT_FOUND, CLEARING_PARTIES, resource="months/1999-01"),
     case("PublishCatalogue-version-zero", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
         request_id=k.rid(), region="999998", version=0, csv_text=catalogue_csv())),
         INVALID, CLEARING_PARTIES, field="version"),

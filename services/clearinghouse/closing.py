@@ -1,0 +1,66 @@
+"""Month close (SPEC §7): the frozen gross matrix of a month, netted and planned, as a proto answer.
+
+Pure conversion around `clearing.netting`; the servicer loads the cells and stores the result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from clearinghouse.v1 import clearing_house_pb2 as pb
+
+from clearing import netting
+
+
+def next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def first_open_month(month: str, closed: set[str]) -> str:
+    """The month a new posting clears in: its commit month, or the first open month after it when
+    that month is closed already (an adjustment, never an edit of a closed month)."""
+    for _ in range(len(closed) + 1):  # bounded: each step passes one closed month
+        if month not in closed:
+            return month
+        month = next_month(month)
+    raise AssertionError("unreachable: more steps than closed months")
+
+
+def transfers(plan: tuple[netting.Transfer, ...]) -> list[pb.Transfer]:
+    return [pb.Transfer(payer=item.payer, payee=item.payee, amount_fen=item.amount_fen) for item in plan]
+
+
+def positions(values: dict[str, int]) -> list[pb.NetPosition]:
+    return [pb.NetPosition(region=region, net_fen=values[region]) for region in sorted(values)]
+
+
+def month_closing(month: str, closed_at: datetime, rows: list) -> pb.MonthClosing:  # noqa: ANN001 - asyncpg records
+    """Net the month's cells at both levels and plan both ways."""
+    matrix = netting.make_gross_matrix(
+        (row["insured_region"], row["treating_region"], row["fund_pay_fen"]) for row in rows)
+    region_positions = netting.net_positions(matrix)
+    report = netting.netting_report(matrix)
+    provinces = netting.province_matrix(matrix)
+    province_positions = netting.net_positions(provinces)
+    closing = pb.MonthClosing(
+        month=month,
+        cells=[pb.GrossCell(insured_region=row["insured_region"], treating_region=row["treating_region"],
+                            settlements=row["settlements"], cancels=row["cancels"], amount_fen=row["fund_pay_fen"])
+               for row in rows],
+        positions=positions(region_positions),
+        hub_transfers=transfers(netting.hub_plan(region_positions)),
+        direct_transfers=transfers(netting.direct_plan(region_positions)),
+        gross_total_fen=report.gross_total_fen, net_total_fen=report.net_total_fen,
+        liquidity_saved_bp=report.liquidity_saved_bp,
+        province_positions=positions(province_positions),
+        province_transfers=transfers(netting.direct_plan(province_positions)),
+        distributions=[
+            pb.ProvinceDistribution(province=province,
+                                    cities=positions(netting.province_distribution(matrix, province)),
+                                    transfers=transfers(netting.province_transfers(matrix, province)))
+            for province in sorted({netting.province_of(region) for region in region_positions})],
+    )
+    closing.closed_at.FromDatetime(closed_at)
+    assert sum(item.net_fen for item in closing.positions) == 0
+    return closing
