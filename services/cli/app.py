@@ -37,6 +37,10 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(stack_app, name="stack")
+month_app = sub_app("Monthly clearing (SPEC §7): close a month.")
+netting_app = sub_app("Netting between regions of a closed month (SPEC §7).")
+app.add_typer(month_app, name="month")
+app.add_typer(netting_app, name="netting")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
@@ -168,6 +172,34 @@ def demo_command(
     from services.cli.demo import run
 
     run(count, members, concurrency, seed)
+
+
+MonthArgument = Annotated[str, typer.Argument(help="Clearing month YYYY-MM.")]
+ChartOption = Annotated[Path | None, typer.Option("--chart", help="Also write a chart of the net positions (.png/.svg).")]
+
+
+@month_app.command("close")
+def month_close(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, as_json: JsonFlag = False) -> None:
+    """Close a month: freeze its obligations, net them, plan the transfers (closing twice changes nothing)."""
+    from services.cli.netting_view import show_closing
+
+    closing = online.close_month(config, month)
+    if as_json:
+        output.print_json(online.json_format.MessageToDict(closing, preserving_proto_field_name=True))
+    else:
+        show_closing(output.console(), closing)
+
+
+@netting_app.command("show")
+def netting_show(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, chart: ChartOption = None) -> None:
+    """Show a closed month's gross matrix, net positions and transfers."""
+    from services.cli.netting_view import show_closing, write_chart
+
+    closing = online.month_closing(config, month)
+    show_closing(output.console(), closing)
+    if chart is not None:
+        write_chart(str(chart), closing)
+        print(f"chart: {chart}")
 
 
 def main() -> None:

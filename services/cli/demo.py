@@ -24,6 +24,7 @@ from services.common.clock import shanghai_today
 from services.common.regions import load_regions
 from services.stack.enrol import enrol_all
 from services.stack.processes import StackProcesses
+from services.cli.netting_view import show_closing, write_chart
 
 DEMO_DIR = Path("var/demo")
 
@@ -68,8 +69,11 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
         month = previous_month(shanghai_today())
         rows = await discharge(console, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
+        closing = await close_month(config.address(config.clearing_house_port))
+        show_closing(console, closing)
+        write_chart(str(work_dir / "netting.png"), closing)
         write_report(work_dir, rows, month, time.monotonic() - started)
-        console.print(f"Report: {work_dir / 'report.md'} and {work_dir / 'report.png'}")
+        console.print(f"Report: {work_dir / 'report.md'}, {work_dir / 'report.png'} and {work_dir / 'netting.png'}")
         return rows
     finally:
         with console.status("Stopping every service…"):
@@ -90,6 +94,18 @@ async def discharge(console: Console, his_address: str, count: int, concurrency:
         summary = await hospital.GetSummary(hospital_pb2.GetSummaryRequest(month=month))
     return [PairRow(p.treating_region, p.insured_region, p.stays, p.total_fen, p.fund_pay_fen, p.psn_pay_fen)
             for p in summary.pairs]
+
+
+async def close_month(address: str):  # noqa: ANN201 - a MonthClosing
+    """Close the clearing month the settlements committed in (this month, by the clearing house's clock)."""
+    from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
+
+    from services.common.clock import clearing_month, now_utc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
+            ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=clearing_month(now_utc())), timeout=60)
+    return answer.closing
 
 
 def print_summary(console: Console, rows: list[PairRow], month: str) -> None:

@@ -148,3 +148,18 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
             console.print("stopped")
 
     asyncio.run(run())
+
+
+def close_month(config_path: Path, month: str) -> ch.MonthClosing:
+    config = load_config(config_path)
+    request = ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month)
+    return call(config.address(config.clearing_house_port),
+                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
+                    request, timeout=CALL_TIMEOUT_S)).closing
+
+
+def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
+    config = load_config(config_path)
+    return call(config.address(config.clearing_house_port),
+                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetMonthClosing(
+                    ch.GetMonthClosingRequest(month=month), timeout=CALL_TIMEOUT_S)).closing

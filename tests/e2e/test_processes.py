@@ -149,3 +149,31 @@ async def test_every_process_serves_prometheus_metrics(processes):
         if role.startswith("region:"):
             text += body.decode()
     assert 'clearing_settlements_total{kind="adjudication",party="insured"}' in text
+
+
+def clearing_admin(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "clearing-admin"), *arguments], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+async def test_operators_close_the_month_and_show_the_netting_from_the_cli(processes):
+    from services.common.clock import clearing_month, now_utc
+
+    config = str(processes.config_path)
+    month = clearing_month(now_utc())
+    bad = await asyncio.to_thread(clearing_admin, "month", "close", "2026-13", "--config", config)
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "month" in bad.stderr
+    closed = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr
+    closing = json.loads(closed.stdout)
+    assert sum(int(item["net_fen"]) for item in closing["positions"]) == 0
+    chart = processes.work_dir / "netting.svg"
+    shown = await asyncio.to_thread(clearing_admin, "netting", "show", month, "--config", config, "--chart", str(chart))
+    assert shown.returncode == 0, shown.stderr
+    assert "Net positions" in shown.stdout and chart.stat().st_size > 0
+    again = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
+    assert json.loads(again.stdout) == closing  # closing twice returns the first result
+    missing = await asyncio.to_thread(clearing_admin, "netting", "show", "1999-01", "--config", config)
+    assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr
