@@ -27,6 +27,21 @@ def insured_payable(insured_region: str, treating_region: str) -> str:
     return f"insured/{insured_region}/payable/{treating_region}"
 
 
+def prepayment(insured_region: str) -> str:
+    """The insured region's prepayment (预付金) still available at the clearing house (debit balance)."""
+    return f"insured/{insured_region}/prepayment"
+
+
+def prepayment_drawn(insured_region: str) -> str:
+    """What settlements have drawn on the region's prepayment since it was funded."""
+    return f"insured/{insured_region}/prepayment_drawn"
+
+
+def prepayment_received(insured_region: str) -> str:
+    """The clearing house's side of the money a region deposited as prepayment."""
+    return f"clearinghouse/prepayment_received/{insured_region}"
+
+
 def assert_balanced(postings: tuple[Posting, ...]) -> None:
     assert postings, "a transaction has postings"
     assert sum(posting.amount_fen for posting in postings) == 0, "debits equal credits"
@@ -34,11 +49,14 @@ def assert_balanced(postings: tuple[Posting, ...]) -> None:
 
 
 def settlement_postings(treating_region: str, insured_region: str, fund_pay_fen: int) -> tuple[Posting, ...]:
-    """The obligation of one cross-region settlement: the insured region owes the funds' share."""
+    """The obligation of one cross-region settlement — the insured region owes the funds' share — and
+    its draw on that region's prepayment (SPEC §7: every settlement draws on it, never blocked)."""
     assert treating_region != insured_region, "same-region stays never reach the clearing house ledger"
     assert fund_pay_fen >= 0
     postings = (Posting(treating_receivable(treating_region, insured_region), fund_pay_fen),
-                Posting(insured_payable(insured_region, treating_region), -fund_pay_fen))
+                Posting(insured_payable(insured_region, treating_region), -fund_pay_fen),
+                Posting(prepayment_drawn(insured_region), fund_pay_fen),
+                Posting(prepayment(insured_region), -fund_pay_fen))
     assert_balanced(postings)
     return postings
 
@@ -48,3 +66,11 @@ def mirror(postings: tuple[Posting, ...]) -> tuple[Posting, ...]:
     reversed_postings = tuple(Posting(posting.account, -posting.amount_fen) for posting in postings)
     assert_balanced(reversed_postings)
     return reversed_postings
+
+
+def topup_postings(insured_region: str, amount_fen: int) -> tuple[Posting, ...]:
+    """A region deposits `amount_fen` into its prepayment."""
+    assert amount_fen > 0
+    postings = (Posting(prepayment(insured_region), amount_fen), Posting(prepayment_received(insured_region), -amount_fen))
+    assert_balanced(postings)
+    return postings

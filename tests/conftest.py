@@ -27,13 +27,15 @@ from services.common.db import ensure_database  # noqa: E402
 from services.common.logs import configure  # noqa: E402
 from services.stack.config import StackConfig  # noqa: E402
 from services.stack.database import Database  # noqa: E402
-from services.stack.enrol import enrol_all  # noqa: E402
+from services.stack.enrol import enrol_all, fund_prepayments  # noqa: E402
 from services.stack.wiring import (  # noqa: E402
     Running, channel_to, connect_regions, start_clearing_house, start_his, start_region,
 )
 
 TEST_SEED = 2026
 TEST_MEMBERS_PER_REGION = 30
+UNFUNDED_REGION = "530100"
+FUNDED_FEN = 10**12
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +98,9 @@ async def stack(database: Database):
     connect_regions(clearing_house, addresses)
     his = await start_his(config.dsn("his"), addresses, config.seed, config.members_per_region)
     await enrol_all(addresses, config.seed, config.members_per_region)
+    # Every region but UNFUNDED_REGION deposits far more than the tests draw; UNFUNDED_REGION's
+    # members show an exhausted prepayment never blocking a settlement.
+    await fund_prepayments(ch_address, [r for r in regions if r != UNFUNDED_REGION], config.seed, FUNDED_FEN)
     result = Stack(config, clearing_house, running, his, [])
     yield result
     for channel in result.channels:

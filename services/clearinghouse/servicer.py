@@ -18,12 +18,13 @@ from clearing.bill import check_region, check_text
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.dates import parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
-from clearing.ledger import mirror, settlement_postings
+from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
+from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason
 from services.clearinghouse import store
 from services.clearinghouse.closing import first_open_month, month_closing
-from services.common.metrics import SETTLEMENTS
+from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
@@ -132,9 +133,6 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         """Second step: post the obligation and mark the claim settled, in one transaction."""
         settled_at = now_utc()
         split = adjudication.split
-        settlement = self.settlement(request_id, routed, adjudication, rule, flags, types_pb2.SETTLEMENT_STATUS_SETTLED)
-        settlement.settled_at.FromDatetime(settled_at)
-        response = pb.SettleClaimResponse(settlement=settlement)
         postings = settlement_postings(routed.treating_region, routed.insured_region, split.fund_pay_fen)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             row = await store.find_claim(conn, request_id, lock=True)
@@ -143,6 +141,13 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await store.lock_aggregates_for_posting(conn)
             month = clearing_month(settled_at)
             month = first_open_month(month, await store.closed_months_from(conn, month))
+            drawn = await self.draw_prepayment(conn, routed.insured_region, split.fund_pay_fen)
+            if drawn.exhausted:
+                flags = sorted({*flags, "PREPAYMENT_EXHAUSTED"})
+            settlement = self.settlement(request_id, routed, adjudication, rule, flags,
+                                         types_pb2.SETTLEMENT_STATUS_SETTLED)
+            settlement.settled_at.FromDatetime(settled_at)
+            response = pb.SettleClaimResponse(settlement=settlement)
             await store.post_transaction(conn, request_id, "settlement", month, postings, routed.insured_region,
                                          routed.treating_region, split.fund_pay_fen)
             await store.mark_settled(conn, request_id, response.SerializeToString(), split.total_fen,
@@ -151,6 +156,60 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         log.info("claim_settled", fund_pay_fen=split.fund_pay_fen, insured_region=routed.insured_region,
                  treating_region=routed.treating_region)
         return response
+
+    async def draw_prepayment(self, conn, insured_region: str, fund_pay_fen: int) -> Draw:  # noqa: ANN001
+        """Count a settlement's draw on the region's prepayment; warn and request a top-up on crossing
+        the threshold. Never refuses: an exhausted prepayment only flags the settlement."""
+        terms = await store.lock_prepayment(conn, insured_region)
+        balance_fen = await store.balance_of(conn, prepayment(insured_region))
+        drawn = draw(balance_fen, fund_pay_fen, terms["required_fen"], terms["threshold_bp"])
+        PREPAYMENT_USAGE.labels(insured_region).set(drawn.usage_bp / 100)
+        if drawn.crossed_threshold:
+            topup_fen = max(0, terms["required_fen"] - drawn.balance_fen)
+            await store.request_topup(conn, insured_region, topup_fen)
+            PREPAYMENT_WARNINGS.labels(insured_region).inc()
+            log.warning("prepayment_threshold_crossed", insured_region=insured_region, usage_bp=drawn.usage_bp,
+                        balance_fen=drawn.balance_fen, topup_requested_fen=topup_fen)
+        if drawn.exhausted:
+            log.warning("prepayment_exhausted", insured_region=insured_region, balance_fen=drawn.balance_fen)
+        return drawn
+
+    @rpc
+    async def TopUpPrepayment(self, request: pb.TopUpPrepaymentRequest, context: grpc.aio.ServicerContext) -> pb.TopUpPrepaymentResponse:
+        request_id = check_request_id(request.request_id)
+        region = check_region(request.insured_region, "insured_region")
+        if request.amount_fen <= 0:
+            raise InvalidField("amount_fen", "must be a positive number of fen")
+        if request.required_fen < 0:
+            raise InvalidField("required_fen", "must not be negative")
+        if region not in self.insured_stubs:
+            raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "TopUpPrepayment", request)
+            if stored is not None:
+                return pb.TopUpPrepaymentResponse.FromString(stored)
+            await store.lock_aggregates_for_posting(conn)  # same lock order as a settlement's post
+            terms = await store.lock_prepayment(conn, region)
+            month = clearing_month(now_utc())
+            await store.post_topup(conn, first_open_month(month, await store.closed_months_from(conn, month)),
+                                   topup_postings(region, request.amount_fen))
+            required_fen = request.required_fen or terms["required_fen"] or request.amount_fen
+            balance_fen = await store.balance_of(conn, prepayment(region))
+            state = prepayment_state(balance_fen, required_fen, terms["threshold_bp"])
+            await store.set_prepayment_terms(conn, region, required_fen, terms["threshold_bp"],
+                                             terms["topup_requested_fen"] if state.threshold_crossed else 0)
+            response = pb.TopUpPrepaymentResponse(prepayment=prepayment_message(
+                (await store.prepayment_rows(conn, region))[0]))
+            await remember(conn, request_id, "TopUpPrepayment", request, response)
+        log.info("prepayment_topped_up", insured_region=region, amount_fen=request.amount_fen, balance_fen=balance_fen)
+        return response
+
+    @rpc
+    async def ListPrepayments(self, request: pb.ListPrepaymentsRequest, context: grpc.aio.ServicerContext) -> pb.ListPrepaymentsResponse:
+        region = check_region(request.insured_region, "insured_region") if request.insured_region else None
+        async with self.pool.acquire() as conn:
+            rows = await store.prepayment_rows(conn, region)
+        return pb.ListPrepaymentsResponse(prepayments=[prepayment_message(row) for row in rows])
 
     @rpc
     async def CancelClaim(self, request: pb.CancelClaimRequest, context: grpc.aio.ServicerContext) -> pb.CancelClaimResponse:
@@ -263,10 +322,21 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await store.insert_closing(conn, month, closing.closed_at.ToDatetime(tzinfo=UTC),
                                            closing.SerializeToString())
                 response = pb.CloseMonthResponse(closing=closing)
+                await self.resize_prepayments(conn, [item.region for item in closing.positions])
                 log.info("month_closed", month=month, net_total_fen=closing.net_total_fen,
                          gross_total_fen=closing.gross_total_fen)
             await remember(conn, request_id, "CloseMonth", request, response)
         return response
+
+    async def resize_prepayments(self, conn, regions: list[str]) -> None:  # noqa: ANN001
+        """After a close, size each region's prepayment from its recent monthly outflow (SPEC §7)."""
+        for region in regions:
+            outflows = await store.recent_outflows(conn, region, OUTFLOW_WINDOW_MONTHS)
+            required_fen = required_prepayment_fen(outflows)
+            if required_fen > 0:
+                terms = await store.lock_prepayment(conn, region)
+                await store.set_prepayment_terms(conn, region, required_fen, terms["threshold_bp"],
+                                                 terms["topup_requested_fen"])
 
     @rpc
     async def GetMonthClosing(self, request: pb.GetMonthClosingRequest, context: grpc.aio.ServicerContext) -> pb.GetMonthClosingResponse:
@@ -276,6 +346,14 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if closed is None:
             raise NotFound(f"months/{month}", "the month is not closed")
         return pb.GetMonthClosingResponse(closing=pb.MonthClosing.FromString(closed))
+
+
+def prepayment_message(row) -> pb.Prepayment:  # noqa: ANN001 - an asyncpg record of store.prepayment_rows
+    state = prepayment_state(row["balance_fen"], row["required_fen"], row["threshold_bp"])
+    return pb.Prepayment(insured_region=row["insured_region"], balance_fen=row["balance_fen"],
+                         required_fen=row["required_fen"], usage_bp=state.usage_bp, threshold_bp=row["threshold_bp"],
+                         warning=state.threshold_crossed, exhausted=state.exhausted,
+                         topup_requested_fen=row["topup_requested_fen"])
 
 
 def check_month(text: str, field: str) -> str:

@@ -133,3 +133,51 @@ async def month_cells(conn: asyncpg.Connection, month: str) -> list[asyncpg.Reco
 async def insert_closing(conn: asyncpg.Connection, month: str, closed_at: datetime, response: bytes) -> None:
     await conn.execute("INSERT INTO month_closings (month, closed_at, response) VALUES ($1, $2, $3)",
                        month, closed_at, response)
+
+
+async def lock_prepayment(conn: asyncpg.Connection, insured_region: str) -> asyncpg.Record:
+    await conn.execute("INSERT INTO prepayments (insured_region) VALUES ($1) ON CONFLICT DO NOTHING", insured_region)
+    return await conn.fetchrow("SELECT * FROM prepayments WHERE insured_region = $1 FOR UPDATE", insured_region)
+
+
+async def balance_of(conn: asyncpg.Connection, account: str) -> int:
+    return await conn.fetchval("SELECT coalesce((SELECT balance_fen FROM ledger_balances WHERE account = $1), 0)",
+                               account)
+
+
+async def request_topup(conn: asyncpg.Connection, insured_region: str, amount_fen: int) -> None:
+    await conn.execute("UPDATE prepayments SET topup_requested_fen = $2, topup_requested_at = now(), updated_at = now() "
+                       "WHERE insured_region = $1", insured_region, amount_fen)
+
+
+async def set_prepayment_terms(conn: asyncpg.Connection, insured_region: str, required_fen: int,
+                               threshold_bp: int, topup_requested_fen: int) -> None:
+    await conn.execute(
+        "UPDATE prepayments SET required_fen = $2, threshold_bp = $3, topup_requested_fen = $4, updated_at = now() "
+        "WHERE insured_region = $1", insured_region, required_fen, threshold_bp, topup_requested_fen)
+
+
+async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tuple[Posting, ...]) -> int:
+    assert_balanced(postings)
+    tx_id = await conn.fetchval(
+        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES (NULL, 'topup', $1) RETURNING tx_id",
+        clearing_month)
+    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
+                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+    return tx_id
+
+
+async def recent_outflows(conn: asyncpg.Connection, insured_region: str, months_max: int) -> list[int]:
+    """The region's obligations in its last closed months, newest first."""
+    rows = await conn.fetch(
+        "SELECT a.clearing_month, sum(a.fund_pay_fen)::bigint AS outflow FROM clearing_aggregates a "
+        "JOIN month_closings c ON c.month = a.clearing_month WHERE a.insured_region = $1 "
+        "GROUP BY 1 ORDER BY 1 DESC LIMIT $2", insured_region, months_max)
+    return [row["outflow"] for row in rows]
+
+
+async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT p.*, coalesce(b.balance_fen, 0) AS balance_fen FROM prepayments p "
+        "LEFT JOIN ledger_balances b ON b.account = 'insured/' || p.insured_region || '/prepayment' "
+        "WHERE $1::text IS NULL OR p.insured_region = $1 ORDER BY p.insured_region", insured_region)

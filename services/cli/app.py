@@ -41,6 +41,8 @@ month_app = sub_app("Monthly clearing (SPEC §7): close a month.")
 netting_app = sub_app("Netting between regions of a closed month (SPEC §7).")
 app.add_typer(month_app, name="month")
 app.add_typer(netting_app, name="netting")
+prepayment_app = sub_app("Insured regions' prepayments (预付金, SPEC §7).")
+app.add_typer(prepayment_app, name="prepayment")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
@@ -200,6 +202,31 @@ def netting_show(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, ch
     if chart is not None:
         write_chart(str(chart), closing)
         print(f"chart: {chart}")
+
+
+@prepayment_app.command("status")
+def prepayment_status(
+    region: Annotated[str | None, typer.Option("--region", help="Only this insured region.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Balance, required amount, usage and warnings of every insured region's prepayment."""
+    items = online.prepayments(config, region)
+    if as_json:
+        output.print_json([online.json_format.MessageToDict(item, preserving_proto_field_name=True) for item in items])
+    else:
+        online.show_prepayments(output.console(), items)
+
+
+@prepayment_app.command("topup")
+def prepayment_topup(
+    region: Annotated[str, typer.Option("--region", help="Insured region depositing.")],
+    amount_fen: Annotated[int, typer.Option("--amount-fen", min=1, help="Amount deposited, fen.")],
+    required_fen: Annotated[int, typer.Option("--required-fen", min=0, help="New required amount, fen (0 keeps it).")] = 0,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Deposit into a region's prepayment (and optionally re-size it)."""
+    online.show_prepayments(output.console(), [online.top_up(config, region, amount_fen, required_fen)])
 
 
 def main() -> None:

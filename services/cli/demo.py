@@ -22,11 +22,13 @@ from rich.table import Table
 from clearing.money import format_yuan
 from services.common.clock import shanghai_today
 from services.common.regions import load_regions
-from services.stack.enrol import enrol_all
+from services.stack.enrol import enrol_all, fund_prepayments
 from services.stack.processes import StackProcesses
 from services.cli.netting_view import show_closing, write_chart
 
 DEMO_DIR = Path("var/demo")
+# Sized so that the month uses most of it: some regions cross the 70 % warning, a few run out.
+DEMO_PREPAYMENT_FEN = 2_000_000_00
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,13 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
         addresses = {region: config.address(port) for region, port in config.region_ports.items()}
         with console.status("Importing catalogues and enrolling members…"):
             await enrol_all(addresses, seed, members)
-        console.print(f"[green]✓[/] catalogues imported, {members} members enrolled per region")
+        await fund_prepayments(config.address(config.clearing_house_port), list(addresses), seed, DEMO_PREPAYMENT_FEN)
+        console.print(f"[green]✓[/] catalogues imported, {members} members enrolled per region, prepayments of "
+                      f"{format_yuan(DEMO_PREPAYMENT_FEN)} ¥ deposited")
         month = previous_month(shanghai_today())
         rows = await discharge(console, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
+        await show_prepayment_status(console, config.address(config.clearing_house_port))
         closing = await close_month(config.address(config.clearing_house_port))
         show_closing(console, closing)
         write_chart(str(work_dir / "netting.png"), closing)
@@ -94,6 +99,17 @@ async def discharge(console: Console, his_address: str, count: int, concurrency:
         summary = await hospital.GetSummary(hospital_pb2.GetSummaryRequest(month=month))
     return [PairRow(p.treating_region, p.insured_region, p.stays, p.total_fen, p.fund_pay_fen, p.psn_pay_fen)
             for p in summary.pairs]
+
+
+async def show_prepayment_status(console: Console, address: str) -> None:
+    from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
+
+    from services.cli.online import show_prepayments
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ListPrepayments(
+            ch.ListPrepaymentsRequest(), timeout=30)
+    show_prepayments(console, list(answer.prepayments))
 
 
 async def close_month(address: str):  # noqa: ANN201 - a MonthClosing

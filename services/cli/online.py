@@ -163,3 +163,35 @@ def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
     return call(config.address(config.clearing_house_port),
                 lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetMonthClosing(
                     ch.GetMonthClosingRequest(month=month), timeout=CALL_TIMEOUT_S)).closing
+
+
+def prepayments(config_path: Path, region: str | None) -> list[ch.Prepayment]:
+    config = load_config(config_path)
+    return list(call(config.address(config.clearing_house_port),
+                     lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ListPrepayments(
+                         ch.ListPrepaymentsRequest(insured_region=region or ""), timeout=CALL_TIMEOUT_S)).prepayments)
+
+
+def top_up(config_path: Path, region: str, amount_fen: int, required_fen: int) -> ch.Prepayment:
+    config = load_config(config_path)
+    request = ch.TopUpPrepaymentRequest(request_id=str(uuid.uuid4()), insured_region=region, amount_fen=amount_fen,
+                                        required_fen=required_fen)
+    return call(config.address(config.clearing_house_port),
+                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).TopUpPrepayment(
+                    request, timeout=CALL_TIMEOUT_S)).prepayment
+
+
+def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:
+    from services.common.regions import load_regions
+
+    names = {code: region.name for code, region in load_regions().items()}
+    table = Table(title="Prepayments (预付金) at the clearing house")
+    for header in ("insured region", "balance ¥", "required ¥", "used", "status", "top-up requested ¥"):
+        table.add_column(header, justify="left" if header in ("insured region", "status") else "right")
+    for item in items:
+        status = "EXHAUSTED" if item.exhausted else "WARNING" if item.warning else "ok"
+        table.add_row(f"{names.get(item.insured_region, item.insured_region)} {item.insured_region}",
+                      format_yuan(item.balance_fen), format_yuan(item.required_fen),
+                      f"{item.usage_bp // 100}.{item.usage_bp % 100:02d} %", status,
+                      format_yuan(item.topup_requested_fen))
+    console.print(table)

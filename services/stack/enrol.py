@@ -80,3 +80,18 @@ async def enrol_all(region_addresses: dict[str, str], seed: int, members_per_reg
         count = await enrol_region(region_addresses[region], region, seed, members_per_region)
         if on_region is not None:
             on_region(region, count)
+
+
+async def fund_prepayments(clearing_house_address: str, regions: list[str], seed: int, amount_fen: int) -> None:
+    """Each insured region deposits its first prepayment (预付金), which also sizes it."""
+    from clearinghouse.v1 import clearing_house_pb2, clearing_house_pb2_grpc
+
+    channel = channel_to(clearing_house_address)
+    try:
+        stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
+        for region in sorted(regions):
+            await stub.TopUpPrepayment(clearing_house_pb2.TopUpPrepaymentRequest(
+                request_id=enrol_request_id(seed, f"{region}:prepayment:{amount_fen}"), insured_region=region,
+                amount_fen=amount_fen), timeout=30)
+    finally:
+        await channel.close()

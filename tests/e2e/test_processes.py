@@ -177,3 +177,23 @@ async def test_operators_close_the_month_and_show_the_netting_from_the_cli(proce
     assert json.loads(again.stdout) == closing  # closing twice returns the first result
     missing = await asyncio.to_thread(clearing_admin, "netting", "show", "1999-01", "--config", config)
     assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr
+
+
+async def test_operators_see_and_top_up_prepayments_from_the_cli(processes):
+    config = str(processes.config_path)
+
+    async def balance() -> int:
+        status = await asyncio.to_thread(clearing_admin, "prepayment", "status", "--config", config, "--json")
+        assert status.returncode == 0, status.stderr
+        by_region = {item["insured_region"]: item for item in json.loads(status.stdout)}
+        assert int(by_region.get("440100", {}).get("required_fen", 1)) > 0
+        return int(by_region.get("440100", {}).get("balance_fen", 0))
+
+    before = await balance()
+    topped = await asyncio.to_thread(clearing_admin, "prepayment", "topup", "--region", "440100", "--amount-fen",
+                                     "100000000", "--config", config)
+    assert topped.returncode == 0, topped.stderr
+    assert await balance() == before + 100_000_000
+    bad = await asyncio.to_thread(clearing_admin, "prepayment", "topup", "--region", "999998", "--amount-fen", "5",
+                                  "--config", config)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "999998" in bad.stderr

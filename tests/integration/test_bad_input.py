@@ -435,6 +435,20 @@ CLEARING_CASES = [
     case("PublishCatalogue-bad-region", lambda k, s: chs(k).PublishCatalogue(ch.PublishCatalogueRequest(
         request_id=k.rid(), region="99999", version=1, csv_text=catalogue_csv())),
         INVALID, CLEARING_PARTIES, field="region"),
+    # TopUpPrepayment / ListPrepayments
+    case("TopUpPrepayment-amount-zero", lambda k, s: chs(k).TopUpPrepayment(ch.TopUpPrepaymentRequest(
+        request_id=k.rid(), insured_region="610924", amount_fen=0)), INVALID, CLEARING_PARTIES, field="amount_fen"),
+    case("TopUpPrepayment-bad-region", lambda k, s: chs(k).TopUpPrepayment(ch.TopUpPrepaymentRequest(
+        request_id=k.rid(), insured_region="61092", amount_fen=100)), INVALID, CLEARING_PARTIES,
+        field="insured_region"),
+    case("TopUpPrepayment-unknown-region", lambda k, s: chs(k).TopUpPrepayment(ch.TopUpPrepaymentRequest(
+        request_id=k.rid(), insured_region="999998", amount_fen=100)), NOT_FOUND, CLEARING_PARTIES,
+        resource="regions/999998"),
+    case("TopUpPrepayment-required-negative", lambda k, s: chs(k).TopUpPrepayment(ch.TopUpPrepaymentRequest(
+        request_id=k.rid(), insured_region="610924", amount_fen=100, required_fen=-1)), INVALID, CLEARING_PARTIES,
+        field="required_fen"),
+    case("ListPrepayments-bad-region", lambda k, s: chs(k).ListPrepayments(ch.ListPrepaymentsRequest(
+        insured_region="abc")), INVALID, CLEARING_PARTIES, field="insured_region"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),

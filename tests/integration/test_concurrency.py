@@ -160,7 +160,8 @@ async def test_thirty_concurrent_discharges_of_one_insured_region_all_settle_con
         assert tuple(claim) == ("settled", split.total_fen, split.fund_pay_fen, split.psn_pay_fen)
         postings = await kit.ledger(settlement.settlement_id)
         assert list(postings) == ["settlement"]
-        assert sorted(postings["settlement"].values()) == [-split.fund_pay_fen, split.fund_pay_fen]
+        # The obligation and the draw on the prepayment: two legs each way.
+        assert sorted(postings["settlement"].values()) == [-split.fund_pay_fen] * 2 + [split.fund_pay_fen] * 2
 
 
 def start_of() -> types_pb2.Accumulators:

@@ -39,9 +39,13 @@ async def test_simulated_discharges_agree_across_parties(stack):
             assert (claim["total_fen"], claim["fund_pay_fen"], claim["psn_pay_fen"]) == \
                 (row["total_fen"], row["fund_pay_fen"], row["psn_pay_fen"])
             legs = await clearing.fetch(
-                "SELECT p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+                "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
                 "WHERE t.settlement_id = $1", row["settlement_id"])
-            assert sorted(leg["amount_fen"] for leg in legs) == [-row["fund_pay_fen"], row["fund_pay_fen"]]
+            # The obligation (receivable / payable) and the draw on the insured region's prepayment.
+            t, i, fund_pay = row["treating_region"], row["insured_region"], row["fund_pay_fen"]
+            assert {leg["account"]: leg["amount_fen"] for leg in legs} == {
+                f"treating/{t}/receivable/{i}": fund_pay, f"insured/{i}/payable/{t}": -fund_pay,
+                f"insured/{i}/prepayment_drawn": fund_pay, f"insured/{i}/prepayment": -fund_pay}
     finally:
         await clearing.close()
 

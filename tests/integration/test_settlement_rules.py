@@ -263,7 +263,8 @@ async def test_cancel_restores_accumulators_exactly_and_posts_a_mirror_transacti
     fund_pay_fen = second.adjudication.split.fund_pay_fen
     postings = await kit.ledger(second.settlement_id)
     assert set(postings) == {"settlement", "cancel"}
-    assert sorted(postings["settlement"].values()) == [-fund_pay_fen, fund_pay_fen]
+    # The obligation and the draw on the prepayment: two legs each way.
+    assert sorted(postings["settlement"].values()) == [-fund_pay_fen] * 2 + [fund_pay_fen] * 2
     assert sum(postings["cancel"].values()) == 0
     accounts = set(postings["settlement"]) | set(postings["cancel"])
     assert accounts == set(postings["settlement"]) == set(postings["cancel"])
@@ -271,7 +272,7 @@ async def test_cancel_restores_accumulators_exactly_and_posts_a_mirror_transacti
         dict.fromkeys(accounts, 0)
     # The first stay's postings are untouched.
     assert sorted((await kit.ledger(first.settlement_id))["settlement"].values()) == \
-        [-first.adjudication.split.fund_pay_fen, first.adjudication.split.fund_pay_fen]
+        [-first.adjudication.split.fund_pay_fen] * 2 + [first.adjudication.split.fund_pay_fen] * 2
 
     sid = uuid.UUID(second.settlement_id)
     assert await (await kit.db("clearinghouse")).fetchval("SELECT status FROM claims WHERE settlement_id = $1",
