@@ -7,6 +7,7 @@ Addresses come from the stack's configuration file (`var/stack/stack.json` by de
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -123,7 +124,10 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
     from services.stack.enrol import enrol_all
     from services.stack.processes import StackProcesses
 
+    from services.cli.demo import exit_on_sigterm
+
     console = Console()
+    exit_on_sigterm()  # from the first moment: a SIGTERM while starting still stops what was started
 
     async def run() -> None:
         stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False)
@@ -137,7 +141,8 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
             for role, service in stack.services.items():
                 table.add_row(role, service.address)
             console.print(table)
-            console.print("Press Ctrl-C to stop.")
+            console.print("Press Ctrl-C to stop.", soft_wrap=True)
+            sys.stdout.flush()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):

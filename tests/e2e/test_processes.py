@@ -197,3 +197,78 @@ async def test_operators_see_and_top_up_prepayments_from_the_cli(processes):
     bad = await asyncio.to_thread(clearing_admin, "prepayment", "topup", "--region", "999998", "--amount-fen", "5",
                                   "--config", config)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "999998" in bad.stderr
+
+
+async def test_operators_translate_look_up_explain_and_import_from_the_cli(processes, tmp_path):
+    config = str(processes.config_path)
+    run_id = str(uuid.uuid4())
+    await run_discharges(processes, run_id, 4)
+    row = next(r for r in await settled_rows(processes, run_id) if r["status"] == "settled")
+    region, settlement_id = row["treating_region"], str(row["settlement_id"])
+
+    shown = await asyncio.to_thread(clearing_admin, "settlement", "show", settlement_id, "--region", region,
+                                    "--config", config, "--json")
+    assert shown.returncode == 0, shown.stderr
+    split = json.loads(shown.stdout)["adjudication"]["split"]
+    assert int(split.get("fund_pay_fen", 0)) == row["fund_pay_fen"]
+    for language, marker in (("zh", "个人支付"), ("en", "the patient pays")):
+        explained = await asyncio.to_thread(clearing_admin, "settlement", "explain", settlement_id, "--region",
+                                            region, "--lang", language, "--config", config)
+        assert explained.returncode == 0, explained.stderr
+        assert marker in explained.stdout
+    unknown = await asyncio.to_thread(clearing_admin, "settlement", "show", str(uuid.uuid4()), "--region", region,
+                                      "--config", config)
+    assert unknown.returncode == 2 and "NOT_FOUND" in unknown.stderr and unknown.stdout == ""
+
+    rows = generate_catalogue_rows("440100", SEED)
+    mapped = next(r for r in rows if r["national_code"] and r["valid_to"] == "" and r["valid_from"] <= "2026-05-01")
+    translated = await asyncio.to_thread(clearing_admin, "translate", "440100", mapped["local_code"], "--to",
+                                         "430100", "--on", "2026-05-01", "--config", config)
+    assert translated.returncode == 0, translated.stderr
+    answer = json.loads(translated.stdout)
+    assert answer["national_code"] == mapped["national_code"]
+    assert answer["mapped"] is (len(answer["targets"]) > 0)  # never a silent pass-through
+    garbage = await asyncio.to_thread(clearing_admin, "translate", "44010", "X", "--config", config)
+    assert garbage.returncode == 2 and "from_region" in garbage.stderr
+
+    from services.stack.enrol import catalogue_csv_text
+
+    catalogue = tmp_path / "440100.csv"
+    catalogue.write_text(catalogue_csv_text("440100", SEED), encoding="utf-8")
+    imported = await asyncio.to_thread(clearing_admin, "catalog", "import", str(catalogue), "--region", "440100",
+                                       "--config", config)
+    assert imported.returncode == 0, imported.stderr
+    assert "version 1" in imported.stdout  # the same file as the stack's import keeps its version
+    broken = tmp_path / "broken.csv"
+    broken.write_text(catalogue.read_text(encoding="utf-8").replace(",A,", ",Z,", 1), encoding="utf-8")
+    refused = await asyncio.to_thread(clearing_admin, "catalog", "import", str(broken), "--region", "440100",
+                                      "--config", config)
+    assert refused.returncode == 2 and ".grade" in refused.stderr
+
+
+def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+
+    from services.stack.config import StackConfig
+
+    work_dir = tmp_path / "stack"
+    process = subprocess.Popen([str(Path(sys.executable).parent / "clearing-admin"), "stack", "up", "--dir",
+                                str(work_dir), "--members", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        seen = []
+        for line in process.stdout:  # bounded by the stack's own health wait (60 s) and the test timeout
+            seen.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        assert any("Press Ctrl-C" in line for line in seen), "".join(seen)
+        config = StackConfig.load(work_dir / "stack.json")
+        assert len(config.region_ports) == 7
+        assert "clearinghouse" in "".join(seen)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 143 or process.returncode == 0, err
+    assert "stopped" in out
+    leftovers = subprocess.run(["pgrep", "-f", f"--config {work_dir}"], capture_output=True, text=True, check=False)
+    assert leftovers.stdout.strip() == "", "no service process outlives the stack"
