@@ -78,8 +78,11 @@ async def bench_stack(count: int = 500) -> None:
 
 
 def main() -> None:
+    from services.bench_close import bench_close
+
     bench_core()
     asyncio.run(bench_stack())
+    asyncio.run(bench_close())
 
 
 if __name__ == "__main__":
