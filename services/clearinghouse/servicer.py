@@ -28,7 +28,7 @@ from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTL
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
-from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
+from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from google.rpc import status_pb2
 from datetime import UTC
@@ -150,8 +150,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             response = pb.SettleClaimResponse(settlement=settlement)
             await store.post_transaction(conn, request_id, "settlement", month, postings, routed.insured_region,
                                          routed.treating_region, split.fund_pay_fen)
-            await store.mark_settled(conn, request_id, response.SerializeToString(), split.total_fen,
-                                     split.fund_pay_fen, split.psn_pay_fen, settled_at, month)
+            await store.mark_settled(conn, request_id, response.SerializeToString(), split, routed.stay,
+                                     settled_at, month)
         SETTLEMENTS.labels("clearinghouse", "claim").inc()
         log.info("claim_settled", fund_pay_fen=split.fund_pay_fen, insured_region=routed.insured_region,
                  treating_region=routed.treating_region)
@@ -338,6 +338,28 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await store.set_prepayment_terms(conn, region, required_fen, terms["threshold_bp"],
                                                  terms["topup_requested_fen"])
 
+    @rpc_stream
+    async def StreamStatement(self, request: pb.StreamStatementRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        region = check_region(request.region, "region")
+        month = check_month(request.month, "month")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            closed = await store.find_closing(conn, month)
+            if closed is None:
+                raise PreconditionFailed("month", f"{month} is not closed: statements are of closed months")
+            closing = pb.MonthClosing.FromString(closed)
+            totals = await store.statement_totals(conn, month, region)
+            net_fen = totals["owed_to_fen"] - totals["owed_by_fen"]
+            positions = {item.region: item.net_fen for item in closing.positions}
+            # The statement is built from the settlements, the close from the aggregates: they must agree.
+            assert net_fen == positions.get(region, 0), "statement and closing disagree"
+            yield pb.StreamStatementResponse(summary=pb.StatementSummary(
+                region=region, month=month, net_fen=net_fen,
+                transfers=[item for item in closing.direct_transfers if region in (item.payer, item.payee)],
+                **{key: totals[key] for key in ("entries_as_insured", "entries_as_treating", "owed_by_fen",
+                                                "owed_to_fen", "hifp_fen", "hifmi_fen", "maf_fen", "psn_pay_fen")}))
+            async for row in conn.cursor(store.STATEMENT_ENTRIES_SQL, month, region, prefetch=500):
+                yield pb.StreamStatementResponse(entry=statement_entry(row))
+
     @rpc
     async def GetMonthClosing(self, request: pb.GetMonthClosingRequest, context: grpc.aio.ServicerContext) -> pb.GetMonthClosingResponse:
         month = check_month(request.month, "month")
@@ -346,6 +368,16 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if closed is None:
             raise NotFound(f"months/{month}", "the month is not closed")
         return pb.GetMonthClosingResponse(closing=pb.MonthClosing.FromString(closed))
+
+
+def statement_entry(row) -> pb.StatementEntry:  # noqa: ANN001 - a record of store.STATEMENT_ENTRIES_SQL
+    return pb.StatementEntry(
+        settlement_id=str(row["settlement_id"]), kind=row["kind"], insured_region=row["insured_region"],
+        treating_region=row["treating_region"], hospital_code=row["hospital_code"],
+        admitted_on=row["admitted_on"].isoformat() if row["admitted_on"] else "",
+        discharged_on=row["discharged_on"].isoformat() if row["discharged_on"] else "",
+        total_fen=row["total_fen"], hifp_fen=row["hifp_fen"] or 0, hifmi_fen=row["hifmi_fen"] or 0,
+        maf_fen=row["maf_fen"] or 0, fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"])
 
 
 def prepayment_message(row) -> pb.Prepayment:  # noqa: ANN001 - an asyncpg record of store.prepayment_rows

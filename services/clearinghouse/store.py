@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -48,12 +48,16 @@ async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes
                        UUID(settlement_id), error)
 
 
-async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, total_fen: int,
-                       fund_pay_fen: int, psn_pay_fen: int, settled_at: datetime, clearing_month: str) -> None:
+async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, split, stay,  # noqa: ANN001
+                       settled_at: datetime, clearing_month: str) -> None:
+    """Mark a pending claim settled with its answer, fund split (a FundSplit) and stay dates (a Stay)."""
     status = await conn.execute(
         "UPDATE claims SET status = 'settled', response = $2, total_fen = $3, fund_pay_fen = $4, psn_pay_fen = $5, "
-        "settled_at = $6, clearing_month = $7 WHERE settlement_id = $1 AND status = 'pending'",
-        UUID(settlement_id), response, total_fen, fund_pay_fen, psn_pay_fen, settled_at, clearing_month)
+        "settled_at = $6, clearing_month = $7, hifp_fen = $8, hifmi_fen = $9, maf_fen = $10, admitted_on = $11, "
+        "discharged_on = $12 WHERE settlement_id = $1 AND status = 'pending'",
+        UUID(settlement_id), response, split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at,
+        clearing_month, split.hifp_fen, split.hifmi_fen, split.maf_fen, date.fromisoformat(stay.admitted_on),
+        date.fromisoformat(stay.discharged_on))
     assert status == "UPDATE 1", "only a pending claim settles"
 
 
@@ -181,3 +185,27 @@ async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None =
         "SELECT p.*, coalesce(b.balance_fen, 0) AS balance_fen FROM prepayments p "
         "LEFT JOIN ledger_balances b ON b.account = 'insured/' || p.insured_region || '/prepayment' "
         "WHERE $1::text IS NULL OR p.insured_region = $1 ORDER BY p.insured_region", insured_region)
+
+
+STATEMENT_ENTRIES_SQL = """
+SELECT t.kind, c.settlement_id, c.insured_region, c.treating_region, c.hospital_code, c.admitted_on, c.discharged_on,
+       c.total_fen, c.hifp_fen, c.hifmi_fen, c.maf_fen, c.fund_pay_fen, c.psn_pay_fen
+FROM ledger_transactions t JOIN claims c USING (settlement_id)
+WHERE t.clearing_month = $1 AND t.kind IN ('settlement', 'cancel') AND (c.insured_region = $2 OR c.treating_region = $2)
+ORDER BY t.tx_id
+"""
+
+
+async def statement_totals(conn: asyncpg.Connection, month: str, region: str) -> asyncpg.Record:
+    """A region's month from its entries; a cancel counts negatively."""
+    return await conn.fetchrow(f"""
+        WITH e AS ({STATEMENT_ENTRIES_SQL}), s AS (SELECT *, CASE kind WHEN 'cancel' THEN -1 ELSE 1 END AS sign FROM e)
+        SELECT count(*) FILTER (WHERE insured_region = $2)::int AS entries_as_insured,
+               count(*) FILTER (WHERE treating_region = $2)::int AS entries_as_treating,
+               coalesce(sum(sign * fund_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS owed_by_fen,
+               coalesce(sum(sign * fund_pay_fen) FILTER (WHERE treating_region = $2), 0)::bigint AS owed_to_fen,
+               coalesce(sum(sign * hifp_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS hifp_fen,
+               coalesce(sum(sign * hifmi_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS hifmi_fen,
+               coalesce(sum(sign * maf_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS maf_fen,
+               coalesce(sum(sign * psn_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS psn_pay_fen
+        FROM s""", month, region)

@@ -449,6 +449,9 @@ CLEARING_CASES = [
         field="required_fen"),
     case("ListPrepayments-bad-region", lambda k, s: chs(k).ListPrepayments(ch.ListPrepaymentsRequest(
         insured_region="abc")), INVALID, CLEARING_PARTIES, field="insured_region"),
+    # StreamStatement
+    case("StreamStatement-bad-region", lambda k, s: drain(chs(k).StreamStatement(ch.StreamStatementRequest(
+        region="4401", month="2026-03"))), INVALID, CLEARING_PARTIES, field="region"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),
