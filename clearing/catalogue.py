@@ -27,7 +27,8 @@ COLUMNS = (
 )
 EnumT = TypeVar("EnumT", bound=StrEnum)
 PLAIN_INTEGER = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only; isdigit() also takes ² and ١
-ICD_LIST_PATTERN = re.compile(r"icd:\s*([A-Za-z0-9.,\s]*)", re.IGNORECASE)
+# `icd:` or full-width `icd：`, then prefixes separated by commas (either width) or spaces.
+ICD_LIST_PATTERN = re.compile(r"icd[:：]\s*([A-Za-z0-9.,，\s]*)", re.IGNORECASE)
 
 
 class Kind(StrEnum):
@@ -126,7 +127,7 @@ def parse_icd_prefixes(restriction: str) -> tuple[str, ...]:
     match = ICD_LIST_PATTERN.search(restriction)
     if not match:
         return ()
-    parts = (part.strip().replace(".", "").upper() for part in match.group(1).split(","))
+    parts = (part.replace(".", "").upper() for part in re.split(r"[,，\s]+", match.group(1)))
     return tuple(sorted({part for part in parts if part}))
 
 

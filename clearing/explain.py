@@ -26,7 +26,7 @@ def yuan(value: int | str) -> str:
 
 def percent(bp: int | str) -> str:
     whole, rest = divmod(int(bp), 100)
-    return f"{whole}%" if rest == 0 else f"{whole}.{rest:02d}%".rstrip("0")
+    return f"{whole}%" if rest == 0 else f"{whole}.{rest:02d}".rstrip("0") + "%"
 
 
 REASONS_ZH = {

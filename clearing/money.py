@@ -16,6 +16,7 @@ BP_WHOLE = 10_000
 QTY_SCALE = 10_000
 # ASCII digits only: Decimal() alone would also take 1e3, 1_000 and non-ASCII digits.
 PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+AT_MOST_FOUR_PLACES = re.compile(r"^-?[0-9]+(\.[0-9]{1,4})?$")
 
 
 def round_half_up_div(numerator: int, denominator: int) -> int:
@@ -47,10 +48,11 @@ def parse_qty_e4(text: str, field: str) -> int:
         raise InvalidField(field, "must be a decimal string such as \"2\" or \"0.5\"")
     if not PLAIN_DECIMAL.match(text.strip()):
         raise InvalidField(field, f"{text!r} is not a plain decimal number such as 2 or 0.5")
+    if not AT_MOST_FOUR_PLACES.match(text.strip()):  # counted in the text: "2.50000" has five places
+        raise InvalidField(field, "has more than 4 decimal places")
     value = Decimal(text.strip())
     scaled = value * QTY_SCALE
-    if scaled != scaled.to_integral_value():
-        raise InvalidField(field, "has more than 4 decimal places")
+    assert scaled == scaled.to_integral_value()
     qty_e4 = int(scaled)
     if qty_e4 <= 0:
         raise InvalidField(field, "must be positive")

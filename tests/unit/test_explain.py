@@ -135,3 +135,9 @@ def test_unknown_step_key_is_a_programmer_error() -> None:
         render_en(Step("bonus", 1))
     with pytest.raises(AssertionError):
         render_zh(Step("bonus", 1))
+
+
+def test_percentages_drop_trailing_zeros():
+    from clearing.explain import percent
+
+    assert (percent(650), percent(655), percent(6500)) == ("6.5%", "6.55%", "65%")

@@ -136,3 +136,10 @@ def test_format_qty(qty_e4: int, text: str) -> None:
 ])
 def test_format_yuan(amount_fen: int, text: str) -> None:
     assert format_yuan(amount_fen) == text
+
+
+def test_places_are_counted_in_the_text_not_the_value():
+    # SPEC §5.3: qty is a decimal string with at most 4 places; "2.50000" has five even though it is 2.5.
+    with pytest.raises(InvalidField, match="more than 4 decimal places"):
+        parse_qty_e4("2.50000", "lines[0].qty")
+    assert parse_qty_e4("2.5000", "lines[0].qty") == 25_000
