@@ -43,6 +43,8 @@ app.add_typer(month_app, name="month")
 app.add_typer(netting_app, name="netting")
 prepayment_app = sub_app("Insured regions' prepayments (预付金, SPEC §7).")
 app.add_typer(prepayment_app, name="prepayment")
+statement_app = sub_app("Monthly statements per region (SPEC §7).")
+app.add_typer(statement_app, name="statement")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
@@ -227,6 +229,24 @@ def prepayment_topup(
 ) -> None:
     """Deposit into a region's prepayment (and optionally re-size it)."""
     online.show_prepayments(output.console(), [online.top_up(config, region, amount_fen, required_fen)])
+
+
+@statement_app.command("show")
+def statement_show(
+    region: Annotated[str, typer.Argument(help="Region (as insured and as treating region).")],
+    month: MonthArgument,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write every entry to this CSV file.")] = None,
+) -> None:
+    """A region's statement of a closed month: totals by fund, net position, transfers, every settlement."""
+    summary, entries = online.statement(config, region, month)
+    if csv_file is not None:
+        online.write_statement_csv(csv_file, entries)
+    if as_json:
+        output.print_json(online.statement_json(summary, entries))
+    else:
+        online.show_statement(output.console(), summary, entries)
 
 
 def main() -> None:

@@ -200,3 +200,53 @@ def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:
                       f"{item.usage_bp // 100}.{item.usage_bp % 100:02d} %", status,
                       format_yuan(item.topup_requested_fen))
     console.print(table)
+
+
+STATEMENT_COLUMNS = ("settlement_id", "kind", "insured_region", "treating_region", "hospital_code", "admitted_on",
+                     "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen")
+
+
+def statement(config_path: Path, region: str, month: str) -> tuple[ch.StatementSummary, list[ch.StatementEntry]]:
+    """Read a region's statement stream: the summary, then every entry."""
+    config = load_config(config_path)
+
+    async def read(channel: grpc.aio.Channel) -> list[ch.StreamStatementResponse]:
+        stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
+        return [item async for item in stub.StreamStatement(ch.StreamStatementRequest(region=region, month=month),
+                                                            timeout=300)]
+
+    items = call(config.address(config.clearing_house_port), read)
+    return items[0].summary, [item.entry for item in items[1:]]
+
+
+def statement_json(summary: ch.StatementSummary, entries: list[ch.StatementEntry]) -> dict[str, Any]:
+    options = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
+    return {"summary": json_format.MessageToDict(summary, **options),
+            "entries": [json_format.MessageToDict(entry, **options) for entry in entries]}
+
+
+def write_statement_csv(path: Path, entries: list[ch.StatementEntry]) -> None:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(STATEMENT_COLUMNS)
+        for entry in entries:
+            writer.writerow([getattr(entry, column) for column in STATEMENT_COLUMNS])
+
+
+def show_statement(console: Console, summary: ch.StatementSummary, entries: list[ch.StatementEntry]) -> None:
+    table = Table(title=f"Statement {summary.region} {summary.month}")
+    table.add_column("item")
+    table.add_column("¥", justify="right")
+    for label, value in (("owed by the region's funds (as insured)", summary.owed_by_fen),
+                         ("  of which basic fund 统筹", summary.hifp_fen), ("  of which 大病", summary.hifmi_fen),
+                         ("  of which 医疗救助", summary.maf_fen), ("members' own share", summary.psn_pay_fen),
+                         ("owed to the region's hospitals (as treating)", summary.owed_to_fen),
+                         ("net position", summary.net_fen)):
+        table.add_row(label, format_yuan(value))
+    console.print(table)
+    for transfer in summary.transfers:
+        console.print(f"transfer: {transfer.payer} → {transfer.payee} {format_yuan(transfer.amount_fen)} ¥")
+    console.print(f"{len(entries)} entries ({summary.entries_as_insured} as insured, "
+                  f"{summary.entries_as_treating} as treating)")

@@ -272,3 +272,30 @@ def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped" in out
     leftovers = subprocess.run(["pgrep", "-f", f"--config {work_dir}"], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "no service process outlives the stack"
+
+
+async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
+    import csv
+
+    from services.common.clock import clearing_month, now_utc
+
+    config = str(processes.config_path)
+    month = clearing_month(now_utc())
+    closed = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr
+    positions = {item["region"]: int(item["net_fen"]) for item in json.loads(closed.stdout)["positions"]}
+    region = sorted(positions)[0]
+    csv_path = tmp_path / "statement.csv"
+    shown = await asyncio.to_thread(clearing_admin, "statement", "show", region, month, "--config", config,
+                                    "--json", "--csv", str(csv_path))
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert int(document["summary"]["net_fen"]) == positions[region]
+    with csv_path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(document["entries"])
+    sign = {"settlement": 1, "cancel": -1}
+    owed_by = sum(sign[r["kind"]] * int(r["fund_pay_fen"]) for r in rows if r["insured_region"] == region)
+    assert owed_by == int(document["summary"]["owed_by_fen"])
+    refused = await asyncio.to_thread(clearing_admin, "statement", "show", region, "2099-01", "--config", config)
+    assert refused.returncode == 2 and "not closed" in refused.stderr
