@@ -15,3 +15,11 @@ def parse_day(text: object, field: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidField(field, f"{text!r} is not a valid date") from None
+
+
+def check_month(text: object, field: str) -> str:
+    """A month `YYYY-MM` (clearing months, statement months); anything else is `InvalidField`."""
+    if not isinstance(text, str) or len(text) != 7 or text[4] != "-" \
+            or not (text[:4] + text[5:]).isascii() or not (text[:4] + text[5:]).isdigit() or not 1 <= int(text[5:]) <= 12:
+        raise InvalidField(field, "must be a month YYYY-MM")
+    return text

@@ -16,7 +16,7 @@ from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_
 
 from clearing.bill import check_region, check_text
 from clearing.catalogue import Catalogue, parse_catalogue_csv
-from clearing.dates import parse_day
+from clearing.dates import check_month, parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
 from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
@@ -386,11 +386,3 @@ def prepayment_message(row) -> pb.Prepayment:  # noqa: ANN001 - an asyncpg recor
                          required_fen=row["required_fen"], usage_bp=state.usage_bp, threshold_bp=row["threshold_bp"],
                          warning=state.threshold_crossed, exhausted=state.exhausted,
                          topup_requested_fen=row["topup_requested_fen"])
-
-
-def check_month(text: str, field: str) -> str:
-    """A clearing month `YYYY-MM`."""
-    if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isascii() or not (text[:4] + text[5:]).isdigit() \
-            or not 1 <= int(text[5:]) <= 12:
-        raise InvalidField(field, "must be a month YYYY-MM")
-    return text

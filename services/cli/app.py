@@ -249,6 +249,16 @@ def statement_show(
         online.show_statement(output.console(), summary, entries)
 
 
+@statement_app.command("payouts")
+def statement_payouts(
+    region: Annotated[str, typer.Argument(help="Treating region whose agency pays its hospitals.")],
+    month: MonthArgument,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """The treating agency's payout list per hospital (拨付) for a month."""
+    online.show_payouts(output.console(), config, region, month)
+
+
 def main() -> None:
     """Console-script entry point: run the app; a `DomainError` from any command is `error: …`, exit 2."""
     try:

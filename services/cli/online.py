@@ -250,3 +250,19 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
         console.print(f"transfer: {transfer.payer} → {transfer.payee} {format_yuan(transfer.amount_fen)} ¥")
     console.print(f"{len(entries)} entries ({summary.entries_as_insured} as insured, "
                   f"{summary.entries_as_treating} as treating)")
+
+
+def show_payouts(console: Console, config_path: Path, region: str, month: str) -> None:
+    config = load_config(config_path)
+    answer = call(region_address(config, region),
+                  lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListPayouts(
+                      ta.ListPayoutsRequest(month=month), timeout=CALL_TIMEOUT_S))
+    table = Table(title=f"Payouts (拨付) of the {region} agency to its hospitals, {month}")
+    for header in ("hospital", "settlements", "cancels", "local ¥", "cross-region ¥", "to pay ¥"):
+        table.add_column(header, justify="left" if header == "hospital" else "right")
+    for item in answer.payouts:
+        table.add_row(item.hospital_code, str(item.settlements), str(item.cancels), format_yuan(item.local_fen),
+                      format_yuan(item.cross_region_fen), format_yuan(item.fund_pay_fen))
+    table.add_section()
+    table.add_row("all", "", "", "", "", format_yuan(answer.total_fen))
+    console.print(table)

@@ -19,6 +19,7 @@ from clearinghouse.v1 import hospital_pb2_grpc as pb_grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 
+from clearing.dates import check_month
 from clearing.errors import InvalidField
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
@@ -171,9 +172,4 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
 
 def parse_month(text: str, field: str) -> date:
     """`YYYY-MM` → the first day of that month."""
-    if len(text) != 7:
-        raise InvalidField(field, "must be YYYY-MM")
-    try:
-        return date.fromisoformat(f"{text}-01")
-    except ValueError:
-        raise InvalidField(field, "must be YYYY-MM") from None
+    return date.fromisoformat(f"{check_month(text, field)}-01")

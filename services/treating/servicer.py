@@ -25,7 +25,7 @@ from clearing import limits
 from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_region, check_text, make_bill
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
-from clearing.dates import parse_day
+from clearing.dates import check_month, parse_day
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
@@ -273,6 +273,16 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
         return pb.GetSettlementResponse(settlement=pb.SettleResponse.FromString(bytes(stored)).settlement)
+
+    @rpc
+    async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
+        month = check_month(request.month, "month")
+        async with self.pool.acquire() as conn:
+            rows = await store.payouts(conn, month)
+        payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
+        for payout in payouts:
+            assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
+        return pb.ListPayoutsResponse(payouts=payouts, total_fen=sum(payout.fund_pay_fen for payout in payouts))
 
     @rpc
     async def ImportCatalogue(self, request: pb.ImportCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.ImportCatalogueResponse:

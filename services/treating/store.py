@@ -112,3 +112,18 @@ async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_re
         "WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id), UUID(cancel_request_id), response,
         cancelled_at)
     assert status == "UPDATE 1"
+
+
+async def payouts(conn: asyncpg.Connection, month: str) -> list[asyncpg.Record]:
+    """Per hospital: settlements committed in `month` minus cancellations committed in it (Asia/Shanghai)."""
+    return await conn.fetch("""
+        WITH moves AS (
+            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels FROM settlements
+            WHERE status IN ('settled', 'cancelled') AND to_char(settled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1
+            UNION ALL
+            SELECT hospital_code, local, -fund_pay_fen, 0, 1 FROM settlements
+            WHERE status = 'cancelled' AND to_char(cancelled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1)
+        SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
+               sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
+               coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen
+        FROM moves GROUP BY hospital_code ORDER BY hospital_code""", month)

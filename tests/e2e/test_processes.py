@@ -299,3 +299,6 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     assert owed_by == int(document["summary"]["owed_by_fen"])
     refused = await asyncio.to_thread(clearing_admin, "statement", "show", region, "2099-01", "--config", config)
     assert refused.returncode == 2 and "not closed" in refused.stderr
+    payouts = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config)
+    assert payouts.returncode == 0, payouts.stderr
+    assert "Payouts" in payouts.stdout and f"H{region}" in payouts.stdout

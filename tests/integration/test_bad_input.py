@@ -452,6 +452,9 @@ CLEARING_CASES = [
     # StreamStatement
     case("StreamStatement-bad-region", lambda k, s: drain(chs(k).StreamStatement(ch.StreamStatementRequest(
         region="4401", month="2026-03"))), INVALID, CLEARING_PARTIES, field="region"),
+    # ListPayouts (treating agency)
+    case("ListPayouts-month-not-a-month", lambda k, s: tr(k).ListPayouts(ta.ListPayoutsRequest(month="2026-13")),
+         INVALID, CLEARING_PARTIES, field="month"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),
