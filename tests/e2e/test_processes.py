@@ -281,6 +281,7 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
 
     config = str(processes.config_path)
     month = clearing_month(now_utc())
+    await run_discharges(processes, str(uuid.uuid4()), 4)  # so the month has obligations even when run alone
     closed = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
     assert closed.returncode == 0, closed.stderr
     positions = {item["region"]: int(item["net_fen"]) for item in json.loads(closed.stdout)["positions"]}
