@@ -180,19 +180,9 @@ def unknown() -> str:
 Build = Callable[[Any, Scene], Awaitable[Any]]
 
 
-def case(case_id: str, build: Build, code: grpc.StatusCode, parties: tuple[str, ...], bug: str = "",
-         **expect: str):  # noqa: ANN201
-    """One case; `bug` marks a known defect (strict xfail: the mark must go when it is fixed)."""
-    marks = [pytest.mark.xfail(strict=True, reason=f"BUG: {bug}")] if bug else []
-    return pytest.param(build, code, expect, parties, id=case_id, marks=marks)
-
-
-# BUG (services/common/convert.py bill_line_from_proto, used by line_class_from_proto): a bad bill
-# line inside a claim is named `claim.lines[0].qty`, but in the request the line sits in
-# ClassifiedLine.line, so the field path is `claim.lines[0].line.qty` (the duplicate-line check
-# in convert.claim_lines already says `claim.lines[i].line.line_id`).
-# BUG (services/his/servicer.py GetSummary): `month` is never validated; a malformed month
-# silently answers empty totals instead of INVALID_ARGUMENT naming `month`.
+def case(case_id: str, build: Build, code: grpc.StatusCode, parties: tuple[str, ...], **expect: str):  # noqa: ANN201
+    """One case: the call, the status it must get, what the detail names, whose rows must not change."""
+    return pytest.param(build, code, expect, parties, id=case_id)
 
 
 def tr(kit):  # noqa: ANN001, ANN201
