@@ -17,6 +17,7 @@ from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_
 from clearing.bill import check_region, check_text
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.dates import check_month, parse_day
+from clearing.lifecycle import check_cancellable
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
 from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
@@ -223,10 +224,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             return pb.CancelClaimResponse.FromString(stored)
         if row is None:
             raise NotFound(f"settlements/{settlement_id}")
-        if row["status"] == "cancelled":
-            raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
-        if row["status"] != "settled":
-            raise PreconditionFailed("settlement_id", f"the settlement is {row['status']}, not settled")
+        check_cancellable(row["status"])
         answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
             insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
             timeout=downstream_timeout_s(context))

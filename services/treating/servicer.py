@@ -26,6 +26,7 @@ from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
 from clearing.dates import check_month, parse_day
+from clearing.lifecycle import check_cancellable
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
@@ -234,10 +235,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             return pb.CancelResponse.FromString(stored)
         if row is None:
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
-        if row["status"] == "cancelled":
-            raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
-        if row["status"] != "settled":
-            raise PreconditionFailed("settlement_id", f"the settlement is {row['status']}, not settled")
+        check_cancellable(row["status"])
         timeout_s = downstream_timeout_s(context)
         settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
         if row["local"]:
