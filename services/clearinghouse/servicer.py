@@ -17,7 +17,7 @@ from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_
 from clearing.bill import check_region, check_text
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.dates import check_month, parse_day
-from clearing.lifecycle import check_cancellable
+from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
 from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
@@ -25,6 +25,7 @@ from clearing.translate import Agreements, CatalogueRule, Translated, apply_agre
 from clearing.classify import Reason
 from services.clearinghouse import store
 from services.clearinghouse.closing import first_open_month, month_closing
+from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
@@ -107,6 +108,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=request_id)
         routed, rule, flags = self.route(request.claim)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_settlement_key(conn, request_id)  # a reversal of this id waits, or is seen
+            check_not_reversed(await store.find_reversal(conn, request_id) is not None)
             # Insert-or-keep, then lock: two concurrent copies of one request meet on the same row.
             inserted = await store.insert_pending_claim(
                 conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
@@ -137,8 +140,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         postings = settlement_postings(routed.treating_region, routed.insured_region, split.fund_pay_fen)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             row = await store.find_claim(conn, request_id, lock=True)
-            if row["status"] != "pending":  # a concurrent retry posted it first
+            if row["status"] in ("settled", "cancelled"):  # a concurrent retry posted it first
                 return pb.SettleClaimResponse.FromString(bytes(row["response"]))
+            check_not_reversed(row["status"] == "reversed")  # reversed while the insured agency answered
+            assert row["status"] == "pending", row["status"]
             await store.lock_aggregates_for_posting(conn)
             month = clearing_month(settled_at)
             month = first_open_month(month, await store.closed_months_from(conn, month))
@@ -240,24 +245,94 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 return pb.CancelClaimResponse.FromString(stored)
             if locked["status"] == "cancelled":
                 raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
-            original = await store.postings_of(conn, settlement_id, "settlement")
-            # A cancel clears in the month it is committed in (SPEC §7 adjustment), or the next open one.
-            await store.lock_aggregates_for_posting(conn)
-            month = clearing_month(cancelled_at)
-            month = first_open_month(month, await store.closed_months_from(conn, month))
-            await store.post_transaction(conn, settlement_id, "cancel", month, mirror(original),
-                                         locked["insured_region"], locked["treating_region"], locked["fund_pay_fen"])
+            await self.post_undo(conn, locked, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "CancelClaim", request, response)
         log.info("claim_cancelled")
         return response
 
     @rpc
+    async def ReverseClaim(self, request: pb.ReverseClaimRequest, context: grpc.aio.ServicerContext) -> pb.ReverseClaimResponse:
+        """冲正 (2601): record the reversal (blocking the id), reverse at the insured agency, then undo here."""
+        request_id = check_request_id(request.request_id)
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        treating_region = check_region(request.treating_region, "treating_region")
+        insured_region = check_region(request.insured_region, "insured_region")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "ReverseClaim", request)
+            if stored is not None:
+                return pb.ReverseClaimResponse.FromString(stored)
+            await lock_settlement_key(conn, settlement_id)
+            claim = await store.find_claim(conn, settlement_id, lock=True)
+            if claim is not None and (claim["treating_region"], claim["insured_region"]) != (treating_region, insured_region):
+                raise InvalidField("insured_region", "the claim was recorded between other regions")
+            self.stub_for(insured_region)
+            reversal = await store.find_reversal(conn, settlement_id)
+            if reversal is not None and reversal["status"] == "done":
+                response = pb.ReverseClaimResponse.FromString(bytes(reversal["response"]))
+                await remember(conn, request_id, "ReverseClaim", request, response)
+                return response
+            if reversal is None:
+                await store.begin_reversal(conn, settlement_id, request_id)
+            outcome = reversal_outcome(claim["status"] if claim else None)
+            if outcome is not ReversalOutcome.REVERSED:  # nothing reached the insured agency, or nothing stands
+                response = pb.ReverseClaimResponse(outcome=convert.OUTCOMES[outcome])
+                await store.finish_reversal(conn, settlement_id, outcome.value, response.SerializeToString())
+                await remember(conn, request_id, "ReverseClaim", request, response)
+                log.info("claim_reversed", outcome=outcome.value)
+                return response
+        # Committed: from here a late SettleClaim of this id is refused, so reversing downstream is final.
+        answer = await self.stub_for(insured_region).ReverseAdjudication(
+            insured_agency_pb2.ReverseAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
+            timeout=downstream_timeout_s(context))
+        return await self.undo_claim(request_id, request, settlement_id, answer)
+
+    async def undo_claim(self, request_id: str, request: pb.ReverseClaimRequest, settlement_id: str,
+                         answer: insured_agency_pb2.ReverseAdjudicationResponse) -> pb.ReverseClaimResponse:
+        """The insured agency has reversed: mirror a settled claim's ledger transaction and mark it reversed."""
+        reversed_at = now_utc()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_settlement_key(conn, settlement_id)
+            reversal = await store.find_reversal(conn, settlement_id)
+            if reversal["status"] == "done":  # a concurrent copy finished first
+                return pb.ReverseClaimResponse.FromString(bytes(reversal["response"]))
+            claim = await store.find_claim(conn, settlement_id, lock=True)
+            outcome = reversal_outcome(claim["status"])
+            response = pb.ReverseClaimResponse(outcome=convert.OUTCOMES[outcome])
+            if claim["status"] == "settled":
+                settlement = pb.SettleClaimResponse.FromString(bytes(claim["response"])).settlement
+                settlement.status = types_pb2.SETTLEMENT_STATUS_REVERSED
+                if answer.HasField("adjudication"):
+                    settlement.adjudication.ytd_after.CopyFrom(answer.adjudication.ytd_after)
+                response.settlement.CopyFrom(settlement)
+                await self.post_undo(conn, claim, "reversal", reversed_at)
+            if claim["status"] in ("pending", "settled"):
+                await store.mark_reversed(conn, settlement_id, pb.SettleClaimResponse(
+                    settlement=response.settlement).SerializeToString() if response.HasField("settlement") else None,
+                                          reversed_at)
+            await store.finish_reversal(conn, settlement_id, outcome.value, response.SerializeToString())
+            await remember(conn, request_id, "ReverseClaim", request, response)
+        log.info("claim_reversed", outcome=outcome.value)
+        return response
+
+    async def post_undo(self, conn, claim, kind: str, committed_at) -> None:  # noqa: ANN001
+        """Mirror the claim's settlement transaction, clearing in the month the undo is committed in
+        (SPEC §7 adjustment) or the next open one."""
+        settlement_id = str(claim["settlement_id"])
+        original = await store.postings_of(conn, settlement_id, "settlement")
+        await store.lock_aggregates_for_posting(conn)
+        month = clearing_month(committed_at)
+        month = first_open_month(month, await store.closed_months_from(conn, month))
+        await store.post_transaction(conn, settlement_id, kind, month, mirror(original), claim["insured_region"],
+                                     claim["treating_region"], claim["fund_pay_fen"])
+
+    @rpc
     async def GetClaim(self, request: pb.GetClaimRequest, context: grpc.aio.ServicerContext) -> pb.GetClaimResponse:
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         async with self.pool.acquire() as conn:
             row = await store.find_claim(conn, settlement_id)
-        if row is None or row["status"] in ("pending", "failed"):
+        if row is None or row["status"] in ("pending", "failed") or row["response"] is None:
             raise NotFound(f"settlements/{settlement_id}", "no settled claim with this id")
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
         return pb.GetClaimResponse(settlement=pb.SettleClaimResponse.FromString(bytes(stored)).settlement)

@@ -77,14 +77,14 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
     (+fund_pay for a settlement, −fund_pay for a cancel); the deferred trigger re-checks the balance
     at commit, another trigger moves the accounts' running balances."""
     assert_balanced(postings)
-    assert kind in ("settlement", "cancel")
-    signed_fen = fund_pay_fen if kind == "settlement" else -fund_pay_fen
+    assert kind in ("settlement", "cancel", "reversal")
+    signed_fen = fund_pay_fen if kind == "settlement" else -fund_pay_fen  # a cancel or reversal undoes it
     await conn.execute(
         "INSERT INTO clearing_aggregates AS a (clearing_month, insured_region, treating_region, settlements, cancels, "
         "fund_pay_fen) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (clearing_month, insured_region, treating_region) "
         "DO UPDATE SET settlements = a.settlements + EXCLUDED.settlements, cancels = a.cancels + EXCLUDED.cancels, "
         "fund_pay_fen = a.fund_pay_fen + EXCLUDED.fund_pay_fen",
-        clearing_month, insured_region, treating_region, int(kind == "settlement"), int(kind == "cancel"), signed_fen)
+        clearing_month, insured_region, treating_region, int(kind == "settlement"), int(kind != "settlement"), signed_fen)
     tx_id = await conn.fetchval(
         "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES ($1, $2, $3) RETURNING tx_id",
         UUID(settlement_id), kind, clearing_month)
@@ -191,15 +191,15 @@ STATEMENT_ENTRIES_SQL = """
 SELECT t.kind, c.settlement_id, c.insured_region, c.treating_region, c.hospital_code, c.admitted_on, c.discharged_on,
        c.total_fen, c.hifp_fen, c.hifmi_fen, c.maf_fen, c.fund_pay_fen, c.psn_pay_fen
 FROM ledger_transactions t JOIN claims c USING (settlement_id)
-WHERE t.clearing_month = $1 AND t.kind IN ('settlement', 'cancel') AND (c.insured_region = $2 OR c.treating_region = $2)
+WHERE t.clearing_month = $1 AND t.kind IN ('settlement', 'cancel', 'reversal') AND (c.insured_region = $2 OR c.treating_region = $2)
 ORDER BY t.tx_id
 """
 
 
 async def statement_totals(conn: asyncpg.Connection, month: str, region: str) -> asyncpg.Record:
-    """A region's month from its entries; a cancel counts negatively."""
+    """A region's month from its entries; a cancel or reversal counts negatively."""
     return await conn.fetchrow(f"""
-        WITH e AS ({STATEMENT_ENTRIES_SQL}), s AS (SELECT *, CASE kind WHEN 'cancel' THEN -1 ELSE 1 END AS sign FROM e)
+        WITH e AS ({STATEMENT_ENTRIES_SQL}), s AS (SELECT *, CASE kind WHEN 'settlement' THEN 1 ELSE -1 END AS sign FROM e)
         SELECT count(*) FILTER (WHERE insured_region = $2)::int AS entries_as_insured,
                count(*) FILTER (WHERE treating_region = $2)::int AS entries_as_treating,
                coalesce(sum(sign * fund_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS owed_by_fen,
@@ -209,3 +209,36 @@ async def statement_totals(conn: asyncpg.Connection, month: str, region: str) ->
                coalesce(sum(sign * maf_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS maf_fen,
                coalesce(sum(sign * psn_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS psn_pay_fen
         FROM s""", month, region)
+
+
+async def find_reversal(conn: asyncpg.Connection, settlement_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM reversals WHERE settlement_id = $1", UUID(settlement_id))
+
+
+async def begin_reversal(conn: asyncpg.Connection, settlement_id: str, request_id: str) -> None:
+    await conn.execute("INSERT INTO reversals (settlement_id, request_id, status) VALUES ($1, $2, 'reversing')",
+                       UUID(settlement_id), UUID(request_id))
+
+
+async def finish_reversal(conn: asyncpg.Connection, settlement_id: str, outcome: str, response: bytes) -> None:
+    status = await conn.execute(
+        "UPDATE reversals SET status = 'done', outcome = $2, response = $3, completed_at = now() "
+        "WHERE settlement_id = $1 AND status = 'reversing'", UUID(settlement_id), outcome, response)
+    assert status == "UPDATE 1", "a reversal finishes once"
+
+
+async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: bytes | None, reversed_at: datetime) -> None:
+    """A pending or settled claim becomes reversed; `response` (the settlement as reversed) replaces the answer
+    when there was one."""
+    status = await conn.execute(
+        "UPDATE claims SET status = 'reversed', response = coalesce($2, response), reversed_at = $3 "
+        "WHERE settlement_id = $1 AND status IN ('pending', 'settled')", UUID(settlement_id), response, reversed_at)
+    assert status == "UPDATE 1", "only a pending or settled claim is reversed"
+
+
+async def unfinished_reversals(conn: asyncpg.Connection, older_than_s: float) -> list[asyncpg.Record]:
+    """Reversals recorded but not confirmed by the insured agency (a crash or timeout in between)."""
+    return await conn.fetch(
+        "SELECT r.settlement_id, r.request_id, c.treating_region, c.insured_region FROM reversals r "
+        "JOIN claims c USING (settlement_id) WHERE r.status = 'reversing' "
+        "AND r.created_at < now() - make_interval(secs => $1) ORDER BY r.created_at", older_than_s)

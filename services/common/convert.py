@@ -18,6 +18,7 @@ from clearing.classify import LineClass, Reason
 from clearing.dates import parse_day
 from clearing.errors import InvalidField
 from clearing.explain import Step, render_en, render_zh
+from clearing.lifecycle import ReversalOutcome
 from clearing.member import YTD_FIELDS, Ytd
 from clearing.money import format_qty
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
@@ -38,6 +39,9 @@ FILINGS = {FilingStatus.RESIDENT: pb.FILING_STATUS_RESIDENT, FilingStatus.REFERR
            FilingStatus.TEMPORARY: pb.FILING_STATUS_TEMPORARY, FilingStatus.UNFILED: pb.FILING_STATUS_UNFILED}
 TIERS = {None: pb.ASSISTANCE_TIER_NONE, AssistanceTier.TEKUN: pb.ASSISTANCE_TIER_TEKUN,
          AssistanceTier.DIBAO: pb.ASSISTANCE_TIER_DIBAO, AssistanceTier.DISHOURU: pb.ASSISTANCE_TIER_DISHOURU}
+OUTCOMES = {ReversalOutcome.REVERSED: pb.REVERSAL_OUTCOME_REVERSED,
+            ReversalOutcome.NOTHING_RECORDED: pb.REVERSAL_OUTCOME_NOTHING_RECORDED,
+            ReversalOutcome.ALREADY_UNDONE: pb.REVERSAL_OUTCOME_ALREADY_UNDONE}
 RULES = {CatalogueRule.TREATING: pb.CATALOGUE_RULE_TREATING, CatalogueRule.INSURED: pb.CATALOGUE_RULE_INSURED}
 
 

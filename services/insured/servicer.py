@@ -22,9 +22,11 @@ from clearing.member import Member
 from clearing.bill import check_region, check_text
 from clearing.dates import parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
+from clearing.lifecycle import check_not_reversed, reversal_outcome
 from clearing.policy import FilingStatus, Policy, PolicyBook
 from services.common import convert
 from services.common.errors import rpc
+from services.common.locks import lock_settlement_key
 from services.common.logs import mask_id_number, mask_name
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.clock import shanghai_today
@@ -88,6 +90,8 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=claim.settlement_id)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
+            await lock_settlement_key(conn, request_id)  # a reversal of this id waits, or is seen
+            check_not_reversed(await store.find_reversal(conn, request_id) is not None)
             await store.read_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, lock=True)
             earlier = await store.find_settlement(conn, request_id)
             if earlier is not None:
@@ -133,6 +137,47 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             await remember(conn, request_id, "CancelAdjudication", request, response)
         log.info("adjudication_cancelled")
         return response
+
+    @rpc
+    async def ReverseAdjudication(self, request: pb.ReverseAdjudicationRequest, context: grpc.aio.ServicerContext) -> pb.ReverseAdjudicationResponse:
+        """冲正 (2601): undo whatever this id reached here and block it from settling later."""
+        request_id = check_request_id(request.request_id)
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "ReverseAdjudication", request)
+            if stored is not None:
+                return pb.ReverseAdjudicationResponse.FromString(stored)
+            await lock_settlement_key(conn, settlement_id)
+            earlier = await store.find_reversal(conn, settlement_id)
+            if earlier is not None:  # reversed before under another request id: the same outcome
+                response = pb.ReverseAdjudicationResponse.FromString(bytes(earlier["response"]))
+            else:
+                response = await self.reverse_recorded(conn, settlement_id)
+                await store.record_reversal(conn, settlement_id, request_id,
+                                            convert.from_enum(convert.OUTCOMES, response.outcome, "outcome").value,
+                                            response.SerializeToString())
+            await remember(conn, request_id, "ReverseAdjudication", request, response)
+        log.info("adjudication_reversed", outcome=types_pb2.ReversalOutcome.Name(response.outcome))
+        return response
+
+    async def reverse_recorded(self, conn: asyncpg.Connection, settlement_id: str) -> pb.ReverseAdjudicationResponse:
+        """Restore the accumulators of a settled stay exactly (its recorded delta); nothing else changes."""
+        found = await store.find_settlement(conn, settlement_id)
+        outcome = reversal_outcome(found["status"] if found else None)
+        if found is None or found["status"] != "settled":
+            return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome])
+        ytd = await store.read_accumulators(conn, found["member_id"], found["year"], lock=True)
+        row = await store.find_settlement(conn, settlement_id, lock=True)
+        if row["status"] != "settled":  # a cancel committed while we waited for the member's lock
+            return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[reversal_outcome(row["status"])])
+        restored = ytd.minus(store.delta_of(row))
+        assert restored.is_non_negative(), "accumulators never fall below zero on a reversal"
+        adjudication = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication
+        adjudication.ytd_after.CopyFrom(convert.ytd_to_proto(restored))
+        await store.write_accumulators(conn, row["member_id"], row["year"], restored)
+        await store.mark_reversed(conn, settlement_id)
+        return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome], adjudication=adjudication)
 
     @rpc
     async def RegisterMember(self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext) -> pb.RegisterMemberResponse:

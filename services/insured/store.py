@@ -105,3 +105,19 @@ async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_re
 def delta_of(row: asyncpg.Record) -> Ytd:
     delta = row["delta"] if isinstance(row["delta"], dict) else json.loads(row["delta"])
     return Ytd(*(delta[name] for name in YTD_FIELDS))
+
+
+async def find_reversal(conn: asyncpg.Connection, settlement_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM reversals WHERE settlement_id = $1", UUID(settlement_id))
+
+
+async def record_reversal(conn: asyncpg.Connection, settlement_id: str, request_id: str, outcome: str,
+                          response: bytes) -> None:
+    await conn.execute("INSERT INTO reversals (settlement_id, request_id, outcome, response) VALUES ($1, $2, $3, $4)",
+                       UUID(settlement_id), UUID(request_id), outcome, response)
+
+
+async def mark_reversed(conn: asyncpg.Connection, settlement_id: str) -> None:
+    status = await conn.execute("UPDATE settlements SET status = 'reversed', reversed_at = now() "
+                                "WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id))
+    assert status == "UPDATE 1", "only a settled stay is reversed"

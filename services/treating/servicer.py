@@ -26,17 +26,19 @@ from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
 from clearing.dates import check_month, parse_day
-from clearing.lifecycle import check_cancellable
+from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
+from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
 
 log = structlog.get_logger()
+REASON_LENGTH_MAX = 256
 
 
 class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
@@ -164,6 +166,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             # Lock the encounter before looking the request up: two concurrent copies of one request
             # queue here, and the second finds the first's pending row and replays or re-drives it.
             await store.find_encounter(conn, encounter_id, lock=True)
+            await lock_settlement_key(conn, request_id)  # a reversal (冲正) of this request waits, or is seen
+            check_not_reversed(await store.find_reversal(conn, request_id) is not None)
             earlier = await store.find_settlement_by_request(conn, request_id, lock=True)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
@@ -217,6 +221,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                             split.total_fen, split.fund_pay_fen, split.psn_pay_fen,
                                             settlement.settled_at.ToDatetime(tzinfo=UTC)):
                 row = await store.find_settlement_by_request(conn, request_id)
+                check_not_reversed(row["status"] == "reversed")  # reversed while downstream answered
+                if row["status"] == "failed":
+                    raise StoredRefusal(status_pb2.Status.FromString(bytes(row["error"])))
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
         SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
@@ -263,11 +270,88 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return response
 
     @rpc
+    async def Reverse(self, request: pb.ReverseRequest, context: grpc.aio.ServicerContext) -> pb.ReverseResponse:
+        """冲正 (2601): the HIS does not know whether Settle `original_request_id` went through. Record the
+        reversal first (from then on that Settle is refused), reverse downstream, then mark it here."""
+        request_id = check_request_id(request.request_id)
+        original_request_id = check_request_id(request.original_request_id, "original_request_id")
+        if len(request.reason) > REASON_LENGTH_MAX:
+            raise InvalidField("reason", f"is longer than {REASON_LENGTH_MAX} characters")
+        reason = request.reason
+        structlog.contextvars.bind_contextvars(request_id=request_id, original_request_id=original_request_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "Reverse", request)
+            if stored is not None:
+                return pb.ReverseResponse.FromString(stored)
+            await lock_settlement_key(conn, original_request_id)
+            reversal = await store.find_reversal(conn, original_request_id)
+            if reversal is not None and reversal["status"] == "done":  # reversed before under another id
+                response = pb.ReverseResponse.FromString(bytes(reversal["response"]))
+                await remember(conn, request_id, "Reverse", request, response)
+                return response
+            row = await store.find_settlement_by_request(conn, original_request_id, lock=True)
+            if reversal is None:
+                await store.begin_reversal(conn, original_request_id, request_id, reason,
+                                           str(row["settlement_id"]) if row else None)
+            outcome = reversal_outcome(row["status"] if row else None)
+            if outcome is not ReversalOutcome.REVERSED:  # nothing went downstream, or nothing stands
+                response = pb.ReverseResponse(outcome=convert.OUTCOMES[outcome],
+                                              settlement_id=str(row["settlement_id"]) if row else "")
+                await store.finish_reversal(conn, original_request_id, outcome.value, response.SerializeToString())
+                await remember(conn, request_id, "Reverse", request, response)
+                log.info("settlement_reversed", outcome=outcome.value)
+                return response
+        claim = types_pb2.Claim.FromString(bytes(row["claim"]))
+        structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
+        adjudication = await self.reverse_downstream(request_id, claim, downstream_timeout_s(context))
+        return await self.record_reversed(request_id, request, claim.settlement_id, adjudication)
+
+    async def reverse_downstream(self, request_id: str, claim: types_pb2.Claim,
+                                 timeout_s: float | None) -> types_pb2.Adjudication | None:
+        """Reverse at the local insured agency or through the clearing house; the adjudication as reversed
+        (accumulators restored), or None when nothing had been adjudicated."""
+        if claim.insured_region == self.region:
+            answer = await self.local_insured.ReverseAdjudication(
+                insured_agency_pb2.ReverseAdjudicationRequest(request_id=request_id,
+                                                              settlement_id=claim.settlement_id), timeout=timeout_s)
+            return answer.adjudication if answer.HasField("adjudication") else None
+        answer = await self.clearing_house.ReverseClaim(
+            clearing_house_pb2.ReverseClaimRequest(request_id=request_id, settlement_id=claim.settlement_id,
+                                                   treating_region=claim.treating_region,
+                                                   insured_region=claim.insured_region), timeout=timeout_s)
+        return answer.settlement.adjudication if answer.HasField("settlement") else None
+
+    async def record_reversed(self, request_id: str, request: pb.ReverseRequest, settlement_id: str,
+                              adjudication: types_pb2.Adjudication | None) -> pb.ReverseResponse:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_settlement_key(conn, request.original_request_id)
+            reversal = await store.find_reversal(conn, request.original_request_id)
+            if reversal["status"] == "done":  # a concurrent copy finished first
+                return pb.ReverseResponse.FromString(bytes(reversal["response"]))
+            row = await store.find_settlement(conn, settlement_id, lock=True)
+            outcome = reversal_outcome(row["status"])
+            response = pb.ReverseResponse(outcome=convert.OUTCOMES[outcome], settlement_id=settlement_id)
+            if row["status"] == "settled":
+                settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
+                settlement.status = types_pb2.SETTLEMENT_STATUS_REVERSED
+                if adjudication is not None:
+                    settlement.adjudication.ytd_after.CopyFrom(adjudication.ytd_after)
+                response.settlement.CopyFrom(settlement)
+            if row["status"] in ("pending", "settled"):
+                stored = (pb.SettleResponse(settlement=response.settlement).SerializeToString()
+                          if response.HasField("settlement") else None)
+                await store.mark_reversed(conn, settlement_id, stored, now_utc())
+            await store.finish_reversal(conn, request.original_request_id, outcome.value, response.SerializeToString())
+            await remember(conn, request_id, "Reverse", request, response)
+        log.info("settlement_reversed", outcome=outcome.value)
+        return response
+
+    @rpc
     async def GetSettlement(self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext) -> pb.GetSettlementResponse:
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         async with self.pool.acquire() as conn:
             row = await store.find_settlement(conn, settlement_id)
-        if row is None or row["status"] not in ("settled", "cancelled"):
+        if row is None or row["status"] not in ("settled", "cancelled", "reversed") or row["response"] is None:
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
         return pb.GetSettlementResponse(settlement=pb.SettleResponse.FromString(bytes(stored)).settlement)

@@ -115,15 +115,51 @@ async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_re
 
 
 async def payouts(conn: asyncpg.Connection, month: str) -> list[asyncpg.Record]:
-    """Per hospital: settlements committed in `month` minus cancellations committed in it (Asia/Shanghai)."""
+    """Per hospital: settlements committed in `month` minus cancellations and reversals of settled ones
+    committed in it (Asia/Shanghai). A reversal of a settlement that never completed here moves nothing."""
     return await conn.fetch("""
         WITH moves AS (
             SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels FROM settlements
-            WHERE status IN ('settled', 'cancelled') AND to_char(settled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1
+            WHERE settled_at IS NOT NULL AND to_char(settled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1
             UNION ALL
             SELECT hospital_code, local, -fund_pay_fen, 0, 1 FROM settlements
-            WHERE status = 'cancelled' AND to_char(cancelled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1)
+            WHERE settled_at IS NOT NULL AND status IN ('cancelled', 'reversed')
+              AND to_char(coalesce(cancelled_at, reversed_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1)
         SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
                sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
                coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen
         FROM moves GROUP BY hospital_code ORDER BY hospital_code""", month)
+
+
+async def find_reversal(conn: asyncpg.Connection, original_request_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM reversals WHERE original_request_id = $1", UUID(original_request_id))
+
+
+async def begin_reversal(conn: asyncpg.Connection, original_request_id: str, request_id: str, reason: str,
+                         settlement_id: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO reversals (original_request_id, request_id, reason, settlement_id, status) "
+        "VALUES ($1, $2, $3, $4, 'reversing')", UUID(original_request_id), UUID(request_id), reason,
+        UUID(settlement_id) if settlement_id else None)
+
+
+async def finish_reversal(conn: asyncpg.Connection, original_request_id: str, outcome: str, response: bytes) -> None:
+    status = await conn.execute(
+        "UPDATE reversals SET status = 'done', outcome = $2, response = $3, completed_at = now() "
+        "WHERE original_request_id = $1 AND status = 'reversing'", UUID(original_request_id), outcome, response)
+    assert status == "UPDATE 1", "a reversal finishes once"
+
+
+async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: bytes | None,
+                        reversed_at: datetime) -> None:
+    status = await conn.execute(
+        "UPDATE settlements SET status = 'reversed', response = coalesce($2, response), reversed_at = $3 "
+        "WHERE settlement_id = $1 AND status IN ('pending', 'settled')", UUID(settlement_id), response, reversed_at)
+    assert status == "UPDATE 1", "only a pending or settled settlement is reversed"
+
+
+async def unfinished_reversals(conn: asyncpg.Connection, older_than_s: float) -> list[asyncpg.Record]:
+    """Reversals recorded but not confirmed downstream (a crash or timeout in between)."""
+    return await conn.fetch(
+        "SELECT * FROM reversals WHERE status = 'reversing' AND created_at < now() - make_interval(secs => $1) "
+        "ORDER BY created_at", older_than_s)

@@ -295,7 +295,7 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     with csv_path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(document["entries"])
-    sign = {"settlement": 1, "cancel": -1}
+    sign = {"settlement": 1, "cancel": -1, "reversal": -1}
     owed_by = sum(sign[r["kind"]] * int(r["fund_pay_fen"]) for r in rows if r["insured_region"] == region)
     assert owed_by == int(document["summary"]["owed_by_fen"])
     refused = await asyncio.to_thread(clearing_admin, "statement", "show", region, "2099-01", "--config", config)

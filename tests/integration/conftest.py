@@ -44,9 +44,11 @@ TIERS = {None: types_pb2.ASSISTANCE_TIER_NONE, "tekun": types_pb2.ASSISTANCE_TIE
 FILINGS = {"resident": types_pb2.FILING_STATUS_RESIDENT, "referral": types_pb2.FILING_STATUS_REFERRAL,
            "temporary": types_pb2.FILING_STATUS_TEMPORARY}
 PARTY_TABLES = {
-    "treating": ("catalogue_versions", "encounters", "charge_lines", "uploads", "settlements"),
-    "insured": ("members", "filings", "accumulators", "settlements", "requests"),
-    "clearinghouse": ("catalogue_versions", "claims", "ledger_transactions", "ledger_postings", "requests"),
+    "treating": ("catalogue_versions", "encounters", "charge_lines", "uploads", "settlements", "requests",
+                 "reversals"),
+    "insured": ("members", "filings", "accumulators", "settlements", "requests", "reversals"),
+    "clearinghouse": ("catalogue_versions", "claims", "ledger_transactions", "ledger_postings", "requests",
+                      "reversals"),
     "his": ("discharges",),
 }
 

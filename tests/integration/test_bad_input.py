@@ -302,6 +302,13 @@ TREATING_CASES = [
     case("Cancel-already-cancelled",
          lambda k, s: tr(k).Cancel(ta.CancelRequest(request_id=k.rid(), settlement_id=s.cancelled_id)),
          PRECONDITION, TREATING_PARTIES, subject="settlement_id"),
+    # Reverse (冲正 2601)
+    case("Reverse-request_id-missing", lambda k, s: tr(k).Reverse(ta.ReverseRequest(original_request_id=k.rid())),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("Reverse-original_request_id-not-a-uuid", lambda k, s: tr(k).Reverse(ta.ReverseRequest(
+        request_id=k.rid(), original_request_id="R1")), INVALID, TREATING_PARTIES, field="original_request_id"),
+    case("Reverse-reason-too-long", lambda k, s: tr(k).Reverse(ta.ReverseRequest(
+        request_id=k.rid(), original_request_id=k.rid(), reason="x" * 257)), INVALID, TREATING_PARTIES, field="reason"),
     # GetSettlement
     case("GetSettlement-settlement_id-missing", lambda k, s: tr(k).GetSettlement(ta.GetSettlementRequest()),
          INVALID, TREATING_PARTIES, field="settlement_id"),
@@ -401,6 +408,19 @@ CLEARING_CASES = [
         request_id=k.rid(), settlement_id=UNKNOWN)), NOT_FOUND, CLEARING_PARTIES, resource=UNKNOWN),
     case("CancelClaim-already-cancelled", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
         request_id=k.rid(), settlement_id=s.cancelled_id)), PRECONDITION, CLEARING_PARTIES, subject="settlement_id"),
+    # ReverseClaim
+    case("ReverseClaim-request_id-missing", lambda k, s: chs(k).ReverseClaim(ch.ReverseClaimRequest(
+        settlement_id=k.rid(), treating_region="440100", insured_region=INSURED)), INVALID, CLEARING_PARTIES,
+        field="request_id"),
+    case("ReverseClaim-insured_region-missing", lambda k, s: chs(k).ReverseClaim(ch.ReverseClaimRequest(
+        request_id=k.rid(), settlement_id=k.rid(), treating_region="440100")), INVALID, CLEARING_PARTIES,
+        field="insured_region"),
+    case("ReverseClaim-other-regions", lambda k, s: chs(k).ReverseClaim(ch.ReverseClaimRequest(
+        request_id=k.rid(), settlement_id=s.settlement_id, treating_region="440100", insured_region="430100")),
+        INVALID, CLEARING_PARTIES, field="insured_region"),
+    case("ReverseClaim-unconnected-region", lambda k, s: chs(k).ReverseClaim(ch.ReverseClaimRequest(
+        request_id=k.rid(), settlement_id=k.rid(), treating_region="440100", insured_region="990100")),
+        NOT_FOUND, CLEARING_PARTIES, resource="990100"),
     # GetClaim
     case("GetClaim-settlement_id-not-a-uuid", lambda k, s: chs(k).GetClaim(ch.GetClaimRequest(settlement_id="nope")),
          INVALID, CLEARING_PARTIES, field="settlement_id"),
@@ -543,6 +563,12 @@ INSURED_CASES = [
     case("Adjudicate-qty-zero", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
         request_id=s.claim.settlement_id, claim=claim_lines(s, bad_qty))), INVALID, INSURED_PARTIES,
         field="claim.lines[0].line.qty"),
+    # ReverseAdjudication
+    case("ReverseAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).ReverseAdjudication(
+        ia.ReverseAdjudicationRequest(request_id="r", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,
+        field="request_id"),
+    case("ReverseAdjudication-settlement_id-missing", lambda k, s: ins(k, INSURED).ReverseAdjudication(
+        ia.ReverseAdjudicationRequest(request_id=k.rid())), INVALID, INSURED_PARTIES, field="settlement_id"),
     # CancelAdjudication
     case("CancelAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).CancelAdjudication(
         ia.CancelAdjudicationRequest(request_id="c", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,

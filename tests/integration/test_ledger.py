@@ -44,7 +44,7 @@ async def test_month_aggregates_equal_a_recomputation_from_the_postings(settled)
                 SELECT t.clearing_month, split_part(p.account, '/', 4) AS insured_region,
                        split_part(p.account, '/', 2) AS treating_region,
                        count(*) FILTER (WHERE t.kind = 'settlement')::int AS settlements,
-                       count(*) FILTER (WHERE t.kind = 'cancel')::int AS cancels,
+                       count(*) FILTER (WHERE t.kind IN ('cancel', 'reversal'))::int AS cancels,
                        sum(p.amount_fen)::bigint AS fund_pay_fen
                 FROM ledger_postings p JOIN ledger_transactions t USING (tx_id)
                 WHERE p.account LIKE 'treating/%/receivable/%'

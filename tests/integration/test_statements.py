@@ -36,7 +36,7 @@ async def test_every_statement_adds_up_to_its_entries_and_to_the_closing(stack, 
     nets = 0
     for region in sorted(positions):
         summary, entries = await statement(stack, region, closing.month)
-        sign = {"settlement": 1, "cancel": -1}
+        sign = {"settlement": 1, "cancel": -1, "reversal": -1}
         as_insured = [e for e in entries if e.insured_region == region]
         as_treating = [e for e in entries if e.treating_region == region]
         assert summary.entries_as_insured == len(as_insured)
