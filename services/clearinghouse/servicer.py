@@ -24,16 +24,17 @@ from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_st
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason
 from services.clearinghouse import store
+from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import first_open_month, month_closing
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
-from services.common import convert
+from services.common import convert, reconciling
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from google.rpc import status_pb2
-from datetime import UTC
+from datetime import UTC, date
 
 log = structlog.get_logger()
 
@@ -113,7 +114,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             # Insert-or-keep, then lock: two concurrent copies of one request meet on the same row.
             inserted = await store.insert_pending_claim(
                 conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
-                routed.stay.hospital_code, rule.value, request.SerializeToString())
+                routed.stay.hospital_code, rule.value, request.SerializeToString(),
+                date.fromisoformat(routed.stay.discharged_on))
             earlier = await store.find_claim(conn, request_id, lock=True)
             if not inserted:
                 same_request_or_conflict(bytes(earlier["request"]), request)
@@ -254,6 +256,12 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
     @rpc
     async def ReverseClaim(self, request: pb.ReverseClaimRequest, context: grpc.aio.ServicerContext) -> pb.ReverseClaimResponse:
         """冲正 (2601): record the reversal (blocking the id), reverse at the insured agency, then undo here."""
+        return await self.reverse_claim(request, downstream_timeout_s(context))
+
+    async def reverse_claim(self, request: pb.ReverseClaimRequest, timeout_s: float | None,
+                            only_if_pending: bool = False) -> pb.ReverseClaimResponse:
+        """The reversal; with `only_if_pending` (reconciliation's own), nothing happens unless the claim is still
+        pending when its id is locked — a retry from the treating agency may have completed it meanwhile."""
         request_id = check_request_id(request.request_id)
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         treating_region = check_region(request.treating_region, "treating_region")
@@ -269,6 +277,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 raise InvalidField("insured_region", "the claim was recorded between other regions")
             self.stub_for(insured_region)
             reversal = await store.find_reversal(conn, settlement_id)
+            if only_if_pending and reversal is None and (claim is None or claim["status"] != "pending"):
+                raise PreconditionFailed("settlement_id", "is no longer pending")
             if reversal is not None and reversal["status"] == "done":
                 response = pb.ReverseClaimResponse.FromString(bytes(reversal["response"]))
                 await remember(conn, request_id, "ReverseClaim", request, response)
@@ -285,7 +295,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         # Committed: from here a late SettleClaim of this id is refused, so reversing downstream is final.
         answer = await self.stub_for(insured_region).ReverseAdjudication(
             insured_agency_pb2.ReverseAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
-            timeout=downstream_timeout_s(context))
+            timeout=timeout_s)
         return await self.undo_claim(request_id, request, settlement_id, answer)
 
     async def undo_claim(self, request_id: str, request: pb.ReverseClaimRequest, settlement_id: str,
@@ -326,6 +336,48 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         month = first_open_month(month, await store.closed_months_from(conn, month))
         await store.post_transaction(conn, settlement_id, kind, month, mirror(original), claim["insured_region"],
                                      claim["treating_region"], claim["fund_pay_fen"])
+
+    async def finish_cancel(self, settlement_id: str, cancel_request_id: str) -> None:
+        """Reconciliation: the insured agency cancelled (撤销) but the cancel never completed here (a crash in
+        between). Complete it: post the mirror and mark the claim cancelled under the same cancel id."""
+        cancelled_at = now_utc()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            claim = await store.find_claim(conn, settlement_id, lock=True)
+            if claim is None or claim["status"] != "settled":
+                raise PreconditionFailed("settlement_id", "is no longer settled")
+            settlement = pb.SettleClaimResponse.FromString(bytes(claim["response"])).settlement
+            settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
+            await self.post_undo(conn, claim, "cancel", cancelled_at)
+            await store.mark_cancelled(conn, settlement_id, cancel_request_id,
+                                       pb.CancelClaimResponse(settlement=settlement).SerializeToString(), cancelled_at)
+        log.warning("claim_cancel_completed_by_reconciliation", settlement_id=settlement_id)
+
+    async def day_detail(self, day, treating_region: str | None, insured_region: str | None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
+        async with self.pool.acquire() as conn:
+            rows = await store.day_lines(conn, day, treating_region, insured_region)
+        return [reconciling.detail_line(row, reversing=row["reversing"], treating_region=row["treating_region"],
+                                        insured_region=row["insured_region"]) for row in rows]
+
+    def day_filters(self, request) -> tuple:  # noqa: ANN001, ANN201
+        day = parse_day(request.day, "day")
+        treating = check_region(request.treating_region, "treating_region") if request.treating_region else None
+        insured = check_region(request.insured_region, "insured_region") if request.insured_region else None
+        return day, treating, insured
+
+    @rpc
+    async def GetClaimDailyTotals(self, request: pb.GetClaimDailyTotalsRequest, context: grpc.aio.ServicerContext) -> pb.GetClaimDailyTotalsResponse:
+        return pb.GetClaimDailyTotalsResponse(totals=reconciling.totals(await self.day_detail(*self.day_filters(request))))
+
+    @rpc_stream
+    async def StreamClaimDailyDetail(self, request: pb.StreamClaimDailyDetailRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        for line in await self.day_detail(*self.day_filters(request)):
+            yield pb.StreamClaimDailyDetailResponse(line=line)
+
+    @rpc
+    async def ReconcileInsuredAgencies(self, request: pb.ReconcileInsuredAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileInsuredAgenciesResponse:
+        day = parse_day(request.day, "day")
+        grace_s = reconciling.check_grace(request.pending_grace_s)
+        return pb.ReconcileInsuredAgenciesResponse(reports=await ClearingReconciliation(self).run(day, grace_s))
 
     @rpc
     async def GetClaim(self, request: pb.GetClaimRequest, context: grpc.aio.ServicerContext) -> pb.GetClaimResponse:

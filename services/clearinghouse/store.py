@@ -34,12 +34,14 @@ async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = 
 
 async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
                                insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
-                               request: bytes) -> bool:
+                               request: bytes, discharged_on: date) -> bool:
     """Record a new claim as pending; False when a claim with this id already exists (left as it is)."""
     status = await conn.execute(
         "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
-        "catalogue_rule, request) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (settlement_id) DO NOTHING",
-        UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request)
+        "catalogue_rule, request, discharged_on) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) "
+        "ON CONFLICT (settlement_id) DO NOTHING",
+        UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request,
+        discharged_on)
     return status == "INSERT 0 1"
 
 
@@ -242,3 +244,23 @@ async def unfinished_reversals(conn: asyncpg.Connection, older_than_s: float) ->
         "SELECT r.settlement_id, r.request_id, c.treating_region, c.insured_region FROM reversals r "
         "JOIN claims c USING (settlement_id) WHERE r.status = 'reversing' "
         "AND r.created_at < now() - make_interval(secs => $1) ORDER BY r.created_at", older_than_s)
+
+
+async def day_lines(conn: asyncpg.Connection, day: date, treating_region: str | None,
+                    insured_region: str | None) -> list[asyncpg.Record]:
+    """3202: every claim of stays discharged on `day` between the given regions, with its reversal state."""
+    return await conn.fetch(
+        "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.fund_pay_fen AS settled_fund_pay, "
+        "coalesce(c.total_fen, 0) AS total_fen, coalesce(c.fund_pay_fen, 0) AS fund_pay_fen, "
+        "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, c.response, "
+        "coalesce(r.status = 'reversing', false) AS reversing, r.request_id AS reversal_request_id FROM claims c "
+        "LEFT JOIN reversals r USING (settlement_id) WHERE c.discharged_on = $1 "
+        "AND ($2::text IS NULL OR c.treating_region = $2) AND ($3::text IS NULL OR c.insured_region = $3) "
+        "ORDER BY c.settlement_id", day, treating_region, insured_region)
+
+
+async def record_repair(conn: asyncpg.Connection, day: date, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair
+    await conn.execute(
+        "INSERT INTO repairs (day, pair, key, upstream_status, downstream_status, action, note, repaired, error) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", day, repair.pair, repair.key, repair.upstream_status,
+        repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)

@@ -24,8 +24,8 @@ from clearing.dates import parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_not_reversed, reversal_outcome
 from clearing.policy import FilingStatus, Policy, PolicyBook
-from services.common import convert
-from services.common.errors import rpc
+from services.common import convert, reconciling
+from services.common.errors import rpc, rpc_stream
 from services.common.locks import lock_settlement_key
 from services.common.logs import mask_id_number, mask_name
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
@@ -100,7 +100,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                 return pb.AdjudicateResponse.FromString(bytes(earlier["response"]))
             result, policy = await self.adjudication_for(conn, claim, lock=True)
             response = pb.AdjudicateResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
-            await store.record_settlement(conn, request_id, claim.member_id, claim.stay.discharged_on.year,
+            await store.record_settlement(conn, request_id, claim.member_id, claim.stay.discharged_on,
                                           claim.treating_region, result, request.SerializeToString(),
                                           response.SerializeToString())
             await store.write_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, result.ytd_after)
@@ -178,6 +178,24 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         await store.write_accumulators(conn, row["member_id"], row["year"], restored)
         await store.mark_reversed(conn, settlement_id)
         return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome], adjudication=adjudication)
+
+    async def day_detail(self, request) -> list[types_pb2.DetailLine]:  # noqa: ANN001
+        day = parse_day(request.day, "day")
+        treating = check_region(request.treating_region, "treating_region") if request.treating_region else None
+        async with self.pool.acquire() as conn:
+            rows = await store.day_lines(conn, day, self.region, treating)
+        return [reconciling.detail_line(row, local=row["treating_region"] == self.region,
+                                        treating_region=row["treating_region"], insured_region=self.region)
+                for row in rows]
+
+    @rpc
+    async def GetAdjudicationDailyTotals(self, request: pb.GetAdjudicationDailyTotalsRequest, context: grpc.aio.ServicerContext) -> pb.GetAdjudicationDailyTotalsResponse:
+        return pb.GetAdjudicationDailyTotalsResponse(totals=reconciling.totals(await self.day_detail(request)))
+
+    @rpc_stream
+    async def StreamAdjudicationDailyDetail(self, request: pb.StreamAdjudicationDailyDetailRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        for line in await self.day_detail(request):
+            yield pb.StreamAdjudicationDailyDetailResponse(line=line)
 
     @rpc
     async def RegisterMember(self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext) -> pb.RegisterMemberResponse:

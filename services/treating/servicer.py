@@ -10,7 +10,7 @@ the same request_id re-drives the same settlement id and nothing is paid twice.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
+from datetime import UTC, date
 
 import asyncpg
 import grpc
@@ -28,14 +28,15 @@ from clearing.classify import classify_bill
 from clearing.dates import check_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
-from services.common import convert
+from services.common import convert, reconciling
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import now_utc
-from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
+from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
+from services.treating.reconciler import TreatingReconciliation
 
 log = structlog.get_logger()
 REASON_LENGTH_MAX = 256
@@ -184,7 +185,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                     raise PreconditionFailed("encounter_id", "the encounter is already settled")
                 await store.insert_pending(conn, settlement_id, request_id, encounter_id, encounter["hospital_code"],
                                            claim.insured_region, claim.insured_region == self.region,
-                                           request.SerializeToString(), claim.SerializeToString())
+                                           request.SerializeToString(), claim.SerializeToString(),
+                                           date.fromisoformat(claim.stay.discharged_on))
         structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
         settlement = await self.settle_downstream(request_id, claim, context)
         return await self.record_settled(request_id, settlement)
@@ -242,6 +244,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             return pb.CancelResponse.FromString(stored)
         if row is None:
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
+        if row["status"] == "cancelled" and str(row["cancel_request_id"]) == request_id:
+            return pb.CancelResponse.FromString(bytes(row["cancel_response"]))  # completed by reconciliation
         check_cancellable(row["status"])
         timeout_s = downstream_timeout_s(context)
         settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
@@ -273,6 +277,12 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def Reverse(self, request: pb.ReverseRequest, context: grpc.aio.ServicerContext) -> pb.ReverseResponse:
         """冲正 (2601): the HIS does not know whether Settle `original_request_id` went through. Record the
         reversal first (from then on that Settle is refused), reverse downstream, then mark it here."""
+        return await self.reverse(request, downstream_timeout_s(context))
+
+    async def reverse(self, request: pb.ReverseRequest, timeout_s: float | None,
+                      only_if_pending: bool = False) -> pb.ReverseResponse:
+        """The reversal; with `only_if_pending` (reconciliation's own), nothing happens unless the settlement
+        is still pending when the id is locked — a HIS retry may have completed it meanwhile."""
         request_id = check_request_id(request.request_id)
         original_request_id = check_request_id(request.original_request_id, "original_request_id")
         if len(request.reason) > REASON_LENGTH_MAX:
@@ -290,6 +300,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 await remember(conn, request_id, "Reverse", request, response)
                 return response
             row = await store.find_settlement_by_request(conn, original_request_id, lock=True)
+            if only_if_pending and reversal is None and (row is None or row["status"] != "pending"):
+                raise PreconditionFailed("original_request_id", "is no longer pending")
             if reversal is None:
                 await store.begin_reversal(conn, original_request_id, request_id, reason,
                                            str(row["settlement_id"]) if row else None)
@@ -303,7 +315,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 return response
         claim = types_pb2.Claim.FromString(bytes(row["claim"]))
         structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
-        adjudication = await self.reverse_downstream(request_id, claim, downstream_timeout_s(context))
+        adjudication = await self.reverse_downstream(request_id, claim, timeout_s)
         return await self.record_reversed(request_id, request, claim.settlement_id, adjudication)
 
     async def reverse_downstream(self, request_id: str, claim: types_pb2.Claim,
@@ -345,6 +357,46 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             await remember(conn, request_id, "Reverse", request, response)
         log.info("settlement_reversed", outcome=outcome.value)
         return response
+
+    async def finish_cancel(self, settlement_id: str, cancel_request_id: str) -> None:
+        """Reconciliation: downstream cancelled (撤销) but the cancel never completed here (a crash in between).
+        Complete it under the same cancel id, so the HIS's retry of that Cancel gets the cancelled settlement."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            row = await store.find_settlement(conn, settlement_id, lock=True)
+            if row is None or row["status"] != "settled":
+                raise PreconditionFailed("settlement_id", "is no longer settled")
+            settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
+            settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
+            await store.mark_cancelled(conn, settlement_id, cancel_request_id,
+                                       pb.CancelResponse(settlement=settlement).SerializeToString(), now_utc())
+        log.warning("cancel_completed_by_reconciliation", settlement_id=settlement_id)
+
+    async def day_detail(self, day, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
+        async with self.pool.acquire() as conn:
+            rows = await store.day_lines(conn, day, hospital_code)
+        return [reconciling.detail_line(row, request_id=str(row["request_id"]), local=row["local"],
+                                        reversing=row["reversing"], treating_region=self.region,
+                                        insured_region=row["insured_region"]) for row in rows]
+
+    def day_filters(self, request) -> tuple:  # noqa: ANN001, ANN201
+        day = parse_day(request.day, "day")
+        hospital = check_hospital_code(request.hospital_code, "hospital_code") if request.hospital_code else None
+        return day, hospital
+
+    @rpc
+    async def GetDailyTotals(self, request: pb.GetDailyTotalsRequest, context: grpc.aio.ServicerContext) -> pb.GetDailyTotalsResponse:
+        return pb.GetDailyTotalsResponse(totals=reconciling.totals(await self.day_detail(*self.day_filters(request))))
+
+    @rpc_stream
+    async def StreamDailyDetail(self, request: pb.StreamDailyDetailRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        for line in await self.day_detail(*self.day_filters(request)):
+            yield pb.StreamDailyDetailResponse(line=line)
+
+    @rpc
+    async def Reconcile(self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileResponse:
+        day = parse_day(request.day, "day")
+        grace_s = reconciling.check_grace(request.pending_grace_s)
+        return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s))
 
     @rpc
     async def GetSettlement(self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext) -> pb.GetSettlementResponse:

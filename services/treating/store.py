@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -84,11 +84,13 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 
 
 async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
-                         hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes) -> None:
+                         hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
+                         discharged_on: date) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
-        "status, request, claim) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)",
-        UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim)
+        "status, request, claim, discharged_on) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+        UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
+        discharged_on)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
@@ -163,3 +165,22 @@ async def unfinished_reversals(conn: asyncpg.Connection, older_than_s: float) ->
     return await conn.fetch(
         "SELECT * FROM reversals WHERE status = 'reversing' AND created_at < now() - make_interval(secs => $1) "
         "ORDER BY created_at", older_than_s)
+
+
+async def day_lines(conn: asyncpg.Connection, day: date, hospital_code: str | None = None) -> list[asyncpg.Record]:
+    """3202: every settlement of stays discharged on `day` (optionally one hospital's), with its reversal state."""
+    return await conn.fetch(
+        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.hospital_code, s.request, "
+        "coalesce(s.total_fen, 0) AS total_fen, coalesce(s.fund_pay_fen, 0) AS fund_pay_fen, "
+        "coalesce(s.psn_pay_fen, 0) AS psn_pay_fen, s.created_at, s.cancel_request_id, "
+        "coalesce(r.status = 'reversing', false) AS reversing FROM settlements s "
+        "LEFT JOIN reversals r ON r.original_request_id = s.request_id "
+        "WHERE s.discharged_on = $1 AND ($2::text IS NULL OR s.hospital_code = $2) ORDER BY s.settlement_id",
+        day, hospital_code)
+
+
+async def record_repair(conn: asyncpg.Connection, day: date, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair
+    await conn.execute(
+        "INSERT INTO repairs (day, pair, key, upstream_status, downstream_status, action, note, repaired, error) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", day, repair.pair, repair.key, repair.upstream_status,
+        repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)

@@ -309,6 +309,17 @@ TREATING_CASES = [
         request_id=k.rid(), original_request_id="R1")), INVALID, TREATING_PARTIES, field="original_request_id"),
     case("Reverse-reason-too-long", lambda k, s: tr(k).Reverse(ta.ReverseRequest(
         request_id=k.rid(), original_request_id=k.rid(), reason="x" * 257)), INVALID, TREATING_PARTIES, field="reason"),
+    # 3201 / 3202 / reconciliation
+    case("GetDailyTotals-bad-day", lambda k, s: tr(k).GetDailyTotals(ta.GetDailyTotalsRequest(day="2026-02-30")),
+         INVALID, TREATING_PARTIES, field="day"),
+    case("GetDailyTotals-bad-hospital", lambda k, s: tr(k).GetDailyTotals(ta.GetDailyTotalsRequest(
+        day="2026-03-06", hospital_code="H1")), INVALID, TREATING_PARTIES, field="hospital_code"),
+    case("StreamDailyDetail-day-missing", lambda k, s: drain(tr(k).StreamDailyDetail(ta.StreamDailyDetailRequest())),
+         INVALID, TREATING_PARTIES, field="day"),
+    case("Reconcile-bad-day", lambda k, s: tr(k).Reconcile(ta.ReconcileRequest(day="yesterday")),
+         INVALID, TREATING_PARTIES, field="day"),
+    case("Reconcile-negative-grace", lambda k, s: tr(k).Reconcile(ta.ReconcileRequest(
+        day="2026-03-06", pending_grace_s=-1)), INVALID, TREATING_PARTIES, field="pending_grace_s"),
     # GetSettlement
     case("GetSettlement-settlement_id-missing", lambda k, s: tr(k).GetSettlement(ta.GetSettlementRequest()),
          INVALID, TREATING_PARTIES, field="settlement_id"),
@@ -421,6 +432,16 @@ CLEARING_CASES = [
     case("ReverseClaim-unconnected-region", lambda k, s: chs(k).ReverseClaim(ch.ReverseClaimRequest(
         request_id=k.rid(), settlement_id=k.rid(), treating_region="440100", insured_region="990100")),
         NOT_FOUND, CLEARING_PARTIES, resource="990100"),
+    # 3201 / 3202 / reconciliation
+    case("GetClaimDailyTotals-bad-day", lambda k, s: chs(k).GetClaimDailyTotals(ch.GetClaimDailyTotalsRequest(
+        day="2026-13-01")), INVALID, CLEARING_PARTIES, field="day"),
+    case("GetClaimDailyTotals-bad-region", lambda k, s: chs(k).GetClaimDailyTotals(ch.GetClaimDailyTotalsRequest(
+        day="2026-03-06", insured_region="61")), INVALID, CLEARING_PARTIES, field="insured_region"),
+    case("StreamClaimDailyDetail-bad-treating-region", lambda k, s: drain(chs(k).StreamClaimDailyDetail(
+        ch.StreamClaimDailyDetailRequest(day="2026-03-06", treating_region="x"))), INVALID, CLEARING_PARTIES,
+        field="treating_region"),
+    case("ReconcileInsuredAgencies-day-missing", lambda k, s: chs(k).ReconcileInsuredAgencies(
+        ch.ReconcileInsuredAgenciesRequest()), INVALID, CLEARING_PARTIES, field="day"),
     # GetClaim
     case("GetClaim-settlement_id-not-a-uuid", lambda k, s: chs(k).GetClaim(ch.GetClaimRequest(settlement_id="nope")),
          INVALID, CLEARING_PARTIES, field="settlement_id"),
@@ -569,6 +590,12 @@ INSURED_CASES = [
         field="request_id"),
     case("ReverseAdjudication-settlement_id-missing", lambda k, s: ins(k, INSURED).ReverseAdjudication(
         ia.ReverseAdjudicationRequest(request_id=k.rid())), INVALID, INSURED_PARTIES, field="settlement_id"),
+    # 3201 / 3202
+    case("GetAdjudicationDailyTotals-bad-day", lambda k, s: ins(k, INSURED).GetAdjudicationDailyTotals(
+        ia.GetAdjudicationDailyTotalsRequest(day="06/03/2026")), INVALID, INSURED_PARTIES, field="day"),
+    case("StreamAdjudicationDailyDetail-bad-region", lambda k, s: drain(ins(k, INSURED).StreamAdjudicationDailyDetail(
+        ia.StreamAdjudicationDailyDetailRequest(day="2026-03-06", treating_region="4401"))), INVALID,
+        INSURED_PARTIES, field="treating_region"),
     # CancelAdjudication
     case("CancelAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).CancelAdjudication(
         ia.CancelAdjudicationRequest(request_id="c", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,

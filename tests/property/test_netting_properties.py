@@ -135,3 +135,4 @@ def test_two_levels_distribute_and_settle_exactly(cells) -> None:
     start = {**{code: 0 for code in provinces}, **distributed}  # a 110000-style city is its province's agency
     for plan in (hub_plan, direct_plan):
         assert set(model_apply(start, plan(national) + local).values()) <= {0}
+

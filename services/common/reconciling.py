@@ -1,0 +1,119 @@
+"""Reconciling one pair of neighbours for one day (3201 totals, then 3202 detail when they differ).
+
+The rules are the core's (`clearing/reconcile.py`); this module moves the lines between the parties'
+messages and the core, carries out the repairs the upstream party hands it, and reports each one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+
+import grpc
+import structlog
+from clearinghouse.v1 import types_pb2
+
+from clearing.errors import DomainError, InvalidField
+from clearing.reconcile import DailyTotals, DetailLine, Difference, Repair, compare, daily_totals, totals_agree
+
+log = structlog.get_logger()
+
+STATUSES = {"pending": types_pb2.SETTLEMENT_STATUS_PENDING, "settled": types_pb2.SETTLEMENT_STATUS_SETTLED,
+            "failed": types_pb2.SETTLEMENT_STATUS_FAILED, "cancelled": types_pb2.SETTLEMENT_STATUS_CANCELLED,
+            "reversed": types_pb2.SETTLEMENT_STATUS_REVERSED}
+STATUS_NAMES = {number: name for name, number in STATUSES.items()}
+DEFAULT_GRACE_S = 60
+REPAIR_NAMESPACE = uuid.UUID("6f0c7a52-3d5e-4b8e-9a51-0c2f3b7d2e11")
+
+
+def check_grace(value: int) -> int:
+    """Seconds after which a pending row is taken as abandoned; 0 means the default."""
+    if value < 0:
+        raise InvalidField("pending_grace_s", "must not be negative")
+    return value or DEFAULT_GRACE_S
+
+
+def repair_request_id(action: str, key: str) -> str:
+    """The same repair of the same settlement always carries the same request id, so a second run (or a
+    crash in the middle) replays instead of acting twice."""
+    return str(uuid.uuid5(REPAIR_NAMESPACE, f"{action}:{key}"))
+
+
+def detail_line(row, **extra) -> types_pb2.DetailLine:  # noqa: ANN001 - an asyncpg.Record with the day_lines columns
+    message = types_pb2.DetailLine(
+        settlement_id=str(row["settlement_id"]), status=STATUSES[row["status"]], total_fen=row["total_fen"],
+        fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"],
+        cancel_request_id=str(row["cancel_request_id"]) if row["cancel_request_id"] else "", **extra)
+    if row["created_at"] is not None:
+        message.created_at.FromDatetime(row["created_at"])
+    return message
+
+
+def core_line(message: types_pb2.DetailLine, key: str, now: datetime, grace_s: int) -> DetailLine:
+    status = STATUS_NAMES[message.status]
+    stale = status == "pending" and now - message.created_at.ToDatetime(tzinfo=now.tzinfo) > timedelta(seconds=grace_s)
+    settled_amounts = status in ("settled", "cancelled", "reversed")
+    return DetailLine(key, status, message.local, message.total_fen if settled_amounts else 0,
+                      message.fund_pay_fen if settled_amounts else 0, message.psn_pay_fen if settled_amounts else 0,
+                      message.reversing, stale, message.cancel_request_id)
+
+
+def totals(lines: Iterable[types_pb2.DetailLine]) -> list[types_pb2.DailyTotals]:
+    """3201 over detail lines, computed by the core so both sides count the same way."""
+    now = datetime.now().astimezone()
+    return [totals_to_proto(item) for item in daily_totals(core_line(line, line.settlement_id, now, 0) for line in lines)]
+
+
+def totals_to_proto(item: DailyTotals) -> types_pb2.DailyTotals:
+    return types_pb2.DailyTotals(clearing_type=item.clearing_type, settled=item.settled, total_fen=item.total_fen,
+                                 fund_pay_fen=item.fund_pay_fen, psn_pay_fen=item.psn_pay_fen, pending=item.pending)
+
+
+def totals_from_proto(message: types_pb2.DailyTotals) -> DailyTotals:
+    return DailyTotals(message.clearing_type, message.settled, message.total_fen, message.fund_pay_fen,
+                       message.psn_pay_fen, message.pending)
+
+
+RepairAction = Callable[[Difference, types_pb2.DetailLine | None, types_pb2.DetailLine | None], Awaitable[None]]
+
+
+async def reconcile_pair(pair: str, day: str, upstream: list[types_pb2.DetailLine],
+                         downstream_totals: list[types_pb2.DailyTotals],
+                         downstream_detail: Callable[[], Awaitable[list[types_pb2.DetailLine]]],
+                         grace_s: int, repair: RepairAction,
+                         record: Callable[[types_pb2.Repair], Awaitable[None]]) -> types_pb2.ReconciliationReport:
+    """3201 first; when the totals differ, something is pending or a reversal is unfinished, 3202 line by
+    line, and every difference repaired by `repair` (upstream's own steps of the protocol)."""
+    report = types_pb2.ReconciliationReport(pair=pair, day=day, upstream_totals=totals(upstream),
+                                            downstream_totals=downstream_totals)
+    report.totals_agreed = totals_agree(map(totals_from_proto, report.upstream_totals),
+                                        map(totals_from_proto, downstream_totals)) \
+        and not any(line.reversing for line in upstream)
+    if report.totals_agreed:
+        return report
+    down_lines = await downstream_detail()
+    now = datetime.now().astimezone()
+    ups = {line.settlement_id: line for line in upstream}
+    downs = {line.settlement_id: line for line in down_lines}
+    report.lines_compared = len(ups.keys() | downs.keys())
+    differences = compare({key: core_line(line, key, now, grace_s) for key, line in ups.items()},
+                          {key: core_line(line, key, now, grace_s) for key, line in downs.items()})
+    for difference in differences:
+        item = types_pb2.Repair(key=difference.key, pair=pair, upstream_status=difference.upstream or "",
+                                downstream_status=difference.downstream or "", action=difference.repair.value,
+                                note=difference.note)
+        if difference.repair not in (Repair.WAIT, Repair.REPORT):
+            try:
+                await repair(difference, ups.get(difference.key), downs.get(difference.key))
+                item.repaired = True
+            except grpc.aio.AioRpcError as error:  # tried again on the next run
+                item.error = f"{error.code().name}: {error.details()}"
+            except DomainError as error:
+                item.error = f"{type(error).__name__}: {error}"
+        report.repairs.append(item)
+        await record(item)
+        log.warning("reconciliation_difference", pair=pair, day=day, key=difference.key, action=item.action,
+                    upstream=item.upstream_status, downstream=item.downstream_status, repaired=item.repaired,
+                    error=item.error)
+    return report

@@ -1,0 +1,219 @@
+"""Reconciliation between neighbours (3201 totals, 3202 detail) finds each kind of difference a crash can
+leave and repairs it by its rule (clearing/reconcile.py); a second run finds nothing left.
+
+Each test uses a discharge day of its own, so the day's lines are only its own. Partial states are made
+for real, as in test_reversal.py: a party whose downstream neighbour is a port nobody listens on, or a
+downstream party called directly as its upstream would have before crashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import insured_agency_pb2 as ia
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
+
+from services.stack.processes import free_port
+from services.stack.wiring import channel_to, start_region
+
+H_GUANGZHOU = "H44010000001"
+GUANGZHOU = "440100"
+INSURED = "610924"
+GRACE_S = 1
+
+
+async def open_stay(kit, member, day: str) -> str:  # noqa: ANN001
+    line = kit.bill_line("1", kit.plain_codes(GUANGZHOU)[0], "2", 150000, day)
+    return await kit.open_encounter(H_GUANGZHOU, member, [line], day)
+
+
+async def states(kit, settlement_id: str, insured: str = INSURED) -> tuple:  # noqa: ANN001
+    sid = uuid.UUID(settlement_id)
+    return (await (await kit.db(f"treating_{GUANGZHOU}")).fetchval("SELECT status FROM settlements WHERE settlement_id = $1", sid),
+            await (await kit.db("clearinghouse")).fetchval("SELECT status FROM claims WHERE settlement_id = $1", sid),
+            await (await kit.db(f"insured_{insured}")).fetchval("SELECT status FROM settlements WHERE settlement_id = $1", sid))
+
+
+async def reconcile_all(kit, day: str) -> list[types_pb2.ReconciliationReport]:  # noqa: ANN001
+    """As `clearing-admin reconcile`: the clearing house with the insured agencies, then the treating agency."""
+    await asyncio.sleep(GRACE_S + 0.2)  # let pending rows age past the grace period
+    downstream = await kit.clearing().ReconcileInsuredAgencies(
+        ch.ReconcileInsuredAgenciesRequest(day=day, pending_grace_s=GRACE_S))
+    upstream = await kit.treating(GUANGZHOU).Reconcile(ta.ReconcileRequest(day=day, pending_grace_s=GRACE_S))
+    return [*downstream.reports, *upstream.reports]
+
+
+def repairs_of(reports) -> list[tuple[str, str, bool]]:  # noqa: ANN001
+    return [(repair.pair, repair.action, repair.repaired) for report in reports for repair in report.repairs]
+
+
+async def settle_cut_off(kit, encounter_id: str, day: str, clearing_house_address: str) -> str:  # noqa: ANN001
+    """Settle through a treating agency (same database) whose clearing house is unreachable; returns the
+    HIS request id (the call fails UNAVAILABLE with the settlement left pending)."""
+    region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), clearing_house_address)
+    channel = channel_to(f"127.0.0.1:{region.port}")
+    request_id = kit.rid()
+    try:
+        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(
+            ta.SettleRequest(request_id=request_id, encounter_id=encounter_id, discharged_on=day), timeout=5))
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await channel.close()
+        await region.stop()
+    return request_id
+
+
+async def settlement_of(kit, request_id: str) -> str:  # noqa: ANN001
+    return str(await (await kit.db(f"treating_{GUANGZHOU}")).fetchval(
+        "SELECT settlement_id FROM settlements WHERE request_id = $1", uuid.UUID(request_id)))
+
+
+async def test_a_clean_day_agrees_on_the_totals_without_the_detail(kit):
+    day = "2026-05-04"
+    member = await kit.new_member(INSURED)
+    local_member = await kit.new_member(GUANGZHOU)
+    for who in (member, member, local_member):
+        await kit.treating(GUANGZHOU).Settle(ta.SettleRequest(
+            request_id=kit.rid(), encounter_id=await open_stay(kit, who, day), discharged_on=day))
+    reports = await reconcile_all(kit, day)
+    assert all(report.totals_agreed for report in reports)
+    assert repairs_of(reports) == []
+    by_pair = {report.pair: report for report in reports}
+    cross = by_pair[f"treating_agency:{GUANGZHOU}<->clearing_house"]
+    assert [(t.clearing_type, t.settled) for t in cross.upstream_totals] == [("cross_region", 2)]
+    assert cross.upstream_totals == cross.downstream_totals
+    local = by_pair[f"treating_agency:{GUANGZHOU}<->insured_agency:{GUANGZHOU}"]
+    assert [(t.clearing_type, t.settled) for t in local.upstream_totals] == [("local", 1)]
+    totals = await kit.treating(GUANGZHOU).GetDailyTotals(ta.GetDailyTotalsRequest(day=day, hospital_code=H_GUANGZHOU))
+    assert sum(t.settled for t in totals.totals) == 3
+    detail = [item.line async for item in kit.treating(GUANGZHOU).StreamDailyDetail(ta.StreamDailyDetailRequest(day=day))]
+    assert len(detail) == 3 and all(line.request_id for line in detail)
+    assert sum(line.fund_pay_fen for line in detail) == sum(t.fund_pay_fen for t in totals.totals)
+
+
+async def test_a_pending_left_at_the_treating_agency_only_is_reversed(kit):
+    day = "2026-05-05"
+    member = await kit.new_member(INSURED)
+    encounter_id = await open_stay(kit, member, day)
+    request_id = await settle_cut_off(kit, encounter_id, day, f"127.0.0.1:{free_port()}")
+    settlement_id = await settlement_of(kit, request_id)
+    assert await states(kit, settlement_id) == ("pending", None, None)
+
+    reports = await reconcile_all(kit, day)
+    assert (f"treating_agency:{GUANGZHOU}<->clearing_house", "reverse_stale_pending", True) in repairs_of(reports)
+    assert await states(kit, settlement_id) == ("reversed", None, None)
+    assert repairs_of(await reconcile_all(kit, day)) == [], "a second run finds nothing left"
+    logged = await (await kit.db(f"treating_{GUANGZHOU}")).fetch(
+        "SELECT action, repaired FROM repairs WHERE key = $1", settlement_id)
+    assert [tuple(row) for row in logged] == [("reverse_stale_pending", True)], "every repair is kept"
+
+
+async def test_a_settlement_whose_answer_never_reached_the_treating_agency_is_reversed_everywhere(kit):
+    day = "2026-05-06"
+    member = await kit.new_member(INSURED)
+    before = await kit.accumulators(member)
+    encounter_id = await open_stay(kit, member, day)
+    request_id = await settle_cut_off(kit, encounter_id, day, f"127.0.0.1:{free_port()}")
+    settlement_id = await settlement_of(kit, request_id)
+    claim = types_pb2.Claim.FromString(bytes(await (await kit.db(f"treating_{GUANGZHOU}")).fetchval(
+        "SELECT claim FROM settlements WHERE settlement_id = $1", uuid.UUID(settlement_id))))
+    await kit.clearing().SettleClaim(ch.SettleClaimRequest(request_id=settlement_id, claim=claim))
+    assert await states(kit, settlement_id) == ("pending", "settled", "settled")
+
+    reports = await reconcile_all(kit, day)
+    assert (f"treating_agency:{GUANGZHOU}<->clearing_house", "reverse_stale_pending", True) in repairs_of(reports)
+    assert await states(kit, settlement_id) == ("reversed", "reversed", "reversed")
+    assert kit.ytd_dict(await kit.accumulators(member)) == kit.ytd_dict(before)
+    ledger = await kit.ledger(settlement_id)
+    assert {account: ledger["settlement"][account] + ledger["reversal"][account] for account in ledger["settlement"]} \
+        == dict.fromkeys(ledger["settlement"], 0)
+    assert repairs_of(await reconcile_all(kit, day)) == []
+
+
+async def test_an_adjudication_nobody_upstream_recorded_is_reversed(kit):
+    day = "2026-05-07"
+    member = await kit.new_member(INSURED)
+    before = await kit.accumulators(member)
+    encounter_id = await open_stay(kit, member, day)
+    quoted = await kit.treating(GUANGZHOU).PreSettle(ta.PreSettleRequest(encounter_id=encounter_id, discharged_on=day))
+    orphan_id = str(uuid.uuid4())
+    claim = types_pb2.Claim()
+    claim.CopyFrom(quoted.settlement.claim)
+    claim.settlement_id = orphan_id
+    await kit.insured(INSURED).Adjudicate(ia.AdjudicateRequest(request_id=orphan_id, claim=claim))
+    assert await states(kit, orphan_id) == (None, None, "settled")
+
+    reports = await reconcile_all(kit, day)
+    assert (f"clearing_house<->insured_agency:{INSURED}", "reverse_orphan", True) in repairs_of(reports)
+    assert await states(kit, orphan_id) == (None, None, "reversed")
+    assert kit.ytd_dict(await kit.accumulators(member)) == kit.ytd_dict(before)
+    assert repairs_of(await reconcile_all(kit, day)) == []
+
+
+async def test_a_cancel_that_stopped_half_way_is_completed_upstream(kit):
+    day = "2026-05-08"
+    member = await kit.new_member(INSURED)
+    encounter_id = await open_stay(kit, member, day)
+    settled = (await kit.treating(GUANGZHOU).Settle(ta.SettleRequest(
+        request_id=kit.rid(), encounter_id=encounter_id, discharged_on=day))).settlement
+    cancel_id = kit.rid()  # the insured agency cancelled; the clearing house and the agency crashed before
+    await kit.insured(INSURED).CancelAdjudication(ia.CancelAdjudicationRequest(
+        request_id=cancel_id, settlement_id=settled.settlement_id))
+    assert await states(kit, settled.settlement_id) == ("settled", "settled", "cancelled")
+
+    reports = await reconcile_all(kit, day)
+    assert [(pair, action) for pair, action, done in repairs_of(reports) if done] == [
+        (f"clearing_house<->insured_agency:{INSURED}", "finish_cancel"),
+        (f"treating_agency:{GUANGZHOU}<->clearing_house", "finish_cancel")]
+    assert await states(kit, settled.settlement_id) == ("cancelled", "cancelled", "cancelled")
+    assert set(await kit.ledger(settled.settlement_id)) == {"settlement", "cancel"}
+    retried = await kit.treating(GUANGZHOU).Cancel(ta.CancelRequest(request_id=cancel_id,
+                                                                     settlement_id=settled.settlement_id))
+    assert retried.settlement.status == types_pb2.SETTLEMENT_STATUS_CANCELLED, "the HIS's retry gets the cancel"
+    assert repairs_of(await reconcile_all(kit, day)) == []
+
+
+async def test_a_reversal_that_never_reached_downstream_is_driven_again(kit):
+    day = "2026-05-11"
+    member = await kit.new_member(INSURED)
+    before = await kit.accumulators(member)
+    encounter_id = await open_stay(kit, member, day)
+    settle = ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on=day)
+    settled = (await kit.treating(GUANGZHOU).Settle(settle)).settlement
+    region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}")
+    channel = channel_to(f"127.0.0.1:{region.port}")
+    try:
+        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Reverse(
+            ta.ReverseRequest(request_id=kit.rid(), original_request_id=settle.request_id), timeout=5))
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await channel.close()
+        await region.stop()
+    assert await states(kit, settled.settlement_id) == ("settled", "settled", "settled")
+
+    reports = await reconcile_all(kit, day)
+    assert (f"treating_agency:{GUANGZHOU}<->clearing_house", "finish_reversal", True) in repairs_of(reports)
+    assert await states(kit, settled.settlement_id) == ("reversed", "reversed", "reversed")
+    assert kit.ytd_dict(await kit.accumulators(member)) == kit.ytd_dict(before)
+    assert repairs_of(await reconcile_all(kit, day)) == []
+
+
+async def test_amounts_that_differ_are_reported_not_guessed_at(kit):
+    day = "2026-05-12"
+    member = await kit.new_member(INSURED)
+    encounter_id = await open_stay(kit, member, day)
+    settled = (await kit.treating(GUANGZHOU).Settle(ta.SettleRequest(
+        request_id=kit.rid(), encounter_id=encounter_id, discharged_on=day))).settlement
+    # Tamper with the treating agency's copy: the patient's share is 1 fen off.
+    await (await kit.db(f"treating_{GUANGZHOU}")).execute(
+        "UPDATE settlements SET psn_pay_fen = psn_pay_fen + 1, total_fen = total_fen + 1 WHERE settlement_id = $1",
+        uuid.UUID(settled.settlement_id))
+    reports = await reconcile_all(kit, day)
+    assert (f"treating_agency:{GUANGZHOU}<->clearing_house", "report", False) in repairs_of(reports)
+    assert await states(kit, settled.settlement_id) == ("settled", "settled", "settled"), "nothing is changed"
