@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from clearing.errors import DomainError
-from services.cli import offline, online, output
+from services.cli import offline, online, output, reconcile_view
 
 
 def sub_app(help_text: str) -> typer.Typer:
@@ -257,6 +257,19 @@ def statement_payouts(
 ) -> None:
     """The treating agency's payout list per hospital (拨付) for a month."""
     online.show_payouts(output.console(), config, region, month)
+
+
+@app.command("reconcile")
+def reconcile(
+    day: Annotated[str, typer.Argument(help="Day to reconcile (stays discharged that day), YYYY-MM-DD.")],
+    grace_s: Annotated[int, typer.Option("--grace", help="Seconds after which a pending settlement is taken as "
+                                         "abandoned and reversed.", min=1)] = 60,
+    as_json: JsonFlag = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Reconcile every pair of neighbours for a day (对账 3201/3202), repair what differs, show what was done.
+    Exit code 1 when a difference is left that no rule could repair."""
+    raise typer.Exit(reconcile_view.run(config, day, grace_s, as_json))
 
 
 def main() -> None:

@@ -303,3 +303,26 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     payouts = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config)
     assert payouts.returncode == 0, payouts.stderr
     assert "Payouts" in payouts.stdout and f"H{region}" in payouts.stdout
+
+
+async def test_operators_reconcile_a_day_from_the_cli(processes):
+    config = str(processes.config_path)
+    await run_discharges(processes, str(uuid.uuid4()), 4)
+    connection = await asyncpg.connect(processes.config.dsn("clearinghouse"))
+    try:
+        day = await connection.fetchval("SELECT max(discharged_on)::text FROM claims WHERE status = 'settled'")
+    finally:
+        await connection.close()
+    reconciled = await asyncio.to_thread(clearing_admin, "reconcile", day, "--config", config, "--json")
+    assert reconciled.returncode == 0, reconciled.stderr
+    reports = json.loads(reconciled.stdout)
+    pairs = {report["pair"] for report in reports}
+    assert {f"clearing_house<->insured_agency:{region}" for region in processes.config.region_ports} <= pairs
+    assert {f"treating_agency:{region}<->clearing_house" for region in processes.config.region_ports} <= pairs
+    assert all(report["repairs"] == [] for report in reports), "nothing to repair after a clean run"
+    assert sum(total["settled"] for report in reports if report["pair"].endswith("clearing_house")
+               for total in report["upstream_totals"]) > 0
+    shown = await asyncio.to_thread(clearing_admin, "reconcile", day, "--config", config)
+    assert shown.returncode == 0 and "No differences." in shown.stdout
+    bad = await asyncio.to_thread(clearing_admin, "reconcile", "2026-02-30", "--config", config)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "DAY" in bad.stderr
