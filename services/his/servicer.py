@@ -129,17 +129,36 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                                               unit_price_fen=line["unit_price_fen"], amount_fen=line["amount_fen"],
                                               service_date=line["service_date"])
                            for line in lines[start:start + UPLOAD_BATCH_LINES]]))
-            settled = await self.call(stub.Settle, ta.SettleRequest(
-                request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
         except grpc.aio.AioRpcError as error:
             await self.record(settle_id, run_id, plan, member["member_id"], month, None, domain_error_from_status(error))
             log.warning("discharge_failed", error=domain_error_from_status(error))
             return False, ""
+        try:
+            settled = await self.call(stub.Settle, ta.SettleRequest(
+                request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
+        except grpc.aio.AioRpcError as error:
+            status = "failed"
+            if error.code() in RETRY_CODES:  # the outcome is unknown: reverse it (冲正) rather than guess
+                status = await self.reverse(stub, run_id, plan, settle_id)
+            await self.record(settle_id, run_id, plan, member["member_id"], month, None,
+                              domain_error_from_status(error), status)
+            log.warning("discharge_failed", error=domain_error_from_status(error), outcome=status)
+            return False, ""
         await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None)
         return True, settled.settlement.settlement_id
 
+    async def reverse(self, stub, run_id: str, plan: Discharge, settle_id: str) -> str:  # noqa: ANN001
+        """冲正 2601 of a Settle that never answered: `reversed` when the agency confirms, else `unknown`."""
+        try:
+            await self.call(stub.Reverse, ta.ReverseRequest(
+                request_id=request_id(run_id, plan.index, "reverse"), original_request_id=settle_id,
+                reason="no answer to Settle at the discharge desk"))
+        except grpc.aio.AioRpcError:
+            return "unknown"
+        return "reversed"
+
     async def record(self, settle_id: str, run_id: str, plan: Discharge, member_id: str, month: str,
-                     settlement: types_pb2.Settlement | None, error: str | None) -> None:
+                     settlement: types_pb2.Settlement | None, error: str | None, status: str | None = None) -> None:
         split = settlement.adjudication.split if settlement is not None else None
         async with self.pool.acquire() as conn:
             await conn.execute(
@@ -147,7 +166,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (request_id) DO NOTHING",
                 UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
-                member_id, month, "settled" if settlement is not None else "failed",
+                member_id, month, status or ("settled" if settlement is not None else "failed"),
                 UUID(settlement.settlement_id) if settlement is not None else None,
                 split.total_fen if split else None, split.fund_pay_fen if split else None,
                 split.psn_pay_fen if split else None, error)
@@ -162,7 +181,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 "sum(fund_pay_fen)::bigint AS fund_pay_fen, sum(psn_pay_fen)::bigint AS psn_pay_fen FROM discharges "
                 "WHERE status = 'settled' AND ($1 = '' OR month = $1) GROUP BY 1, 2 ORDER BY 1, 2", request.month)
             failed = await conn.fetchval(
-                "SELECT count(*) FROM discharges WHERE status = 'failed' AND ($1 = '' OR month = $1)", request.month)
+                "SELECT count(*) FROM discharges WHERE status <> 'settled' AND ($1 = '' OR month = $1)", request.month)
         return pb.GetSummaryResponse(
             pairs=[pb.PairSummary(treating_region=row["treating_region"], insured_region=row["insured_region"],
                                   stays=row["stays"], total_fen=row["total_fen"], fund_pay_fen=row["fund_pay_fen"],
