@@ -28,9 +28,10 @@ from clearing.classify import classify_bill
 from clearing.dates import check_month, parse_day
 from clearing.lifecycle import check_cancellable
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
+from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert
 from services.common.catalogues import CatalogueCache, sha256_of
-from services.common.clock import now_utc
+from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.metrics import SETTLEMENTS
@@ -212,12 +213,17 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def record_settled(self, request_id: str, settlement: types_pb2.Settlement) -> pb.SettleResponse:
         response = pb.SettleResponse(settlement=settlement)
         split = settlement.adjudication.split
+        claim = settlement.claim
+        settled_at = settlement.settled_at.ToDatetime(tzinfo=UTC)
+        postings = payout_postings(claim.stay.hospital_code, self.region, claim.insured_region, split.fund_pay_fen)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             if not await store.mark_settled(conn, settlement.settlement_id, response.SerializeToString(),
-                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen,
-                                            settlement.settled_at.ToDatetime(tzinfo=UTC)):
+                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at):
                 row = await store.find_settlement_by_request(conn, request_id)
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
+            if postings:  # the hospital's receivable, in the payout month of the settlement (拨付)
+                await store.post_transaction(conn, settlement.settlement_id, "settlement", clearing_month(settled_at),
+                                             postings)
         SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
                  local=settlement.local)
@@ -257,7 +263,12 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 return pb.CancelResponse.FromString(stored)
             if locked["status"] == "cancelled":
                 raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
-            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), now_utc())
+            cancelled_at = now_utc()
+            original = await store.postings_of(conn, settlement_id, "settlement")
+            if original:  # the mirror, in the payout month of the cancel (never an edit of an earlier month)
+                await store.post_transaction(conn, settlement_id, "cancel", clearing_month(cancelled_at),
+                                             mirror(original))
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "Cancel", request, response)
         log.info("settlement_cancelled")
         return response
@@ -275,8 +286,13 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     @rpc
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
         month = check_month(request.month, "month")
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await store.payouts(conn, month)
+            # One snapshot: the list (from the settlements) must agree with the ledger, for the month
+            # and over all months against the hospitals' running balances.
+            check_payouts_match_ledger(fund_pay_by_hospital(rows), await store.receivable_movements(conn, month), month)
+            check_payouts_match_ledger(fund_pay_by_hospital(await store.payouts(conn, None)),
+                                       await store.receivable_balances(conn), "all months")
         payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
         for payout in payouts:
             assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
@@ -307,6 +323,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                request.SerializeToString(), response.SerializeToString())
         log.info("catalogue_imported", version=version, rows=len(catalogue.rows))
         return response
+
+
+def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:
+    return {row["hospital_code"]: row["fund_pay_fen"] for row in rows}
 
 
 def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:
