@@ -23,3 +23,14 @@ def check_month(text: object, field: str) -> str:
             or not (text[:4] + text[5:]).isascii() or not (text[:4] + text[5:]).isdigit() or not 1 <= int(text[5:]) <= 12:
         raise InvalidField(field, "must be a month YYYY-MM")
     return text
+
+
+YEAR_MIN, YEAR_MAX = 2000, 2100  # the years a policy or a clearing month can be in
+
+
+def check_year(text: object, field: str) -> str:
+    """A calendar year `YYYY` (year-end summaries); anything else is `InvalidField`."""
+    if not isinstance(text, str) or len(text) != 4 or not text.isascii() or not text.isdigit() \
+            or not YEAR_MIN <= int(text) <= YEAR_MAX:
+        raise InvalidField(field, f"must be a year YYYY from {YEAR_MIN} to {YEAR_MAX}")
+    return text

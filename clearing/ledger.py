@@ -1,11 +1,17 @@
-"""Double-entry postings of the clearing house's ledger — SPEC §6 (first cut).
+"""Double-entry postings of the two ledgers — SPEC §6: the clearing house's and each treating agency's.
 
 A transaction is a tuple of postings whose signed amounts (debit +, credit −) sum to zero. The
 database checks the same at commit; this module asserts it before anything is written.
+
+In both ledgers an account is a position of the party it names: a debit (+) balance is what that
+party is owed, a credit (−) balance what it owes. The same name means the same position in both
+ledgers: the treating agency's `insured/{I}/payable/{T}` mirrors the clearing house's account of that
+name, so the two can be reconciled account by account.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -42,6 +48,18 @@ def prepayment_received(insured_region: str) -> str:
     return f"clearinghouse/prepayment_received/{insured_region}"
 
 
+def hospital_receivable(hospital_code: str) -> str:
+    """What the treating agency owes a hospital for the funds' share of its settlements (拨付), in the
+    agency's ledger."""
+    return f"hospital/{hospital_code}/receivable"
+
+
+def local_fund_payable(region: str) -> str:
+    """The region's own pooled fund (统筹基金), which pays its members' same-region stays; in the
+    treating agency's ledger, its credit balance is the fund's expense on local stays."""
+    return f"fund/{region}/payable"
+
+
 def assert_balanced(postings: tuple[Posting, ...]) -> None:
     assert postings, "a transaction has postings"
     assert sum(posting.amount_fen for posting in postings) == 0, "debits equal credits"
@@ -59,6 +77,32 @@ def settlement_postings(treating_region: str, insured_region: str, fund_pay_fen:
                 Posting(prepayment(insured_region), -fund_pay_fen))
     assert_balanced(postings)
     return postings
+
+
+def payout_postings(hospital_code: str, treating_region: str, insured_region: str,
+                    fund_pay_fen: int) -> tuple[Posting, ...]:
+    """The treating agency's transaction for one settlement: the hospital is owed the funds' share,
+    owed by the insured region through the clearing house (cross-region) or by the region's own fund
+    (local). A settlement the funds pay nothing for posts nothing: the empty tuple."""
+    assert hospital_code[1:7] == treating_region, "a treating agency posts for its own hospitals only"
+    assert fund_pay_fen >= 0
+    if fund_pay_fen == 0:
+        return ()
+    counter = (local_fund_payable(treating_region) if insured_region == treating_region
+               else insured_payable(insured_region, treating_region))
+    postings = (Posting(hospital_receivable(hospital_code), fund_pay_fen), Posting(counter, -fund_pay_fen))
+    assert_balanced(postings)
+    return postings
+
+
+def check_payouts_match_ledger(paid_fen_by_hospital: Mapping[str, int], ledger_fen_by_hospital: Mapping[str, int],
+                               scope: str) -> None:
+    """The payout list (from the settlements) and the hospitals' receivables (from the ledger) agree,
+    hospital by hospital, over `scope` (a month's movements, or all months against the balances).
+    A hospital at zero may be missing on either side."""
+    paid = {code: fen for code, fen in paid_fen_by_hospital.items() if fen}
+    ledger = {code: fen for code, fen in ledger_fen_by_hospital.items() if fen}
+    assert paid == ledger, f"payouts and hospital receivables disagree over {scope}: {paid} != {ledger}"
 
 
 def mirror(postings: tuple[Posting, ...]) -> tuple[Posting, ...]:

@@ -1,7 +1,9 @@
 """`make bench`: speed figures, printed (speed targets live here, not in timed tests).
 
 Measures the pure core (catalogue parse, bill classification + adjudication) and the whole stack
-in-process on the embedded Postgres (discharges per second through every party).
+in-process on the embedded Postgres (discharges per second through every party), then the month close
+over generated settlements (`services/bench_close.py`: 1 M by default; `BENCH_CLOSE_SIZES=1000000,10000000`
+adds the 10 M close, whose data generation alone takes about 8 minutes).
 """
 
 from __future__ import annotations
@@ -78,11 +80,12 @@ async def bench_stack(count: int = 500) -> None:
 
 
 def main() -> None:
-    from services.bench_close import bench_close
+    from services.bench_close import bench_close, sizes_from_environment
 
+    sizes = sizes_from_environment()  # read first: a bad BENCH_CLOSE_SIZES fails before any bench runs
     bench_core()
     asyncio.run(bench_stack())
-    asyncio.run(bench_close())
+    asyncio.run(bench_close(sizes))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_
 
 from clearing.bill import check_region, check_text
 from clearing.catalogue import Catalogue, parse_catalogue_csv
-from clearing.dates import check_month, parse_day
+from clearing.dates import check_month, check_year, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
 from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason
-from services.clearinghouse import store
+from services.clearinghouse import statements, store
 from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import first_open_month, month_closing
 from services.common.locks import lock_settlement_key
@@ -471,19 +471,30 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             closed = await store.find_closing(conn, month)
             if closed is None:
                 raise PreconditionFailed("month", f"{month} is not closed: statements are of closed months")
-            closing = pb.MonthClosing.FromString(closed)
-            totals = await store.statement_totals(conn, month, region)
-            net_fen = totals["owed_to_fen"] - totals["owed_by_fen"]
-            positions = {item.region: item.net_fen for item in closing.positions}
-            # The statement is built from the settlements, the close from the aggregates: they must agree.
-            assert net_fen == positions.get(region, 0), "statement and closing disagree"
-            yield pb.StreamStatementResponse(summary=pb.StatementSummary(
-                region=region, month=month, net_fen=net_fen,
-                transfers=[item for item in closing.direct_transfers if region in (item.payer, item.payee)],
-                **{key: totals[key] for key in ("entries_as_insured", "entries_as_treating", "owed_by_fen",
-                                                "owed_to_fen", "hifp_fen", "hifmi_fen", "maf_fen", "psn_pay_fen")}))
+            totals = await store.statement_totals(conn, [month], region)
+            yield pb.StreamStatementResponse(summary=statements.month_summary(
+                region, pb.MonthClosing.FromString(closed), totals))
             async for row in conn.cursor(store.STATEMENT_ENTRIES_SQL, month, region, prefetch=500):
                 yield pb.StreamStatementResponse(entry=statement_entry(row))
+
+    @rpc
+    async def GetYearSummary(self, request: pb.GetYearSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetYearSummaryResponse:
+        region = check_region(request.region, "region")
+        year = check_year(request.year, "year")
+        months = statements.months_of(year)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            closings = await store.closings_in(conn, months)
+            closed = sorted(closings)
+            summaries = [statements.month_summary(region, pb.MonthClosing.FromString(closings[month]),
+                                                  await store.statement_totals(conn, [month], region))
+                         for month in closed]
+            recomputed = await store.statement_totals(conn, closed, region)
+            with_obligations = await store.months_with_obligations(conn, months)
+        totals = statements.add_up(summaries)
+        statements.check_totals(totals, recomputed)
+        return pb.GetYearSummaryResponse(
+            region=region, year=year, months=summaries, totals=totals,
+            open_months=statements.open_months(year, set(closed), with_obligations, clearing_month(now_utc())))
 
     @rpc
     async def GetMonthClosing(self, request: pb.GetMonthClosingRequest, context: grpc.aio.ServicerContext) -> pb.GetMonthClosingResponse:

@@ -189,19 +189,25 @@ async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None =
         "WHERE $1::text IS NULL OR p.insured_region = $1 ORDER BY p.insured_region", insured_region)
 
 
-STATEMENT_ENTRIES_SQL = """
+def statement_entries_sql(months_condition: str) -> str:
+    """The settlements and cancels that involve region $2 in the months chosen by `months_condition` (on $1)."""
+    return f"""
 SELECT t.kind, c.settlement_id, c.insured_region, c.treating_region, c.hospital_code, c.admitted_on, c.discharged_on,
        c.total_fen, c.hifp_fen, c.hifmi_fen, c.maf_fen, c.fund_pay_fen, c.psn_pay_fen
 FROM ledger_transactions t JOIN claims c USING (settlement_id)
-WHERE t.clearing_month = $1 AND t.kind IN ('settlement', 'cancel', 'reversal') AND (c.insured_region = $2 OR c.treating_region = $2)
+WHERE {months_condition} AND t.kind IN ('settlement', 'cancel', 'reversal') AND (c.insured_region = $2 OR c.treating_region = $2)
 ORDER BY t.tx_id
 """
 
 
-async def statement_totals(conn: asyncpg.Connection, month: str, region: str) -> asyncpg.Record:
-    """A region's month from its entries; a cancel or reversal counts negatively."""
+STATEMENT_ENTRIES_SQL = statement_entries_sql("t.clearing_month = $1")
+
+
+async def statement_totals(conn: asyncpg.Connection, months: list[str], region: str) -> asyncpg.Record:
+    """A region's totals over `months` from their entries; a cancel or reversal counts negatively."""
     return await conn.fetchrow(f"""
-        WITH e AS ({STATEMENT_ENTRIES_SQL}), s AS (SELECT *, CASE kind WHEN 'settlement' THEN 1 ELSE -1 END AS sign FROM e)
+        WITH e AS ({statement_entries_sql("t.clearing_month = ANY($1::text[])")}),
+             s AS (SELECT *, CASE kind WHEN 'settlement' THEN 1 ELSE -1 END AS sign FROM e)
         SELECT count(*) FILTER (WHERE insured_region = $2)::int AS entries_as_insured,
                count(*) FILTER (WHERE treating_region = $2)::int AS entries_as_treating,
                coalesce(sum(sign * fund_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS owed_by_fen,
@@ -210,7 +216,20 @@ async def statement_totals(conn: asyncpg.Connection, month: str, region: str) ->
                coalesce(sum(sign * hifmi_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS hifmi_fen,
                coalesce(sum(sign * maf_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS maf_fen,
                coalesce(sum(sign * psn_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS psn_pay_fen
-        FROM s""", month, region)
+        FROM s""", months, region)
+
+
+async def closings_in(conn: asyncpg.Connection, months: list[str]) -> dict[str, bytes]:
+    """The stored result of each closed month among `months`."""
+    rows = await conn.fetch("SELECT month, response FROM month_closings WHERE month = ANY($1::text[])", months)
+    return {row["month"]: bytes(row["response"]) for row in rows}
+
+
+async def months_with_obligations(conn: asyncpg.Connection, months: list[str]) -> set[str]:
+    """Those of `months` that have settlements or cancels (closed or not)."""
+    rows = await conn.fetch("SELECT DISTINCT clearing_month FROM clearing_aggregates WHERE clearing_month = ANY($1::text[]) "
+                            "AND (settlements > 0 OR cancels > 0)", months)
+    return {row["clearing_month"] for row in rows}
 
 
 async def find_reversal(conn: asyncpg.Connection, settlement_id: str) -> asyncpg.Record | None:
@@ -236,14 +255,6 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: 
         "UPDATE claims SET status = 'reversed', response = coalesce($2, response), reversed_at = $3 "
         "WHERE settlement_id = $1 AND status IN ('pending', 'settled')", UUID(settlement_id), response, reversed_at)
     assert status == "UPDATE 1", "only a pending or settled claim is reversed"
-
-
-async def unfinished_reversals(conn: asyncpg.Connection, older_than_s: float) -> list[asyncpg.Record]:
-    """Reversals recorded but not confirmed by the insured agency (a crash or timeout in between)."""
-    return await conn.fetch(
-        "SELECT r.settlement_id, r.request_id, c.treating_region, c.insured_region FROM reversals r "
-        "JOIN claims c USING (settlement_id) WHERE r.status = 'reversing' "
-        "AND r.created_at < now() - make_interval(secs => $1) ORDER BY r.created_at", older_than_s)
 
 
 async def day_lines(conn: asyncpg.Connection, day: date, treating_region: str | None,

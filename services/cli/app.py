@@ -43,7 +43,7 @@ app.add_typer(month_app, name="month")
 app.add_typer(netting_app, name="netting")
 prepayment_app = sub_app("Insured regions' prepayments (预付金, SPEC §7).")
 app.add_typer(prepayment_app, name="prepayment")
-statement_app = sub_app("Monthly statements per region (SPEC §7).")
+statement_app = sub_app("Statements per region (SPEC §7): months, the year, hospitals' payouts.")
 app.add_typer(statement_app, name="statement")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
@@ -247,6 +247,21 @@ def statement_show(
         output.print_json(online.statement_json(summary, entries))
     else:
         online.show_statement(output.console(), summary, entries)
+
+
+@statement_app.command("year")
+def statement_year(
+    region: Annotated[str, typer.Argument(help="Region (as insured and as treating region).")],
+    year: Annotated[str, typer.Argument(help="Calendar year YYYY.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """A region's year-end summary (年度清算): every closed month of the year, the totals, the open months."""
+    answer = online.year_summary(config, region, year)
+    if as_json:
+        output.print_json(online.year_summary_json(answer))
+    else:
+        online.show_year_summary(output.console(), answer)
 
 
 @statement_app.command("payouts")

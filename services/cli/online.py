@@ -252,6 +252,49 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
                   f"{summary.entries_as_treating} as treating)")
 
 
+def year_summary(config_path: Path, region: str, year: str) -> ch.GetYearSummaryResponse:
+    config = load_config(config_path)
+    return call(config.address(config.clearing_house_port),
+                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetYearSummary(
+                    ch.GetYearSummaryRequest(region=region, year=year), timeout=CALL_TIMEOUT_S))
+
+
+def year_summary_json(answer: ch.GetYearSummaryResponse) -> dict[str, Any]:
+    return json_format.MessageToDict(answer, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def show_year_summary(console: Console, answer: ch.GetYearSummaryResponse) -> None:
+    """Two narrow tables (positions; funds as insured region), one row per closed month and the year's
+    total row, then the open months. Amounts fold rather than lose a digit on a narrow terminal."""
+    rows: list[tuple[str, ch.StatementSummary | ch.StatementTotals]] = [(item.month, item) for item in answer.months]
+    total_label = f"{answer.year} total"
+    tables = (
+        (f"Year-end summary (年度清算) {answer.region} {answer.year}: {answer.totals.closed_months} closed months",
+         ("entries", "owed by ¥", "owed to ¥", "net ¥"),
+         lambda item: (str(item.entries_as_insured + item.entries_as_treating), format_yuan(item.owed_by_fen),
+                       format_yuan(item.owed_to_fen), format_yuan(item.net_fen))),
+        ("Owed by the region's funds (as insured), by fund",
+         ("统筹 ¥", "大病 ¥", "医疗救助 ¥", "members' own ¥"),
+         lambda item: tuple(format_yuan(getattr(item, key)) for key in ("hifp_fen", "hifmi_fen", "maf_fen",
+                                                                          "psn_pay_fen"))),
+    )
+    for title, headers, cells in tables:
+        table = Table(title=title)
+        table.add_column("month", no_wrap=True)
+        for header in headers:
+            table.add_column(header, justify="right", overflow="fold")
+        for label, item in rows:
+            table.add_row(label, *cells(item))
+        table.add_section()
+        table.add_row(total_label, *cells(answer.totals))
+        console.print(table)
+    if answer.open_months:
+        console.print(f"open months (not in the totals): {', '.join(answer.open_months)}")
+    else:
+        console.print("no open month")
+
+
 def show_payouts(console: Console, config_path: Path, region: str, month: str) -> None:
     config = load_config(config_path)
     answer = call(region_address(config, region),

@@ -10,7 +10,7 @@ the same request_id re-drives the same settlement id and nothing is paid twice.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 
 import asyncpg
 import grpc
@@ -28,9 +28,10 @@ from clearing.classify import classify_bill
 from clearing.dates import check_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
+from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert, reconciling
 from services.common.catalogues import CatalogueCache, sha256_of
-from services.common.clock import now_utc
+from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.locks import lock_settlement_key
@@ -218,15 +219,20 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def record_settled(self, request_id: str, settlement: types_pb2.Settlement) -> pb.SettleResponse:
         response = pb.SettleResponse(settlement=settlement)
         split = settlement.adjudication.split
+        claim = settlement.claim
+        settled_at = settlement.settled_at.ToDatetime(tzinfo=UTC)
+        postings = payout_postings(claim.stay.hospital_code, self.region, claim.insured_region, split.fund_pay_fen)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             if not await store.mark_settled(conn, settlement.settlement_id, response.SerializeToString(),
-                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen,
-                                            settlement.settled_at.ToDatetime(tzinfo=UTC)):
+                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at):
                 row = await store.find_settlement_by_request(conn, request_id)
                 check_not_reversed(row["status"] == "reversed")  # reversed while downstream answered
                 if row["status"] == "failed":
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(row["error"])))
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
+            if postings:  # the hospital's receivable, in the payout month of the settlement (拨付)
+                await store.post_transaction(conn, settlement.settlement_id, "settlement", clearing_month(settled_at),
+                                             postings)
         SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
                  local=settlement.local)
@@ -268,7 +274,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 return pb.CancelResponse.FromString(stored)
             if locked["status"] == "cancelled":
                 raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
-            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), now_utc())
+            cancelled_at = now_utc()
+            await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "Cancel", request, response)
         log.info("settlement_cancelled")
         return response
@@ -352,7 +360,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             if row["status"] in ("pending", "settled"):
                 stored = (pb.SettleResponse(settlement=response.settlement).SerializeToString()
                           if response.HasField("settlement") else None)
-                await store.mark_reversed(conn, settlement_id, stored, now_utc())
+                reversed_at = now_utc()
+                await mirror_receivable(conn, settlement_id, "reversal", reversed_at)
+                await store.mark_reversed(conn, settlement_id, stored, reversed_at)
             await store.finish_reversal(conn, request.original_request_id, outcome.value, response.SerializeToString())
             await remember(conn, request_id, "Reverse", request, response)
         log.info("settlement_reversed", outcome=outcome.value)
@@ -367,8 +377,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 raise PreconditionFailed("settlement_id", "is no longer settled")
             settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
             settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
+            cancelled_at = now_utc()
+            await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, cancel_request_id,
-                                       pb.CancelResponse(settlement=settlement).SerializeToString(), now_utc())
+                                       pb.CancelResponse(settlement=settlement).SerializeToString(), cancelled_at)
         log.warning("cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
     async def day_detail(self, day, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
@@ -411,8 +423,13 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     @rpc
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
         month = check_month(request.month, "month")
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await store.payouts(conn, month)
+            # One snapshot: the list (from the settlements) must agree with the ledger, for the month
+            # and over all months against the hospitals' running balances.
+            check_payouts_match_ledger(fund_pay_by_hospital(rows), await store.receivable_movements(conn, month), month)
+            check_payouts_match_ledger(fund_pay_by_hospital(await store.payouts(conn, None)),
+                                       await store.receivable_balances(conn), "all months")
         payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
         for payout in payouts:
             assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
@@ -443,6 +460,18 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                request.SerializeToString(), response.SerializeToString())
         log.info("catalogue_imported", version=version, rows=len(catalogue.rows))
         return response
+
+
+async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, committed_at: datetime) -> None:
+    """Undo the hospital's receivable of a settled settlement (a cancel or a reversal), in the payout month the
+    undo is committed in — never an edit of an earlier month. A settlement with no fund share posted nothing."""
+    original = await store.postings_of(conn, settlement_id, "settlement")
+    if original:
+        await store.post_transaction(conn, settlement_id, kind, clearing_month(committed_at), mirror(original))
+
+
+def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:
+    return {row["hospital_code"]: row["fund_pay_fen"] for row in rows}
 
 
 def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:

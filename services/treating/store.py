@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from clearing.bill import BillLine
+from clearing.ledger import Posting, assert_balanced
 
 
 async def latest_catalogue(conn: asyncpg.Connection) -> asyncpg.Record | None:
@@ -116,21 +117,60 @@ async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_re
     assert status == "UPDATE 1"
 
 
-async def payouts(conn: asyncpg.Connection, month: str) -> list[asyncpg.Record]:
+async def payouts(conn: asyncpg.Connection, month: str | None) -> list[asyncpg.Record]:
     """Per hospital: settlements committed in `month` minus cancellations and reversals of settled ones
-    committed in it (Asia/Shanghai). A reversal of a settlement that never completed here moves nothing."""
+    committed in it (Asia/Shanghai); every month together when `month` is None. A reversal of a settlement
+    that never completed here moves nothing."""
     return await conn.fetch("""
         WITH moves AS (
-            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels FROM settlements
-            WHERE settled_at IS NOT NULL AND to_char(settled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1
+            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels,
+                   to_char(settled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month
+            FROM settlements WHERE settled_at IS NOT NULL
             UNION ALL
-            SELECT hospital_code, local, -fund_pay_fen, 0, 1 FROM settlements
-            WHERE settled_at IS NOT NULL AND status IN ('cancelled', 'reversed')
-              AND to_char(coalesce(cancelled_at, reversed_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') = $1)
+            SELECT hospital_code, local, -fund_pay_fen, 0, 1,
+                   to_char(coalesce(cancelled_at, reversed_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')
+            FROM settlements WHERE settled_at IS NOT NULL AND status IN ('cancelled', 'reversed'))
         SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
                sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
                coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen
-        FROM moves GROUP BY hospital_code ORDER BY hospital_code""", month)
+        FROM moves WHERE $1::text IS NULL OR month = $1 GROUP BY hospital_code ORDER BY hospital_code""", month)
+
+
+async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: str, payout_month: str,
+                           postings: tuple[Posting, ...]) -> int:
+    """Append one balanced transaction of the agency's ledger; the deferred trigger re-checks the balance
+    at commit, another trigger moves the accounts' running balances."""
+    assert_balanced(postings)
+    assert kind in ("settlement", "cancel", "reversal")
+    tx_id = await conn.fetchval(
+        "INSERT INTO ledger_transactions (settlement_id, kind, payout_month) VALUES ($1, $2, $3) RETURNING tx_id",
+        UUID(settlement_id), kind, payout_month)
+    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
+                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+    return tx_id
+
+
+async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -> tuple[Posting, ...]:
+    rows = await conn.fetch(
+        "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "WHERE t.settlement_id = $1 AND t.kind = $2 ORDER BY p.account", UUID(settlement_id), kind)
+    return tuple(Posting(row["account"], row["amount_fen"]) for row in rows)
+
+
+async def receivable_movements(conn: asyncpg.Connection, month: str) -> dict[str, int]:
+    """Per hospital: what the ledger moved on its receivable in `month` (settlements minus cancels)."""
+    rows = await conn.fetch(
+        "SELECT split_part(p.account, '/', 2) AS hospital_code, sum(p.amount_fen)::bigint AS amount_fen "
+        "FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "WHERE t.payout_month = $1 AND p.account LIKE 'hospital/%/receivable' GROUP BY 1", month)
+    return {row["hospital_code"]: row["amount_fen"] for row in rows}
+
+
+async def receivable_balances(conn: asyncpg.Connection) -> dict[str, int]:
+    """Per hospital: the running balance of its receivable (every month together)."""
+    rows = await conn.fetch("SELECT split_part(account, '/', 2) AS hospital_code, balance_fen FROM ledger_balances "
+                            "WHERE account LIKE 'hospital/%/receivable'")
+    return {row["hospital_code"]: row["balance_fen"] for row in rows}
 
 
 async def find_reversal(conn: asyncpg.Connection, original_request_id: str) -> asyncpg.Record | None:
@@ -158,13 +198,6 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: 
         "UPDATE settlements SET status = 'reversed', response = coalesce($2, response), reversed_at = $3 "
         "WHERE settlement_id = $1 AND status IN ('pending', 'settled')", UUID(settlement_id), response, reversed_at)
     assert status == "UPDATE 1", "only a pending or settled settlement is reversed"
-
-
-async def unfinished_reversals(conn: asyncpg.Connection, older_than_s: float) -> list[asyncpg.Record]:
-    """Reversals recorded but not confirmed downstream (a crash or timeout in between)."""
-    return await conn.fetch(
-        "SELECT * FROM reversals WHERE status = 'reversing' AND created_at < now() - make_interval(secs => $1) "
-        "ORDER BY created_at", older_than_s)
 
 
 async def day_lines(conn: asyncpg.Connection, day: date, hospital_code: str | None = None) -> list[asyncpg.Record]:

@@ -326,3 +326,29 @@ async def test_operators_reconcile_a_day_from_the_cli(processes):
     assert shown.returncode == 0 and "No differences." in shown.stdout
     bad = await asyncio.to_thread(clearing_admin, "reconcile", "2026-02-30", "--config", config)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "DAY" in bad.stderr
+
+
+async def test_operators_print_the_year_summary_from_the_cli(processes):
+    from services.common.clock import clearing_month, now_utc
+
+    config = str(processes.config_path)
+    month = clearing_month(now_utc())
+    await run_discharges(processes, str(uuid.uuid4()), 4)  # so the month has obligations even when run alone
+    closed = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr
+    positions = {item["region"]: int(item["net_fen"]) for item in json.loads(closed.stdout)["positions"]}
+    region = sorted(positions)[0]
+    as_json = await asyncio.to_thread(clearing_admin, "statement", "year", region, month[:4], "--config", config,
+                                      "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    by_month = {item["month"]: item for item in document["months"]}
+    assert int(by_month[month]["net_fen"]) == positions[region]
+    assert int(document["totals"]["net_fen"]) == sum(int(item["net_fen"]) for item in document["months"])
+    assert month not in document["open_months"]
+    shown = await asyncio.to_thread(clearing_admin, "statement", "year", region, month[:4], "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    assert "年度清算" in shown.stdout and month in shown.stdout
+    bad = await asyncio.to_thread(clearing_admin, "statement", "year", region, "26", "--config", config)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "year" in bad.stderr

@@ -44,8 +44,8 @@ TIERS = {None: types_pb2.ASSISTANCE_TIER_NONE, "tekun": types_pb2.ASSISTANCE_TIE
 FILINGS = {"resident": types_pb2.FILING_STATUS_RESIDENT, "referral": types_pb2.FILING_STATUS_REFERRAL,
            "temporary": types_pb2.FILING_STATUS_TEMPORARY}
 PARTY_TABLES = {
-    "treating": ("catalogue_versions", "encounters", "charge_lines", "uploads", "settlements", "requests",
-                 "reversals"),
+    "treating": ("catalogue_versions", "encounters", "charge_lines", "uploads", "settlements", "ledger_transactions",
+                 "ledger_postings", "requests", "reversals"),
     "insured": ("members", "filings", "accumulators", "settlements", "requests", "reversals"),
     "clearinghouse": ("catalogue_versions", "claims", "ledger_transactions", "ledger_postings", "requests",
                       "reversals"),
@@ -379,9 +379,10 @@ class Kit:
             request_id=rid(), encounter_id=encounter_id, discharged_on=discharged_on))
         return settled.settlement
 
-    async def ledger(self, settlement_id: str) -> dict[str, dict[str, int]]:
-        """The clearing house's postings of one settlement: {kind: {account: amount_fen}}."""
-        rows = await (await self.db("clearinghouse")).fetch(
+    async def ledger(self, settlement_id: str, party: str = "clearinghouse") -> dict[str, dict[str, int]]:
+        """A ledger's postings of one settlement: {kind: {account: amount_fen}}; the clearing house's, or
+        a treating agency's (`party="treating_440100"`)."""
+        rows = await (await self.db(party)).fetch(
             "SELECT t.kind, p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
             "WHERE t.settlement_id = $1", uuid.UUID(settlement_id))
         result: dict[str, dict[str, int]] = {}

@@ -483,6 +483,17 @@ CLEARING_CASES = [
     # StreamStatement
     case("StreamStatement-bad-region", lambda k, s: drain(chs(k).StreamStatement(ch.StreamStatementRequest(
         region="4401", month="2026-03"))), INVALID, CLEARING_PARTIES, field="region"),
+    # GetYearSummary
+    case("GetYearSummary-bad-region", lambda k, s: chs(k).GetYearSummary(ch.GetYearSummaryRequest(
+        region="44010O", year="2026")), INVALID, CLEARING_PARTIES, field="region"),
+    case("GetYearSummary-year-a-month", lambda k, s: chs(k).GetYearSummary(ch.GetYearSummaryRequest(
+        region=TREATING, year="2026-03")), INVALID, CLEARING_PARTIES, field="year"),
+    case("GetYearSummary-year-missing", lambda k, s: chs(k).GetYearSummary(ch.GetYearSummaryRequest(
+        region=TREATING)), INVALID, CLEARING_PARTIES, field="year"),
+    case("GetYearSummary-year-full-width-digits", lambda k, s: chs(k).GetYearSummary(ch.GetYearSummaryRequest(
+        region=TREATING, year="２０２６")), INVALID, CLEARING_PARTIES, field="year"),
+    case("GetYearSummary-year-out-of-range", lambda k, s: chs(k).GetYearSummary(ch.GetYearSummaryRequest(
+        region=TREATING, year="1999")), INVALID, CLEARING_PARTIES, field="year"),
     # ListPayouts (treating agency)
     case("ListPayouts-month-not-a-month", lambda k, s: tr(k).ListPayouts(ta.ListPayoutsRequest(month="2026-13")),
          INVALID, CLEARING_PARTIES, field="month"),

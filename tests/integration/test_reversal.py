@@ -83,6 +83,15 @@ async def test_reversing_a_settlement_that_reached_every_party_undoes_it_everywh
     assert {account: ledger["settlement"][account] + ledger["reversal"][account] for account in ledger["settlement"]} \
         == dict.fromkeys(ledger["settlement"], 0), "the reversal mirrors every leg"
 
+    treating_ledger = await (await kit.db(f"treating_{GUANGZHOU}")).fetch(
+        "SELECT t.kind, p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "WHERE t.settlement_id = $1 ORDER BY t.kind, p.account", uuid.UUID(settled.settlement_id))
+    assert [row["kind"] for row in treating_ledger] == ["reversal", "reversal", "settlement", "settlement"]
+    assert sum(row["amount_fen"] for row in treating_ledger) == 0
+    assert {row["account"]: row["amount_fen"] for row in treating_ledger if row["kind"] == "reversal"} == \
+        {row["account"]: -row["amount_fen"] for row in treating_ledger if row["kind"] == "settlement"}, \
+        "the hospital's receivable is mirrored at the treating agency too"
+
     parties = (f"treating_{GUANGZHOU}", "clearinghouse", f"insured_{INSURED}")
     counts = await kit.counts(*parties)
     assert kit.same_bytes(answer, await kit.treating(GUANGZHOU).Reverse(request)), "a retry replays"

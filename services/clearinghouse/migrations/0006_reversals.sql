@@ -4,6 +4,9 @@ ALTER TABLE claims DROP CONSTRAINT claims_status_check,
     ADD CONSTRAINT claims_status_check CHECK (status IN ('pending', 'settled', 'failed', 'cancelled', 'reversed')),
     ADD COLUMN reversed_at timestamptz;
 
+-- Migrations run in one transaction: check the ledger postings an earlier migration wrote (deferred
+-- balance trigger) now, since a table with pending trigger events cannot be altered.
+SET CONSTRAINTS ALL IMMEDIATE;
 ALTER TABLE ledger_transactions DROP CONSTRAINT ledger_transactions_kind_check,
     ADD CONSTRAINT ledger_transactions_kind_check CHECK (kind IN ('settlement', 'cancel', 'reversal', 'topup'));
 

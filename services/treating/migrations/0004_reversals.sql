@@ -6,6 +6,13 @@ ALTER TABLE settlements DROP CONSTRAINT settlements_status_check,
         CHECK (status IN ('pending', 'settled', 'failed', 'cancelled', 'reversed')),
     ADD COLUMN reversed_at timestamptz;
 
+-- A reversal of a settled settlement mirrors the hospital's receivable, like a cancel.
+-- Migrations run in one transaction: check the ledger postings an earlier migration wrote (deferred
+-- balance trigger) now, since a table with pending trigger events cannot be altered.
+SET CONSTRAINTS ALL IMMEDIATE;
+ALTER TABLE ledger_transactions DROP CONSTRAINT ledger_transactions_kind_check,
+    ADD CONSTRAINT ledger_transactions_kind_check CHECK (kind IN ('settlement', 'cancel', 'reversal'));
+
 CREATE TABLE reversals (
     original_request_id  uuid PRIMARY KEY,
     request_id           uuid NOT NULL,
