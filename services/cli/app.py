@@ -185,13 +185,14 @@ def simulate_command(
     duration: Annotated[float, typer.Option("--duration", min=1, max=86_400, help="Seconds of discharging.")] = 60,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Discharges in flight.")] = 12,
     members: Annotated[int, typer.Option("--members", min=1, max=10_000, help="Members per region.")] = 40,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the run directory (service logs) even when it passes.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Fault harness: discharge patients through proxies while services are killed, then check every
     party's database against what the HIS saw. Exit 0 when every invariant holds, 1 when one fails."""
     from services.cli.simulate_view import simulate
 
-    simulate(seed, faults, duration, concurrency, members, as_json)
+    simulate(seed, faults, duration, concurrency, members, keep, as_json)
 
 
 MonthArgument = Annotated[str, typer.Argument(help="Clearing month YYYY-MM.")]

@@ -18,7 +18,8 @@ from services.faults.report import Report
 EXIT_INVARIANT_FAILED = 1
 
 
-def simulate(seed: int, faults: bool, duration_s: float, concurrency: int, members: int, as_json: bool) -> None:
+def simulate(seed: int, faults: bool, duration_s: float, concurrency: int, members: int, keep: bool,
+             as_json: bool) -> None:
     from services.cli.demo import exit_on_sigterm
     from services.faults.harness import run
 
@@ -31,7 +32,8 @@ def simulate(seed: int, faults: bool, duration_s: float, concurrency: int, membe
     def phase(text: str) -> None:
         progress.print(f"[{time.monotonic() - started:6.1f} s] {text}")
 
-    report = asyncio.run(run(seed, duration_s, faults, concurrency, members_per_region=members, on_phase=phase))
+    report = asyncio.run(run(seed, duration_s, faults, concurrency, members_per_region=members, keep_work_dir=keep,
+                             on_phase=phase))
     if as_json:
         output.print_json(report.as_json())
     else:

@@ -140,11 +140,9 @@ class Driver:
         entry = self.journal.add(Entry(
             request_id=request_id(self.run_id, index, "settle"), index=index, treating_region=plan.treating_region,
             insured_region=plan.insured_region, hospital_code=plan.hospital_code, member_id=member["member_id"],
-            encounter_id=encounter_id))
-        settle = ta.SettleRequest(request_id=entry.request_id, encounter_id=encounter_id,
-                                  discharged_on=bill["discharged_on"])
-        await self.settle(stub, entry, settle, 1 + self.settings.settle_retries_in_run,
-                          self.settings.settle_deadline_s, jitter)
+            encounter_id=encounter_id, discharged_on=bill["discharged_on"]))
+        await self.settle(stub, entry, 1 + self.settings.settle_retries_in_run, self.settings.settle_deadline_s,
+                          jitter)
         if entry.outcome is Outcome.UNKNOWN and reverse_if_unknown and self.reverser is not None:
             # HOOK (冲正 2601): instead of resending, this HIS reverses the settlement it is unsure of.
             # Until the Reverse RPC exists `reverser` is None and every unknown is resent.
@@ -184,9 +182,12 @@ class Driver:
 
     # -- settle and cancel --------------------------------------------------------------------
 
-    async def settle(self, stub: treating_agency_pb2_grpc.TreatingAgencyServiceStub, entry: Entry,
-                     request: ta.SettleRequest, attempts: int, deadline_s: float, jitter: random.Random) -> None:
-        """Send (or resend) the settlement until the answer is definite or `attempts` are spent."""
+    async def settle(self, stub: treating_agency_pb2_grpc.TreatingAgencyServiceStub, entry: Entry, attempts: int,
+                     deadline_s: float, jitter: random.Random) -> None:
+        """Send (or resend: the very same request) the settlement until the answer is definite or
+        `attempts` are spent."""
+        request = ta.SettleRequest(request_id=entry.request_id, encounter_id=entry.encounter_id,
+                                   discharged_on=entry.discharged_on)
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(backoff_s(attempt, jitter))
@@ -244,20 +245,11 @@ class Driver:
                         if entry.outcome is not Outcome.UNKNOWN:
                             break
                 elif entry.outcome is Outcome.UNKNOWN:
-                    request = ta.SettleRequest(request_id=entry.request_id, encounter_id=entry.encounter_id,
-                                               discharged_on=self.discharged_on(entry))
-                    await self.settle(stub, entry, request, attempts, deadline_s, jitter)
+                    await self.settle(stub, entry, attempts, deadline_s, jitter)
                 if entry.cancel_unknown:
                     await self.cancel(stub, entry, attempts, deadline_s, jitter)
 
         await asyncio.gather(*(resolve(entry) for entry in self.journal.unresolved()))
-
-    def discharged_on(self, entry: Entry) -> str:
-        """The discharge day of an entry's bill, regenerated from the seed (the resend must be identical)."""
-        plan = plan_discharge(self.seed, entry.index, self.regions, self.members_per_region, self.month_start)
-        bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
-                             plan.hospital_code, plan.hospital_level, plan.admitted_on)
-        return bill["discharged_on"]
 
     # -- one call ------------------------------------------------------------------------------
 

@@ -113,21 +113,7 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
         async with Driver(seed, load_regions(), members_per_region, his_addresses, journal, settings,
                           reverser) as driver:
             phase(f"discharging for {duration_s:g} s" + (" with faults" if faults else ""))
-            stop_discharging, stop_chaos = asyncio.Event(), asyncio.Event()
-            discharging = asyncio.create_task(driver.run(stop_discharging))
-            chaos_task = asyncio.create_task(chaos.run(stop_chaos)) if faults else None
-            links.set_faulty(faults)
-            await asyncio.sleep(duration_s)
-            stop_discharging.set()
-
-            phase("stopping faults and settling down")
-            links.set_faulty(False)
-            stop_chaos.set()
-            if chaos_task is not None:
-                await chaos_task
-            await chaos.heal()
-            await discharging
-            await driver.settle_down()
+            await discharge_under_faults(driver, chaos, links, duration_s, faults, phase)
 
         phase("reconciling")
         report.repairs = await reconciler(stack, journal)
@@ -146,6 +132,33 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
         else:
             report.work_dir = str(work_dir)
     return report
+
+
+async def discharge_under_faults(driver: Driver, chaos: Chaos, links: Links, duration_s: float, faults: bool,
+                                 phase: Callable[[str], None]) -> None:
+    """Discharge for `duration_s` while chaos kills and the proxies cut (when `faults`); then stop the
+    faults, let the discharges in flight finish on clean links with every service up, and settle down."""
+    stop_discharging, stop_chaos = asyncio.Event(), asyncio.Event()
+    tasks = [asyncio.create_task(driver.run(stop_discharging))]
+    if faults:
+        tasks.append(asyncio.create_task(chaos.run(stop_chaos)))
+    links.set_faulty(faults)
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # neither ends on its own before it is told to: this raises what broke it
+        phase("stopping faults and settling down")
+        links.set_faulty(False)
+        stop_chaos.set()  # the restart under way, if any, is finished first
+        stop_discharging.set()
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()  # only matters when something broke
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await chaos.heal()
+    phase(f"settling down: {len(driver.journal.unresolved())} requests of unknown fate to resolve")
+    await driver.settle_down()
 
 
 def fill_counts(report: Report, journal: Journal, driver: Driver, chaos: Chaos, links: Links) -> None:

@@ -61,6 +61,7 @@ class Entry:
     hospital_code: str
     member_id: str
     encounter_id: str
+    discharged_on: str = ""
     outcome: Outcome = Outcome.UNKNOWN
     intent: Intent = Intent.SETTLE
     settlement_id: str = ""
