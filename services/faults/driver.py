@@ -55,6 +55,9 @@ class DriverSettings:
     step_attempts_max: int = 8  # admit / upload: idempotent, retried until definite or this many
     cancel_share_bp: int = 500  # 5 % of succeeded settlements are cancelled
     reverse_share_bp: int = 0  # share of still-unknown settlements reversed instead of resent (needs a reverser)
+    # Share of still-unknown settlements the HIS never resends: they stay unknown to it and their
+    # fate is reconciliation's to settle (0 until reconciliation exists, or `no_pending` fails).
+    abandon_share_bp: int = 0
     settle_down_attempts_max: int = 30
     settle_down_deadline_s: float = 10.0
 
@@ -127,6 +130,7 @@ class Driver:
         decisions = random.Random(f"his-decisions:{self.seed}:{index}")
         cancel_it = decisions.randrange(10_000) < self.settings.cancel_share_bp
         reverse_if_unknown = decisions.randrange(10_000) < self.settings.reverse_share_bp
+        abandon_if_unknown = decisions.randrange(10_000) < self.settings.abandon_share_bp
         jitter = random.Random(f"his-jitter:{self.seed}:{index}")
         self.counts.discharges += 1
         member = self.members(plan.insured_region)[plan.member_index]
@@ -148,6 +152,8 @@ class Driver:
             # Until the Reverse RPC exists `reverser` is None and every unknown is resent.
             entry.intent = Intent.REVERSE
             entry.outcome = await self.reverser(stub, entry, self.settings.call_deadline_s)
+        elif entry.outcome is Outcome.UNKNOWN and abandon_if_unknown:
+            entry.intent = Intent.ABANDON  # the HIS walks away; reconciliation must find it
         if entry.outcome is Outcome.SUCCEEDED and cancel_it:
             entry.cancel_request_id = request_id(self.run_id, index, "cancel")
             await self.cancel(stub, entry, 1 + self.settings.settle_retries_in_run, self.settings.call_deadline_s,

@@ -171,6 +171,7 @@ def fill_counts(report: Report, journal: Journal, driver: Driver, chaos: Chaos, 
     report.cancelled = journal.count(Outcome.CANCELLED)
     report.reversed = journal.count(Outcome.REVERSED)
     report.unknown = journal.count(Outcome.UNKNOWN)
+    report.walked_away = len(journal.abandoned())
     report.resolved_after_unknown = sum(1 for entry in entries if entry.resolved_after_unknown)
     report.local = sum(1 for entry in entries if entry.local)
     report.kills = chaos.counts.kills

@@ -8,12 +8,15 @@ member numbers — never an ID number or a name), so a report says more than pas
                          house (cross-region only) and at the insured agency, with the HIS's fund split;
 * `refused_not_paid`     (b) nothing the HIS saw fail, reverse or cancel is settled at any party, and
                          the clearing house ledger's net for it is 0;
-* `nothing_paid_unseen`  no party holds a settled settlement the HIS was not handed;
+* `nothing_paid_unseen`  no party holds a settled settlement the HIS was not handed (a request the
+                         HIS walked away from is exempt: reconciliation tells the hospital about it);
+* `parties_agree`        every settlement is in the same state at every party on its path: settled
+                         everywhere, cancelled everywhere, or paid nowhere (SPEC §8 atomicity);
 * `ledger_balanced`, `balances_equal_postings`, `aggregates_equal_postings`   (c) the ledger;
 * `accumulators_recomputed`  (d) every member's accumulators equal the sum of the recorded deltas of
                          that member's live (settled) settlements;
 * `no_pending`           (e) no settlement is left pending at any party;
-* `unknowns_resolved`    the HIS knows the fate of every request it sent.
+* `unknowns_resolved`    the HIS knows the fate of every request it still pursues.
 """
 
 from __future__ import annotations
@@ -130,7 +133,8 @@ async def read_parties(config: StackConfig) -> PartyRows:
 async def check_all(config: StackConfig, journal: Journal) -> list[Check]:
     rows = await read_parties(config)
     return [succeeded_recorded(journal, rows), refused_not_paid(journal, rows), nothing_paid_unseen(journal, rows),
-            *ledger_checks(rows), accumulators_recomputed(rows), no_pending(rows), unknowns_resolved(journal)]
+            parties_agree(rows), *ledger_checks(rows), accumulators_recomputed(rows), no_pending(rows),
+            unknowns_resolved(journal)]
 
 
 def split_of(row: dict[str, Any], fields: tuple[str, ...] = SPLIT_FIELDS) -> tuple[int, ...]:
@@ -217,12 +221,14 @@ def refused_not_paid(journal: Journal, rows: PartyRows) -> Check:
 
 def nothing_paid_unseen(journal: Journal, rows: PartyRows) -> Check:
     check = Check("nothing_paid_unseen", "every settled settlement at any party is one the HIS was handed")
-    handed = {entry.settlement_id for entry in journal.with_outcome(Outcome.SUCCEEDED)}
     requests = {entry.request_id for entry in journal.with_outcome(Outcome.SUCCEEDED)}
+    walked_away = {entry.request_id for entry in journal.abandoned()}
+    handed = {entry.settlement_id for entry in journal.with_outcome(Outcome.SUCCEEDED)} | {
+        rows.treating[request_id]["settlement_id"] for request_id in walked_away if request_id in rows.treating}
     for request_id, row in rows.treating.items():
         if row["status"] == "settled":
             check.checked += 1
-            if request_id not in requests:
+            if request_id not in requests and request_id not in walked_away:
                 check.fail(f"{row['settlement_id']} settled at treating agency {row['region']}, request {request_id} "
                            "not seen to succeed by the HIS")
     for party, table in (("insured agency", rows.insured), ("clearing house", rows.claims)):
@@ -231,6 +237,27 @@ def nothing_paid_unseen(journal: Journal, rows: PartyRows) -> Check:
                 check.checked += 1
                 if settlement_id not in handed:
                     check.fail(f"{settlement_id} settled at the {party}, not a settlement the HIS holds")
+    return check
+
+
+def parties_agree(rows: PartyRows) -> Check:
+    check = Check("parties_agree", "each settlement is settled at every party on its path, cancelled at every "
+                                   "one, or paid at none")
+    for row in rows.treating.values():
+        if row["status"] == "pending":
+            continue  # no_pending names it
+        check.checked += 1
+        settlement_id = row["settlement_id"]
+        expected = row["status"] if row["status"] in ("settled", "cancelled") else None  # None: paid nowhere
+        found = {"insured agency": rows.insured.get(settlement_id, {}).get("status")}
+        if not row["local"]:
+            found["clearing house"] = rows.claims.get(settlement_id, {}).get("status")
+        for party, status in found.items():
+            if expected is not None and status != expected:
+                check.fail(f"{settlement_id}: {expected} at treating agency {row['region']}, {status} at the {party}")
+            elif expected is None and status in ("settled", "cancelled"):
+                check.fail(f"{settlement_id}: {row['status']} at treating agency {row['region']}, {status} at the "
+                           f"{party}")
     return check
 
 
@@ -264,7 +291,11 @@ def no_pending(rows: PartyRows) -> Check:
     check = Check("no_pending", "no settlement is left pending at any party", len(rows.treating) + len(rows.claims))
     for row in rows.treating.values():
         if row["status"] == "pending":
-            check.fail(f"{row['settlement_id']} pending at treating agency {row['region']}")
+            downstream = {"insured agency": rows.insured.get(row["settlement_id"], {}).get("status", "absent")}
+            if not row["local"]:
+                downstream["clearing house"] = rows.claims.get(row["settlement_id"], {}).get("status", "absent")
+            check.fail(f"{row['settlement_id']} pending at treating agency {row['region']} ("
+                       + ", ".join(f"{status} at the {party}" for party, status in downstream.items()) + ")")
     for settlement_id, row in rows.claims.items():
         if row["status"] == "pending":
             check.fail(f"{settlement_id} pending at the clearing house")

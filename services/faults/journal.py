@@ -32,10 +32,12 @@ class Outcome(StrEnum):
 
 
 class Intent(StrEnum):
-    """What the HIS will do about an unknown request: send it again, or reverse it (冲正)."""
+    """What the HIS will do about an unknown request: send it again, reverse it (冲正), or nothing —
+    it walked away, and only reconciliation (对账) can settle the request's fate."""
 
     SETTLE = "settle"
     REVERSE = "reverse"
+    ABANDON = "abandon"
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,14 @@ class Journal:
         return [entry for entry in self.entries.values() if entry.outcome in outcomes]
 
     def unresolved(self) -> list[Entry]:
-        """Requests (or cancels) whose fate the HIS still does not know."""
-        return [entry for entry in self.entries.values() if entry.outcome is Outcome.UNKNOWN or entry.cancel_unknown]
+        """Requests (or cancels) whose fate the HIS still does not know and still pursues."""
+        return [entry for entry in self.entries.values()
+                if (entry.outcome is Outcome.UNKNOWN and entry.intent is not Intent.ABANDON) or entry.cancel_unknown]
+
+    def abandoned(self) -> list[Entry]:
+        """Unknown requests the HIS walked away from (left to reconciliation)."""
+        return [entry for entry in self.entries.values()
+                if entry.outcome is Outcome.UNKNOWN and entry.intent is Intent.ABANDON]
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for entry in self.entries.values() if entry.outcome is outcome)

@@ -22,7 +22,8 @@ class Report:
     failed: int = 0
     cancelled: int = 0
     reversed: int = 0
-    unknown: int = 0  # still unknown at the end (an invariant failure)
+    unknown: int = 0  # still unknown at the end (an invariant failure, unless the HIS walked away)
+    walked_away: int = 0  # unknown requests the HIS never resent (left to reconciliation)
     resolved_after_unknown: int = 0
     local: int = 0
     kills: int = 0
@@ -63,6 +64,7 @@ class Report:
             ("reversed (冲正)", str(self.reversed)),
             ("resolved after unknown", str(self.resolved_after_unknown)),
             ("still unknown", str(self.unknown)),
+            ("of which the HIS walked away from", str(self.walked_away)),
             ("same-region", str(self.local)),
             ("kills (SIGKILL)", f"{self.kills}" + (f" ({kills})" if kills else "")),
             ("connections cut", str(self.cuts)),

@@ -7,9 +7,10 @@ from __future__ import annotations
 import uuid
 
 from services.faults.invariants import (
-    PartyRows, no_pending, nothing_paid_unseen, refused_not_paid, succeeded_recorded, unknowns_resolved,
+    PartyRows, no_pending, nothing_paid_unseen, parties_agree, refused_not_paid, succeeded_recorded,
+    unknowns_resolved,
 )
-from services.faults.journal import Entry, Journal, Outcome, Split
+from services.faults.journal import Entry, Intent, Journal, Outcome, Split
 
 SPLIT = Split(total_fen=100_000, fund_pay_fen=70_000, psn_pay_fen=30_000, hifp_fen=60_000, hifmi_fen=10_000,
               maf_fen=0)
@@ -59,7 +60,7 @@ def test_a_clean_run_passes_every_check():
     record(rows, failed, "failed", insured=False, clearing=False)
     journal = journal_of(settled, cancelled, local, failed)
     checks = [succeeded_recorded(journal, rows), refused_not_paid(journal, rows), nothing_paid_unseen(journal, rows),
-              no_pending(rows), unknowns_resolved(journal)]
+              parties_agree(rows), no_pending(rows), unknowns_resolved(journal)]
     assert [(check.name, check.failed) for check in checks if not check.ok] == []
     assert checks[0].checked == 3 and checks[1].checked == 2
 
@@ -123,3 +124,32 @@ def test_pending_rows_and_unresolved_requests_are_named():
     assert no_pending(rows).failed == 2
     check = unknowns_resolved(journal_of(stuck))
     assert check.checked == 1 and stuck.request_id in check.failures[0]
+
+
+def test_a_settlement_recorded_at_some_parties_only_is_named():
+    half = entry(Outcome.SUCCEEDED)
+    refused = entry(Outcome.FAILED)
+    rows = PartyRows()
+    record(rows, half, "settled")
+    rows.claims[half.settlement_id]["status"] = "cancelled"
+    record(rows, refused, "failed", clearing=False)
+    rows.insured[refused.settlement_id]["status"] = "settled"  # refused at the treating agency, yet adjudicated
+    check = parties_agree(rows)
+    assert check.checked == 2 and check.failed == 2
+    assert any(half.settlement_id in failure and "clearing house" in failure for failure in check.failures)
+    assert any(refused.settlement_id in failure and "insured agency" in failure for failure in check.failures)
+
+
+def test_a_request_the_his_walked_away_from_is_left_to_reconciliation_but_must_be_whole():
+    walked = entry(Outcome.UNKNOWN)
+    walked.intent = Intent.ABANDON
+    walked.unknown_answers = 1
+    rows = PartyRows()
+    record(rows, walked, "settled")  # it went through: the hospital learns so from reconciliation
+    journal = journal_of(walked)
+    assert journal.unresolved() == [] and journal.abandoned() == [walked]
+    assert nothing_paid_unseen(journal, rows).ok
+    assert unknowns_resolved(journal).ok
+    assert parties_agree(rows).ok
+    rows.treating[walked.request_id]["status"] = "pending"
+    assert not no_pending(rows).ok
