@@ -7,13 +7,18 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(wildcard proto/clearinghouse/v1/*.proto)
 GENERATED := gen/.generated
 
-.PHONY: demo test bench proto lint clean venv
+.PHONY: demo test soak bench proto lint clean venv
 
 demo: $(GENERATED)
 	$(VENV)/bin/clearing-admin demo
 
 test: $(GENERATED) lint
 	$(PY) -m pytest
+
+# Five minutes of discharges while services are SIGKILLed every few seconds and links cut and
+# delayed; prints the counts and every invariant (services/faults). Exit 1 if one fails.
+soak: $(GENERATED)
+	$(VENV)/bin/clearing-admin simulate --seed 1 --faults --duration 300
 
 bench: $(GENERATED)
 	$(PY) -m services.bench

@@ -178,6 +178,23 @@ def demo_command(
     run(count, members, concurrency, seed)
 
 
+@app.command("simulate")
+def simulate_command(
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the discharges, the kills and the proxies' draws.")] = 1,
+    faults: Annotated[bool, typer.Option("--faults/--no-faults", help="Kill services and cut/delay links.")] = True,
+    duration: Annotated[float, typer.Option("--duration", min=1, max=86_400, help="Seconds of discharging.")] = 60,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Discharges in flight.")] = 12,
+    members: Annotated[int, typer.Option("--members", min=1, max=10_000, help="Members per region.")] = 40,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the run directory (service logs) even when it passes.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fault harness: discharge patients through proxies while services are killed, then check every
+    party's database against what the HIS saw. Exit 0 when every invariant holds, 1 when one fails."""
+    from services.cli.simulate_view import simulate
+
+    simulate(seed, faults, duration, concurrency, members, keep, as_json)
+
+
 MonthArgument = Annotated[str, typer.Argument(help="Clearing month YYYY-MM.")]
 ChartOption = Annotated[Path | None, typer.Option("--chart", help="Also write a chart of the net positions (.png/.svg).")]
 

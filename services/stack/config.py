@@ -27,6 +27,9 @@ class StackConfig:
     metrics_ports: dict[str, int] = field(default_factory=dict)  # role → Prometheus port
     seed: int = DEFAULT_SEED
     members_per_region: int = MEMBERS_PER_REGION
+    # role → the address its neighbours dial instead of its own port (e.g. a fault-injecting proxy,
+    # services/faults); empty means every party dials the others directly.
+    dial: dict[str, str] = field(default_factory=dict)
 
     def database(self, party: str) -> str:
         return f"{self.database_prefix}_{party}"
@@ -40,6 +43,18 @@ class StackConfig:
 
     def address(self, port: int) -> str:
         return f"127.0.0.1:{port}"
+
+    def role_port(self, role: str) -> int:
+        """The port a role (`clearinghouse`, `his`, `region:<code>`) listens on."""
+        if role == "clearinghouse":
+            return self.clearing_house_port
+        if role == "his":
+            return self.his_port
+        return self.region_ports[role.removeprefix("region:")]
+
+    def dial_address(self, role: str) -> str:
+        """Where a party reaches `role`: the `dial` override when set, else the role's own port."""
+        return self.dial.get(role) or self.address(self.role_port(role))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")

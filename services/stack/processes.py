@@ -65,6 +65,12 @@ class StackProcesses:
         return self.work_dir / "stack.json"
 
     async def start(self) -> StackConfig:
+        await self.prepare()
+        return await self.launch()
+
+    async def prepare(self) -> StackConfig:
+        """The database, one database per party and the configuration file; no service yet. Between
+        `prepare()` and `launch()` a caller may route links through proxies (`dial_through`)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "logs").mkdir(exist_ok=True)
         self.database = Database(self.work_dir / "pgdata")
@@ -83,6 +89,18 @@ class StackProcesses:
         self.config.save(self.config_path)
         for role, port in roles.items():
             self.services[role] = ServiceProcess(role, port, self.work_dir / "logs" / f"{role.replace(':', '_')}.log")
+        return self.config
+
+    def dial_through(self, dial: dict[str, str]) -> None:
+        """Make every party reach `role` at `dial[role]` (StackConfig.dial); call before `launch()`."""
+        assert self.config is not None
+        self.config.dial = dict(dial)
+        self.config.save(self.config_path)
+
+    async def launch(self) -> StackConfig:
+        """Spawn every service and wait until each answers its health check."""
+        assert self.config is not None
+        for role in self.services:
             self.spawn(role)
         await asyncio.gather(*(self.wait_healthy(role) for role in self.services))
         return self.config
@@ -118,6 +136,10 @@ class StackProcesses:
         if process is not None and process.poll() is None:
             os.kill(process.pid, signum)
             process.wait(STOP_WAIT_S)
+
+    def running(self, role: str) -> bool:
+        process = self.services[role].process
+        return process is not None and process.poll() is None
 
     async def restart(self, role: str) -> None:
         self.kill(role)

@@ -19,7 +19,7 @@ from services.stack.wiring import Running, start_clearing_house, start_his, star
 
 
 async def start(role: str, config: StackConfig) -> Running:
-    regions = {region: config.address(port) for region, port in config.region_ports.items()}
+    regions = {region: config.dial_address(f"region:{region}") for region in config.region_ports}
     if role == "clearinghouse":
         return await start_clearing_house(config.dsn("clearinghouse"), regions, config.clearing_house_port)
     if role == "his":
@@ -28,7 +28,7 @@ async def start(role: str, config: StackConfig) -> Running:
     if kind != "region" or region not in config.region_ports:
         raise SystemExit(f"unknown role {role!r}")
     return await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
-                              config.address(config.clearing_house_port), config.region_ports[region])
+                              config.dial_address("clearinghouse"), config.region_ports[region])
 
 
 async def serve(role: str, config_path: Path) -> None:

@@ -9,6 +9,8 @@ import asyncpg
 import pytest
 from clearinghouse.v1 import hospital_pb2
 
+from services.clearinghouse import audit
+
 
 @pytest.fixture(scope="module")
 async def settled(stack):
@@ -20,13 +22,21 @@ async def settled(stack):
     return stack
 
 
+async def test_every_transaction_balances(settled):
+    connection = await settled.connect("clearinghouse")
+    try:
+        unbalanced = await audit.unbalanced_transactions(connection)
+        transactions = await connection.fetchval("SELECT count(*) FROM ledger_transactions")
+    finally:
+        await connection.close()
+    assert transactions > 0
+    assert unbalanced == []
+
+
 async def test_running_balances_equal_the_sum_of_postings(settled):
     connection = await settled.connect("clearinghouse")
     try:
-        differences = await connection.fetch(
-            "SELECT coalesce(b.account, p.account) AS account, b.balance_fen, p.total FROM ledger_balances b "
-            "FULL JOIN (SELECT account, sum(amount_fen)::bigint AS total FROM ledger_postings GROUP BY account) p "
-            "USING (account) WHERE b.balance_fen IS DISTINCT FROM p.total")
+        differences = await audit.balance_mismatches(connection)
         accounts = await connection.fetchval("SELECT count(*) FROM ledger_balances")
         overall = await connection.fetchval("SELECT sum(balance_fen) FROM ledger_balances")
     finally:
@@ -39,19 +49,7 @@ async def test_running_balances_equal_the_sum_of_postings(settled):
 async def test_month_aggregates_equal_a_recomputation_from_the_postings(settled):
     connection = await settled.connect("clearinghouse")
     try:
-        mismatches = await connection.fetch("""
-            WITH recomputed AS (
-                SELECT t.clearing_month, split_part(p.account, '/', 4) AS insured_region,
-                       split_part(p.account, '/', 2) AS treating_region,
-                       count(*) FILTER (WHERE t.kind = 'settlement')::int AS settlements,
-                       count(*) FILTER (WHERE t.kind IN ('cancel', 'reversal'))::int AS cancels,
-                       sum(p.amount_fen)::bigint AS fund_pay_fen
-                FROM ledger_postings p JOIN ledger_transactions t USING (tx_id)
-                WHERE p.account LIKE 'treating/%/receivable/%'
-                GROUP BY 1, 2, 3)
-            SELECT * FROM recomputed r FULL JOIN clearing_aggregates a
-                USING (clearing_month, insured_region, treating_region)
-            WHERE (r.settlements, r.cancels, r.fund_pay_fen) IS DISTINCT FROM (a.settlements, a.cancels, a.fund_pay_fen)""")
+        mismatches = await audit.aggregate_mismatches(connection)
         cells = await connection.fetchval("SELECT count(*) FROM clearing_aggregates")
     finally:
         await connection.close()
