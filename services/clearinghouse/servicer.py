@@ -375,8 +375,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def ReconcileInsuredAgencies(self, request: pb.ReconcileInsuredAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileInsuredAgenciesResponse:
-        day = parse_day(request.day, "day")
-        grace_s = reconciling.check_grace(request.pending_grace_s)
+        day, grace_s = reconciling.reconcile_request(request)
         return pb.ReconcileInsuredAgenciesResponse(reports=await ClearingReconciliation(self).run(day, grace_s))
 
     @rpc

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import grpc
 import structlog
 from clearinghouse.v1 import types_pb2
 
+from clearing.dates import parse_day
 from clearing.errors import DomainError, InvalidField
 from clearing.reconcile import DailyTotals, DetailLine, Difference, Repair, compare, daily_totals, totals_agree
 
@@ -32,6 +33,11 @@ def check_grace(value: int) -> int:
     if value < 0:
         raise InvalidField("pending_grace_s", "must not be negative")
     return value or DEFAULT_GRACE_S
+
+
+def reconcile_request(request) -> tuple[date, int]:  # noqa: ANN001 - a Reconcile… request (day, pending_grace_s)
+    """The day to reconcile and the grace period of a reconciliation request, checked."""
+    return parse_day(request.day, "day"), check_grace(request.pending_grace_s)
 
 
 def repair_request_id(action: str, key: str) -> str:

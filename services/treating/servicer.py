@@ -406,8 +406,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     @rpc
     async def Reconcile(self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileResponse:
-        day = parse_day(request.day, "day")
-        grace_s = reconciling.check_grace(request.pending_grace_s)
+        day, grace_s = reconciling.reconcile_request(request)
         return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s))
 
     @rpc
