@@ -1,14 +1,15 @@
 """`clearing-admin reconcile DAY`: reconcile every pair of neighbours for one day and show what was found
-and repaired. The clearing house goes first (with the insured agencies), then each treating agency (with
-the clearing house and its own insured agency), so a cancel completed downstream is seen upstream in the
-same run."""
+and repaired. The hospitals' HIS goes first (with each treating agency, reversing what it never learnt the
+fate of), then the clearing house (with the insured agencies), then each treating agency (with the clearing
+house and its own insured agency), so a cancel completed downstream is seen upstream in the same run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from clearinghouse.v1 import clearing_house_pb2 as ch
-from clearinghouse.v1 import clearing_house_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import clearing_house_pb2_grpc, hospital_pb2, hospital_pb2_grpc, treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import treating_agency_pb2 as ta
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +25,10 @@ RECONCILE_TIMEOUT_S = 300.0
 def reconcile(config_path: Path, day: str, grace_s: int) -> list[types_pb2.ReconciliationReport]:
     parse_day(day, "DAY")
     config = load_config(config_path)
-    reports = list(call(config.address(config.clearing_house_port), lambda channel: clearing_house_pb2_grpc
+    reports = list(call(config.address(config.his_port), lambda channel: hospital_pb2_grpc.HospitalServiceStub(
+        channel).ReconcileWithAgencies(hospital_pb2.ReconcileWithAgenciesRequest(day=day, pending_grace_s=grace_s),
+                                       timeout=RECONCILE_TIMEOUT_S)).reports)
+    reports += list(call(config.address(config.clearing_house_port), lambda channel: clearing_house_pb2_grpc
                         .ClearingHouseServiceStub(channel).ReconcileInsuredAgencies(
                             ch.ReconcileInsuredAgenciesRequest(day=day, pending_grace_s=grace_s),
                             timeout=RECONCILE_TIMEOUT_S)).reports)

@@ -88,9 +88,12 @@ async def reconcile_pair(pair: str, day: str, upstream: list[types_pb2.DetailLin
                          downstream_totals: list[types_pb2.DailyTotals],
                          downstream_detail: Callable[[], Awaitable[list[types_pb2.DetailLine]]],
                          grace_s: int, repair: RepairAction,
-                         record: Callable[[types_pb2.Repair], Awaitable[None]]) -> types_pb2.ReconciliationReport:
+                         record: Callable[[types_pb2.Repair], Awaitable[None]],
+                         key: Callable[[types_pb2.DetailLine], str] = lambda line: line.settlement_id,
+                         ) -> types_pb2.ReconciliationReport:
     """3201 first; when the totals differ, something is pending or a reversal is unfinished, 3202 line by
-    line, and every difference repaired by `repair` (upstream's own steps of the protocol)."""
+    line (matched by `key`: the settlement id, or the HIS request id between a hospital and its agency),
+    and every difference repaired by `repair` (upstream's own steps of the protocol)."""
     report = types_pb2.ReconciliationReport(pair=pair, day=day, upstream_totals=totals(upstream),
                                             downstream_totals=downstream_totals)
     report.totals_agreed = totals_agree(map(totals_from_proto, report.upstream_totals),
@@ -100,8 +103,8 @@ async def reconcile_pair(pair: str, day: str, upstream: list[types_pb2.DetailLin
         return report
     down_lines = await downstream_detail()
     now = datetime.now().astimezone()
-    ups = {line.settlement_id: line for line in upstream}
-    downs = {line.settlement_id: line for line in down_lines}
+    ups = {key(line): line for line in upstream}
+    downs = {key(line): line for line in down_lines}
     report.lines_compared = len(ups.keys() | downs.keys())
     differences = compare({key: core_line(line, key, now, grace_s) for key, line in ups.items()},
                           {key: core_line(line, key, now, grace_s) for key, line in downs.items()})

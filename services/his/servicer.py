@@ -21,6 +21,7 @@ from clearinghouse.v1 import types_pb2
 
 from clearing.dates import check_month
 from clearing.errors import InvalidField
+from services.common import reconciling
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
 from services.common.requests import check_request_id
@@ -28,6 +29,7 @@ from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import generate_catalogue_rows
 from services.datagen.population import generate_members
 from services.his.plan import Discharge, plan_discharge, request_id
+from services.his.reconciler import reconcile_region
 
 log = structlog.get_logger()
 UPLOAD_BATCH_LINES = 25
@@ -141,10 +143,11 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             if error.code() in RETRY_CODES:  # the outcome is unknown: reverse it (冲正) rather than guess
                 status = await self.reverse(stub, run_id, plan, settle_id)
             await self.record(settle_id, run_id, plan, member["member_id"], month, None,
-                              domain_error_from_status(error), status)
+                              domain_error_from_status(error), status, bill["discharged_on"])
             log.warning("discharge_failed", error=domain_error_from_status(error), outcome=status)
             return False, ""
-        await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None)
+        await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None,
+                          discharged_on=bill["discharged_on"])
         return True, settled.settlement.settlement_id
 
     async def reverse(self, stub, run_id: str, plan: Discharge, settle_id: str) -> str:  # noqa: ANN001
@@ -158,18 +161,26 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         return "reversed"
 
     async def record(self, settle_id: str, run_id: str, plan: Discharge, member_id: str, month: str,
-                     settlement: types_pb2.Settlement | None, error: str | None, status: str | None = None) -> None:
+                     settlement: types_pb2.Settlement | None, error: str | None, status: str | None = None,
+                     discharged_on: str | None = None) -> None:
         split = settlement.adjudication.split if settlement is not None else None
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
-                "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (request_id) DO NOTHING",
+                "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error, discharged_on) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (request_id) DO NOTHING",
                 UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
                 member_id, month, status or ("settled" if settlement is not None else "failed"),
                 UUID(settlement.settlement_id) if settlement is not None else None,
                 split.total_fen if split else None, split.fund_pay_fen if split else None,
-                split.psn_pay_fen if split else None, error)
+                split.psn_pay_fen if split else None, error,
+                date.fromisoformat(discharged_on) if discharged_on else None)
+
+    @rpc
+    async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:
+        day, grace_s = reconciling.reconcile_request(request)
+        return pb.ReconcileWithAgenciesResponse(reports=[await reconcile_region(self, region, day, grace_s)
+                                                         for region in sorted(self.treating_stubs)])
 
     @rpc
     async def GetSummary(self, request: pb.GetSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetSummaryResponse:

@@ -49,11 +49,12 @@ async def settled_rows(stack: StackProcesses, run_id: str) -> list[asyncpg.Recor
         await connection.close()
 
 
-async def run_discharges(stack: StackProcesses, run_id: str, count: int) -> hospital_pb2.RunDischargesResponse:
+async def run_discharges(stack: StackProcesses, run_id: str, count: int,
+                         month: str = "2026-05") -> hospital_pb2.RunDischargesResponse:
     async with grpc.aio.insecure_channel(stack.config.address(stack.config.his_port)) as channel:
         updates = [update async for update in hospital_pb2_grpc.HospitalServiceStub(channel).RunDischarges(
             hospital_pb2.RunDischargesRequest(request_id=run_id, count=count, seed=11, concurrency=6,
-                                              month="2026-05"))]
+                                              month=month))]
     return updates[-1]
 
 
@@ -307,10 +308,10 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
 
 async def test_operators_reconcile_a_day_from_the_cli(processes):
     config = str(processes.config_path)
-    await run_discharges(processes, str(uuid.uuid4()), 4)
-    connection = await asyncpg.connect(processes.config.dsn("clearinghouse"))
+    await run_discharges(processes, str(uuid.uuid4()), 4, month="2026-08")  # a month only this test uses
+    connection = await asyncpg.connect(processes.config.dsn("his"))
     try:
-        day = await connection.fetchval("SELECT max(discharged_on)::text FROM claims WHERE status = 'settled'")
+        day = await connection.fetchval("SELECT max(discharged_on)::text FROM discharges WHERE month = '2026-08'")
     finally:
         await connection.close()
     reconciled = await asyncio.to_thread(clearing_admin, "reconcile", day, "--config", config, "--json")
@@ -319,9 +320,10 @@ async def test_operators_reconcile_a_day_from_the_cli(processes):
     pairs = {report["pair"] for report in reports}
     assert {f"clearing_house<->insured_agency:{region}" for region in processes.config.region_ports} <= pairs
     assert {f"treating_agency:{region}<->clearing_house" for region in processes.config.region_ports} <= pairs
+    assert {f"hospitals<->treating_agency:{region}" for region in processes.config.region_ports} <= pairs
     assert all(report["repairs"] == [] for report in reports), "nothing to repair after a clean run"
-    assert sum(total["settled"] for report in reports if report["pair"].endswith("clearing_house")
-               for total in report["upstream_totals"]) > 0
+    assert sum(total["settled"] for report in reports if report["pair"].startswith("hospitals")
+               for total in report["upstream_totals"]) > 0, "the day has settlements"
     shown = await asyncio.to_thread(clearing_admin, "reconcile", day, "--config", config)
     assert shown.returncode == 0 and "No differences." in shown.stdout
     bad = await asyncio.to_thread(clearing_admin, "reconcile", "2026-02-30", "--config", config)

@@ -631,6 +631,8 @@ async def drain(call) -> list:  # noqa: ANN001 - read a server stream to its end
 
 
 HOSPITAL_CASES = [
+    case("ReconcileWithAgencies-bad-day", lambda k, s: his(k).ReconcileWithAgencies(
+        hp.ReconcileWithAgenciesRequest(day="2026-02-29")), INVALID, HIS_PARTIES, field="day"),
     case("RunDischarges-request_id-not-a-uuid", lambda k, s: drain(his(k).RunDischarges(run(
         k, request_id="run-1"))), INVALID, HIS_PARTIES, field="request_id"),
     case("RunDischarges-count-zero", lambda k, s: drain(his(k).RunDischarges(run(k, count=0))),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date
 
 import grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import hospital_pb2 as hp
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
@@ -217,3 +219,34 @@ async def test_amounts_that_differ_are_reported_not_guessed_at(kit):
     reports = await reconcile_all(kit, day)
     assert (f"treating_agency:{GUANGZHOU}<->clearing_house", "report", False) in repairs_of(reports)
     assert await states(kit, settled.settlement_id) == ("settled", "settled", "settled"), "nothing is changed"
+
+
+async def test_the_hospitals_reverse_what_they_never_learnt_the_fate_of(kit):
+    day = "2026-05-14"
+    member = await kit.new_member(INSURED)
+    before = await kit.accumulators(member)
+    lost = ta.SettleRequest(request_id=kit.rid(), encounter_id=await open_stay(kit, member, day), discharged_on=day)
+    settled = (await kit.treating(GUANGZHOU).Settle(lost)).settlement  # it went through; the answer was lost
+    never_arrived = kit.rid()  # a Settle that never reached the agency
+    his = await kit.db("his")
+    for request_id in (lost.request_id, never_arrived):  # the HIS's own record: no answer to either
+        await his.execute(
+            "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
+            "member_id, month, status, discharged_on, created_at) VALUES ($1, $2, $3, $4, $5, $6, '2026-05', "
+            "'unknown', $7, now() - interval '1 hour')", uuid.UUID(request_id), uuid.uuid4(), GUANGZHOU, INSURED,
+            H_GUANGZHOU, member.member_id, date.fromisoformat(day))
+
+    answer = await kit.hospital_service().ReconcileWithAgencies(
+        hp.ReconcileWithAgenciesRequest(day=day, pending_grace_s=GRACE_S))
+    repairs = {(item.key, item.action, item.repaired) for report in answer.reports for item in report.repairs}
+    assert repairs == {(lost.request_id, "reverse_stale_pending", True),
+                       (never_arrived, "reverse_stale_pending", True)}
+    assert await states(kit, settled.settlement_id) == ("reversed", "reversed", "reversed")
+    assert kit.ytd_dict(await kit.accumulators(member)) == kit.ytd_dict(before)
+    assert {row["status"] for row in await his.fetch(
+        "SELECT status FROM discharges WHERE request_id = ANY($1::uuid[])",
+        [uuid.UUID(lost.request_id), uuid.UUID(never_arrived)])} == {"reversed"}
+    again = await kit.hospital_service().ReconcileWithAgencies(
+        hp.ReconcileWithAgenciesRequest(day=day, pending_grace_s=GRACE_S))
+    assert [item for report in again.reports for item in report.repairs] == []
+    assert repairs_of(await reconcile_all(kit, day)) == [], "the agencies agree with each other too"

@@ -1,0 +1,63 @@
+"""The hospitals' side of reconciliation (对账 with the treating agency, 3201/3202): the HIS's own record of
+each Settle against the agency's detail, matched by the HIS request id. What the HIS never learnt the fate
+of, or what the agency holds that the HIS has nothing standing for, is reversed (冲正 2601) — the hospital
+has not collected on it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import structlog
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import types_pb2
+
+from clearing.errors import PreconditionFailed
+from clearing.reconcile import Difference, Repair
+from services.common.reconciling import STATUSES, reconcile_pair, repair_request_id
+
+log = structlog.get_logger()
+CALL_TIMEOUT_S = 60.0
+# The HIS's record as an upstream view: a Settle it never got an answer for is a pending left behind.
+HIS_STATUSES = {"settled": "settled", "failed": "failed", "reversed": "reversed", "unknown": "pending"}
+
+
+def his_line(row) -> types_pb2.DetailLine:  # noqa: ANN001 - a discharges row
+    message = types_pb2.DetailLine(
+        settlement_id=str(row["settlement_id"] or ""), request_id=str(row["request_id"]),
+        status=STATUSES[HIS_STATUSES[row["status"]]], local=row["treating_region"] == row["insured_region"],
+        total_fen=row["total_fen"] or 0, fund_pay_fen=row["fund_pay_fen"] or 0, psn_pay_fen=row["psn_pay_fen"] or 0,
+        treating_region=row["treating_region"], insured_region=row["insured_region"])
+    message.created_at.FromDatetime(row["created_at"])
+    return message
+
+
+async def reconcile_region(hospital, region: str, day: date, grace_s: int) -> types_pb2.ReconciliationReport:  # noqa: ANN001
+    stub = hospital.treating_stubs[region]
+    text = day.isoformat()
+    async with hospital.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM discharges WHERE discharged_on = $1 AND treating_region = $2", day, region)
+    mine = {str(row["request_id"]) for row in rows}
+    totals = await stub.GetDailyTotals(ta.GetDailyTotalsRequest(day=text), timeout=CALL_TIMEOUT_S)
+
+    async def detail() -> list[types_pb2.DetailLine]:
+        stream = stub.StreamDailyDetail(ta.StreamDailyDetailRequest(day=text), timeout=CALL_TIMEOUT_S)
+        return [item.line async for item in stream]
+
+    async def repair(difference: Difference, up: types_pb2.DetailLine | None, down: types_pb2.DetailLine | None) -> None:
+        if difference.key not in mine or difference.repair not in (Repair.REVERSE_STALE_PENDING, Repair.REVERSE_ORPHAN):
+            raise PreconditionFailed("key", "not one of this HIS's settlements to reverse, or no rule a hospital "
+                                            "applies: reported")
+        await stub.Reverse(ta.ReverseRequest(request_id=repair_request_id("his-reverse", difference.key),
+                                             original_request_id=difference.key,
+                                             reason="reconciliation: the HIS never learnt the outcome"),
+                           timeout=CALL_TIMEOUT_S)
+        async with hospital.pool.acquire() as conn:
+            await conn.execute("UPDATE discharges SET status = 'reversed' WHERE request_id = $1",
+                               uuid.UUID(difference.key))
+
+    async def record(item: types_pb2.Repair) -> None:
+        return None  # logged and reported by reconcile_pair; the simulator keeps no audit table
+
+    return await reconcile_pair(f"hospitals<->treating_agency:{region}", text, [his_line(row) for row in rows],
+                                list(totals.totals), detail, grace_s, repair, record, key=lambda line: line.request_id)
