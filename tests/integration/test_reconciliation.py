@@ -222,7 +222,7 @@ async def test_amounts_that_differ_are_reported_not_guessed_at(kit):
 
 
 async def test_the_hospitals_reverse_what_they_never_learnt_the_fate_of(kit):
-    day = "2026-05-14"
+    day = "2026-08-28"  # no other test discharges in August
     member = await kit.new_member(INSURED)
     before = await kit.accumulators(member)
     lost = ta.SettleRequest(request_id=kit.rid(), encounter_id=await open_stay(kit, member, day), discharged_on=day)
