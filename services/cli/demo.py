@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import asyncpg
 import grpc
 from clearinghouse.v1 import hospital_pb2, hospital_pb2_grpc
 from rich.console import Console
@@ -73,6 +74,7 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
         month = previous_month(shanghai_today())
         rows = await discharge(console, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
+        await reconcile_days(console, config, month)
         await show_prepayment_status(console, config.address(config.clearing_house_port))
         closing = await close_month(config.address(config.clearing_house_port))
         show_closing(console, closing)
@@ -99,6 +101,50 @@ async def discharge(console: Console, his_address: str, count: int, concurrency:
         summary = await hospital.GetSummary(hospital_pb2.GetSummaryRequest(month=month))
     return [PairRow(p.treating_region, p.insured_region, p.stays, p.total_fen, p.fund_pay_fen, p.psn_pay_fen)
             for p in summary.pairs]
+
+
+async def reconcile_days(console: Console, config, month: str) -> None:  # noqa: ANN001 - a StackConfig
+    """对账 (3201/3202) of every day the month's stays were discharged on, between every pair of neighbours,
+    as `clearing-admin reconcile` does day by day; prints what differed and what was repaired."""
+    from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
+    from clearinghouse.v1 import treating_agency_pb2 as ta, treating_agency_pb2_grpc
+
+    connection = await asyncpg.connect(config.dsn("his"))
+    try:
+        days = [row["day"] for row in await connection.fetch(
+            "SELECT DISTINCT discharged_on::text AS day FROM discharges WHERE month = $1 ORDER BY 1", month)]
+    finally:
+        await connection.close()
+    channels = [grpc.aio.insecure_channel(config.address(port))
+                for port in (config.his_port, config.clearing_house_port, *config.region_ports.values())]
+    try:
+        his, clearing = (hospital_pb2_grpc.HospitalServiceStub(channels[0]),
+                         clearing_house_pb2_grpc.ClearingHouseServiceStub(channels[1]))
+        agencies = [treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel) for channel in channels[2:]]
+
+        async def one_day(day: str) -> list:
+            reports = list((await his.ReconcileWithAgencies(
+                hospital_pb2.ReconcileWithAgenciesRequest(day=day), timeout=300)).reports)
+            reports += (await clearing.ReconcileInsuredAgencies(
+                ch.ReconcileInsuredAgenciesRequest(day=day), timeout=300)).reports
+            for agency in agencies:
+                reports += (await agency.Reconcile(ta.ReconcileRequest(day=day), timeout=300)).reports
+            return reports
+
+        with console.status(f"Reconciling {len(days)} days between every pair of neighbours (3201/3202)…"):
+            reports = [report for day_reports in await asyncio.gather(*(one_day(day) for day in days))
+                       for report in day_reports]
+    finally:
+        for channel in channels:
+            await channel.close()
+    repairs = [item for report in reports for item in report.repairs]
+    agreed = sum(report.totals_agreed for report in reports)
+    console.print(f"[green]✓[/] 对账: {len(days)} days × {len(reports) // max(len(days), 1)} pairs of neighbours, "
+                  f"totals agreed in {agreed} of {len(reports)}; {len(repairs)} differences, "
+                  f"{sum(item.repaired for item in repairs)} repaired")
+    for item in repairs:
+        console.print(f"  {item.pair} {item.key}: {item.upstream_status or '—'} / {item.downstream_status or '—'} "
+                      f"→ {item.action} ({'repaired' if item.repaired else item.error or 'reported'})")
 
 
 async def show_prepayment_status(console: Console, address: str) -> None:
