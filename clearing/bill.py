@@ -17,10 +17,13 @@ from clearing.dates import parse_day
 from clearing.errors import InvalidField
 from clearing.money import line_amount_fen, parse_qty_e4
 
-REGION_PATTERN = re.compile(r"^\d{6}$")
-HOSPITAL_PATTERN = re.compile(r"^H\d{11}$")
-DIAGNOSIS_PATTERN = re.compile(r"^[A-Za-z][0-9]{2}[0-9A-Za-z.+*]{0,16}$")  # C34, C34.1, C341, A02.205+N16.0*
+# ASCII digits and \Z: `\d` also takes ４ and ٤, and `$` matches before a trailing newline.
+REGION_PATTERN = re.compile(r"^[0-9]{6}\Z")
+HOSPITAL_PATTERN = re.compile(r"^H[0-9]{11}\Z")
+DIAGNOSIS_PATTERN = re.compile(r"^[A-Za-z][0-9]{2}[0-9A-Za-z.+*]{0,16}\Z")  # C34, C34.1, C341, A02.205+N16.0*
 HOSPITAL_LEVELS = (1, 2, 3)
+# Unicode category Cc (C0, DEL, C1): no identifier, code or name has them, and Postgres text cannot hold NUL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ def check_text(value: object, field: str, length_max: int) -> str:
         raise InvalidField(field, "must be a non-empty string")
     if len(value) > length_max:
         raise InvalidField(field, f"is longer than {length_max} characters")
+    if CONTROL_CHARACTERS.search(value):
+        raise InvalidField(field, "must not contain control characters")
     return value
 
 

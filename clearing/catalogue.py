@@ -136,8 +136,15 @@ def parse_catalogue_csv(text: str, region: str) -> Catalogue:
 
     Errors name the file row (`row 7.grade`), counting the header as row 1.
     """
+    if "\x00" in text:  # no cell holds one, and Postgres could not store the text
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InvalidField(f"row {line}", "contains a NUL character")
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    missing = [name for name in COLUMNS if name not in (reader.fieldnames or ())]
+    try:
+        fieldnames = reader.fieldnames or ()
+    except csv.Error as error:
+        raise InvalidField("header", f"malformed CSV: {error}") from None
+    missing = [name for name in COLUMNS if name not in fieldnames]
     if missing:
         raise InvalidField("header", f"missing column(s): {', '.join(missing)}")
     rows: list[CatalogueRow] = []

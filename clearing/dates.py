@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from clearing.errors import InvalidField
 
+# fromisoformat alone also takes ISO week dates (2026-W10-1).
+ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
 
 def parse_day(text: object, field: str) -> date:
     """Parse `YYYY-MM-DD`; anything else is `InvalidField(field, …)`."""
-    if not isinstance(text, str) or len(text) != 10:
+    if not isinstance(text, str) or not ISO_DAY.match(text):
         raise InvalidField(field, "must be an ISO date YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
@@ -20,7 +24,8 @@ def parse_day(text: object, field: str) -> date:
 def check_month(text: object, field: str) -> str:
     """A month `YYYY-MM` (clearing months, statement months); anything else is `InvalidField`."""
     if not isinstance(text, str) or len(text) != 7 or text[4] != "-" \
-            or not (text[:4] + text[5:]).isascii() or not (text[:4] + text[5:]).isdigit() or not 1 <= int(text[5:]) <= 12:
+            or not (text[:4] + text[5:]).isascii() or not (text[:4] + text[5:]).isdigit() or not 1 <= int(text[5:]) <= 12 \
+            or int(text[:4]) < 1:  # year 0 has no calendar days (datetime.date)
         raise InvalidField(field, "must be a month YYYY-MM")
     return text
 

@@ -13,6 +13,7 @@ LINE_ID_LENGTH_MAX = 64
 UNIT_PRICE_FEN_MAX = 1_000_000_000  # 10 million yuan per unit: far beyond any real price
 QTY_E4_MAX = 100_000 * 10_000  # 100,000 units of anything on one line
 BILL_TOTAL_FEN_MAX = 1_000_000_000_00  # 1 billion yuan
+PREPAYMENT_FEN_MAX = 10**15  # 10 trillion yuan per deposit or required amount: years of national outflow
 TX_RETRIES_MAX = 5
 PAGE_SIZE_MAX = 1_000
 
@@ -20,3 +21,4 @@ PAGE_SIZE_MAX = 1_000
 assert UNIT_PRICE_FEN_MAX * QTY_E4_MAX < 2**63
 assert LINES_PER_BILL_MAX * UNIT_PRICE_FEN_MAX * (QTY_E4_MAX // 10_000) >= BILL_TOTAL_FEN_MAX
 assert BILL_TOTAL_FEN_MAX * 10_000 < 2**63  # apply_bp on any total stays in int64
+assert PREPAYMENT_FEN_MAX * 1_000 < 2**63  # a thousand maximal deposits still fit a bigint balance

@@ -12,7 +12,8 @@ Decisions, in integer fen and basis points:
   for the settlements still to come). No history gives 0: the operator sets a new region's first
   prepayment.
 * used = required − balance; usage_bp = round_half_up(used × 10000 / required), never below 0 (a
-  balance above the required amount is 0 % used) and above 10000 once the balance is negative. With
+  balance above the required amount is 0 % used), above 10000 once the balance is negative, and at
+  most USAGE_BP_MAX (a tiny required amount under a deep deficit; the proto field is an int32). With
   a required amount of 0, usage is 0 while the balance is positive and 10000 otherwise.
 * exhausted: balance ≤ 0. The threshold is crossed when usage_bp ≥ threshold_bp or exhausted.
 """
@@ -28,6 +29,7 @@ PREPAYMENT_MONTHS_DEFAULT = 2  # SPEC §7: two months of outflow
 PREPAYMENT_MONTHS_MAX = 12
 OUTFLOW_WINDOW_MONTHS = 3  # "recent": the last up to three closed months
 WARNING_THRESHOLD_BP_DEFAULT = 7_000  # SPEC §7: warn at 70 % used
+USAGE_BP_MAX = 10_000 * BP_WHOLE  # usage beyond 10000 × the required amount is reported as that
 
 assert 1 <= PREPAYMENT_MONTHS_DEFAULT <= PREPAYMENT_MONTHS_MAX
 assert 0 < WARNING_THRESHOLD_BP_DEFAULT <= BP_WHOLE
@@ -89,7 +91,7 @@ def prepayment_state(balance_fen: int, required_fen: int,
     if required_fen == 0:
         usage_bp = BP_WHOLE if exhausted else 0
     else:
-        usage_bp = max(round_half_up_div((required_fen - balance_fen) * BP_WHOLE, required_fen), 0)
+        usage_bp = min(max(round_half_up_div((required_fen - balance_fen) * BP_WHOLE, required_fen), 0), USAGE_BP_MAX)
     assert usage_bp >= 0
     assert not exhausted or usage_bp >= BP_WHOLE, "an exhausted prepayment is fully used"
     return PrepaymentState(usage_bp, exhausted or usage_bp >= threshold_bp, exhausted)

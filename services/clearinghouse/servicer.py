@@ -14,6 +14,7 @@ from clearinghouse.v1 import clearing_house_pb2 as pb
 from clearinghouse.v1 import clearing_house_pb2_grpc as pb_grpc
 from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_pb2
 
+from clearing import limits
 from clearing.bill import check_region, check_text
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.dates import check_month, check_year, parse_day
@@ -186,10 +187,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
     async def TopUpPrepayment(self, request: pb.TopUpPrepaymentRequest, context: grpc.aio.ServicerContext) -> pb.TopUpPrepaymentResponse:
         request_id = check_request_id(request.request_id)
         region = check_region(request.insured_region, "insured_region")
-        if request.amount_fen <= 0:
-            raise InvalidField("amount_fen", "must be a positive number of fen")
-        if request.required_fen < 0:
-            raise InvalidField("required_fen", "must not be negative")
+        if not 0 < request.amount_fen <= limits.PREPAYMENT_FEN_MAX:
+            raise InvalidField("amount_fen", f"must be a positive number of fen, at most {limits.PREPAYMENT_FEN_MAX}")
+        if not 0 <= request.required_fen <= limits.PREPAYMENT_FEN_MAX:
+            raise InvalidField("required_fen", f"must be from 0 to {limits.PREPAYMENT_FEN_MAX} fen")
         if region not in self.insured_stubs:
             raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):

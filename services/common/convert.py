@@ -42,6 +42,7 @@ TIERS = {None: pb.ASSISTANCE_TIER_NONE, AssistanceTier.TEKUN: pb.ASSISTANCE_TIER
 OUTCOMES = {ReversalOutcome.REVERSED: pb.REVERSAL_OUTCOME_REVERSED,
             ReversalOutcome.NOTHING_RECORDED: pb.REVERSAL_OUTCOME_NOTHING_RECORDED,
             ReversalOutcome.ALREADY_UNDONE: pb.REVERSAL_OUTCOME_ALREADY_UNDONE}
+KINDS = {kind.value: kind for kind in Kind}
 RULES = {CatalogueRule.TREATING: pb.CATALOGUE_RULE_TREATING, CatalogueRule.INSURED: pb.CATALOGUE_RULE_INSURED}
 
 
@@ -99,9 +100,11 @@ def line_class_from_proto(message: pb.ClassifiedLine, index: int) -> LineClass:
         RELATIONS, message.relation, f"{where}.relation")
     reason = None if message.reason == pb.LINE_REASON_UNSPECIFIED else from_enum(
         REASONS, message.reason, f"{where}.reason")
+    if message.kind and message.kind not in KINDS:
+        raise InvalidField(f"{where}.kind", f"must be one of {', '.join(KINDS)} or empty")
     return LineClass(
         line=line, catalogue_region=message.catalogue_region, catalogue_code=message.catalogue_code,
-        national_code=message.national_code, relation=relation, kind=Kind(message.kind) if message.kind else None,
+        national_code=message.national_code, relation=relation, kind=KINDS.get(message.kind),
         grade=grade, name=message.name, selfpay_bp=message.selfpay_bp,
         price_cap_fen=message.price_cap_fen if message.HasField("price_cap_fen") else None,
         fulamt_ownpay_fen=message.fulamt_ownpay_fen, overlmt_selfpay_fen=message.overlmt_selfpay_fen,

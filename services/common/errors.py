@@ -30,28 +30,41 @@ def packed(detail: Any) -> any_pb2.Any:
     return holder
 
 
+# A refusal's text may quote the input; the status travels in trailers, which gRPC clients may refuse
+# beyond 8 KiB (RESOURCE_EXHAUSTED instead of the refusal), so quoted input is cut short. The text
+# travels twice (grpc-message, percent-encoded: up to 12 bytes per character; and the base64 status
+# details), so 200 characters stay under 5 KiB whatever they are.
+TEXT_CHARS_MAX = 200
+
+
+def clipped(text: str) -> str:
+    return text if len(text) <= TEXT_CHARS_MAX else text[:TEXT_CHARS_MAX] + "…"
+
+
 def status_for(error: DomainError) -> status_pb2.Status:
     """The `google.rpc.Status` for a domain error, with the detail that names what is wrong."""
+    message = clipped(error.message)
     if isinstance(error, InvalidField):
         detail = error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)])
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=error.message, details=[packed(detail)])
+            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=clipped(error.reason))])
+        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[packed(detail)])
     if isinstance(error, RequestConflict):
         detail = error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.reason)])
-        return status_pb2.Status(code=code_pb2.ALREADY_EXISTS, message=error.message, details=[packed(detail)])
+            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=clipped(error.reason))])
+        return status_pb2.Status(code=code_pb2.ALREADY_EXISTS, message=message, details=[packed(detail)])
     if isinstance(error, NotFound):
-        detail = error_details_pb2.ResourceInfo(resource_name=error.resource_name, description=error.reason)
-        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=error.message, details=[packed(detail)])
+        detail = error_details_pb2.ResourceInfo(resource_name=clipped(error.resource_name),
+                                                description=clipped(error.reason))
+        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=message, details=[packed(detail)])
     if isinstance(error, PreconditionFailed):
         detail = error_details_pb2.PreconditionFailure(violations=[
             error_details_pb2.PreconditionFailure.Violation(type="STATE", subject=error.subject,
-                                                            description=error.reason)])
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=error.message, details=[packed(detail)])
+                                                            description=clipped(error.reason))])
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=message, details=[packed(detail)])
     if isinstance(error, NotAllowed):
         detail = error_details_pb2.ErrorInfo(reason="NOT_ALLOWED", domain="clearinghouse",
-                                             metadata={"identity": error.identity, "action": error.action})
-        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=error.message, details=[packed(detail)])
+                                             metadata={"identity": clipped(error.identity), "action": error.action})
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message, details=[packed(detail)])
     raise AssertionError(f"unmapped domain error {type(error).__name__}")
 
 

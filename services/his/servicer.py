@@ -26,7 +26,7 @@ from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
 from services.common.requests import check_request_id
 from services.datagen.bills import CatalogueIndex, generate_bill
-from services.datagen.catalogue import generate_catalogue_rows
+from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
 from services.datagen.population import generate_members
 from services.his.plan import Discharge, plan_discharge, request_id
 from services.his.reconciler import reconcile_region
@@ -38,6 +38,8 @@ RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_E
 CALL_TIMEOUT_S = 10.0
 COUNT_MAX = 100_000
 CONCURRENCY_MAX = 64
+FIRST_MONTH = BASE_VALID_FROM.replace(day=1)  # the generated catalogues start here
+LAST_MONTH = date(2100, 12, 1)
 
 
 class HospitalServicer(pb_grpc.HospitalServiceServicer):
@@ -69,6 +71,10 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         if not 1 <= concurrency <= CONCURRENCY_MAX:
             raise InvalidField("concurrency", f"must be between 1 and {CONCURRENCY_MAX}")
         month_start = parse_month(request.month, "month")
+        if not FIRST_MONTH <= month_start <= LAST_MONTH:
+            # Outside, the generated catalogues have no items (before) or the stays' dates overflow (after):
+            # every discharge would crash instead of being refused here.
+            raise InvalidField("month", f"must be a month from {FIRST_MONTH:%Y-%m} to {LAST_MONTH:%Y-%m}")
         seed = request.seed or self.seed
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         semaphore = asyncio.Semaphore(concurrency)

@@ -268,7 +268,8 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
 def check_id_number(value: str, field: str) -> str:
     """18-character national ID number (身份证号): 17 digits and a digit or X."""
-    if len(value) != ID_NUMBER_LENGTH or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
+    if len(value) != ID_NUMBER_LENGTH or not value.isascii() or not value[:17].isdigit() \
+            or not (value[17].isdigit() or value[17] in "Xx"):
         raise InvalidField(field, "must be an 18-character ID number")
     return value.upper()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clearing.errors import InvalidField
-from clearing.prepayment import Draw, PrepaymentState, draw, prepayment_state, required_prepayment_fen
+from clearing.prepayment import USAGE_BP_MAX, Draw, PrepaymentState, draw, prepayment_state, required_prepayment_fen
 
 
 @pytest.mark.parametrize(("outflows_fen", "months", "expected_fen"), [
@@ -57,6 +57,10 @@ def test_required_prepayment_bad_input(outflows_fen, months, field: str) -> None
     (1, 0, 7000, PrepaymentState(0, False, False)),  # nothing required, something held
     (0, 0, 7000, PrepaymentState(10000, True, True)),
     (-1, 0, 7000, PrepaymentState(10000, True, True)),
+    # Regression: a tiny required amount under a deep deficit overflowed the proto's int32 usage_bp
+    # (INTERNAL from ListPrepayments); usage stops at 10000 × the required amount.
+    (-10**12, 1, 7000, PrepaymentState(USAGE_BP_MAX, True, True)),
+    (-(USAGE_BP_MAX // 10000 - 2), 1, 7000, PrepaymentState(USAGE_BP_MAX - 10000, True, True)),
 ])
 def test_prepayment_state(balance_fen: int, required_fen: int, threshold_bp: int, expected: PrepaymentState) -> None:
     assert prepayment_state(balance_fen, required_fen, threshold_bp) == expected

@@ -1,0 +1,560 @@
+"""Hypothesis-generated garbage for every RPC of every party (SPEC §8 "Bad input", issue 5 item 7).
+
+Every RPC is discovered from the generated descriptors, so a new one gets garbage without editing
+this file (and its corrupted-request test fails until `Scene.build` has a valid base request for
+it). Two kinds of request, strategies in `garbage_strategies.py`: whole requests of garbage, and a
+valid request with one field corrupted (pure garbage mostly dies at the first check). Each
+example sends one request and checks:
+
+* the answer is OK or one of the refusals of the contract (INVALID_ARGUMENT, NOT_FOUND,
+  FAILED_PRECONDITION, ALREADY_EXISTS, PERMISSION_DENIED) — never INTERNAL, UNKNOWN or a timeout —
+  and no party logged an error while answering (a crash caught inside a party, like a
+  discharge of RunDischarges, is a traceback too);
+* a refusal carries its google.rpc detail (`kit.assert_refused`), and a BadRequest names a field
+  that exists in the request (or in what the RPC validates on the request's behalf, see
+  `EXTRA_FIELD_ROOTS`);
+* a refusal wrote nothing at any party, and a request without `request_id` (a read: the contract
+  says every mutating call carries one) wrote nothing even when it succeeded. "Nothing" is measured
+  on every table of every party database: row count and newest row version (`xmin`), so an UPDATE
+  counts too. The only refusals the protocol records are the `failed` rows of treating-agency
+  `settlements` and clearing-house `claims` (docs/settlement-protocol.md: a definite downstream
+  refusal is stored and replayed to retries); those rows, and only those, are left out.
+
+Server-streaming RPCs are drained: their refusal surfaces while iterating. After the garbage, the
+clearing house's ledger must still balance and every member's accumulators must equal the sum of
+their settled stays.
+
+Base requests and shared state: the stack is the session's, so garbage must not change what later
+tests rely on. Most bases are new requests of this module's own member, encounters, scratch
+region and scratch month: placeholders are replaced per example with a new request id, encounter
+or member number, so a corruption that stays valid goes through every check (and is simply done).
+The calls one party makes to another (SettleClaim, Adjudicate, CancelClaim, CancelAdjudication),
+Cancel and ImportCatalogue replay an answered request instead, so one corrupted field is refused
+or replays: a new one would record a settlement or cancel that the treating agency never made, or
+replace a region's catalogue. `SHARED_STATE_GUARDS` keeps hypothesis from sending the few valid
+requests that would still reach shared state (closing a real month, publishing a real region's
+catalogue, topping up a region other than the scratch one, discharging hundreds of patients).
+
+Runs are repeatable (derandomized, no example database). `GARBAGE_EXAMPLES=500` scales the
+number of examples per RPC and kind (10 by default) for a longer local run (about 25 minutes);
+`--hypothesis-show-statistics` then shows how often each RPC answered with each code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import os
+import pkgutil
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+import structlog
+import clearinghouse.v1
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import hospital_pb2 as hp
+from clearinghouse.v1 import insured_agency_pb2 as ia
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import types_pb2
+from garbage_strategies import corrupted, garbage_message
+from google.protobuf.descriptor import Descriptor, MethodDescriptor
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import strategies as st
+
+from clearing.catalogue import COLUMNS, parse_catalogue_csv
+from clearing.dates import check_month
+from clearing.errors import InvalidField
+from clearing.member import YTD_FIELDS
+from services.common.clock import clearing_month, now_utc
+from services.common.regions import load_regions
+from services.stack.enrol import catalogue_csv_text, enrol_request_id
+
+EXAMPLES = int(os.environ.get("GARBAGE_EXAMPLES", "10"))
+GARBAGE = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                          HealthCheck.filter_too_much, HealthCheck.large_base_example])
+CALL_TIMEOUT_S = 30.0
+# gRPC refuses a message above 4 MiB itself (RESOURCE_EXHAUSTED) before any servicer sees it.
+MESSAGE_BYTES_MAX = 4 * 1024 * 1024 - 1024
+
+TREATING = "440100"
+INSURED = "610924"  # no agreement with 440100: the treating rule
+H_GUANGZHOU = "H44010000001"
+ADMITTED_ON = "2026-03-02"
+DISCHARGED_ON = "2026-03-06"
+SCRATCH_REGION = "999997"  # a catalogue region no test uses: PublishCatalogue may create versions of it
+SCRATCH_MONTH = "2000-01"  # a month with no obligations, closed by this module; closing it again is harmless
+SCRATCH_DAY = "2000-01-15"  # a day no stay was discharged on: reconciling it finds (and writes) nothing
+TOPUP_REGION = "211100"  # the region whose prepayment garbage may top up (far from its threshold)
+STACK_SEED = 2026  # the seed the session's stack imported its catalogues with (tests/conftest.py)
+
+ALLOWED = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+                     grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS,
+                     grpc.StatusCode.PERMISSION_DENIED})
+# Tables in which a refusal is legitimately recorded, and the rows that record it.
+REFUSAL_RECORDS = {("treating", "settlements"): "status <> 'failed'", ("clearinghouse", "claims"): "status <> 'failed'"}
+# Fields a refusal may name besides the request's own: Settle and PreSettle validate the encounter's
+# stored bill (`lines[i].…`) and pass on the refusals of the parties downstream, which name the
+# claim the treating agency built (`claim.…`); a catalogue's errors name the CSV row and column.
+CSV_POSITION = re.compile(r"^(header|rows|row \d+(\.\w+)?)$")
+EXTRA_FIELD_ROOTS = {
+    "TreatingAgencyService.Settle": ("lines", "claim"),
+    "TreatingAgencyService.PreSettle": ("lines", "claim"),
+}
+CSV_RPCS = {"TreatingAgencyService.ImportCatalogue", "ClearingHouseService.PublishCatalogue"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The RPCs, from the descriptors
+# ---------------------------------------------------------------------------------------------
+
+def discovered() -> dict[str, MethodDescriptor]:
+    """`Service.Method` → descriptor, for every RPC of every service of every generated module of
+    proto/clearinghouse/v1 (a new file, service or RPC is picked up without editing this test)."""
+    modules = [importlib.import_module(f"clearinghouse.v1.{name}")
+               for _, name, _ in pkgutil.iter_modules(clearinghouse.v1.__path__) if name.endswith("_pb2")]
+    return {f"{service.name}.{method.name}": method for module in modules
+            for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
+
+
+RPCS = discovered()
+
+
+def stub_for(kit, service: str):  # noqa: ANN001, ANN201
+    stubs = {"TreatingAgencyService": lambda: kit.treating(TREATING),
+             "InsuredAgencyService": lambda: kit.insured(INSURED),
+             "ClearingHouseService": kit.clearing, "HospitalService": kit.hospital_service}
+    if service not in stubs:
+        pytest.fail(f"no stub for the new service {service}: add it to stub_for")
+    return stubs[service]()
+
+
+async def send(kit, rpc: str, request: Message) -> grpc.aio.AioRpcError | None:  # noqa: ANN001
+    """Call `rpc` (draining a server stream); the refusal, or None when it succeeded."""
+    service, method = rpc.split(".")
+    call = getattr(stub_for(kit, service), method)(request, timeout=CALL_TIMEOUT_S)
+    try:
+        if RPCS[rpc].server_streaming:
+            async for _ in call:
+                pass
+        else:
+            await call
+    except grpc.aio.AioRpcError as error:
+        return error
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Valid requests that garbage must not send: they would change what later tests rely on
+# ---------------------------------------------------------------------------------------------
+
+def _real_region(value: str) -> bool:
+    return value in load_regions()
+
+
+def _valid_month_after_scratch(value: str) -> bool:
+    try:
+        return check_month(value, "month") > SCRATCH_MONTH
+    except InvalidField:
+        return False
+
+
+@functools.cache
+def _imported_catalogue() -> str:
+    return catalogue_csv_text(TREATING, STACK_SEED)
+
+
+def _other_catalogue(value: str) -> bool:
+    """Parses as a catalogue and is not the one 440100 imported (an import would replace it)."""
+    if value == _imported_catalogue():
+        return False
+    try:
+        parse_catalogue_csv(value, TREATING)
+    except InvalidField:
+        return False
+    return True
+
+
+SHARED_STATE_GUARDS: dict[str, Callable[[Any], bool]] = {
+    # Closing a month after the scratch one would close the months the other tests settle in.
+    "ClearingHouseService.CloseMonth": lambda r: _valid_month_after_scratch(r.month),
+    # A real region's catalogue (or one for 999999, test_bad_input's region without a catalogue).
+    "ClearingHouseService.PublishCatalogue": lambda r: _real_region(r.region) or r.region == "999999",
+    # 530100 must stay unfunded (test_prepayment_draws); the others' thresholds are tested too.
+    "ClearingHouseService.TopUpPrepayment": lambda r: _real_region(r.insured_region) and r.insured_region != TOPUP_REGION,
+    "TreatingAgencyService.ImportCatalogue": lambda r: _other_catalogue(r.csv_text),
+    # Up to 100,000 real discharges.
+    "HospitalService.RunDischarges": lambda r: 2 < r.count <= 100_000,
+}
+
+
+def harmful(rpc: str, request: Message) -> bool:
+    guard = SHARED_STATE_GUARDS.get(rpc)
+    return guard is not None and guard(request)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a refusal must look like
+# ---------------------------------------------------------------------------------------------
+
+def names_a_field(descriptor: Descriptor, path: str) -> bool:
+    """True when `path` (`claim.lines[0].line.qty`) walks through fields of `descriptor`."""
+    for step in path.split("."):
+        name = re.sub(r"\[\d+\]$", "", step)
+        if descriptor is None or name not in descriptor.fields_by_name:
+            return False
+        descriptor = descriptor.fields_by_name[name].message_type
+    return True
+
+
+def check_refusal(kit, rpc: str, request: Message, error: grpc.aio.AioRpcError) -> None:  # noqa: ANN001
+    assert error.code() in ALLOWED, f"{rpc} answered {error.code().name}: {error.details()}"
+    kit.assert_refused(error, error.code())
+    if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS):
+        for field in kit.violated_fields(error):
+            root = re.sub(r"\[\d+\]$", "", field.split(".")[0])
+            assert (names_a_field(request.DESCRIPTOR, field) or root in EXTRA_FIELD_ROOTS.get(rpc, ())
+                    or (rpc in CSV_RPCS and CSV_POSITION.match(field))), \
+                f"{rpc}: the BadRequest names {field!r}, which is no field of {request.DESCRIPTOR.name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# "Writes nothing": every table of every party database
+# ---------------------------------------------------------------------------------------------
+
+class Footprint:
+    """Per (party, table): row count and newest row version (xmin), refusal records left out."""
+
+    def __init__(self, kit, queries: dict[str, str]) -> None:  # noqa: ANN001
+        self.kit = kit
+        self.queries = queries
+
+    def __repr__(self) -> str:
+        return f"Footprint({len(self.queries)} party databases)"
+
+    @classmethod
+    async def of(cls, kit) -> Footprint:  # noqa: ANN001
+        queries = {}
+        for party in kit.stack.config.parties():
+            conn = await kit.db(party)
+            tables = [row["tablename"] for row in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+            kind = party.split("_")[0]
+            queries[party] = " UNION ALL ".join(
+                f"SELECT '{table}' AS name, count(*) AS n, coalesce(max(xmin::text::bigint), 0) AS version "
+                f"FROM {table} WHERE {REFUSAL_RECORDS.get((kind, table), 'true')}" for table in tables)
+        return cls(kit, queries)
+
+    async def take(self) -> dict[tuple[str, str], tuple[int, int]]:
+        async def one(party: str) -> dict[tuple[str, str], tuple[int, int]]:
+            rows = await (await self.kit.db(party)).fetch(self.queries[party])
+            return {(party, row["name"]): (row["n"], row["version"]) for row in rows}
+
+        result: dict[tuple[str, str], tuple[int, int]] = {}
+        for part in await asyncio.gather(*(one(party) for party in self.queries)):
+            result.update(part)
+        return result
+
+
+def changed_tables(before: dict, after: dict) -> list[str]:
+    return [f"{party}.{table}" for (party, table) in sorted(after) if before.get((party, table)) != after[(party, table)]]
+
+
+def is_read(request: Message) -> bool:
+    """Every mutating request carries a `request_id` (SPEC §8); one without it is a read."""
+    return "request_id" not in request.DESCRIPTOR.fields_by_name
+
+
+async def check_one(kit, footprint: Footprint, rpc: str, request: Message) -> grpc.aio.AioRpcError | None:  # noqa: ANN001
+    """Send one request; check its answer, that no party logged an error, and that a refusal (or a
+    read) wrote nothing."""
+    before = await footprint.take()
+    with structlog.testing.capture_logs() as logs:  # the parties run in this process
+        error = await send(kit, rpc, request)
+    event("OK" if error is None else error.code().name)
+    crashes = [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+    assert crashes == [], f"{rpc} logged an error (a traceback): {crashes}"
+    if error is not None:
+        check_refusal(kit, rpc, request, error)
+    if error is not None or is_read(request):
+        after = await footprint.take()
+        what = f"refused with {error.code().name}" if error is not None else "a read"
+        assert changed_tables(before, after) == [], f"{rpc} ({what}) wrote to {changed_tables(before, after)}"
+    return error
+
+
+# ---------------------------------------------------------------------------------------------
+# Valid base requests (the scene)
+# ---------------------------------------------------------------------------------------------
+
+def tiny_catalogue_csv() -> str:
+    row = {"local_code": "G0001", "national_code": "NG0001", "relation": "equivalent", "kind": "drug",
+           "name": "垃圾测试药", "grade": "A", "selfpay_bp": "0", "price_cap_fen": "", "restriction": "",
+           "valid_from": "2024-01-01", "valid_to": ""}
+    return ",".join(COLUMNS) + "\n" + ",".join(row[name] for name in COLUMNS) + "\n"
+
+
+async def stored_request(kit, party: str, table: str, settlement_id: str, kind: type[Message]) -> Message:  # noqa: ANN001
+    raw = await (await kit.db(party)).fetchval(f"SELECT request FROM {table} WHERE settlement_id = $1",
+                                               uuid.UUID(settlement_id))
+    return kind.FromString(bytes(raw))
+
+
+# Placeholders in a base request that `Scene.freshen` replaces, per example, with a new value when the
+# corruption left them alone: so a valid corrupted request is a new request, not a replay, and reaches
+# the checks after the idempotency lookup (a top-up's amount, a settlement's dates), while the
+# strategies still see the same base every time (hypothesis needs deterministic data generation).
+NEW_REQUEST_ID = "00000000-0000-4000-8000-0000000000a1"
+NEW_ENCOUNTER = "00000000-0000-4000-8000-0000000000e1"  # an admitted encounter with two uploaded lines
+NEW_MEMBER = "GARBAGE-NEW-MEMBER"
+
+
+class Scene:
+    """The valid base requests, and the member, code and encounters they use."""
+
+    def __init__(self, kit) -> None:  # noqa: ANN001
+        self.kit = kit
+        self.bases: dict[str, Message] = {}
+        self.member = ia.Member(member_id=f"G{INSURED}{uuid.uuid4().hex[:10].upper()}",
+                                id_number=f"{INSURED}19800101123X", name="垃圾测试",
+                                scheme=types_pb2.SCHEME_EMPLOYEE, assistance=types_pb2.ASSISTANCE_TIER_NONE)
+        self.code = kit.plain_codes(TREATING)[3]
+
+    def __repr__(self) -> str:
+        return f"Scene({len(self.bases)} base requests)"
+
+    async def encounter(self, lines: int = 2) -> tuple[ta.AdmitRequest, ta.UploadChargesRequest]:
+        """Admit the scene's member at a Guangzhou hospital and upload `lines` lines."""
+        treating = self.kit.treating(TREATING)
+        admit = ta.AdmitRequest(request_id=self.kit.rid(), hospital_code=H_GUANGZHOU, admitted_on=ADMITTED_ON,
+                                diagnoses=["J18.9", "I10"], patient=ta.Patient(
+                                    insured_region=INSURED, member_id=self.member.member_id,
+                                    id_number=self.member.id_number, name=self.member.name))
+        encounter_id = (await treating.Admit(admit)).encounter_id
+        upload = ta.UploadChargesRequest(request_id=self.kit.rid(), encounter_id=encounter_id, lines=[
+            self.kit.bill_line(str(index + 1), self.code, "1.5", 1234 + index, "2026-03-03") for index in range(lines)])
+        await treating.UploadCharges(upload)
+        return admit, upload
+
+    async def freshen(self, request: Message) -> Message:
+        """`request` with every placeholder still in it replaced by a new value."""
+        for message in walk(request):
+            for field in message.DESCRIPTOR.fields:
+                if field.type == field.TYPE_STRING and not field.is_repeated:
+                    value = getattr(message, field.name)
+                    if value == NEW_REQUEST_ID:
+                        setattr(message, field.name, self.kit.rid())
+                    elif value == NEW_ENCOUNTER:
+                        setattr(message, field.name, (await self.encounter())[1].encounter_id)
+                    elif value == NEW_MEMBER:
+                        setattr(message, field.name, f"G{uuid.uuid4().hex[:16].upper()}")
+        return request
+
+    async def build(self) -> None:
+        kit, rid = self.kit, self.kit.rid
+        register = ia.RegisterMemberRequest(request_id=rid(), member=self.member)
+        await kit.insured(INSURED).RegisterMember(register)
+        filing = ia.RecordFilingRequest(request_id=NEW_REQUEST_ID, member_id=self.member.member_id, filing=ia.Filing(
+            category=types_pb2.FILING_STATUS_RESIDENT, treating_region=TREATING, valid_from="2026-01-01"))
+        admit, settled_upload = await self.encounter()
+        _, open_upload = await self.encounter()
+        treating = kit.treating(TREATING)
+        settlement_id = (await treating.Settle(ta.SettleRequest(
+            request_id=rid(), encounter_id=settled_upload.encounter_id, discharged_on=DISCHARGED_ON))).settlement.settlement_id
+        _, cancelled_upload = await self.encounter(1)
+        cancelled_id = (await treating.Settle(ta.SettleRequest(
+            request_id=rid(), encounter_id=cancelled_upload.encounter_id,
+            discharged_on=DISCHARGED_ON))).settlement.settlement_id
+        cancel = ta.CancelRequest(request_id=rid(), settlement_id=cancelled_id, reason="垃圾测试")
+        await treating.Cancel(cancel)
+        # The clearing house's and the insured agency's requests of the settlement, replayed: a new one
+        # would record a settlement the treating agency never made.
+        settle_claim = await stored_request(kit, "clearinghouse", "claims", settlement_id, ch.SettleClaimRequest)
+        adjudicate = await stored_request(kit, f"insured_{INSURED}", "settlements", settlement_id, ia.AdjudicateRequest)
+        await kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=rid(), month=SCRATCH_MONTH))
+        await kit.clearing().PublishCatalogue(ch.PublishCatalogueRequest(
+            request_id=rid(), region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()))
+        run = hp.RunDischargesRequest(request_id=rid(), count=1, seed=5, concurrency=1, month="2026-03")
+        async for _ in kit.hospital_service().RunDischarges(run):
+            pass
+        self.bases = {
+            "TreatingAgencyService.Admit": with_request_id(admit, NEW_REQUEST_ID),
+            "TreatingAgencyService.UploadCharges": ta.UploadChargesRequest(
+                request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
+                lines=[kit.bill_line("u1", self.code, "2", 1500, "2026-03-04"),
+                       kit.bill_line("u2", self.code, "0.25", 999, "2026-03-05")]),
+            "TreatingAgencyService.PreSettle": ta.PreSettleRequest(encounter_id=open_upload.encounter_id,
+                                                                   discharged_on=DISCHARGED_ON, diagnoses=["J18.9"]),
+            "TreatingAgencyService.Settle": ta.SettleRequest(request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
+                                                             discharged_on=DISCHARGED_ON, diagnoses=["J18.9", "C34.1"]),
+            "TreatingAgencyService.Cancel": cancel,
+            "TreatingAgencyService.GetSettlement": ta.GetSettlementRequest(settlement_id=settlement_id),
+            # Replayed: an import of other text would replace the region's catalogue for the whole session.
+            "TreatingAgencyService.ImportCatalogue": ta.ImportCatalogueRequest(
+                request_id=enrol_request_id(kit.seed, f"{TREATING}:catalogue"),
+                csv_text=catalogue_csv_text(TREATING, kit.seed)),
+            "TreatingAgencyService.ListPayouts": ta.ListPayoutsRequest(month=clearing_month(now_utc())),
+            "ClearingHouseService.QuoteClaim": ch.QuoteClaimRequest(claim=settle_claim.claim),
+            "ClearingHouseService.SettleClaim": settle_claim,
+            "ClearingHouseService.CancelClaim": ch.CancelClaimRequest(
+                request_id=cancel.request_id, settlement_id=cancelled_id, reason=cancel.reason),
+            "ClearingHouseService.GetClaim": ch.GetClaimRequest(settlement_id=settlement_id),
+            "ClearingHouseService.Translate": ch.TranslateRequest(from_region=TREATING, code=self.code,
+                                                                  to_region="430100", on_date=ADMITTED_ON),
+            "ClearingHouseService.PublishCatalogue": ch.PublishCatalogueRequest(
+                request_id=NEW_REQUEST_ID, region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()),
+            "ClearingHouseService.CloseMonth": ch.CloseMonthRequest(request_id=NEW_REQUEST_ID, month=SCRATCH_MONTH),
+            "ClearingHouseService.GetMonthClosing": ch.GetMonthClosingRequest(month=SCRATCH_MONTH),
+            "ClearingHouseService.TopUpPrepayment": ch.TopUpPrepaymentRequest(
+                request_id=NEW_REQUEST_ID, insured_region=TOPUP_REGION, amount_fen=1, required_fen=0),
+            "ClearingHouseService.ListPrepayments": ch.ListPrepaymentsRequest(insured_region=TOPUP_REGION),
+            "ClearingHouseService.StreamStatement": ch.StreamStatementRequest(region=TREATING, month=SCRATCH_MONTH),
+            "InsuredAgencyService.RegisterMember": ia.RegisterMemberRequest(request_id=NEW_REQUEST_ID, member=ia.Member(
+                member_id=NEW_MEMBER, id_number=f"{INSURED}19900101002X", name="新成员", scheme=types_pb2.SCHEME_RESIDENT,
+                retired=True, poverty=True, assistance=types_pb2.ASSISTANCE_TIER_DIBAO)),
+            "InsuredAgencyService.RecordFiling": filing,
+            "InsuredAgencyService.GetMember": ia.GetMemberRequest(member_id=self.member.member_id, year=2026),
+            "InsuredAgencyService.QuoteAdjudication": ia.QuoteAdjudicationRequest(claim=adjudicate.claim),
+            "InsuredAgencyService.Adjudicate": adjudicate,
+            "InsuredAgencyService.CancelAdjudication": ia.CancelAdjudicationRequest(
+                request_id=cancel.request_id, settlement_id=cancelled_id),
+            "HospitalService.RunDischarges": with_request_id(run, NEW_REQUEST_ID),
+            "HospitalService.GetSummary": hp.GetSummaryRequest(month="2026-03"),
+            # 冲正 of ids nobody recorded (each example a new one): the outcome is NOTHING_RECORDED.
+            "TreatingAgencyService.Reverse": ta.ReverseRequest(request_id=NEW_REQUEST_ID,
+                                                               original_request_id=NEW_REQUEST_ID, reason="垃圾"),
+            "ClearingHouseService.ReverseClaim": ch.ReverseClaimRequest(
+                request_id=NEW_REQUEST_ID, settlement_id=NEW_REQUEST_ID, treating_region=TREATING,
+                insured_region=INSURED),
+            "InsuredAgencyService.ReverseAdjudication": ia.ReverseAdjudicationRequest(
+                request_id=NEW_REQUEST_ID, settlement_id=NEW_REQUEST_ID),
+            # 3201 / 3202 / reconciliation of the scene's discharge day (reads) and of an empty day.
+            "TreatingAgencyService.GetDailyTotals": ta.GetDailyTotalsRequest(day=DISCHARGED_ON, hospital_code=H_GUANGZHOU),
+            "TreatingAgencyService.StreamDailyDetail": ta.StreamDailyDetailRequest(day=DISCHARGED_ON),
+            "TreatingAgencyService.Reconcile": ta.ReconcileRequest(day=SCRATCH_DAY, pending_grace_s=60),
+            "ClearingHouseService.GetClaimDailyTotals": ch.GetClaimDailyTotalsRequest(
+                day=DISCHARGED_ON, treating_region=TREATING, insured_region=INSURED),
+            "ClearingHouseService.StreamClaimDailyDetail": ch.StreamClaimDailyDetailRequest(
+                day=DISCHARGED_ON, insured_region=INSURED),
+            "ClearingHouseService.ReconcileInsuredAgencies": ch.ReconcileInsuredAgenciesRequest(day=SCRATCH_DAY),
+            "ClearingHouseService.GetYearSummary": ch.GetYearSummaryRequest(region=TREATING, year="2026"),
+            "InsuredAgencyService.GetAdjudicationDailyTotals": ia.GetAdjudicationDailyTotalsRequest(day=DISCHARGED_ON),
+            "InsuredAgencyService.StreamAdjudicationDailyDetail": ia.StreamAdjudicationDailyDetailRequest(
+                day=DISCHARGED_ON, treating_region=TREATING),
+            "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
+        }
+
+
+def walk(message: Message):  # noqa: ANN201 - the message and every submessage set in it
+    yield message
+    for field in message.DESCRIPTOR.fields:
+        if field.message_type is None or field.message_type.GetOptions().map_entry:
+            continue
+        if field.is_repeated:
+            for item in getattr(message, field.name):
+                yield from walk(item)
+        elif message.HasField(field.name):
+            yield from walk(getattr(message, field.name))
+
+
+def copy_of(message: Message) -> Message:
+    copy = type(message)()
+    copy.CopyFrom(message)
+    return copy
+
+
+def with_request_id(message: Message, request_id: str) -> Message:
+    copy = copy_of(message)
+    copy.request_id = request_id
+    return copy
+
+
+@pytest.fixture(scope="module")
+async def scene(kit) -> Scene:
+    made = Scene(kit)
+    await made.build()
+    return made
+
+
+@pytest.fixture(scope="module")
+async def footprint(kit) -> Footprint:
+    return await Footprint.of(kit)
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests
+# ---------------------------------------------------------------------------------------------
+
+async def test_every_rpc_has_a_valid_base_request(kit, scene):
+    """A new RPC gets garbage automatically; its corrupted requests need a valid base in `Scene.build`."""
+    assert sorted(set(RPCS) - set(scene.bases)) == [], "add a valid base request for these RPCs to Scene.build"
+    for rpc in RPCS:
+        error = await send(kit, rpc, await scene.freshen(copy_of(scene.bases[rpc])))
+        assert error is None, f"the base request of {rpc} is refused: {error.code().name} {error.details()}"
+
+
+@pytest.mark.parametrize("rpc", sorted(RPCS))
+@GARBAGE
+@given(data=st.data())
+async def test_garbage_is_refused_cleanly(kit, footprint, rpc, data):
+    request = data.draw(garbage_message(RPCS[rpc].input_type), label="request")
+    assume(request.ByteSize() <= MESSAGE_BYTES_MAX and not harmful(rpc, request))
+    await check_one(kit, footprint, rpc, request)
+
+
+@pytest.mark.parametrize("rpc", sorted(RPCS))
+@GARBAGE
+@given(data=st.data())
+async def test_a_corrupted_valid_request_is_refused_cleanly(kit, footprint, scene, rpc, data):
+    if rpc not in scene.bases:
+        pytest.fail(f"{rpc} has no valid base request in Scene.build")
+    path, request = data.draw(corrupted(scene.bases[rpc]), label="corrupted")
+    note(f"corrupted field: {path}")
+    assume(request.ByteSize() <= MESSAGE_BYTES_MAX and not harmful(rpc, request))
+    await check_one(kit, footprint, rpc, await scene.freshen(request))
+
+
+async def test_the_parties_still_agree_after_the_garbage(kit, scene):
+    """After all the garbage: every ledger transaction balances, every running balance equals the
+    sum of its account's postings, a claim has ledger transactions exactly when it was settled (and
+    a cancel transaction exactly when cancelled), every member's accumulators equal the sum of the
+    deltas of their settled stays, and the scene's member has the same settlements, in the same
+    state, at the treating agency, the clearing house and the insured agency."""
+    ledger = await kit.db("clearinghouse")
+    assert await ledger.fetch(
+        "SELECT tx_id FROM ledger_postings GROUP BY tx_id HAVING sum(amount_fen) <> 0") == []
+    assert await ledger.fetch("""
+        SELECT coalesce(b.account, p.account) FROM ledger_balances b
+        FULL JOIN (SELECT account, sum(amount_fen) AS total FROM ledger_postings GROUP BY account) p USING (account)
+        WHERE b.balance_fen IS DISTINCT FROM p.total""") == []
+    assert await ledger.fetch("""
+        SELECT c.settlement_id, c.status FROM claims c WHERE
+            (c.status IN ('settled', 'cancelled')) <> EXISTS (SELECT 1 FROM ledger_transactions t
+                                                           WHERE t.settlement_id = c.settlement_id AND t.kind = 'settlement')
+            OR (c.status = 'cancelled') <> EXISTS (SELECT 1 FROM ledger_transactions t
+                                                   WHERE t.settlement_id = c.settlement_id AND t.kind = 'cancel')""") == []
+    sums = ", ".join(f"coalesce(sum((s.delta->>'{name}')::bigint), 0) AS {name}" for name in YTD_FIELDS)
+    differences = " OR ".join(f"a.{name} <> coalesce(t.{name}, 0)" for name in YTD_FIELDS)
+    for region in kit.stack.regions:
+        insured = await kit.db(f"insured_{region}")
+        wrong = await insured.fetch(f"""
+            WITH t AS (SELECT member_id, year, {sums} FROM settlements s WHERE status = 'settled' GROUP BY 1, 2)
+            SELECT a.member_id, a.year FROM accumulators a LEFT JOIN t USING (member_id, year)
+            WHERE {differences}""")
+        assert wrong == [], f"insured_{region}: accumulators differ from their settlements for {wrong}"
+    member_id = scene.member.member_id
+    at_treating = await (await kit.db(f"treating_{TREATING}")).fetch(
+        "SELECT s.settlement_id, s.status FROM settlements s JOIN encounters e USING (encounter_id) "
+        "WHERE e.member_id = $1 AND s.status IN ('settled', 'cancelled')", member_id)
+    at_clearing = await ledger.fetch("SELECT settlement_id, status FROM claims WHERE member_id = $1 "
+                                     "AND status IN ('settled', 'cancelled')", member_id)
+    at_insured = await (await kit.db(f"insured_{INSURED}")).fetch(
+        "SELECT settlement_id, status FROM settlements WHERE member_id = $1", member_id)
+    assert len(at_treating) >= 2  # the scene's settled and cancelled stays, and any garbage settled
+    assert {tuple(row) for row in at_treating} == {tuple(row) for row in at_clearing} == {tuple(row) for row in at_insured}
