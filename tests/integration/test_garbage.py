@@ -522,8 +522,8 @@ async def test_a_corrupted_valid_request_is_refused_cleanly(kit, footprint, scen
 
 async def test_the_parties_still_agree_after_the_garbage(kit, scene):
     """After all the garbage: every ledger transaction balances, every running balance equals the
-    sum of its account's postings, a claim has ledger transactions exactly when it was settled (and
-    a cancel transaction exactly when cancelled), every member's accumulators equal the sum of the
+    sum of its account's postings, a claim has a settlement transaction exactly when it was settled
+    (a cancel transaction exactly when cancelled, a reversal one exactly when reversed after settling), every member's accumulators equal the sum of the
     deltas of their settled stays, and the scene's member has the same settlements, in the same
     state, at the treating agency, the clearing house and the insured agency."""
     ledger = await kit.db("clearinghouse")
@@ -534,11 +534,18 @@ async def test_the_parties_still_agree_after_the_garbage(kit, scene):
         FULL JOIN (SELECT account, sum(amount_fen) AS total FROM ledger_postings GROUP BY account) p USING (account)
         WHERE b.balance_fen IS DISTINCT FROM p.total""") == []
     assert await ledger.fetch("""
-        SELECT c.settlement_id, c.status FROM claims c WHERE
-            (c.status IN ('settled', 'cancelled')) <> EXISTS (SELECT 1 FROM ledger_transactions t
-                                                           WHERE t.settlement_id = c.settlement_id AND t.kind = 'settlement')
-            OR (c.status = 'cancelled') <> EXISTS (SELECT 1 FROM ledger_transactions t
-                                                   WHERE t.settlement_id = c.settlement_id AND t.kind = 'cancel')""") == []
+        WITH c AS (SELECT settlement_id, status,
+                          EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.settlement_id = claims.settlement_id
+                                  AND t.kind = 'settlement') AS posted,
+                          EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.settlement_id = claims.settlement_id
+                                  AND t.kind = 'cancel') AS cancel_posted,
+                          EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.settlement_id = claims.settlement_id
+                                  AND t.kind = 'reversal') AS reversal_posted
+                   FROM claims)
+        SELECT settlement_id, status FROM c
+        WHERE posted <> (status IN ('settled', 'cancelled') OR (status = 'reversed' AND reversal_posted))
+           OR cancel_posted <> (status = 'cancelled')
+           OR reversal_posted AND NOT (status = 'reversed' AND posted)""") == []
     sums = ", ".join(f"coalesce(sum((s.delta->>'{name}')::bigint), 0) AS {name}" for name in YTD_FIELDS)
     differences = " OR ".join(f"a.{name} <> coalesce(t.{name}, 0)" for name in YTD_FIELDS)
     for region in kit.stack.regions:
