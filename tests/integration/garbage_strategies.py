@@ -91,8 +91,8 @@ def huge_text() -> st.SearchStrategy[str]:
 
 
 def garbage_text() -> st.SearchStrategy[str]:
-    return st.one_of(
-        st.just(""), st.sampled_from(JUNK_CHARACTERS), st.text(max_size=24), near_valid_text(), huge_text())
+    unicode_junk = st.text(st.characters(codec="utf-8"), max_size=24)  # protobuf strings are UTF-8: no surrogates
+    return st.one_of(st.just(""), st.sampled_from(JUNK_CHARACTERS), unicode_junk, near_valid_text(), huge_text())
 
 
 # --- scalars -----------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def edits(text: str) -> st.SearchStrategy[str]:
     if not text or len(text) > EDITABLE_LENGTH_MAX:
         return garbage_text()
     position = st.integers(0, len(text))
-    junk = st.one_of(st.sampled_from(JUNK_CHARACTERS), st.characters())
+    junk = st.one_of(st.sampled_from(JUNK_CHARACTERS), st.characters(codec="utf-8"))  # protobuf strings are UTF-8
     return st.one_of(
         st.tuples(position, junk).map(lambda pair: text[:pair[0]] + pair[1] + text[pair[0]:]),
         st.integers(0, len(text) - 1).map(lambda at: text[:at] + text[at + 1:]),
