@@ -49,7 +49,8 @@ INTERESTING_INTS = (0, 1, -1, 2, 3, 4, 7, 12, 13, 31, 32, 33, 64, 65, 1999, 2000
 
 JUNK_CHARACTERS = ("\x00", "\n", "\r", "\t", " ", "\u3000", "\u200b", "\u202e", "\ufeff", "\ufffd", "é", "中",
                    "𝔘", "🦠", "'", '"', "\\", ",", ";", "%", "_", "-", ".", "/", "０", "٣", "\x7f", "\u0085")
-# Placeholders the stack really knows are added by the test (`known` values), not here.
+# Near misses of the contract's formats. Values the stack really knows (its encounters, settlements,
+# members) come from the valid base requests that `corrupted` starts from.
 ALMOST_RIGHT = (
     "2026-02-30", "2026-13-01", "2026-00-10", "0000-01-01", "0001-01-01", "9999-12-31", "2026-W10-1", "2026-3-4",
     "20260304", "2026-03-04T00:00:00", "+2026-03-04", "２０２６-03-04", "2026-13", "2026-00", "0001-01", "9999-12",
