@@ -49,7 +49,8 @@ INTERESTING_INTS = (0, 1, -1, 2, 3, 4, 7, 12, 13, 31, 32, 33, 64, 65, 1999, 2000
 
 JUNK_CHARACTERS = ("\x00", "\n", "\r", "\t", " ", "\u3000", "\u200b", "\u202e", "\ufeff", "\ufffd", "é", "中",
                    "𝔘", "🦠", "'", '"', "\\", ",", ";", "%", "_", "-", ".", "/", "０", "٣", "\x7f", "\u0085")
-# Placeholders the stack really knows are added by the test (`known` values), not here.
+# Near misses of the contract's formats. Values the stack really knows (its encounters, settlements,
+# members) come from the valid base requests that `corrupted` starts from.
 ALMOST_RIGHT = (
     "2026-02-30", "2026-13-01", "2026-00-10", "0000-01-01", "0001-01-01", "9999-12-31", "2026-W10-1", "2026-3-4",
     "20260304", "2026-03-04T00:00:00", "+2026-03-04", "２０２６-03-04", "2026-13", "2026-00", "0001-01", "9999-12",
@@ -91,8 +92,8 @@ def huge_text() -> st.SearchStrategy[str]:
 
 
 def garbage_text() -> st.SearchStrategy[str]:
-    return st.one_of(
-        st.just(""), st.sampled_from(JUNK_CHARACTERS), st.text(max_size=24), near_valid_text(), huge_text())
+    unicode_junk = st.text(st.characters(codec="utf-8"), max_size=24)  # protobuf strings are UTF-8: no surrogates
+    return st.one_of(st.just(""), st.sampled_from(JUNK_CHARACTERS), unicode_junk, near_valid_text(), huge_text())
 
 
 # --- scalars -----------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def edits(text: str) -> st.SearchStrategy[str]:
     if not text or len(text) > EDITABLE_LENGTH_MAX:
         return garbage_text()
     position = st.integers(0, len(text))
-    junk = st.one_of(st.sampled_from(JUNK_CHARACTERS), st.characters())
+    junk = st.one_of(st.sampled_from(JUNK_CHARACTERS), st.characters(codec="utf-8"))  # protobuf strings are UTF-8
     return st.one_of(
         st.tuples(position, junk).map(lambda pair: text[:pair[0]] + pair[1] + text[pair[0]:]),
         st.integers(0, len(text) - 1).map(lambda at: text[:at] + text[at + 1:]),

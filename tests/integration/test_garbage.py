@@ -85,6 +85,7 @@ MESSAGE_BYTES_MAX = 4 * 1024 * 1024 - 1024
 
 TREATING = "440100"
 INSURED = "610924"  # no agreement with 440100: the treating rule
+INSURED_RULE = "430100"  # its agreement with 440100 classifies by the insured region's catalogue
 H_GUANGZHOU = "H44010000001"
 ADMITTED_ON = "2026-03-02"
 DISCHARGED_ON = "2026-03-06"
@@ -315,27 +316,33 @@ NEW_ENCOUNTER = "00000000-0000-4000-8000-0000000000e1"  # an admitted encounter 
 NEW_MEMBER = "GARBAGE-NEW-MEMBER"
 
 
+def new_member(region: str) -> ia.Member:
+    return ia.Member(member_id=f"G{region}{uuid.uuid4().hex[:10].upper()}", id_number=f"{region}19800101123X",
+                     name="垃圾测试", scheme=types_pb2.SCHEME_EMPLOYEE, assistance=types_pb2.ASSISTANCE_TIER_NONE)
+
+
 class Scene:
-    """The valid base requests, and the member, code and encounters they use."""
+    """The valid base requests (one or more per RPC), and the members, code and encounters they use."""
 
     def __init__(self, kit) -> None:  # noqa: ANN001
         self.kit = kit
-        self.bases: dict[str, Message] = {}
-        self.member = ia.Member(member_id=f"G{INSURED}{uuid.uuid4().hex[:10].upper()}",
-                                id_number=f"{INSURED}19800101123X", name="垃圾测试",
-                                scheme=types_pb2.SCHEME_EMPLOYEE, assistance=types_pb2.ASSISTANCE_TIER_NONE)
+        self.bases: dict[str, list[Message]] = {}
+        self.members = {INSURED: new_member(INSURED), INSURED_RULE: new_member(INSURED_RULE)}
+        self.member = self.members[INSURED]
         self.code = kit.plain_codes(TREATING)[3]
 
     def __repr__(self) -> str:
-        return f"Scene({len(self.bases)} base requests)"
+        return f"Scene({len(self.bases)} RPCs)"
 
-    async def encounter(self, lines: int = 2) -> tuple[ta.AdmitRequest, ta.UploadChargesRequest]:
-        """Admit the scene's member at a Guangzhou hospital and upload `lines` lines."""
+    async def encounter(self, lines: int = 2, insured_region: str = INSURED,
+                        ) -> tuple[ta.AdmitRequest, ta.UploadChargesRequest]:
+        """Admit a member of the scene at a Guangzhou hospital and upload `lines` lines."""
         treating = self.kit.treating(TREATING)
+        member = self.members[insured_region]
         admit = ta.AdmitRequest(request_id=self.kit.rid(), hospital_code=H_GUANGZHOU, admitted_on=ADMITTED_ON,
                                 diagnoses=["J18.9", "I10"], patient=ta.Patient(
-                                    insured_region=INSURED, member_id=self.member.member_id,
-                                    id_number=self.member.id_number, name=self.member.name))
+                                    insured_region=insured_region, member_id=member.member_id,
+                                    id_number=member.id_number, name=member.name))
         encounter_id = (await treating.Admit(admit)).encounter_id
         upload = ta.UploadChargesRequest(request_id=self.kit.rid(), encounter_id=encounter_id, lines=[
             self.kit.bill_line(str(index + 1), self.code, "1.5", 1234 + index, "2026-03-03") for index in range(lines)])
@@ -358,8 +365,8 @@ class Scene:
 
     async def build(self) -> None:
         kit, rid = self.kit, self.kit.rid
-        register = ia.RegisterMemberRequest(request_id=rid(), member=self.member)
-        await kit.insured(INSURED).RegisterMember(register)
+        for region, member in self.members.items():
+            await kit.insured(region).RegisterMember(ia.RegisterMemberRequest(request_id=rid(), member=member))
         filing = ia.RecordFilingRequest(request_id=NEW_REQUEST_ID, member_id=self.member.member_id, filing=ia.Filing(
             category=types_pb2.FILING_STATUS_RESIDENT, treating_region=TREATING, valid_from="2026-01-01"))
         admit, settled_upload = await self.encounter()
@@ -376,6 +383,12 @@ class Scene:
         # The clearing house's and the insured agency's requests of the settlement, replayed: a new one
         # would record a settlement the treating agency never made.
         settle_claim = await stored_request(kit, "clearinghouse", "claims", settlement_id, ch.SettleClaimRequest)
+        _, insured_rule_upload = await self.encounter(insured_region=INSURED_RULE)
+        insured_rule_id = (await treating.Settle(ta.SettleRequest(
+            request_id=rid(), encounter_id=insured_rule_upload.encounter_id,
+            discharged_on=DISCHARGED_ON))).settlement.settlement_id
+        settle_claim_insured_rule = await stored_request(kit, "clearinghouse", "claims", insured_rule_id,
+                                                         ch.SettleClaimRequest)
         adjudicate = await stored_request(kit, f"insured_{INSURED}", "settlements", settlement_id, ia.AdjudicateRequest)
         await kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=rid(), month=SCRATCH_MONTH))
         await kit.clearing().PublishCatalogue(ch.PublishCatalogueRequest(
@@ -383,7 +396,7 @@ class Scene:
         run = hp.RunDischargesRequest(request_id=rid(), count=1, seed=5, concurrency=1, month="2026-03")
         async for _ in kit.hospital_service().RunDischarges(run):
             pass
-        self.bases = {
+        bases = {
             "TreatingAgencyService.Admit": with_request_id(admit, NEW_REQUEST_ID),
             "TreatingAgencyService.UploadCharges": ta.UploadChargesRequest(
                 request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
@@ -400,8 +413,9 @@ class Scene:
                 request_id=enrol_request_id(kit.seed, f"{TREATING}:catalogue"),
                 csv_text=catalogue_csv_text(TREATING, kit.seed)),
             "TreatingAgencyService.ListPayouts": ta.ListPayoutsRequest(month=clearing_month(now_utc())),
-            "ClearingHouseService.QuoteClaim": ch.QuoteClaimRequest(claim=settle_claim.claim),
-            "ClearingHouseService.SettleClaim": settle_claim,
+            "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
+                                                ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
+            "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],
             "ClearingHouseService.CancelClaim": ch.CancelClaimRequest(
                 request_id=cancel.request_id, settlement_id=cancelled_id, reason=cancel.reason),
             "ClearingHouseService.GetClaim": ch.GetClaimRequest(settlement_id=settlement_id),
@@ -449,6 +463,7 @@ class Scene:
                 day=DISCHARGED_ON, treating_region=TREATING),
             "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
         }
+        self.bases = {rpc: base if isinstance(base, list) else [base] for rpc, base in bases.items()}
 
 
 def walk(message: Message):  # noqa: ANN201 - the message and every submessage set in it
@@ -495,8 +510,9 @@ async def test_every_rpc_has_a_valid_base_request(kit, scene):
     """A new RPC gets garbage automatically; its corrupted requests need a valid base in `Scene.build`."""
     assert sorted(set(RPCS) - set(scene.bases)) == [], "add a valid base request for these RPCs to Scene.build"
     for rpc in RPCS:
-        error = await send(kit, rpc, await scene.freshen(copy_of(scene.bases[rpc])))
-        assert error is None, f"the base request of {rpc} is refused: {error.code().name} {error.details()}"
+        for base in scene.bases[rpc]:
+            error = await send(kit, rpc, await scene.freshen(copy_of(base)))
+            assert error is None, f"the base request of {rpc} is refused: {error.code().name} {error.details()}"
 
 
 @pytest.mark.parametrize("rpc", sorted(RPCS))
@@ -514,7 +530,8 @@ async def test_garbage_is_refused_cleanly(kit, footprint, rpc, data):
 async def test_a_corrupted_valid_request_is_refused_cleanly(kit, footprint, scene, rpc, data):
     if rpc not in scene.bases:
         pytest.fail(f"{rpc} has no valid base request in Scene.build")
-    path, request = data.draw(corrupted(scene.bases[rpc]), label="corrupted")
+    base = data.draw(st.sampled_from(scene.bases[rpc]), label="base")
+    path, request = data.draw(corrupted(base), label="corrupted")
     note(f"corrupted field: {path}")
     assume(request.ByteSize() <= MESSAGE_BYTES_MAX and not harmful(rpc, request))
     await check_one(kit, footprint, rpc, await scene.freshen(request))
@@ -522,10 +539,11 @@ async def test_a_corrupted_valid_request_is_refused_cleanly(kit, footprint, scen
 
 async def test_the_parties_still_agree_after_the_garbage(kit, scene):
     """After all the garbage: every ledger transaction balances, every running balance equals the
-    sum of its account's postings, a claim has a settlement transaction exactly when it was settled
-    (a cancel transaction exactly when cancelled, a reversal one exactly when reversed after settling), every member's accumulators equal the sum of the
-    deltas of their settled stays, and the scene's member has the same settlements, in the same
-    state, at the treating agency, the clearing house and the insured agency."""
+    sum of its account's postings, a claim has a settlement transaction exactly when it was settled (a
+    cancel transaction exactly when cancelled, a reversal one exactly when reversed after settling),
+    every member's accumulators equal the sum of the deltas of their settled stays, and each member of
+    the scene has the same settlements, in the same state, at the treating agency, the clearing house
+    and the insured agency."""
     ledger = await kit.db("clearinghouse")
     assert await ledger.fetch(
         "SELECT tx_id FROM ledger_postings GROUP BY tx_id HAVING sum(amount_fen) <> 0") == []
@@ -555,13 +573,14 @@ async def test_the_parties_still_agree_after_the_garbage(kit, scene):
             SELECT a.member_id, a.year FROM accumulators a LEFT JOIN t USING (member_id, year)
             WHERE {differences}""")
         assert wrong == [], f"insured_{region}: accumulators differ from their settlements for {wrong}"
-    member_id = scene.member.member_id
-    at_treating = await (await kit.db(f"treating_{TREATING}")).fetch(
-        "SELECT s.settlement_id, s.status FROM settlements s JOIN encounters e USING (encounter_id) "
-        "WHERE e.member_id = $1 AND s.status IN ('settled', 'cancelled')", member_id)
-    at_clearing = await ledger.fetch("SELECT settlement_id, status FROM claims WHERE member_id = $1 "
-                                     "AND status IN ('settled', 'cancelled')", member_id)
-    at_insured = await (await kit.db(f"insured_{INSURED}")).fetch(
-        "SELECT settlement_id, status FROM settlements WHERE member_id = $1", member_id)
-    assert len(at_treating) >= 2  # the scene's settled and cancelled stays, and any garbage settled
-    assert {tuple(row) for row in at_treating} == {tuple(row) for row in at_clearing} == {tuple(row) for row in at_insured}
+    for region, member in scene.members.items():
+        at_treating = await (await kit.db(f"treating_{TREATING}")).fetch(
+            "SELECT s.settlement_id, s.status FROM settlements s JOIN encounters e USING (encounter_id) "
+            "WHERE e.member_id = $1 AND s.status IN ('settled', 'cancelled')", member.member_id)
+        at_clearing = await ledger.fetch("SELECT settlement_id, status FROM claims WHERE member_id = $1 "
+                                         "AND status IN ('settled', 'cancelled')", member.member_id)
+        at_insured = await (await kit.db(f"insured_{region}")).fetch(
+            "SELECT settlement_id, status FROM settlements WHERE member_id = $1", member.member_id)
+        assert at_treating, "the scene settled a stay of each member"
+        assert {tuple(row) for row in at_treating} == {tuple(row) for row in at_clearing} \
+            == {tuple(row) for row in at_insured}, f"the parties disagree on the settlements of {member.member_id}"
