@@ -29,7 +29,7 @@ from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import first_open_month, month_closing
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
-from services.common import convert, reconciling
+from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
@@ -331,7 +331,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         """Mirror the claim's settlement transaction, clearing in the month the undo is committed in
         (SPEC §7 adjustment) or the next open one."""
         settlement_id = str(claim["settlement_id"])
-        original = await store.postings_of(conn, settlement_id, "settlement")
+        original = await ledger_sql.postings_of(conn, settlement_id, "settlement")
         await store.lock_aggregates_for_posting(conn)
         month = clearing_month(committed_at)
         month = first_open_month(month, await store.closed_months_from(conn, month))

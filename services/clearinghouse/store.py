@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from clearing.ledger import Posting, assert_balanced
+from services.common.ledger_sql import insert_postings
 
 
 async def latest_catalogues(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -90,16 +91,9 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
     tx_id = await conn.fetchval(
         "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES ($1, $2, $3) RETURNING tx_id",
         UUID(settlement_id), kind, clearing_month)
-    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
-                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+    await insert_postings(conn, tx_id, postings)
     return tx_id
 
-
-async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -> tuple[Posting, ...]:
-    rows = await conn.fetch(
-        "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
-        "WHERE t.settlement_id = $1 AND t.kind = $2 ORDER BY p.account", UUID(settlement_id), kind)
-    return tuple(Posting(row["account"], row["amount_fen"]) for row in rows)
 
 
 async def lock_aggregates_for_posting(conn: asyncpg.Connection) -> None:
@@ -168,8 +162,7 @@ async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tu
     tx_id = await conn.fetchval(
         "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES (NULL, 'topup', $1) RETURNING tx_id",
         clearing_month)
-    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
-                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+    await insert_postings(conn, tx_id, postings)
     return tx_id
 
 
@@ -261,10 +254,10 @@ async def day_lines(conn: asyncpg.Connection, day: date, treating_region: str | 
                     insured_region: str | None) -> list[asyncpg.Record]:
     """3202: every claim of stays discharged on `day` between the given regions, with its reversal state."""
     return await conn.fetch(
-        "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.fund_pay_fen AS settled_fund_pay, "
+        "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, "
         "coalesce(c.total_fen, 0) AS total_fen, coalesce(c.fund_pay_fen, 0) AS fund_pay_fen, "
-        "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, c.response, "
-        "coalesce(r.status = 'reversing', false) AS reversing, r.request_id AS reversal_request_id FROM claims c "
+        "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, "
+        "coalesce(r.status = 'reversing', false) AS reversing FROM claims c "
         "LEFT JOIN reversals r USING (settlement_id) WHERE c.discharged_on = $1 "
         "AND ($2::text IS NULL OR c.treating_region = $2) AND ($3::text IS NULL OR c.insured_region = $3) "
         "ORDER BY c.settlement_id", day, treating_region, insured_region)

@@ -29,7 +29,7 @@ from clearing.dates import check_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
-from services.common import convert, reconciling
+from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueCache, sha256_of
 from services.common.clock import clearing_month, now_utc
 from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
@@ -464,7 +464,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, committed_at: datetime) -> None:
     """Undo the hospital's receivable of a settled settlement (a cancel or a reversal), in the payout month the
     undo is committed in — never an edit of an earlier month. A settlement with no fund share posted nothing."""
-    original = await store.postings_of(conn, settlement_id, "settlement")
+    original = await ledger_sql.postings_of(conn, settlement_id, "settlement")
     if original:
         await store.post_transaction(conn, settlement_id, kind, clearing_month(committed_at), mirror(original))
 

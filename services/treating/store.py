@@ -9,6 +9,7 @@ import asyncpg
 
 from clearing.bill import BillLine
 from clearing.ledger import Posting, assert_balanced
+from services.common.ledger_sql import insert_postings
 
 
 async def latest_catalogue(conn: asyncpg.Connection) -> asyncpg.Record | None:
@@ -145,16 +146,9 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
     tx_id = await conn.fetchval(
         "INSERT INTO ledger_transactions (settlement_id, kind, payout_month) VALUES ($1, $2, $3) RETURNING tx_id",
         UUID(settlement_id), kind, payout_month)
-    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
-                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+    await insert_postings(conn, tx_id, postings)
     return tx_id
 
-
-async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -> tuple[Posting, ...]:
-    rows = await conn.fetch(
-        "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
-        "WHERE t.settlement_id = $1 AND t.kind = $2 ORDER BY p.account", UUID(settlement_id), kind)
-    return tuple(Posting(row["account"], row["amount_fen"]) for row in rows)
 
 
 async def receivable_movements(conn: asyncpg.Connection, month: str) -> dict[str, int]:
@@ -203,7 +197,7 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: 
 async def day_lines(conn: asyncpg.Connection, day: date, hospital_code: str | None = None) -> list[asyncpg.Record]:
     """3202: every settlement of stays discharged on `day` (optionally one hospital's), with its reversal state."""
     return await conn.fetch(
-        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.hospital_code, s.request, "
+        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, "
         "coalesce(s.total_fen, 0) AS total_fen, coalesce(s.fund_pay_fen, 0) AS fund_pay_fen, "
         "coalesce(s.psn_pay_fen, 0) AS psn_pay_fen, s.created_at, s.cancel_request_id, "
         "coalesce(r.status = 'reversing', false) AS reversing FROM settlements s "
