@@ -7,12 +7,13 @@ with a `reason` for anything kept out of scope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from enum import StrEnum
 
 from clearing.bill import Bill, BillLine
 from clearing.catalogue import Catalogue, CatalogueRow, Grade, Kind, Lookup, Relation
+from clearing.errors import InvalidField
 from clearing.money import apply_bp, round_half_up_div, QTY_SCALE
 
 
@@ -121,6 +122,32 @@ def classify_bill(bill: Bill, catalogue: Catalogue) -> tuple[LineClass, ...]:
         assert item.fulamt_ownpay_fen + item.overlmt_selfpay_fen + item.preselfpay_fen + item.inscp_fen == \
             item.line.amount_fen
     return classes
+
+
+# Every part of a classification the clearing house re-derives and compares (the bill line itself is the
+# input, and `note` only explains an insured-rule choice).
+CHECKED_FIELDS = tuple(item.name for item in fields(LineClass) if item.name not in ("line", "note"))
+
+
+def check_classification(claimed: tuple[LineClass, ...], catalogue: Catalogue, diagnoses: tuple[str, ...],
+                         version: int, where: str = "claim.lines") -> None:
+    """Re-classify every line with `catalogue` (the version the treating agency says it used) and refuse the
+    claim at the first part that differs: the clearing house never forwards a split it cannot reproduce
+    (issue 9, item 16). Raises `InvalidField` naming the line's field."""
+    for index, item in enumerate(claimed):
+        own = classify_line(item.line, catalogue.row_on(item.line.code, item.line.service_date), diagnoses,
+                            catalogue.region)
+        for name in CHECKED_FIELDS:
+            theirs, ours = getattr(item, name), getattr(own, name)
+            if theirs != ours:
+                raise InvalidField(
+                    f"{where}[{index}].{name}",
+                    f"is {shown(theirs)} but catalogue {catalogue.region} version {version} classifies line "
+                    f"{item.line.line_id} ({item.line.code}) as {shown(ours)}")
+
+
+def shown(value: object) -> str:
+    return "empty" if value is None or value == "" else str(value)
 
 
 def pick_target(rows: tuple[CatalogueRow, ...]) -> tuple[CatalogueRow, str]:

@@ -58,3 +58,13 @@ class NotAllowed(DomainError):
         super().__init__(f"{identity} may not {action}")
         self.identity = identity
         self.action = action
+
+
+class OutcomeUnknown(DomainError):
+    """A downstream party answered in a way that leaves the request's outcome unknown (it holds other content
+    under the same id): nothing may be marked failed or settled; reverse (冲正) or reconcile instead."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(f"{subject}: {reason}")
+        self.subject = subject
+        self.reason = reason

@@ -6,6 +6,7 @@ per party; `tests/e2e` runs them as separate processes instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -79,15 +80,17 @@ class Stack:
         return await asyncpg.connect(self.config.dsn(party))
 
 
-@pytest.fixture(scope="session")
-async def stack(database: Database):
+@contextlib.asynccontextmanager
+async def running_stack(database: Database, members_per_region: int = TEST_MEMBERS_PER_REGION):
+    """Every party in this process on loopback ports, with its own databases (a fresh prefix), the
+    catalogues imported, members enrolled and prepayments funded; everything dropped afterwards."""
     configure(json_output=True)
     from services.common.regions import load_regions
 
     regions = sorted(load_regions())
     config = StackConfig(base_dsn=database.base_dsn, database_prefix=f"t{uuid.uuid4().hex[:8]}",
                          region_ports={region: 0 for region in regions}, seed=TEST_SEED,
-                         members_per_region=TEST_MEMBERS_PER_REGION)
+                         members_per_region=members_per_region)
     for party in config.parties():
         await ensure_database(database.base_dsn, config.database(party))
     clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {})
@@ -102,17 +105,44 @@ async def stack(database: Database):
     # members show an exhausted prepayment never blocking a settlement.
     await fund_prepayments(ch_address, [r for r in regions if r != UNFUNDED_REGION], config.seed, FUNDED_FEN)
     result = Stack(config, clearing_house, running, his, [])
-    yield result
-    for channel in result.channels:
-        await channel.close()
-    await his.stop(None)
-    for item in running.values():
-        await item.stop(None)
-    await clearing_house.stop(None)
-    if os.environ.get("KEEP_TEST_DATABASES") is None:
-        connection = await asyncpg.connect(database.base_dsn)
-        try:
-            for party in config.parties():
-                await connection.execute(f'DROP DATABASE IF EXISTS "{config.database(party)}" WITH (FORCE)')
-        finally:
-            await connection.close()
+    try:
+        yield result
+    finally:
+        for channel in result.channels:
+            await channel.close()
+        await his.stop(None)
+        for item in running.values():
+            await item.stop(None)
+        await clearing_house.stop(None)
+        if os.environ.get("KEEP_TEST_DATABASES") is None:
+            connection = await asyncpg.connect(database.base_dsn)
+            try:
+                for party in config.parties():
+                    await connection.execute(f'DROP DATABASE IF EXISTS "{config.database(party)}" WITH (FORCE)')
+            finally:
+                await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def stack(database: Database):
+    """The stack most tests share (they use fresh members and ids, so they never see each other's rows)."""
+    async with running_stack(database) as result:
+        yield result
+
+
+@pytest.fixture(scope="module")
+async def own_stack(database: Database):
+    """A stack of the module's own, for tests whose effects are global to a party (closing a clearing month,
+    publishing a catalogue version) and so must not leak into the shared `stack`."""
+    async with running_stack(database, members_per_region=10) as result:
+        yield result
+
+
+@pytest.fixture
+def clock():
+    """The services' clock, moved for one test (every party in this process reads it) and put back after."""
+    from services.common import clock as service_clock
+
+    saved = service_clock.offset()
+    yield service_clock
+    service_clock.set_offset(saved)

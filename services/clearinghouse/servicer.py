@@ -23,16 +23,18 @@ from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
 from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
-from clearing.classify import Reason
+from clearing.classify import Reason, check_classification
 from services.clearinghouse import statements, store
 from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import first_open_month, month_closing
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert, ledger_sql, reconciling
-from services.common.catalogues import CatalogueCache, sha256_of
+from services.common.catalogues import CatalogueVersions, sha256_of
 from services.common.clock import clearing_month, now_utc
-from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
+from services.common.errors import (
+    StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
+)
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from google.rpc import status_pb2
 from datetime import UTC, date
@@ -45,19 +47,29 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         self.pool = pool
         self.agreements = agreements
         self.insured_stubs = insured_stubs
-        self.catalogues = CatalogueCache()
+        self.catalogues = CatalogueVersions()
 
     async def load_catalogues(self) -> None:
-        """Warm the cache with the newest published version of every region."""
+        """Warm the cache with the newest published version of every region (parsing is the slow part)."""
         async with self.pool.acquire() as conn:
             for row in await store.latest_catalogues(conn):
                 self.catalogues.put(row["region"], row["version"], row["csv_text"])
 
-    def catalogue_of(self, region: str, field: str) -> Catalogue:
-        found = self.catalogues.get(region)
-        if found is None:
-            raise PreconditionFailed(field, f"no catalogue of region {region} has been published")
-        return found[1]
+    async def catalogue(self, conn, region: str, field: str, version: int | None = None) -> tuple[int, Catalogue]:  # noqa: ANN001
+        """Version `version` of a region's catalogue, or the current one (read from the database on every call,
+        so every clearing-house process uses the version the last publication made current)."""
+        if version is None:
+            version = await store.current_catalogue_version(conn, region)
+            if version is None:
+                raise PreconditionFailed(field, f"no catalogue of region {region} has been published")
+
+        async def text() -> str:
+            found = await store.catalogue_text(conn, region, version)
+            if found is None:
+                raise PreconditionFailed(field, f"version {version} of the {region} catalogue has not been published")
+            return found
+
+        return version, await self.catalogues.get(region, version, text)
 
     def stub_for(self, region: str) -> insured_agency_pb2_grpc.InsuredAgencyServiceStub:
         stub = self.insured_stubs.get(region)
@@ -65,8 +77,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
         return stub
 
-    def route(self, claim: types_pb2.Claim) -> tuple[types_pb2.Claim, CatalogueRule, list[str]]:
-        """Validate the claim and apply the pair's agreement; returns the claim as the insured agency sees it."""
+    async def route(self, conn, claim: types_pb2.Claim) -> tuple[types_pb2.Claim, CatalogueRule, list[str]]:  # noqa: ANN001
+        """Validate the claim, check its classification and apply the pair's agreement; returns the claim as the
+        insured agency sees it, with the catalogue versions that classified it."""
         _, treating_region, insured_region = convert.claim_header(claim)
         if treating_region == insured_region:
             raise InvalidField("claim.insured_region", "a same-region stay is settled locally, not cleared")
@@ -74,15 +87,22 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
         lines = convert.claim_lines(claim)
         self.stub_for(insured_region)
+        if claim.treating_catalogue_version <= 0:
+            raise InvalidField("claim.treating_catalogue_version", "must name the catalogue version that classified "
+                                                                   "the lines")
+        treating_version, treating_catalogue = await self.catalogue(
+            conn, treating_region, "claim.treating_catalogue_version", claim.treating_catalogue_version)
+        check_classification(lines, treating_catalogue, diagnoses, treating_version)
         agreement = self.agreements.between(treating_region, insured_region)
-        insured_catalogue = None
+        insured_catalogue, insured_version = None, 0
         if agreement.catalogue_rule is CatalogueRule.INSURED:
-            insured_catalogue = self.catalogue_of(insured_region, "claim.insured_region")
+            insured_version, insured_catalogue = await self.catalogue(conn, insured_region, "claim.insured_region")
         routed_lines = apply_agreement(lines, agreement, insured_catalogue, diagnoses)
         routed = types_pb2.Claim()
         routed.CopyFrom(claim)
         del routed.lines[:]
         routed.lines.extend(convert.line_class_to_proto(item) for item in routed_lines)
+        routed.insured_catalogue_version = insured_version
         flags = sorted({"UNMAPPED_LINE" for item in routed_lines if item.reason is Reason.UNMAPPED})
         return routed, agreement.catalogue_rule, flags
 
@@ -96,7 +116,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def QuoteClaim(self, request: pb.QuoteClaimRequest, context: grpc.aio.ServicerContext) -> pb.QuoteClaimResponse:
-        routed, rule, flags = self.route(request.claim)
+        async with self.pool.acquire() as conn:
+            routed, rule, flags = await self.route(conn, request.claim)
         answer = await self.stub_for(routed.insured_region).QuoteAdjudication(
             insured_agency_pb2.QuoteAdjudicationRequest(claim=routed), timeout=downstream_timeout_s(context))
         return pb.QuoteClaimResponse(settlement=self.settlement(
@@ -108,27 +129,34 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if request_id != check_request_id(request.claim.settlement_id, "claim.settlement_id"):
             raise InvalidField("request_id", "must equal claim.settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=request_id)
-        routed, rule, flags = self.route(request.claim)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            await lock_settlement_key(conn, request_id)  # a reversal of this id waits, or is seen
+            # The id's lock first: a reversal of this id, or a concurrent copy of this request, waits or is seen.
+            await lock_settlement_key(conn, request_id)
             check_not_reversed(await store.find_reversal(conn, request_id) is not None)
-            # Insert-or-keep, then lock: two concurrent copies of one request meet on the same row.
-            inserted = await store.insert_pending_claim(
-                conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
-                routed.stay.hospital_code, rule.value, request.SerializeToString(),
-                date.fromisoformat(routed.stay.discharged_on))
             earlier = await store.find_claim(conn, request_id, lock=True)
-            if not inserted:
+            if earlier is not None:  # looked up before routing: a retry never re-applies the agreement
                 same_request_or_conflict(bytes(earlier["request"]), request)
                 if earlier["status"] in ("settled", "cancelled"):
                     return pb.SettleClaimResponse.FromString(bytes(earlier["response"]))
                 if earlier["status"] == "failed":
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(earlier["error"])))
+                assert earlier["status"] == "pending", earlier["status"]  # reversed ones have a reversal record
+                routed = types_pb2.Claim.FromString(bytes(earlier["routed"]))  # re-drive exactly what was sent
+                rule, flags = CatalogueRule(earlier["catalogue_rule"]), list(earlier["flags"])
+            else:
+                routed, rule, flags = await self.route(conn, request.claim)
+                await store.insert_pending_claim(
+                    conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
+                    routed.stay.hospital_code, rule.value, request.SerializeToString(), routed.SerializeToString(),
+                    flags, date.fromisoformat(routed.stay.discharged_on))
         try:
             answer = await self.stub_for(routed.insured_region).Adjudicate(
                 insured_agency_pb2.AdjudicateRequest(request_id=request_id, claim=routed),
                 timeout=downstream_timeout_s(context))
         except grpc.aio.AioRpcError as error:
+            conflict = downstream_conflict(error, "claim.settlement_id")
+            if conflict is not None:
+                raise conflict from None
             if is_definite(error):
                 async with self.pool.acquire() as conn:
                     await store.mark_failed(conn, request_id, refusal_status(error).SerializeToString())
@@ -391,12 +419,13 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext) -> pb.TranslateResponse:
-        source = self.catalogue_of(check_region(request.from_region, "from_region"), "from_region")
+        from_region = check_region(request.from_region, "from_region")
         code = check_text(request.code, "code", 64)
-        destination = None
-        if request.to_region:
-            destination = self.catalogue_of(check_region(request.to_region, "to_region"), "to_region")
+        to_region = check_region(request.to_region, "to_region") if request.to_region else None
         on = parse_day(request.on_date, "on_date")
+        async with self.pool.acquire() as conn:
+            _, source = await self.catalogue(conn, from_region, "from_region")
+            destination = (await self.catalogue(conn, to_region, "to_region"))[1] if to_region else None
         result = translate(source, code, destination, on)
         if isinstance(result, Translated):
             return pb.TranslateResponse(
@@ -423,7 +452,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             if existing is None:
                 await store.insert_catalogue(conn, region, request.version, digest, request.csv_text,
                                              len(catalogue.rows))
-        self.catalogues.put(region, request.version, request.csv_text)
+        self.catalogues.keep(region, request.version, catalogue)
         log.info("catalogue_published", region=region, version=request.version, rows=len(catalogue.rows))
         return pb.PublishCatalogueResponse(version=request.version, row_count=len(catalogue.rows))
 

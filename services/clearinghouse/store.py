@@ -16,6 +16,16 @@ async def latest_catalogues(conn: asyncpg.Connection) -> list[asyncpg.Record]:
         "SELECT DISTINCT ON (region) region, version, csv_text FROM catalogue_versions ORDER BY region, version DESC")
 
 
+async def current_catalogue_version(conn: asyncpg.Connection, region: str) -> int | None:
+    """The newest published version of a region's catalogue (an index lookup on the primary key)."""
+    return await conn.fetchval("SELECT max(version) FROM catalogue_versions WHERE region = $1", region)
+
+
+async def catalogue_text(conn: asyncpg.Connection, region: str, version: int) -> str | None:
+    return await conn.fetchval("SELECT csv_text FROM catalogue_versions WHERE region = $1 AND version = $2",
+                               region, version)
+
+
 async def catalogue_version(conn: asyncpg.Connection, region: str, version: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT sha256, row_count FROM catalogue_versions WHERE region = $1 AND version = $2",
                                region, version)
@@ -35,15 +45,15 @@ async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = 
 
 async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
                                insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
-                               request: bytes, discharged_on: date) -> bool:
-    """Record a new claim as pending; False when a claim with this id already exists (left as it is)."""
-    status = await conn.execute(
+                               request: bytes, routed: bytes, flags: list[str], discharged_on: date) -> None:
+    """Record a new claim as pending, with the routed claim a retry re-drives (the caller holds the id's lock
+    and has looked it up)."""
+    await conn.execute(
         "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
-        "catalogue_rule, request, discharged_on) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) "
-        "ON CONFLICT (settlement_id) DO NOTHING",
+        "catalogue_rule, request, routed, flags, discharged_on) "
+        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)",
         UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request,
-        discharged_on)
-    return status == "INSERT 0 1"
+        routed, flags, discharged_on)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:

@@ -18,7 +18,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.metrics import RPC_RESULTS, RPC_SECONDS
-from clearing.errors import DomainError, InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
+from clearing.errors import (
+    DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
+)
 
 log = structlog.get_logger()
 Response = TypeVar("Response")
@@ -65,6 +67,10 @@ def status_for(error: DomainError) -> status_pb2.Status:
         detail = error_details_pb2.ErrorInfo(reason="NOT_ALLOWED", domain="clearinghouse",
                                              metadata={"identity": clipped(error.identity), "action": error.action})
         return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message, details=[packed(detail)])
+    if isinstance(error, OutcomeUnknown):
+        detail = error_details_pb2.ErrorInfo(reason="OUTCOME_UNKNOWN", domain="clearinghouse",
+                                             metadata={"subject": error.subject})
+        return status_pb2.Status(code=code_pb2.ABORTED, message=message, details=[packed(detail)])
     raise AssertionError(f"unmapped domain error {type(error).__name__}")
 
 
@@ -83,9 +89,20 @@ class StoredRefusal(Exception):
 
 
 def is_definite(error: grpc.aio.AioRpcError) -> bool:
-    """True when a downstream answer means "refused, nothing recorded there"; False for
-    timeouts and outages, where the downstream party may or may not have recorded the request."""
-    return error.code() in DEFINITE_CODES
+    """True when a downstream answer means "refused, nothing recorded there"; False for timeouts and outages,
+    where the downstream party may or may not have recorded the request, and for ALREADY_EXISTS: the downstream
+    party holds *other* content under this id, so something is recorded there (`downstream_conflict`)."""
+    return error.code() in DEFINITE_CODES and error.code() is not grpc.StatusCode.ALREADY_EXISTS
+
+
+def downstream_conflict(error: grpc.aio.AioRpcError, subject: str) -> OutcomeUnknown | None:
+    """The error to answer with when a downstream party says ALREADY_EXISTS for a settlement id this party
+    sent it: the outcome is unknown (ABORTED), the row stays pending for a reversal or reconciliation."""
+    if error.code() is not grpc.StatusCode.ALREADY_EXISTS:
+        return None
+    log.warning("downstream_conflict", subject=subject, error=error.details())
+    return OutcomeUnknown(subject, "the next party holds different content under this settlement id; the "
+                                   "settlement stays pending: reverse it (冲正 2601) or leave it to reconciliation")
 
 
 def refusal_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:

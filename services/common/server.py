@@ -19,6 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from services.common import clock
+
 log = structlog.get_logger()
 STOP_GRACE_S = 5.0
 # Refuse to share a port by accident; scale-out (SPEC §11) turns SO_REUSEPORT on explicitly.
@@ -65,6 +67,9 @@ async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("server_started", port=bound_port, services=names)
+    shifted = clock.describe()
+    if shifted is not None:
+        log.warning("clock_shifted", detail=shifted)
     return server, bound_port
 
 

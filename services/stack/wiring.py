@@ -16,6 +16,7 @@ from clearinghouse.v1 import (
     insured_agency_pb2_grpc, treating_agency_pb2, treating_agency_pb2_grpc,
 )
 
+from clearing.translate import Agreements
 from services.clearinghouse.servicer import ClearingHouseServicer
 from services.common.db import apply_migrations, create_pool
 from services.common.regions import load_agreements, load_policy_book, load_regions
@@ -78,11 +79,13 @@ async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearin
                    [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close])
 
 
-async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0) -> Running:
+async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0,
+                               agreements: Agreements | None = None) -> Running:
+    """The clearing house; `agreements` default to the configured ones (services/regions/agreements.toml)."""
     pool = await open_pool(dsn, "clearinghouse")
     channels = {region: channel_to(address) for region, address in region_addresses.items()}
     servicer = ClearingHouseServicer(
-        pool, load_agreements(),
+        pool, agreements or load_agreements(),
         {region: insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel) for region, channel in channels.items()})
     await servicer.load_catalogues()
     server, bound = await start_server([

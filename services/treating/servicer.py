@@ -30,9 +30,11 @@ from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_rev
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert, ledger_sql, reconciling
-from services.common.catalogues import CatalogueCache, sha256_of
+from services.common.catalogues import CatalogueVersions, sha256_of
 from services.common.clock import clearing_month, now_utc
-from services.common.errors import StoredRefusal, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream
+from services.common.errors import (
+    StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
+)
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
@@ -52,19 +54,22 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         self.hospital_levels = hospital_levels
         self.clearing_house = clearing_house
         self.local_insured = local_insured
-        self.catalogues = CatalogueCache()
+        self.catalogues = CatalogueVersions()
 
     async def load_catalogue(self) -> None:
+        """Warm the cache with the newest version (parsing is the slow part)."""
         async with self.pool.acquire() as conn:
             row = await store.latest_catalogue(conn)
         if row is not None:
             self.catalogues.put(self.region, row["version"], row["csv_text"])
 
-    def catalogue(self) -> Catalogue:
-        found = self.catalogues.get(self.region)
-        if found is None:
+    async def catalogue(self, conn: asyncpg.Connection) -> tuple[int, Catalogue]:
+        """The current version of this region's catalogue, read from the database on every call, so every
+        process of this agency classifies with the version the last import made current."""
+        version = await store.current_catalogue_version(conn)
+        if version is None:
             raise PreconditionFailed("catalogue", f"no catalogue of region {self.region} has been imported")
-        return found[1]
+        return version, await self.catalogues.get(self.region, version, lambda: store.catalogue_text(conn, version))
 
     @rpc
     async def Admit(self, request: pb.AdmitRequest, context: grpc.aio.ServicerContext) -> pb.AdmitResponse:
@@ -132,10 +137,11 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
                          encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
-        classified = classify_bill(bill, self.catalogue())
+        version, catalogue = await self.catalogue(conn)
+        classified = classify_bill(bill, catalogue)
         claim = types_pb2.Claim(
             settlement_id=settlement_id, treating_region=self.region, insured_region=encounter["insured_region"],
-            member_id=encounter["member_id"],
+            member_id=encounter["member_id"], treating_catalogue_version=version,
             stay=types_pb2.Stay(hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
                                 admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
                                 emergency=bill.emergency, diagnoses=list(bill.diagnoses)),
@@ -211,6 +217,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             settlement.request_id = request_id
             return settlement
         except grpc.aio.AioRpcError as error:
+            conflict = downstream_conflict(error, "request_id")
+            if conflict is not None:
+                raise conflict from None
             if is_definite(error):
                 async with self.pool.acquire() as conn:
                     await store.mark_failed(conn, claim.settlement_id, refusal_status(error).SerializeToString())
@@ -450,10 +459,12 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             clearing_house_pb2.PublishCatalogueRequest(request_id=request_id, region=self.region, version=version,
                                                        csv_text=request.csv_text),
             timeout=downstream_timeout_s(context, default_s=60.0))
-        self.catalogues.put(self.region, version, request.csv_text)
+        self.catalogues.keep(self.region, version, catalogue)
         response = pb.ImportCatalogueResponse(version=version, sha256=digest, row_count=len(catalogue.rows))
-        async with self.pool.acquire() as conn:
-            # Published before remembered: a retry after a crash in between publishes again, idempotently.
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            # Current only now that the clearing house has it; published before remembered: a retry after a crash
+            # in between publishes again, idempotently.
+            await store.mark_catalogue_published(conn, version)
             await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4) "
                                "ON CONFLICT (request_id) DO NOTHING", uuid.UUID(request_id), "ImportCatalogue",
                                request.SerializeToString(), response.SerializeToString())

@@ -13,7 +13,22 @@ from services.common.ledger_sql import insert_postings
 
 
 async def latest_catalogue(conn: asyncpg.Connection) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT version, csv_text FROM catalogue_versions ORDER BY version DESC LIMIT 1")
+    return await conn.fetchrow("SELECT version, csv_text FROM catalogue_versions WHERE published_at IS NOT NULL "
+                               "ORDER BY version DESC LIMIT 1")
+
+
+async def current_catalogue_version(conn: asyncpg.Connection) -> int | None:
+    """The newest version the clearing house has too (a partial index answers it)."""
+    return await conn.fetchval("SELECT max(version) FROM catalogue_versions WHERE published_at IS NOT NULL")
+
+
+async def mark_catalogue_published(conn: asyncpg.Connection, version: int) -> None:
+    await conn.execute("UPDATE catalogue_versions SET published_at = coalesce(published_at, now()) WHERE version = $1",
+                       version)
+
+
+async def catalogue_text(conn: asyncpg.Connection, version: int) -> str:
+    return await conn.fetchval("SELECT csv_text FROM catalogue_versions WHERE version = $1", version)
 
 
 async def catalogue_by_sha(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | None:

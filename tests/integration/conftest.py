@@ -396,3 +396,11 @@ async def kit(stack):
     helper = Kit(stack)
     yield helper
     await helper.close()
+
+
+@pytest.fixture(scope="module")
+async def own_kit(own_stack):
+    """A kit on the module's own stack (see `own_stack` in tests/conftest.py)."""
+    helper = Kit(own_stack)
+    yield helper
+    await helper.close()

@@ -229,3 +229,37 @@ def test_icd_lists_accept_full_width_colons_and_commas_and_spaces():
     assert parse_icd_prefixes("限肺癌 icd：C34，C78") == ("C34", "C78")
     assert parse_icd_prefixes("icd:C34 C78") == ("C34", "C78")
     assert parse_icd_prefixes("限二线用药") == ()
+
+
+# ---------------------------------------------------------------------------------------------
+# The clearing house re-derives a claimed classification (issue 9, item 16)
+# ---------------------------------------------------------------------------------------------
+
+def test_a_classification_the_catalogue_reproduces_passes_the_check() -> None:
+    from clearing.classify import check_classification
+
+    rows = (csv_row("X0001", grade="B", selfpay_bp=1000), csv_row("X0002", national_code="N0002", grade="C"))
+    claimed = classify_bill(bill(line("X0001", "2", 1500), line("X0002", "1", 700, line_id="2", index=1)),
+                            catalogue(*rows))
+    check_classification(claimed, catalogue(*rows), ("C34.1",), version=3)  # no error
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"preselfpay_fen": 400, "inscp_fen": 2600}, "claim.lines[0].preselfpay_fen"),  # still adds up to 3000
+    ({"grade": Grade.A}, "claim.lines[0].grade"),
+    ({"reason": Reason.GRADE_C}, "claim.lines[0].reason"),
+    ({"national_code": "N9999"}, "claim.lines[0].national_code"),
+    ({"selfpay_bp": 500}, "claim.lines[0].selfpay_bp"),
+])
+def test_a_claimed_split_that_differs_is_refused_naming_the_first_differing_field(changes, field) -> None:
+    from dataclasses import replace
+
+    from clearing.classify import check_classification
+    from clearing.errors import InvalidField
+
+    rows = (csv_row("X0001", grade="B", selfpay_bp=1000),)
+    (honest,) = classify_bill(bill(line("X0001", "2", 1500)), catalogue(*rows))
+    with pytest.raises(InvalidField) as caught:
+        check_classification((replace(honest, **changes),), catalogue(*rows), ("C34.1",), version=3)
+    assert caught.value.field == field
+    assert "version 3" in caught.value.reason
