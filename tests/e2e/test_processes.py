@@ -29,9 +29,10 @@ BUF = Path(sys.executable).parent / "buf"
 
 
 @pytest.fixture(scope="module")
-async def processes():
+async def processes(database):
+    # The session's database: its owner (this process) is the one that stops it, however the session ends.
     stack = StackProcesses(work_dir=Path(tempfile.mkdtemp(prefix="clearing-e2e-")), seed=SEED,
-                           members_per_region=MEMBERS)
+                           members_per_region=MEMBERS, database=database)
     try:
         config = await stack.start()
         await enrol_all({region: config.address(port) for region, port in config.region_ports.items()}, SEED, MEMBERS)
@@ -273,6 +274,9 @@ def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped" in out
     leftovers = subprocess.run(["pgrep", "-f", f"--config {work_dir}"], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "no service process outlives the stack"
+    postgres = subprocess.run(["pgrep", "-f", f"postgres -D {(work_dir / 'pgdata').resolve()}"], capture_output=True,
+                              text=True, check=False)
+    assert postgres.stdout.strip() == "", "nor does its embedded Postgres"
 
 
 async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
