@@ -28,11 +28,13 @@ def show_closing(console: Console, closing: ch.MonthClosing) -> None:
     for item in closing.positions:
         positions.add_row(f"{names.get(item.region, item.region)} {item.region}", format_yuan(item.net_fen))
     console.print(positions)
-    transfers = Table(title=f"Direct transfers ({len(closing.direct_transfers)}; hub plan: {len(closing.hub_transfers)})")
+    names["clearinghouse"] = "清算中心 clearing house"
+    transfers = Table(title=f"Hub transfers, the ones paid and confirmed ({len(closing.hub_transfers)}; a direct "
+                            f"plan would need {len(closing.direct_transfers)})")
     transfers.add_column("payer")
     transfers.add_column("payee")
     transfers.add_column("¥", justify="right")
-    for item in closing.direct_transfers:
+    for item in closing.hub_transfers:
         transfers.add_row(names.get(item.payer, item.payer), names.get(item.payee, item.payee),
                           format_yuan(item.amount_fen))
     console.print(transfers)

@@ -155,19 +155,62 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
     asyncio.run(run())
 
 
-def close_month(config_path: Path, month: str) -> ch.MonthClosing:
+def close_month(config_path: Path, month: str, allow_empty: bool = False) -> ch.MonthClosing:
     config = load_config(config_path)
-    request = ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month)
+    request = ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)
     return call(config.address(config.clearing_house_port),
                 lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
                     request, timeout=CALL_TIMEOUT_S)).closing
 
 
-def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
+def month_status(config_path: Path, month: str) -> ch.GetMonthClosingResponse:
     config = load_config(config_path)
     return call(config.address(config.clearing_house_port),
                 lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetMonthClosing(
-                    ch.GetMonthClosingRequest(month=month), timeout=CALL_TIMEOUT_S)).closing
+                    ch.GetMonthClosingRequest(month=month), timeout=CALL_TIMEOUT_S))
+
+
+def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
+    return month_status(config_path, month).closing
+
+
+def confirm_transfer(config_path: Path, month: str, region: str, amount_fen: int,
+                     reference: str) -> ch.ConfirmTransferResponse:
+    config = load_config(config_path)
+    request = ch.ConfirmTransferRequest(request_id=str(uuid.uuid4()), month=month, region=region,
+                                        amount_fen=amount_fen, reference=reference)
+    return call(config.address(config.clearing_house_port),
+                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ConfirmTransfer(
+                    request, timeout=CALL_TIMEOUT_S))
+
+
+def set_prepayment_terms(config_path: Path, region: str, months: int, threshold_bp: int) -> ch.Prepayment:
+    config = load_config(config_path)
+    request = ch.SetPrepaymentTermsRequest(request_id=str(uuid.uuid4()), insured_region=region, months=months,
+                                           threshold_bp=threshold_bp)
+    return call(config.address(config.clearing_house_port),
+                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).SetPrepaymentTerms(
+                    request, timeout=CALL_TIMEOUT_S)).prepayment
+
+
+MONTH_STATES = {ch.MONTH_STATE_AWAITING_PAYMENT: "awaiting payment (待拨付)", ch.MONTH_STATE_SETTLED: "settled (已清算)"}
+
+
+def show_transfers(console: Console, status: ch.GetMonthClosingResponse) -> None:
+    """A closed month's hub transfers and which are paid."""
+    from services.common.regions import load_regions
+
+    names = {code: region.name for code, region in load_regions().items()}
+    table = Table(title=f"{status.closing.month}: {MONTH_STATES.get(status.state, 'unknown')} — hub transfers "
+                        f"through the clearing house")
+    for header in ("region", "net ¥", "transfer", "¥", "status", "reference"):
+        table.add_column(header, justify="right" if "¥" in header else "left")
+    for item in status.transfers:
+        direction = ("pays in" if item.net_fen < 0 else "is paid") if item.HasField("transfer") else "nothing moves"
+        cleared = f"cleared {item.cleared_at.ToDatetime():%Y-%m-%d %H:%M} UTC" if item.cleared else "awaiting payment"
+        table.add_row(f"{names.get(item.region, item.region)} {item.region}", format_yuan(item.net_fen), direction,
+                      format_yuan(item.transfer.amount_fen), cleared, item.reference)
+    console.print(table)
 
 
 def prepayments(config_path: Path, region: str | None) -> list[ch.Prepayment]:
@@ -191,13 +234,15 @@ def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:
 
     names = {code: region.name for code, region in load_regions().items()}
     table = Table(title="Prepayments (预付金) at the clearing house")
-    for header in ("insured region", "balance ¥", "required ¥", "used", "status", "top-up requested ¥"):
+    for header in ("insured region", "balance ¥", "required ¥", "months", "used", "warn at", "status",
+                   "top-up requested ¥"):
         table.add_column(header, justify="left" if header in ("insured region", "status") else "right")
     for item in items:
         status = "EXHAUSTED" if item.exhausted else "WARNING" if item.warning else "ok"
         table.add_row(f"{names.get(item.insured_region, item.insured_region)} {item.insured_region}",
-                      format_yuan(item.balance_fen), format_yuan(item.required_fen),
-                      f"{item.usage_bp // 100}.{item.usage_bp % 100:02d} %", status,
+                      format_yuan(item.balance_fen), format_yuan(item.required_fen), str(item.months),
+                      f"{item.usage_bp // 100}.{item.usage_bp % 100:02d} %",
+                      f"{item.threshold_bp // 100}.{item.threshold_bp % 100:02d} %", status,
                       format_yuan(item.topup_requested_fen))
     console.print(table)
 

@@ -30,17 +30,20 @@ class ShiftedClock:
         self.path = path
         self.offset = timedelta(0)
         self.checked_at = float("-inf")
-        self.file_mtime_ns: int | None = None
+        self.file_signature: tuple[int, int, int] | None = None
 
     def current_offset(self) -> timedelta:
         if self.path is not None and time.monotonic() - self.checked_at >= FILE_CHECK_S:
             self.checked_at = time.monotonic()
             try:
-                mtime_ns = self.path.stat().st_mtime_ns
+                found = self.path.stat()
+                # A new file replaces the old one on every change (write_offset_file), so its inode tells even
+                # two changes within one tick of the file system's clock apart.
+                signature = (found.st_ino, found.st_mtime_ns, found.st_size)
             except FileNotFoundError:
-                mtime_ns = None
-            if mtime_ns != self.file_mtime_ns:
-                self.file_mtime_ns = mtime_ns
+                signature = None
+            if signature != self.file_signature:
+                self.file_signature = signature
                 self.offset = read_offset_file(self.path)
         return self.offset
 

@@ -189,6 +189,12 @@ def tr(kit):  # noqa: ANN001, ANN201
     return kit.treating(TREATING)
 
 
+def current_month() -> str:
+    from services.common.clock import clearing_month, now_utc
+
+    return clearing_month(now_utc())
+
+
 TREATING_CASES = [
     # Admit (2201)
     case("Admit-request_id-not-a-uuid", lambda k, s: tr(k).Admit(admit(k, s, request_id="admit-1")),
@@ -502,6 +508,37 @@ CLEARING_CASES = [
          INVALID, CLEARING_PARTIES, field="request_id"),
     case("CloseMonth-month-not-a-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
         request_id=k.rid(), month="2026-13")), INVALID, CLEARING_PARTIES, field="month"),
+    case("CloseMonth-the-current-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
+        request_id=k.rid(), month=current_month())), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    case("CloseMonth-a-future-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
+        request_id=k.rid(), month="2100-01")), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    # ConfirmTransfer / SetPrepaymentTerms
+    case("ConfirmTransfer-request_id-missing", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        month="2026-01", region=TREATING, amount_fen=100)), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("ConfirmTransfer-month-not-a-month", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="2026-1", region=TREATING, amount_fen=100)), INVALID, CLEARING_PARTIES,
+        field="month"),
+    case("ConfirmTransfer-bad-region", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="2026-01", region="4401", amount_fen=100)), INVALID, CLEARING_PARTIES,
+        field="region"),
+    case("ConfirmTransfer-amount-negative", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="2026-01", region=TREATING, amount_fen=-5)), INVALID, CLEARING_PARTIES,
+        field="amount_fen"),
+    case("ConfirmTransfer-reference-with-a-control-character", lambda k, s: chs(k).ConfirmTransfer(
+        ch.ConfirmTransferRequest(request_id=k.rid(), month="2026-01", region=TREATING, amount_fen=5,
+                                  reference="BANK\x07")), INVALID, CLEARING_PARTIES, field="reference"),
+    case("ConfirmTransfer-month-not-closed", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="1999-01", region=TREATING, amount_fen=5)), PRECONDITION, CLEARING_PARTIES,
+        subject="month"),
+    case("SetPrepaymentTerms-months-zero", lambda k, s: chs(k).SetPrepaymentTerms(ch.SetPrepaymentTermsRequest(
+        request_id=k.rid(), insured_region=INSURED, months=0, threshold_bp=7000)), INVALID, CLEARING_PARTIES,
+        field="months"),
+    case("SetPrepaymentTerms-threshold-above-whole", lambda k, s: chs(k).SetPrepaymentTerms(
+        ch.SetPrepaymentTermsRequest(request_id=k.rid(), insured_region=INSURED, months=2, threshold_bp=10_001)),
+        INVALID, CLEARING_PARTIES, field="threshold_bp"),
+    case("SetPrepaymentTerms-unknown-region", lambda k, s: chs(k).SetPrepaymentTerms(ch.SetPrepaymentTermsRequest(
+        request_id=k.rid(), insured_region="999998", months=2, threshold_bp=7000)), NOT_FOUND, CLEARING_PARTIES,
+        resource="regions/999998"),
     case("GetMonthClosing-month-not-a-month", lambda k, s: chs(k).GetMonthClosing(ch.GetMonthClosingRequest(
         month="March")), INVALID, CLEARING_PARTIES, field="month"),
     case("GetMonthClosing-not-closed", lambda k, s: chs(k).GetMonthClosing(ch.GetMonthClosingRequest(
