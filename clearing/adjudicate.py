@@ -96,7 +96,8 @@ def capped(amount_fen: int, annual_cap_fen: int, used_fen: int) -> tuple[int, in
 
 
 def check_applicable(member: Member, stay: StayFacts, policy: Policy) -> SchemePolicy:
-    """The errors that are not quotes (SPEC §5.2): wrong region, date before the policy, unknown scheme or tier."""
+    """The errors that are not quotes (SPEC §5.2): wrong region, date before the policy, a scheme the policy
+    lacks, a tier its [assistance] section leaves out."""
     if member.region != policy.region:
         raise InvalidField("member.region", f"{member.region} is not the policy's region {policy.region}")
     if stay.discharged_on < policy.effective_from:
@@ -105,7 +106,9 @@ def check_applicable(member: Member, stay: StayFacts, policy: Policy) -> SchemeP
     scheme = policy.schemes.get(member.scheme)
     if scheme is None:
         raise InvalidField("member.scheme", f"the {policy.region} policy has no {member.scheme.value} scheme")
-    if member.assistance is not None and member.assistance not in (policy.assistance or {}):
+    # No [assistance] section means no assistance (SPEC §5.1): a tier is then simply not paid (step 6).
+    # A section that exists but leaves the member's tier out is an error (SPEC §5.2 step 6).
+    if member.assistance is not None and policy.assistance is not None and member.assistance not in policy.assistance:
         raise InvalidField("member.assistance",
                            f"the {policy.region} policy does not define assistance tier {member.assistance.value}")
     return scheme
@@ -204,8 +207,11 @@ def medical_assistance(base_fen: int, member: Member, policy: Policy, ytd: Ytd) 
     if member.assistance is None:
         steps.append(Step("maf", 0))
         return 0, steps
-    assert policy.assistance is not None  # check_applicable refused an undefined tier
-    rule = policy.assistance[member.assistance]
+    if policy.assistance is None:  # the policy has no medical assistance at all (SPEC §5.1)
+        steps.append(Step("assistance_none", 0, {"tier": member.assistance.value}))
+        steps.append(Step("maf", 0))
+        return 0, steps
+    rule = policy.assistance[member.assistance]  # check_applicable refused a tier the section leaves out
     base_to_fen = ytd.assist_base_fen + base_fen
     above_fen = max(base_to_fen, rule.deductible_fen) - max(ytd.assist_base_fen, rule.deductible_fen)
     uncapped_fen = apply_bp(above_fen, rule.ratio_bp)

@@ -27,8 +27,13 @@ COLUMNS = (
 )
 EnumT = TypeVar("EnumT", bound=StrEnum)
 PLAIN_INTEGER = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only; isdigit() also takes ² and ١
-# `icd:` or full-width `icd：`, then prefixes separated by commas (either width) or spaces.
-ICD_LIST_PATTERN = re.compile(r"icd[:：]\s*([A-Za-z0-9.,，\s]*)", re.IGNORECASE)
+# A restriction's ICD-10 list: `icd:` (or full-width `icd：`, any case), then code prefixes separated by commas
+# (ASCII or full-width), running to the end of the text or to a closing mark (`;` `；` `。` `)` `）`) after which
+# free text may follow. A prefix is a letter and up to two digits (`C`, `C3`, `C34`), or a three-character
+# category with more of a 医保版 code after it, the dot optional (`C34.1`, `C341`, `C34.100x001`).
+ICD_MARK = re.compile(r"icd[:：]", re.IGNORECASE)
+ICD_LIST_END = re.compile(r"[;；。)）]")
+ICD_PREFIX = re.compile(r"[A-Z](?:[0-9]{0,2}|[0-9]{2}\.?[0-9A-Z]+)")
 
 
 class Kind(StrEnum):
@@ -122,13 +127,32 @@ class Catalogue:
         return tuple(row for row in self.by_national.get(national_code, ()) if row.valid_on(day))
 
 
-def parse_icd_prefixes(restriction: str) -> tuple[str, ...]:
-    """The `icd:` prefixes of a restriction, upper-case with dots removed; () when it has none."""
-    match = ICD_LIST_PATTERN.search(restriction)
-    if not match:
+def parse_icd_prefixes(restriction: str, where: str = "restriction") -> tuple[str, ...]:
+    """The `icd:` prefixes of a restriction, upper-case with dots removed; () when it has none.
+
+    Anything in the list that is not a code prefix is an error naming `where`: `icd:C34 a` must not
+    quietly add the prefix `A` (every A-code), nor `icd:` with nothing after it lift the restriction."""
+    marks = list(ICD_MARK.finditer(restriction))
+    if not marks:
         return ()
-    parts = (part.replace(".", "").upper() for part in re.split(r"[,，\s]+", match.group(1)))
-    return tuple(sorted({part for part in parts if part}))
+    if len(marks) > 1:
+        raise InvalidField(where, "has more than one icd: list")
+    listed = restriction[marks[0].end():]
+    closing = ICD_LIST_END.search(listed)
+    if closing is not None:
+        listed = listed[:closing.start()]
+    if not listed.strip():
+        raise InvalidField(where, "icd: is followed by no code prefix")
+    prefixes = set()
+    for item in re.split(r"[,，]", listed):
+        prefix = item.strip().upper()
+        if not item.strip().isascii() or not ICD_PREFIX.fullmatch(prefix):  # ascii first: 'ı'.upper() is 'I'
+
+            shown = repr(item.strip()) if item.strip() else "an empty item"
+            raise InvalidField(where, f"{shown[:40]} in the icd: list is not an ICD-10 code prefix (a letter and "
+                                      "digits such as C34 or C34.1; prefixes are separated by commas)")
+        prefixes.add(prefix.replace(".", ""))
+    return tuple(sorted(prefixes))
 
 
 def parse_catalogue_csv(text: str, region: str) -> Catalogue:
@@ -190,7 +214,7 @@ def parse_row(raw: dict[str, str | None], where: str) -> CatalogueRow:
         price_cap_fen=parse_int(values["price_cap_fen"], f"{where}.price_cap_fen", default=None,
                                 value_max=limits.UNIT_PRICE_FEN_MAX),
         restriction=values["restriction"],
-        icd_prefixes=parse_icd_prefixes(values["restriction"]),
+        icd_prefixes=parse_icd_prefixes(values["restriction"], f"{where}.restriction"),
         valid_from=valid_from,
         valid_to=valid_to,
     )

@@ -89,6 +89,8 @@ def render_zh(step: Step) -> str:
         case "assistance":
             return (f"医疗救助（{f['tier']}）：年度起付 {yuan(f['deductible_fen'])} 元以上 {yuan(f['above_fen'])} 元"
                     f"按 {percent(f['ratio_bp'])} 支付 {a} 元")
+        case "assistance_none":
+            return f"医疗救助（{f['tier']}）：参保地政策未设医疗救助，支付 {a} 元"
         case "assistance_cap":
             return f"医疗救助年度限额 {yuan(f['annual_cap_fen'])} 元，剩余 {yuan(f['left_fen'])} 元，封顶后支付 {a} 元"
         case "maf":
@@ -149,6 +151,8 @@ def render_en(step: Step) -> str:
         case "assistance":
             return (f"medical assistance ({f['tier']}): {yuan(f['above_fen'])} above the annual threshold "
                     f"{yuan(f['deductible_fen'])} at {percent(f['ratio_bp'])} pays {a}")
+        case "assistance_none":
+            return f"medical assistance ({f['tier']}): the insured region's policy has no medical assistance, pays {a}"
         case "assistance_cap":
             return f"medical-assistance annual cap {yuan(f['annual_cap_fen'])}, {yuan(f['left_fen'])} left: pays {a}"
         case "maf":

@@ -74,9 +74,13 @@ def assert_balanced(postings: tuple[Posting, ...]) -> None:
 
 def settlement_postings(treating_region: str, insured_region: str, fund_pay_fen: int) -> tuple[Posting, ...]:
     """The obligation of one cross-region settlement — the insured region owes the funds' share — and
-    its draw on that region's prepayment (SPEC §7: every settlement draws on it, never blocked)."""
+    its draw on that region's prepayment (SPEC §7: every settlement draws on it, never blocked). A
+    settlement the funds pay nothing for posts nothing: the empty tuple (the database refuses zero
+    postings); it still counts among its month's settlements (the claim, not the ledger, says so)."""
     assert treating_region != insured_region, "same-region stays never reach the clearing house ledger"
     assert fund_pay_fen >= 0
+    if fund_pay_fen == 0:
+        return ()
     postings = (Posting(treating_receivable(treating_region, insured_region), fund_pay_fen),
                 Posting(insured_payable(insured_region, treating_region), -fund_pay_fen),
                 Posting(prepayment_drawn(insured_region), fund_pay_fen),
@@ -112,7 +116,10 @@ def check_payouts_match_ledger(paid_fen_by_hospital: Mapping[str, int], ledger_f
 
 
 def mirror(postings: tuple[Posting, ...]) -> tuple[Posting, ...]:
-    """The reversing transaction: every leg with its sign flipped; nothing is deleted or updated."""
+    """The reversing transaction: every leg with its sign flipped; nothing is deleted or updated. The
+    mirror of nothing posted (a settlement the funds paid nothing for) is nothing."""
+    if not postings:
+        return ()
     reversed_postings = tuple(Posting(posting.account, -posting.amount_fen) for posting in postings)
     assert_balanced(reversed_postings)
     return reversed_postings

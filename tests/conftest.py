@@ -2,13 +2,21 @@
 
 `stack` runs every party in this process on loopback ports with real stubs and one database
 per party; `tests/e2e` runs them as separate processes instead.
+
+The embedded server's data directory is one per checkout, `var/test/pgdata` (`CLEARING_TEST_PGDATA`
+overrides it), not a new temporary directory per session: a session killed with SIGKILL runs no
+cleanup, and only a fixed place lets the next session find the server it left running and stop it
+(`services/stack/database.py`). Sessions running at once in one checkout share the server (embedded-
+postgres counts its owners; the last one out stops it and deletes the directory); every session makes
+databases of its own in it. A SIGTERM (`timeout make test`) interrupts the session like Ctrl-C, so the
+fixtures' teardown stops the server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +47,20 @@ UNFUNDED_REGION = "530100"
 FUNDED_FEN = 10**12
 
 
+TEST_PGDATA = Path(os.environ.get("CLEARING_TEST_PGDATA") or Path(__file__).resolve().parents[1] / "var/test/pgdata")
+
+
+def interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # pytest stops the session and tears the fixtures down
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+
+
 @pytest.fixture(scope="session")
 def database():
-    data_dir = Path(tempfile.mkdtemp(prefix="clearing-test-pg-"))
-    db = Database(data_dir)
+    db = Database(TEST_PGDATA)
     yield db
     db.stop()
 

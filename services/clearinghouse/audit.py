@@ -3,7 +3,13 @@ a rule (empty = the rule holds) and is used by the tests and the fault harness a
 
 * every transaction balances (Σ postings = 0) and has postings;
 * every cached balance (`ledger_balances`) equals the sum of its account's postings;
-* every month aggregate (`clearing_aggregates`) equals a recomputation from the postings.
+* every month aggregate (`clearing_aggregates`) equals a recomputation from the claims — a claim counts as a
+  settlement in its `clearing_month` and, once cancelled or reversed, as a cancel in its `undo_month` — and
+  its obligation equals the ledger's postings to the treating regions' receivables in that month (a claim the
+  funds pay nothing for counts, and posts nothing).
+
+The database keeps most of this true by itself (migrations 0001, 0002, 0008); these queries check it after
+the fact, and would find what a bulk load with the triggers off (session_replication_role) left wrong.
 """
 
 from __future__ import annotations
@@ -25,20 +31,29 @@ ORDER BY 1
 """
 
 AGGREGATE_MISMATCHES_SQL = """
-WITH recomputed AS (
+WITH moves AS (
+    SELECT clearing_month, insured_region, treating_region, 1 AS settlements, 0 AS cancels, fund_pay_fen
+    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('settled', 'cancelled', 'reversed')
+    UNION ALL
+    SELECT undo_month, insured_region, treating_region, 0, 1, -fund_pay_fen
+    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('cancelled', 'reversed')),
+recomputed AS (
+    SELECT clearing_month, insured_region, treating_region, sum(settlements)::int AS settlements,
+           sum(cancels)::int AS cancels, sum(fund_pay_fen)::bigint AS fund_pay_fen
+    FROM moves GROUP BY 1, 2, 3),
+posted AS (
     SELECT t.clearing_month, split_part(p.account, '/', 4) AS insured_region,
-           split_part(p.account, '/', 2) AS treating_region,
-           count(*) FILTER (WHERE t.kind = 'settlement')::int AS settlements,
-           count(*) FILTER (WHERE t.kind IN ('cancel', 'reversal'))::int AS cancels,
-           sum(p.amount_fen)::bigint AS fund_pay_fen
+           split_part(p.account, '/', 2) AS treating_region, sum(p.amount_fen)::bigint AS fund_pay_fen
     FROM ledger_postings p JOIN ledger_transactions t USING (tx_id)
     WHERE p.account LIKE 'treating/%/receivable/%'
     GROUP BY 1, 2, 3)
 SELECT clearing_month, insured_region, treating_region, r.settlements AS recomputed_settlements,
        a.settlements, r.cancels AS recomputed_cancels, a.cancels, r.fund_pay_fen AS recomputed_fund_pay_fen,
-       a.fund_pay_fen
+       a.fund_pay_fen, p.fund_pay_fen AS posted_fund_pay_fen
 FROM recomputed r FULL JOIN clearing_aggregates a USING (clearing_month, insured_region, treating_region)
+FULL JOIN posted p USING (clearing_month, insured_region, treating_region)
 WHERE (r.settlements, r.cancels, r.fund_pay_fen) IS DISTINCT FROM (a.settlements, a.cancels, a.fund_pay_fen)
+   OR coalesce(p.fund_pay_fen, 0) <> coalesce(a.fund_pay_fen, 0)
 ORDER BY 1, 2, 3
 """
 

@@ -85,25 +85,32 @@ async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_re
 
 async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: str, clearing_month: str,
                            postings: tuple[Posting, ...], insured_region: str, treating_region: str,
-                           fund_pay_fen: int) -> int:
-    """Append one balanced transaction and move the month's pair aggregate by its signed obligation
-    (+fund_pay for a settlement, −fund_pay for a cancel); the deferred trigger re-checks the balance
-    at commit, another trigger moves the accounts' running balances."""
-    assert_balanced(postings)
+                           fund_pay_fen: int) -> int | None:
+    """Book a claim's settlement, or its cancel or reversal (`kind`), in `clearing_month`: append its balanced
+    ledger transaction (the deferred trigger re-checks the balance at commit, another trigger moves the
+    accounts' running balances) — none when the funds pay nothing, as at the treating agency: `postings` is
+    empty and the database refuses zero postings — and, for a cancel or reversal, record the month on the
+    claim (`undo_month`). The month's pair aggregate moves when the claim's status changes (mark_settled,
+    mark_cancelled, mark_reversed), by the database's trigger on claims, in this same transaction; it counts
+    a claim whether or not anything was posted. Returns the ledger transaction's id, if one was posted."""
     assert kind in ("settlement", "cancel", "reversal")
-    signed_fen = fund_pay_fen if kind == "settlement" else -fund_pay_fen  # a cancel or reversal undoes it
-    await conn.execute(
-        "INSERT INTO clearing_aggregates AS a (clearing_month, insured_region, treating_region, settlements, cancels, "
-        "fund_pay_fen) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (clearing_month, insured_region, treating_region) "
-        "DO UPDATE SET settlements = a.settlements + EXCLUDED.settlements, cancels = a.cancels + EXCLUDED.cancels, "
-        "fund_pay_fen = a.fund_pay_fen + EXCLUDED.fund_pay_fen",
-        clearing_month, insured_region, treating_region, int(kind == "settlement"), int(kind != "settlement"), signed_fen)
+    # Only a ledger from before migration 0008 holds zero legs (the mirror of one has them too): they move nothing.
+    postings = tuple(posting for posting in postings if posting.amount_fen)
+    assert bool(postings) == (fund_pay_fen > 0), "the funds' share is posted exactly when it is not zero"
+    if kind != "settlement":
+        status = await conn.execute(
+            "UPDATE claims SET undo_month = $2 WHERE settlement_id = $1 AND status = 'settled' "
+            "AND insured_region = $3 AND treating_region = $4",
+            UUID(settlement_id), clearing_month, insured_region, treating_region)
+        assert status == "UPDATE 1", "only a settled claim between these regions is undone"
+    if not postings:
+        return None
+    assert_balanced(postings)
     tx_id = await conn.fetchval(
         "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES ($1, $2, $3) RETURNING tx_id",
         UUID(settlement_id), kind, clearing_month)
     await insert_postings(conn, tx_id, postings)
     return tx_id
-
 
 
 async def lock_aggregates_for_posting(conn: asyncpg.Connection) -> None:
@@ -229,24 +236,36 @@ async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None =
         "WHERE $1::text IS NULL OR p.insured_region = $1 ORDER BY p.insured_region", insured_region)
 
 
-def statement_entries_sql(months_condition: str) -> str:
-    """The settlements and cancels that involve region $2 in the months chosen by `months_condition` (on $1)."""
+STATEMENT_COLUMNS = ("settlement_id", "insured_region", "treating_region", "hospital_code", "admitted_on",
+                     "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen")
+
+
+def statement_entries_sql(month_match: str) -> str:
+    """The settlements, cancels and reversals that involve region $2 and clear in the months `month_match`
+    chooses (a condition on a month column, on $1, e.g. `= $1`), in commit order. Read from the claims, not
+    the ledger: a claim settles in `clearing_month` and its cancel or reversal clears in `undo_month`, and a
+    claim the funds pay nothing for posts no ledger transaction but is a settlement all the same (SPEC §7)."""
+    columns = ", ".join(f"c.{name}" for name in STATEMENT_COLUMNS)
+    involves = "(c.insured_region = $2 OR c.treating_region = $2)"
     return f"""
-SELECT t.kind, c.settlement_id, c.insured_region, c.treating_region, c.hospital_code, c.admitted_on, c.discharged_on,
-       c.total_fen, c.hifp_fen, c.hifmi_fen, c.maf_fen, c.fund_pay_fen, c.psn_pay_fen
-FROM ledger_transactions t JOIN claims c USING (settlement_id)
-WHERE {months_condition} AND t.kind IN ('settlement', 'cancel', 'reversal') AND (c.insured_region = $2 OR c.treating_region = $2)
-ORDER BY t.tx_id
+SELECT kind, {", ".join(STATEMENT_COLUMNS)} FROM (
+    SELECT 'settlement' AS kind, c.settled_at AS committed_at, {columns} FROM claims c
+    WHERE c.clearing_month {month_match} AND c.status IN ('settled', 'cancelled', 'reversed') AND {involves}
+    UNION ALL
+    SELECT CASE c.status WHEN 'cancelled' THEN 'cancel' ELSE 'reversal' END, coalesce(c.cancelled_at, c.reversed_at),
+           {columns} FROM claims c
+    WHERE c.undo_month {month_match} AND c.status IN ('cancelled', 'reversed') AND {involves}) AS entries
+ORDER BY committed_at, settlement_id, kind DESC
 """
 
 
-STATEMENT_ENTRIES_SQL = statement_entries_sql("t.clearing_month = $1")
+STATEMENT_ENTRIES_SQL = statement_entries_sql("= $1")
 
 
 async def statement_totals(conn: asyncpg.Connection, months: list[str], region: str) -> asyncpg.Record:
     """A region's totals over `months` from their entries; a cancel or reversal counts negatively."""
     return await conn.fetchrow(f"""
-        WITH e AS ({statement_entries_sql("t.clearing_month = ANY($1::text[])")}),
+        WITH e AS ({statement_entries_sql("= ANY($1::text[])")}),
              s AS (SELECT *, CASE kind WHEN 'settlement' THEN 1 ELSE -1 END AS sign FROM e)
         SELECT count(*) FILTER (WHERE insured_region = $2)::int AS entries_as_insured,
                count(*) FILTER (WHERE treating_region = $2)::int AS entries_as_treating,

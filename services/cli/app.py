@@ -152,9 +152,9 @@ def catalog_import(
     region: Annotated[str, typer.Option("--region", help="Region whose treating agency imports it.")],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Import a new catalogue version at the region's treating agency (published to the clearing house)."""
+    """Import a catalogue at the region's treating agency and put it in force (published to the clearing house)."""
     answer = online.import_catalogue(config, region, file)
-    print(f"region {region}: version {answer.version}, {answer.row_count} rows, sha256 {answer.sha256}")
+    print(f"region {region}: version {answer.version} in force, {answer.row_count} rows, sha256 {answer.sha256}")
 
 
 @stack_app.command("up")

@@ -14,13 +14,13 @@ from clearing import limits
 from clearing.adjudicate import Adjudication, StayFacts
 from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_hospital_level, check_region, make_line
 from clearing.catalogue import Grade, Kind, Relation
-from clearing.classify import LineClass, Reason
+from clearing.classify import LineClass, Reason, over_cap_fen
 from clearing.dates import parse_day
 from clearing.errors import InvalidField
 from clearing.explain import Step, render_en, render_zh
 from clearing.lifecycle import ReversalOutcome
 from clearing.member import YTD_FIELDS, Ytd
-from clearing.money import format_qty
+from clearing.money import BP_WHOLE, apply_bp, format_qty
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
 from clearing.quote import SPLIT_KEYS
 from clearing.translate import CatalogueRule
@@ -102,7 +102,11 @@ def line_class_from_proto(message: pb.ClassifiedLine, index: int) -> LineClass:
         REASONS, message.reason, f"{where}.reason")
     if message.kind and message.kind not in KINDS:
         raise InvalidField(f"{where}.kind", f"must be one of {', '.join(KINDS)} or empty")
-    return LineClass(
+    if not 0 <= message.selfpay_bp <= BP_WHOLE:
+        raise InvalidField(f"{where}.selfpay_bp", f"must be from 0 to {BP_WHOLE} basis points")
+    if message.HasField("price_cap_fen") and not 0 <= message.price_cap_fen <= limits.UNIT_PRICE_FEN_MAX:
+        raise InvalidField(f"{where}.price_cap_fen", f"must be from 0 to {limits.UNIT_PRICE_FEN_MAX} fen")
+    item = LineClass(
         line=line, catalogue_region=message.catalogue_region, catalogue_code=message.catalogue_code,
         national_code=message.national_code, relation=relation, kind=KINDS.get(message.kind),
         grade=grade, name=message.name, selfpay_bp=message.selfpay_bp,
@@ -110,6 +114,53 @@ def line_class_from_proto(message: pb.ClassifiedLine, index: int) -> LineClass:
         fulamt_ownpay_fen=message.fulamt_ownpay_fen, overlmt_selfpay_fen=message.overlmt_selfpay_fen,
         preselfpay_fen=message.preselfpay_fen, inscp_fen=message.inscp_fen, reason=reason, note=message.note,
     )
+    check_split_agrees(item, where)
+    return item
+
+
+EXCLUDING = frozenset({Reason.GRADE_C, Reason.UNMAPPED, Reason.RESTRICTED, Reason.NOT_VALID_ON_DATE})
+
+
+def check_split_agrees(item: LineClass, where: str) -> None:
+    """The four amounts must be what SPEC §4.2 gives for the line's own reason, grade, price cap and
+    self-pay ratio, so that the explanation can say why (a 全自费 part needs its reason, an over-cap part
+    its cap) and the funds pay only what the classification allows (nothing of a grade C line).
+
+    An excluding reason (GRADE_C, UNMAPPED, RESTRICTED, NOT_VALID_ON_DATE) makes the whole amount
+    全自费; otherwise the line is in scope: grade A or B with a national code, no 全自费, the over-cap part
+    `round_half_up((unit_price − cap) × qty)` with reason OVER_CAP exactly when it is positive, and the
+    先行自付 part `apply_bp(amount − over-cap, selfpay_bp)` for grade B (0 for grade A)."""
+    line = item.line
+    if item.reason in EXCLUDING:
+        if item.fulamt_ownpay_fen != line.amount_fen:
+            raise InvalidField(f"{where}.fulamt_ownpay_fen",
+                               f"a line excluded as {item.reason.value} is wholly self-paid: must equal amount_fen")
+        if item.reason is Reason.GRADE_C and item.grade is not Grade.C:
+            raise InvalidField(f"{where}.grade", "reason GRADE_C needs grade C")
+        return
+    if item.fulamt_ownpay_fen:
+        raise InvalidField(f"{where}.reason", "a line with fulamt_ownpay_fen needs the reason it is excluded "
+                                              "(GRADE_C, UNMAPPED, RESTRICTED or NOT_VALID_ON_DATE)")
+    if item.grade is Grade.C:
+        raise InvalidField(f"{where}.grade", "a grade C line is not covered: it must be wholly self-paid, "
+                                             "reason GRADE_C")
+    if item.grade is None:
+        raise InvalidField(f"{where}.grade", "a line in the policy scope needs grade A or B")
+    if not item.national_code:
+        raise InvalidField(f"{where}.national_code", "a line in the policy scope needs its national code "
+                                                     "(an unmapped line is wholly self-paid, reason UNMAPPED)")
+    if item.overlmt_selfpay_fen and item.price_cap_fen is None:
+        raise InvalidField(f"{where}.price_cap_fen", "an over-cap part (overlmt_selfpay_fen) needs the price cap")
+    expected_fen = over_cap_fen(line, item.price_cap_fen)
+    if item.overlmt_selfpay_fen != expected_fen:
+        raise InvalidField(f"{where}.overlmt_selfpay_fen",
+                           f"must be round_half_up((unit_price − price_cap) × qty) = {expected_fen}")
+    if (item.reason is Reason.OVER_CAP) != (expected_fen > 0):
+        raise InvalidField(f"{where}.reason", "must be OVER_CAP exactly when the line has an over-cap part")
+    expected_fen = apply_bp(line.amount_fen - expected_fen, item.selfpay_bp) if item.grade is Grade.B else 0
+    if item.preselfpay_fen != expected_fen:
+        raise InvalidField(f"{where}.preselfpay_fen",
+                           f"must be {expected_fen}: apply_bp(amount − over-cap, selfpay_bp) for grade B, 0 for A")
 
 
 def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.stay") -> tuple[StayFacts, tuple[str, ...]]:

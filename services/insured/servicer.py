@@ -23,7 +23,7 @@ from clearing.bill import check_region, check_text
 from clearing.dates import parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_not_reversed, reversal_outcome
-from clearing.policy import FilingStatus, Policy, PolicyBook
+from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
 from services.common import convert, reconciling
 from services.common.errors import rpc, rpc_stream
 from services.common.locks import lock_settlement_key
@@ -211,6 +211,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             stored = await replay(conn, request_id, "RegisterMember", request)
             if stored is not None:
                 return pb.RegisterMemberResponse.FromString(stored)
+            self.check_policy_defines(scheme, tier)  # after the replay: a retry gets its first answer
             existing = await store.find_member_row(conn, member_id)
             if existing is not None:
                 raise PreconditionFailed("member.member_id", f"member {member_id} is already registered")
@@ -218,6 +219,25 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             await remember(conn, request_id, "RegisterMember", request, response)
         log.info("member_registered", member_id=member_id)
         return response
+
+    def check_policy_defines(self, scheme: Scheme, tier: AssistanceTier | None) -> None:
+        """Refuse a member the policy in force could not settle: a scheme it lacks, or an assistance tier its
+        [assistance] section leaves out (SPEC §5.2 step 6). No section at all means no assistance (§5.1), so
+        any tier registers and is paid nothing. The policy is the version in force today, or the first
+        version when none is in force yet; a stay adjudicated under another version is still checked then.
+
+        FAILED_PRECONDITION, not INVALID_ARGUMENT: the request is well formed and names a tier or scheme the
+        contract knows; it is the region's policy configuration (state, which a new version can change) that
+        does not provide it, as with a discharge before the policy's effective date."""
+        today = shanghai_today()
+        in_force = [policy for policy in self.policies.versions if policy.effective_from <= today]
+        policy = in_force[-1] if in_force else self.policies.versions[0]
+        if scheme not in policy.schemes:
+            raise PreconditionFailed("member.scheme", f"the {self.region} policy in force (from "
+                                     f"{policy.effective_from}) has no {scheme.value} scheme")
+        if tier is not None and policy.assistance is not None and tier not in policy.assistance:
+            raise PreconditionFailed("member.assistance", f"the {self.region} policy in force (from "
+                                     f"{policy.effective_from}) does not define assistance tier {tier.value}")
 
     @rpc
     async def RecordFiling(self, request: pb.RecordFilingRequest, context: grpc.aio.ServicerContext) -> pb.RecordFilingResponse:

@@ -58,12 +58,15 @@ class StackProcesses:
     seed: int = 2026
     members_per_region: int = 200
     fresh: bool = True
+    # None: `prepare()` starts the database in `work_dir/pgdata` and `stop()` stops it (this process owns it);
+    # given: the caller's, borrowed (a test session's), left running by `stop()`.
     database: Database | None = None
     config: StackConfig | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     # The services' clock file (CLEARING_CLOCK_FILE, services/common/clock.py): a demo or a test that lives
     # through months moves every service's clock at once with `move_clock_to`. None: the system clock.
     clock_file: Path | None = None
+    owns_database: bool = field(default=False, init=False)
 
     @property
     def config_path(self) -> Path:
@@ -78,7 +81,9 @@ class StackProcesses:
         `prepare()` and `launch()` a caller may route links through proxies (`dial_through`)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
         (self.work_dir / "logs").mkdir(exist_ok=True)
-        self.database = Database(self.work_dir / "pgdata")
+        if self.database is None:
+            self.database = Database(self.work_dir / "pgdata")
+            self.owns_database = True
         regions = sorted(load_regions())
         prefix = f"ch{uuid.uuid4().hex[:6]}" if self.fresh else "ch"
         self.config = StackConfig(
@@ -173,6 +178,6 @@ class StackProcesses:
             except subprocess.TimeoutExpired:
                 service.process.kill()
                 service.process.wait()
-        if self.database is not None:
+        if self.database is not None and self.owns_database:
             self.database.stop()
             self.database = None

@@ -27,7 +27,7 @@ from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
 from clearing.dates import check_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
-from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed
+from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
@@ -452,9 +452,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             stored = await replay(conn, request_id, "ImportCatalogue", request)
             if stored is not None:
                 return pb.ImportCatalogueResponse.FromString(stored)
-            existing = await store.catalogue_by_sha(conn, digest)
-            version = existing["version"] if existing else await store.insert_catalogue(
-                conn, digest, request.csv_text, len(catalogue.rows))
+            await store.lock_catalogue_versions(conn)
+            version = await self.version_for_import(conn, request_id, digest, request.csv_text, len(catalogue.rows))
         await self.clearing_house.PublishCatalogue(
             clearing_house_pb2.PublishCatalogueRequest(request_id=request_id, region=self.region, version=version,
                                                        csv_text=request.csv_text),
@@ -470,6 +469,22 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                request.SerializeToString(), response.SerializeToString())
         log.info("catalogue_imported", version=version, rows=len(catalogue.rows))
         return response
+
+    @staticmethod
+    async def version_for_import(conn: asyncpg.Connection, request_id: str, digest: str, csv_text: str,
+                                 row_count: int) -> int:
+        """The version in force after importing `csv_text`: the newest import wins. The text of the version in
+        force keeps its number (nothing changes); any other text, the text of an earlier version included (the
+        region went back to it), becomes a new version. A retry finds the version its first attempt made."""
+        made = await store.catalogue_by_request(conn, request_id)
+        if made is not None:
+            if made["sha256"] != digest:
+                raise RequestConflict("csv_text")
+            return made["version"]
+        latest = await store.newest_import(conn)
+        if latest is not None and latest["sha256"] == digest:
+            return latest["version"]
+        return await store.insert_catalogue(conn, request_id, digest, csv_text, row_count)
 
 
 async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, committed_at: datetime) -> None:

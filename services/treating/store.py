@@ -31,14 +31,27 @@ async def catalogue_text(conn: asyncpg.Connection, version: int) -> str:
     return await conn.fetchval("SELECT csv_text FROM catalogue_versions WHERE version = $1", version)
 
 
-async def catalogue_by_sha(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT version, row_count FROM catalogue_versions WHERE sha256 = $1", sha256)
+async def newest_import(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The newest version imported, published to the clearing house or not (an import that failed to publish
+    is finished by the next import of the same text)."""
+    return await conn.fetchrow("SELECT version, sha256 FROM catalogue_versions ORDER BY version DESC LIMIT 1")
 
 
-async def insert_catalogue(conn: asyncpg.Connection, sha256: str, csv_text: str, row_count: int) -> int:
+async def lock_catalogue_versions(conn: asyncpg.Connection) -> None:
+    """One import at a time, so the newest version cannot change between reading it and adding one."""
+    await conn.execute("LOCK TABLE catalogue_versions IN SHARE ROW EXCLUSIVE MODE")
+
+
+async def catalogue_by_request(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT version, sha256 FROM catalogue_versions WHERE request_id = $1",
+                               UUID(request_id))
+
+
+async def insert_catalogue(conn: asyncpg.Connection, request_id: str, sha256: str, csv_text: str,
+                           row_count: int) -> int:
     return await conn.fetchval(
-        "INSERT INTO catalogue_versions (sha256, csv_text, row_count) VALUES ($1, $2, $3) RETURNING version",
-        sha256, csv_text, row_count)
+        "INSERT INTO catalogue_versions (request_id, sha256, csv_text, row_count) VALUES ($1, $2, $3, $4) "
+        "RETURNING version", UUID(request_id), sha256, csv_text, row_count)
 
 
 async def find_encounter_by_request(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:

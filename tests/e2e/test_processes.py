@@ -36,9 +36,11 @@ CLOSED_MONTH = "2026-09"
 
 
 @pytest.fixture(scope="module")
-async def processes():
+async def processes(database):
+    # The session's database: its owner (this process) is the one that stops it, however the session ends.
     work_dir = Path(tempfile.mkdtemp(prefix="clearing-e2e-"))
-    stack = StackProcesses(work_dir=work_dir, seed=SEED, members_per_region=MEMBERS, clock_file=work_dir / "clock")
+    stack = StackProcesses(work_dir=work_dir, seed=SEED, members_per_region=MEMBERS, database=database,
+                           clock_file=work_dir / "clock")
     try:
         await stack.move_clock_to(shanghai_instant(date(2026, 9, 30), hour=20))
         config = await stack.start()
@@ -299,6 +301,9 @@ def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped" in out
     leftovers = subprocess.run(["pgrep", "-f", f"--config {work_dir}"], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "no service process outlives the stack"
+    postgres = subprocess.run(["pgrep", "-f", f"postgres -D {(work_dir / 'pgdata').resolve()}"], capture_output=True,
+                              text=True, check=False)
+    assert postgres.stdout.strip() == "", "nor does its embedded Postgres"
 
 
 async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):

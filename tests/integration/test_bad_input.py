@@ -766,6 +766,87 @@ GARBAGE_CASES = [
 ALL_CASES = TREATING_CASES + CLEARING_CASES + INSURED_CASES + HOSPITAL_CASES + GARBAGE_CASES
 
 
+# ---------------------------------------------------------------------------------------------
+# Classified lines whose four amounts add up but disagree with the line's own reason, grade, price cap
+# or self-pay ratio (issue 9 item 6): the explanation crashed (a 全自费 part without a reason: KeyError;
+# an over-cap part without a cap: AssertionError) or told something the amounts contradict, and the
+# funds paid for what the classification excludes. The scene's line is grade A, no cap, 2 × 210.00.
+# ---------------------------------------------------------------------------------------------
+
+def split_line(copy: types_pb2.Claim, **fields: Any) -> types_pb2.ClassifiedLine:
+    """Line 0 of the copy with some fields replaced; `inscp_fen` is recomputed so the parts still add up."""
+    item = copy.lines[0]
+    assert item.grade == types_pb2.GRADE_A and not item.HasField("price_cap_fen") and item.line.amount_fen == 42000
+    for name, value in fields.items():
+        setattr(item, name, value)
+    item.inscp_fen = item.line.amount_fen - item.fulamt_ownpay_fen - item.overlmt_selfpay_fen - item.preselfpay_fen
+    return item
+
+
+def renumbered(copy: types_pb2.Claim) -> types_pb2.Claim:
+    copy.settlement_id = str(uuid.uuid4())  # a fresh id: a call that got through would not meet an earlier one
+    return copy
+
+
+INCONSISTENT_LINES = [
+    # (id, change to line 0, the field the refusal names)
+    ("self-paid-part-without-a-reason", dict(fulamt_ownpay_fen=42000), "reason"),
+    ("part-self-paid-with-an-excluding-reason", dict(fulamt_ownpay_fen=1000, reason=types_pb2.LINE_REASON_RESTRICTED),
+     "fulamt_ownpay_fen"),
+    ("grade-c-reason-on-a-grade-a-line", dict(fulamt_ownpay_fen=42000, reason=types_pb2.LINE_REASON_GRADE_C),
+     "grade"),
+    ("grade-c-line-in-scope", dict(grade=types_pb2.GRADE_C), "grade"),
+    ("in-scope-line-without-a-grade", dict(grade=types_pb2.GRADE_UNSPECIFIED), "grade"),
+    ("in-scope-line-without-a-national-code", dict(national_code=""), "national_code"),
+    ("over-cap-part-without-a-cap", dict(overlmt_selfpay_fen=1000, reason=types_pb2.LINE_REASON_OVER_CAP),
+     "price_cap_fen"),
+    ("over-cap-part-without-a-cap-or-reason", dict(overlmt_selfpay_fen=1000), "price_cap_fen"),
+    ("over-cap-part-not-what-the-cap-gives", dict(price_cap_fen=20000, overlmt_selfpay_fen=1500,  # (210 − 200) × 2
+                                                  reason=types_pb2.LINE_REASON_OVER_CAP), "overlmt_selfpay_fen"),
+    ("price-above-the-cap-but-no-over-cap-part", dict(price_cap_fen=20000), "overlmt_selfpay_fen"),
+    ("over-cap-part-without-reason-over-cap", dict(price_cap_fen=20000, overlmt_selfpay_fen=2000), "reason"),
+    ("reason-over-cap-without-an-over-cap-part", dict(reason=types_pb2.LINE_REASON_OVER_CAP), "reason"),
+    ("grade-b-without-its-preselfpay", dict(grade=types_pb2.GRADE_B, selfpay_bp=1000), "preselfpay_fen"),  # 4200
+    ("grade-b-preselfpay-not-what-the-ratio-gives", dict(grade=types_pb2.GRADE_B, selfpay_bp=1000,
+                                                         preselfpay_fen=4000), "preselfpay_fen"),
+    ("grade-a-with-a-preselfpay", dict(preselfpay_fen=4200), "preselfpay_fen"),
+    ("selfpay-ratio-negative", dict(grade=types_pb2.GRADE_B, selfpay_bp=-1000, preselfpay_fen=0), "selfpay_bp"),
+    ("selfpay-ratio-above-100-percent", dict(grade=types_pb2.GRADE_B, selfpay_bp=20000, preselfpay_fen=42000),
+     "selfpay_bp"),
+    ("price-cap-negative", dict(price_cap_fen=-1), "price_cap_fen"),
+]
+LINE_RPCS = [
+    # (id, call with a claim, parties whose rows must not change)
+    ("Adjudicate", lambda k, c: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(request_id=c.settlement_id, claim=c)),
+     INSURED_PARTIES),
+    ("QuoteAdjudication", lambda k, c: ins(k, INSURED).QuoteAdjudication(ia.QuoteAdjudicationRequest(claim=c)),
+     INSURED_PARTIES),
+    ("SettleClaim", lambda k, c: chs(k).SettleClaim(ch.SettleClaimRequest(request_id=c.settlement_id, claim=c)),
+     CLEARING_PARTIES),
+]
+
+
+@pytest.mark.parametrize(("call", "parties"), [pytest.param(call, parties, id=rpc) for rpc, call, parties in LINE_RPCS])
+@pytest.mark.parametrize(("fields", "field"), [pytest.param(fields, field, id=case_id)
+                                               for case_id, fields, field in INCONSISTENT_LINES])
+async def test_classified_line_whose_split_disagrees_with_its_reason_grade_or_cap_is_refused_naming_the_field(
+        kit, scene, call, parties, fields, field):
+    claim_ = renumbered(claim(scene))
+    split_line(claim_, **fields)
+    before = await kit.counts(*parties)
+    error = await kit.refusal(call(kit, claim_))
+    kit.assert_refused(error, INVALID, field=f"claim.lines[0].{field}")
+    assert await kit.counts(*parties) == before, "a refused request writes nothing"
+
+
+async def test_the_scene_line_with_its_split_recomputed_is_accepted(kit, scene):
+    """The cases above change one thing each: the unchanged line goes through `split_line` and is quoted."""
+    claim_ = renumbered(claim(scene))
+    split_line(claim_)
+    answer = await ins(kit, INSURED).QuoteAdjudication(ia.QuoteAdjudicationRequest(claim=claim_))
+    assert answer.adjudication.split.total_fen == 42000
+
+
 @pytest.mark.parametrize(("build", "code", "expect", "parties"), ALL_CASES)
 async def test_bad_input_is_refused_and_writes_nothing(kit, scene, build, code, expect, parties):
     before = await kit.counts(*parties)

@@ -580,8 +580,9 @@ async def test_a_corrupted_valid_request_is_refused_cleanly(kit, footprint, scen
 
 async def test_the_parties_still_agree_after_the_garbage(kit, scene):
     """After all the garbage: every ledger transaction balances, every running balance equals the
-    sum of its account's postings, a claim has a settlement transaction exactly when it was settled (a
-    cancel transaction exactly when cancelled, a reversal one exactly when reversed after settling),
+    sum of its account's postings, a claim has a settlement transaction exactly when it was settled and the
+    funds pay something (a cancel transaction exactly when such a claim was cancelled, a reversal one exactly
+    when reversed after settling; a claim the funds pay nothing for posts nothing),
     every member's accumulators equal the sum of the deltas of their settled stays, and each member of
     the scene has the same settlements, in the same state, at the treating agency, the clearing house
     and the insured agency."""
@@ -593,7 +594,8 @@ async def test_the_parties_still_agree_after_the_garbage(kit, scene):
         FULL JOIN (SELECT account, sum(amount_fen) AS total FROM ledger_postings GROUP BY account) p USING (account)
         WHERE b.balance_fen IS DISTINCT FROM p.total""") == []
     assert await ledger.fetch("""
-        WITH c AS (SELECT settlement_id, status,
+        WITH c AS (SELECT settlement_id, status, clearing_month IS NOT NULL AS was_settled,
+                          coalesce(fund_pay_fen, 0) > 0 AS pays, undo_month,
                           EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.settlement_id = claims.settlement_id
                                   AND t.kind = 'settlement') AS posted,
                           EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.settlement_id = claims.settlement_id
@@ -602,9 +604,10 @@ async def test_the_parties_still_agree_after_the_garbage(kit, scene):
                                   AND t.kind = 'reversal') AS reversal_posted
                    FROM claims)
         SELECT settlement_id, status FROM c
-        WHERE posted <> (status IN ('settled', 'cancelled') OR (status = 'reversed' AND reversal_posted))
-           OR cancel_posted <> (status = 'cancelled')
-           OR reversal_posted AND NOT (status = 'reversed' AND posted)""") == []
+        WHERE was_settled <> (status IN ('settled', 'cancelled') OR (status = 'reversed' AND undo_month IS NOT NULL))
+           OR posted <> (pays AND was_settled)
+           OR cancel_posted <> (pays AND status = 'cancelled')
+           OR reversal_posted <> (pays AND was_settled AND status = 'reversed')""") == []
     sums = ", ".join(f"coalesce(sum((s.delta->>'{name}')::bigint), 0) AS {name}" for name in YTD_FIELDS)
     differences = " OR ".join(f"a.{name} <> coalesce(t.{name}, 0)" for name in YTD_FIELDS)
     for region in kit.stack.regions:

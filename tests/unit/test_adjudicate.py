@@ -373,10 +373,27 @@ def test_tier_the_policy_does_not_define_is_an_error() -> None:
     assert caught.value.field == "member.assistance"
 
 
-def test_tier_without_any_assistance_section_is_an_error() -> None:
-    with pytest.raises(InvalidField) as caught:
-        run(in_scope(1_000_000), policy(), mem=member(assistance=AssistanceTier.TEKUN))
-    assert caught.value.field == "member.assistance"
+@pytest.mark.parametrize("tier", list(AssistanceTier))
+def test_tier_under_a_policy_without_an_assistance_section_gets_no_assistance_and_says_why(
+        tier: AssistanceTier) -> None:
+    # SPEC §5.1: an absent [assistance] section means "no assistance". inscp 1,000,000 at 50 %: hifp 500,000,
+    # no 大病, so r = 500,000 is accumulated (step 8) but nothing is paid on it: maf 0, the patient 500,000.
+    result = run(in_scope(1_000_000), policy(bands=((None, 5000),)), mem=member(assistance=tier),
+                 ytd=Ytd(assist_base_fen=100_000, maf_fen=20_000))
+    assert (result.hifp_fen, result.hifmi_fen, result.assist_base_fen, result.maf_fen) == (500_000, 0, 500_000, 0)
+    assert (result.fund_pay_fen, result.psn_pay_fen) == (500_000, 500_000)
+    assert result.ytd_after.assist_base_fen == 600_000  # 100,000 + 500,000
+    assert result.ytd_after.maf_fen == 20_000  # unchanged
+    keys = step_keys(result)
+    assert keys[keys.index("assist_base"):keys.index("maf") + 1] == ["assist_base", "assistance_none", "maf"]
+    step = result.explanation[keys.index("assistance_none")]
+    assert (step.amount_fen, step.facts) == (0, {"tier": tier.value})
+
+
+def test_member_without_a_tier_under_a_policy_without_assistance_has_no_assistance_step() -> None:
+    result = run(in_scope(1_000_000), policy(bands=((None, 5000),)), mem=member(assistance=None))
+    assert result.maf_fen == 0
+    assert "assistance_none" not in step_keys(result)
 
 
 # --- everything at once, and the accumulators ----------------------------------------------------

@@ -195,9 +195,39 @@ def test_rows_for_national_lists_valid_rows_by_local_code() -> None:
     ("icd:C34,C78", ("C34", "C78")),
     ("限肺癌 icd: c34.1, C78 ", ("C341", "C78")),  # case and dots are normalised
     ("ICD:E11", ("E11",)),
+    ("限肿瘤患者 icd:C", ("C",)),  # the chapter letter alone, as the generator writes for 肿瘤/癌
+    ("icd:I2,I50", ("I2", "I50")),  # a letter and one digit: a block of categories
+    ("icd:C34.100x001", ("C34100X001",)),  # a full 医保版 code
+    ("限二线治疗 icd：C34，C78，\u3000C79.5", ("C34", "C78", "C795")),  # full-width colon, commas and space
+    ("（icd:C34,C78）限二线治疗", ("C34", "C78")),  # a closing bracket ends the list; text may follow
+    ("icd:E11；限胰岛素治疗失败", ("E11",)),  # so does a semicolon
+    ("icd:E11;限胰岛素治疗失败", ("E11",)),
+    ("限糖尿病 icd:E10,E11,E14。", ("E10", "E11", "E14")),  # and a full stop
 ])
 def test_parse_icd_prefixes(restriction: str, prefixes: tuple[str, ...]) -> None:
     assert parse_icd_prefixes(restriction) == prefixes
+
+
+@pytest.mark.parametrize("restriction", [
+    pytest.param("icd:C34 a", id="a-word-after-the-list"),  # used to add the prefix A: every A-code met it
+    pytest.param("限肺癌 icd:C34 限二线", id="text-after-the-list-without-a-closing-mark"),
+    pytest.param("icd:C34 C78", id="prefixes-separated-by-a-space"),
+    pytest.param("icd:", id="no-prefix-at-all"),  # used to give no list: the restriction counted as met
+    pytest.param("限肺癌 icd： ", id="full-width-colon-and-no-prefix"),
+    pytest.param("icd:C34,", id="trailing-comma"),
+    pytest.param("icd:C34,,C78", id="empty-item"),
+    pytest.param("icd:34", id="digits-without-a-letter"),
+    pytest.param("icd:CC", id="two-letters"),
+    pytest.param("icd:C345.1", id="dot-after-four-characters"),
+    pytest.param("icd:C34.", id="trailing-dot"),
+    pytest.param("icd:C34-C36", id="a-range"),
+    pytest.param("icd:ı", id="non-ascii-letter-that-upper-cases-to-I"),
+    pytest.param("icd:C34；限二线 icd:C78", id="two-lists"),
+])
+def test_icd_list_with_anything_but_code_prefixes_is_an_import_error_naming_the_row(restriction: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        catalogue(csv_row("X0001"), csv_row("X0002", restriction=restriction))
+    assert caught.value.field == "row 3.restriction"
 
 
 def test_restriction_with_commas_survives_csv_quoting() -> None:

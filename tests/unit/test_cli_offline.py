@@ -180,6 +180,21 @@ def test_quote_spec_worked_check_with_grade_b_and_c_lines(tmp_path: Path) -> Non
     assert out["lines"][1]["qty"] == "0.5"
 
 
+def test_quote_tier_under_a_policy_without_assistance_pays_no_assistance_and_says_why(tmp_path: Path) -> None:
+    # The same stay as the grade-A case (hifp 704,000, the patient 296,000), the member dibao, and the policy
+    # without its [assistance] section: no assistance (SPEC §5.1), as the insured agency settles it online.
+    policy = POLICY[:POLICY.index("[assistance.dibao]")]
+    result = run(*write_inputs(tmp_path, policy=policy, member={**MEMBER, "assistance": "dibao"}), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert (out["hifp_fen"], out["maf_fen"], out["fund_pay_fen"], out["psn_pay_fen"]) == (704_000, 0, 704_000, 296_000)
+    assert out["ytd_after"]["assist_base_fen"] == 296_000 and out["ytd_after"]["maf_fen"] == 0
+    steps = {step["step"]: step for step in out["explanation"]}
+    assert steps["assistance_none"]["en"] == ("medical assistance (dibao): the insured region's policy has no "
+                                              "medical assistance, pays 0.00")
+    assert steps["assistance_none"]["zh"] == "医疗救助（dibao）：参保地政策未设医疗救助，支付 0.00 元"
+
+
 def test_quote_missing_option_is_a_usage_error(tmp_path: Path) -> None:
     result = run("quote", "--catalog", tmp_path / "C.csv", cwd=tmp_path)
     assert result.returncode == 2

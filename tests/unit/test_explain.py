@@ -130,6 +130,13 @@ def test_deductible_without_annual_cap_omits_the_year_left() -> None:
     assert render_zh(step) == "起付线：3级医院每次 1,200.00 元，本次计 1,200.00 元"
 
 
+def test_no_assistance_section_sentence_says_why_nothing_is_paid() -> None:
+    step = Step("assistance_none", 0, {"tier": "dibao"})
+    assert render_en(step) == ("medical assistance (dibao): the insured region's policy has no medical assistance, "
+                               "pays 0.00")
+    assert render_zh(step) == "医疗救助（dibao）：参保地政策未设医疗救助，支付 0.00 元"
+
+
 def test_unknown_step_key_is_a_programmer_error() -> None:
     with pytest.raises(AssertionError):
         render_en(Step("bonus", 1))

@@ -27,6 +27,11 @@ def test_nothing_is_posted_when_the_funds_pay_nothing() -> None:
     assert payout_postings("H44010000001", "440100", "430100", 0) == ()
 
 
+def test_the_clearing_house_posts_nothing_either_when_the_funds_pay_nothing() -> None:
+    assert settlement_postings("440100", "430100", 0) == ()
+    assert mirror(settlement_postings("440100", "430100", 0)) == ()  # nor for its cancel or reversal
+
+
 def test_a_cancel_posts_the_mirror() -> None:
     assert mirror(payout_postings("H44010000001", "440100", "440100", 500)) == (
         Posting("hospital/H44010000001/receivable", -500), Posting("fund/440100/payable", 500))
