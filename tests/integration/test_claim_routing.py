@@ -101,7 +101,7 @@ async def treating_claim(kit, settlement_id: str) -> types_pb2.Claim:  # noqa: A
 
 async def stay_with(kit, code: str) -> tuple[object, ta.SettleRequest]:  # noqa: ANN001
     member = await kit.new_member(CHANGSHA, filing="resident")
-    line = kit.bill_line("1", code, "3", 20000, ADMITTED_ON)
+    line = kit.bill_line("1", code, "3", 200000, ADMITTED_ON)
     encounter_id = await kit.open_encounter(H_GUANGZHOU, member, [line], ADMITTED_ON)
     return member, ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on=DISCHARGED_ON)
 
