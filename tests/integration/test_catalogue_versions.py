@@ -44,6 +44,12 @@ class Agency:
         return await self.stub.ImportCatalogue(ta.ImportCatalogueRequest(request_id=request_id or str(uuid.uuid4()),
                                                                          csv_text=text))
 
+    async def in_force(self, servicer: TreatingAgencyServicer | None = None):  # noqa: ANN201 - (version, Catalogue)
+        """The version the agency (or another process of it on the same database) classifies with now."""
+        servicer = servicer or self.servicer
+        async with servicer.pool.acquire() as connection:
+            return await servicer.catalogue(connection)
+
     async def versions(self) -> list[tuple[int, str]]:
         """(version, text) of every stored version, oldest first."""
         connection = await asyncpg.connect(self.dsn)
@@ -94,14 +100,16 @@ async def test_reimporting_an_earlier_catalogue_puts_it_in_force_as_a_new_versio
     assert back.version == 3
     assert await agency.versions() == [(1, FIRST), (2, SECOND), (3, FIRST)]
     # In force everywhere: the treating agency classifies with it, the clearing house translates with it …
-    assert agency.servicer.catalogues.get(agency.region)[0] == 3
-    assert agency.servicer.catalogue().row_on("T0002", date(2026, 3, 1)).national_code == "N0002"
+    version, in_force = await agency.in_force()
+    assert version == 3
+    assert in_force.row_on("T0002", date(2026, 3, 1)).national_code == "N0002"
     assert await national_code_at_the_clearing_house(kit, agency.region, "T0002") == "N0002"
     # … and a treating agency starting afresh on the same database loads the same version.
     restarted = TreatingAgencyServicer(agency.region, agency.servicer.pool, {}, agency.servicer.clearing_house, None)
     await restarted.load_catalogue()
-    assert restarted.catalogues.get(agency.region)[0] == 3
-    assert restarted.catalogue().rows == agency.servicer.catalogue().rows
+    version, again = await agency.in_force(restarted)
+    assert version == 3
+    assert again.rows == in_force.rows
 
 
 async def test_importing_the_catalogue_in_force_again_keeps_its_version_and_adds_none(agency):
@@ -126,4 +134,4 @@ async def test_a_retry_of_an_import_finds_the_version_it_made_even_after_a_newer
     retried = await agency.import_(SECOND, request_id)
     assert (made.version, newer.version, retried.version) == (1, 2, 1)
     assert [version for version, _ in await agency.versions()] == [1, 2]
-    assert agency.servicer.catalogues.get(agency.region)[0] == 2
+    assert (await agency.in_force())[0] == 2
