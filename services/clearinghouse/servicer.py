@@ -39,7 +39,9 @@ from services.common.clock import clearing_month, now_utc
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
 )
-from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
+from services.common.requests import (
+    check_request_id, remember, replay, same_request_or_conflict, stored_answer,
+)
 from google.rpc import status_pb2
 from datetime import UTC, date
 
@@ -258,12 +260,16 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
         async with self.pool.acquire() as conn:
-            stored = await replay(conn, request_id, "CancelClaim", request)
+            stored = await stored_answer(conn, request_id, "CancelClaim", request)
             row = await store.find_claim(conn, settlement_id)
         if stored is not None:
             return pb.CancelClaimResponse.FromString(stored)
         if row is None:
             raise NotFound(f"settlements/{settlement_id}")
+        if row["status"] == "cancelled" and str(row["cancel_request_id"]) == request_id:
+            # Completed by reconciliation under this very cancel id (finish_cancel): the cancel's answer (issue 9
+            # item 9), as the treating agency replays it.
+            return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
         check_cancellable(row["status"])
         answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
             insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
@@ -278,8 +284,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             stored = await replay(conn, request_id, "CancelClaim", request)
             if stored is not None:  # a concurrent copy of this request finished first
                 return pb.CancelClaimResponse.FromString(stored)
-            if locked["status"] == "cancelled":
-                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+            if locked["status"] == "cancelled" and str(locked["cancel_request_id"]) == request_id:
+                return pb.CancelClaimResponse.FromString(bytes(locked["cancel_response"]))  # reconciliation completed this cancel
+            # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
+            # reversed, and only a settled row can be cancelled (issue 9 item 8).
+            check_cancellable(locked["status"])
             await self.post_undo(conn, locked, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "CancelClaim", request, response)

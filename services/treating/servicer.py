@@ -35,7 +35,9 @@ from services.common.clock import clearing_month, now_utc
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
 )
-from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
+from services.common.requests import (
+    check_request_id, lock_request, remember, replay, same_request_or_conflict, stored_answer,
+)
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
@@ -86,6 +88,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         admitted_on = parse_day(request.admitted_on, "admitted_on")
         diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_request(conn, request_id)  # a concurrent copy waits here, then finds this one's encounter
             earlier = await store.find_encounter_by_request(conn, request_id)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
@@ -108,6 +111,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             encounter = await store.find_encounter(conn, encounter_id, lock=True)
             if encounter is None:
                 raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            await lock_request(conn, request_id)
             earlier = await store.find_upload(conn, request_id)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
@@ -253,7 +257,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
         async with self.pool.acquire() as conn:
-            stored = await replay(conn, request_id, "Cancel", request)
+            stored = await stored_answer(conn, request_id, "Cancel", request)
             row = await store.find_settlement(conn, settlement_id)
         if stored is not None:
             return pb.CancelResponse.FromString(stored)
@@ -281,8 +285,11 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             stored = await replay(conn, request_id, "Cancel", request)
             if stored is not None:  # a concurrent copy of this request finished first
                 return pb.CancelResponse.FromString(stored)
-            if locked["status"] == "cancelled":
-                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+            if locked["status"] == "cancelled" and str(locked["cancel_request_id"]) == request_id:
+                return pb.CancelResponse.FromString(bytes(locked["cancel_response"]))  # reconciliation completed this cancel
+            # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
+            # reversed, and only a settled row can be cancelled (issue 9 item 8).
+            check_cancellable(locked["status"])
             cancelled_at = now_utc()
             await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)

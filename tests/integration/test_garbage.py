@@ -628,3 +628,38 @@ async def test_the_parties_still_agree_after_the_garbage(kit, scene):
         assert at_treating, "the scene settled a stay of each member"
         assert {tuple(row) for row in at_treating} == {tuple(row) for row in at_clearing} \
             == {tuple(row) for row in at_insured}, f"the parties disagree on the settlements of {member.member_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrent copies of one request (issue 9 item 7): every mutating RPC, found from the descriptors
+# ---------------------------------------------------------------------------------------------
+
+MUTATING = sorted(rpc for rpc, method in RPCS.items() if "request_id" in method.input_type.fields_by_name)
+
+
+@pytest.mark.parametrize("rpc", MUTATING)
+async def test_two_concurrent_copies_of_one_request_get_one_answer(kit, scene, rpc):
+    """Two copies of one new request (a client retrying while the first is still running) arriving together:
+    both get the same answer — the first's, replayed — and no party logs an error (a unique violation would
+    be an INTERNAL). A new RPC with a request_id is picked up from the descriptors."""
+    for base in scene.bases[rpc]:
+        request = await scene.freshen(copy_of(base))
+        with structlog.testing.capture_logs() as logs:
+            first, second = await asyncio.gather(send_for_answer(kit, rpc, request),
+                                                 send_for_answer(kit, rpc, request))
+        crashes = [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+        assert crashes == [], f"{rpc} logged an error: {crashes}"
+        assert first == second, f"{rpc}: the two copies got different answers: {first!r} / {second!r}"
+        assert first[0] == "OK", f"{rpc}: the valid base request was refused: {first}"
+
+
+async def send_for_answer(kit, rpc: str, request: Message) -> tuple[str, bytes]:  # noqa: ANN001
+    """The answer to one call: ("OK", the serialized response(s)) or (code, detail)."""
+    service, method = rpc.split(".")
+    call = getattr(stub_for(kit, service), method)(request, timeout=CALL_TIMEOUT_S)
+    try:
+        if RPCS[rpc].server_streaming:
+            return "OK", b"".join([item.SerializeToString(deterministic=True) async for item in call])
+        return "OK", (await call).SerializeToString(deterministic=True)
+    except grpc.aio.AioRpcError as error:
+        return error.code().name, (error.details() or "").encode()
