@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from clearing.errors import InvalidField
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLOCK_FILE_ENV = "CLEARING_CLOCK_FILE"
 FILE_CHECK_S = 0.05
@@ -106,3 +108,22 @@ def clearing_month(instant: datetime) -> str:
 def shanghai_instant(day: date, hour: int = 12) -> datetime:
     """Noon (or `hour`) of a calendar day in Asia/Shanghai."""
     return datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
+
+
+# A hospital's clock may run a little ahead of ours: a day it already sees as today is accepted this long before
+# our midnight.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def latest_day() -> date:
+    """The latest admission, discharge or service day a party accepts: today in Asia/Shanghai, allowing for skew."""
+    return (now_utc() + CLOCK_SKEW).astimezone(SHANGHAI).date()
+
+
+def check_not_after_today(day: date, field: str) -> date:
+    """Refuse a day in the future (a discharge next year would be adjudicated against that year's empty
+    accumulators: a fresh 起付线 and caps, issue 9 item 5)."""
+    latest = latest_day()
+    if day > latest:
+        raise InvalidField(field, f"{day.isoformat()} is after today ({latest.isoformat()}, Asia/Shanghai)")
+    return day

@@ -31,7 +31,7 @@ from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFail
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
-from services.common.clock import clearing_month, now_utc
+from services.common.clock import check_not_after_today, clearing_month, now_utc
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
 )
@@ -85,7 +85,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         member_id = check_text(patient.member_id, "patient.member_id", 64)
         id_number = check_text(patient.id_number, "patient.id_number", 18)
         name = check_text(patient.name, "patient.name", 64)
-        admitted_on = parse_day(request.admitted_on, "admitted_on")
+        admitted_on = check_not_after_today(parse_day(request.admitted_on, "admitted_on"), "admitted_on")
         diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             await lock_request(conn, request_id)  # a concurrent copy waits here, then finds this one's encounter
@@ -118,14 +118,50 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 return pb.UploadChargesResponse.FromString(bytes(earlier["response"]))
             if await store.live_settlement(conn, encounter_id) is not None:
                 raise PreconditionFailed("encounter_id", "the encounter is already settled")
-            existing = await store.charge_lines(conn, encounter_id)
-            check_new_lines(existing, new_lines)
-            await store.insert_lines(conn, encounter_id, len(existing), new_lines)
-            all_lines = existing + new_lines
-            response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(all_lines),
-                                                total_fen=sum(line.amount_fen for line in all_lines))
+            check_service_dates(new_lines, encounter["admitted_on"])
+            uploaded = await store.charge_lines(conn, encounter_id, voided=True)
+            check_new_lines(uploaded, new_lines)
+            await store.insert_lines(conn, encounter_id, len(uploaded), new_lines)
+            bill = await store.charge_lines(conn, encounter_id)
+            response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(bill),
+                                                total_fen=sum(line.amount_fen for line in bill))
             await store.record_upload(conn, request_id, encounter_id, request.SerializeToString(),
                                       response.SerializeToString())
+        return response
+
+    @rpc
+    async def VoidCharges(self, request: pb.VoidChargesRequest, context: grpc.aio.ServicerContext) -> pb.VoidChargesResponse:
+        """退费: void uploaded lines of an encounter that is not settled; they leave the bill, kept on record."""
+        request_id = check_request_id(request.request_id)
+        encounter_id = check_request_id(request.encounter_id, "encounter_id")
+        line_ids = check_line_ids(list(request.line_ids))
+        if len(request.reason) > REASON_LENGTH_MAX:
+            raise InvalidField("reason", f"is longer than {REASON_LENGTH_MAX} characters")
+        reason = check_text(request.reason, "reason", REASON_LENGTH_MAX) if request.reason else ""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "VoidCharges", request)
+            if stored is not None:
+                return pb.VoidChargesResponse.FromString(stored)
+            encounter = await store.find_encounter(conn, encounter_id, lock=True)
+            if encounter is None:
+                raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            if await store.live_settlement(conn, encounter_id) is not None:
+                raise PreconditionFailed("encounter_id", "the encounter has a settlement in progress or settled: "
+                                                         "cancel (撤销) it before voiding its lines")
+            states = await store.all_line_states(conn, encounter_id)
+            for index, line_id in enumerate(line_ids):
+                if line_id not in states:
+                    raise InvalidField(f"line_ids[{index}]", f"{line_id!r} is not a line of the encounter")
+                if states[line_id]:
+                    raise InvalidField(f"line_ids[{index}]", f"{line_id!r} is voided already")
+            voided = [line for line in await store.charge_lines(conn, encounter_id) if line.line_id in set(line_ids)]
+            assert await store.void_lines(conn, encounter_id, line_ids, request_id, reason) == len(line_ids)
+            bill = await store.charge_lines(conn, encounter_id)
+            response = pb.VoidChargesResponse(encounter_id=encounter_id, line_count=len(bill),
+                                              total_fen=sum(line.amount_fen for line in bill),
+                                              voided_count=len(voided), voided_fen=sum(line.amount_fen for line in voided))
+            await remember(conn, request_id, "VoidCharges", request, response)
+        log.info("charges_voided", encounter_id=encounter_id, voided=len(voided), voided_fen=response.voided_fen)
         return response
 
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
@@ -141,6 +177,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
                          encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
+        check_not_after_today(bill.discharged_on, "discharged_on")
         version, catalogue = await self.catalogue(conn)
         classified = classify_bill(bill, catalogue)
         claim = types_pb2.Claim(
@@ -504,6 +541,30 @@ async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: 
 
 def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:
     return {row["hospital_code"]: row["fund_pay_fen"] for row in rows}
+
+
+def check_service_dates(lines: list[BillLine], admitted_on: date) -> None:
+    """A charge is for a day of the stay so far: not before admission (a bill with such a line could never be
+    settled), not after today."""
+    for index, line in enumerate(lines):
+        if line.service_date < admitted_on:
+            raise InvalidField(f"lines[{index}].service_date",
+                               f"{line.service_date.isoformat()} is before the admission day {admitted_on.isoformat()}")
+        check_not_after_today(line.service_date, f"lines[{index}].service_date")
+
+
+def check_line_ids(line_ids: list[str]) -> list[str]:
+    if not line_ids:
+        raise InvalidField("line_ids", "must name at least one line")
+    if len(line_ids) > limits.LINES_PER_BILL_MAX:
+        raise InvalidField("line_ids", f"must name at most {limits.LINES_PER_BILL_MAX} lines")
+    seen: set[str] = set()
+    for index, line_id in enumerate(line_ids):
+        check_text(line_id, f"line_ids[{index}]", limits.LINE_ID_LENGTH_MAX)
+        if line_id in seen:
+            raise InvalidField(f"line_ids[{index}]", f"{line_id!r} appears twice")
+        seen.add(line_id)
+    return line_ids
 
 
 def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:

@@ -78,10 +78,29 @@ async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Reco
     return await conn.fetchrow("SELECT * FROM uploads WHERE request_id = $1", UUID(request_id))
 
 
-async def charge_lines(conn: asyncpg.Connection, encounter_id: str) -> list[BillLine]:
-    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 ORDER BY position", UUID(encounter_id))
+async def charge_lines(conn: asyncpg.Connection, encounter_id: str, voided: bool = False) -> list[BillLine]:
+    """The encounter's bill: its lines not voided (or, with `voided`, every line ever uploaded), in upload order."""
+    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 AND ($2 OR voided_at IS NULL) "
+                            "ORDER BY position", UUID(encounter_id), voided)
     return [BillLine(row["line_id"], row["code"], row["qty_e4"], row["unit_price_fen"], row["amount_fen"],
                      row["service_date"]) for row in rows]
+
+
+async def void_lines(conn: asyncpg.Connection, encounter_id: str, line_ids: list[str], request_id: str,
+                     reason: str) -> int:
+    """Void live lines of the encounter; returns how many were voided."""
+    status = await conn.execute(
+        "UPDATE charge_lines SET voided_at = now(), void_request_id = $3, void_reason = $4 "
+        "WHERE encounter_id = $1 AND line_id = ANY($2::text[]) AND voided_at IS NULL",
+        UUID(encounter_id), line_ids, UUID(request_id), reason)
+    return int(status.split()[-1])
+
+
+async def all_line_states(conn: asyncpg.Connection, encounter_id: str) -> dict[str, bool]:
+    """line id → voided, for every line ever uploaded to the encounter."""
+    rows = await conn.fetch("SELECT line_id, voided_at IS NOT NULL AS voided FROM charge_lines WHERE encounter_id = $1",
+                            UUID(encounter_id))
+    return {row["line_id"]: row["voided"] for row in rows}
 
 
 async def insert_lines(conn: asyncpg.Connection, encounter_id: str, first_position: int, lines: list[BillLine]) -> None:

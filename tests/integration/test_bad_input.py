@@ -219,7 +219,34 @@ TREATING_CASES = [
          INVALID, TREATING_PARTIES, field="diagnoses"),
     case("Admit-bad-diagnosis", lambda k, s: tr(k).Admit(admit(k, s, diagnoses=["J18.9", "pneumonia"])),
          INVALID, TREATING_PARTIES, field="diagnoses[1]"),
+    case("Admit-after-today", lambda k, s: tr(k).Admit(admit(k, s, admitted_on="2099-01-01")),
+         INVALID, TREATING_PARTIES, field="admitted_on"),
     # UploadCharges (2301)
+    case("UploadCharges-service-date-before-admission",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, service_date="2026-03-01")])),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    case("UploadCharges-service-date-after-today",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, service_date="2099-03-01")])),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    # VoidCharges (退费 2302)
+    case("VoidCharges-request_id-missing", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        encounter_id=s.open_encounter, line_ids=["1"])), INVALID, TREATING_PARTIES, field="request_id"),
+    case("VoidCharges-unknown-encounter", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=UNKNOWN, line_ids=["1"])), NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("VoidCharges-no-lines", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter)), INVALID, TREATING_PARTIES, field="line_ids"),
+    case("VoidCharges-unknown-line", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter, line_ids=["1", "no-such-line"])), INVALID,
+        TREATING_PARTIES, field="line_ids[1]"),
+    case("VoidCharges-line-id-with-a-control-character", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter, line_ids=["1\x00"])), INVALID, TREATING_PARTIES,
+        field="line_ids[0]"),
+    case("VoidCharges-reason-too-long", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter, line_ids=["1"], reason="退" * 257)), INVALID,
+        TREATING_PARTIES, field="reason"),
+    case("VoidCharges-settled-encounter", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.settled_encounter, line_ids=["1"])), PRECONDITION, TREATING_PARTIES,
+        subject="encounter_id"),
     case("UploadCharges-request_id-not-a-uuid", lambda k, s: tr(k).UploadCharges(upload(k, s, request_id="x")),
          INVALID, TREATING_PARTIES, field="request_id"),
     case("UploadCharges-encounter_id-not-a-uuid",

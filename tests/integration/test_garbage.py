@@ -439,6 +439,9 @@ class Scene:
                 request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
                 lines=[kit.bill_line("u1", self.code, "2", 1500, "2026-03-04"),
                        kit.bill_line("u2", self.code, "0.25", 999, "2026-03-05")]),
+            # Voids the first line of a new encounter (two uploaded lines) each time.
+            "TreatingAgencyService.VoidCharges": ta.VoidChargesRequest(
+                request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER, line_ids=["1"], reason="退费"),
             "TreatingAgencyService.PreSettle": ta.PreSettleRequest(encounter_id=open_upload.encounter_id,
                                                                    discharged_on=DISCHARGED_ON, diagnoses=["J18.9"]),
             "TreatingAgencyService.Settle": ta.SettleRequest(request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
