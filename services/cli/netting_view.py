@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clearing.money import format_yuan
-from services.common.regions import load_regions
+from services.common.regions import chart_label, load_regions
 
 
 def show_closing(console: Console, closing: ch.MonthClosing) -> None:
@@ -50,12 +50,14 @@ def write_chart(path: str, closing: ch.MonthClosing) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    regions = [p.region for p in closing.positions]
+    regions = [chart_label(p.region) for p in closing.positions]
     values = [p.net_fen / 100 for p in closing.positions]  # yuan, for display only
-    figure, axes = plt.subplots(figsize=(8, 4))
+    figure, axes = plt.subplots(figsize=(9, 4.5))
     axes.bar(regions, values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
     axes.axhline(0, color="black", linewidth=0.8)
-    axes.set_title(f"Net positions {closing.month} (+ receives, − pays), yuan")
+    axes.set_xlabel("region")
+    axes.set_ylabel("yuan")
+    axes.set_title(f"Net positions, clearing month {closing.month} (+ receives, − pays)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

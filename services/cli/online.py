@@ -10,6 +10,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from clearing.bill import check_region
 from clearing.errors import InvalidField
 from clearing.money import format_yuan
 from services.cli import output
+from services.common.clock import SHANGHAI
 from services.common.errors import domain_error_from_status
 from services.stack.config import StackConfig
 
@@ -207,7 +209,8 @@ def show_transfers(console: Console, status: ch.GetMonthClosingResponse) -> None
         table.add_column(header, justify="right" if "¥" in header else "left")
     for item in status.transfers:
         direction = ("pays in" if item.net_fen < 0 else "is paid") if item.HasField("transfer") else "nothing moves"
-        cleared = f"cleared {item.cleared_at.ToDatetime():%Y-%m-%d %H:%M} UTC" if item.cleared else "awaiting payment"
+        cleared = (f"cleared {item.cleared_at.ToDatetime(tzinfo=UTC).astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+                   if item.cleared else "awaiting payment")
         table.add_row(f"{names.get(item.region, item.region)} {item.region}", format_yuan(item.net_fen), direction,
                       format_yuan(item.transfer.amount_fen), cleared, item.reference)
     console.print(table)

@@ -61,6 +61,7 @@ def read_offset_file(path: Path) -> timedelta:
 
 def write_offset_file(path: Path, offset: timedelta) -> None:
     """Move the clock of every process started with `CLEARING_CLOCK_FILE=path` (atomically: write, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(f"{int(offset.total_seconds())}\n", encoding="ascii")
     os.replace(partial, path)
