@@ -225,8 +225,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise InvalidField("amount_fen", f"must be a positive number of fen, at most {limits.PREPAYMENT_FEN_MAX}")
         if not 0 <= request.required_fen <= limits.PREPAYMENT_FEN_MAX:
             raise InvalidField("required_fen", f"must be from 0 to {limits.PREPAYMENT_FEN_MAX} fen")
-        if region not in self.insured_stubs:
-            raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
+        self.stub_for(region)  # NOT_FOUND for a region without an insured agency
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "TopUpPrepayment", request)
             if stored is not None:
@@ -601,8 +600,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise InvalidField("months", f"must be from 1 to {PREPAYMENT_MONTHS_MAX}")
         if not 1 <= request.threshold_bp <= 10_000:
             raise InvalidField("threshold_bp", "must be from 1 to 10000 basis points")
-        if region not in self.insured_stubs:
-            raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
+        self.stub_for(region)  # NOT_FOUND for a region without an insured agency
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "SetPrepaymentTerms", request)
             if stored is not None:

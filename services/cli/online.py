@@ -157,19 +157,21 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
     asyncio.run(run())
 
 
-def close_month(config_path: Path, month: str, allow_empty: bool = False) -> ch.MonthClosing:
+def clearing_house_call(config_path: Path, rpc: str, request: Any) -> Any:  # noqa: ANN401 - a response message
+    """One call of the clearing house's `rpc`; a refusal is the one-line operator error."""
     config = load_config(config_path)
-    request = ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)
     return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
-                    request, timeout=CALL_TIMEOUT_S)).closing
+                lambda channel: getattr(clearing_house_pb2_grpc.ClearingHouseServiceStub(channel), rpc)(
+                    request, timeout=CALL_TIMEOUT_S))
+
+
+def close_month(config_path: Path, month: str, allow_empty: bool = False) -> ch.MonthClosing:
+    return clearing_house_call(config_path, "CloseMonth", ch.CloseMonthRequest(
+        request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)).closing
 
 
 def month_status(config_path: Path, month: str) -> ch.GetMonthClosingResponse:
-    config = load_config(config_path)
-    return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetMonthClosing(
-                    ch.GetMonthClosingRequest(month=month), timeout=CALL_TIMEOUT_S))
+    return clearing_house_call(config_path, "GetMonthClosing", ch.GetMonthClosingRequest(month=month))
 
 
 def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
@@ -178,21 +180,13 @@ def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
 
 def confirm_transfer(config_path: Path, month: str, region: str, amount_fen: int,
                      reference: str) -> ch.ConfirmTransferResponse:
-    config = load_config(config_path)
-    request = ch.ConfirmTransferRequest(request_id=str(uuid.uuid4()), month=month, region=region,
-                                        amount_fen=amount_fen, reference=reference)
-    return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ConfirmTransfer(
-                    request, timeout=CALL_TIMEOUT_S))
+    return clearing_house_call(config_path, "ConfirmTransfer", ch.ConfirmTransferRequest(
+        request_id=str(uuid.uuid4()), month=month, region=region, amount_fen=amount_fen, reference=reference))
 
 
 def set_prepayment_terms(config_path: Path, region: str, months: int, threshold_bp: int) -> ch.Prepayment:
-    config = load_config(config_path)
-    request = ch.SetPrepaymentTermsRequest(request_id=str(uuid.uuid4()), insured_region=region, months=months,
-                                           threshold_bp=threshold_bp)
-    return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).SetPrepaymentTerms(
-                    request, timeout=CALL_TIMEOUT_S)).prepayment
+    return clearing_house_call(config_path, "SetPrepaymentTerms", ch.SetPrepaymentTermsRequest(
+        request_id=str(uuid.uuid4()), insured_region=region, months=months, threshold_bp=threshold_bp)).prepayment
 
 
 MONTH_STATES = {ch.MONTH_STATE_AWAITING_PAYMENT: "awaiting payment (待拨付)", ch.MONTH_STATE_SETTLED: "settled (已清算)"}
@@ -217,19 +211,14 @@ def show_transfers(console: Console, status: ch.GetMonthClosingResponse) -> None
 
 
 def prepayments(config_path: Path, region: str | None) -> list[ch.Prepayment]:
-    config = load_config(config_path)
-    return list(call(config.address(config.clearing_house_port),
-                     lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ListPrepayments(
-                         ch.ListPrepaymentsRequest(insured_region=region or ""), timeout=CALL_TIMEOUT_S)).prepayments)
+    return list(clearing_house_call(config_path, "ListPrepayments",
+                                    ch.ListPrepaymentsRequest(insured_region=region or "")).prepayments)
 
 
 def top_up(config_path: Path, region: str, amount_fen: int, required_fen: int) -> ch.Prepayment:
-    config = load_config(config_path)
-    request = ch.TopUpPrepaymentRequest(request_id=str(uuid.uuid4()), insured_region=region, amount_fen=amount_fen,
-                                        required_fen=required_fen)
-    return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).TopUpPrepayment(
-                    request, timeout=CALL_TIMEOUT_S)).prepayment
+    return clearing_house_call(config_path, "TopUpPrepayment", ch.TopUpPrepaymentRequest(
+        request_id=str(uuid.uuid4()), insured_region=region, amount_fen=amount_fen,
+        required_fen=required_fen)).prepayment
 
 
 def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:

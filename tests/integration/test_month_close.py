@@ -258,6 +258,11 @@ async def test_the_prepayment_revolves_month_after_month(april, timeline):
             assert item.warning == crossed
             assert item.topup_requested_fen == (max(0, item.required_fen - item.balance_fen) if crossed else 0)
             assert not item.exhausted or item.balance_fen <= 0
+        # The region that never deposited stands at 0 once its draws are given back: warned after every close,
+        # though no draw crossed its threshold (a resize alone must warn, issue 9 item 2).
+        unfunded = prepayments["530100"]
+        assert unfunded.balance_fen == 0 and unfunded.warning and unfunded.exhausted
+        assert unfunded.topup_requested_fen == unfunded.required_fen > 0
         month = next_month(month)
 
 
