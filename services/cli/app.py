@@ -47,6 +47,8 @@ transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (
 app.add_typer(transfer_app, name="transfer")
 statement_app = sub_app("Statements per region (SPEC §7): months, the year, hospitals' payouts.")
 app.add_typer(statement_app, name="statement")
+payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
+app.add_typer(payouts_app, name="payouts")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
@@ -325,14 +327,42 @@ def statement_year(
         online.show_year_summary(output.console(), answer)
 
 
+TreatingRegionArgument = Annotated[str, typer.Argument(help="Treating region whose agency pays its hospitals.")]
+PayoutMonthArgument = Annotated[str, typer.Argument(help="Payout month YYYY-MM (Asia/Shanghai).")]
+
+
 @statement_app.command("payouts")
 def statement_payouts(
-    region: Annotated[str, typer.Argument(help="Treating region whose agency pays its hospitals.")],
-    month: MonthArgument,
+    region: TreatingRegionArgument,
+    month: PayoutMonthArgument,
     config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
 ) -> None:
-    """The treating agency's payout list per hospital (拨付) for a month."""
-    online.show_payouts(output.console(), config, region, month)
+    """The treating agency's payout list per hospital (拨付) for a month, and whether the month is closed (its list
+    frozen) or open (the list so far)."""
+    answer = online.payouts(config, region, month)
+    if as_json:
+        output.print_json(online.payouts_json(answer))
+    else:
+        online.show_payouts(output.console(), region, answer)
+
+
+@payouts_app.command("close")
+def payouts_close(
+    region: TreatingRegionArgument,
+    month: PayoutMonthArgument,
+    empty: Annotated[bool, typer.Option("--empty", help="Close it even though it has no payouts.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close a payout month that is over at the region's treating agency: its payout list is frozen for good, and a
+    settlement or cancel recorded later counts in the next open month. Months with payouts close in order; a month
+    without payouts only with --empty. Closing twice changes nothing and shows the first result."""
+    answer = online.close_payouts(config, region, month, allow_empty=empty)
+    if as_json:
+        output.print_json(online.payouts_json(answer))
+    else:
+        online.show_payouts(output.console(), region, answer)
 
 
 @app.command("reconcile")

@@ -53,10 +53,10 @@ def call(address: str, make_call: Callable[[grpc.aio.Channel], Awaitable[Result]
         output.fail(domain_error_from_status(error))
 
 
-def region_address(config: StackConfig, region: str) -> str:
-    check_region(region, "--region")
+def region_address(config: StackConfig, region: str, field: str = "--region") -> str:
+    check_region(region, field)
     if region not in config.region_ports:
-        raise InvalidField("--region", f"region {region} is not part of this stack")
+        raise InvalidField(field, f"region {region} is not part of this stack")
     return config.address(config.region_ports[region])
 
 
@@ -332,12 +332,36 @@ def show_year_summary(console: Console, answer: ch.GetYearSummaryResponse) -> No
         console.print("no open month")
 
 
-def show_payouts(console: Console, config_path: Path, region: str, month: str) -> None:
+def payouts(config_path: Path, region: str, month: str) -> ta.ListPayoutsResponse:
+    """A treating agency's payout list of a month: frozen once the month is closed, the list so far before."""
     config = load_config(config_path)
-    answer = call(region_address(config, region),
-                  lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListPayouts(
-                      ta.ListPayoutsRequest(month=month), timeout=CALL_TIMEOUT_S))
-    table = Table(title=f"Payouts (拨付) of the {region} agency to its hospitals, {month}")
+    return call(region_address(config, region, "REGION"),
+                lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListPayouts(
+                    ta.ListPayoutsRequest(month=month), timeout=CALL_TIMEOUT_S))
+
+
+def close_payouts(config_path: Path, region: str, month: str, allow_empty: bool = False) -> ta.ListPayoutsResponse:
+    """Close a payout month at a treating agency; its frozen list (the first result if it was closed before)."""
+    config = load_config(config_path)
+    request = ta.ClosePayoutMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)
+    return call(region_address(config, region, "REGION"),
+                lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ClosePayoutMonth(
+                    request, timeout=CALL_TIMEOUT_S)).payout_list
+
+
+def payouts_json(answer: ta.ListPayoutsResponse) -> dict[str, Any]:
+    return json_format.MessageToDict(answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def payout_state(answer: ta.ListPayoutsResponse) -> str:
+    if answer.closed:
+        return f"closed {answer.closed_at.ToDatetime():%Y-%m-%d %H:%M} UTC: the list is frozen"
+    return "open: the list so far, it still changes"
+
+
+def show_payouts(console: Console, region: str, answer: ta.ListPayoutsResponse) -> None:
+    table = Table(title=f"Payouts (拨付) of the {region} agency to its hospitals, {answer.month} "
+                        f"({'closed' if answer.closed else 'open'})")
     for header in ("hospital", "settlements", "cancels", "local ¥", "cross-region ¥", "to pay ¥"):
         table.add_column(header, justify="left" if header == "hospital" else "right")
     for item in answer.payouts:
@@ -346,3 +370,4 @@ def show_payouts(console: Console, config_path: Path, region: str, month: str) -
     table.add_section()
     table.add_row("all", "", "", "", "", format_yuan(answer.total_fen))
     console.print(table)
+    console.print(f"{answer.month}: {payout_state(answer)}")

@@ -25,7 +25,7 @@ from clearing import limits
 from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_region, check_text, make_bill
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
-from clearing.dates import check_month, parse_day
+from clearing.dates import check_month, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
@@ -270,19 +270,22 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         response = pb.SettleResponse(settlement=settlement)
         split = settlement.adjudication.split
         claim = settlement.claim
-        settled_at = settlement.settled_at.ToDatetime(tzinfo=UTC)
+        settled_at = settlement.settled_at.ToDatetime(tzinfo=UTC)  # the clearing house's, for a cross-region stay
         postings = payout_postings(claim.stay.hospital_code, self.region, claim.insured_region, split.fund_pay_fen)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
+            # The payout month is when this agency records it, never the clearing house's settled_at: an answer
+            # that arrives after the month's payout list was closed counts in the first open month.
+            month = await payout_month_now(conn)
             if not await store.mark_settled(conn, settlement.settlement_id, response.SerializeToString(),
-                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at):
+                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at, month):
                 row = await store.find_settlement_by_request(conn, request_id)
                 check_not_reversed(row["status"] == "reversed")  # reversed while downstream answered
                 if row["status"] == "failed":
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(row["error"])))
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
             if postings:  # the hospital's receivable, in the payout month of the settlement (拨付)
-                await store.post_transaction(conn, settlement.settlement_id, "settlement", clearing_month(settled_at),
-                                             postings)
+                await store.post_transaction(conn, settlement.settlement_id, "settlement", month, postings)
         SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
                  local=settlement.local)
@@ -318,6 +321,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
         response = pb.CancelResponse(settlement=settlement)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
             locked = await store.find_settlement(conn, settlement_id, lock=True)
             stored = await replay(conn, request_id, "Cancel", request)
             if stored is not None:  # a concurrent copy of this request finished first
@@ -327,9 +331,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
             # reversed, and only a settled row can be cancelled (issue 9 item 8).
             check_cancellable(locked["status"])
-            cancelled_at = now_utc()
-            await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
-            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
+            month = await payout_month_now(conn, not_before=locked["payout_month"])
+            await mirror_receivable(conn, settlement_id, "cancel", month)
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), now_utc(), month)
             await remember(conn, request_id, "Cancel", request, response)
         log.info("settlement_cancelled")
         return response
@@ -397,6 +401,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def record_reversed(self, request_id: str, request: pb.ReverseRequest, settlement_id: str,
                               adjudication: types_pb2.Adjudication | None) -> pb.ReverseResponse:
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
             await lock_settlement_key(conn, request.original_request_id)
             reversal = await store.find_reversal(conn, request.original_request_id)
             if reversal["status"] == "done":  # a concurrent copy finished first
@@ -413,9 +418,11 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             if row["status"] in ("pending", "settled"):
                 stored = (pb.SettleResponse(settlement=response.settlement).SerializeToString()
                           if response.HasField("settlement") else None)
-                reversed_at = now_utc()
-                await mirror_receivable(conn, settlement_id, "reversal", reversed_at)
-                await store.mark_reversed(conn, settlement_id, stored, reversed_at)
+                month = None  # a settlement that never completed here counts in no payout list
+                if row["status"] == "settled":
+                    month = await payout_month_now(conn, not_before=row["payout_month"])
+                    await mirror_receivable(conn, settlement_id, "reversal", month)
+                await store.mark_reversed(conn, settlement_id, stored, now_utc(), month)
             await store.finish_reversal(conn, request.original_request_id, outcome.value, response.SerializeToString())
             await remember(conn, request_id, "Reverse", request, response)
         log.info("settlement_reversed", outcome=outcome.value)
@@ -425,15 +432,16 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         """Reconciliation: downstream cancelled (撤销) but the cancel never completed here (a crash in between).
         Complete it under the same cancel id, so the HIS's retry of that Cancel gets the cancelled settlement."""
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
             row = await store.find_settlement(conn, settlement_id, lock=True)
             if row is None or row["status"] != "settled":
                 raise PreconditionFailed("settlement_id", "is no longer settled")
             settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
             settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
-            cancelled_at = now_utc()
-            await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
+            month = await payout_month_now(conn, not_before=row["payout_month"])
+            await mirror_receivable(conn, settlement_id, "cancel", month)
             await store.mark_cancelled(conn, settlement_id, cancel_request_id,
-                                       pb.CancelResponse(settlement=settlement).SerializeToString(), cancelled_at)
+                                       pb.CancelResponse(settlement=settlement).SerializeToString(), now_utc(), month)
         log.warning("cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
     async def day_detail(self, day, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
@@ -476,16 +484,58 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
         month = check_month(request.month, "month")
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            frozen = await store.find_payout_closing(conn, month)
             rows = await store.payouts(conn, month)
             # One snapshot: the list (from the settlements) must agree with the ledger, for the month
             # and over all months against the hospitals' running balances.
             check_payouts_match_ledger(fund_pay_by_hospital(rows), await store.receivable_movements(conn, month), month)
             check_payouts_match_ledger(fund_pay_by_hospital(await store.payouts(conn, None)),
                                        await store.receivable_balances(conn), "all months")
-        payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
-        for payout in payouts:
-            assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
-        return pb.ListPayoutsResponse(payouts=payouts, total_fen=sum(payout.fund_pay_fen for payout in payouts))
+        running = payout_list(month, rows, None)
+        if frozen is None:
+            return running
+        answer = pb.ListPayoutsResponse.FromString(frozen)  # the stored bytes, the same answer every time
+        # A closed list never changes, and nothing counts in a closed month any more (the database refuses it):
+        # what the settlements say of the month is still what was frozen.
+        assert list(answer.payouts) == list(running.payouts) and answer.total_fen == running.total_fen, \
+            f"the frozen payout list of {month} differs from its settlements"
+        return answer
+
+    @rpc
+    async def ClosePayoutMonth(self, request: pb.ClosePayoutMonthRequest,
+                               context: grpc.aio.ServicerContext) -> pb.ClosePayoutMonthResponse:
+        """Freeze a month's payout list (拨付月结), as the clearing house closes a clearing month (CloseMonth)."""
+        request_id = check_request_id(request.request_id)
+        month = check_month(request.month, "month")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "ClosePayoutMonth", request)
+            if stored is not None:
+                return pb.ClosePayoutMonthResponse.FromString(stored)
+            current = clearing_month(now_utc())
+            if month >= current:  # the rest of the month would otherwise count silently in the next one
+                raise PreconditionFailed("month", f"{month} is not over: the current payout month is {current} "
+                                                  "(Asia/Shanghai); a month is closed once it has ended")
+            await store.lock_payouts_for_close(conn)  # waits for posts in flight; later posts see the close
+            closed = await store.find_payout_closing(conn, month)
+            if closed is not None:  # closing twice returns the first result and changes nothing
+                response = pb.ClosePayoutMonthResponse(payout_list=pb.ListPayoutsResponse.FromString(closed))
+            else:
+                earlier = await store.earliest_open_payout_month_before(conn, month)
+                if earlier is not None:
+                    raise PreconditionFailed("month", f"{earlier} has payouts and is still open: close it first")
+                rows = await store.payouts(conn, month)
+                if not rows and not request.allow_empty:
+                    raise PreconditionFailed("month", f"{month} has no payouts; a closed month is closed for good, "
+                                                      "so close an empty month only on purpose (allow_empty, --empty)")
+                check_payouts_match_ledger(fund_pay_by_hospital(rows), await store.receivable_movements(conn, month),
+                                           month)
+                frozen = payout_list(month, rows, now_utc())
+                await store.insert_payout_closing(conn, month, frozen.closed_at.ToDatetime(tzinfo=UTC),
+                                                  frozen.SerializeToString())
+                response = pb.ClosePayoutMonthResponse(payout_list=frozen)
+                log.info("payout_month_closed", month=month, hospitals=len(frozen.payouts), total_fen=frozen.total_fen)
+            await remember(conn, request_id, "ClosePayoutMonth", request, response)
+        return response
 
     @rpc
     async def ImportCatalogue(self, request: pb.ImportCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.ImportCatalogueResponse:
@@ -531,12 +581,34 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return await store.insert_catalogue(conn, request_id, digest, csv_text, row_count)
 
 
-async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, committed_at: datetime) -> None:
-    """Undo the hospital's receivable of a settled settlement (a cancel or a reversal), in the payout month the
-    undo is committed in — never an edit of an earlier month. A settlement with no fund share posted nothing."""
+async def payout_month_now(conn: asyncpg.Connection, not_before: str | None = None) -> str:
+    """The payout month of what this agency records now: the month of its own clock (Asia/Shanghai), or the first
+    open month after it when that month's list is closed already — an adjustment, never an edit of a closed list.
+    An undo (`not_before`: its settlement's month) never counts before its settlement. The caller holds the
+    posting lock (store.lock_payouts_for_posting), so no close commits in between."""
+    month = max(clearing_month(now_utc()), not_before or "")
+    return first_open_month(month, await store.closed_payout_months_from(conn, month))
+
+
+async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, payout_month: str) -> None:
+    """Undo the hospital's receivable of a settled settlement (a cancel or a reversal), in the payout month of
+    the undo — never an edit of an earlier month. A settlement with no fund share posted nothing."""
     original = await ledger_sql.postings_of(conn, settlement_id, "settlement")
     if original:
-        await store.post_transaction(conn, settlement_id, kind, clearing_month(committed_at), mirror(original))
+        await store.post_transaction(conn, settlement_id, kind, payout_month, mirror(original))
+
+
+def payout_list(month: str, rows: list[asyncpg.Record], closed_at: datetime | None) -> pb.ListPayoutsResponse:
+    """A month's payout list per hospital; closed (frozen) when `closed_at` is given. Every total is the sum of
+    its parts."""
+    payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
+    for payout in payouts:
+        assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
+    response = pb.ListPayoutsResponse(month=month, payouts=payouts, total_fen=sum(item.fund_pay_fen for item in payouts),
+                                      closed=closed_at is not None)
+    if closed_at is not None:
+        response.closed_at.FromDatetime(closed_at)
+    return response
 
 
 def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:

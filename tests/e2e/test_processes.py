@@ -334,6 +334,35 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     assert "Payouts" in payouts.stdout and f"H{region}" in payouts.stdout
 
 
+async def test_operators_close_a_payout_month_from_the_cli(processes):
+    """`statement payouts` says whether the month is closed; `payouts close` freezes it, and refuses a month that
+    is not over or not a month with one error line naming the field (exit 2)."""
+    config = str(processes.config_path)
+    region, month = "440100", CLOSED_MONTH  # the fixture settled stays in it; the clock is on 1 October
+    listed = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config,
+                                     "--json")
+    assert listed.returncode == 0, listed.stderr
+    running = json.loads(listed.stdout)
+    assert (running["month"], running["closed"]) == (month, False) and running["payouts"]
+    for arguments, field in (((region, "2026-13"), "month"), ((region, "2026-10"), "month"),
+                             (("44010", month), "REGION")):
+        refused = await asyncio.to_thread(clearing_admin, "payouts", "close", *arguments, "--config", config)
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error: ") and field in refused.stderr
+    closed = await asyncio.to_thread(clearing_admin, "payouts", "close", region, month, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr
+    frozen = json.loads(closed.stdout)
+    assert frozen["closed"] and frozen["closed_at"].startswith("2026-10-01")
+    assert (frozen["payouts"], frozen["total_fen"]) == (running["payouts"], running["total_fen"])
+    again = await asyncio.to_thread(clearing_admin, "payouts", "close", region, month, "--config", config, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout) == frozen, "closing twice shows the first result"
+    shown = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{month}: closed 2026-10-01" in shown.stdout and "frozen" in shown.stdout
+    current = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, "2026-10", "--config", config)
+    assert current.returncode == 0 and "2026-10: open" in current.stdout
+
+
 async def test_operators_reconcile_a_day_from_the_cli(processes):
     config = str(processes.config_path)
     await run_discharges(processes, str(uuid.uuid4()), 4, month="2026-08")  # a month only this test uses

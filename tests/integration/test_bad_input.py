@@ -530,6 +530,21 @@ CLEARING_CASES = [
     # ListPayouts (treating agency)
     case("ListPayouts-month-not-a-month", lambda k, s: tr(k).ListPayouts(ta.ListPayoutsRequest(month="2026-13")),
          INVALID, CLEARING_PARTIES, field="month"),
+    # ClosePayoutMonth (treating agency). A month with no payouts: after the garbage test's scratch month, which
+    # it may close (test_garbage SHARED_STATE_GUARDS), and long before any test settles.
+    case("ClosePayoutMonth-request_id-missing", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        month="2000-02", allow_empty=True)), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("ClosePayoutMonth-month-not-a-month", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        request_id=k.rid(), month="2026-13")), INVALID, CLEARING_PARTIES, field="month"),
+    case("ClosePayoutMonth-month-with-full-width-digits", lambda k, s: tr(k).ClosePayoutMonth(
+        ta.ClosePayoutMonthRequest(request_id=k.rid(), month="２０２６-01")), INVALID, CLEARING_PARTIES, field="month"),
+    case("ClosePayoutMonth-the-current-month", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        request_id=k.rid(), month=current_month(), allow_empty=True)), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    case("ClosePayoutMonth-a-future-month", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        request_id=k.rid(), month="2100-01", allow_empty=True)), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    case("ClosePayoutMonth-an-empty-month-not-on-purpose", lambda k, s: tr(k).ClosePayoutMonth(
+        ta.ClosePayoutMonthRequest(request_id=k.rid(), month="2000-02")), PRECONDITION, CLEARING_PARTIES,
+        subject="month"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),

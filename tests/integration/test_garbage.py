@@ -190,6 +190,8 @@ def _other_catalogue(value: str) -> bool:
 SHARED_STATE_GUARDS: dict[str, Callable[[Any], bool]] = {
     # Closing a month after the scratch one would close the months the other tests settle in.
     "ClearingHouseService.CloseMonth": lambda r: _valid_month_after_scratch(r.month),
+    # The same at the treating agency: its payout months after the scratch one are the other tests'.
+    "TreatingAgencyService.ClosePayoutMonth": lambda r: _valid_month_after_scratch(r.month),
     # Other regions' prepayment terms are what test_prepayment_draws measures against.
     "ClearingHouseService.SetPrepaymentTerms": lambda r: _real_region(r.insured_region) and r.insured_region != TOPUP_REGION,
     # A real region's catalogue (or one for 999999, test_bad_input's region without a catalogue).
@@ -427,6 +429,8 @@ class Scene:
                                                          ch.SettleClaimRequest)
         adjudicate = await stored_request(kit, f"insured_{INSURED}", "settlements", settlement_id, ia.AdjudicateRequest)
         await kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=rid(), month=SCRATCH_MONTH, allow_empty=True))
+        await treating.ClosePayoutMonth(ta.ClosePayoutMonthRequest(request_id=rid(), month=SCRATCH_MONTH,
+                                                                   allow_empty=True))
         confirm, terms = await self.paid_month()
         await kit.clearing().PublishCatalogue(ch.PublishCatalogueRequest(
             request_id=rid(), region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()))
@@ -452,7 +456,9 @@ class Scene:
             "TreatingAgencyService.ImportCatalogue": ta.ImportCatalogueRequest(
                 request_id=enrol_request_id(kit.seed, f"{TREATING}:catalogue"),
                 csv_text=catalogue_csv_text(TREATING, kit.seed)),
-            "TreatingAgencyService.ListPayouts": ta.ListPayoutsRequest(month=clearing_month(now_utc())),
+            # The running list of this month, and the frozen list of the scratch month (closed above).
+            "TreatingAgencyService.ListPayouts": [ta.ListPayoutsRequest(month=clearing_month(now_utc())),
+                                                  ta.ListPayoutsRequest(month=SCRATCH_MONTH)],
             "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
                                                 ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
             "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],
@@ -465,6 +471,10 @@ class Scene:
                 request_id=NEW_REQUEST_ID, region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()),
             "ClearingHouseService.CloseMonth": ch.CloseMonthRequest(request_id=NEW_REQUEST_ID, month=SCRATCH_MONTH,
                                                                     allow_empty=True),
+            # The scratch month's payouts at the treating agency, closed above: closing it again returns the first
+            # result (a later month would close the payout months the other tests settle in).
+            "TreatingAgencyService.ClosePayoutMonth": ta.ClosePayoutMonthRequest(
+                request_id=NEW_REQUEST_ID, month=SCRATCH_MONTH, allow_empty=True),
             # Replayed: the confirmation of the paid month's debtor (a second confirmation is refused).
             "ClearingHouseService.ConfirmTransfer": confirm,
             "ClearingHouseService.SetPrepaymentTerms": terms,

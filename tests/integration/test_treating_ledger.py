@@ -115,8 +115,8 @@ async def test_the_payout_lists_of_every_month_add_up_to_each_hospitals_receivab
     for region in REGIONS:
         connection = await kit.db(f"treating_{region}")
         months = [row["month"] for row in await connection.fetch(
-            "SELECT DISTINCT to_char(t AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month FROM settlements, "
-            "unnest(array[settled_at, cancelled_at]) AS t WHERE t IS NOT NULL")]
+            "SELECT DISTINCT m AS month FROM settlements, unnest(array[payout_month, undo_payout_month]) AS m "
+            "WHERE m IS NOT NULL")]
         assert months, region
         paid: dict[str, int] = {}
         for month in months:  # each call also checks the month against the ledger, and all months (asserts)
@@ -230,6 +230,9 @@ async def test_the_migration_posts_the_settlements_recorded_before_it(database, 
                 "JOIN settlements s USING (settlement_id) JOIN ledger_postings p USING (tx_id) "
                 "GROUP BY t.tx_id, s.fund_pay_fen ORDER BY t.tx_id")
             balances = dict(await connection.fetch("SELECT account, balance_fen FROM ledger_balances"))
+            payout_months = [tuple(row) for row in await connection.fetch(
+                "SELECT status, fund_pay_fen, payout_month, undo_payout_month FROM settlements ORDER BY created_at, "
+                "status, fund_pay_fen")]
     finally:
         await pool.close()
         admin = await asyncpg.connect(database.base_dsn)
@@ -245,3 +248,7 @@ async def test_the_migration_posts_the_settlements_recorded_before_it(database, 
     ]  # in commit order, each in the payout month of its commit time
     assert balances == {receivable: 70_000, f"insured/{INSURED}/payable/{TREATING}": -70_000,
                         f"fund/{TREATING}/payable": 0}
+    # 0008 gives each settlement the payout months its lists had (the month of settled_at, of the cancel).
+    assert sorted(payout_months, key=str) == sorted([
+        ("settled", 70_000, "2026-04", None), ("cancelled", 5_000, "2026-03", "2026-04"),
+        ("settled", 0, "2026-03", None), ("failed", None, None, None)], key=str)
