@@ -16,6 +16,8 @@ import asyncpg
 import grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import clearing_house_pb2_grpc, hospital_pb2, hospital_pb2_grpc
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import treating_agency_pb2_grpc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -97,9 +99,12 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
 
         await stack.move_clock_to(timeline.payments)
         console.print(f"[bold]{timeline.payments:%Y-%m-%d %H:%M}:[/] the regions pay their net transfers through the "
-                      "clearing house; each confirmed payment clears the region's month (清算).")
+                      "clearing house; each confirmed payment clears the region's month (清算). Each treating agency "
+                      "closes its payout list to its hospitals (拨付).")
         status = await confirm_transfers(clearing_house, month)
         show_transfers(console, status)
+        payouts = await close_payout_months(addresses, month)
+        show_payouts(console, payouts, month)
         after = await prepayments(clearing_house)
         show_prepayments(console, after, f"Prepayments after {month} is cleared: draws given back, re-sized from "
                                          "recent outflow")
@@ -226,6 +231,31 @@ async def close_month(address: str, month: str) -> ch.MonthClosing:
         answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
             ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month), timeout=60)
     return answer.closing
+
+
+async def close_payout_months(addresses: dict[str, str], month: str) -> dict[str, ta.ListPayoutsResponse]:
+    """Every treating agency closes the month's payout list to its hospitals (拨付): frozen from now on."""
+    lists = {}
+    for region, address in sorted(addresses.items()):
+        async with grpc.aio.insecure_channel(address) as channel:
+            answer = await treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ClosePayoutMonth(
+                ta.ClosePayoutMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=True), timeout=60)
+        lists[region] = answer.payout_list
+    return lists
+
+
+def show_payouts(console: Console, lists: dict[str, ta.ListPayoutsResponse], month: str) -> None:
+    names = {code: region.name for code, region in load_regions().items()}
+    table = Table(title=f"Payout lists of {month} (拨付), closed by each treating agency: what it owes its hospitals")
+    for header in ("treating region", "hospitals", "local ¥", "cross-region ¥", "total ¥", "list"):
+        table.add_column(header, justify="left" if header in ("treating region", "list") else "right")
+    for region, item in lists.items():
+        local = sum(payout.local_fen for payout in item.payouts)
+        cross = sum(payout.cross_region_fen for payout in item.payouts)
+        assert local + cross == item.total_fen
+        table.add_row(f"{names.get(region, region)} {region}", str(len(item.payouts)), format_yuan(local),
+                      format_yuan(cross), format_yuan(item.total_fen), "closed, frozen" if item.closed else "open")
+    console.print(table)
 
 
 async def confirm_transfers(address: str, month: str) -> ch.GetMonthClosingResponse:

@@ -33,6 +33,7 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     assert f"Stays discharged in {month}" in output and f"clearing month" in output
     assert f"{month} is over" in output
     assert re.search(rf"{month}: settled \(已清算\)", output), "every transfer confirmed, the month cleared"
+    assert f"Payout lists of {month}" in output and "closed, frozen" in output
     assert f"Cross-region settlements of {month}" in report
     assert "*discharge month*" in report and "*clearing month*" in report
     assert "Month state: **settled" in report
