@@ -39,3 +39,20 @@ def check_year(text: object, field: str) -> str:
             or not YEAR_MIN <= int(text) <= YEAR_MAX:
         raise InvalidField(field, f"must be a year YYYY from {YEAR_MIN} to {YEAR_MAX}")
     return text
+
+
+def next_month(month: str) -> str:
+    """The month after `YYYY-MM`."""
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def first_open_month(month: str, closed: set[str]) -> str:
+    """The month a new posting counts in: its commit month, or the first open month after it when that month
+    is closed already (an adjustment, never an edit of a closed month). Used for the clearing house's months and
+    the treating agency's payout months alike."""
+    for _ in range(len(closed) + 1):  # bounded: each step passes one closed month
+        if month not in closed:
+            return month
+        month = next_month(month)
+    raise AssertionError("unreachable: more steps than closed months")

@@ -11,7 +11,7 @@ name, so the two can be reconciled account by account.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -46,6 +46,12 @@ def prepayment_drawn(insured_region: str) -> str:
 def prepayment_received(insured_region: str) -> str:
     """The clearing house's side of the money a region deposited as prepayment."""
     return f"clearinghouse/prepayment_received/{insured_region}"
+
+
+# The clearing house's own account for the hub transfers (清算资金): credited with what a net debtor pays in,
+# debited with what the clearing house pays out to a net creditor. Zero once all of a month's transfers are
+# confirmed; in between, a credit balance is money received and owed onward.
+HUB_TRANSFERS = "clearinghouse/transfers"
 
 
 def hospital_receivable(hospital_code: str) -> str:
@@ -124,4 +130,43 @@ def topup_postings(insured_region: str, amount_fen: int) -> tuple[Posting, ...]:
     assert amount_fen > 0
     postings = (Posting(prepayment(insured_region), amount_fen), Posting(prepayment_received(insured_region), -amount_fen))
     assert_balanced(postings)
+    return postings
+
+
+def clearing_postings(region: str, cells: Iterable[tuple[str, str, int]]) -> tuple[Posting, ...]:
+    """A region's clearing (清算) of one closed month, posted when its hub transfer is confirmed — or at the close
+    when its net position is zero and no transfer is due (SPEC §7, issue 9 item 2).
+
+    `cells` are the month's frozen gross cells (insured region, treating region, fund_pay fen, cancels and
+    reversals netted). The transaction closes what the month left on the region's accounts:
+
+    * its payables as insured region (`insured/{region}/payable/{t}` +owed) and its receivables as treating
+      region (`treating/{region}/receivable/{i}` −owed), because the net transfer settles both;
+    * the month's draws on its prepayment (`prepayment` +drawn, `prepayment_drawn` −drawn): the obligations they
+      covered are paid, so the prepayment is back to its deposited level;
+    * its net transfer through the clearing house (`HUB_TRANSFERS` +net: paid out to a creditor, −|net| received
+      from a debtor).
+
+    Zero legs are left out; a region the month left nothing on gets the empty tuple.
+    """
+    owed_by: dict[str, int] = {}  # treating region → what `region` owes it
+    owed_to: dict[str, int] = {}  # insured region → what it owes `region`
+    for insured_region, treating_region, amount_fen in cells:
+        assert insured_region != treating_region, "same-region stays never reach the clearing house ledger"
+        if insured_region == region:
+            owed_by[treating_region] = owed_by.get(treating_region, 0) + amount_fen
+        elif treating_region == region:
+            owed_to[insured_region] = owed_to.get(insured_region, 0) + amount_fen
+    drawn_fen = sum(owed_by.values())
+    net_fen = sum(owed_to.values()) - drawn_fen
+    legs = [Posting(insured_payable(region, treating), fen) for treating, fen in sorted(owed_by.items()) if fen]
+    legs += [Posting(treating_receivable(region, insured), -fen) for insured, fen in sorted(owed_to.items()) if fen]
+    if drawn_fen:
+        legs += [Posting(prepayment(region), drawn_fen), Posting(prepayment_drawn(region), -drawn_fen)]
+    if net_fen:
+        legs.append(Posting(HUB_TRANSFERS, net_fen))
+    postings = tuple(legs)
+    if postings:
+        assert_balanced(postings)
+        assert len(postings) >= 2, "one leg alone cannot balance"
     return postings

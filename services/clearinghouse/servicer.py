@@ -20,13 +20,17 @@ from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.dates import check_month, check_year, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
-from clearing.ledger import mirror, prepayment, settlement_postings, topup_postings
-from clearing.prepayment import OUTFLOW_WINDOW_MONTHS, Draw, draw, prepayment_state, required_prepayment_fen
+from clearing.ledger import clearing_postings, mirror, prepayment, settlement_postings, topup_postings
+from clearing.prepayment import (
+    OUTFLOW_WINDOW_MONTHS, PREPAYMENT_MONTHS_MAX, Draw, draw, prepayment_state, required_prepayment_fen,
+)
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason, check_classification
 from services.clearinghouse import statements, store
 from services.clearinghouse.reconciler import ClearingReconciliation
-from services.clearinghouse.closing import first_open_month, month_closing
+from services.clearinghouse.closing import (
+    first_open_month, hub_transfer_of, month_closing, month_state, transfer_status, transfer_statuses,
+)
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert, ledger_sql, reconciling
@@ -35,7 +39,9 @@ from services.common.clock import clearing_month, now_utc
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
 )
-from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
+from services.common.requests import (
+    check_request_id, remember, replay, same_request_or_conflict, stored_answer,
+)
 from google.rpc import status_pb2
 from datetime import UTC, date
 
@@ -219,8 +225,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise InvalidField("amount_fen", f"must be a positive number of fen, at most {limits.PREPAYMENT_FEN_MAX}")
         if not 0 <= request.required_fen <= limits.PREPAYMENT_FEN_MAX:
             raise InvalidField("required_fen", f"must be from 0 to {limits.PREPAYMENT_FEN_MAX} fen")
-        if region not in self.insured_stubs:
-            raise NotFound(f"regions/{region}", "no insured agency is connected for this region")
+        self.stub_for(region)  # NOT_FOUND for a region without an insured agency
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "TopUpPrepayment", request)
             if stored is not None:
@@ -254,12 +259,16 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
         async with self.pool.acquire() as conn:
-            stored = await replay(conn, request_id, "CancelClaim", request)
+            stored = await stored_answer(conn, request_id, "CancelClaim", request)
             row = await store.find_claim(conn, settlement_id)
         if stored is not None:
             return pb.CancelClaimResponse.FromString(stored)
         if row is None:
             raise NotFound(f"settlements/{settlement_id}")
+        if row["status"] == "cancelled" and str(row["cancel_request_id"]) == request_id:
+            # Completed by reconciliation under this very cancel id (finish_cancel): the cancel's answer (issue 9
+            # item 9), as the treating agency replays it.
+            return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
         check_cancellable(row["status"])
         answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
             insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
@@ -274,8 +283,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             stored = await replay(conn, request_id, "CancelClaim", request)
             if stored is not None:  # a concurrent copy of this request finished first
                 return pb.CancelClaimResponse.FromString(stored)
-            if locked["status"] == "cancelled":
-                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+            if locked["status"] == "cancelled" and str(locked["cancel_request_id"]) == request_id:
+                return pb.CancelClaimResponse.FromString(bytes(locked["cancel_response"]))  # reconciliation completed this cancel
+            # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
+            # reversed, and only a settled row can be cancelled (issue 9 item 8).
+            check_cancellable(locked["status"])
             await self.post_undo(conn, locked, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
             await remember(conn, request_id, "CancelClaim", request, response)
@@ -464,6 +476,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             stored = await replay(conn, request_id, "CloseMonth", request)
             if stored is not None:
                 return pb.CloseMonthResponse.FromString(stored)
+            current = clearing_month(now_utc())
+            if month >= current:  # the rest of the month would otherwise clear silently in the next one
+                raise PreconditionFailed("month", f"{month} is not over: the current clearing month is {current} "
+                                                  "(Asia/Shanghai); a month is closed once it has ended")
             await store.lock_aggregates_for_close(conn)  # waits for posts in flight; later posts see the close
             closed = await store.find_closing(conn, month)
             if closed is not None:  # closing twice returns the first result and changes nothing
@@ -472,25 +488,133 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 earlier = await store.earliest_open_month_before(conn, month)
                 if earlier is not None:
                     raise PreconditionFailed("month", f"{earlier} has obligations and is still open: close it first")
-                closing = month_closing(month, now_utc(), await store.month_cells(conn, month))
+                cells = await store.month_cells(conn, month)
+                if not request.allow_empty and not any(cell["settlements"] or cell["cancels"] for cell in cells):
+                    raise PreconditionFailed("month", f"{month} has no obligations; a closed month is closed for good, "
+                                                      "so close an empty month only on purpose (allow_empty, --empty)")
+                closing = month_closing(month, now_utc(), cells)
                 await store.insert_closing(conn, month, closing.closed_at.ToDatetime(tzinfo=UTC),
                                            closing.SerializeToString())
                 response = pb.CloseMonthResponse(closing=closing)
-                await self.resize_prepayments(conn, [item.region for item in closing.positions])
+                await self.clear_regions_with_nothing_to_pay(conn, closing)
+                await self.resize_prepayments(conn)
                 log.info("month_closed", month=month, net_total_fen=closing.net_total_fen,
                          gross_total_fen=closing.gross_total_fen)
             await remember(conn, request_id, "CloseMonth", request, response)
         return response
 
-    async def resize_prepayments(self, conn, regions: list[str]) -> None:  # noqa: ANN001
-        """After a close, size each region's prepayment from its recent monthly outflow (SPEC §7)."""
-        for region in regions:
-            outflows = await store.recent_outflows(conn, region, OUTFLOW_WINDOW_MONTHS)
-            required_fen = required_prepayment_fen(outflows)
-            if required_fen > 0:
-                terms = await store.lock_prepayment(conn, region)
+    async def clear_regions_with_nothing_to_pay(self, conn, closing: pb.MonthClosing) -> None:  # noqa: ANN001
+        """A region whose net position is zero has no transfer to wait for: its clearing is posted at the close."""
+        for position in closing.positions:
+            if position.net_fen == 0:
+                await self.post_region_clearing(conn, closing, position.region, None, "")
+
+    async def post_region_clearing(self, conn, closing: pb.MonthClosing, region: str, request_id: str | None,  # noqa: ANN001
+                                   reference: str) -> None:
+        """Post the region's clearing of the closed month (clearing.ledger.clearing_postings) in the open month of
+        its commit, and record that the region is cleared. The caller holds the aggregates lock."""
+        cleared_at = now_utc()
+        postings = clearing_postings(region, [(cell.insured_region, cell.treating_region, cell.amount_fen)
+                                              for cell in closing.cells])
+        tx_id = None
+        if postings:
+            booking = clearing_month(cleared_at)
+            booking = first_open_month(booking, await store.closed_months_from(conn, booking))
+            tx_id = await store.post_clearing(conn, booking, closing.month, region, postings)
+        net_fen = next(item.net_fen for item in closing.positions if item.region == region)
+        await store.insert_month_clearing(conn, closing.month, region, net_fen, tx_id, request_id, reference, cleared_at)
+        log.info("region_cleared", month=closing.month, region=region, net_fen=net_fen)
+
+    @rpc
+    async def ConfirmTransfer(self, request: pb.ConfirmTransferRequest, context: grpc.aio.ServicerContext) -> pb.ConfirmTransferResponse:
+        request_id = check_request_id(request.request_id)
+        month = check_month(request.month, "month")
+        region = check_region(request.region, "region")
+        if not 0 < request.amount_fen <= limits.PREPAYMENT_FEN_MAX:
+            raise InvalidField("amount_fen", f"must be a positive number of fen, at most {limits.PREPAYMENT_FEN_MAX}")
+        reference = check_text(request.reference, "reference", 64) if request.reference else ""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "ConfirmTransfer", request)
+            if stored is not None:
+                return pb.ConfirmTransferResponse.FromString(stored)
+            closed = await store.find_closing(conn, month)
+            if closed is None:
+                raise PreconditionFailed("month", f"{month} is not closed: its transfers are not known yet")
+            closing = pb.MonthClosing.FromString(closed)
+            transfer = hub_transfer_of(closing, region)
+            if transfer is None:
+                raise PreconditionFailed("region", f"{region} has no transfer to pay in {month}")
+            if request.amount_fen != transfer.amount_fen:
+                raise InvalidField("amount_fen", f"the {month} transfer of {region} is {transfer.amount_fen} fen")
+            await store.lock_aggregates_for_posting(conn)  # the lock order of a settlement's post
+            await store.lock_prepayment(conn, region)
+            earlier = (await store.month_clearings(conn, month)).get(region)
+            if earlier is not None:
+                raise PreconditionFailed("region", f"the {month} transfer of {region} was confirmed at "
+                                                   f"{earlier['cleared_at'].isoformat()} (request {earlier['request_id']})")
+            await self.post_region_clearing(conn, closing, region, request_id, reference)
+            cleared = await store.month_clearings(conn, month)
+            statuses = transfer_statuses(closing, cleared)
+            prepayment_row = await self.refresh_prepayment_warning(conn, region)
+            response = pb.ConfirmTransferResponse(
+                transfer=next(item for item in statuses if item.region == region), state=month_state(statuses),
+                prepayment=prepayment_message(prepayment_row))
+            await remember(conn, request_id, "ConfirmTransfer", request, response)
+        log.info("transfer_confirmed", month=month, region=region, amount_fen=request.amount_fen,
+                 month_state=pb.MonthState.Name(response.state))
+        return response
+
+    async def refresh_prepayment_warning(self, conn, region: str):  # noqa: ANN001, ANN201 - a prepayment_rows record
+        """Warn and request a top-up when the prepayment stands at or above its threshold, withdraw the request
+        when it no longer does; returns the region's prepayment row. The caller holds its lock."""
+        row = (await store.prepayment_rows(conn, region))[0]
+        state = prepayment_state(row["balance_fen"], row["required_fen"], row["threshold_bp"])
+        topup_fen = max(0, row["required_fen"] - row["balance_fen"]) if state.threshold_crossed else 0
+        if topup_fen and not row["topup_requested_fen"]:
+            PREPAYMENT_WARNINGS.labels(region).inc()
+            log.warning("prepayment_threshold_reached", insured_region=region, usage_bp=state.usage_bp,
+                        balance_fen=row["balance_fen"], topup_requested_fen=topup_fen)
+        PREPAYMENT_USAGE.labels(region).set(state.usage_bp / 100)
+        await store.set_prepayment_terms(conn, region, row["required_fen"], row["threshold_bp"], topup_fen)
+        return (await store.prepayment_rows(conn, region))[0]
+
+    async def resize_prepayments(self, conn, only: str | None = None) -> None:  # noqa: ANN001
+        """Size every region's prepayment from its outflow over the last closed months — every region, also one
+        absent from the month just closed (SPEC §7) — and warn where it now stands at or above its threshold."""
+        months, outflows = await store.recent_outflows(conn, OUTFLOW_WINDOW_MONTHS)
+        regions = {*self.insured_stubs, *outflows, *await store.prepayment_regions(conn)}
+        for region in sorted(regions if only is None else {only}):
+            terms = await store.lock_prepayment(conn, region)
+            required_fen = required_prepayment_fen(outflows.get(region, [0] * len(months)), terms["months"]) \
+                if months else 0
+            if required_fen > 0:  # no outflow in the window keeps what the operator set
                 await store.set_prepayment_terms(conn, region, required_fen, terms["threshold_bp"],
                                                  terms["topup_requested_fen"])
+            await self.refresh_prepayment_warning(conn, region)
+
+    @rpc
+    async def SetPrepaymentTerms(self, request: pb.SetPrepaymentTermsRequest, context: grpc.aio.ServicerContext) -> pb.SetPrepaymentTermsResponse:
+        request_id = check_request_id(request.request_id)
+        region = check_region(request.insured_region, "insured_region")
+        if not 1 <= request.months <= PREPAYMENT_MONTHS_MAX:
+            raise InvalidField("months", f"must be from 1 to {PREPAYMENT_MONTHS_MAX}")
+        if not 1 <= request.threshold_bp <= 10_000:
+            raise InvalidField("threshold_bp", "must be from 1 to 10000 basis points")
+        self.stub_for(region)  # NOT_FOUND for a region without an insured agency
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "SetPrepaymentTerms", request)
+            if stored is not None:
+                return pb.SetPrepaymentTermsResponse.FromString(stored)
+            await store.lock_aggregates_for_posting(conn)
+            terms = await store.lock_prepayment(conn, region)
+            await store.set_prepayment_terms(conn, region, terms["required_fen"], request.threshold_bp,
+                                             terms["topup_requested_fen"], months=request.months)
+            await self.resize_prepayments(conn, only=region)
+            response = pb.SetPrepaymentTermsResponse(prepayment=prepayment_message(
+                (await store.prepayment_rows(conn, region))[0]))
+            await remember(conn, request_id, "SetPrepaymentTerms", request, response)
+        log.info("prepayment_terms_set", insured_region=region, months=request.months, threshold_bp=request.threshold_bp)
+        return response
 
     @rpc_stream
     async def StreamStatement(self, request: pb.StreamStatementRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
@@ -501,8 +625,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             if closed is None:
                 raise PreconditionFailed("month", f"{month} is not closed: statements are of closed months")
             totals = await store.statement_totals(conn, [month], region)
+            closing = pb.MonthClosing.FromString(closed)
             yield pb.StreamStatementResponse(summary=statements.month_summary(
-                region, pb.MonthClosing.FromString(closed), totals))
+                region, closing, totals, await self.clearing_status(conn, closing, region)))
             async for row in conn.cursor(store.STATEMENT_ENTRIES_SQL, month, region, prefetch=500):
                 yield pb.StreamStatementResponse(entry=statement_entry(row))
 
@@ -514,9 +639,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             closings = await store.closings_in(conn, months)
             closed = sorted(closings)
-            summaries = [statements.month_summary(region, pb.MonthClosing.FromString(closings[month]),
-                                                  await store.statement_totals(conn, [month], region))
-                         for month in closed]
+            summaries = []
+            for month in closed:
+                closing = pb.MonthClosing.FromString(closings[month])
+                summaries.append(statements.month_summary(region, closing, await store.statement_totals(conn, [month], region),
+                                                          await self.clearing_status(conn, closing, region)))
             recomputed = await store.statement_totals(conn, closed, region)
             with_obligations = await store.months_with_obligations(conn, months)
         totals = statements.add_up(summaries)
@@ -525,14 +652,24 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             region=region, year=year, months=summaries, totals=totals,
             open_months=statements.open_months(year, set(closed), with_obligations, clearing_month(now_utc())))
 
+    @staticmethod
+    async def clearing_status(conn, closing: pb.MonthClosing, region: str) -> pb.TransferStatus | None:  # noqa: ANN001
+        if region not in {item.region for item in closing.positions}:
+            return None
+        cleared = (await store.month_clearings(conn, closing.month)).get(region)
+        return transfer_status(closing, region, cleared)
+
     @rpc
     async def GetMonthClosing(self, request: pb.GetMonthClosingRequest, context: grpc.aio.ServicerContext) -> pb.GetMonthClosingResponse:
         month = check_month(request.month, "month")
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             closed = await store.find_closing(conn, month)
+            cleared = await store.month_clearings(conn, month)
         if closed is None:
             raise NotFound(f"months/{month}", "the month is not closed")
-        return pb.GetMonthClosingResponse(closing=pb.MonthClosing.FromString(closed))
+        closing = pb.MonthClosing.FromString(closed)
+        statuses = transfer_statuses(closing, cleared)
+        return pb.GetMonthClosingResponse(closing=closing, state=month_state(statuses), transfers=statuses)
 
 
 def statement_entry(row) -> pb.StatementEntry:  # noqa: ANN001 - a record of store.STATEMENT_ENTRIES_SQL
@@ -550,4 +687,4 @@ def prepayment_message(row) -> pb.Prepayment:  # noqa: ANN001 - an asyncpg recor
     return pb.Prepayment(insured_region=row["insured_region"], balance_fen=row["balance_fen"],
                          required_fen=row["required_fen"], usage_bp=state.usage_bp, threshold_bp=row["threshold_bp"],
                          warning=state.threshold_crossed, exhausted=state.exhausted,
-                         topup_requested_fen=row["topup_requested_fen"])
+                         topup_requested_fen=row["topup_requested_fen"], months=row["months"])

@@ -15,17 +15,23 @@ TOTAL_KEYS = ("entries_as_insured", "entries_as_treating", "owed_by_fen", "owed_
               "maf_fen", "psn_pay_fen")
 
 
-def month_summary(region: str, closing: pb.MonthClosing, totals: Mapping[str, int]) -> pb.StatementSummary:
+def month_summary(region: str, closing: pb.MonthClosing, totals: Mapping[str, int],
+                  clearing: pb.TransferStatus | None = None) -> pb.StatementSummary:
     """The region's summary of a closed month, from its entries' totals; the net position must be the
-    one the close computed from the aggregates."""
+    one the close computed from the aggregates. `clearing` is the region's transfer status (None when the
+    region had no part in the month)."""
     net_fen = totals["owed_to_fen"] - totals["owed_by_fen"]
     positions = {item.region: item.net_fen for item in closing.positions}
     # The statement is built from the settlements, the close from the aggregates: they must agree.
     assert net_fen == positions.get(region, 0), "statement and closing disagree"
-    return pb.StatementSummary(
+    summary = pb.StatementSummary(
         region=region, month=closing.month, net_fen=net_fen,
-        transfers=[item for item in closing.direct_transfers if region in (item.payer, item.payee)],
+        transfers=[item for item in closing.hub_transfers if region in (item.payer, item.payee)],
         **{key: totals[key] for key in TOTAL_KEYS})
+    if clearing is not None:
+        assert clearing.region == region and clearing.net_fen == net_fen
+        summary.clearing.CopyFrom(clearing)
+    return summary
 
 
 def add_up(summaries: list[pb.StatementSummary]) -> pb.StatementTotals:

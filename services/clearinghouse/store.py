@@ -168,10 +168,14 @@ async def request_topup(conn: asyncpg.Connection, insured_region: str, amount_fe
 
 
 async def set_prepayment_terms(conn: asyncpg.Connection, insured_region: str, required_fen: int,
-                               threshold_bp: int, topup_requested_fen: int) -> None:
+                               threshold_bp: int, topup_requested_fen: int, months: int | None = None) -> None:
+    """Store the sizing and warning state; `months` None keeps the region's factor. A top-up request keeps the
+    time it was first made while it stays open."""
     await conn.execute(
-        "UPDATE prepayments SET required_fen = $2, threshold_bp = $3, topup_requested_fen = $4, updated_at = now() "
-        "WHERE insured_region = $1", insured_region, required_fen, threshold_bp, topup_requested_fen)
+        "UPDATE prepayments SET required_fen = $2, threshold_bp = $3, topup_requested_fen = $4::bigint, "
+        "months = coalesce($5, months), updated_at = now(), "
+        "topup_requested_at = CASE WHEN $4::bigint = 0 THEN NULL ELSE coalesce(topup_requested_at, now()) END "
+        "WHERE insured_region = $1", insured_region, required_fen, threshold_bp, topup_requested_fen, months)
 
 
 async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tuple[Posting, ...]) -> int:
@@ -183,13 +187,46 @@ async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tu
     return tx_id
 
 
-async def recent_outflows(conn: asyncpg.Connection, insured_region: str, months_max: int) -> list[int]:
-    """The region's obligations in its last closed months, newest first."""
+async def recent_outflows(conn: asyncpg.Connection, months_max: int) -> tuple[list[str], dict[str, list[int]]]:
+    """The last `months_max` closed months (oldest first) and every region's obligations as insured region in
+    each of them, a month without any counting 0 (a quiet month is recent outflow too)."""
+    months = [row["month"] for row in await conn.fetch(
+        "SELECT month FROM month_closings ORDER BY month DESC LIMIT $1", months_max)][::-1]
     rows = await conn.fetch(
-        "SELECT a.clearing_month, sum(a.fund_pay_fen)::bigint AS outflow FROM clearing_aggregates a "
-        "JOIN month_closings c ON c.month = a.clearing_month WHERE a.insured_region = $1 "
-        "GROUP BY 1 ORDER BY 1 DESC LIMIT $2", insured_region, months_max)
-    return [row["outflow"] for row in rows]
+        "SELECT clearing_month, insured_region, sum(fund_pay_fen)::bigint AS outflow FROM clearing_aggregates "
+        "WHERE clearing_month = ANY($1::text[]) GROUP BY 1, 2", months)
+    found = {(row["clearing_month"], row["insured_region"]): row["outflow"] for row in rows}
+    regions = {row["insured_region"] for row in rows}
+    return months, {region: [found.get((month, region), 0) for month in months] for region in regions}
+
+
+async def prepayment_regions(conn: asyncpg.Connection) -> set[str]:
+    """Every region with a prepayment row."""
+    return {row["insured_region"] for row in await conn.fetch("SELECT insured_region FROM prepayments")}
+
+
+async def post_clearing(conn: asyncpg.Connection, booking_month: str, cleared_month: str, region: str,
+                        postings: tuple[Posting, ...]) -> int:
+    """Append a region's clearing of `cleared_month`, booked in the open month it is committed in."""
+    assert_balanced(postings)
+    tx_id = await conn.fetchval(
+        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month, cleared_month, cleared_region) "
+        "VALUES (NULL, 'clearing', $1, $2, $3) RETURNING tx_id", booking_month, cleared_month, region)
+    await insert_postings(conn, tx_id, postings)
+    return tx_id
+
+
+async def insert_month_clearing(conn: asyncpg.Connection, month: str, region: str, net_fen: int, tx_id: int | None,
+                                request_id: str | None, reference: str, cleared_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO month_clearings (month, region, net_fen, tx_id, request_id, reference, cleared_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)", month, region, net_fen, tx_id,
+        UUID(request_id) if request_id else None, reference, cleared_at)
+
+
+async def month_clearings(conn: asyncpg.Connection, month: str) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch("SELECT * FROM month_clearings WHERE month = $1", month)
+    return {row["region"]: row for row in rows}
 
 
 async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None = None) -> list[asyncpg.Record]:

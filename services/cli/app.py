@@ -43,8 +43,12 @@ app.add_typer(month_app, name="month")
 app.add_typer(netting_app, name="netting")
 prepayment_app = sub_app("Insured regions' prepayments (预付金, SPEC §7).")
 app.add_typer(prepayment_app, name="prepayment")
+transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (SPEC §7).")
+app.add_typer(transfer_app, name="transfer")
 statement_app = sub_app("Statements per region (SPEC §7): months, the year, hospitals' payouts.")
 app.add_typer(statement_app, name="statement")
+payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
+app.add_typer(payouts_app, name="payouts")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
@@ -200,15 +204,57 @@ ChartOption = Annotated[Path | None, typer.Option("--chart", help="Also write a 
 
 
 @month_app.command("close")
-def month_close(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, as_json: JsonFlag = False) -> None:
-    """Close a month: freeze its obligations, net them, plan the transfers (closing twice changes nothing)."""
+def month_close(
+    month: MonthArgument,
+    empty: Annotated[bool, typer.Option("--empty", help="Close it even though it has no obligations.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close a month that is over: freeze its obligations, net them, plan the transfers (closing twice changes
+    nothing). A month without obligations is closed only with --empty: a closed month is closed for good."""
     from services.cli.netting_view import show_closing
 
-    closing = online.close_month(config, month)
+    closing = online.close_month(config, month, allow_empty=empty)
     if as_json:
         output.print_json(online.json_format.MessageToDict(closing, preserving_proto_field_name=True))
     else:
         show_closing(output.console(), closing)
+        online.show_transfers(output.console(), online.month_status(config, month))
+
+
+@month_app.command("status")
+def month_status(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, as_json: JsonFlag = False) -> None:
+    """A closed month's hub transfers and which have been paid (awaiting payment / settled)."""
+    status = online.month_status(config, month)
+    if as_json:
+        output.print_json(online.json_format.MessageToDict(status, preserving_proto_field_name=True))
+    else:
+        online.show_transfers(output.console(), status)
+
+
+@transfer_app.command("confirm")
+def transfer_confirm(
+    month: MonthArgument,
+    region: Annotated[str, typer.Argument(help="The region whose hub transfer was paid.")],
+    amount_fen: Annotated[int, typer.Option("--amount-fen", help="The amount paid, fen (must match the transfer).")],
+    reference: Annotated[str, typer.Option("--reference", help="The payment's bank reference.")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Record that a region's transfer of a closed month was paid; posts the region's clearing (清算)."""
+    answer = online.confirm_transfer(config, month, region, amount_fen, reference)
+    online.show_transfers(output.console(), online.month_status(config, month))
+    online.show_prepayments(output.console(), [answer.prepayment])
+
+
+@prepayment_app.command("terms")
+def prepayment_terms(
+    region: Annotated[str, typer.Argument(help="Insured region.")],
+    months: Annotated[int, typer.Option("--months", help="Months of recent outflow the prepayment holds (1–12).")] = 2,
+    threshold_bp: Annotated[int, typer.Option("--threshold-bp", help="Usage that warns, basis points.")] = 7000,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Set how a region's prepayment is sized and when it warns; it is re-sized at once."""
+    online.show_prepayments(output.console(), [online.set_prepayment_terms(config, region, months, threshold_bp)])
 
 
 @netting_app.command("show")
@@ -281,14 +327,42 @@ def statement_year(
         online.show_year_summary(output.console(), answer)
 
 
+TreatingRegionArgument = Annotated[str, typer.Argument(help="Treating region whose agency pays its hospitals.")]
+PayoutMonthArgument = Annotated[str, typer.Argument(help="Payout month YYYY-MM (Asia/Shanghai).")]
+
+
 @statement_app.command("payouts")
 def statement_payouts(
-    region: Annotated[str, typer.Argument(help="Treating region whose agency pays its hospitals.")],
-    month: MonthArgument,
+    region: TreatingRegionArgument,
+    month: PayoutMonthArgument,
     config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
 ) -> None:
-    """The treating agency's payout list per hospital (拨付) for a month."""
-    online.show_payouts(output.console(), config, region, month)
+    """The treating agency's payout list per hospital (拨付) for a month, and whether the month is closed (its list
+    frozen) or open (the list so far)."""
+    answer = online.payouts(config, region, month)
+    if as_json:
+        output.print_json(online.payouts_json(answer))
+    else:
+        online.show_payouts(output.console(), region, answer)
+
+
+@payouts_app.command("close")
+def payouts_close(
+    region: TreatingRegionArgument,
+    month: PayoutMonthArgument,
+    empty: Annotated[bool, typer.Option("--empty", help="Close it even though it has no payouts.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close a payout month that is over at the region's treating agency: its payout list is frozen for good, and a
+    settlement or cancel recorded later counts in the next open month. Months with payouts close in order; a month
+    without payouts only with --empty. Closing twice changes nothing and shows the first result."""
+    answer = online.close_payouts(config, region, month, allow_empty=empty)
+    if as_json:
+        output.print_json(online.payouts_json(answer))
+    else:
+        online.show_payouts(output.console(), region, answer)
 
 
 @app.command("reconcile")

@@ -5,27 +5,31 @@ process, a realistic month of cross-region discharges, the result as tables and 
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import grpc
-from clearinghouse.v1 import hospital_pb2, hospital_pb2_grpc
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import clearing_house_pb2_grpc, hospital_pb2, hospital_pb2_grpc
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import treating_agency_pb2_grpc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clearing.money import format_yuan
-from services.common.clock import shanghai_today
+from services.common.clock import shanghai_instant, shanghai_today
 from services.common.regions import load_regions
 from services.stack.enrol import enrol_all, fund_prepayments
 from services.stack.processes import StackProcesses
 from services.cli.netting_view import show_closing, write_chart
+from services.cli.online import show_transfers
+from services.stack.database import exit_on_sigterm
 
 DEMO_DIR = Path("var/demo")
 # Sized so that the month uses most of it: some regions cross the 70 % warning, a few run out.
@@ -57,35 +61,95 @@ def percent(bp: int) -> str:
 
 async def run_demo(console: Console, count: int, members: int, concurrency: int, seed: int,
                    work_dir: Path = DEMO_DIR) -> list[PairRow]:
+    """The month before this one, lived through on a demo clock (services/common/clock.py): the stays are
+    discharged and settled at discharge during the month, which is then over; on the 1st the parties reconcile
+    and the clearing house closes it; on the 3rd the regions pay their net transfers and the month is cleared."""
     started = time.monotonic()
-    stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members)
+    month = previous_month(shanghai_today())
+    timeline = DemoTimeline(month)
+    stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, clock_file=work_dir / "clock")
     try:
+        await stack.move_clock_to(timeline.discharges)
         with console.status("Starting Postgres and every party as its own process…"):
             config = await stack.start()
         console.print(f"[green]✓[/] {len(stack.services)} services up "
                       f"(clearing house, HIS simulator, {len(config.region_ports)} regions) "
                       f"in {time.monotonic() - started:.1f} s")
         addresses = {region: config.address(port) for region, port in config.region_ports.items()}
+        clearing_house = config.address(config.clearing_house_port)
         with console.status("Importing catalogues and enrolling members…"):
             await enrol_all(addresses, seed, members)
-        await fund_prepayments(config.address(config.clearing_house_port), list(addresses), seed, DEMO_PREPAYMENT_FEN)
+        await fund_prepayments(clearing_house, list(addresses), seed, DEMO_PREPAYMENT_FEN)
         console.print(f"[green]✓[/] catalogues imported, {members} members enrolled per region, prepayments of "
                       f"{format_yuan(DEMO_PREPAYMENT_FEN)} ¥ deposited")
-        month = previous_month(shanghai_today())
+        console.print(f"[bold]{timeline.discharges:%Y-%m-%d %H:%M} (Asia/Shanghai, the demo's clock):[/] hospitals "
+                      f"discharge the stays of {month} and settle each at discharge (即时结算).")
         rows = await discharge(console, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
+
+        await stack.move_clock_to(timeline.closing)
+        console.print(f"[bold]{timeline.closing:%Y-%m-%d %H:%M}:[/] {month} is over. Every pair of neighbours "
+                      f"reconciles (对账), then the clearing house closes the month (月结).")
         await reconcile_days(console, config, month)
-        await show_prepayment_status(console, config.address(config.clearing_house_port))
-        closing = await close_month(config.address(config.clearing_house_port))
+        before = await prepayments(clearing_house)
+        show_prepayments(console, before, f"Prepayments (预付金) before the close: {month}'s draws are still out")
+        closing = await close_month(clearing_house, month)
         show_closing(console, closing)
         write_chart(str(work_dir / "netting.png"), closing)
-        write_report(work_dir, rows, month, time.monotonic() - started)
+
+        await stack.move_clock_to(timeline.payments)
+        console.print(f"[bold]{timeline.payments:%Y-%m-%d %H:%M}:[/] the regions pay their net transfers through the "
+                      "clearing house; each confirmed payment clears the region's month (清算). Each treating agency "
+                      "closes its payout list to its hospitals (拨付).")
+        status = await confirm_transfers(clearing_house, month)
+        show_transfers(console, status)
+        payouts = await close_payout_months(addresses, month)
+        show_payouts(console, payouts, month)
+        after = await prepayments(clearing_house)
+        show_prepayments(console, after, f"Prepayments after {month} is cleared: draws given back, re-sized from "
+                                         "recent outflow")
+        write_report(work_dir, DemoResult(rows, month, closing, status, before, after, time.monotonic() - started))
         console.print(f"Report: {work_dir / 'report.md'}, {work_dir / 'report.png'} and {work_dir / 'netting.png'}")
         return rows
     finally:
         with console.status("Stopping every service…"):
             stack.stop()
         console.print(f"[green]✓[/] stopped cleanly; wall time {time.monotonic() - started:.1f} s")
+
+
+@dataclass(frozen=True)
+class DemoTimeline:
+    """The instants the demo's clock is moved to (Asia/Shanghai) for the month it lives through."""
+
+    month: str
+
+    @property
+    def discharges(self) -> datetime:
+        """The month's last evening: every stay of the month is discharged by then."""
+        first = date.fromisoformat(f"{self.month}-01")
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        return shanghai_instant(last, hour=20)
+
+    @property
+    def closing(self) -> datetime:
+        return shanghai_instant(self.discharges.date() + timedelta(days=1), hour=9)
+
+    @property
+    def payments(self) -> datetime:
+        return shanghai_instant(self.discharges.date() + timedelta(days=3), hour=10)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo's report shows."""
+
+    rows: list[PairRow]
+    month: str
+    closing: ch.MonthClosing
+    status: ch.GetMonthClosingResponse
+    prepayments_before: list[ch.Prepayment]
+    prepayments_after: list[ch.Prepayment]
+    wall_s: float
 
 
 async def discharge(console: Console, his_address: str, count: int, concurrency: int, seed: int,
@@ -147,32 +211,70 @@ async def reconcile_days(console: Console, config, month: str) -> None:  # noqa:
                       f"→ {item.action} ({'repaired' if item.repaired else item.error or 'reported'})")
 
 
-async def show_prepayment_status(console: Console, address: str) -> None:
-    from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
-
-    from services.cli.online import show_prepayments
-
+async def prepayments(address: str) -> list[ch.Prepayment]:
     async with grpc.aio.insecure_channel(address) as channel:
         answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ListPrepayments(
             ch.ListPrepaymentsRequest(), timeout=30)
-    show_prepayments(console, list(answer.prepayments))
+    return list(answer.prepayments)
 
 
-async def close_month(address: str):  # noqa: ANN201 - a MonthClosing
-    """Close the clearing month the settlements committed in (this month, by the clearing house's clock)."""
-    from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
+def show_prepayments(console: Console, items: list[ch.Prepayment], title: str) -> None:
+    from services.cli.online import show_prepayments as table
 
-    from services.common.clock import clearing_month, now_utc
+    console.print(f"[bold]{title}[/]")
+    table(console, items)
 
+
+async def close_month(address: str, month: str) -> ch.MonthClosing:
+    """Close the month the settlements committed in (it is over by the clearing house's clock)."""
     async with grpc.aio.insecure_channel(address) as channel:
         answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
-            ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=clearing_month(now_utc())), timeout=60)
+            ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month), timeout=60)
     return answer.closing
+
+
+async def close_payout_months(addresses: dict[str, str], month: str) -> dict[str, ta.ListPayoutsResponse]:
+    """Every treating agency closes the month's payout list to its hospitals (拨付): frozen from now on."""
+    lists = {}
+    for region, address in sorted(addresses.items()):
+        async with grpc.aio.insecure_channel(address) as channel:
+            answer = await treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ClosePayoutMonth(
+                ta.ClosePayoutMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=True), timeout=60)
+        lists[region] = answer.payout_list
+    return lists
+
+
+def show_payouts(console: Console, lists: dict[str, ta.ListPayoutsResponse], month: str) -> None:
+    names = {code: region.name for code, region in load_regions().items()}
+    table = Table(title=f"Payout lists of {month} (拨付), closed by each treating agency: what it owes its hospitals")
+    for header in ("treating region", "hospitals", "local ¥", "cross-region ¥", "total ¥", "list"):
+        table.add_column(header, justify="left" if header in ("treating region", "list") else "right")
+    for region, item in lists.items():
+        local = sum(payout.local_fen for payout in item.payouts)
+        cross = sum(payout.cross_region_fen for payout in item.payouts)
+        assert local + cross == item.total_fen
+        table.add_row(f"{names.get(region, region)} {region}", str(len(item.payouts)), format_yuan(local),
+                      format_yuan(cross), format_yuan(item.total_fen), "closed, frozen" if item.closed else "open")
+    console.print(table)
+
+
+async def confirm_transfers(address: str, month: str) -> ch.GetMonthClosingResponse:
+    """Every region pays (or is paid) its hub transfer, and the operator confirms each payment."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
+        status = await stub.GetMonthClosing(ch.GetMonthClosingRequest(month=month), timeout=30)
+        for item in status.transfers:
+            if not item.cleared:
+                await stub.ConfirmTransfer(ch.ConfirmTransferRequest(
+                    request_id=str(uuid.uuid4()), month=month, region=item.region, amount_fen=item.transfer.amount_fen,
+                    reference=f"DEMO-{month}-{item.region}"), timeout=30)
+        return await stub.GetMonthClosing(ch.GetMonthClosingRequest(month=month), timeout=30)
 
 
 def print_summary(console: Console, rows: list[PairRow], month: str) -> None:
     names = {code: region.name for code, region in load_regions().items()}
-    table = Table(title=f"Discharges settled in {month}, by region pair (就医地 → 参保地)")
+    table = Table(title=f"Stays discharged in {month}, each settled at discharge — so their clearing month (the month "
+                        f"a settlement commits in, Asia/Shanghai) is {month} too — by region pair (就医地 → 参保地)")
     for header, justify in (("treating → insured", "left"), ("stays", "right"), ("total ¥", "right"),
                             ("fund paid ¥", "right"), ("patient paid ¥", "right"), ("spared", "right")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
@@ -191,20 +293,11 @@ def print_summary(console: Console, rows: list[PairRow], month: str) -> None:
     console.print(table)
 
 
-def write_report(work_dir: Path, rows: list[PairRow], month: str, wall_s: float) -> None:
+def write_report(work_dir: Path, result: DemoResult) -> None:
     from services.cli.report import write_markdown, write_chart
 
-    write_markdown(work_dir / "report.md", rows, month, wall_s)
-    write_chart(work_dir / "report.png", rows, month)
-
-
-def exit_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the services and the embedded Postgres are stopped, not leaked."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
+    write_markdown(work_dir / "report.md", result)
+    write_chart(work_dir / "report.png", result.rows, result.month)
 
 
 def run(count: int, members: int, concurrency: int, seed: int) -> None:

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clearing.money import format_yuan
-from services.common.regions import load_regions
+from services.common.regions import chart_label, load_regions
 
 
 def show_closing(console: Console, closing: ch.MonthClosing) -> None:
@@ -28,11 +28,13 @@ def show_closing(console: Console, closing: ch.MonthClosing) -> None:
     for item in closing.positions:
         positions.add_row(f"{names.get(item.region, item.region)} {item.region}", format_yuan(item.net_fen))
     console.print(positions)
-    transfers = Table(title=f"Direct transfers ({len(closing.direct_transfers)}; hub plan: {len(closing.hub_transfers)})")
+    names["clearinghouse"] = "清算中心 clearing house"
+    transfers = Table(title=f"Hub transfers, the ones paid and confirmed ({len(closing.hub_transfers)}; a direct "
+                            f"plan would need {len(closing.direct_transfers)})")
     transfers.add_column("payer")
     transfers.add_column("payee")
     transfers.add_column("¥", justify="right")
-    for item in closing.direct_transfers:
+    for item in closing.hub_transfers:
         transfers.add_row(names.get(item.payer, item.payer), names.get(item.payee, item.payee),
                           format_yuan(item.amount_fen))
     console.print(transfers)
@@ -48,12 +50,14 @@ def write_chart(path: str, closing: ch.MonthClosing) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    regions = [p.region for p in closing.positions]
+    regions = [chart_label(p.region) for p in closing.positions]
     values = [p.net_fen / 100 for p in closing.positions]  # yuan, for display only
-    figure, axes = plt.subplots(figsize=(8, 4))
+    figure, axes = plt.subplots(figsize=(9, 4.5))
     axes.bar(regions, values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
     axes.axhline(0, color="black", linewidth=0.8)
-    axes.set_title(f"Net positions {closing.month} (+ receives, − pays), yuan")
+    axes.set_xlabel("region")
+    axes.set_ylabel("yuan")
+    axes.set_title(f"Net positions, clearing month {closing.month} (+ receives, − pays)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -10,6 +10,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from clearing.bill import check_region
 from clearing.errors import InvalidField
 from clearing.money import format_yuan
 from services.cli import output
+from services.common.clock import SHANGHAI
 from services.common.errors import domain_error_from_status
 from services.stack.config import StackConfig
 
@@ -51,10 +53,10 @@ def call(address: str, make_call: Callable[[grpc.aio.Channel], Awaitable[Result]
         output.fail(domain_error_from_status(error))
 
 
-def region_address(config: StackConfig, region: str) -> str:
-    check_region(region, "--region")
+def region_address(config: StackConfig, region: str, field: str = "--region") -> str:
+    check_region(region, field)
     if region not in config.region_ports:
-        raise InvalidField("--region", f"region {region} is not part of this stack")
+        raise InvalidField(field, f"region {region} is not part of this stack")
     return config.address(config.region_ports[region])
 
 
@@ -155,35 +157,68 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
     asyncio.run(run())
 
 
-def close_month(config_path: Path, month: str) -> ch.MonthClosing:
+def clearing_house_call(config_path: Path, rpc: str, request: Any) -> Any:  # noqa: ANN401 - a response message
+    """One call of the clearing house's `rpc`; a refusal is the one-line operator error."""
     config = load_config(config_path)
-    request = ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month)
     return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
-                    request, timeout=CALL_TIMEOUT_S)).closing
+                lambda channel: getattr(clearing_house_pb2_grpc.ClearingHouseServiceStub(channel), rpc)(
+                    request, timeout=CALL_TIMEOUT_S))
+
+
+def close_month(config_path: Path, month: str, allow_empty: bool = False) -> ch.MonthClosing:
+    return clearing_house_call(config_path, "CloseMonth", ch.CloseMonthRequest(
+        request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)).closing
+
+
+def month_status(config_path: Path, month: str) -> ch.GetMonthClosingResponse:
+    return clearing_house_call(config_path, "GetMonthClosing", ch.GetMonthClosingRequest(month=month))
 
 
 def month_closing(config_path: Path, month: str) -> ch.MonthClosing:
-    config = load_config(config_path)
-    return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetMonthClosing(
-                    ch.GetMonthClosingRequest(month=month), timeout=CALL_TIMEOUT_S)).closing
+    return month_status(config_path, month).closing
+
+
+def confirm_transfer(config_path: Path, month: str, region: str, amount_fen: int,
+                     reference: str) -> ch.ConfirmTransferResponse:
+    return clearing_house_call(config_path, "ConfirmTransfer", ch.ConfirmTransferRequest(
+        request_id=str(uuid.uuid4()), month=month, region=region, amount_fen=amount_fen, reference=reference))
+
+
+def set_prepayment_terms(config_path: Path, region: str, months: int, threshold_bp: int) -> ch.Prepayment:
+    return clearing_house_call(config_path, "SetPrepaymentTerms", ch.SetPrepaymentTermsRequest(
+        request_id=str(uuid.uuid4()), insured_region=region, months=months, threshold_bp=threshold_bp)).prepayment
+
+
+MONTH_STATES = {ch.MONTH_STATE_AWAITING_PAYMENT: "awaiting payment (待拨付)", ch.MONTH_STATE_SETTLED: "settled (已清算)"}
+
+
+def show_transfers(console: Console, status: ch.GetMonthClosingResponse) -> None:
+    """A closed month's hub transfers and which are paid."""
+    from services.common.regions import load_regions
+
+    names = {code: region.name for code, region in load_regions().items()}
+    table = Table(title=f"{status.closing.month}: {MONTH_STATES.get(status.state, 'unknown')} — hub transfers "
+                        f"through the clearing house")
+    for header in ("region", "net ¥", "transfer", "¥", "status", "reference"):
+        table.add_column(header, justify="right" if "¥" in header else "left")
+    for item in status.transfers:
+        direction = ("pays in" if item.net_fen < 0 else "is paid") if item.HasField("transfer") else "nothing moves"
+        cleared = (f"cleared {item.cleared_at.ToDatetime(tzinfo=UTC).astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+                   if item.cleared else "awaiting payment")
+        table.add_row(f"{names.get(item.region, item.region)} {item.region}", format_yuan(item.net_fen), direction,
+                      format_yuan(item.transfer.amount_fen), cleared, item.reference)
+    console.print(table)
 
 
 def prepayments(config_path: Path, region: str | None) -> list[ch.Prepayment]:
-    config = load_config(config_path)
-    return list(call(config.address(config.clearing_house_port),
-                     lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ListPrepayments(
-                         ch.ListPrepaymentsRequest(insured_region=region or ""), timeout=CALL_TIMEOUT_S)).prepayments)
+    return list(clearing_house_call(config_path, "ListPrepayments",
+                                    ch.ListPrepaymentsRequest(insured_region=region or "")).prepayments)
 
 
 def top_up(config_path: Path, region: str, amount_fen: int, required_fen: int) -> ch.Prepayment:
-    config = load_config(config_path)
-    request = ch.TopUpPrepaymentRequest(request_id=str(uuid.uuid4()), insured_region=region, amount_fen=amount_fen,
-                                        required_fen=required_fen)
-    return call(config.address(config.clearing_house_port),
-                lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).TopUpPrepayment(
-                    request, timeout=CALL_TIMEOUT_S)).prepayment
+    return clearing_house_call(config_path, "TopUpPrepayment", ch.TopUpPrepaymentRequest(
+        request_id=str(uuid.uuid4()), insured_region=region, amount_fen=amount_fen,
+        required_fen=required_fen)).prepayment
 
 
 def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:
@@ -191,13 +226,15 @@ def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:
 
     names = {code: region.name for code, region in load_regions().items()}
     table = Table(title="Prepayments (预付金) at the clearing house")
-    for header in ("insured region", "balance ¥", "required ¥", "used", "status", "top-up requested ¥"):
+    for header in ("insured region", "balance ¥", "required ¥", "months", "used", "warn at", "status",
+                   "top-up requested ¥"):
         table.add_column(header, justify="left" if header in ("insured region", "status") else "right")
     for item in items:
         status = "EXHAUSTED" if item.exhausted else "WARNING" if item.warning else "ok"
         table.add_row(f"{names.get(item.insured_region, item.insured_region)} {item.insured_region}",
-                      format_yuan(item.balance_fen), format_yuan(item.required_fen),
-                      f"{item.usage_bp // 100}.{item.usage_bp % 100:02d} %", status,
+                      format_yuan(item.balance_fen), format_yuan(item.required_fen), str(item.months),
+                      f"{item.usage_bp // 100}.{item.usage_bp % 100:02d} %",
+                      f"{item.threshold_bp // 100}.{item.threshold_bp % 100:02d} %", status,
                       format_yuan(item.topup_requested_fen))
     console.print(table)
 
@@ -295,12 +332,36 @@ def show_year_summary(console: Console, answer: ch.GetYearSummaryResponse) -> No
         console.print("no open month")
 
 
-def show_payouts(console: Console, config_path: Path, region: str, month: str) -> None:
+def payouts(config_path: Path, region: str, month: str) -> ta.ListPayoutsResponse:
+    """A treating agency's payout list of a month: frozen once the month is closed, the list so far before."""
     config = load_config(config_path)
-    answer = call(region_address(config, region),
-                  lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListPayouts(
-                      ta.ListPayoutsRequest(month=month), timeout=CALL_TIMEOUT_S))
-    table = Table(title=f"Payouts (拨付) of the {region} agency to its hospitals, {month}")
+    return call(region_address(config, region, "REGION"),
+                lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListPayouts(
+                    ta.ListPayoutsRequest(month=month), timeout=CALL_TIMEOUT_S))
+
+
+def close_payouts(config_path: Path, region: str, month: str, allow_empty: bool = False) -> ta.ListPayoutsResponse:
+    """Close a payout month at a treating agency; its frozen list (the first result if it was closed before)."""
+    config = load_config(config_path)
+    request = ta.ClosePayoutMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)
+    return call(region_address(config, region, "REGION"),
+                lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ClosePayoutMonth(
+                    request, timeout=CALL_TIMEOUT_S)).payout_list
+
+
+def payouts_json(answer: ta.ListPayoutsResponse) -> dict[str, Any]:
+    return json_format.MessageToDict(answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def payout_state(answer: ta.ListPayoutsResponse) -> str:
+    if answer.closed:
+        return f"closed {answer.closed_at.ToDatetime():%Y-%m-%d %H:%M} UTC: the list is frozen"
+    return "open: the list so far, it still changes"
+
+
+def show_payouts(console: Console, region: str, answer: ta.ListPayoutsResponse) -> None:
+    table = Table(title=f"Payouts (拨付) of the {region} agency to its hospitals, {answer.month} "
+                        f"({'closed' if answer.closed else 'open'})")
     for header in ("hospital", "settlements", "cancels", "local ¥", "cross-region ¥", "to pay ¥"):
         table.add_column(header, justify="left" if header == "hospital" else "right")
     for item in answer.payouts:
@@ -309,3 +370,4 @@ def show_payouts(console: Console, config_path: Path, region: str, month: str) -
     table.add_section()
     table.add_row("all", "", "", "", "", format_yuan(answer.total_fen))
     console.print(table)
+    console.print(f"{answer.month}: {payout_state(answer)}")

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from clearing.errors import InvalidField
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLOCK_FILE_ENV = "CLEARING_CLOCK_FILE"
 FILE_CHECK_S = 0.05
@@ -30,17 +32,20 @@ class ShiftedClock:
         self.path = path
         self.offset = timedelta(0)
         self.checked_at = float("-inf")
-        self.file_mtime_ns: int | None = None
+        self.file_signature: tuple[int, int, int] | None = None
 
     def current_offset(self) -> timedelta:
         if self.path is not None and time.monotonic() - self.checked_at >= FILE_CHECK_S:
             self.checked_at = time.monotonic()
             try:
-                mtime_ns = self.path.stat().st_mtime_ns
+                found = self.path.stat()
+                # A new file replaces the old one on every change (write_offset_file), so its inode tells even
+                # two changes within one tick of the file system's clock apart.
+                signature = (found.st_ino, found.st_mtime_ns, found.st_size)
             except FileNotFoundError:
-                mtime_ns = None
-            if mtime_ns != self.file_mtime_ns:
-                self.file_mtime_ns = mtime_ns
+                signature = None
+            if signature != self.file_signature:
+                self.file_signature = signature
                 self.offset = read_offset_file(self.path)
         return self.offset
 
@@ -56,6 +61,7 @@ def read_offset_file(path: Path) -> timedelta:
 
 def write_offset_file(path: Path, offset: timedelta) -> None:
     """Move the clock of every process started with `CLEARING_CLOCK_FILE=path` (atomically: write, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(f"{int(offset.total_seconds())}\n", encoding="ascii")
     os.replace(partial, path)
@@ -103,3 +109,22 @@ def clearing_month(instant: datetime) -> str:
 def shanghai_instant(day: date, hour: int = 12) -> datetime:
     """Noon (or `hour`) of a calendar day in Asia/Shanghai."""
     return datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
+
+
+# A hospital's clock may run a little ahead of ours: a day it already sees as today is accepted this long before
+# our midnight.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def latest_day() -> date:
+    """The latest admission, discharge or service day a party accepts: today in Asia/Shanghai, allowing for skew."""
+    return (now_utc() + CLOCK_SKEW).astimezone(SHANGHAI).date()
+
+
+def check_not_after_today(day: date, field: str) -> date:
+    """Refuse a day in the future (a discharge next year would be adjudicated against that year's empty
+    accumulators: a fresh 起付线 and caps, issue 9 item 5)."""
+    latest = latest_day()
+    if day > latest:
+        raise InvalidField(field, f"{day.isoformat()} is after today ({latest.isoformat()}, Asia/Shanghai)")
+    return day

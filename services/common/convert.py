@@ -24,6 +24,7 @@ from clearing.money import BP_WHOLE, apply_bp, format_qty
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
 from clearing.quote import SPLIT_KEYS
 from clearing.translate import CatalogueRule
+from services.common.clock import check_not_after_today
 from services.common.requests import check_request_id
 
 GRADES = {Grade.A: pb.GRADE_A, Grade.B: pb.GRADE_B, Grade.C: pb.GRADE_C}
@@ -168,7 +169,7 @@ def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.sta
     if hospital_code[1:7] != treating_region:
         raise InvalidField(f"{where}.hospital_code", f"is not a hospital of region {treating_region}")
     admitted = parse_day(stay.admitted_on, f"{where}.admitted_on")
-    discharged = parse_day(stay.discharged_on, f"{where}.discharged_on")
+    discharged = check_not_after_today(parse_day(stay.discharged_on, f"{where}.discharged_on"), f"{where}.discharged_on")
     if discharged < admitted:
         raise InvalidField(f"{where}.discharged_on", "must not be before admitted_on")
     facts = StayFacts(treating_region, check_hospital_level(stay.hospital_level, f"{where}.hospital_level"),

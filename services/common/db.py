@@ -7,6 +7,7 @@ under an advisory lock so two processes of one party starting together apply eac
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import asyncpg
@@ -24,9 +25,15 @@ async def init_connection(connection: asyncpg.Connection) -> None:
 POOL_SIZE_MAX = 4
 
 
+# An idle connection is closed after this long (asyncpg's default). A test session runs several stacks on one
+# server (max_connections 100) and lowers it, so a stack that is not in use holds no connections.
+IDLE_CONNECTION_LIFETIME_S = float(os.environ.get("CLEARING_DB_IDLE_S") or 300.0)
+
+
 async def create_pool(dsn: str, size_max: int = POOL_SIZE_MAX) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size_max, init=init_connection,
-                                     server_settings={"timezone": "UTC"})
+                                     server_settings={"timezone": "UTC"},
+                                     max_inactive_connection_lifetime=IDLE_CONNECTION_LIFETIME_S)
 
 
 async def apply_migrations(pool: asyncpg.Pool, directory: Path) -> list[str]:

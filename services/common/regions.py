@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,13 @@ class Region:
     name: str
     province_code: str
     hospitals: tuple[Hospital, ...]
+    name_latin: str = ""  # pinyin, for charts whose fonts lack Chinese glyphs
+
+
+def chart_label(code: str) -> str:
+    """A region on a chart's axis: its pinyin name over its code (the code alone for a region not configured)."""
+    region = load_regions().get(code)
+    return f"{region.name_latin}\n{code}" if region is not None and region.name_latin else code
 
 
 def _hospital(region_code: str, raw: dict[str, object], where: str) -> Hospital:
@@ -53,6 +61,9 @@ def _hospital(region_code: str, raw: dict[str, object], where: str) -> Hospital:
 
 def _region(raw: dict[str, object], where: str) -> Region:
     code, name, province_code = raw.get("code"), raw.get("name"), raw.get("province_code")
+    name_latin = raw.get("name_latin", "")
+    if not isinstance(name_latin, str) or not name_latin.isascii():
+        raise ValueError(f"{where}.name_latin: must be ASCII (pinyin), got {name_latin!r}")
     if not isinstance(code, str) or not _REGION_RE.match(code):
         raise ValueError(f"{where}.code: must be a 6-digit region code, got {code!r}")
     if not isinstance(name, str) or not name:
@@ -63,7 +74,7 @@ def _region(raw: dict[str, object], where: str) -> Region:
     if not isinstance(raw_hospitals, list) or not raw_hospitals:
         raise ValueError(f"{where}.hospitals: at least one hospital is required")
     hospitals = tuple(_hospital(code, h, f"{where}.hospitals[{i}]") for i, h in enumerate(raw_hospitals))
-    return Region(code=code, name=name, province_code=province_code, hospitals=hospitals)
+    return Region(code=code, name=name, province_code=province_code, hospitals=hospitals, name_latin=name_latin)
 
 
 def load_region_list(path: str | Path = REGIONS_FILE) -> tuple[Region, ...]:
@@ -88,6 +99,7 @@ def demo_region_codes() -> tuple[str, ...]:
     return tuple(region.code for region in load_region_list())
 
 
+@functools.cache
 def load_regions(directory: Path = REGIONS_DIR) -> dict[str, Region]:
     """The regions by code."""
     return {region.code: region for region in load_region_list(directory / "regions.toml")}

@@ -64,11 +64,29 @@ def same_request_or_conflict(stored: bytes, request: Message) -> None:
         raise RequestConflict(difference)
 
 
+async def lock_request(conn: asyncpg.Connection, request_id: str) -> None:
+    """The one mechanism that makes a mutating RPC safe against concurrent copies of one request (a client
+    retrying while its first call still runs): a transaction-scoped advisory lock on the request id, taken
+    before the id is looked up. The second copy waits for the first's commit, then finds its record and replays
+    it — never a unique violation (INTERNAL), never a second effect. Its key space (hash seed 1) is apart from
+    the settlement-id locks (services/common/locks.py, seed 0), so the two never wait for each other by chance."""
+    assert conn.is_in_transaction(), "the lock lives as long as the transaction that records the request"
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", request_id)
+
+
 async def replay(conn: asyncpg.Connection, request_id: str, rpc: str, request: Message) -> bytes | None:
-    """The stored response of an earlier request with this id, or None if it is new.
+    """The stored response of an earlier request with this id, or None if it is new; call it inside the
+    transaction that will `remember` the answer: it takes the request's lock first (`lock_request`).
 
     The same id with different content (or used for another RPC) is `RequestConflict`.
     """
+    await lock_request(conn, request_id)
+    return await stored_answer(conn, request_id, rpc, request)
+
+
+async def stored_answer(conn: asyncpg.Connection, request_id: str, rpc: str, request: Message) -> bytes | None:
+    """`replay` without the lock: a look before the work, outside any transaction (the work's own transaction
+    looks again with `replay`)."""
     row = await conn.fetchrow("SELECT rpc, request, response FROM requests WHERE request_id = $1", uuid.UUID(request_id))
     if row is None:
         return None

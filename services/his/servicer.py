@@ -24,6 +24,7 @@ from clearing.errors import InvalidField
 from services.common import reconciling
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
+from services.common.clock import shanghai_today
 from services.common.requests import check_request_id
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
@@ -75,6 +76,9 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             # Outside, the generated catalogues have no items (before) or the stays' dates overflow (after):
             # every discharge would crash instead of being refused here.
             raise InvalidField("month", f"must be a month from {FIRST_MONTH:%Y-%m} to {LAST_MONTH:%Y-%m}")
+        if month_start > shanghai_today():
+            # Its stays would be discharged after today, which every agency refuses.
+            raise InvalidField("month", f"{request.month} has not begun (today is {shanghai_today().isoformat()})")
         seed = request.seed or self.seed
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         semaphore = asyncio.Semaphore(concurrency)

@@ -22,7 +22,7 @@ from clearing.member import Member
 from clearing.bill import check_region, check_text
 from clearing.dates import parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
-from clearing.lifecycle import check_not_reversed, reversal_outcome
+from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
 from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
 from services.common import convert, reconciling
 from services.common.errors import rpc, rpc_stream
@@ -125,8 +125,9 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             stored = await replay(conn, request_id, "CancelAdjudication", request)
             if stored is not None:
                 return pb.CancelAdjudicationResponse.FromString(stored)
-            if row["status"] == "cancelled":
-                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
+            # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
+            # reversed, and only a settled row can be cancelled (issue 9 item 8).
+            check_cancellable(row["status"])
             restored = ytd.minus(store.delta_of(row))
             assert restored.is_non_negative(), "accumulators never fall below zero on a cancel"
             first = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication

@@ -16,11 +16,13 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common import clock
 from services.common.db import ensure_database
 from services.common.regions import load_regions
 from services.stack.config import StackConfig
@@ -61,6 +63,9 @@ class StackProcesses:
     database: Database | None = None
     config: StackConfig | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    # The services' clock file (CLEARING_CLOCK_FILE, services/common/clock.py): a demo or a test that lives
+    # through months moves every service's clock at once with `move_clock_to`. None: the system clock.
+    clock_file: Path | None = None
     owns_database: bool = field(default=False, init=False)
 
     @property
@@ -112,10 +117,18 @@ class StackProcesses:
 
     def spawn(self, role: str) -> None:
         service = self.services[role]
+        environment = None if self.clock_file is None else {**os.environ, clock.CLOCK_FILE_ENV: str(self.clock_file)}
         with service.log_path.open("ab") as log_file:
             service.process = subprocess.Popen(
                 [sys.executable, "-m", "services.stack.serve", role, "--config", str(self.config_path)],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env=environment)
+
+    async def move_clock_to(self, instant: datetime) -> None:
+        """Set every service's clock to `instant` (it runs on from there) and wait until they have all read it."""
+        assert self.clock_file is not None, "the stack was started without a clock file"
+        clock.write_offset_file(self.clock_file, clock.offset_to(instant))
+        await asyncio.sleep(3 * clock.FILE_CHECK_S)
 
     async def wait_healthy(self, role: str) -> None:
         service = self.services[role]

@@ -25,17 +25,19 @@ from clearing import limits
 from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_region, check_text, make_bill
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
-from clearing.dates import check_month, parse_day
+from clearing.dates import check_month, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
-from services.common.clock import clearing_month, now_utc
+from services.common.clock import check_not_after_today, clearing_month, now_utc
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
 )
-from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
+from services.common.requests import (
+    check_request_id, lock_request, remember, replay, same_request_or_conflict, stored_answer,
+)
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
@@ -83,9 +85,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         member_id = check_text(patient.member_id, "patient.member_id", 64)
         id_number = check_text(patient.id_number, "patient.id_number", 18)
         name = check_text(patient.name, "patient.name", 64)
-        admitted_on = parse_day(request.admitted_on, "admitted_on")
+        admitted_on = check_not_after_today(parse_day(request.admitted_on, "admitted_on"), "admitted_on")
         diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_request(conn, request_id)  # a concurrent copy waits here, then finds this one's encounter
             earlier = await store.find_encounter_by_request(conn, request_id)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
@@ -108,20 +111,57 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             encounter = await store.find_encounter(conn, encounter_id, lock=True)
             if encounter is None:
                 raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            await lock_request(conn, request_id)
             earlier = await store.find_upload(conn, request_id)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
                 return pb.UploadChargesResponse.FromString(bytes(earlier["response"]))
             if await store.live_settlement(conn, encounter_id) is not None:
                 raise PreconditionFailed("encounter_id", "the encounter is already settled")
-            existing = await store.charge_lines(conn, encounter_id)
-            check_new_lines(existing, new_lines)
-            await store.insert_lines(conn, encounter_id, len(existing), new_lines)
-            all_lines = existing + new_lines
-            response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(all_lines),
-                                                total_fen=sum(line.amount_fen for line in all_lines))
+            check_service_dates(new_lines, encounter["admitted_on"])
+            uploaded = await store.charge_lines(conn, encounter_id, voided=True)
+            check_new_lines(uploaded, new_lines)
+            await store.insert_lines(conn, encounter_id, len(uploaded), new_lines)
+            bill = await store.charge_lines(conn, encounter_id)
+            response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(bill),
+                                                total_fen=sum(line.amount_fen for line in bill))
             await store.record_upload(conn, request_id, encounter_id, request.SerializeToString(),
                                       response.SerializeToString())
+        return response
+
+    @rpc
+    async def VoidCharges(self, request: pb.VoidChargesRequest, context: grpc.aio.ServicerContext) -> pb.VoidChargesResponse:
+        """退费: void uploaded lines of an encounter that is not settled; they leave the bill, kept on record."""
+        request_id = check_request_id(request.request_id)
+        encounter_id = check_request_id(request.encounter_id, "encounter_id")
+        line_ids = check_line_ids(list(request.line_ids))
+        if len(request.reason) > REASON_LENGTH_MAX:
+            raise InvalidField("reason", f"is longer than {REASON_LENGTH_MAX} characters")
+        reason = check_text(request.reason, "reason", REASON_LENGTH_MAX) if request.reason else ""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "VoidCharges", request)
+            if stored is not None:
+                return pb.VoidChargesResponse.FromString(stored)
+            encounter = await store.find_encounter(conn, encounter_id, lock=True)
+            if encounter is None:
+                raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            if await store.live_settlement(conn, encounter_id) is not None:
+                raise PreconditionFailed("encounter_id", "the encounter has a settlement in progress or settled: "
+                                                         "cancel (撤销) it before voiding its lines")
+            states = await store.all_line_states(conn, encounter_id)
+            for index, line_id in enumerate(line_ids):
+                if line_id not in states:
+                    raise InvalidField(f"line_ids[{index}]", f"{line_id!r} is not a line of the encounter")
+                if states[line_id]:
+                    raise InvalidField(f"line_ids[{index}]", f"{line_id!r} is voided already")
+            voided = [line for line in await store.charge_lines(conn, encounter_id) if line.line_id in set(line_ids)]
+            assert await store.void_lines(conn, encounter_id, line_ids, request_id, reason) == len(line_ids)
+            bill = await store.charge_lines(conn, encounter_id)
+            response = pb.VoidChargesResponse(encounter_id=encounter_id, line_count=len(bill),
+                                              total_fen=sum(line.amount_fen for line in bill),
+                                              voided_count=len(voided), voided_fen=sum(line.amount_fen for line in voided))
+            await remember(conn, request_id, "VoidCharges", request, response)
+        log.info("charges_voided", encounter_id=encounter_id, voided=len(voided), voided_fen=response.voided_fen)
         return response
 
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
@@ -137,6 +177,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
                          encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
+        check_not_after_today(bill.discharged_on, "discharged_on")
         version, catalogue = await self.catalogue(conn)
         classified = classify_bill(bill, catalogue)
         claim = types_pb2.Claim(
@@ -229,19 +270,22 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         response = pb.SettleResponse(settlement=settlement)
         split = settlement.adjudication.split
         claim = settlement.claim
-        settled_at = settlement.settled_at.ToDatetime(tzinfo=UTC)
+        settled_at = settlement.settled_at.ToDatetime(tzinfo=UTC)  # the clearing house's, for a cross-region stay
         postings = payout_postings(claim.stay.hospital_code, self.region, claim.insured_region, split.fund_pay_fen)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
+            # The payout month is when this agency records it, never the clearing house's settled_at: an answer
+            # that arrives after the month's payout list was closed counts in the first open month.
+            month = await payout_month_now(conn)
             if not await store.mark_settled(conn, settlement.settlement_id, response.SerializeToString(),
-                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at):
+                                            split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at, month):
                 row = await store.find_settlement_by_request(conn, request_id)
                 check_not_reversed(row["status"] == "reversed")  # reversed while downstream answered
                 if row["status"] == "failed":
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(row["error"])))
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
             if postings:  # the hospital's receivable, in the payout month of the settlement (拨付)
-                await store.post_transaction(conn, settlement.settlement_id, "settlement", clearing_month(settled_at),
-                                             postings)
+                await store.post_transaction(conn, settlement.settlement_id, "settlement", month, postings)
         SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
                  local=settlement.local)
@@ -253,7 +297,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
         async with self.pool.acquire() as conn:
-            stored = await replay(conn, request_id, "Cancel", request)
+            stored = await stored_answer(conn, request_id, "Cancel", request)
             row = await store.find_settlement(conn, settlement_id)
         if stored is not None:
             return pb.CancelResponse.FromString(stored)
@@ -277,15 +321,19 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
         response = pb.CancelResponse(settlement=settlement)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
             locked = await store.find_settlement(conn, settlement_id, lock=True)
             stored = await replay(conn, request_id, "Cancel", request)
             if stored is not None:  # a concurrent copy of this request finished first
                 return pb.CancelResponse.FromString(stored)
-            if locked["status"] == "cancelled":
-                raise PreconditionFailed("settlement_id", "the settlement is already cancelled")
-            cancelled_at = now_utc()
-            await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
-            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
+            if locked["status"] == "cancelled" and str(locked["cancel_request_id"]) == request_id:
+                return pb.CancelResponse.FromString(bytes(locked["cancel_response"]))  # reconciliation completed this cancel
+            # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
+            # reversed, and only a settled row can be cancelled (issue 9 item 8).
+            check_cancellable(locked["status"])
+            month = await payout_month_now(conn, not_before=locked["payout_month"])
+            await mirror_receivable(conn, settlement_id, "cancel", month)
+            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), now_utc(), month)
             await remember(conn, request_id, "Cancel", request, response)
         log.info("settlement_cancelled")
         return response
@@ -353,6 +401,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def record_reversed(self, request_id: str, request: pb.ReverseRequest, settlement_id: str,
                               adjudication: types_pb2.Adjudication | None) -> pb.ReverseResponse:
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
             await lock_settlement_key(conn, request.original_request_id)
             reversal = await store.find_reversal(conn, request.original_request_id)
             if reversal["status"] == "done":  # a concurrent copy finished first
@@ -369,9 +418,11 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             if row["status"] in ("pending", "settled"):
                 stored = (pb.SettleResponse(settlement=response.settlement).SerializeToString()
                           if response.HasField("settlement") else None)
-                reversed_at = now_utc()
-                await mirror_receivable(conn, settlement_id, "reversal", reversed_at)
-                await store.mark_reversed(conn, settlement_id, stored, reversed_at)
+                month = None  # a settlement that never completed here counts in no payout list
+                if row["status"] == "settled":
+                    month = await payout_month_now(conn, not_before=row["payout_month"])
+                    await mirror_receivable(conn, settlement_id, "reversal", month)
+                await store.mark_reversed(conn, settlement_id, stored, now_utc(), month)
             await store.finish_reversal(conn, request.original_request_id, outcome.value, response.SerializeToString())
             await remember(conn, request_id, "Reverse", request, response)
         log.info("settlement_reversed", outcome=outcome.value)
@@ -381,15 +432,16 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         """Reconciliation: downstream cancelled (撤销) but the cancel never completed here (a crash in between).
         Complete it under the same cancel id, so the HIS's retry of that Cancel gets the cancelled settlement."""
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await store.lock_payouts_for_posting(conn)
             row = await store.find_settlement(conn, settlement_id, lock=True)
             if row is None or row["status"] != "settled":
                 raise PreconditionFailed("settlement_id", "is no longer settled")
             settlement = pb.SettleResponse.FromString(bytes(row["response"])).settlement
             settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
-            cancelled_at = now_utc()
-            await mirror_receivable(conn, settlement_id, "cancel", cancelled_at)
+            month = await payout_month_now(conn, not_before=row["payout_month"])
+            await mirror_receivable(conn, settlement_id, "cancel", month)
             await store.mark_cancelled(conn, settlement_id, cancel_request_id,
-                                       pb.CancelResponse(settlement=settlement).SerializeToString(), cancelled_at)
+                                       pb.CancelResponse(settlement=settlement).SerializeToString(), now_utc(), month)
         log.warning("cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
     async def day_detail(self, day, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
@@ -432,16 +484,58 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
         month = check_month(request.month, "month")
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            frozen = await store.find_payout_closing(conn, month)
             rows = await store.payouts(conn, month)
             # One snapshot: the list (from the settlements) must agree with the ledger, for the month
             # and over all months against the hospitals' running balances.
             check_payouts_match_ledger(fund_pay_by_hospital(rows), await store.receivable_movements(conn, month), month)
             check_payouts_match_ledger(fund_pay_by_hospital(await store.payouts(conn, None)),
                                        await store.receivable_balances(conn), "all months")
-        payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
-        for payout in payouts:
-            assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
-        return pb.ListPayoutsResponse(payouts=payouts, total_fen=sum(payout.fund_pay_fen for payout in payouts))
+        running = payout_list(month, rows, None)
+        if frozen is None:
+            return running
+        answer = pb.ListPayoutsResponse.FromString(frozen)  # the stored bytes, the same answer every time
+        # A closed list never changes, and nothing counts in a closed month any more (the database refuses it):
+        # what the settlements say of the month is still what was frozen.
+        assert list(answer.payouts) == list(running.payouts) and answer.total_fen == running.total_fen, \
+            f"the frozen payout list of {month} differs from its settlements"
+        return answer
+
+    @rpc
+    async def ClosePayoutMonth(self, request: pb.ClosePayoutMonthRequest,
+                               context: grpc.aio.ServicerContext) -> pb.ClosePayoutMonthResponse:
+        """Freeze a month's payout list (拨付月结), as the clearing house closes a clearing month (CloseMonth)."""
+        request_id = check_request_id(request.request_id)
+        month = check_month(request.month, "month")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "ClosePayoutMonth", request)
+            if stored is not None:
+                return pb.ClosePayoutMonthResponse.FromString(stored)
+            current = clearing_month(now_utc())
+            if month >= current:  # the rest of the month would otherwise count silently in the next one
+                raise PreconditionFailed("month", f"{month} is not over: the current payout month is {current} "
+                                                  "(Asia/Shanghai); a month is closed once it has ended")
+            await store.lock_payouts_for_close(conn)  # waits for posts in flight; later posts see the close
+            closed = await store.find_payout_closing(conn, month)
+            if closed is not None:  # closing twice returns the first result and changes nothing
+                response = pb.ClosePayoutMonthResponse(payout_list=pb.ListPayoutsResponse.FromString(closed))
+            else:
+                earlier = await store.earliest_open_payout_month_before(conn, month)
+                if earlier is not None:
+                    raise PreconditionFailed("month", f"{earlier} has payouts and is still open: close it first")
+                rows = await store.payouts(conn, month)
+                if not rows and not request.allow_empty:
+                    raise PreconditionFailed("month", f"{month} has no payouts; a closed month is closed for good, "
+                                                      "so close an empty month only on purpose (allow_empty, --empty)")
+                check_payouts_match_ledger(fund_pay_by_hospital(rows), await store.receivable_movements(conn, month),
+                                           month)
+                frozen = payout_list(month, rows, now_utc())
+                await store.insert_payout_closing(conn, month, frozen.closed_at.ToDatetime(tzinfo=UTC),
+                                                  frozen.SerializeToString())
+                response = pb.ClosePayoutMonthResponse(payout_list=frozen)
+                log.info("payout_month_closed", month=month, hospitals=len(frozen.payouts), total_fen=frozen.total_fen)
+            await remember(conn, request_id, "ClosePayoutMonth", request, response)
+        return response
 
     @rpc
     async def ImportCatalogue(self, request: pb.ImportCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.ImportCatalogueResponse:
@@ -487,16 +581,62 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return await store.insert_catalogue(conn, request_id, digest, csv_text, row_count)
 
 
-async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, committed_at: datetime) -> None:
-    """Undo the hospital's receivable of a settled settlement (a cancel or a reversal), in the payout month the
-    undo is committed in — never an edit of an earlier month. A settlement with no fund share posted nothing."""
+async def payout_month_now(conn: asyncpg.Connection, not_before: str | None = None) -> str:
+    """The payout month of what this agency records now: the month of its own clock (Asia/Shanghai), or the first
+    open month after it when that month's list is closed already — an adjustment, never an edit of a closed list.
+    An undo (`not_before`: its settlement's month) never counts before its settlement. The caller holds the
+    posting lock (store.lock_payouts_for_posting), so no close commits in between."""
+    month = max(clearing_month(now_utc()), not_before or "")
+    return first_open_month(month, await store.closed_payout_months_from(conn, month))
+
+
+async def mirror_receivable(conn: asyncpg.Connection, settlement_id: str, kind: str, payout_month: str) -> None:
+    """Undo the hospital's receivable of a settled settlement (a cancel or a reversal), in the payout month of
+    the undo — never an edit of an earlier month. A settlement with no fund share posted nothing."""
     original = await ledger_sql.postings_of(conn, settlement_id, "settlement")
     if original:
-        await store.post_transaction(conn, settlement_id, kind, clearing_month(committed_at), mirror(original))
+        await store.post_transaction(conn, settlement_id, kind, payout_month, mirror(original))
+
+
+def payout_list(month: str, rows: list[asyncpg.Record], closed_at: datetime | None) -> pb.ListPayoutsResponse:
+    """A month's payout list per hospital; closed (frozen) when `closed_at` is given. Every total is the sum of
+    its parts."""
+    payouts = [pb.HospitalPayout(**dict(row)) for row in rows]
+    for payout in payouts:
+        assert payout.local_fen + payout.cross_region_fen == payout.fund_pay_fen
+    response = pb.ListPayoutsResponse(month=month, payouts=payouts, total_fen=sum(item.fund_pay_fen for item in payouts),
+                                      closed=closed_at is not None)
+    if closed_at is not None:
+        response.closed_at.FromDatetime(closed_at)
+    return response
 
 
 def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:
     return {row["hospital_code"]: row["fund_pay_fen"] for row in rows}
+
+
+def check_service_dates(lines: list[BillLine], admitted_on: date) -> None:
+    """A charge is for a day of the stay so far: not before admission (a bill with such a line could never be
+    settled), not after today."""
+    for index, line in enumerate(lines):
+        if line.service_date < admitted_on:
+            raise InvalidField(f"lines[{index}].service_date",
+                               f"{line.service_date.isoformat()} is before the admission day {admitted_on.isoformat()}")
+        check_not_after_today(line.service_date, f"lines[{index}].service_date")
+
+
+def check_line_ids(line_ids: list[str]) -> list[str]:
+    if not line_ids:
+        raise InvalidField("line_ids", "must name at least one line")
+    if len(line_ids) > limits.LINES_PER_BILL_MAX:
+        raise InvalidField("line_ids", f"must name at most {limits.LINES_PER_BILL_MAX} lines")
+    seen: set[str] = set()
+    for index, line_id in enumerate(line_ids):
+        check_text(line_id, f"line_ids[{index}]", limits.LINE_ID_LENGTH_MAX)
+        if line_id in seen:
+            raise InvalidField(f"line_ids[{index}]", f"{line_id!r} appears twice")
+        seen.add(line_id)
+    return line_ids
 
 
 def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:

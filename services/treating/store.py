@@ -78,10 +78,29 @@ async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Reco
     return await conn.fetchrow("SELECT * FROM uploads WHERE request_id = $1", UUID(request_id))
 
 
-async def charge_lines(conn: asyncpg.Connection, encounter_id: str) -> list[BillLine]:
-    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 ORDER BY position", UUID(encounter_id))
+async def charge_lines(conn: asyncpg.Connection, encounter_id: str, voided: bool = False) -> list[BillLine]:
+    """The encounter's bill: its lines not voided (or, with `voided`, every line ever uploaded), in upload order."""
+    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 AND ($2 OR voided_at IS NULL) "
+                            "ORDER BY position", UUID(encounter_id), voided)
     return [BillLine(row["line_id"], row["code"], row["qty_e4"], row["unit_price_fen"], row["amount_fen"],
                      row["service_date"]) for row in rows]
+
+
+async def void_lines(conn: asyncpg.Connection, encounter_id: str, line_ids: list[str], request_id: str,
+                     reason: str) -> int:
+    """Void live lines of the encounter; returns how many were voided."""
+    status = await conn.execute(
+        "UPDATE charge_lines SET voided_at = now(), void_request_id = $3, void_reason = $4 "
+        "WHERE encounter_id = $1 AND line_id = ANY($2::text[]) AND voided_at IS NULL",
+        UUID(encounter_id), line_ids, UUID(request_id), reason)
+    return int(status.split()[-1])
+
+
+async def all_line_states(conn: asyncpg.Connection, encounter_id: str) -> dict[str, bool]:
+    """line id → voided, for every line ever uploaded to the encounter."""
+    rows = await conn.fetch("SELECT line_id, voided_at IS NOT NULL AS voided FROM charge_lines WHERE encounter_id = $1",
+                            UUID(encounter_id))
+    return {row["line_id"]: row["voided"] for row in rows}
 
 
 async def insert_lines(conn: asyncpg.Connection, encounter_id: str, first_position: int, lines: list[BillLine]) -> None:
@@ -129,40 +148,78 @@ async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes
 
 
 async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, total_fen: int,
-                       fund_pay_fen: int, psn_pay_fen: int, settled_at: datetime) -> bool:
+                       fund_pay_fen: int, psn_pay_fen: int, settled_at: datetime, payout_month: str) -> bool:
     status = await conn.execute(
         "UPDATE settlements SET status = 'settled', response = $2, total_fen = $3, fund_pay_fen = $4, psn_pay_fen = $5, "
-        "settled_at = $6 WHERE settlement_id = $1 AND status = 'pending'",
-        UUID(settlement_id), response, total_fen, fund_pay_fen, psn_pay_fen, settled_at)
+        "settled_at = $6, payout_month = $7 WHERE settlement_id = $1 AND status = 'pending'",
+        UUID(settlement_id), response, total_fen, fund_pay_fen, psn_pay_fen, settled_at, payout_month)
     return status == "UPDATE 1"
 
 
 async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes,
-                         cancelled_at: datetime) -> None:
+                         cancelled_at: datetime, undo_payout_month: str) -> None:
     status = await conn.execute(
-        "UPDATE settlements SET status = 'cancelled', cancel_request_id = $2, cancel_response = $3, cancelled_at = $4 "
-        "WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id), UUID(cancel_request_id), response,
-        cancelled_at)
+        "UPDATE settlements SET status = 'cancelled', cancel_request_id = $2, cancel_response = $3, cancelled_at = $4, "
+        "undo_payout_month = $5 WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id),
+        UUID(cancel_request_id), response, cancelled_at, undo_payout_month)
     assert status == "UPDATE 1"
 
 
+# -- payout months (拨付) and their close --------------------------------------------------------------------------
+
+async def lock_payouts_for_posting(conn: asyncpg.Connection) -> None:
+    """Whatever chooses a payout month (a settlement, cancel or reversal recorded here) takes ROW EXCLUSIVE first,
+    so a close (SHARE ROW EXCLUSIVE) waits for the posts in flight and every post after it sees the month closed.
+    Taken before any settlement row is locked, so a close waiting in the lock queue cannot close a cycle."""
+    await conn.execute("LOCK TABLE payout_closings IN ROW EXCLUSIVE MODE")
+
+
+async def lock_payouts_for_close(conn: asyncpg.Connection) -> None:
+    await conn.execute("LOCK TABLE payout_closings IN SHARE ROW EXCLUSIVE MODE")
+
+
+async def closed_payout_months_from(conn: asyncpg.Connection, month: str) -> set[str]:
+    rows = await conn.fetch("SELECT month FROM payout_closings WHERE month >= $1", month)
+    return {row["month"] for row in rows}
+
+
+async def find_payout_closing(conn: asyncpg.Connection, month: str) -> bytes | None:
+    """The frozen payout list of a closed month (a serialized ListPayoutsResponse), None while it is open."""
+    value = await conn.fetchval("SELECT response FROM payout_closings WHERE month = $1", month)
+    return bytes(value) if value is not None else None
+
+
+async def earliest_open_payout_month_before(conn: asyncpg.Connection, month: str) -> str | None:
+    """An earlier month that has payouts (a settlement, cancel or reversal counts in it) and is not closed."""
+    return await conn.fetchval("""
+        SELECT min(m.month) FROM (
+            SELECT payout_month AS month FROM settlements WHERE payout_month < $1
+            UNION SELECT undo_payout_month FROM settlements WHERE undo_payout_month < $1) m
+        WHERE NOT EXISTS (SELECT 1 FROM payout_closings c WHERE c.month = m.month)""", month)
+
+
+async def insert_payout_closing(conn: asyncpg.Connection, month: str, closed_at: datetime, response: bytes) -> None:
+    await conn.execute("INSERT INTO payout_closings (month, closed_at, response) VALUES ($1, $2, $3)",
+                       month, closed_at, response)
+
+
 async def payouts(conn: asyncpg.Connection, month: str | None) -> list[asyncpg.Record]:
-    """Per hospital: settlements committed in `month` minus cancellations and reversals of settled ones
-    committed in it (Asia/Shanghai); every month together when `month` is None. A reversal of a settlement
-    that never completed here moves nothing."""
-    return await conn.fetch("""
+    """Per hospital: settlements that count in payout month `month` minus the cancellations and reversals of
+    settled ones that count in it (`payout_month`, `undo_payout_month`: the agency's own commit month, or the
+    first open one after it); every month together when `month` is None. A reversal of a settlement that never
+    completed here moves nothing."""
+    settled, undone = ("payout_month = $1", "undo_payout_month = $1") if month is not None else \
+        ("payout_month IS NOT NULL", "undo_payout_month IS NOT NULL")
+    return await conn.fetch(f"""
         WITH moves AS (
-            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels,
-                   to_char(settled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month
-            FROM settlements WHERE settled_at IS NOT NULL
+            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels
+            FROM settlements WHERE {settled}
             UNION ALL
-            SELECT hospital_code, local, -fund_pay_fen, 0, 1,
-                   to_char(coalesce(cancelled_at, reversed_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')
-            FROM settlements WHERE settled_at IS NOT NULL AND status IN ('cancelled', 'reversed'))
+            SELECT hospital_code, local, -fund_pay_fen, 0, 1 FROM settlements WHERE {undone})
         SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
                sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
                coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen
-        FROM moves WHERE $1::text IS NULL OR month = $1 GROUP BY hospital_code ORDER BY hospital_code""", month)
+        FROM moves GROUP BY hospital_code ORDER BY hospital_code""", *([month] if month is not None else []))
 
 
 async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: str, payout_month: str,
@@ -176,7 +233,6 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
         UUID(settlement_id), kind, payout_month)
     await insert_postings(conn, tx_id, postings)
     return tx_id
-
 
 
 async def receivable_movements(conn: asyncpg.Connection, month: str) -> dict[str, int]:
@@ -215,10 +271,12 @@ async def finish_reversal(conn: asyncpg.Connection, original_request_id: str, ou
 
 
 async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: bytes | None,
-                        reversed_at: datetime) -> None:
+                        reversed_at: datetime, undo_payout_month: str | None) -> None:
+    """`undo_payout_month`: the payout month of the reversal of a settled settlement; None for a pending one."""
     status = await conn.execute(
-        "UPDATE settlements SET status = 'reversed', response = coalesce($2, response), reversed_at = $3 "
-        "WHERE settlement_id = $1 AND status IN ('pending', 'settled')", UUID(settlement_id), response, reversed_at)
+        "UPDATE settlements SET status = 'reversed', response = coalesce($2, response), reversed_at = $3, "
+        "undo_payout_month = $4 WHERE settlement_id = $1 AND status IN ('pending', 'settled')",
+        UUID(settlement_id), response, reversed_at, undo_payout_month)
     assert status == "UPDATE 1", "only a pending or settled settlement is reversed"
 
 

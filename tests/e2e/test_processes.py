@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +19,7 @@ import grpc
 import pytest
 from clearinghouse.v1 import hospital_pb2, hospital_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc
 
+from services.common.clock import shanghai_instant
 from services.datagen.catalogue import generate_catalogue_rows
 from services.stack.enrol import enrol_all
 from services.stack.processes import StackProcesses
@@ -28,14 +30,23 @@ MEMBERS = 20
 BUF = Path(sys.executable).parent / "buf"
 
 
+# The services' clock: September 2026 is settled on its last evening, then the stack lives on 1 October, so
+# September is over and can be closed (issue 9 item 3) while every test's stays lie in the past.
+CLOSED_MONTH = "2026-09"
+
+
 @pytest.fixture(scope="module")
 async def processes(database):
     # The session's database: its owner (this process) is the one that stops it, however the session ends.
-    stack = StackProcesses(work_dir=Path(tempfile.mkdtemp(prefix="clearing-e2e-")), seed=SEED,
-                           members_per_region=MEMBERS, database=database)
+    work_dir = Path(tempfile.mkdtemp(prefix="clearing-e2e-"))
+    stack = StackProcesses(work_dir=work_dir, seed=SEED, members_per_region=MEMBERS, database=database,
+                           clock_file=work_dir / "clock")
     try:
+        await stack.move_clock_to(shanghai_instant(date(2026, 9, 30), hour=20))
         config = await stack.start()
         await enrol_all({region: config.address(port) for region, port in config.region_ports.items()}, SEED, MEMBERS)
+        await run_discharges(stack, str(uuid.uuid4()), 12, month=CLOSED_MONTH)
+        await stack.move_clock_to(shanghai_instant(date(2026, 10, 1), hour=10))
         yield stack
     finally:
         stack.stop()
@@ -159,10 +170,8 @@ def clearing_admin(*arguments: str) -> subprocess.CompletedProcess:
 
 
 async def test_operators_close_the_month_and_show_the_netting_from_the_cli(processes):
-    from services.common.clock import clearing_month, now_utc
-
     config = str(processes.config_path)
-    month = clearing_month(now_utc())
+    month = CLOSED_MONTH
     bad = await asyncio.to_thread(clearing_admin, "month", "close", "2026-13", "--config", config)
     assert bad.returncode == 2
     assert bad.stdout == ""
@@ -177,6 +186,24 @@ async def test_operators_close_the_month_and_show_the_netting_from_the_cli(proce
     assert "Net positions" in shown.stdout and chart.stat().st_size > 0
     again = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
     assert json.loads(again.stdout) == closing  # closing twice returns the first result
+    current = await asyncio.to_thread(clearing_admin, "month", "close", "2026-10", "--config", config)
+    assert current.returncode == 2 and current.stdout == "" and "not over" in current.stderr
+
+    # The month awaits its transfers; confirming each (as the regions pay) settles it.
+    status = json.loads((await asyncio.to_thread(clearing_admin, "month", "status", month, "--config", config,
+                                                 "--json")).stdout)
+    assert status["state"] == "MONTH_STATE_AWAITING_PAYMENT"
+    owing = [item for item in status["transfers"] if "transfer" in item]
+    wrong = await asyncio.to_thread(clearing_admin, "transfer", "confirm", month, owing[0]["region"], "--amount-fen",
+                                    "1", "--config", config)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "amount_fen" in wrong.stderr
+    for item in owing:
+        paid = await asyncio.to_thread(clearing_admin, "transfer", "confirm", month, item["region"], "--amount-fen",
+                                       item["transfer"]["amount_fen"], "--reference", "BANK-1", "--config", config)
+        assert paid.returncode == 0, paid.stderr
+    status = json.loads((await asyncio.to_thread(clearing_admin, "month", "status", month, "--config", config,
+                                                 "--json")).stdout)
+    assert status["state"] == "MONTH_STATE_SETTLED"
     missing = await asyncio.to_thread(clearing_admin, "netting", "show", "1999-01", "--config", config)
     assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr
 
@@ -282,11 +309,8 @@ def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
 async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     import csv
 
-    from services.common.clock import clearing_month, now_utc
-
     config = str(processes.config_path)
-    month = clearing_month(now_utc())
-    await run_discharges(processes, str(uuid.uuid4()), 4)  # so the month has obligations even when run alone
+    month = CLOSED_MONTH  # the fixture settled stays in it
     closed = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
     assert closed.returncode == 0, closed.stderr
     positions = {item["region"]: int(item["net_fen"]) for item in json.loads(closed.stdout)["positions"]}
@@ -308,6 +332,35 @@ async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     payouts = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config)
     assert payouts.returncode == 0, payouts.stderr
     assert "Payouts" in payouts.stdout and f"H{region}" in payouts.stdout
+
+
+async def test_operators_close_a_payout_month_from_the_cli(processes):
+    """`statement payouts` says whether the month is closed; `payouts close` freezes it, and refuses a month that
+    is not over or not a month with one error line naming the field (exit 2)."""
+    config = str(processes.config_path)
+    region, month = "440100", CLOSED_MONTH  # the fixture settled stays in it; the clock is on 1 October
+    listed = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config,
+                                     "--json")
+    assert listed.returncode == 0, listed.stderr
+    running = json.loads(listed.stdout)
+    assert (running["month"], running["closed"]) == (month, False) and running["payouts"]
+    for arguments, field in (((region, "2026-13"), "month"), ((region, "2026-10"), "month"),
+                             (("44010", month), "REGION")):
+        refused = await asyncio.to_thread(clearing_admin, "payouts", "close", *arguments, "--config", config)
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error: ") and field in refused.stderr
+    closed = await asyncio.to_thread(clearing_admin, "payouts", "close", region, month, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr
+    frozen = json.loads(closed.stdout)
+    assert frozen["closed"] and frozen["closed_at"].startswith("2026-10-01")
+    assert (frozen["payouts"], frozen["total_fen"]) == (running["payouts"], running["total_fen"])
+    again = await asyncio.to_thread(clearing_admin, "payouts", "close", region, month, "--config", config, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout) == frozen, "closing twice shows the first result"
+    shown = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, month, "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{month}: closed 2026-10-01" in shown.stdout and "frozen" in shown.stdout
+    current = await asyncio.to_thread(clearing_admin, "statement", "payouts", region, "2026-10", "--config", config)
+    assert current.returncode == 0 and "2026-10: open" in current.stdout
 
 
 async def test_operators_reconcile_a_day_from_the_cli(processes):
@@ -335,11 +388,8 @@ async def test_operators_reconcile_a_day_from_the_cli(processes):
 
 
 async def test_operators_print_the_year_summary_from_the_cli(processes):
-    from services.common.clock import clearing_month, now_utc
-
     config = str(processes.config_path)
-    month = clearing_month(now_utc())
-    await run_discharges(processes, str(uuid.uuid4()), 4)  # so the month has obligations even when run alone
+    month = CLOSED_MONTH  # the fixture settled stays in it
     closed = await asyncio.to_thread(clearing_admin, "month", "close", month, "--config", config, "--json")
     assert closed.returncode == 0, closed.stderr
     positions = {item["region"]: int(item["net_fen"]) for item in json.loads(closed.stdout)["positions"]}

@@ -45,7 +45,7 @@ FILINGS = {"resident": types_pb2.FILING_STATUS_RESIDENT, "referral": types_pb2.F
            "temporary": types_pb2.FILING_STATUS_TEMPORARY}
 PARTY_TABLES = {
     "treating": ("catalogue_versions", "encounters", "charge_lines", "uploads", "settlements", "ledger_transactions",
-                 "ledger_postings", "requests", "reversals"),
+                 "ledger_postings", "requests", "reversals", "payout_closings"),
     "insured": ("members", "filings", "accumulators", "settlements", "requests", "reversals"),
     "clearinghouse": ("catalogue_versions", "claims", "ledger_transactions", "ledger_postings", "requests",
                       "reversals"),

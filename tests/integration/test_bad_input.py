@@ -189,6 +189,12 @@ def tr(kit):  # noqa: ANN001, ANN201
     return kit.treating(TREATING)
 
 
+def current_month() -> str:
+    from services.common.clock import clearing_month, now_utc
+
+    return clearing_month(now_utc())
+
+
 TREATING_CASES = [
     # Admit (2201)
     case("Admit-request_id-not-a-uuid", lambda k, s: tr(k).Admit(admit(k, s, request_id="admit-1")),
@@ -213,7 +219,34 @@ TREATING_CASES = [
          INVALID, TREATING_PARTIES, field="diagnoses"),
     case("Admit-bad-diagnosis", lambda k, s: tr(k).Admit(admit(k, s, diagnoses=["J18.9", "pneumonia"])),
          INVALID, TREATING_PARTIES, field="diagnoses[1]"),
+    case("Admit-after-today", lambda k, s: tr(k).Admit(admit(k, s, admitted_on="2099-01-01")),
+         INVALID, TREATING_PARTIES, field="admitted_on"),
     # UploadCharges (2301)
+    case("UploadCharges-service-date-before-admission",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, service_date="2026-03-01")])),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    case("UploadCharges-service-date-after-today",
+         lambda k, s: tr(k).UploadCharges(upload(k, s, [line(k, service_date="2099-03-01")])),
+         INVALID, TREATING_PARTIES, field="lines[0].service_date"),
+    # VoidCharges (退费 2302)
+    case("VoidCharges-request_id-missing", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        encounter_id=s.open_encounter, line_ids=["1"])), INVALID, TREATING_PARTIES, field="request_id"),
+    case("VoidCharges-unknown-encounter", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=UNKNOWN, line_ids=["1"])), NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("VoidCharges-no-lines", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter)), INVALID, TREATING_PARTIES, field="line_ids"),
+    case("VoidCharges-unknown-line", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter, line_ids=["1", "no-such-line"])), INVALID,
+        TREATING_PARTIES, field="line_ids[1]"),
+    case("VoidCharges-line-id-with-a-control-character", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter, line_ids=["1\x00"])), INVALID, TREATING_PARTIES,
+        field="line_ids[0]"),
+    case("VoidCharges-reason-too-long", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.open_encounter, line_ids=["1"], reason="退" * 257)), INVALID,
+        TREATING_PARTIES, field="reason"),
+    case("VoidCharges-settled-encounter", lambda k, s: tr(k).VoidCharges(ta.VoidChargesRequest(
+        request_id=k.rid(), encounter_id=s.settled_encounter, line_ids=["1"])), PRECONDITION, TREATING_PARTIES,
+        subject="encounter_id"),
     case("UploadCharges-request_id-not-a-uuid", lambda k, s: tr(k).UploadCharges(upload(k, s, request_id="x")),
          INVALID, TREATING_PARTIES, field="request_id"),
     case("UploadCharges-encounter_id-not-a-uuid",
@@ -497,11 +530,57 @@ CLEARING_CASES = [
     # ListPayouts (treating agency)
     case("ListPayouts-month-not-a-month", lambda k, s: tr(k).ListPayouts(ta.ListPayoutsRequest(month="2026-13")),
          INVALID, CLEARING_PARTIES, field="month"),
+    # ClosePayoutMonth (treating agency). A month with no payouts: after the garbage test's scratch month, which
+    # it may close (test_garbage SHARED_STATE_GUARDS), and long before any test settles.
+    case("ClosePayoutMonth-request_id-missing", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        month="2000-02", allow_empty=True)), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("ClosePayoutMonth-month-not-a-month", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        request_id=k.rid(), month="2026-13")), INVALID, CLEARING_PARTIES, field="month"),
+    case("ClosePayoutMonth-month-with-full-width-digits", lambda k, s: tr(k).ClosePayoutMonth(
+        ta.ClosePayoutMonthRequest(request_id=k.rid(), month="２０２６-01")), INVALID, CLEARING_PARTIES, field="month"),
+    case("ClosePayoutMonth-the-current-month", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        request_id=k.rid(), month=current_month(), allow_empty=True)), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    case("ClosePayoutMonth-a-future-month", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(
+        request_id=k.rid(), month="2100-01", allow_empty=True)), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    case("ClosePayoutMonth-an-empty-month-not-on-purpose", lambda k, s: tr(k).ClosePayoutMonth(
+        ta.ClosePayoutMonthRequest(request_id=k.rid(), month="2000-02")), PRECONDITION, CLEARING_PARTIES,
+        subject="month"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),
     case("CloseMonth-month-not-a-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
         request_id=k.rid(), month="2026-13")), INVALID, CLEARING_PARTIES, field="month"),
+    case("CloseMonth-the-current-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
+        request_id=k.rid(), month=current_month())), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    case("CloseMonth-a-future-month", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(
+        request_id=k.rid(), month="2100-01")), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    # ConfirmTransfer / SetPrepaymentTerms
+    case("ConfirmTransfer-request_id-missing", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        month="2026-01", region=TREATING, amount_fen=100)), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("ConfirmTransfer-month-not-a-month", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="2026-1", region=TREATING, amount_fen=100)), INVALID, CLEARING_PARTIES,
+        field="month"),
+    case("ConfirmTransfer-bad-region", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="2026-01", region="4401", amount_fen=100)), INVALID, CLEARING_PARTIES,
+        field="region"),
+    case("ConfirmTransfer-amount-negative", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="2026-01", region=TREATING, amount_fen=-5)), INVALID, CLEARING_PARTIES,
+        field="amount_fen"),
+    case("ConfirmTransfer-reference-with-a-control-character", lambda k, s: chs(k).ConfirmTransfer(
+        ch.ConfirmTransferRequest(request_id=k.rid(), month="2026-01", region=TREATING, amount_fen=5,
+                                  reference="BANK\x07")), INVALID, CLEARING_PARTIES, field="reference"),
+    case("ConfirmTransfer-month-not-closed", lambda k, s: chs(k).ConfirmTransfer(ch.ConfirmTransferRequest(
+        request_id=k.rid(), month="1999-01", region=TREATING, amount_fen=5)), PRECONDITION, CLEARING_PARTIES,
+        subject="month"),
+    case("SetPrepaymentTerms-months-zero", lambda k, s: chs(k).SetPrepaymentTerms(ch.SetPrepaymentTermsRequest(
+        request_id=k.rid(), insured_region=INSURED, months=0, threshold_bp=7000)), INVALID, CLEARING_PARTIES,
+        field="months"),
+    case("SetPrepaymentTerms-threshold-above-whole", lambda k, s: chs(k).SetPrepaymentTerms(
+        ch.SetPrepaymentTermsRequest(request_id=k.rid(), insured_region=INSURED, months=2, threshold_bp=10_001)),
+        INVALID, CLEARING_PARTIES, field="threshold_bp"),
+    case("SetPrepaymentTerms-unknown-region", lambda k, s: chs(k).SetPrepaymentTerms(ch.SetPrepaymentTermsRequest(
+        request_id=k.rid(), insured_region="999998", months=2, threshold_bp=7000)), NOT_FOUND, CLEARING_PARTIES,
+        resource="regions/999998"),
     case("GetMonthClosing-month-not-a-month", lambda k, s: chs(k).GetMonthClosing(ch.GetMonthClosingRequest(
         month="March")), INVALID, CLEARING_PARTIES, field="month"),
     case("GetMonthClosing-not-closed", lambda k, s: chs(k).GetMonthClosing(ch.GetMonthClosingRequest(

@@ -164,19 +164,9 @@ async def test_a_retry_of_a_settled_claim_is_replayed_even_if_the_agreement_now_
              kit.bill_line("2", kit.local_only_code(GUANGZHOU), "2", 3000, ADMITTED_ON)]
     encounter_id = await kit.open_encounter(H_GUANGZHOU, member, lines, ADMITTED_ON)
     request = ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on=DISCHARGED_ON)
-    unreachable = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                     kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}")
-    channel = channel_to(f"127.0.0.1:{unreachable.port}")
-    try:
-        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(request, timeout=5))
-        assert error.code() == grpc.StatusCode.UNAVAILABLE
-    finally:
-        await channel.close()
-        await unreachable.stop()
-    settlement_id = str(await (await kit.db(f"treating_{GUANGZHOU}")).fetchval(
-        "SELECT settlement_id FROM settlements WHERE request_id = $1", uuid.UUID(request.request_id)))
-    settled = await kit.clearing().SettleClaim(ch.SettleClaimRequest(
-        request_id=settlement_id, claim=await treating_claim(kit, settlement_id)))
+    claim = await pending_claim_for(kit, request)
+    settlement_id = claim.settlement_id
+    settled = await kit.clearing().SettleClaim(ch.SettleClaimRequest(request_id=settlement_id, claim=claim))
     assert "UNMAPPED_LINE" in settled.settlement.flags
 
     rejecting = Agreements((CatalogueRule.TREATING, UnmappedAction.REJECT), {})

@@ -50,6 +50,7 @@ import pkgutil
 import re
 import uuid
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import grpc
@@ -71,6 +72,7 @@ from clearing.catalogue import COLUMNS, parse_catalogue_csv
 from clearing.dates import check_month
 from clearing.errors import InvalidField
 from clearing.member import YTD_FIELDS
+from services.common import clock
 from services.common.clock import clearing_month, now_utc
 from services.common.regions import load_regions
 from services.stack.enrol import catalogue_csv_text, enrol_request_id
@@ -92,6 +94,9 @@ DISCHARGED_ON = "2026-03-06"
 SCRATCH_REGION = "999997"  # a catalogue region no test uses: PublishCatalogue may create versions of it
 SCRATCH_MONTH = "2000-01"  # a month with no obligations, closed by this module; closing it again is harmless
 SCRATCH_DAY = "2000-01-15"  # a day no stay was discharged on: reconciling it finds (and writes) nothing
+# A month only this module settles in (the services' clock moved there), closed, its debtor's transfer paid:
+# the other tests of the session's stack settle in the real current month.
+PAID_MONTH, PAID_NEXT_MONTH = "2026-02", "2026-03"
 TOPUP_REGION = "211100"  # the region whose prepayment garbage may top up (far from its threshold)
 STACK_SEED = 2026  # the seed the session's stack imported its catalogues with (tests/conftest.py)
 
@@ -185,6 +190,10 @@ def _other_catalogue(value: str) -> bool:
 SHARED_STATE_GUARDS: dict[str, Callable[[Any], bool]] = {
     # Closing a month after the scratch one would close the months the other tests settle in.
     "ClearingHouseService.CloseMonth": lambda r: _valid_month_after_scratch(r.month),
+    # The same at the treating agency: its payout months after the scratch one are the other tests'.
+    "TreatingAgencyService.ClosePayoutMonth": lambda r: _valid_month_after_scratch(r.month),
+    # Other regions' prepayment terms are what test_prepayment_draws measures against.
+    "ClearingHouseService.SetPrepaymentTerms": lambda r: _real_region(r.insured_region) and r.insured_region != TOPUP_REGION,
     # A real region's catalogue (or one for 999999, test_bad_input's region without a catalogue).
     "ClearingHouseService.PublishCatalogue": lambda r: _real_region(r.region) or r.region == "999999",
     # 530100 must stay unfunded (test_prepayment_draws); the others' thresholds are tested too.
@@ -363,6 +372,35 @@ class Scene:
                         setattr(message, field.name, f"G{uuid.uuid4().hex[:16].upper()}")
         return request
 
+    async def paid_month(self) -> tuple[ch.ConfirmTransferRequest, ch.SetPrepaymentTermsRequest]:
+        """A closed month with a transfer, in a month of its own: one stay settled in PAID_MONTH (the services'
+        clock moved to its end, then to the next month to close it, then back), its debtor's transfer confirmed."""
+        kit, treating = self.kit, self.kit.treating(TREATING)
+        member = self.members[INSURED]
+        saved = clock.offset()
+        try:
+            clock.set_offset(clock.offset_to(clock.shanghai_instant(date.fromisoformat(f"{PAID_MONTH}-27"), 20)))
+            encounter_id = (await treating.Admit(ta.AdmitRequest(
+                request_id=kit.rid(), hospital_code=H_GUANGZHOU, admitted_on=f"{PAID_MONTH}-20", diagnoses=["J18.9"],
+                patient=ta.Patient(insured_region=INSURED, member_id=member.member_id, id_number=member.id_number,
+                                   name=member.name)))).encounter_id
+            await treating.UploadCharges(ta.UploadChargesRequest(request_id=kit.rid(), encounter_id=encounter_id, lines=[
+                kit.bill_line("1", self.code, "3", 250000, f"{PAID_MONTH}-21")]))
+            await treating.Settle(ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id,
+                                                   discharged_on=f"{PAID_MONTH}-25"))
+            clock.set_offset(clock.offset_to(clock.shanghai_instant(date.fromisoformat(f"{PAID_NEXT_MONTH}-01"), 10)))
+            await kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=kit.rid(), month=PAID_MONTH))
+        finally:
+            clock.set_offset(saved)
+        status = await kit.clearing().GetMonthClosing(ch.GetMonthClosingRequest(month=PAID_MONTH))
+        debtor = next(item for item in status.transfers if item.region == INSURED)
+        confirm = ch.ConfirmTransferRequest(request_id=kit.rid(), month=PAID_MONTH, region=INSURED,
+                                            amount_fen=debtor.transfer.amount_fen, reference="GARBAGE-BANK-1")
+        await kit.clearing().ConfirmTransfer(confirm)
+        terms = ch.SetPrepaymentTermsRequest(request_id=NEW_REQUEST_ID, insured_region=TOPUP_REGION, months=2,
+                                             threshold_bp=7000)
+        return confirm, terms
+
     async def build(self) -> None:
         kit, rid = self.kit, self.kit.rid
         for region, member in self.members.items():
@@ -390,7 +428,10 @@ class Scene:
         settle_claim_insured_rule = await stored_request(kit, "clearinghouse", "claims", insured_rule_id,
                                                          ch.SettleClaimRequest)
         adjudicate = await stored_request(kit, f"insured_{INSURED}", "settlements", settlement_id, ia.AdjudicateRequest)
-        await kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=rid(), month=SCRATCH_MONTH))
+        await kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=rid(), month=SCRATCH_MONTH, allow_empty=True))
+        await treating.ClosePayoutMonth(ta.ClosePayoutMonthRequest(request_id=rid(), month=SCRATCH_MONTH,
+                                                                   allow_empty=True))
+        confirm, terms = await self.paid_month()
         await kit.clearing().PublishCatalogue(ch.PublishCatalogueRequest(
             request_id=rid(), region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()))
         run = hp.RunDischargesRequest(request_id=rid(), count=1, seed=5, concurrency=1, month="2026-03")
@@ -402,6 +443,9 @@ class Scene:
                 request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
                 lines=[kit.bill_line("u1", self.code, "2", 1500, "2026-03-04"),
                        kit.bill_line("u2", self.code, "0.25", 999, "2026-03-05")]),
+            # Voids the first line of a new encounter (two uploaded lines) each time.
+            "TreatingAgencyService.VoidCharges": ta.VoidChargesRequest(
+                request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER, line_ids=["1"], reason="退费"),
             "TreatingAgencyService.PreSettle": ta.PreSettleRequest(encounter_id=open_upload.encounter_id,
                                                                    discharged_on=DISCHARGED_ON, diagnoses=["J18.9"]),
             "TreatingAgencyService.Settle": ta.SettleRequest(request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
@@ -412,7 +456,9 @@ class Scene:
             "TreatingAgencyService.ImportCatalogue": ta.ImportCatalogueRequest(
                 request_id=enrol_request_id(kit.seed, f"{TREATING}:catalogue"),
                 csv_text=catalogue_csv_text(TREATING, kit.seed)),
-            "TreatingAgencyService.ListPayouts": ta.ListPayoutsRequest(month=clearing_month(now_utc())),
+            # The running list of this month, and the frozen list of the scratch month (closed above).
+            "TreatingAgencyService.ListPayouts": [ta.ListPayoutsRequest(month=clearing_month(now_utc())),
+                                                  ta.ListPayoutsRequest(month=SCRATCH_MONTH)],
             "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
                                                 ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
             "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],
@@ -423,7 +469,15 @@ class Scene:
                                                                   to_region="430100", on_date=ADMITTED_ON),
             "ClearingHouseService.PublishCatalogue": ch.PublishCatalogueRequest(
                 request_id=NEW_REQUEST_ID, region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()),
-            "ClearingHouseService.CloseMonth": ch.CloseMonthRequest(request_id=NEW_REQUEST_ID, month=SCRATCH_MONTH),
+            "ClearingHouseService.CloseMonth": ch.CloseMonthRequest(request_id=NEW_REQUEST_ID, month=SCRATCH_MONTH,
+                                                                    allow_empty=True),
+            # The scratch month's payouts at the treating agency, closed above: closing it again returns the first
+            # result (a later month would close the payout months the other tests settle in).
+            "TreatingAgencyService.ClosePayoutMonth": ta.ClosePayoutMonthRequest(
+                request_id=NEW_REQUEST_ID, month=SCRATCH_MONTH, allow_empty=True),
+            # Replayed: the confirmation of the paid month's debtor (a second confirmation is refused).
+            "ClearingHouseService.ConfirmTransfer": confirm,
+            "ClearingHouseService.SetPrepaymentTerms": terms,
             "ClearingHouseService.GetMonthClosing": ch.GetMonthClosingRequest(month=SCRATCH_MONTH),
             "ClearingHouseService.TopUpPrepayment": ch.TopUpPrepaymentRequest(
                 request_id=NEW_REQUEST_ID, insured_region=TOPUP_REGION, amount_fen=1, required_fen=0),
@@ -587,3 +641,38 @@ async def test_the_parties_still_agree_after_the_garbage(kit, scene):
         assert at_treating, "the scene settled a stay of each member"
         assert {tuple(row) for row in at_treating} == {tuple(row) for row in at_clearing} \
             == {tuple(row) for row in at_insured}, f"the parties disagree on the settlements of {member.member_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrent copies of one request (issue 9 item 7): every mutating RPC, found from the descriptors
+# ---------------------------------------------------------------------------------------------
+
+MUTATING = sorted(rpc for rpc, method in RPCS.items() if "request_id" in method.input_type.fields_by_name)
+
+
+@pytest.mark.parametrize("rpc", MUTATING)
+async def test_two_concurrent_copies_of_one_request_get_one_answer(kit, scene, rpc):
+    """Two copies of one new request (a client retrying while the first is still running) arriving together:
+    both get the same answer — the first's, replayed — and no party logs an error (a unique violation would
+    be an INTERNAL). A new RPC with a request_id is picked up from the descriptors."""
+    for base in scene.bases[rpc]:
+        request = await scene.freshen(copy_of(base))
+        with structlog.testing.capture_logs() as logs:
+            first, second = await asyncio.gather(send_for_answer(kit, rpc, request),
+                                                 send_for_answer(kit, rpc, request))
+        crashes = [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+        assert crashes == [], f"{rpc} logged an error: {crashes}"
+        assert first == second, f"{rpc}: the two copies got different answers: {first!r} / {second!r}"
+        assert first[0] == "OK", f"{rpc}: the valid base request was refused: {first}"
+
+
+async def send_for_answer(kit, rpc: str, request: Message) -> tuple[str, bytes]:  # noqa: ANN001
+    """The answer to one call: ("OK", the serialized response(s)) or (code, detail)."""
+    service, method = rpc.split(".")
+    call = getattr(stub_for(kit, service), method)(request, timeout=CALL_TIMEOUT_S)
+    try:
+        if RPCS[rpc].server_streaming:
+            return "OK", b"".join([item.SerializeToString(deterministic=True) async for item in call])
+        return "OK", (await call).SerializeToString(deterministic=True)
+    except grpc.aio.AioRpcError as error:
+        return error.code().name, (error.details() or "").encode()

@@ -14,6 +14,7 @@ import shutil
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from clearinghouse.v1 import types_pb2
 
 from services.clearinghouse import audit
 from services.clearinghouse.closing import next_month
+from services.common import clock
 from services.common.db import apply_migrations, create_pool, ensure_database
 from services.stack.config import StackConfig, dsn_for
 from services.stack.enrol import enrol_all
@@ -35,6 +37,7 @@ TREATING = "440100"
 INSURED = "430100"
 H_GUANGZHOU = "H44010000001"
 ADMITTED_ON, SERVED_ON, DISCHARGED_ON = "2026-09-01", "2026-09-03", "2026-09-05"
+PRIVATE_MONTH_LAST_DAY, PRIVATE_NEXT_MONTH_FIRST_DAY = "2026-09-30", "2026-10-01"
 
 
 class Rollback(Exception):
@@ -188,7 +191,7 @@ AGGREGATES = "clearing_aggregates is written only by its trigger"
      "fund_pay_fen) VALUES ('2099-02', '430100', '440100', 1, 0, 100)", f"{AGGREGATES}: a direct INSERT"),
     ("SELECT clearing_aggregates_add('2099-02', '430100', '440100', 1, 0, 100)", f"{AGGREGATES}: a direct INSERT"),
     ("TRUNCATE clearing_aggregates", f"{AGGREGATES}: a direct TRUNCATE"),
-    ("TRUNCATE month_closings", "never reopened or edited: TRUNCATE on month_closings"),
+    ("TRUNCATE month_closings CASCADE", "never reopened or edited: TRUNCATE on month_closings"),
 ])
 async def test_balances_and_aggregates_follow_their_sources_only_and_nothing_is_truncated(settled, statement, message):
     connection = await settled.connect("clearinghouse")
@@ -276,7 +279,11 @@ async def private(stack, kit, database):
                                           f"127.0.0.1:{clearing_house.port}") for region in (TREATING, INSURED)}
     own = type(stack)(config, clearing_house, regions, None, [])
     own_kit = type(kit)(own)
+    saved_offset = clock.offset()
     try:
+        # Settled on the last evening of PRIVATE_MONTH, closed on the first of the next (the services' clock moved:
+        # only a month that is over can be closed), then the clock is put back.
+        clock.set_offset(clock.offset_to(clock.shanghai_instant(date.fromisoformat(PRIVATE_MONTH_LAST_DAY), 20)))
         addresses = {region: own.address(region) for region in regions}
         connect_regions(clearing_house, addresses)
         await enrol_all(addresses, kit.seed, 0)  # the catalogues (published to this clearing house too)
@@ -305,9 +312,12 @@ async def private(stack, kit, database):
             "SELECT clearing_month FROM claims")}
         assert len(months) == 1, months
         month = months.pop()
+        clock.set_offset(clock.offset_to(clock.shanghai_instant(date.fromisoformat(PRIVATE_NEXT_MONTH_FIRST_DAY), 10)))
         closing = (await own.clearing().CloseMonth(ch.CloseMonthRequest(request_id=kit.rid(), month=month))).closing
+        clock.set_offset(saved_offset)
         yield Private(own, own_kit, month, closing, fund_pay, **ids)
     finally:
+        clock.set_offset(saved_offset)
         await own_kit.close()
         for channel in own.channels:
             await channel.close()
@@ -445,7 +455,7 @@ async def test_a_settled_claims_obligation_is_fixed(private, statement, claim, m
     ("UPDATE month_closings SET response = ''", "never reopened or edited: UPDATE on month_closings"),
     ("UPDATE month_closings SET month = '2099-10'", "never reopened or edited: UPDATE on month_closings"),
     ("DELETE FROM month_closings", "never reopened or edited: DELETE on month_closings"),
-    ("TRUNCATE month_closings", "never reopened or edited: TRUNCATE on month_closings"),
+    ("TRUNCATE month_closings CASCADE", "never reopened or edited: TRUNCATE on month_closings"),
     ("INSERT INTO month_closings (month, response) VALUES ('2099-11', '')", "only by the close path"),
 ])
 async def test_a_closed_month_is_never_reopened_or_edited(private, statement, message):

@@ -11,17 +11,18 @@ from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import hospital_pb2
 
 from services.clearinghouse.closing import next_month
-from services.common.clock import clearing_month, now_utc
 
 
 @pytest.fixture(scope="module")
-async def closing(stack):
-    """Settlements in the current month, then the month closed (idempotent if already closed)."""
-    async for _ in stack.hospital().RunDischarges(hospital_pb2.RunDischargesRequest(
+async def closing(own_stack, timeline):
+    """Stays settled in July 2026 (the clock on its last evening), the month closed on 2 August."""
+    timeline.at("2026-07-31", hour=20)
+    async for _ in own_stack.hospital().RunDischarges(hospital_pb2.RunDischargesRequest(
             request_id=str(uuid.uuid4()), count=15, seed=53, concurrency=5, month="2026-07")):
         pass
-    month = clearing_month(now_utc())
-    return (await stack.clearing().CloseMonth(ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month))).closing
+    timeline.at("2026-08-02", hour=10)
+    return (await own_stack.clearing().CloseMonth(ch.CloseMonthRequest(request_id=str(uuid.uuid4()),
+                                                                        month="2026-07"))).closing
 
 
 async def statement(stack, region: str, month: str) -> tuple[ch.StatementSummary, list[ch.StatementEntry]]:
@@ -31,11 +32,11 @@ async def statement(stack, region: str, month: str) -> tuple[ch.StatementSummary
     return items[0].summary, [item.entry for item in items[1:]]
 
 
-async def test_every_statement_adds_up_to_its_entries_and_to_the_closing(stack, closing):
+async def test_every_statement_adds_up_to_its_entries_and_to_the_closing(own_stack, closing):
     positions = {item.region: item.net_fen for item in closing.positions}
     nets = 0
     for region in sorted(positions):
-        summary, entries = await statement(stack, region, closing.month)
+        summary, entries = await statement(own_stack, region, closing.month)
         sign = {"settlement": 1, "cancel": -1, "reversal": -1}
         as_insured = [e for e in entries if e.insured_region == region]
         as_treating = [e for e in entries if e.treating_region == region]
@@ -56,9 +57,9 @@ async def test_every_statement_adds_up_to_its_entries_and_to_the_closing(stack, 
     assert nets == 0
 
 
-async def test_a_statement_of_an_open_month_is_refused(stack, closing):
+async def test_a_statement_of_an_open_month_is_refused(own_stack, closing):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await statement(stack, "440100", next_month(next_month(closing.month)))
+        await statement(own_stack, "440100", next_month(next_month(closing.month)))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "not closed" in caught.value.details()
 

@@ -11,37 +11,41 @@ from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import hospital_pb2
 
 from services.clearinghouse.closing import next_month
-from services.common.clock import clearing_month, now_utc
 
 SUMMED = ("entries_as_insured", "entries_as_treating", "owed_by_fen", "owed_to_fen", "net_fen", "hifp_fen",
           "hifmi_fen", "maf_fen", "psn_pay_fen")
 
 
+CLOSED_MONTH = "2026-10"
+
+
 @pytest.fixture(scope="module")
-async def year(stack) -> str:
-    """Settlements, the current month closed (idempotent if another test closed it), more settlements."""
+async def year(own_stack, timeline) -> str:
+    """Stays settled in October 2026, October closed on 2 November, more stays settled after the close (they
+    clear in November, still open)."""
     async def discharge(seed: int) -> None:
-        async for _ in stack.hospital().RunDischarges(hospital_pb2.RunDischargesRequest(
-                request_id=str(uuid.uuid4()), count=10, seed=seed, concurrency=5, month="2026-10")):
+        async for _ in own_stack.hospital().RunDischarges(hospital_pb2.RunDischargesRequest(
+                request_id=str(uuid.uuid4()), count=10, seed=seed, concurrency=5, month=CLOSED_MONTH)):
             pass
 
+    timeline.at("2026-10-31", hour=20)
     await discharge(83)
-    month = clearing_month(now_utc())
-    await stack.clearing().CloseMonth(ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month))
+    timeline.at("2026-11-02", hour=10)
+    await own_stack.clearing().CloseMonth(ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=CLOSED_MONTH))
     await discharge(89)  # after the close: they clear in the next open month
-    return month[:4]
+    return CLOSED_MONTH[:4]
 
 
-async def month_statement_summary(stack, region: str, month: str) -> ch.StatementSummary:
-    stream = stack.clearing().StreamStatement(ch.StreamStatementRequest(region=region, month=month))
+async def month_statement_summary(own_stack, region: str, month: str) -> ch.StatementSummary:
+    stream = own_stack.clearing().StreamStatement(ch.StreamStatementRequest(region=region, month=month))
     async for item in stream:
         stream.cancel()  # the summary comes first; the entries are not needed here
         return item.summary
     raise AssertionError("a statement starts with its summary")
 
 
-async def test_the_year_is_the_sum_of_its_month_statements(stack, year):
-    connection = await stack.connect("clearinghouse")
+async def test_the_year_is_the_sum_of_its_month_statements(own_stack, year):
+    connection = await own_stack.connect("clearinghouse")
     try:
         closed = [row["month"] for row in await connection.fetch(
             "SELECT month FROM month_closings WHERE month LIKE $1 || '-%' ORDER BY month", year)]
@@ -54,12 +58,12 @@ async def test_the_year_is_the_sum_of_its_month_statements(stack, year):
     finally:
         await connection.close()
     assert closed and len(regions) == 7
-    positions_by_month = {month: {p.region: p.net_fen for p in (await stack.clearing().GetMonthClosing(
+    positions_by_month = {month: {p.region: p.net_fen for p in (await own_stack.clearing().GetMonthClosing(
         ch.GetMonthClosingRequest(month=month))).closing.positions} for month in closed}
     for region in regions:
-        answer = await stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region=region, year=year))
+        answer = await own_stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region=region, year=year))
         assert (answer.region, answer.year) == (region, year)
-        statements = [await month_statement_summary(stack, region, month) for month in closed]
+        statements = [await month_statement_summary(own_stack, region, month) for month in closed]
         assert list(answer.months) == statements  # each month exactly as its statement says
         assert answer.totals.closed_months == len(closed)
         for key in SUMMED:
@@ -72,9 +76,9 @@ async def test_the_year_is_the_sum_of_its_month_statements(stack, year):
         assert list(answer.open_months) == sorted(answer.open_months)
 
 
-async def test_the_month_after_the_close_is_named_open_and_not_counted(stack, year):
-    month = clearing_month(now_utc())
-    answer = await stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region="440100", year=year))
+async def test_the_month_after_the_close_is_named_open_and_not_counted(own_stack, year):
+    month = CLOSED_MONTH
+    answer = await own_stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region="440100", year=year))
     assert month in [item.month for item in answer.months]
     after = next_month(month)
     if after.startswith(year):  # in December the next month belongs to next year's summary
@@ -82,8 +86,8 @@ async def test_the_month_after_the_close_is_named_open_and_not_counted(stack, ye
         assert after not in [item.month for item in answer.months]
 
 
-async def test_a_year_without_closed_months_is_empty(stack):
-    answer = await stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region="440100", year="2001"))
+async def test_a_year_without_closed_months_is_empty(own_stack):
+    answer = await own_stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region="440100", year="2001"))
     assert list(answer.months) == [] and list(answer.open_months) == []
     assert answer.totals == ch.StatementTotals()
 
@@ -91,8 +95,8 @@ async def test_a_year_without_closed_months_is_empty(stack):
 @pytest.mark.parametrize(("region", "year", "field"), [
     ("440100", "26", "year"), ("440100", "2026-01", "year"), ("440100", "2101", "year"), ("4401", "2026", "region"),
 ])
-async def test_a_bad_year_summary_request_names_the_field(stack, region, year, field):
+async def test_a_bad_year_summary_request_names_the_field(own_stack, region, year, field):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region=region, year=year))
+        await own_stack.clearing().GetYearSummary(ch.GetYearSummaryRequest(region=region, year=year))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in caught.value.details()

@@ -136,3 +136,30 @@ def test_two_levels_distribute_and_settle_exactly(cells) -> None:
     for plan in (hub_plan, direct_plan):
         assert set(model_apply(start, plan(national) + local).values()) <= {0}
 
+
+
+@NETTING
+@given(raw_cells())
+def test_settling_then_clearing_every_region_leaves_every_account_where_it_started(cells) -> None:
+    """Post every cell as settlements (issue 9 item 2), then each region's clearing: every payable, receivable,
+    draw and the hub account are back at zero, whatever the matrix (cancels included as negative cells)."""
+    from clearing.ledger import clearing_postings, settlement_postings
+
+    distinct = [(insured, treating, amount) for insured, treating, amount in cells if insured != treating]
+    balances: dict[str, int] = {}
+    for insured, treating, amount in distinct:
+        for posting in settlement_postings(treating, insured, abs(amount)):
+            balances[posting.account] = balances.get(posting.account, 0) + posting.amount_fen * (1 if amount >= 0 else -1)
+    regions = {region for insured, treating, _ in distinct for region in (insured, treating)}
+    hub_total = 0
+    for region in sorted(regions):
+        postings = clearing_postings(region, distinct)
+        assert sum(posting.amount_fen for posting in postings) == 0
+        for posting in postings:
+            balances[posting.account] = balances.get(posting.account, 0) + posting.amount_fen
+            if posting.account == "clearinghouse/transfers":
+                hub_total += posting.amount_fen
+        positions = model_positions(distinct)
+        assert sum(p.amount_fen for p in postings if p.account == "clearinghouse/transfers") == positions.get(region, 0)
+    assert hub_total == 0
+    assert {account: fen for account, fen in balances.items() if fen} == {}

@@ -57,9 +57,13 @@ def test_the_year_adds_the_months_up_figure_by_figure() -> None:
 def test_a_month_summary_must_agree_with_the_closing_position() -> None:
     closing = ch.MonthClosing(month="2026-03", positions=[ch.NetPosition(region="440100", net_fen=200),
                                                           ch.NetPosition(region="430100", net_fen=-200)],
-                              direct_transfers=[ch.Transfer(payer="430100", payee="440100", amount_fen=200)])
+                              direct_transfers=[ch.Transfer(payer="430100", payee="440100", amount_fen=200)],
+                              hub_transfers=[ch.Transfer(payer="430100", payee="clearinghouse", amount_fen=200),
+                                             ch.Transfer(payer="clearinghouse", payee="440100", amount_fen=200)])
     totals = {key: 0 for key in statements.TOTAL_KEYS} | {"owed_to_fen": 200}
     made = statements.month_summary("440100", closing, totals)
-    assert (made.month, made.net_fen, len(made.transfers)) == ("2026-03", 200, 1)
+    assert (made.month, made.net_fen) == ("2026-03", 200)
+    assert list(made.transfers) == [ch.Transfer(payer="clearinghouse", payee="440100", amount_fen=200)], \
+        "the statement shows the transfer that is paid: the hub's"
     with pytest.raises(AssertionError, match="disagree"):
         statements.month_summary("440100", closing, totals | {"owed_to_fen": 199})
