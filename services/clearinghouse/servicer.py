@@ -89,6 +89,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise InvalidField("claim.insured_region", "a same-region stay is settled locally, not cleared")
         check_text(claim.member_id, "claim.member_id", 64)
         stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
+        convert.claim_settlement_day(claim)
         lines = convert.claim_lines(claim)
         self.stub_for(insured_region)
         if claim.treating_catalogue_version <= 0:
@@ -152,7 +153,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await store.insert_pending_claim(
                     conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
                     routed.stay.hospital_code, rule.value, request.SerializeToString(), routed.SerializeToString(),
-                    flags, date.fromisoformat(routed.stay.discharged_on))
+                    flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day))
         try:
             answer = await self.stub_for(routed.insured_region).Adjudicate(
                 insured_agency_pb2.AdjudicateRequest(request_id=request_id, claim=routed),

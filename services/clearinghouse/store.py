@@ -45,15 +45,16 @@ async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = 
 
 async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
                                insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
-                               request: bytes, routed: bytes, flags: list[str], discharged_on: date) -> None:
+                               request: bytes, routed: bytes, flags: list[str], discharged_on: date,
+                               settlement_day: date) -> None:
     """Record a new claim as pending, with the routed claim a retry re-drives (the caller holds the id's lock
-    and has looked it up)."""
+    and has looked it up), on the settlement day the claim carries."""
     await conn.execute(
         "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
-        "catalogue_rule, request, routed, flags, discharged_on) "
-        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)",
+        "catalogue_rule, request, routed, flags, discharged_on, settlement_day) "
+        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)",
         UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request,
-        routed, flags, discharged_on)
+        routed, flags, discharged_on, settlement_day)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:

@@ -83,15 +83,16 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 
 
 async def record_settlement(conn: asyncpg.Connection, settlement_id: str, member_id: str, discharged_on: date,
-                            treating_region: str, result: Adjudication, request: bytes, response: bytes) -> None:
-    """Record the adjudication; the database re-checks fund_pay + psn_pay = total."""
+                            settlement_day: date, treating_region: str, result: Adjudication, request: bytes,
+                            response: bytes) -> None:
+    """Record the adjudication on the claim's settlement day; the database re-checks fund_pay + psn_pay = total."""
     await conn.execute(
         "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
-        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on) "
-        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day) "
+        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         UUID(settlement_id), member_id, discharged_on.year, treating_region, result.total_fen, result.fund_pay_fen,
         result.psn_pay_fen, result.hifp_fen, result.hifmi_fen, result.maf_fen,
-        result.ytd_delta.as_dict(), request, response, discharged_on)
+        result.ytd_delta.as_dict(), request, response, discharged_on, settlement_day)
 
 
 async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes) -> None:

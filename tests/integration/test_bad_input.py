@@ -400,6 +400,8 @@ CLEARING_CASES = [
         claim=claim_lines(s, inscp_off_by_one))), INVALID, CLEARING_PARTIES, field="claim.lines[0].inscp_fen"),
     case("QuoteClaim-no-lines", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
         claim=claim(s, lines=[]))), INVALID, CLEARING_PARTIES, field="claim.lines"),
+    case("QuoteClaim-settlement_day-missing", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, settlement_day=""))), INVALID, CLEARING_PARTIES, field="claim.settlement_day"),
     case("QuoteClaim-region-without-agency", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
         claim=claim(s, insured_region="999999"))), NOT_FOUND, CLEARING_PARTIES, resource="regions/999999"),
     # SettleClaim
@@ -416,6 +418,10 @@ CLEARING_CASES = [
          INVALID, CLEARING_PARTIES, field="claim.lines[0].line.qty"),
     case("SettleClaim-bad-treating-region", lambda k, s: chs(k).SettleClaim(settle_claim(
         s, claim(s, treating_region="0"))), INVALID, CLEARING_PARTIES, field="claim.treating_region"),
+    case("SettleClaim-settlement_day-missing", lambda k, s: chs(k).SettleClaim(settle_claim(
+        s, claim(s, settlement_day=""))), INVALID, CLEARING_PARTIES, field="claim.settlement_day"),
+    case("SettleClaim-settlement_day-not-a-day", lambda k, s: chs(k).SettleClaim(settle_claim(
+        s, claim(s, settlement_day="2026-02-30"))), INVALID, CLEARING_PARTIES, field="claim.settlement_day"),
     # CancelClaim
     case("CancelClaim-request_id-not-a-uuid", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
         request_id="c", settlement_id=s.settlement_id)), INVALID, CLEARING_PARTIES, field="request_id"),
@@ -617,6 +623,9 @@ INSURED_CASES = [
     case("QuoteAdjudication-hospital-not-of-treating-region", lambda k, s: ins(k, INSURED).QuoteAdjudication(
         ia.QuoteAdjudicationRequest(claim=claim(s, treating_region="530100"))), INVALID, INSURED_PARTIES,
         field="claim.stay.hospital_code"),
+    case("QuoteAdjudication-settlement_day-not-a-day", lambda k, s: ins(k, INSURED).QuoteAdjudication(
+        ia.QuoteAdjudicationRequest(claim=claim(s, settlement_day="2026/06/02"))), INVALID, INSURED_PARTIES,
+        field="claim.settlement_day"),
     # Adjudicate
     case("Adjudicate-request_id-not-the-settlement_id", lambda k, s: ins(k, INSURED).Adjudicate(
         ia.AdjudicateRequest(request_id=k.rid(), claim=claim(s))), INVALID, INSURED_PARTIES, field="request_id"),
@@ -632,6 +641,9 @@ INSURED_CASES = [
     case("Adjudicate-qty-zero", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
         request_id=s.claim.settlement_id, claim=claim_lines(s, bad_qty))), INVALID, INSURED_PARTIES,
         field="claim.lines[0].line.qty"),
+    case("Adjudicate-settlement_day-missing", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
+        request_id=s.claim.settlement_id, claim=claim(s, settlement_day=""))), INVALID, INSURED_PARTIES,
+        field="claim.settlement_day"),
     # ReverseAdjudication
     case("ReverseAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).ReverseAdjudication(
         ia.ReverseAdjudicationRequest(request_id="r", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,

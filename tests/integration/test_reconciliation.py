@@ -232,9 +232,9 @@ async def test_the_hospitals_reverse_what_they_never_learnt_the_fate_of(kit):
     for request_id in (lost.request_id, never_arrived):  # the HIS's own record: no answer to either
         await his.execute(
             "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
-            "member_id, month, status, discharged_on, created_at) VALUES ($1, $2, $3, $4, $5, $6, '2026-05', "
-            "'unknown', $7, now() - interval '1 hour')", uuid.UUID(request_id), uuid.uuid4(), GUANGZHOU, INSURED,
-            H_GUANGZHOU, member.member_id, date.fromisoformat(day))
+            "member_id, month, status, discharged_on, settlement_day, created_at) VALUES ($1, $2, $3, $4, $5, $6, "
+            "'2026-08', 'unknown', $7, $7, now() - interval '1 hour')", uuid.UUID(request_id), uuid.uuid4(), GUANGZHOU,
+            INSURED, H_GUANGZHOU, member.member_id, date.fromisoformat(day))
 
     answer = await kit.hospital_service().ReconcileWithAgencies(
         hp.ReconcileWithAgenciesRequest(day=day, pending_grace_s=GRACE_S))
