@@ -9,9 +9,9 @@ from clearinghouse.v1 import clearing_house_pb2 as pb
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import types_pb2
 
-from clearing.reconcile import Difference, Repair
+from clearing.reconcile import DayKey, Difference, Repair
 from services.clearinghouse import store
-from services.common.reconciling import reconcile_pair, repair_request_id
+from services.common.reconciling import DAY_KEY_NUMBERS, reconcile_pair, repair_request_id
 
 REPAIR_TIMEOUT_S = 10.0
 
@@ -20,27 +20,28 @@ class ClearingReconciliation:
     def __init__(self, clearing) -> None:  # noqa: ANN001 - the ClearingHouseServicer
         self.clearing = clearing
 
-    async def run(self, day: date, grace_s: int) -> list[types_pb2.ReconciliationReport]:
+    async def run(self, day: date, grace_s: int, day_key: DayKey) -> list[types_pb2.ReconciliationReport]:
         reports = []
         for region in sorted(self.clearing.insured_stubs):
-            reports.append(await self.with_region(region, day, grace_s))
+            reports.append(await self.with_region(region, day, grace_s, day_key))
         return reports
 
-    async def with_region(self, region: str, day: date, grace_s: int) -> types_pb2.ReconciliationReport:
-        text = day.isoformat()
+    async def with_region(self, region: str, day: date, grace_s: int,
+                          day_key: DayKey) -> types_pb2.ReconciliationReport:
+        text, key = day.isoformat(), DAY_KEY_NUMBERS[day_key]
         stub = self.clearing.stub_for(region)
-        lines = await self.clearing.day_detail(day, None, region)
-        totals = await stub.GetAdjudicationDailyTotals(ia.GetAdjudicationDailyTotalsRequest(day=text),
+        lines = await self.clearing.day_detail(day, day_key, None, region)
+        totals = await stub.GetAdjudicationDailyTotals(ia.GetAdjudicationDailyTotalsRequest(day=text, day_key=key),
                                                        timeout=REPAIR_TIMEOUT_S)
 
         async def detail() -> list[types_pb2.DetailLine]:
-            stream = stub.StreamAdjudicationDailyDetail(ia.StreamAdjudicationDailyDetailRequest(day=text),
-                                                        timeout=REPAIR_TIMEOUT_S * 6)
+            stream = stub.StreamAdjudicationDailyDetail(
+                ia.StreamAdjudicationDailyDetailRequest(day=text, day_key=key), timeout=REPAIR_TIMEOUT_S * 6)
             return [item.line async for item in stream]
 
         async def record(repair: types_pb2.Repair) -> None:
             async with self.clearing.pool.acquire() as conn:
-                await store.record_repair(conn, day, repair)
+                await store.record_repair(conn, day, day_key, repair)
 
         async def repair(difference: Difference, up: types_pb2.DetailLine | None,
                          down: types_pb2.DetailLine | None) -> None:
@@ -62,5 +63,5 @@ class ClearingReconciliation:
             else:
                 raise AssertionError(difference.repair)
 
-        return await reconcile_pair(f"clearing_house<->insured_agency:{region}", text, lines, list(totals.totals),
-                                    detail, grace_s, repair, record)
+        return await reconcile_pair(f"clearing_house<->insured_agency:{region}", text, day_key, lines,
+                                    list(totals.totals), detail, grace_s, repair, record)

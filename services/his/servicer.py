@@ -193,8 +193,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
 
     @rpc
     async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:
-        day, grace_s = reconciling.reconcile_request(request)
-        return pb.ReconcileWithAgenciesResponse(reports=[await reconcile_region(self, region, day, grace_s)
+        day, grace_s, day_key = reconciling.reconcile_request(request)
+        return pb.ReconcileWithAgenciesResponse(reports=[await reconcile_region(self, region, day, grace_s, day_key)
                                                          for region in sorted(self.treating_stubs)])
 
     @rpc

@@ -183,10 +183,10 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome], adjudication=adjudication)
 
     async def day_detail(self, request) -> list[types_pb2.DetailLine]:  # noqa: ANN001
-        day = parse_day(request.day, "day")
+        day, day_key = reconciling.day_request(request)
         treating = check_region(request.treating_region, "treating_region") if request.treating_region else None
         async with self.pool.acquire() as conn:
-            rows = await store.day_lines(conn, day, self.region, treating)
+            rows = await store.day_lines(conn, day, day_key, self.region, treating)
         return [reconciling.detail_line(row, local=row["treating_region"] == self.region,
                                         treating_region=row["treating_region"], insured_region=self.region)
                 for row in rows]

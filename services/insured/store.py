@@ -12,6 +12,7 @@ from clearing.adjudicate import Adjudication
 from clearing.errors import NotFound
 from clearing.member import YTD_FIELDS, Member, Ytd
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
+from clearing.reconcile import DayKey
 
 FILING_PRIORITY = (FilingStatus.RESIDENT, FilingStatus.REFERRAL, FilingStatus.TEMPORARY)
 
@@ -124,10 +125,15 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str) -> None:
     assert status == "UPDATE 1", "only a settled stay is reversed"
 
 
-async def day_lines(conn: asyncpg.Connection, day: date, own_region: str, treating_region: str | None) -> list[asyncpg.Record]:
-    """3202: stays discharged on `day` treated in `treating_region`, or (None) everywhere but `own_region`."""
+DAY_COLUMNS = {DayKey.SETTLEMENT: "settlement_day", DayKey.DISCHARGE: "discharged_on"}
+
+
+async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, own_region: str,
+                    treating_region: str | None) -> list[asyncpg.Record]:
+    """3202: stays settled on `day` (or discharged on `day`) treated in `treating_region`, or (None) everywhere but
+    `own_region`."""
     return await conn.fetch(
         "SELECT settlement_id, status, treating_region, total_fen, fund_pay_fen, psn_pay_fen, settled_at AS created_at, "
-        "cancel_request_id FROM settlements WHERE discharged_on = $1 "
+        f"cancel_request_id, settlement_day FROM settlements WHERE {DAY_COLUMNS[day_key]} = $1 "
         "AND CASE WHEN $3::text IS NULL THEN treating_region <> $2 ELSE treating_region = $3 END "
         "ORDER BY settlement_id", day, own_region, treating_region)

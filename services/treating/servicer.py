@@ -397,17 +397,17 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                        pb.CancelResponse(settlement=settlement).SerializeToString(), cancelled_at)
         log.warning("cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
-    async def day_detail(self, day, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
+    async def day_detail(self, day, day_key, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
         async with self.pool.acquire() as conn:
-            rows = await store.day_lines(conn, day, hospital_code)
+            rows = await store.day_lines(conn, day, day_key, hospital_code)
         return [reconciling.detail_line(row, request_id=str(row["request_id"]), local=row["local"],
                                         reversing=row["reversing"], treating_region=self.region,
                                         insured_region=row["insured_region"]) for row in rows]
 
     def day_filters(self, request) -> tuple:  # noqa: ANN001, ANN201
-        day = parse_day(request.day, "day")
+        day, day_key = reconciling.day_request(request)
         hospital = check_hospital_code(request.hospital_code, "hospital_code") if request.hospital_code else None
-        return day, hospital
+        return day, day_key, hospital
 
     @rpc
     async def GetDailyTotals(self, request: pb.GetDailyTotalsRequest, context: grpc.aio.ServicerContext) -> pb.GetDailyTotalsResponse:
@@ -420,8 +420,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     @rpc
     async def Reconcile(self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileResponse:
-        day, grace_s = reconciling.reconcile_request(request)
-        return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s))
+        day, grace_s, day_key = reconciling.reconcile_request(request)
+        return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s, day_key))
 
     @rpc
     async def GetSettlement(self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext) -> pb.GetSettlementResponse:

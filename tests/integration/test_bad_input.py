@@ -326,6 +326,12 @@ TREATING_CASES = [
          INVALID, TREATING_PARTIES, field="day"),
     case("Reconcile-negative-grace", lambda k, s: tr(k).Reconcile(ta.ReconcileRequest(
         day="2026-03-06", pending_grace_s=-1)), INVALID, TREATING_PARTIES, field="pending_grace_s"),
+    case("Reconcile-unknown-day-key", lambda k, s: tr(k).Reconcile(ta.ReconcileRequest(
+        day="2026-03-06", day_key=7)), INVALID, TREATING_PARTIES, field="day_key"),
+    case("GetDailyTotals-unknown-day-key", lambda k, s: tr(k).GetDailyTotals(ta.GetDailyTotalsRequest(
+        day="2026-03-06", day_key=-1)), INVALID, TREATING_PARTIES, field="day_key"),
+    case("StreamDailyDetail-unknown-day-key", lambda k, s: drain(tr(k).StreamDailyDetail(ta.StreamDailyDetailRequest(
+        day="2026-03-06", day_key=3))), INVALID, TREATING_PARTIES, field="day_key"),
     # GetSettlement
     case("GetSettlement-settlement_id-missing", lambda k, s: tr(k).GetSettlement(ta.GetSettlementRequest()),
          INVALID, TREATING_PARTIES, field="settlement_id"),
@@ -454,6 +460,12 @@ CLEARING_CASES = [
         field="treating_region"),
     case("ReconcileInsuredAgencies-day-missing", lambda k, s: chs(k).ReconcileInsuredAgencies(
         ch.ReconcileInsuredAgenciesRequest()), INVALID, CLEARING_PARTIES, field="day"),
+    case("ReconcileInsuredAgencies-unknown-day-key", lambda k, s: chs(k).ReconcileInsuredAgencies(
+        ch.ReconcileInsuredAgenciesRequest(day="2026-03-06", day_key=9)), INVALID, CLEARING_PARTIES, field="day_key"),
+    case("GetClaimDailyTotals-unknown-day-key", lambda k, s: chs(k).GetClaimDailyTotals(ch.GetClaimDailyTotalsRequest(
+        day="2026-03-06", day_key=5)), INVALID, CLEARING_PARTIES, field="day_key"),
+    case("StreamClaimDailyDetail-unknown-day-key", lambda k, s: drain(chs(k).StreamClaimDailyDetail(
+        ch.StreamClaimDailyDetailRequest(day="2026-03-06", day_key=4))), INVALID, CLEARING_PARTIES, field="day_key"),
     # GetClaim
     case("GetClaim-settlement_id-not-a-uuid", lambda k, s: chs(k).GetClaim(ch.GetClaimRequest(settlement_id="nope")),
          INVALID, CLEARING_PARTIES, field="settlement_id"),
@@ -656,6 +668,8 @@ INSURED_CASES = [
     case("StreamAdjudicationDailyDetail-bad-region", lambda k, s: drain(ins(k, INSURED).StreamAdjudicationDailyDetail(
         ia.StreamAdjudicationDailyDetailRequest(day="2026-03-06", treating_region="4401"))), INVALID,
         INSURED_PARTIES, field="treating_region"),
+    case("GetAdjudicationDailyTotals-unknown-day-key", lambda k, s: ins(k, INSURED).GetAdjudicationDailyTotals(
+        ia.GetAdjudicationDailyTotalsRequest(day="2026-03-06", day_key=3)), INVALID, INSURED_PARTIES, field="day_key"),
     # CancelAdjudication
     case("CancelAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).CancelAdjudication(
         ia.CancelAdjudicationRequest(request_id="c", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,
@@ -682,6 +696,8 @@ async def drain(call) -> list:  # noqa: ANN001 - read a server stream to its end
 HOSPITAL_CASES = [
     case("ReconcileWithAgencies-bad-day", lambda k, s: his(k).ReconcileWithAgencies(
         hp.ReconcileWithAgenciesRequest(day="2026-02-29")), INVALID, HIS_PARTIES, field="day"),
+    case("ReconcileWithAgencies-unknown-day-key", lambda k, s: his(k).ReconcileWithAgencies(
+        hp.ReconcileWithAgenciesRequest(day="2026-03-06", day_key=3)), INVALID, HIS_PARTIES, field="day_key"),
     case("RunDischarges-request_id-not-a-uuid", lambda k, s: drain(his(k).RunDischarges(run(
         k, request_id="run-1"))), INVALID, HIS_PARTIES, field="request_id"),
     case("RunDischarges-count-zero", lambda k, s: drain(his(k).RunDischarges(run(k, count=0))),
