@@ -9,6 +9,7 @@ from clearinghouse.v1 import clearing_house_pb2 as pb
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import types_pb2
 
+from clearing.errors import PreconditionFailed
 from clearing.reconcile import DayKey, Difference, Repair
 from services.clearinghouse import store
 from services.common.reconciling import DAY_KEY_NUMBERS, reconcile_pair, repair_request_id
@@ -56,6 +57,8 @@ class ClearingReconciliation:
                     insured_region=up.insured_region), REPAIR_TIMEOUT_S,
                     only_if_pending=difference.repair is Repair.REVERSE_STALE_PENDING)
             elif difference.repair is Repair.REVERSE_ORPHAN:
+                if up is None:
+                    await self.check_unrecorded(key)
                 await stub.ReverseAdjudication(ia.ReverseAdjudicationRequest(
                     request_id=repair_request_id("orphan", key), settlement_id=key), timeout=REPAIR_TIMEOUT_S)
             elif difference.repair is Repair.FINISH_CANCEL:
@@ -65,3 +68,14 @@ class ClearingReconciliation:
 
         return await reconcile_pair(f"clearing_house<->insured_agency:{region}", text, day_key, lines,
                                     list(totals.totals), detail, grace_s, repair, record)
+
+    async def check_unrecorded(self, settlement_id: str) -> None:
+        """An orphan at the insured agency is reversed only if the clearing house has no claim of that id at all:
+        a claim on another day (only a claim from before the settlement day travelled in the claim can be) is
+        reported for the operator, never reversed on a guess."""
+        async with self.clearing.pool.acquire() as conn:
+            row = await store.find_claim(conn, settlement_id)
+        if row is not None:
+            raise PreconditionFailed("settlement_id", f"recorded here as {row['status']} on settlement day "
+                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}): "
+                                                      "reconcile that day; not reversed")

@@ -10,6 +10,7 @@ from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as pb
 from clearinghouse.v1 import types_pb2
 
+from clearing.errors import PreconditionFailed
 from clearing.reconcile import DayKey, Difference, Repair
 from services.common.reconciling import DAY_KEY_NUMBERS, reconcile_pair, repair_request_id
 from services.treating import store
@@ -71,6 +72,8 @@ class TreatingReconciliation:
                 request_id=str(reversal["request_id"]), original_request_id=up.request_id, reason=reversal["reason"]),
                 REPAIR_TIMEOUT_S)
         elif difference.repair is Repair.REVERSE_ORPHAN:
+            if up is None:
+                await self.check_unrecorded(key)
             if down.local:
                 await self.agency.local_insured.ReverseAdjudication(ia.ReverseAdjudicationRequest(
                     request_id=repair_request_id("orphan", key), settlement_id=key), timeout=REPAIR_TIMEOUT_S)
@@ -82,3 +85,14 @@ class TreatingReconciliation:
             await self.agency.finish_cancel(key, down.cancel_request_id)
         else:
             raise AssertionError(difference.repair)
+
+    async def check_unrecorded(self, settlement_id: str) -> None:
+        """An orphan downstream is reversed only if this agency has no record of it at all: a record on another
+        day (a day that differs between the parties, which only a row from before the settlement day travelled in
+        the claim can have) is reported for the operator, never reversed on a guess."""
+        async with self.agency.pool.acquire() as conn:
+            row = await store.find_settlement(conn, settlement_id)
+        if row is not None:
+            raise PreconditionFailed("settlement_id", f"recorded here as {row['status']} on settlement day "
+                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}): "
+                                                      "reconcile that day; not reversed")

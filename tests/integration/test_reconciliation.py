@@ -387,3 +387,21 @@ async def test_a_claim_that_crosses_midnight_between_hops_is_on_one_day_at_every
     later = await reconcile_all(kit, next_day)
     assert set(settled_counts(later).values()) == {(0, 0)} and repairs_of(later) == []
 
+
+async def test_an_orphan_whose_upstream_record_is_on_another_day_is_reported_not_reversed(kit, timeline):
+    """Rows from before the settlement day travelled in the claim got their day from when each party recorded
+    them, so a claim that crossed midnight then can sit on two days. Downstream's line then looks like an
+    orphan on its day; it is reported, and nothing that stands is reversed."""
+    day = "2026-06-18"
+    timeline.at(day, hour=12)
+    member = await kit.new_member(INSURED)
+    settled = (await kit.treating(GUANGZHOU).Settle(ta.SettleRequest(
+        request_id=kit.rid(), encounter_id=await open_stay(kit, member, day), discharged_on=day))).settlement
+    await (await kit.db(f"treating_{GUANGZHOU}")).execute(  # as a backfilled row of before would be
+        "UPDATE settlements SET settlement_day = settlement_day - 1 WHERE settlement_id = $1",
+        uuid.UUID(settled.settlement_id))
+    reports = await reconcile_all(kit, day)
+    assert repairs_of(reports) == [(CROSS, "reverse_orphan", False)]
+    repair = next(item for report in reports for item in report.repairs)
+    assert "2026-06-17" in repair.error and "not reversed" in repair.error
+    assert await states(kit, settled.settlement_id) == ("settled", "settled", "settled"), "nothing is undone"
