@@ -13,6 +13,13 @@ downstream and marks it final only after downstream answered, so
 * an unfinished reversal upstream is driven again;
 * anything else that differs (amounts, impossible pairs of states) is reported, never guessed at.
 
+Which day a settlement is reconciled on (`DayKey`): by default its **settlement day**, the day the treating
+agency made the settlement id and recorded it pending. The day travels downstream in the claim and every
+party stores it, so each party of a pair puts a settlement — pending, settled, and later cancelled or
+reversed — on the same day, however late a hop recorded it. A day's totals are those of the settlements made
+that day, in their state now: a cancel or reversal on a later day changes the totals of the settlement's own
+day, at both ends alike. The discharge day remains as a second key, for looking back at a day's stays.
+
 Pure: lines in, differences out.
 """
 
@@ -24,6 +31,13 @@ from enum import StrEnum
 
 STANDING = ("pending", "settled")  # states in which a party may still pay
 STATUSES = ("pending", "settled", "failed", "cancelled", "reversed")
+
+
+class DayKey(StrEnum):
+    """Which day of a settlement a reconciliation is keyed on."""
+
+    SETTLEMENT = "settlement"  # the day the treating agency made it (Claim.settlement_day): 3201's day
+    DISCHARGE = "discharge"  # the day the stay was discharged (Stay.discharged_on)
 
 
 @dataclass(frozen=True, slots=True)

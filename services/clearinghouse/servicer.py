@@ -91,6 +91,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise InvalidField("claim.insured_region", "a same-region stay is settled locally, not cleared")
         check_text(claim.member_id, "claim.member_id", 64)
         stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
+        convert.claim_settlement_day(claim)
         lines = convert.claim_lines(claim)
         self.stub_for(insured_region)
         if claim.treating_catalogue_version <= 0:
@@ -154,7 +155,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await store.insert_pending_claim(
                     conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
                     routed.stay.hospital_code, rule.value, request.SerializeToString(), routed.SerializeToString(),
-                    flags, date.fromisoformat(routed.stay.discharged_on))
+                    flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day))
         try:
             answer = await self.stub_for(routed.insured_region).Adjudicate(
                 insured_agency_pb2.AdjudicateRequest(request_id=request_id, claim=routed),
@@ -393,17 +394,17 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                                        pb.CancelClaimResponse(settlement=settlement).SerializeToString(), cancelled_at)
         log.warning("claim_cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
-    async def day_detail(self, day, treating_region: str | None, insured_region: str | None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
+    async def day_detail(self, day, day_key, treating_region: str | None, insured_region: str | None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
         async with self.pool.acquire() as conn:
-            rows = await store.day_lines(conn, day, treating_region, insured_region)
+            rows = await store.day_lines(conn, day, day_key, treating_region, insured_region)
         return [reconciling.detail_line(row, reversing=row["reversing"], treating_region=row["treating_region"],
                                         insured_region=row["insured_region"]) for row in rows]
 
     def day_filters(self, request) -> tuple:  # noqa: ANN001, ANN201
-        day = parse_day(request.day, "day")
+        day, day_key = reconciling.day_request(request)
         treating = check_region(request.treating_region, "treating_region") if request.treating_region else None
         insured = check_region(request.insured_region, "insured_region") if request.insured_region else None
-        return day, treating, insured
+        return day, day_key, treating, insured
 
     @rpc
     async def GetClaimDailyTotals(self, request: pb.GetClaimDailyTotalsRequest, context: grpc.aio.ServicerContext) -> pb.GetClaimDailyTotalsResponse:
@@ -416,8 +417,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def ReconcileInsuredAgencies(self, request: pb.ReconcileInsuredAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileInsuredAgenciesResponse:
-        day, grace_s = reconciling.reconcile_request(request)
-        return pb.ReconcileInsuredAgenciesResponse(reports=await ClearingReconciliation(self).run(day, grace_s))
+        day, grace_s, day_key = reconciling.reconcile_request(request)
+        return pb.ReconcileInsuredAgenciesResponse(reports=await ClearingReconciliation(self).run(day, grace_s,
+                                                                                                  day_key))
 
     @rpc
     async def GetClaim(self, request: pb.GetClaimRequest, context: grpc.aio.ServicerContext) -> pb.GetClaimResponse:

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from clearing.ledger import Posting, assert_balanced
+from clearing.reconcile import DayKey
 from services.common.ledger_sql import insert_postings
 
 
@@ -45,15 +46,16 @@ async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = 
 
 async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
                                insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
-                               request: bytes, routed: bytes, flags: list[str], discharged_on: date) -> None:
+                               request: bytes, routed: bytes, flags: list[str], discharged_on: date,
+                               settlement_day: date) -> None:
     """Record a new claim as pending, with the routed claim a retry re-drives (the caller holds the id's lock
-    and has looked it up)."""
+    and has looked it up), on the settlement day the claim carries."""
     await conn.execute(
         "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
-        "catalogue_rule, request, routed, flags, discharged_on) "
-        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)",
+        "catalogue_rule, request, routed, flags, discharged_on, settlement_day) "
+        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)",
         UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request,
-        routed, flags, discharged_on)
+        routed, flags, discharged_on, settlement_day)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
@@ -316,21 +318,25 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: 
     assert status == "UPDATE 1", "only a pending or settled claim is reversed"
 
 
-async def day_lines(conn: asyncpg.Connection, day: date, treating_region: str | None,
+DAY_COLUMNS = {DayKey.SETTLEMENT: "c.settlement_day", DayKey.DISCHARGE: "c.discharged_on"}
+
+
+async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, treating_region: str | None,
                     insured_region: str | None) -> list[asyncpg.Record]:
-    """3202: every claim of stays discharged on `day` between the given regions, with its reversal state."""
+    """3202: every claim settled on `day` (or of a stay discharged on `day`) between the given regions, with
+    its reversal state."""
     return await conn.fetch(
-        "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, "
+        "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.settlement_day, "
         "coalesce(c.total_fen, 0) AS total_fen, coalesce(c.fund_pay_fen, 0) AS fund_pay_fen, "
         "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, "
         "coalesce(r.status = 'reversing', false) AS reversing FROM claims c "
-        "LEFT JOIN reversals r USING (settlement_id) WHERE c.discharged_on = $1 "
+        f"LEFT JOIN reversals r USING (settlement_id) WHERE {DAY_COLUMNS[day_key]} = $1 "
         "AND ($2::text IS NULL OR c.treating_region = $2) AND ($3::text IS NULL OR c.insured_region = $3) "
         "ORDER BY c.settlement_id", day, treating_region, insured_region)
 
 
-async def record_repair(conn: asyncpg.Connection, day: date, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair
+async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair
     await conn.execute(
-        "INSERT INTO repairs (day, pair, key, upstream_status, downstream_status, action, note, repaired, error) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", day, repair.pair, repair.key, repair.upstream_status,
-        repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)
+        "INSERT INTO repairs (day, day_key, pair, key, upstream_status, downstream_status, action, note, repaired, "
+        "error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", day, day_key.value, repair.pair, repair.key,
+        repair.upstream_status, repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)

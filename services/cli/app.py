@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from clearing.errors import DomainError
+from clearing.reconcile import DayKey
 from services.cli import offline, online, output, reconcile_view
 
 
@@ -367,15 +368,20 @@ def payouts_close(
 
 @app.command("reconcile")
 def reconcile(
-    day: Annotated[str, typer.Argument(help="Day to reconcile (stays discharged that day), YYYY-MM-DD.")],
+    day: Annotated[str, typer.Argument(help="Day to reconcile, YYYY-MM-DD: the settlements made that day (the day "
+                                            "the treating agency made each one, 3201's day).")],
     grace_s: Annotated[int, typer.Option("--grace", help="Seconds after which a pending settlement is taken as "
                                          "abandoned and reversed.", min=1)] = 60,
+    by: Annotated[DayKey, typer.Option("--by", help="Which day of a settlement DAY is: its settlement day, or the "
+                                       "day its stay was discharged (to look back at a day's stays).")]
+        = DayKey.SETTLEMENT,
     as_json: JsonFlag = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Reconcile every pair of neighbours for a day (对账 3201/3202), repair what differs, show what was done.
-    Exit code 1 when a difference is left that no rule could repair."""
-    raise typer.Exit(reconcile_view.run(config, day, grace_s, as_json))
+    A day is the settlements made that day, with their later cancels and reversals. Exit code 1 when a
+    difference is left that no rule could repair."""
+    raise typer.Exit(reconcile_view.run(config, day, grace_s, as_json, by))
 
 
 def main() -> None:

@@ -167,18 +167,28 @@ async def discharge(console: Console, his_address: str, count: int, concurrency:
             for p in summary.pairs]
 
 
+async def settlement_days(config, month: str) -> list[str]:  # noqa: ANN001 - a StackConfig
+    """Every day the month's stays can have been settled on: from the HIS's first Settle of them (the day its
+    answer named, or the day it sent it) through today. An agency makes a settlement's day when the Settle
+    arrives, so one sent just before midnight is on the next day there: the days run on to today."""
+    connection = await asyncpg.connect(config.dsn("his"))
+    try:
+        first = await connection.fetchval("SELECT min(settlement_day) FROM discharges WHERE month = $1", month)
+    finally:
+        await connection.close()
+    today = shanghai_today()
+    if first is None:
+        return []
+    return [(first + timedelta(days=offset)).isoformat() for offset in range((today - first).days + 1)]
+
+
 async def reconcile_days(console: Console, config, month: str) -> None:  # noqa: ANN001 - a StackConfig
-    """对账 (3201/3202) of every day the month's stays were discharged on, between every pair of neighbours,
+    """对账 (3201/3202) of every day the month's stays were settled on, between every pair of neighbours,
     as `clearing-admin reconcile` does day by day; prints what differed and what was repaired."""
     from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
     from clearinghouse.v1 import treating_agency_pb2 as ta, treating_agency_pb2_grpc
 
-    connection = await asyncpg.connect(config.dsn("his"))
-    try:
-        days = [row["day"] for row in await connection.fetch(
-            "SELECT DISTINCT discharged_on::text AS day FROM discharges WHERE month = $1 ORDER BY 1", month)]
-    finally:
-        await connection.close()
+    days = await settlement_days(config, month)
     channels = [grpc.aio.insecure_channel(config.address(port))
                 for port in (config.his_port, config.clearing_house_port, *config.region_ports.values())]
     try:

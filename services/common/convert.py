@@ -208,6 +208,11 @@ def claim_header(claim: pb.Claim) -> tuple[str, str, str]:
             check_region(claim.insured_region, "claim.insured_region"))
 
 
+def claim_settlement_day(claim: pb.Claim) -> date:
+    """The claim's settlement day (set by the treating agency; every party reconciles the settlement on it)."""
+    return parse_day(claim.settlement_day, "claim.settlement_day")
+
+
 def claim_lines(claim: pb.Claim) -> tuple[LineClass, ...]:
     if not claim.lines:
         raise InvalidField("claim.lines", "must have at least one line")

@@ -16,7 +16,9 @@ from clearinghouse.v1 import types_pb2
 
 from clearing.dates import parse_day
 from clearing.errors import DomainError, InvalidField
-from clearing.reconcile import DailyTotals, DetailLine, Difference, Repair, compare, daily_totals, totals_agree
+from clearing.reconcile import (
+    DailyTotals, DayKey, DetailLine, Difference, Repair, compare, daily_totals, totals_agree,
+)
 
 log = structlog.get_logger()
 
@@ -35,9 +37,28 @@ def check_grace(value: int) -> int:
     return value or DEFAULT_GRACE_S
 
 
-def reconcile_request(request) -> tuple[date, int]:  # noqa: ANN001 - a Reconcile… request (day, pending_grace_s)
-    """The day to reconcile and the grace period of a reconciliation request, checked."""
-    return parse_day(request.day, "day"), check_grace(request.pending_grace_s)
+DAY_KEYS = {types_pb2.DAY_KEY_UNSPECIFIED: DayKey.SETTLEMENT, types_pb2.DAY_KEY_SETTLEMENT: DayKey.SETTLEMENT,
+            types_pb2.DAY_KEY_DISCHARGE: DayKey.DISCHARGE}
+DAY_KEY_NUMBERS = {DayKey.SETTLEMENT: types_pb2.DAY_KEY_SETTLEMENT, DayKey.DISCHARGE: types_pb2.DAY_KEY_DISCHARGE}
+
+
+def check_day_key(value: int, field: str = "day_key") -> DayKey:
+    """The day a request keys on; unset is the settlement day."""
+    try:
+        return DAY_KEYS[value]
+    except KeyError:
+        raise InvalidField(field, "must be DAY_KEY_SETTLEMENT or DAY_KEY_DISCHARGE") from None
+
+
+def day_request(request) -> tuple[date, DayKey]:  # noqa: ANN001 - a …DailyTotals / …DailyDetail request
+    """The day of a 3201/3202 request and which day of a settlement it is, checked."""
+    return parse_day(request.day, "day"), check_day_key(request.day_key)
+
+
+def reconcile_request(request) -> tuple[date, int, DayKey]:  # noqa: ANN001 - a Reconcile… request
+    """The day to reconcile, the grace period and the day key of a reconciliation request, checked."""
+    day, day_key = day_request(request)
+    return day, check_grace(request.pending_grace_s), day_key
 
 
 def repair_request_id(action: str, key: str) -> str:
@@ -50,7 +71,8 @@ def detail_line(row, **extra) -> types_pb2.DetailLine:  # noqa: ANN001 - an asyn
     message = types_pb2.DetailLine(
         settlement_id=str(row["settlement_id"]), status=STATUSES[row["status"]], total_fen=row["total_fen"],
         fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"],
-        cancel_request_id=str(row["cancel_request_id"]) if row["cancel_request_id"] else "", **extra)
+        cancel_request_id=str(row["cancel_request_id"]) if row["cancel_request_id"] else "",
+        settlement_day=row["settlement_day"].isoformat(), **extra)
     if row["created_at"] is not None:
         message.created_at.FromDatetime(row["created_at"])
     return message
@@ -84,7 +106,7 @@ def totals_from_proto(message: types_pb2.DailyTotals) -> DailyTotals:
 RepairAction = Callable[[Difference, types_pb2.DetailLine | None, types_pb2.DetailLine | None], Awaitable[None]]
 
 
-async def reconcile_pair(pair: str, day: str, upstream: list[types_pb2.DetailLine],
+async def reconcile_pair(pair: str, day: str, day_key: DayKey, upstream: list[types_pb2.DetailLine],
                          downstream_totals: list[types_pb2.DailyTotals],
                          downstream_detail: Callable[[], Awaitable[list[types_pb2.DetailLine]]],
                          grace_s: int, repair: RepairAction,
@@ -94,8 +116,8 @@ async def reconcile_pair(pair: str, day: str, upstream: list[types_pb2.DetailLin
     """3201 first; when the totals differ, something is pending or a reversal is unfinished, 3202 line by
     line (matched by `key`: the settlement id, or the HIS request id between a hospital and its agency),
     and every difference repaired by `repair` (upstream's own steps of the protocol)."""
-    report = types_pb2.ReconciliationReport(pair=pair, day=day, upstream_totals=totals(upstream),
-                                            downstream_totals=downstream_totals)
+    report = types_pb2.ReconciliationReport(pair=pair, day=day, day_key=DAY_KEY_NUMBERS[day_key],
+                                            upstream_totals=totals(upstream), downstream_totals=downstream_totals)
     report.totals_agreed = totals_agree(map(totals_from_proto, report.upstream_totals),
                                         map(totals_from_proto, downstream_totals)) \
         and not any(line.reversing for line in upstream)
@@ -122,7 +144,8 @@ async def reconcile_pair(pair: str, day: str, upstream: list[types_pb2.DetailLin
                 item.error = f"{type(error).__name__}: {error}"
         report.repairs.append(item)
         await record(item)
-        log.warning("reconciliation_difference", pair=pair, day=day, key=difference.key, action=item.action,
+        log.warning("reconciliation_difference", pair=pair, day=day, day_key=day_key.value, key=difference.key,
+                    action=item.action,
                     upstream=item.upstream_status, downstream=item.downstream_status, repaired=item.repaired,
                     error=item.error)
     return report

@@ -24,6 +24,7 @@ import grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
 
+from services.common.clock import shanghai_today
 from services.common.errors import domain_error_from_status
 from services.common.regions import Region
 from services.datagen.bills import CatalogueIndex, generate_bill
@@ -197,12 +198,14 @@ class Driver:
             if attempt:
                 await asyncio.sleep(backoff_s(attempt, jitter))
             entry.attempts += 1
+            entry.requested_on = entry.requested_on or shanghai_today().isoformat()
             answer = await self.call(stub.Settle, request, deadline_s)
             if answer.kind == "ok":
                 settlement = answer.response.settlement
                 split = settlement.adjudication.split
                 entry.outcome = Outcome.SUCCEEDED
                 entry.settlement_id = settlement.settlement_id
+                entry.settlement_day = settlement.claim.settlement_day
                 entry.split = Split(split.total_fen, split.fund_pay_fen, split.psn_pay_fen, split.hifp_fen,
                                     split.hifmi_fen, split.maf_fen)
                 return

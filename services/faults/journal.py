@@ -64,6 +64,8 @@ class Entry:
     member_id: str
     encounter_id: str
     discharged_on: str = ""
+    requested_on: str = ""  # the day the HIS first sent the Settle (the services' clock, Asia/Shanghai)
+    settlement_day: str = ""  # the settlement day the agency's answer named (Claim.settlement_day)
     outcome: Outcome = Outcome.UNKNOWN
     intent: Intent = Intent.SETTLE
     settlement_id: str = ""
@@ -77,6 +79,12 @@ class Entry:
     @property
     def local(self) -> bool:
         return self.treating_region == self.insured_region
+
+    @property
+    def day(self) -> str:
+        """The day the HIS reconciles the request on: the settlement day its answer named, else the day it first
+        sent it — on or before the agency's day for it (the agency makes the day when the Settle arrives)."""
+        return self.settlement_day or self.requested_on
 
     @property
     def resolved_after_unknown(self) -> bool:

@@ -6,12 +6,14 @@ house with the insured agencies and each treating agency with its downstream —
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 
 import grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import clearing_house_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc
 
 from clearing.reconcile import DetailLine, Repair, compare
+from services.common.clock import shanghai_today
 from services.common.reconciling import STATUS_NAMES
 from services.faults.journal import DEFINITE_CODES, Entry, Journal, Outcome
 from services.stack.processes import StackProcesses
@@ -41,10 +43,21 @@ async def reverse(stub: treating_agency_pb2_grpc.TreatingAgencyServiceStub, entr
     return Outcome.REVERSED
 
 
+def settlement_days(journal: Journal, today: date) -> list[str]:
+    """Every day a settlement of the run can have been made on: from the HIS's first Settle through `today`. An
+    agency makes a settlement's day when a Settle first arrives, which may be after the HIS sent it (past
+    midnight, or a resend after the faults) but never after now."""
+    sent = [date.fromisoformat(entry.requested_on) for entry in journal.entries.values() if entry.requested_on]
+    if not sent:
+        return []
+    first = min(sent)
+    return [(first + timedelta(days=offset)).isoformat() for offset in range((today - first).days + 1)]
+
+
 async def reconcile(stack: StackProcesses, journal: Journal) -> int:
-    """Reconcile every day the run discharged on; returns the number of differences repaired."""
+    """Reconcile every day the run's settlements were made on; returns the number of differences repaired."""
     config = stack.config
-    days = sorted({entry.discharged_on for entry in journal.entries.values() if entry.discharged_on})
+    days = settlement_days(journal, shanghai_today())
     repaired = 0
     channels = {region: channel_to(config.address(port)) for region, port in config.region_ports.items()}
     clearing_channel = channel_to(config.address(config.clearing_house_port))
@@ -73,7 +86,7 @@ async def hospital_with_agency(stub: treating_agency_pb2_grpc.TreatingAgencyServ
     """The hospitals' side (3202 by HIS request id): a settlement the HIS never learnt the fate of, or one
     the agency holds that the HIS has nothing standing for, is reversed by the HIS (冲正)."""
     mine = {entry.request_id: entry for entry in journal.entries.values()
-            if entry.treating_region == region and entry.discharged_on == day}
+            if entry.treating_region == region and entry.day == day}
     theirs = {item.line.request_id: item.line async for item in stub.StreamDailyDetail(
         ta.StreamDailyDetailRequest(day=day), timeout=RECONCILE_TIMEOUT_S)}
     upstream = {key: his_line(entry) for key, entry in mine.items()}

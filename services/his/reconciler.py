@@ -13,8 +13,8 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 
 from clearing.errors import PreconditionFailed
-from clearing.reconcile import Difference, Repair
-from services.common.reconciling import STATUSES, reconcile_pair, repair_request_id
+from clearing.reconcile import DayKey, Difference, Repair
+from services.common.reconciling import DAY_KEY_NUMBERS, STATUSES, reconcile_pair, repair_request_id
 
 log = structlog.get_logger()
 CALL_TIMEOUT_S = 60.0
@@ -27,21 +27,28 @@ def his_line(row) -> types_pb2.DetailLine:  # noqa: ANN001 - a discharges row
         settlement_id=str(row["settlement_id"] or ""), request_id=str(row["request_id"]),
         status=STATUSES[HIS_STATUSES[row["status"]]], local=row["treating_region"] == row["insured_region"],
         total_fen=row["total_fen"] or 0, fund_pay_fen=row["fund_pay_fen"] or 0, psn_pay_fen=row["psn_pay_fen"] or 0,
-        treating_region=row["treating_region"], insured_region=row["insured_region"])
+        treating_region=row["treating_region"], insured_region=row["insured_region"],
+        settlement_day=row["settlement_day"].isoformat())
     message.created_at.FromDatetime(row["created_at"])
     return message
 
 
-async def reconcile_region(hospital, region: str, day: date, grace_s: int) -> types_pb2.ReconciliationReport:  # noqa: ANN001
+# The HIS's day of a Settle: the settlement day its answer named, else the day it sent it (services/his/servicer.py).
+DAY_COLUMNS = {DayKey.SETTLEMENT: "settlement_day", DayKey.DISCHARGE: "discharged_on"}
+
+
+async def reconcile_region(hospital, region: str, day: date, grace_s: int,  # noqa: ANN001 - the HospitalServicer
+                           day_key: DayKey) -> types_pb2.ReconciliationReport:
     stub = hospital.treating_stubs[region]
-    text = day.isoformat()
+    text, key = day.isoformat(), DAY_KEY_NUMBERS[day_key]
     async with hospital.pool.acquire() as conn:
-        rows = await conn.fetch("SELECT * FROM discharges WHERE discharged_on = $1 AND treating_region = $2", day, region)
+        rows = await conn.fetch(f"SELECT * FROM discharges WHERE {DAY_COLUMNS[day_key]} = $1 AND treating_region = $2",
+                                day, region)
     mine = {str(row["request_id"]) for row in rows}
-    totals = await stub.GetDailyTotals(ta.GetDailyTotalsRequest(day=text), timeout=CALL_TIMEOUT_S)
+    totals = await stub.GetDailyTotals(ta.GetDailyTotalsRequest(day=text, day_key=key), timeout=CALL_TIMEOUT_S)
 
     async def detail() -> list[types_pb2.DetailLine]:
-        stream = stub.StreamDailyDetail(ta.StreamDailyDetailRequest(day=text), timeout=CALL_TIMEOUT_S)
+        stream = stub.StreamDailyDetail(ta.StreamDailyDetailRequest(day=text, day_key=key), timeout=CALL_TIMEOUT_S)
         return [item.line async for item in stream]
 
     async def repair(difference: Difference, up: types_pb2.DetailLine | None, down: types_pb2.DetailLine | None) -> None:
@@ -59,5 +66,5 @@ async def reconcile_region(hospital, region: str, day: date, grace_s: int) -> ty
     async def record(item: types_pb2.Repair) -> None:
         return None  # logged and reported by reconcile_pair; the simulator keeps no audit table
 
-    return await reconcile_pair(f"hospitals<->treating_agency:{region}", text, [his_line(row) for row in rows],
+    return await reconcile_pair(f"hospitals<->treating_agency:{region}", text, day_key, [his_line(row) for row in rows],
                                 list(totals.totals), detail, grace_s, repair, record, key=lambda line: line.request_id)

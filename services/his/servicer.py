@@ -22,6 +22,7 @@ from clearinghouse.v1 import types_pb2
 from clearing.dates import check_month
 from clearing.errors import InvalidField
 from services.common import reconciling
+from services.common.clock import shanghai_today
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
 from services.common.clock import shanghai_today
@@ -145,6 +146,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             await self.record(settle_id, run_id, plan, member["member_id"], month, None, domain_error_from_status(error))
             log.warning("discharge_failed", error=domain_error_from_status(error))
             return False, ""
+        requested_on = shanghai_today()  # the day of this Settle: its day until an answer names the settlement's
         try:
             settled = await self.call(stub.Settle, ta.SettleRequest(
                 request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
@@ -153,11 +155,11 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             if error.code() in RETRY_CODES:  # the outcome is unknown: reverse it (冲正) rather than guess
                 status = await self.reverse(stub, run_id, plan, settle_id)
             await self.record(settle_id, run_id, plan, member["member_id"], month, None,
-                              domain_error_from_status(error), status, bill["discharged_on"])
+                              domain_error_from_status(error), status, bill["discharged_on"], requested_on)
             log.warning("discharge_failed", error=domain_error_from_status(error), outcome=status)
             return False, ""
         await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None,
-                          discharged_on=bill["discharged_on"])
+                          discharged_on=bill["discharged_on"], requested_on=requested_on)
         return True, settled.settlement.settlement_id
 
     async def reverse(self, stub, run_id: str, plan: Discharge, settle_id: str) -> str:  # noqa: ANN001
@@ -172,24 +174,31 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
 
     async def record(self, settle_id: str, run_id: str, plan: Discharge, member_id: str, month: str,
                      settlement: types_pb2.Settlement | None, error: str | None, status: str | None = None,
-                     discharged_on: str | None = None) -> None:
+                     discharged_on: str | None = None, requested_on: date | None = None) -> None:
+        """One row per Settle (or per discharge whose admission or upload failed, no Settle sent). Its day for
+        reconciliation is the settlement day the answer named; without an answer, the day the Settle was sent,
+        which is on or before the agency's day for it (the agency makes the day when the Settle arrives)."""
         split = settlement.adjudication.split if settlement is not None else None
+        settlement_day = requested_on or shanghai_today()
+        if settlement is not None and settlement.claim.settlement_day:  # (an answer stored before the field: none)
+            settlement_day = date.fromisoformat(settlement.claim.settlement_day)
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
-                "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error, discharged_on) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (request_id) DO NOTHING",
+                "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error, discharged_on, "
+                "settlement_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+                "ON CONFLICT (request_id) DO NOTHING",
                 UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
                 member_id, month, status or ("settled" if settlement is not None else "failed"),
                 UUID(settlement.settlement_id) if settlement is not None else None,
                 split.total_fen if split else None, split.fund_pay_fen if split else None,
                 split.psn_pay_fen if split else None, error,
-                date.fromisoformat(discharged_on) if discharged_on else None)
+                date.fromisoformat(discharged_on) if discharged_on else None, settlement_day)
 
     @rpc
     async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:
-        day, grace_s = reconciling.reconcile_request(request)
-        return pb.ReconcileWithAgenciesResponse(reports=[await reconcile_region(self, region, day, grace_s)
+        day, grace_s, day_key = reconciling.reconcile_request(request)
+        return pb.ReconcileWithAgenciesResponse(reports=[await reconcile_region(self, region, day, grace_s, day_key)
                                                          for region in sorted(self.treating_stubs)])
 
     @rpc

@@ -8,6 +8,7 @@ so the same remaining cap or deductible is never consumed twice (SPEC §8 concur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 import grpc
@@ -44,6 +45,7 @@ class ParsedClaim:
     member_id: str
     stay: StayFacts
     lines: tuple[LineClass, ...]
+    settlement_day: date
 
 
 class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
@@ -59,7 +61,8 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             raise InvalidField("claim.insured_region", f"this agency insures region {self.region}, not {insured_region}")
         member_id = check_text(claim.member_id, "claim.member_id", 64)
         stay, _ = convert.stay_from_proto(claim.stay, treating_region)
-        return ParsedClaim(settlement_id, treating_region, member_id, stay, convert.claim_lines(claim))
+        lines = convert.claim_lines(claim)
+        return ParsedClaim(settlement_id, treating_region, member_id, stay, lines, convert.claim_settlement_day(claim))
 
     async def adjudication_for(self, conn: asyncpg.Connection, claim: ParsedClaim, lock: bool = False,
                                ) -> tuple[Adjudication, Policy]:
@@ -101,7 +104,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             result, policy = await self.adjudication_for(conn, claim, lock=True)
             response = pb.AdjudicateResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
             await store.record_settlement(conn, request_id, claim.member_id, claim.stay.discharged_on,
-                                          claim.treating_region, result, request.SerializeToString(),
+                                          claim.settlement_day, claim.treating_region, result, request.SerializeToString(),
                                           response.SerializeToString())
             await store.write_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, result.ytd_after)
         SETTLEMENTS.labels("insured", "adjudication").inc()
@@ -181,10 +184,10 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome], adjudication=adjudication)
 
     async def day_detail(self, request) -> list[types_pb2.DetailLine]:  # noqa: ANN001
-        day = parse_day(request.day, "day")
+        day, day_key = reconciling.day_request(request)
         treating = check_region(request.treating_region, "treating_region") if request.treating_region else None
         async with self.pool.acquire() as conn:
-            rows = await store.day_lines(conn, day, self.region, treating)
+            rows = await store.day_lines(conn, day, day_key, self.region, treating)
         return [reconciling.detail_line(row, local=row["treating_region"] == self.region,
                                         treating_region=row["treating_region"], insured_region=self.region)
                 for row in rows]

@@ -12,6 +12,7 @@ from clearing.adjudicate import Adjudication
 from clearing.errors import NotFound
 from clearing.member import YTD_FIELDS, Member, Ytd
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
+from clearing.reconcile import DayKey
 
 FILING_PRIORITY = (FilingStatus.RESIDENT, FilingStatus.REFERRAL, FilingStatus.TEMPORARY)
 
@@ -83,15 +84,16 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 
 
 async def record_settlement(conn: asyncpg.Connection, settlement_id: str, member_id: str, discharged_on: date,
-                            treating_region: str, result: Adjudication, request: bytes, response: bytes) -> None:
-    """Record the adjudication; the database re-checks fund_pay + psn_pay = total."""
+                            settlement_day: date, treating_region: str, result: Adjudication, request: bytes,
+                            response: bytes) -> None:
+    """Record the adjudication on the claim's settlement day; the database re-checks fund_pay + psn_pay = total."""
     await conn.execute(
         "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
-        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on) "
-        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day) "
+        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         UUID(settlement_id), member_id, discharged_on.year, treating_region, result.total_fen, result.fund_pay_fen,
         result.psn_pay_fen, result.hifp_fen, result.hifmi_fen, result.maf_fen,
-        result.ytd_delta.as_dict(), request, response, discharged_on)
+        result.ytd_delta.as_dict(), request, response, discharged_on, settlement_day)
 
 
 async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes) -> None:
@@ -123,10 +125,15 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str) -> None:
     assert status == "UPDATE 1", "only a settled stay is reversed"
 
 
-async def day_lines(conn: asyncpg.Connection, day: date, own_region: str, treating_region: str | None) -> list[asyncpg.Record]:
-    """3202: stays discharged on `day` treated in `treating_region`, or (None) everywhere but `own_region`."""
+DAY_COLUMNS = {DayKey.SETTLEMENT: "settlement_day", DayKey.DISCHARGE: "discharged_on"}
+
+
+async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, own_region: str,
+                    treating_region: str | None) -> list[asyncpg.Record]:
+    """3202: stays settled on `day` (or discharged on `day`) treated in `treating_region`, or (None) everywhere but
+    `own_region`."""
     return await conn.fetch(
         "SELECT settlement_id, status, treating_region, total_fen, fund_pay_fen, psn_pay_fen, settled_at AS created_at, "
-        "cancel_request_id FROM settlements WHERE discharged_on = $1 "
+        f"cancel_request_id, settlement_day FROM settlements WHERE {DAY_COLUMNS[day_key]} = $1 "
         "AND CASE WHEN $3::text IS NULL THEN treating_region <> $2 ELSE treating_region = $3 END "
         "ORDER BY settlement_id", day, own_region, treating_region)

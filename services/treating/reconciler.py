@@ -10,8 +10,9 @@ from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as pb
 from clearinghouse.v1 import types_pb2
 
-from clearing.reconcile import Difference, Repair
-from services.common.reconciling import reconcile_pair, repair_request_id
+from clearing.errors import PreconditionFailed
+from clearing.reconcile import DayKey, Difference, Repair
+from services.common.reconciling import DAY_KEY_NUMBERS, reconcile_pair, repair_request_id
 from services.treating import store
 
 REPAIR_TIMEOUT_S = 10.0
@@ -22,35 +23,37 @@ class TreatingReconciliation:
         self.agency = agency
         self.region = agency.region
 
-    async def run(self, day: date, grace_s: int) -> list[types_pb2.ReconciliationReport]:
-        text = day.isoformat()
-        lines = await self.agency.day_detail(day)
+    async def run(self, day: date, grace_s: int, day_key: DayKey) -> list[types_pb2.ReconciliationReport]:
+        text, key = day.isoformat(), DAY_KEY_NUMBERS[day_key]
+        lines = await self.agency.day_detail(day, day_key)
         clearing, insured = self.agency.clearing_house, self.agency.local_insured
         cross_totals = await clearing.GetClaimDailyTotals(
-            ch.GetClaimDailyTotalsRequest(day=text, treating_region=self.region), timeout=REPAIR_TIMEOUT_S)
+            ch.GetClaimDailyTotalsRequest(day=text, treating_region=self.region, day_key=key), timeout=REPAIR_TIMEOUT_S)
         local_totals = await insured.GetAdjudicationDailyTotals(
-            ia.GetAdjudicationDailyTotalsRequest(day=text, treating_region=self.region), timeout=REPAIR_TIMEOUT_S)
+            ia.GetAdjudicationDailyTotalsRequest(day=text, treating_region=self.region, day_key=key),
+            timeout=REPAIR_TIMEOUT_S)
 
         async def cross_detail() -> list[types_pb2.DetailLine]:
             stream = clearing.StreamClaimDailyDetail(
-                ch.StreamClaimDailyDetailRequest(day=text, treating_region=self.region), timeout=REPAIR_TIMEOUT_S * 6)
+                ch.StreamClaimDailyDetailRequest(day=text, treating_region=self.region, day_key=key),
+                timeout=REPAIR_TIMEOUT_S * 6)
             return [item.line async for item in stream]
 
         async def local_detail() -> list[types_pb2.DetailLine]:
             stream = insured.StreamAdjudicationDailyDetail(
-                ia.StreamAdjudicationDailyDetailRequest(day=text, treating_region=self.region),
+                ia.StreamAdjudicationDailyDetailRequest(day=text, treating_region=self.region, day_key=key),
                 timeout=REPAIR_TIMEOUT_S * 6)
             return [item.line async for item in stream]
 
         async def record(repair: types_pb2.Repair) -> None:
             async with self.agency.pool.acquire() as conn:
-                await store.record_repair(conn, day, repair)
+                await store.record_repair(conn, day, day_key, repair)
 
         return [
-            await reconcile_pair(f"treating_agency:{self.region}<->clearing_house", text,
+            await reconcile_pair(f"treating_agency:{self.region}<->clearing_house", text, day_key,
                                  [line for line in lines if not line.local], list(cross_totals.totals), cross_detail,
                                  grace_s, self.repair, record),
-            await reconcile_pair(f"treating_agency:{self.region}<->insured_agency:{self.region}", text,
+            await reconcile_pair(f"treating_agency:{self.region}<->insured_agency:{self.region}", text, day_key,
                                  [line for line in lines if line.local], list(local_totals.totals), local_detail,
                                  grace_s, self.repair, record),
         ]
@@ -69,6 +72,8 @@ class TreatingReconciliation:
                 request_id=str(reversal["request_id"]), original_request_id=up.request_id, reason=reversal["reason"]),
                 REPAIR_TIMEOUT_S)
         elif difference.repair is Repair.REVERSE_ORPHAN:
+            if up is None:
+                await self.check_unrecorded(key)
             if down.local:
                 await self.agency.local_insured.ReverseAdjudication(ia.ReverseAdjudicationRequest(
                     request_id=repair_request_id("orphan", key), settlement_id=key), timeout=REPAIR_TIMEOUT_S)
@@ -80,3 +85,14 @@ class TreatingReconciliation:
             await self.agency.finish_cancel(key, down.cancel_request_id)
         else:
             raise AssertionError(difference.repair)
+
+    async def check_unrecorded(self, settlement_id: str) -> None:
+        """An orphan downstream is reversed only if this agency has no record of it at all: a record on another
+        day (a day that differs between the parties, which only a row from before the settlement day travelled in
+        the claim can have) is reported for the operator, never reversed on a guess."""
+        async with self.agency.pool.acquire() as conn:
+            row = await store.find_settlement(conn, settlement_id)
+        if row is not None:
+            raise PreconditionFailed("settlement_id", f"recorded here as {row['status']} on settlement day "
+                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}): "
+                                                      "reconcile that day; not reversed")

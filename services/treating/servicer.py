@@ -31,7 +31,7 @@ from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFail
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
-from services.common.clock import check_not_after_today, clearing_month, now_utc
+from services.common.clock import check_not_after_today, clearing_month, now_utc, shanghai_today
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
 )
@@ -165,9 +165,11 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return response
 
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
-                          diagnoses_override: list[str], settlement_id: str,
+                          diagnoses_override: list[str], settlement_id: str, settlement_day: date,
                           lock: bool = True) -> tuple[types_pb2.Claim, asyncpg.Record]:
-        """Load the encounter (locked when settling) and its lines, validate the bill and classify it (就医地目录)."""
+        """Load the encounter (locked when settling) and its lines, validate the bill and classify it (就医地目录).
+        `settlement_day` is the day the settlement is made on (today, by the services' clock): the claim
+        carries it to every party, which reconciles the settlement on it."""
         encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
             raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
@@ -183,6 +185,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         claim = types_pb2.Claim(
             settlement_id=settlement_id, treating_region=self.region, insured_region=encounter["insured_region"],
             member_id=encounter["member_id"], treating_catalogue_version=version,
+            settlement_day=settlement_day.isoformat(),
             stay=types_pb2.Stay(hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
                                 admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
                                 emergency=bill.emergency, diagnoses=list(bill.diagnoses)),
@@ -194,7 +197,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             claim, _ = await self.build_claim(conn, encounter_id, request.discharged_on, list(request.diagnoses),
-                                              str(uuid.uuid4()), lock=False)
+                                              str(uuid.uuid4()), shanghai_today(), lock=False)
         timeout_s = downstream_timeout_s(context)
         if claim.insured_region == self.region:
             answer = await self.local_insured.QuoteAdjudication(
@@ -226,15 +229,17 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(earlier["error"])))
                 claim = types_pb2.Claim.FromString(bytes(earlier["claim"]))  # pending: drive it again
             else:
-                settlement_id = str(uuid.uuid4())
+                # The settlement id and its day are made here, once: a retry re-drives the stored claim, so
+                # every party records the settlement on this day, whenever the claim reaches it.
+                settlement_id, settlement_day = str(uuid.uuid4()), shanghai_today()
                 claim, encounter = await self.build_claim(conn, encounter_id, request.discharged_on,
-                                                          list(request.diagnoses), settlement_id)
+                                                          list(request.diagnoses), settlement_id, settlement_day)
                 if await store.live_settlement(conn, encounter_id) is not None:
                     raise PreconditionFailed("encounter_id", "the encounter is already settled")
                 await store.insert_pending(conn, settlement_id, request_id, encounter_id, encounter["hospital_code"],
                                            claim.insured_region, claim.insured_region == self.region,
                                            request.SerializeToString(), claim.SerializeToString(),
-                                           date.fromisoformat(claim.stay.discharged_on))
+                                           date.fromisoformat(claim.stay.discharged_on), settlement_day)
         structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
         settlement = await self.settle_downstream(request_id, claim, context)
         return await self.record_settled(request_id, settlement)
@@ -444,17 +449,17 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                        pb.CancelResponse(settlement=settlement).SerializeToString(), now_utc(), month)
         log.warning("cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
-    async def day_detail(self, day, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
+    async def day_detail(self, day, day_key, hospital_code: str | None = None) -> list[types_pb2.DetailLine]:  # noqa: ANN001
         async with self.pool.acquire() as conn:
-            rows = await store.day_lines(conn, day, hospital_code)
+            rows = await store.day_lines(conn, day, day_key, hospital_code)
         return [reconciling.detail_line(row, request_id=str(row["request_id"]), local=row["local"],
                                         reversing=row["reversing"], treating_region=self.region,
                                         insured_region=row["insured_region"]) for row in rows]
 
     def day_filters(self, request) -> tuple:  # noqa: ANN001, ANN201
-        day = parse_day(request.day, "day")
+        day, day_key = reconciling.day_request(request)
         hospital = check_hospital_code(request.hospital_code, "hospital_code") if request.hospital_code else None
-        return day, hospital
+        return day, day_key, hospital
 
     @rpc
     async def GetDailyTotals(self, request: pb.GetDailyTotalsRequest, context: grpc.aio.ServicerContext) -> pb.GetDailyTotalsResponse:
@@ -467,8 +472,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     @rpc
     async def Reconcile(self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileResponse:
-        day, grace_s = reconciling.reconcile_request(request)
-        return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s))
+        day, grace_s, day_key = reconciling.reconcile_request(request)
+        return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s, day_key))
 
     @rpc
     async def GetSettlement(self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext) -> pb.GetSettlementResponse:

@@ -9,6 +9,7 @@ import asyncpg
 
 from clearing.bill import BillLine
 from clearing.ledger import Posting, assert_balanced
+from clearing.reconcile import DayKey
 from services.common.ledger_sql import insert_postings
 
 
@@ -134,12 +135,13 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 
 async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
                          hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
-                         discharged_on: date) -> None:
+                         discharged_on: date, settlement_day: date) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
-        "status, request, claim, discharged_on) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+        "status, request, claim, discharged_on, settlement_day) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10)",
         UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
-        discharged_on)
+        discharged_on, settlement_day)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
@@ -280,20 +282,25 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: 
     assert status == "UPDATE 1", "only a pending or settled settlement is reversed"
 
 
-async def day_lines(conn: asyncpg.Connection, day: date, hospital_code: str | None = None) -> list[asyncpg.Record]:
-    """3202: every settlement of stays discharged on `day` (optionally one hospital's), with its reversal state."""
+DAY_COLUMNS = {DayKey.SETTLEMENT: "s.settlement_day", DayKey.DISCHARGE: "s.discharged_on"}
+
+
+async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey,
+                    hospital_code: str | None = None) -> list[asyncpg.Record]:
+    """3202: every settlement made on `day` (or of a stay discharged on `day`), optionally one hospital's, with
+    its reversal state."""
     return await conn.fetch(
-        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, "
+        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.settlement_day, "
         "coalesce(s.total_fen, 0) AS total_fen, coalesce(s.fund_pay_fen, 0) AS fund_pay_fen, "
         "coalesce(s.psn_pay_fen, 0) AS psn_pay_fen, s.created_at, s.cancel_request_id, "
         "coalesce(r.status = 'reversing', false) AS reversing FROM settlements s "
         "LEFT JOIN reversals r ON r.original_request_id = s.request_id "
-        "WHERE s.discharged_on = $1 AND ($2::text IS NULL OR s.hospital_code = $2) ORDER BY s.settlement_id",
+        f"WHERE {DAY_COLUMNS[day_key]} = $1 AND ($2::text IS NULL OR s.hospital_code = $2) ORDER BY s.settlement_id",
         day, hospital_code)
 
 
-async def record_repair(conn: asyncpg.Connection, day: date, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair
+async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair
     await conn.execute(
-        "INSERT INTO repairs (day, pair, key, upstream_status, downstream_status, action, note, repaired, error) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", day, repair.pair, repair.key, repair.upstream_status,
-        repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)
+        "INSERT INTO repairs (day, day_key, pair, key, upstream_status, downstream_status, action, note, repaired, "
+        "error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", day, day_key.value, repair.pair, repair.key,
+        repair.upstream_status, repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)

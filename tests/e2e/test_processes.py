@@ -363,14 +363,25 @@ async def test_operators_close_a_payout_month_from_the_cli(processes):
     assert current.returncode == 0 and "2026-10: open" in current.stdout
 
 
+def settled_by_hospitals(reports: list[dict]) -> int:
+    return sum(total.get("settled", 0) for report in reports if report["pair"].startswith("hospitals")
+               for total in report["upstream_totals"])
+
+
 async def test_operators_reconcile_a_day_from_the_cli(processes):
+    """A day is the settlements made that day: stays of August settled on a day of this test's own (the services'
+    clock moved there) are reconciled on it, with every party's view of them; their discharge day only on request."""
     config = str(processes.config_path)
-    await run_discharges(processes, str(uuid.uuid4()), 4, month="2026-08")  # a month only this test uses
-    connection = await asyncpg.connect(processes.config.dsn("his"))
+    day = "2026-10-12"  # no other test of the module settles on it
+    await processes.move_clock_to(shanghai_instant(date.fromisoformat(day), hour=10))
     try:
-        day = await connection.fetchval("SELECT max(discharged_on)::text FROM discharges WHERE month = '2026-08'")
+        run_id = str(uuid.uuid4())
+        await run_discharges(processes, run_id, 4, month="2026-08")
     finally:
-        await connection.close()
+        await processes.move_clock_to(shanghai_instant(date(2026, 10, 1), hour=10))
+    rows = await settled_rows(processes, run_id)
+    assert {row["settlement_day"].isoformat() for row in rows} == {day}, "the HIS keeps the day the answer named"
+    settled = sum(row["status"] == "settled" for row in rows)
     reconciled = await asyncio.to_thread(clearing_admin, "reconcile", day, "--config", config, "--json")
     assert reconciled.returncode == 0, reconciled.stderr
     reports = json.loads(reconciled.stdout)
@@ -379,10 +390,16 @@ async def test_operators_reconcile_a_day_from_the_cli(processes):
     assert {f"treating_agency:{region}<->clearing_house" for region in processes.config.region_ports} <= pairs
     assert {f"hospitals<->treating_agency:{region}" for region in processes.config.region_ports} <= pairs
     assert all(report["repairs"] == [] for report in reports), "nothing to repair after a clean run"
-    assert sum(total["settled"] for report in reports if report["pair"].startswith("hospitals")
-               for total in report["upstream_totals"]) > 0, "the day has settlements"
+    assert {report["day_key"] for report in reports} == {"DAY_KEY_SETTLEMENT"}
+    assert settled_by_hospitals(reports) == settled > 0, "the day has this test's settlements, and only those"
+    discharged = min(row["discharged_on"] for row in rows).isoformat()
+    by_discharge = await asyncio.to_thread(clearing_admin, "reconcile", discharged, "--by", "discharge", "--config",
+                                           config, "--json")
+    assert by_discharge.returncode == 0, by_discharge.stderr
+    assert {report["day_key"] for report in json.loads(by_discharge.stdout)} == {"DAY_KEY_DISCHARGE"}
+    assert settled_by_hospitals(json.loads(by_discharge.stdout)) > 0, "by discharge day, on request"
     shown = await asyncio.to_thread(clearing_admin, "reconcile", day, "--config", config)
-    assert shown.returncode == 0 and "No differences." in shown.stdout
+    assert shown.returncode == 0 and "No differences." in shown.stdout and "settlements made" in shown.stdout
     bad = await asyncio.to_thread(clearing_admin, "reconcile", "2026-02-30", "--config", config)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "DAY" in bad.stderr
 

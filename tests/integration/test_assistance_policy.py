@@ -108,6 +108,7 @@ def claim_for(member_id: str) -> types_pb2.Claim:
         kind="drug")
     return types_pb2.Claim(
         settlement_id=str(uuid.uuid4()), treating_region="440100", insured_region=REGION, member_id=member_id,
+        settlement_day="2026-03-06",
         stay=types_pb2.Stay(hospital_code="H44010000001", hospital_level=3, admitted_on="2026-03-02",
                             discharged_on="2026-03-06", diagnoses=["J18.9"]),
         lines=[line])

@@ -353,6 +353,12 @@ TREATING_CASES = [
          INVALID, TREATING_PARTIES, field="day"),
     case("Reconcile-negative-grace", lambda k, s: tr(k).Reconcile(ta.ReconcileRequest(
         day="2026-03-06", pending_grace_s=-1)), INVALID, TREATING_PARTIES, field="pending_grace_s"),
+    case("Reconcile-unknown-day-key", lambda k, s: tr(k).Reconcile(ta.ReconcileRequest(
+        day="2026-03-06", day_key=7)), INVALID, TREATING_PARTIES, field="day_key"),
+    case("GetDailyTotals-unknown-day-key", lambda k, s: tr(k).GetDailyTotals(ta.GetDailyTotalsRequest(
+        day="2026-03-06", day_key=-1)), INVALID, TREATING_PARTIES, field="day_key"),
+    case("StreamDailyDetail-unknown-day-key", lambda k, s: drain(tr(k).StreamDailyDetail(ta.StreamDailyDetailRequest(
+        day="2026-03-06", day_key=3))), INVALID, TREATING_PARTIES, field="day_key"),
     # GetSettlement
     case("GetSettlement-settlement_id-missing", lambda k, s: tr(k).GetSettlement(ta.GetSettlementRequest()),
          INVALID, TREATING_PARTIES, field="settlement_id"),
@@ -427,6 +433,8 @@ CLEARING_CASES = [
         claim=claim_lines(s, inscp_off_by_one))), INVALID, CLEARING_PARTIES, field="claim.lines[0].inscp_fen"),
     case("QuoteClaim-no-lines", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
         claim=claim(s, lines=[]))), INVALID, CLEARING_PARTIES, field="claim.lines"),
+    case("QuoteClaim-settlement_day-missing", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
+        claim=claim(s, settlement_day=""))), INVALID, CLEARING_PARTIES, field="claim.settlement_day"),
     case("QuoteClaim-region-without-agency", lambda k, s: chs(k).QuoteClaim(ch.QuoteClaimRequest(
         claim=claim(s, insured_region="999999"))), NOT_FOUND, CLEARING_PARTIES, resource="regions/999999"),
     # SettleClaim
@@ -443,6 +451,10 @@ CLEARING_CASES = [
          INVALID, CLEARING_PARTIES, field="claim.lines[0].line.qty"),
     case("SettleClaim-bad-treating-region", lambda k, s: chs(k).SettleClaim(settle_claim(
         s, claim(s, treating_region="0"))), INVALID, CLEARING_PARTIES, field="claim.treating_region"),
+    case("SettleClaim-settlement_day-missing", lambda k, s: chs(k).SettleClaim(settle_claim(
+        s, claim(s, settlement_day=""))), INVALID, CLEARING_PARTIES, field="claim.settlement_day"),
+    case("SettleClaim-settlement_day-not-a-day", lambda k, s: chs(k).SettleClaim(settle_claim(
+        s, claim(s, settlement_day="2026-02-30"))), INVALID, CLEARING_PARTIES, field="claim.settlement_day"),
     # CancelClaim
     case("CancelClaim-request_id-not-a-uuid", lambda k, s: chs(k).CancelClaim(ch.CancelClaimRequest(
         request_id="c", settlement_id=s.settlement_id)), INVALID, CLEARING_PARTIES, field="request_id"),
@@ -475,6 +487,12 @@ CLEARING_CASES = [
         field="treating_region"),
     case("ReconcileInsuredAgencies-day-missing", lambda k, s: chs(k).ReconcileInsuredAgencies(
         ch.ReconcileInsuredAgenciesRequest()), INVALID, CLEARING_PARTIES, field="day"),
+    case("ReconcileInsuredAgencies-unknown-day-key", lambda k, s: chs(k).ReconcileInsuredAgencies(
+        ch.ReconcileInsuredAgenciesRequest(day="2026-03-06", day_key=9)), INVALID, CLEARING_PARTIES, field="day_key"),
+    case("GetClaimDailyTotals-unknown-day-key", lambda k, s: chs(k).GetClaimDailyTotals(ch.GetClaimDailyTotalsRequest(
+        day="2026-03-06", day_key=5)), INVALID, CLEARING_PARTIES, field="day_key"),
+    case("StreamClaimDailyDetail-unknown-day-key", lambda k, s: drain(chs(k).StreamClaimDailyDetail(
+        ch.StreamClaimDailyDetailRequest(day="2026-03-06", day_key=4))), INVALID, CLEARING_PARTIES, field="day_key"),
     # GetClaim
     case("GetClaim-settlement_id-not-a-uuid", lambda k, s: chs(k).GetClaim(ch.GetClaimRequest(settlement_id="nope")),
          INVALID, CLEARING_PARTIES, field="settlement_id"),
@@ -659,6 +677,9 @@ INSURED_CASES = [
     case("QuoteAdjudication-hospital-not-of-treating-region", lambda k, s: ins(k, INSURED).QuoteAdjudication(
         ia.QuoteAdjudicationRequest(claim=claim(s, treating_region="530100"))), INVALID, INSURED_PARTIES,
         field="claim.stay.hospital_code"),
+    case("QuoteAdjudication-settlement_day-not-a-day", lambda k, s: ins(k, INSURED).QuoteAdjudication(
+        ia.QuoteAdjudicationRequest(claim=claim(s, settlement_day="2026/06/02"))), INVALID, INSURED_PARTIES,
+        field="claim.settlement_day"),
     # Adjudicate
     case("Adjudicate-request_id-not-the-settlement_id", lambda k, s: ins(k, INSURED).Adjudicate(
         ia.AdjudicateRequest(request_id=k.rid(), claim=claim(s))), INVALID, INSURED_PARTIES, field="request_id"),
@@ -674,6 +695,9 @@ INSURED_CASES = [
     case("Adjudicate-qty-zero", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
         request_id=s.claim.settlement_id, claim=claim_lines(s, bad_qty))), INVALID, INSURED_PARTIES,
         field="claim.lines[0].line.qty"),
+    case("Adjudicate-settlement_day-missing", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
+        request_id=s.claim.settlement_id, claim=claim(s, settlement_day=""))), INVALID, INSURED_PARTIES,
+        field="claim.settlement_day"),
     # ReverseAdjudication
     case("ReverseAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).ReverseAdjudication(
         ia.ReverseAdjudicationRequest(request_id="r", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,
@@ -686,6 +710,8 @@ INSURED_CASES = [
     case("StreamAdjudicationDailyDetail-bad-region", lambda k, s: drain(ins(k, INSURED).StreamAdjudicationDailyDetail(
         ia.StreamAdjudicationDailyDetailRequest(day="2026-03-06", treating_region="4401"))), INVALID,
         INSURED_PARTIES, field="treating_region"),
+    case("GetAdjudicationDailyTotals-unknown-day-key", lambda k, s: ins(k, INSURED).GetAdjudicationDailyTotals(
+        ia.GetAdjudicationDailyTotalsRequest(day="2026-03-06", day_key=3)), INVALID, INSURED_PARTIES, field="day_key"),
     # CancelAdjudication
     case("CancelAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).CancelAdjudication(
         ia.CancelAdjudicationRequest(request_id="c", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,
@@ -712,6 +738,8 @@ async def drain(call) -> list:  # noqa: ANN001 - read a server stream to its end
 HOSPITAL_CASES = [
     case("ReconcileWithAgencies-bad-day", lambda k, s: his(k).ReconcileWithAgencies(
         hp.ReconcileWithAgenciesRequest(day="2026-02-29")), INVALID, HIS_PARTIES, field="day"),
+    case("ReconcileWithAgencies-unknown-day-key", lambda k, s: his(k).ReconcileWithAgencies(
+        hp.ReconcileWithAgenciesRequest(day="2026-03-06", day_key=3)), INVALID, HIS_PARTIES, field="day_key"),
     case("RunDischarges-request_id-not-a-uuid", lambda k, s: drain(his(k).RunDischarges(run(
         k, request_id="run-1"))), INVALID, HIS_PARTIES, field="request_id"),
     case("RunDischarges-count-zero", lambda k, s: drain(his(k).RunDischarges(run(k, count=0))),

@@ -4,7 +4,9 @@ The HIS gives each Settle a deadline too short to finish, at a range of lengths 
 different steps (before the agency's first commit, while the clearing house or the insured agency works,
 before the agency's last commit). The HIS then does what it must with an unknown outcome: it retries
 the same request id, or it reverses (冲正). Either way every party ends in a final state that agrees,
-the accumulators equal the sum of what stands, and reconciliation finds nothing left to repair.
+the accumulators equal the sum of what stands, and reconciliation finds nothing left to repair. The services'
+clock is on DAY, a day of this module's own, so reconciling DAY (the settlements made that day) sees only its
+settlements.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ DAY = "2026-05-13"
 DEADLINES_S = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3)
 
 
-async def test_an_expired_deadline_is_recovered_by_a_retry_or_a_reversal(kit):
+async def test_an_expired_deadline_is_recovered_by_a_retry_or_a_reversal(kit, timeline):
+    timeline.at(DAY)
     member = await kit.new_member(INSURED)
     before = await kit.accumulators(member)
     stub = kit.treating(GUANGZHOU)
@@ -53,7 +56,7 @@ async def test_an_expired_deadline_is_recovered_by_a_retry_or_a_reversal(kit):
     assert expired >= 4, "the deadlines are short enough to expire mid-settlement"
 
     rows = await (await kit.db(f"treating_{GUANGZHOU}")).fetch(
-        "SELECT request_id::text, settlement_id::text, status, fund_pay_fen FROM settlements WHERE discharged_on = $1",
+        "SELECT request_id::text, settlement_id::text, status, fund_pay_fen FROM settlements WHERE settlement_day = $1",
         date.fromisoformat(DAY))
     at_treating = {row["request_id"]: row for row in rows}
     for request_id, outcome in outcomes.items():

@@ -93,7 +93,7 @@ ADMITTED_ON = "2026-03-02"
 DISCHARGED_ON = "2026-03-06"
 SCRATCH_REGION = "999997"  # a catalogue region no test uses: PublishCatalogue may create versions of it
 SCRATCH_MONTH = "2000-01"  # a month with no obligations, closed by this module; closing it again is harmless
-SCRATCH_DAY = "2000-01-15"  # a day no stay was discharged on: reconciling it finds (and writes) nothing
+SCRATCH_DAY = "2000-01-15"  # a day no settlement was made on: reconciling it finds (and writes) nothing
 # A month only this module settles in (the services' clock moved there), closed, its debtor's transfer paid:
 # the other tests of the session's stack settle in the real current month.
 PAID_MONTH, PAID_NEXT_MONTH = "2026-02", "2026-03"
@@ -503,18 +503,21 @@ class Scene:
             "InsuredAgencyService.ReverseAdjudication": ia.ReverseAdjudicationRequest(
                 request_id=NEW_REQUEST_ID, settlement_id=NEW_REQUEST_ID),
             # 3201 / 3202 / reconciliation of the scene's discharge day (reads) and of an empty day.
-            "TreatingAgencyService.GetDailyTotals": ta.GetDailyTotalsRequest(day=DISCHARGED_ON, hospital_code=H_GUANGZHOU),
-            "TreatingAgencyService.StreamDailyDetail": ta.StreamDailyDetailRequest(day=DISCHARGED_ON),
+            "TreatingAgencyService.GetDailyTotals": ta.GetDailyTotalsRequest(day=DISCHARGED_ON, hospital_code=H_GUANGZHOU,
+                                                                             day_key=types_pb2.DAY_KEY_DISCHARGE),
+            "TreatingAgencyService.StreamDailyDetail": ta.StreamDailyDetailRequest(day=DISCHARGED_ON,
+                                                                                   day_key=types_pb2.DAY_KEY_DISCHARGE),
             "TreatingAgencyService.Reconcile": ta.ReconcileRequest(day=SCRATCH_DAY, pending_grace_s=60),
             "ClearingHouseService.GetClaimDailyTotals": ch.GetClaimDailyTotalsRequest(
-                day=DISCHARGED_ON, treating_region=TREATING, insured_region=INSURED),
+                day=DISCHARGED_ON, treating_region=TREATING, insured_region=INSURED, day_key=types_pb2.DAY_KEY_DISCHARGE),
             "ClearingHouseService.StreamClaimDailyDetail": ch.StreamClaimDailyDetailRequest(
-                day=DISCHARGED_ON, insured_region=INSURED),
+                day=DISCHARGED_ON, insured_region=INSURED, day_key=types_pb2.DAY_KEY_DISCHARGE),
             "ClearingHouseService.ReconcileInsuredAgencies": ch.ReconcileInsuredAgenciesRequest(day=SCRATCH_DAY),
             "ClearingHouseService.GetYearSummary": ch.GetYearSummaryRequest(region=TREATING, year="2026"),
-            "InsuredAgencyService.GetAdjudicationDailyTotals": ia.GetAdjudicationDailyTotalsRequest(day=DISCHARGED_ON),
+            "InsuredAgencyService.GetAdjudicationDailyTotals": ia.GetAdjudicationDailyTotalsRequest(
+                day=DISCHARGED_ON, day_key=types_pb2.DAY_KEY_DISCHARGE),
             "InsuredAgencyService.StreamAdjudicationDailyDetail": ia.StreamAdjudicationDailyDetailRequest(
-                day=DISCHARGED_ON, treating_region=TREATING),
+                day=DISCHARGED_ON, treating_region=TREATING, day_key=types_pb2.DAY_KEY_DISCHARGE),
             "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
         }
         self.bases = {rpc: base if isinstance(base, list) else [base] for rpc, base in bases.items()}
