@@ -153,3 +153,31 @@ def test_deny_list_parsing() -> None:
     with pytest.raises(ValueError, match="line 2"):
         certs.parse_deny_list("ff\nnot-hex\n")
     assert certs.parse_serial(certs.format_serial(2**158 + 5)) == 2**158 + 5
+
+
+def test_deny_list_follows_its_file(tmp_path: Path) -> None:
+    from services.security.tls import DenyList
+
+    path = tmp_path / "revoked.txt"
+    denied = DenyList(path, check_interval_s=0)
+    assert not denied.is_revoked(0xAB)  # no file: nothing revoked
+    path.write_text("ab\n")
+    assert denied.is_revoked(0xAB) and not denied.is_revoked(0xCD)
+    path.write_text("ab\ncd\n")  # rewritten in place: its mtime and size change
+    assert denied.is_revoked(0xCD)
+    path.write_text("ab\nnot a serial\n")  # a bad edit keeps the last list read: nothing is un-revoked
+    assert denied.is_revoked(0xAB) and denied.is_revoked(0xCD)
+    path.unlink()
+    assert not denied.is_revoked(0xAB)
+
+
+def test_deny_list_is_read_at_most_once_per_interval(tmp_path: Path) -> None:
+    from services.security.tls import DenyList
+
+    path = tmp_path / "revoked.txt"
+    path.write_text("")
+    denied = DenyList(path, check_interval_s=3600)
+    path.write_text("ab\n")
+    assert not denied.is_revoked(0xAB)  # not looked at again yet
+    denied.checked_at = float("-inf")
+    assert denied.is_revoked(0xAB)
