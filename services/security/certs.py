@@ -15,6 +15,7 @@ and, for a party that serves (clearing house, agencies, the HIS simulator), the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import os
@@ -272,7 +273,7 @@ def init(directory: Path, regions: Iterable[str], hospitals: Iterable[str], oper
     denied = read_deny_list(paths.revoked)
     for identity in default_identities(regions, hospitals, operators):
         current = None if force or report.ca_issued else _load_leaf(paths, identity)
-        if (current is not None and not leaf_problem(current[1], current[0], ca[1], identity)
+        if (current is not None and current[0] is not None and not leaf_problem(current[1], current[0], ca[1], identity)
                 and current[1].serial_number not in denied):
             report.kept.append(identity)
             continue
@@ -330,7 +331,10 @@ def show(directory: Path) -> list[CertInfo]:
         loaded = _load_leaf(paths, identity)
         if loaded is None:
             continue
-        result.append(_info(identity, loaded[1], ca[1], denied, loaded[0]))
+        info = _info(identity, loaded[1], ca[1], denied, loaded[0])
+        if loaded[0] is None:
+            info = dataclasses.replace(info, problem=info.problem or "key.pem missing or unreadable")
+        result.append(info)
     return result
 
 

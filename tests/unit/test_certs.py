@@ -90,10 +90,11 @@ def test_init_keeps_valid_files_and_replaces_bad_ones(cert_dir: Path) -> None:
     assert all(paths.cert(identity).read_bytes() == pem for identity, pem in before.items())
     # a broken certificate, a revoked one and an expired one are issued again; the rest stay
     paths.cert(agency("440100")).write_text("garbage")
+    paths.key(his_simulator()).unlink()
     certs.revoke(cert_dir, hospital("H44010000001"))
     certs.issue(cert_dir, operator("admin"), days=1, not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
     report = certs.init(cert_dir, REGIONS, HOSPITALS, ["admin"])
-    assert set(report.issued) == {agency("440100"), hospital("H44010000001"), operator("admin")}
+    assert set(report.issued) == {agency("440100"), his_simulator(), hospital("H44010000001"), operator("admin")}
     assert paths.cert(clearinghouse()).read_bytes() == before[clearinghouse()]
 
 
@@ -141,7 +142,9 @@ def test_show_names_problems(cert_dir: Path, tmp_path: Path) -> None:
     certs.init(other, [], [], ["admin"])
     for name in ("cert.pem", "key.pem"):
         (cert_dir / "clearinghouse" / name).write_bytes((other / "clearinghouse" / name).read_bytes())
+    (cert_dir / "agency/430100/key.pem").unlink()
     problems = {info.identity: info.problem for info in certs.show(cert_dir)}
+    assert problems[agency("430100")] == "key.pem missing or unreadable"
     assert problems[operator("admin")] == "expired"
     assert problems[clearinghouse()] == "not issued by this CA"
     assert problems[agency("440100")] == ""
