@@ -169,6 +169,6 @@ def check_peer(context: grpc.aio.ServicerContext, deny_list: DenyList | None) ->
 
 def describe_handshake_failure() -> str:
     """What a client should say when a call fails UNAVAILABLE against a TLS server (the CLI's message)."""
-    return ("the TLS handshake failed or the server is down: a client without a valid certificate of this CA "
-            "(missing, expired, or from another CA) is refused at the handshake and sees UNAVAILABLE")
+    return ("UNAVAILABLE: the server is down or refused the TLS handshake — a client whose certificate is missing, "
+            "expired or from another CA sees exactly this; check `clearing-admin certs show DIR`")
 
