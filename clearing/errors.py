@@ -60,6 +60,16 @@ class NotAllowed(DomainError):
         self.action = action
 
 
+class Unauthenticated(DomainError):
+    """The caller's identity is unknown: no client certificate, one that names no valid identity, or a revoked
+    one (services/security). A missing or invalid certificate is refused at the TLS handshake before any
+    handler runs; this is for what only a handler can check."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class OutcomeUnknown(DomainError):
     """A downstream party answered in a way that leaves the request's outcome unknown (it holds other content
     under the same id): nothing may be marked failed or settled; reverse (冲正) or reconcile instead."""

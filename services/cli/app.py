@@ -50,6 +50,8 @@ statement_app = sub_app("Statements per region (SPEC §7): months, the year, hos
 app.add_typer(statement_app, name="statement")
 payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
 app.add_typer(payouts_app, name="payouts")
+certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (SPEC §9, docs/security.md).")
+app.add_typer(certs_app, name="certs")
 
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
@@ -382,6 +384,51 @@ def reconcile(
     A day is the settlements made that day, with their later cancels and reversals. Exit code 1 when a
     difference is left that no rule could repair."""
     raise typer.Exit(reconcile_view.run(config, day, grace_s, as_json, by))
+
+
+CertDirArgument = Annotated[Path, typer.Argument(help="The certificate directory (docs/security.md).")]
+RolePathArgument = Annotated[str, typer.Argument(
+    help="The identity's path: clearinghouse, agency/440100, hospital/H44010000001, operator/NAME, simulator/his.")]
+DaysOption = Annotated[int, typer.Option("--days", min=1, max=3650, help="Days the certificates are valid.")]
+
+
+@certs_app.command("init")
+def certs_init(
+    directory: CertDirArgument,
+    operators: Annotated[list[str] | None, typer.Option("--operator", help="Another operator's name (repeat); operator/admin is always made.")] = None,
+    days: DaysOption = 397,
+    force: Annotated[bool, typer.Option("--force", help="A new CA and every certificate re-issued.")] = False,
+) -> None:
+    """Make the development CA and a certificate per party: the clearing house, the HIS simulator, every region's
+    agency and every hospital of services/regions/regions.toml, operator/admin and the --operator names. Valid files are
+    kept; a new CA (first run, or --force) re-issues every certificate."""
+    from services.cli import certs_view
+
+    certs_view.init(directory, operators or [], days, force)
+
+
+@certs_app.command("issue")
+def certs_issue(directory: CertDirArgument, role_path: RolePathArgument, days: DaysOption = 397) -> None:
+    """Issue one party's certificate again (rotation): a running server presents it from its next connection."""
+    from services.cli import certs_view
+
+    certs_view.issue(directory, role_path, days)
+
+
+@certs_app.command("revoke")
+def certs_revoke(directory: CertDirArgument, role_path: RolePathArgument) -> None:
+    """Put one party's current certificate on the deny list (revoked.txt), which running servers re-read."""
+    from services.cli import certs_view
+
+    certs_view.revoke(directory, role_path)
+
+
+@certs_app.command("show")
+def certs_show(directory: CertDirArgument) -> None:
+    """List every certificate: identity, serial, expiry, whether it is revoked, and any problem with it."""
+    from services.cli import certs_view
+
+    certs_view.show(directory)
 
 
 def main() -> None:

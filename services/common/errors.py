@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 from services.common.metrics import RPC_RESULTS, RPC_SECONDS
 from clearing.errors import (
     DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
+    Unauthenticated,
 )
 
 log = structlog.get_logger()
@@ -67,6 +68,10 @@ def status_for(error: DomainError) -> status_pb2.Status:
         detail = error_details_pb2.ErrorInfo(reason="NOT_ALLOWED", domain="clearinghouse",
                                              metadata={"identity": clipped(error.identity), "action": error.action})
         return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message, details=[packed(detail)])
+    if isinstance(error, Unauthenticated):
+        detail = error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain="clearinghouse",
+                                             metadata={"reason": clipped(error.reason)})
+        return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message, details=[packed(detail)])
     if isinstance(error, OutcomeUnknown):
         detail = error_details_pb2.ErrorInfo(reason="OUTCOME_UNKNOWN", domain="clearinghouse",
                                              metadata={"subject": error.subject})
