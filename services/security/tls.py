@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from clearing.errors import InvalidField, Unauthenticated
-from services.security.certs import CertDir, parse_deny_list
+from services.security.certs import CertDir, leaf_problem, parse_deny_list, read_deny_list
 from services.security.identity import Identity, peer_identity
 
 log = structlog.get_logger()
@@ -167,8 +167,38 @@ def check_peer(context: grpc.aio.ServicerContext, deny_list: DenyList | None) ->
     return peer.identity
 
 
-def describe_handshake_failure() -> str:
-    """What a client should say when a call fails UNAVAILABLE against a TLS server (the CLI's message)."""
-    return ("UNAVAILABLE: the server is down or refused the TLS handshake — a client whose certificate is missing, "
-            "expired or from another CA sees exactly this; check `clearing-admin certs show DIR`")
+def certificate_problem(directory: Path, identity: Identity) -> str:
+    """What is wrong with `identity`'s own certificate in `directory` as a client would present it (missing, not
+    issued by the directory's CA, expired, revoked, …), or "" when nothing is."""
+    paths = CertDir(Path(directory))
+    try:
+        ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+        certificate = x509.load_pem_x509_certificate(paths.cert(identity).read_bytes())
+    except (OSError, ValueError) as error:
+        return f"cannot read the certificate of {identity.path} or the CA: {error}"
+    try:
+        key = serialization.load_pem_private_key(paths.key(identity).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        return f"{paths.key(identity)} is missing or unreadable"
+    problem = leaf_problem(certificate, key, ca_cert, identity)  # type: ignore[arg-type]
+    if problem:
+        return f"the certificate of {identity.path} is {problem}" if problem in ("expired", "not valid yet") \
+            else f"the certificate of {identity.path}: {problem}"
+    try:
+        revoked = certificate.serial_number in read_deny_list(paths.revoked)
+    except ValueError:
+        revoked = False
+    return f"the certificate of {identity.path} is revoked" if revoked else ""
 
+
+def describe_handshake_failure(address: str, directory: Path, identity: Identity, detail: str = "") -> str:
+    """What a client says, plainly, when a call to a TLS server fails UNAVAILABLE with no status of the server's
+    own: nothing listens there (the connection was refused), or the TLS handshake failed — and then what to check,
+    with what it finds wrong with its own certificate if anything (the server's reason is only in its own log)."""
+    if "refused" in detail.lower():
+        return (f"UNAVAILABLE: nothing answers at {address} (connection refused): is the stack up "
+                "(`clearing-admin stack up`)?")
+    problem = certificate_problem(directory, identity)
+    return (f"UNAVAILABLE: the TLS handshake with {address} failed — check the certificate directory {directory}: "
+            f"the certificate of {identity.path} must be issued by the stack's CA and be neither expired nor revoked "
+            f"(`clearing-admin certs show {directory}`)" + (f"; {problem}" if problem else ""))

@@ -1,14 +1,22 @@
-"""The stack's configuration file (JSON): where each party listens and which database it owns."""
+"""The stack's configuration file (JSON): where each party listens, which database it owns, and the certificate
+directory every party serves and dials mutual TLS from (plaintext only when `insecure`)."""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from services.security.identity import Identity, operator
+from services.security.party import Transport
+
 DEFAULT_SEED = 2026
 MEMBERS_PER_REGION = 200
+CERTS_SUBDIR = "certs"  # the stack's certificate directory, under its work directory
+OPERATOR_ENV = "CLEARING_OPERATOR"  # the operator `clearing-admin` and the launcher call as (default `admin`)
+DEFAULT_OPERATOR = "admin"
 
 
 def dsn_for(base_dsn: str, database: str) -> str:
@@ -30,6 +38,19 @@ class StackConfig:
     # role → the address its neighbours dial instead of its own port (e.g. a fault-injecting proxy,
     # services/faults); empty means every party dials the others directly.
     dial: dict[str, str] = field(default_factory=dict)
+    # The certificate directory (services/security/certs.py) every party serves and dials mutual TLS from.
+    certs_dir: str = ""
+    # Plaintext gRPC instead (`--insecure`): every service logs a warning at every start.
+    insecure: bool = False
+
+    def transport(self) -> Transport:
+        """Mutual TLS from `certs_dir`, or plaintext when `insecure`."""
+        if self.insecure:
+            return Transport.plaintext()
+        if not self.certs_dir:
+            raise ValueError("the stack's configuration names no certificate directory (certs_dir) and is not "
+                             "insecure: start it again with `clearing-admin stack up`")
+        return Transport.tls(Path(self.certs_dir))
 
     def database(self, party: str) -> str:
         return f"{self.database_prefix}_{party}"
@@ -62,3 +83,8 @@ class StackConfig:
     @classmethod
     def load(cls, path: Path) -> StackConfig:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def operator_identity(name: str | None = None) -> Identity:
+    """The operator a tool calls as: `name`, else $CLEARING_OPERATOR, else `admin` (IdentityError when invalid)."""
+    return operator(name or os.environ.get(OPERATOR_ENV) or DEFAULT_OPERATOR)

@@ -1,12 +1,17 @@
-"""The stack configuration's dial overrides (services/stack/config.py): a party reaches a role at its
-own port unless `dial` routes it elsewhere (the fault harness's proxies), and a configuration file
-written before `dial` existed still loads."""
+"""The stack configuration (services/stack/config.py): a party reaches a role at its own port unless `dial`
+routes it elsewhere (the fault harness's proxies), and a configuration file written before `dial` existed
+still loads; every party speaks mutual TLS from the configured certificate directory, plaintext only when the
+configuration says `insecure`; tools call as the operator named, by $CLEARING_OPERATOR or `admin`."""
 
 from __future__ import annotations
 
 import json
 
-from services.stack.config import StackConfig
+import pytest
+
+from services.security.identity import IdentityError, operator
+from services.security.party import Transport
+from services.stack.config import OPERATOR_ENV, StackConfig, operator_identity
 
 
 def config(**overrides) -> StackConfig:  # noqa: ANN003
@@ -39,3 +44,34 @@ def test_a_file_written_before_dial_existed_loads_with_no_overrides(tmp_path):
     proxied = config(dial={"region:440100": "127.0.0.1:5002"})
     proxied.save(path)
     assert StackConfig.load(path) == proxied
+
+
+def test_the_transport_is_mutual_tls_from_the_certificate_directory_unless_insecure(tmp_path):
+    secure = config(certs_dir=str(tmp_path / "certs"))
+    assert secure.transport() == Transport.tls(tmp_path / "certs")
+    assert not secure.transport().insecure
+    assert config(insecure=True).transport() == Transport.plaintext()
+    with pytest.raises(ValueError, match="certs_dir"):
+        config().transport()  # neither a directory nor insecure: refused, never plaintext by default
+
+
+def test_a_file_written_before_tls_existed_loads_and_asks_for_a_restart(tmp_path):
+    path = tmp_path / "stack.json"
+    config().save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["certs_dir"], data["insecure"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    loaded = StackConfig.load(path)
+    assert (loaded.certs_dir, loaded.insecure) == ("", False)
+    with pytest.raises(ValueError, match="stack up"):
+        loaded.transport()
+
+
+def test_the_operator_comes_from_the_name_the_environment_or_admin(monkeypatch):
+    monkeypatch.delenv(OPERATOR_ENV, raising=False)
+    assert operator_identity() == operator("admin")
+    monkeypatch.setenv(OPERATOR_ENV, "ops-1")
+    assert operator_identity() == operator("ops-1")
+    assert operator_identity("bob") == operator("bob")
+    with pytest.raises(IdentityError):
+        operator_identity("Not An Operator")

@@ -1,0 +1,103 @@
+"""How one party speaks gRPC: mutual TLS with its own certificate, or plaintext only when told `insecure`.
+
+* `Transport`: the stack-wide choice — a certificate directory, or `insecure` (plaintext, a warning logged at
+  every start of every service). It comes from the stack's configuration (`StackConfig.transport()`), and the
+  wiring (services/stack/wiring.py) turns it into one `Security` per party with the party's identity.
+* `Security`: one party's side of it — its certificate directory, its own identity, the deny list its server
+  checks callers against, and the insecure flag. The server serves with `server_credentials()`; the servicers
+  hold it, and the `rpc`/`rpc_stream` decorators (services/common/errors.py) authenticate every call with it
+  (`services.security.caller.authenticate`); the party dials its neighbours with `channel(address)`, as its own
+  identity, or (the HIS simulator, as each hospital) as another identity of the same directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from services.security import tls
+from services.security.identity import Identity
+
+CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_send_message_length", 64 * 1024 * 1024))
+INSECURE_WARNING = ("plaintext gRPC (--insecure): no mutual TLS, callers are not authenticated and anyone who can "
+                    "reach the port can call it; for development only")
+
+
+def channel_to(address: str, credentials: grpc.ChannelCredentials | None,
+               options: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
+    """A channel to `address`: mutual TLS with `credentials`, plaintext when they are None (insecure only)."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Mutual TLS from `certs_dir`, or plaintext when `insecure` (then `certs_dir` is not used)."""
+
+    certs_dir: Path | None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.insecure and self.certs_dir is None:
+            raise ValueError("mutual TLS needs a certificate directory; plaintext needs insecure=True")
+
+    @classmethod
+    def tls(cls, certs_dir: Path | str) -> Transport:
+        return cls(Path(certs_dir))
+
+    @classmethod
+    def plaintext(cls) -> Transport:
+        return cls(None, insecure=True)
+
+    def security(self, identity: Identity) -> Security:
+        """The side of party `identity`: its certificate and a deny list of its own (one per process)."""
+        if self.insecure:
+            return Security(identity, None, insecure=True)
+        assert self.certs_dir is not None
+        return Security(identity, self.certs_dir, tls.DenyList.of(self.certs_dir))
+
+    def credentials(self, identity: Identity) -> grpc.ChannelCredentials | None:
+        """Client credentials presenting `identity`'s certificate; None (plaintext) when insecure."""
+        if self.insecure:
+            return None
+        assert self.certs_dir is not None
+        return tls.channel_credentials(self.certs_dir, identity)
+
+    def channel(self, address: str, identity: Identity,
+                options: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
+        return channel_to(address, self.credentials(identity), options)
+
+
+@dataclass(frozen=True)
+class Security:
+    """One party: its own identity, its certificate directory and the deny list its server checks every caller's
+    certificate against — or `insecure`: plaintext, no check (and a warning at every start)."""
+
+    identity: Identity
+    certs_dir: Path | None
+    deny_list: tls.DenyList | None = None
+    insecure: bool = False
+    transport: Transport = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transport", Transport(self.certs_dir, self.insecure))
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        """Mutual-TLS server credentials for this party's certificate (re-read on rotation); None when insecure."""
+        if self.insecure:
+            return None
+        assert self.certs_dir is not None
+        return tls.server_credentials(self.certs_dir, self.identity)
+
+    def credentials(self, identity: Identity | None = None) -> grpc.ChannelCredentials | None:
+        """Client credentials as this party, or as `identity` (another leaf of the same directory)."""
+        return self.transport.credentials(identity or self.identity)
+
+    def channel(self, address: str, identity: Identity | None = None,
+                options: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
+        """A channel to a neighbour, dialled as this party (or as `identity`)."""
+        return channel_to(address, self.credentials(identity), options)
