@@ -1,7 +1,8 @@
 """`make bench`: speed figures, printed (speed targets live here, not in timed tests).
 
 Measures the pure core (catalogue parse, bill classification + adjudication) and the whole stack
-in-process on the embedded Postgres (discharges per second through every party), then the month close
+in-process on the embedded Postgres (discharges per second through every party, over mutual TLS as in
+production; `BENCH_INSECURE=1` runs the same over plaintext, to see what TLS costs), then the month close
 over generated settlements (`services/bench_close.py`: 1 M by default; `BENCH_CLOSE_SIZES=1000000,10000000`
 adds the 10 M close, whose data generation alone takes about 8 minutes).
 """
@@ -9,6 +10,7 @@ adds the 10 M close, whose data generation alone takes about 8 minutes).
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 
@@ -51,30 +53,34 @@ def bench_core() -> None:
           f"p50 {statistics.median(timings) * 1e6:.0f} µs, p99 {sorted(timings)[int(BILLS * 0.99)] * 1e6:.0f} µs")
 
 
-async def bench_stack(count: int = 500) -> None:
+async def bench_stack(count: int = 500, insecure: bool = False) -> float:
     import tempfile
     import uuid
     from pathlib import Path
 
-    import grpc
     from clearinghouse.v1 import hospital_pb2, hospital_pb2_grpc
 
+    from services.stack.config import operator_identity
     from services.stack.enrol import enrol_all
     from services.stack.processes import StackProcesses
 
-    stack = StackProcesses(work_dir=Path(tempfile.mkdtemp(prefix="clearing-bench-")), seed=SEED, members_per_region=100)
+    stack = StackProcesses(work_dir=Path(tempfile.mkdtemp(prefix="clearing-bench-")), seed=SEED, members_per_region=100,
+                           insecure=insecure)
     try:
         config = await stack.start()
-        await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, SEED, 100)
-        async with grpc.aio.insecure_channel(config.address(config.his_port)) as channel:
+        transport = config.transport()
+        await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, SEED, 100, transport=transport)
+        async with transport.channel(config.address(config.his_port), operator_identity()) as channel:
             started = time.perf_counter()
             async for update in hospital_pb2_grpc.HospitalServiceStub(channel).RunDischarges(
                     hospital_pb2.RunDischargesRequest(request_id=str(uuid.uuid4()), count=count, seed=5,
                                                       concurrency=24, month="2026-03")):
                 last = update
             elapsed_s = time.perf_counter() - started
-        print(f"stack (9 processes, 2 cores): {count} discharges (admit + charges + settle through every party) "
-              f"in {elapsed_s:.1f} s = {count / elapsed_s:.1f} discharges/s, {last.failed} refused by agreement")
+        print(f"stack (9 processes, 2 cores, {'plaintext: --insecure' if insecure else 'mutual TLS'}): {count} "
+              f"discharges (admit + charges + settle through every party) in {elapsed_s:.1f} s = "
+              f"{count / elapsed_s:.1f} discharges/s, {last.failed} refused by agreement", flush=True)
+        return count / elapsed_s
     finally:
         stack.stop()
 
@@ -84,7 +90,7 @@ def main() -> None:
 
     sizes = sizes_from_environment()  # read first: a bad BENCH_CLOSE_SIZES fails before any bench runs
     bench_core()
-    asyncio.run(bench_stack())
+    asyncio.run(bench_stack(insecure=os.environ.get("BENCH_INSECURE", "") not in ("", "0")))
     asyncio.run(bench_close(sizes))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -22,9 +23,10 @@ import asyncpg
 from clearinghouse.v1 import clearing_house_pb2 as ch, clearing_house_pb2_grpc
 
 from services.common.db import ensure_database
-from services.stack.config import dsn_for
+from services.security import certs
+from services.stack.config import dsn_for, operator_identity
 from services.stack.database import Database
-from services.stack.wiring import channel_to, start_clearing_house
+from services.stack.wiring import Transport, start_clearing_house
 
 DEFAULT_SIZES = (1_000_000,)
 SIZES_VARIABLE = "BENCH_CLOSE_SIZES"
@@ -58,7 +60,10 @@ async def bench_one(base_dsn: str, settlements: int) -> None:
     database = f"bench_close_{settlements}_{uuid.uuid4().hex[:6]}"
     await ensure_database(base_dsn, database)
     dsn = dsn_for(base_dsn, database)
-    running = await start_clearing_house(dsn, {})  # applies the migrations
+    certs_dir = Path(tempfile.mkdtemp(prefix="clearing-bench-certs-"))
+    certs.init(certs_dir, [], [], [operator_identity().subject])  # the clearing house and the operator
+    transport = Transport.tls(certs_dir)
+    running = await start_clearing_house(dsn, {}, transport=transport)  # applies the migrations
     connection = await asyncpg.connect(dsn)
     try:
         started = time.perf_counter()
@@ -76,7 +81,7 @@ async def bench_one(base_dsn: str, settlements: int) -> None:
         await connection.execute(AGGREGATE_SQL, MONTH)
         aggregate_s = time.perf_counter() - started
         await connection.execute("SET session_replication_role = origin")
-        async with channel_to(f"127.0.0.1:{running.port}") as channel:
+        async with transport.channel(f"127.0.0.1:{running.port}", operator_identity()) as channel:
             stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
             started = time.perf_counter()
             closing = (await stub.CloseMonth(ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=MONTH),
@@ -94,6 +99,7 @@ async def bench_one(base_dsn: str, settlements: int) -> None:
     finally:
         await connection.close()
         await running.stop(None)
+        shutil.rmtree(certs_dir, ignore_errors=True)
         admin = await asyncpg.connect(base_dsn)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -42,6 +42,7 @@ from services.common.errors import (
 from services.common.requests import (
     check_request_id, remember, replay, same_request_or_conflict, stored_answer,
 )
+from services.security.party import Security
 from google.rpc import status_pb2
 from datetime import UTC, date
 
@@ -49,8 +50,10 @@ log = structlog.get_logger()
 
 
 class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
-    def __init__(self, pool, agreements: Agreements, insured_stubs: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub]) -> None:  # noqa: ANN001
+    def __init__(self, pool, agreements: Agreements,  # noqa: ANN001
+                 insured_stubs: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub], *, security: Security) -> None:
         self.pool = pool
+        self.security = security  # the clearing house's identity and deny list: every call is authenticated with it
         self.agreements = agreements
         self.insured_stubs = insured_stubs
         self.catalogues = CatalogueVersions()

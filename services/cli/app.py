@@ -53,6 +53,23 @@ app.add_typer(payouts_app, name="payouts")
 certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (SPEC §9, docs/security.md).")
 app.add_typer(certs_app, name="certs")
 
+
+@app.callback()
+def global_options(
+    operator: Annotated[str | None, typer.Option(
+        "--operator", envvar="CLEARING_OPERATOR", metavar="NAME",
+        help="The operator commands against the running stack call as (its certificate operator/NAME in the "
+             "stack's certificate directory). Default: admin.")] = None,
+) -> None:
+    """Operator CLI of the cross-region settlement clearing house. Commands that talk to the running stack call
+    it over mutual TLS as an operator; the certificate directory comes from the stack's configuration file."""
+    online.OPERATOR = operator
+
+
+InsecureFlag = Annotated[bool, typer.Option(
+    "--insecure", help="Plaintext gRPC between every party instead of mutual TLS: no caller is authenticated. For "
+                       "development only; every service logs a warning at start.")]
+
 CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
 PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
 MemberFile = Annotated[Path, typer.Option("--member", help="Member and year-to-date JSON (SPEC §5.3 M.json).")]
@@ -167,9 +184,11 @@ def stack_up(
     work_dir: Annotated[Path, typer.Option("--dir", help="Where the database, logs and config live.")] = online.STACK_DIR,
     members: Annotated[int, typer.Option("--members", min=1, max=100_000, help="Members per region.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated catalogues and members.")] = 2026,
+    insecure: InsecureFlag = False,
 ) -> None:
-    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues; enrol members."""
-    online.stack_up(work_dir, members, seed)
+    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues; enrol members. Every party
+    speaks mutual TLS with the certificates of DIR/certs (made if need be); --insecure for plaintext."""
+    online.stack_up(work_dir, members, seed, insecure)
 
 
 @app.command("demo")
@@ -178,11 +197,12 @@ def demo_command(
     members: Annotated[int, typer.Option("--members", min=1, max=100_000, help="Members per region.")] = 200,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Discharges in flight.")] = 24,
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything generated.")] = 2026,
+    insecure: InsecureFlag = False,
 ) -> None:
     """Run a realistic cross-region month on one machine and show the result (what `make demo` runs)."""
     from services.cli.demo import run
 
-    run(count, members, concurrency, seed)
+    run(count, members, concurrency, seed, insecure)
 
 
 @app.command("simulate")
@@ -194,12 +214,13 @@ def simulate_command(
     members: Annotated[int, typer.Option("--members", min=1, max=10_000, help="Members per region.")] = 40,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the run directory (service logs) even when it passes.")] = False,
     as_json: JsonFlag = False,
+    insecure: InsecureFlag = False,
 ) -> None:
     """Fault harness: discharge patients through proxies while services are killed, then check every
     party's database against what the HIS saw. Exit 0 when every invariant holds, 1 when one fails."""
     from services.cli.simulate_view import simulate
 
-    simulate(seed, faults, duration, concurrency, members, keep, as_json)
+    simulate(seed, faults, duration, concurrency, members, keep, as_json, insecure)
 
 
 MonthArgument = Annotated[str, typer.Argument(help="Clearing month YYYY-MM.")]

@@ -25,6 +25,8 @@ from rich.table import Table
 from clearing.money import format_yuan
 from services.common.clock import shanghai_instant, shanghai_today
 from services.common.regions import load_regions
+from services.security.party import Transport
+from services.stack.config import operator_identity
 from services.stack.enrol import enrol_all, fund_prepayments
 from services.stack.processes import StackProcesses
 from services.cli.netting_view import show_closing, write_chart
@@ -59,41 +61,50 @@ def percent(bp: int) -> str:
     return f"{bp // 100}.{bp % 100:02d} %"
 
 
+def operator_channel(transport: Transport, address: str) -> grpc.aio.Channel:
+    """The demo's operator calls (and its view of the HIS simulator) go as the operator, over mutual TLS."""
+    return transport.channel(address, operator_identity())
+
+
 async def run_demo(console: Console, count: int, members: int, concurrency: int, seed: int,
-                   work_dir: Path = DEMO_DIR) -> list[PairRow]:
+                   work_dir: Path = DEMO_DIR, insecure: bool = False) -> list[PairRow]:
     """The month before this one, lived through on a demo clock (services/common/clock.py): the stays are
     discharged and settled at discharge during the month, which is then over; on the 1st the parties reconcile
     and the clearing house closes it; on the 3rd the regions pay their net transfers and the month is cleared."""
     started = time.monotonic()
     month = previous_month(shanghai_today())
     timeline = DemoTimeline(month)
-    stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, clock_file=work_dir / "clock")
+    stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, clock_file=work_dir / "clock",
+                           insecure=insecure)
     try:
         await stack.move_clock_to(timeline.discharges)
         with console.status("Starting Postgres and every party as its own process…"):
             config = await stack.start()
+        transport = config.transport()
         console.print(f"[green]✓[/] {len(stack.services)} services up "
                       f"(clearing house, HIS simulator, {len(config.region_ports)} regions) "
-                      f"in {time.monotonic() - started:.1f} s")
+                      f"in {time.monotonic() - started:.1f} s, "
+                      + ("[bold red]plaintext (--insecure)[/]" if config.insecure else
+                         f"mutual TLS (certificates in {config.certs_dir})"))
         addresses = {region: config.address(port) for region, port in config.region_ports.items()}
         clearing_house = config.address(config.clearing_house_port)
         with console.status("Importing catalogues and enrolling members…"):
-            await enrol_all(addresses, seed, members)
-        await fund_prepayments(clearing_house, list(addresses), seed, DEMO_PREPAYMENT_FEN)
+            await enrol_all(addresses, seed, members, transport=transport)
+        await fund_prepayments(clearing_house, list(addresses), seed, DEMO_PREPAYMENT_FEN, transport=transport)
         console.print(f"[green]✓[/] catalogues imported, {members} members enrolled per region, prepayments of "
                       f"{format_yuan(DEMO_PREPAYMENT_FEN)} ¥ deposited")
         console.print(f"[bold]{timeline.discharges:%Y-%m-%d %H:%M} (Asia/Shanghai, the demo's clock):[/] hospitals "
                       f"discharge the stays of {month} and settle each at discharge (即时结算).")
-        rows = await discharge(console, config.address(config.his_port), count, concurrency, seed, month)
+        rows = await discharge(console, transport, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
 
         await stack.move_clock_to(timeline.closing)
         console.print(f"[bold]{timeline.closing:%Y-%m-%d %H:%M}:[/] {month} is over. Every pair of neighbours "
                       f"reconciles (对账), then the clearing house closes the month (月结).")
         await reconcile_days(console, config, month)
-        before = await prepayments(clearing_house)
+        before = await prepayments(transport, clearing_house)
         show_prepayments(console, before, f"Prepayments (预付金) before the close: {month}'s draws are still out")
-        closing = await close_month(clearing_house, month)
+        closing = await close_month(transport, clearing_house, month)
         show_closing(console, closing)
         write_chart(str(work_dir / "netting.png"), closing)
 
@@ -101,11 +112,11 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
         console.print(f"[bold]{timeline.payments:%Y-%m-%d %H:%M}:[/] the regions pay their net transfers through the "
                       "clearing house; each confirmed payment clears the region's month (清算). Each treating agency "
                       "closes its payout list to its hospitals (拨付).")
-        status = await confirm_transfers(clearing_house, month)
+        status = await confirm_transfers(transport, clearing_house, month)
         show_transfers(console, status)
-        payouts = await close_payout_months(addresses, month)
+        payouts = await close_payout_months(transport, addresses, month)
         show_payouts(console, payouts, month)
-        after = await prepayments(clearing_house)
+        after = await prepayments(transport, clearing_house)
         show_prepayments(console, after, f"Prepayments after {month} is cleared: draws given back, re-sized from "
                                          "recent outflow")
         write_report(work_dir, DemoResult(rows, month, closing, status, before, after, time.monotonic() - started))
@@ -152,9 +163,9 @@ class DemoResult:
     wall_s: float
 
 
-async def discharge(console: Console, his_address: str, count: int, concurrency: int, seed: int,
-                    month: str) -> list[PairRow]:
-    async with grpc.aio.insecure_channel(his_address) as channel:
+async def discharge(console: Console, transport: Transport, his_address: str, count: int, concurrency: int,
+                    seed: int, month: str) -> list[PairRow]:
+    async with operator_channel(transport, his_address) as channel:
         hospital = hospital_pb2_grpc.HospitalServiceStub(channel)
         with Progress(TextColumn("Discharging patients"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=console) as progress:
@@ -189,7 +200,7 @@ async def reconcile_days(console: Console, config, month: str) -> None:  # noqa:
     from clearinghouse.v1 import treating_agency_pb2 as ta, treating_agency_pb2_grpc
 
     days = await settlement_days(config, month)
-    channels = [grpc.aio.insecure_channel(config.address(port))
+    channels = [operator_channel(config.transport(), config.address(port))
                 for port in (config.his_port, config.clearing_house_port, *config.region_ports.values())]
     try:
         his, clearing = (hospital_pb2_grpc.HospitalServiceStub(channels[0]),
@@ -221,8 +232,8 @@ async def reconcile_days(console: Console, config, month: str) -> None:  # noqa:
                       f"→ {item.action} ({'repaired' if item.repaired else item.error or 'reported'})")
 
 
-async def prepayments(address: str) -> list[ch.Prepayment]:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def prepayments(transport: Transport, address: str) -> list[ch.Prepayment]:
+    async with operator_channel(transport, address) as channel:
         answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).ListPrepayments(
             ch.ListPrepaymentsRequest(), timeout=30)
     return list(answer.prepayments)
@@ -235,19 +246,20 @@ def show_prepayments(console: Console, items: list[ch.Prepayment], title: str) -
     table(console, items)
 
 
-async def close_month(address: str, month: str) -> ch.MonthClosing:
+async def close_month(transport: Transport, address: str, month: str) -> ch.MonthClosing:
     """Close the month the settlements committed in (it is over by the clearing house's clock)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with operator_channel(transport, address) as channel:
         answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
             ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month), timeout=60)
     return answer.closing
 
 
-async def close_payout_months(addresses: dict[str, str], month: str) -> dict[str, ta.ListPayoutsResponse]:
+async def close_payout_months(transport: Transport, addresses: dict[str, str],
+                              month: str) -> dict[str, ta.ListPayoutsResponse]:
     """Every treating agency closes the month's payout list to its hospitals (拨付): frozen from now on."""
     lists = {}
     for region, address in sorted(addresses.items()):
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with operator_channel(transport, address) as channel:
             answer = await treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ClosePayoutMonth(
                 ta.ClosePayoutMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=True), timeout=60)
         lists[region] = answer.payout_list
@@ -268,9 +280,9 @@ def show_payouts(console: Console, lists: dict[str, ta.ListPayoutsResponse], mon
     console.print(table)
 
 
-async def confirm_transfers(address: str, month: str) -> ch.GetMonthClosingResponse:
+async def confirm_transfers(transport: Transport, address: str, month: str) -> ch.GetMonthClosingResponse:
     """Every region pays (or is paid) its hub transfer, and the operator confirms each payment."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with operator_channel(transport, address) as channel:
         stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
         status = await stub.GetMonthClosing(ch.GetMonthClosingRequest(month=month), timeout=30)
         for item in status.transfers:
@@ -310,10 +322,11 @@ def write_report(work_dir: Path, result: DemoResult) -> None:
     write_chart(work_dir / "report.png", result.rows, result.month)
 
 
-def run(count: int, members: int, concurrency: int, seed: int) -> None:
+def run(count: int, members: int, concurrency: int, seed: int, insecure: bool = False) -> None:
     exit_on_sigterm()
     try:
-        asyncio.run(run_demo(Console(width=None if sys.stdout.isatty() else 110), count, members, concurrency, seed))
+        asyncio.run(run_demo(Console(width=None if sys.stdout.isatty() else 110), count, members, concurrency, seed,
+                             insecure=insecure))
     except grpc.aio.AioRpcError as error:
         from services.cli.output import fail
         from services.common.errors import domain_error_from_status

@@ -1,7 +1,10 @@
 """Server-backed operator commands: they talk to the running stack over gRPC, like any other party.
 
 Addresses come from the stack's configuration file (`var/stack/stack.json` by default, written by
-`clearing-admin stack up`). A refused request is one `error: CODE: field: reason` line, exit 2.
+`clearing-admin stack up`), and so does the certificate directory: every call is made over mutual TLS as an
+operator — `operator/admin`, or `clearing-admin --operator NAME` / $CLEARING_OPERATOR — unless the stack runs
+`--insecure`. A refused request is one `error: CODE: field: reason` line, exit 2; a call that fails at the TLS
+handshake says so and what to check.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from clearing.money import format_yuan
 from services.cli import output
 from services.common.clock import SHANGHAI
 from services.common.errors import domain_error_from_status
-from services.stack.config import StackConfig
+from services.security import tls
+from services.security.identity import Identity, IdentityError
+from services.stack.config import StackConfig, operator_identity
 
 STACK_DIR = Path("var/stack")
 CALL_TIMEOUT_S = 30.0
@@ -40,17 +45,46 @@ def load_config(path: Path) -> StackConfig:
     return StackConfig.load(path)
 
 
-def call(address: str, make_call: Callable[[grpc.aio.Channel], Awaitable[Result]]) -> Result:
-    """Run one call against `address`; a gRPC refusal becomes the one-line operator error."""
+# The operator the CLI calls as: `clearing-admin --operator NAME` sets it; None is $CLEARING_OPERATOR, else `admin`.
+OPERATOR: str | None = None
+
+
+def operator() -> Identity:
+    try:
+        return operator_identity(OPERATOR)
+    except IdentityError as error:
+        raise InvalidField("--operator", str(error)) from None
+
+
+def call(config: StackConfig, address: str, make_call: Callable[[grpc.aio.Channel], Awaitable[Result]]) -> Result:
+    """Run one call against `address` as the operator, over the stack's transport (mutual TLS with the operator's
+    certificate from the stack's certificate directory); a gRPC refusal becomes the one-line operator error."""
+    identity = operator()
+    transport = config.transport()
 
     async def run() -> Result:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with transport.channel(address, identity) as channel:
             return await make_call(channel)
 
     try:
         return asyncio.run(run())
     except grpc.aio.AioRpcError as error:
-        output.fail(domain_error_from_status(error))
+        output.fail(describe_error(error, config, address, identity))
+
+
+def connection_failed(error: grpc.aio.AioRpcError) -> bool:
+    """UNAVAILABLE from the client's own gRPC (no connection: refused, or closed during the TLS handshake), not a
+    status a server sent."""
+    detail = (error.details() or "").lower()
+    return any(marker in detail for marker in ("failed to connect", "socket closed", "handshake", "connection refused"))
+
+
+def describe_error(error: grpc.aio.AioRpcError, config: StackConfig, address: str, identity: Identity) -> str:
+    """The one-line operator error: the server's refusal, or — UNAVAILABLE with no status of the server's, which
+    is how a failed TLS handshake looks to a client — plainly that the handshake failed and what to check."""
+    if error.code() is grpc.StatusCode.UNAVAILABLE and not config.insecure and connection_failed(error):
+        return tls.describe_handshake_failure(address, Path(config.certs_dir), identity, error.details() or "")
+    return domain_error_from_status(error)
 
 
 def region_address(config: StackConfig, region: str, field: str = "--region") -> str:
@@ -63,7 +97,7 @@ def region_address(config: StackConfig, region: str, field: str = "--region") ->
 def translate(config_path: Path, from_region: str, code: str, to_region: str | None, on: str) -> dict[str, Any]:
     config = load_config(config_path)
     request = ch.TranslateRequest(from_region=from_region, code=code, to_region=to_region or "", on_date=on)
-    answer = call(config.address(config.clearing_house_port),
+    answer = call(config, config.address(config.clearing_house_port),
                   lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).Translate(
                       request, timeout=CALL_TIMEOUT_S))
     return json_format.MessageToDict(answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
@@ -71,7 +105,7 @@ def translate(config_path: Path, from_region: str, code: str, to_region: str | N
 
 def get_settlement(config_path: Path, region: str, settlement_id: str) -> types_pb2.Settlement:
     config = load_config(config_path)
-    answer = call(region_address(config, region),
+    answer = call(config, region_address(config, region),
                   lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).GetSettlement(
                       ta.GetSettlementRequest(settlement_id=settlement_id), timeout=CALL_TIMEOUT_S))
     return answer.settlement
@@ -114,13 +148,14 @@ def import_catalogue(config_path: Path, region: str, file: Path) -> ta.ImportCat
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidField("catalog", f"cannot read {file}: {error}") from None
     request = ta.ImportCatalogueRequest(request_id=str(uuid.uuid4()), csv_text=text)
-    return call(region_address(config, region),
+    return call(config, region_address(config, region),
                 lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ImportCatalogue(
                     request, timeout=120.0))
 
 
-def stack_up(work_dir: Path, members: int, seed: int) -> None:
-    """Start every service, import catalogues, enrol members and wait for Ctrl-C."""
+def stack_up(work_dir: Path, members: int, seed: int, insecure: bool = False) -> None:
+    """Start every service (mutual TLS with the certificates of `work_dir/certs`, made if need be; plaintext when
+    `insecure`), import catalogues, enrol members and wait for Ctrl-C."""
     import signal
 
     from services.stack.enrol import enrol_all
@@ -132,17 +167,25 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
     exit_on_sigterm()  # from the first moment: a SIGTERM while starting still stops what was started
 
     async def run() -> None:
-        stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False)
+        stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False,
+                               insecure=insecure)
         try:
             with console.status("Starting the stack…"):
                 config = await stack.start()
-                await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members)
+                await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members,
+                                transport=config.transport())
             table = Table(title=f"Stack up (config {stack.config_path})")
             table.add_column("party")
             table.add_column("address")
             for role, service in stack.services.items():
                 table.add_row(role, service.address)
             console.print(table)
+            if config.insecure:
+                console.print("WARNING: --insecure: every party speaks plaintext gRPC, no caller is authenticated",
+                              soft_wrap=True)
+            else:
+                console.print(f"Mutual TLS: certificates in {config.certs_dir}; clearing-admin calls as "
+                              f"{operator().path}", soft_wrap=True)
             console.print("Press Ctrl-C to stop.", soft_wrap=True)
             sys.stdout.flush()
             stop = asyncio.Event()
@@ -160,7 +203,7 @@ def stack_up(work_dir: Path, members: int, seed: int) -> None:
 def clearing_house_call(config_path: Path, rpc: str, request: Any) -> Any:  # noqa: ANN401 - a response message
     """One call of the clearing house's `rpc`; a refusal is the one-line operator error."""
     config = load_config(config_path)
-    return call(config.address(config.clearing_house_port),
+    return call(config, config.address(config.clearing_house_port),
                 lambda channel: getattr(clearing_house_pb2_grpc.ClearingHouseServiceStub(channel), rpc)(
                     request, timeout=CALL_TIMEOUT_S))
 
@@ -252,7 +295,7 @@ def statement(config_path: Path, region: str, month: str) -> tuple[ch.StatementS
         return [item async for item in stub.StreamStatement(ch.StreamStatementRequest(region=region, month=month),
                                                             timeout=300)]
 
-    items = call(config.address(config.clearing_house_port), read)
+    items = call(config, config.address(config.clearing_house_port), read)
     return items[0].summary, [item.entry for item in items[1:]]
 
 
@@ -291,7 +334,7 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
 
 def year_summary(config_path: Path, region: str, year: str) -> ch.GetYearSummaryResponse:
     config = load_config(config_path)
-    return call(config.address(config.clearing_house_port),
+    return call(config, config.address(config.clearing_house_port),
                 lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetYearSummary(
                     ch.GetYearSummaryRequest(region=region, year=year), timeout=CALL_TIMEOUT_S))
 
@@ -335,7 +378,7 @@ def show_year_summary(console: Console, answer: ch.GetYearSummaryResponse) -> No
 def payouts(config_path: Path, region: str, month: str) -> ta.ListPayoutsResponse:
     """A treating agency's payout list of a month: frozen once the month is closed, the list so far before."""
     config = load_config(config_path)
-    return call(region_address(config, region, "REGION"),
+    return call(config, region_address(config, region, "REGION"),
                 lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListPayouts(
                     ta.ListPayoutsRequest(month=month), timeout=CALL_TIMEOUT_S))
 
@@ -344,7 +387,7 @@ def close_payouts(config_path: Path, region: str, month: str, allow_empty: bool 
     """Close a payout month at a treating agency; its frozen list (the first result if it was closed before)."""
     config = load_config(config_path)
     request = ta.ClosePayoutMonthRequest(request_id=str(uuid.uuid4()), month=month, allow_empty=allow_empty)
-    return call(region_address(config, region, "REGION"),
+    return call(config, region_address(config, region, "REGION"),
                 lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ClosePayoutMonth(
                     request, timeout=CALL_TIMEOUT_S)).payout_list
 

@@ -30,15 +30,16 @@ def reconcile(config_path: Path, day: str, grace_s: int,
     parse_day(day, "DAY")
     key = DAY_KEY_NUMBERS[by]
     config = load_config(config_path)
-    reports = list(call(config.address(config.his_port), lambda channel: hospital_pb2_grpc.HospitalServiceStub(
-        channel).ReconcileWithAgencies(hospital_pb2.ReconcileWithAgenciesRequest(
-            day=day, pending_grace_s=grace_s, day_key=key), timeout=RECONCILE_TIMEOUT_S)).reports)
-    reports += list(call(config.address(config.clearing_house_port), lambda channel: clearing_house_pb2_grpc
+    reports = list(call(config, config.address(config.his_port), lambda channel: hospital_pb2_grpc
+                        .HospitalServiceStub(channel).ReconcileWithAgencies(
+                            hospital_pb2.ReconcileWithAgenciesRequest(day=day, pending_grace_s=grace_s, day_key=key),
+                            timeout=RECONCILE_TIMEOUT_S)).reports)
+    reports += list(call(config, config.address(config.clearing_house_port), lambda channel: clearing_house_pb2_grpc
                         .ClearingHouseServiceStub(channel).ReconcileInsuredAgencies(
                             ch.ReconcileInsuredAgenciesRequest(day=day, pending_grace_s=grace_s, day_key=key),
                             timeout=RECONCILE_TIMEOUT_S)).reports)
     for region in sorted(config.region_ports):
-        reports.extend(call(region_address(config, region), lambda channel: treating_agency_pb2_grpc
+        reports.extend(call(config, region_address(config, region), lambda channel: treating_agency_pb2_grpc
                             .TreatingAgencyServiceStub(channel).Reconcile(
                                 ta.ReconcileRequest(day=day, pending_grace_s=grace_s, day_key=key),
                                 timeout=RECONCILE_TIMEOUT_S)).reports)

@@ -19,7 +19,7 @@ EXIT_INVARIANT_FAILED = 1
 
 
 def simulate(seed: int, faults: bool, duration_s: float, concurrency: int, members: int, keep: bool,
-             as_json: bool) -> None:
+             as_json: bool, insecure: bool = False) -> None:
     from services.cli.demo import exit_on_sigterm
     from services.faults.harness import run
 
@@ -33,7 +33,7 @@ def simulate(seed: int, faults: bool, duration_s: float, concurrency: int, membe
         progress.print(f"[{time.monotonic() - started:6.1f} s] {text}")
 
     report = asyncio.run(run(seed, duration_s, faults, concurrency, members_per_region=members, keep_work_dir=keep,
-                             on_phase=phase))
+                             on_phase=phase, insecure=insecure))
     if as_json:
         output.print_json(report.as_json())
     else:

@@ -1,7 +1,13 @@
-"""The one mapping from domain errors to gRPC status with rich details (STYLE: errors → status).
+"""The one mapping from domain errors to gRPC status with rich details (STYLE: errors → status), and the one
+place every call's caller is authenticated.
 
 Servicer methods never call `abort` themselves: they raise `clearing.errors` exceptions and the
 `rpc` decorator turns each into its status code and a `google.rpc` detail naming the field.
+
+Before a method's body runs, the decorators authenticate the caller with the servicer's `security`
+(services/security/caller.py): with mutual TLS a plaintext caller, a certificate naming no identity of ours
+or a revoked one is UNAUTHENTICATED and the body never runs; the caller's identity is `current_caller()` and
+the `caller` field of every log line of the call. Every servicer must have a `security` attribute.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.metrics import RPC_RESULTS, RPC_SECONDS
+from services.security.caller import authenticate
 from clearing.errors import (
     DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
     Unauthenticated,
@@ -158,6 +165,7 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
         code = "OK"
         with RPC_SECONDS.labels(name).time():
             try:
+                authenticate(self.security, context)
                 return await method(self, request, context)
             except Exception as error:  # noqa: BLE001 - every error gets a status
                 code = type(error).__name__
@@ -177,6 +185,7 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
         try:
+            authenticate(self.security, context)
             async for item in method(self, request, context):
                 yield item
         except Exception as error:  # noqa: BLE001 - every error gets a status

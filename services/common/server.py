@@ -1,7 +1,10 @@
-"""Building and running a party's grpc.aio server: health, reflection, request context, graceful stop.
+"""Building and running a party's grpc.aio server: mutual TLS, health, reflection, request context, graceful stop.
 
 Every server answers `grpc.health.v1` and serves reflection (v1alpha), so `grpcurl` or
-`buf curl` can call it without proto files (SPEC §8).
+`buf curl` can call it without proto files (SPEC §8). It serves mutual TLS with the party's own certificate
+(`Security.server_credentials`): a client without a certificate of the stack's CA fails the handshake, and
+health and reflection need nothing beyond it; the servicers' methods also check the caller per call
+(services/common/errors.py). Plaintext only when the party's `Security` is insecure, with a warning at start.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from services.common import clock
+from services.security.party import INSECURE_WARNING, Security
 
 log = structlog.get_logger()
 STOP_GRACE_S = 5.0
@@ -49,8 +53,10 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
         return await continuation(handler_call_details)
 
 
-async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str, host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
-    """Start a server with the bindings plus health and reflection; returns it and the bound port."""
+async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str, *, security: Security,
+                       host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
+    """Start a server with the bindings plus health and reflection, serving mutual TLS as `security`'s identity
+    (plaintext when it is insecure, with a warning); returns it and the bound port."""
     bindings = list(bindings)
     server = grpc.aio.server(interceptors=[RequestContextInterceptor(party)], options=SERVER_OPTIONS)
     health = health_aio.HealthServicer()
@@ -60,13 +66,19 @@ async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str
     names = [binding.full_name for binding in bindings]
     reflection.enable_server_reflection([*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                          reflection.SERVICE_NAME], server)
-    bound_port = server.add_insecure_port(f"{host}:{port}")
+    credentials = security.server_credentials()
+    if credentials is None:
+        log.warning("insecure_server", party=party, port=port, warning=INSECURE_WARNING)
+        bound_port = server.add_insecure_port(f"{host}:{port}")
+    else:
+        bound_port = server.add_secure_port(f"{host}:{port}", credentials)
     if bound_port == 0:
         raise OSError(f"could not bind {host}:{port}")
     await server.start()
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("server_started", port=bound_port, services=names)
+    log.info("server_started", port=bound_port, services=names, identity=security.identity.spiffe_id,
+             tls="plaintext (insecure)" if credentials is None else "mutual TLS")
     shifted = clock.describe()
     if shifted is not None:
         log.warning("clock_shifted", detail=shifted)

@@ -6,6 +6,9 @@ member, bill); request ids are UUID5s of the seed and the discharge number. Sett
 deadline; an unknown answer is retried with the same request id a few times while the run goes on,
 and whatever is still unknown when the faults stop is resolved by `settle_down` on clean links.
 A small seeded share of successful settlements is cancelled (撤销 2305).
+
+Each hospital settles as itself: the driver dials every treating agency once per hospital of its region, with
+that hospital's certificate (mutual TLS through the proxies, which forward TCP).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from services.datagen.catalogue import generate_catalogue_rows
 from services.datagen.population import generate_members
 from services.faults.journal import DEFINITE_CODES, Entry, Intent, Journal, Outcome, Split
 from services.his.plan import Discharge, plan_discharge, request_id
-from services.stack.wiring import CHANNEL_OPTIONS
+from services.security.identity import hospital
+from services.security.party import CHANNEL_OPTIONS, Transport
 
 RUN_NAMESPACE = uuid.UUID("0b8f3f0e-6c55-4d1e-9a57-3c2f1d4e5a61")
 UPLOAD_BATCH_LINES = 25
@@ -81,7 +85,7 @@ class DriverCounts:
 class Driver:
     def __init__(self, seed: int, regions: dict[str, Region], members_per_region: int,
                  treating_addresses: dict[str, str], journal: Journal, settings: DriverSettings = DriverSettings(),  # noqa: B008
-                 reverser: Reverser | None = None) -> None:
+                 reverser: Reverser | None = None, *, transport: Transport) -> None:
         self.seed = seed
         self.regions = regions
         self.members_per_region = members_per_region
@@ -89,16 +93,19 @@ class Driver:
         self.journal = journal
         self.settings = settings
         self.reverser = reverser
+        self.transport = transport
         self.run_id = str(uuid.uuid5(RUN_NAMESPACE, f"simulate:{seed}"))
         self.month_start = date.fromisoformat(f"{settings.month}-01")
         self.counts = DriverCounts()
         self.channels: dict[str, grpc.aio.Channel] = {}
+        # One per hospital code: a channel to its region's treating agency with that hospital's certificate.
         self.stubs: dict[str, treating_agency_pb2_grpc.TreatingAgencyServiceStub] = {}
 
     async def __aenter__(self) -> Driver:
         for region, address in self.treating_addresses.items():
-            self.channels[region] = grpc.aio.insecure_channel(address, options=HIS_CHANNEL_OPTIONS)
-            self.stubs[region] = treating_agency_pb2_grpc.TreatingAgencyServiceStub(self.channels[region])
+            for item in self.regions[region].hospitals:
+                self.channels[item.code] = self.transport.channel(address, hospital(item.code), HIS_CHANNEL_OPTIONS)
+                self.stubs[item.code] = treating_agency_pb2_grpc.TreatingAgencyServiceStub(self.channels[item.code])
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -137,7 +144,7 @@ class Driver:
         member = self.members(plan.insured_region)[plan.member_index]
         bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
                              plan.hospital_code, plan.hospital_level, plan.admitted_on)
-        stub = self.stubs[plan.treating_region]
+        stub = self.stubs[plan.hospital_code]  # the hospital settles as itself
         encounter_id = await self.open_encounter(stub, plan, member, bill, jitter)
         if encounter_id is None:
             self.counts.abandoned += 1
@@ -243,7 +250,7 @@ class Driver:
 
         async def resolve(entry: Entry) -> None:
             async with semaphore:
-                stub = self.stubs[entry.treating_region]
+                stub = self.stubs[entry.hospital_code]
                 jitter = random.Random(f"his-settle-down:{self.seed}:{entry.index}")
                 if entry.outcome is Outcome.UNKNOWN and entry.intent is Intent.REVERSE and self.reverser is not None:
                     for attempt in range(attempts):  # 冲正 2601: resend the reversal until definite

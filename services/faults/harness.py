@@ -2,7 +2,9 @@
 
 1. Start the stack as processes on a fresh embedded Postgres, with every link through a proxy:
    HIS (this process) → treating agency, treating agency → clearing house, clearing house → insured
-   agency (StackConfig.dial). Import catalogues, enrol members, fund prepayments (links clean).
+   agency (StackConfig.dial). Import catalogues, enrol members, fund prepayments (links clean). Every link is
+   mutual TLS (the stack's certificates; the HIS dials as each hospital); the proxies forward TCP, so the TLS
+   passes through them untouched (plaintext with `insecure`).
 2. For `duration_s`: discharge patients concurrently while chaos SIGKILLs and restarts services and
    the proxies cut and delay (when `faults`).
    The HIS resends an unknown settlement, reverses it (冲正), or — for a share — walks away from it.
@@ -80,12 +82,12 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
               chaos_gap_s: tuple[float, float] = (2.0, 5.0), settings: DriverSettings | None = None,
               reconciler: Reconciler = recovery.reconcile, reverser: Reverser | None = recovery.reverse,
               work_dir: Path | None = None, keep_work_dir: bool = False,
-              on_phase: Callable[[str], None] | None = None) -> Report:
+              on_phase: Callable[[str], None] | None = None, insecure: bool = False) -> Report:
     started = time.monotonic()
     phase = on_phase or (lambda text: None)
     settings = replace(settings or DriverSettings(), concurrency=concurrency)
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="clearing-faults-"))
-    stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members_per_region)
+    stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members_per_region, insecure=insecure)
     links: Links | None = None
     report = Report(seed=seed, duration_s=duration_s, faults=faults, concurrency=concurrency)
     try:
@@ -99,16 +101,18 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
         his_addresses = {region: await links.add(f"his→{region}", config.region_ports[region]) for region in regions}
         stack.dial_through(dial)
         await stack.launch()
+        transport = config.transport()
         phase("importing catalogues, enrolling members, funding prepayments")
         await asyncio.gather(*(enrol_region(config.address(config.region_ports[region]), region, seed,
-                                            members_per_region) for region in regions))
-        await fund_prepayments(config.address(config.clearing_house_port), regions, seed, PREPAYMENT_FEN)
+                                            members_per_region, transport=transport) for region in regions))
+        await fund_prepayments(config.address(config.clearing_house_port), regions, seed, PREPAYMENT_FEN,
+                               transport=transport)
 
         journal = Journal()
         chaos = Chaos(stack, "clearinghouse", [f"region:{region}" for region in regions],
                       random.Random(f"chaos:{seed}"), gap_s=chaos_gap_s)
         async with Driver(seed, load_regions(), members_per_region, his_addresses, journal, settings,
-                          reverser) as driver:
+                          reverser, transport=transport) as driver:
             phase(f"discharging for {duration_s:g} s" + (" with faults" if faults else ""))
             await discharge_under_faults(driver, chaos, links, duration_s, faults, phase)
 

@@ -17,6 +17,7 @@ import structlog
 from clearinghouse.v1 import hospital_pb2 as pb
 from clearinghouse.v1 import hospital_pb2_grpc as pb_grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
+from clearinghouse.v1 import treating_agency_pb2_grpc as ta_grpc
 from clearinghouse.v1 import types_pb2
 
 from clearing.dates import check_month
@@ -32,6 +33,7 @@ from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
 from services.datagen.population import generate_members
 from services.his.plan import Discharge, plan_discharge, request_id
 from services.his.reconciler import reconcile_region
+from services.security.party import Security
 
 log = structlog.get_logger()
 UPLOAD_BATCH_LINES = 25
@@ -45,14 +47,25 @@ LAST_MONTH = date(2100, 12, 1)
 
 
 class HospitalServicer(pb_grpc.HospitalServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, treating_stubs: dict, seed: int, members_per_region: int) -> None:  # noqa: ANN401
+    def __init__(self, pool: asyncpg.Pool, hospital_stubs: dict[str, ta_grpc.TreatingAgencyServiceStub], seed: int,
+                 members_per_region: int, *, security: Security) -> None:
         self.pool = pool
-        self.treating_stubs = treating_stubs
+        # One stub per hospital code, on a channel to its region's treating agency with that hospital's
+        # certificate: the simulator discharges at many hospitals, and each settles only as itself.
+        self.hospital_stubs = hospital_stubs
+        self.security = security  # the simulator's own server (simulator/his): every call is authenticated
         self.seed = seed
         self.members_per_region = members_per_region
         self.regions = load_regions()
         self.catalogues: dict[str, CatalogueIndex] = {}
         self.members: dict[str, list[dict]] = {}
+
+    def treating_regions(self) -> list[str]:
+        """The regions whose treating agencies this simulator dials (those of its hospitals)."""
+        return sorted({code[1:7] for code in self.hospital_stubs})
+
+    def hospitals_of(self, region: str) -> list[str]:
+        return sorted(code for code in self.hospital_stubs if code[1:7] == region)
 
     def catalogue(self, region: str) -> CatalogueIndex:
         if region not in self.catalogues:
@@ -126,7 +139,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         member = self.member(plan.insured_region, plan.member_index)
         bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
                              plan.hospital_code, plan.hospital_level, plan.admitted_on)
-        stub = self.treating_stubs[plan.treating_region]
+        stub = self.hospital_stubs[plan.hospital_code]  # the hospital settles as itself
         settle_id = request_id(run_id, plan.index, "settle")
         try:
             admitted = await self.call(stub.Admit, ta.AdmitRequest(
@@ -199,7 +212,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
     async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:
         day, grace_s, day_key = reconciling.reconcile_request(request)
         return pb.ReconcileWithAgenciesResponse(reports=[await reconcile_region(self, region, day, grace_s, day_key)
-                                                         for region in sorted(self.treating_stubs)])
+                                                         for region in self.treating_regions()])
 
     @rpc
     async def GetSummary(self, request: pb.GetSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetSummaryResponse:

@@ -33,6 +33,7 @@ from services.common.requests import check_request_id, remember, replay, same_re
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
 from services.insured import store
+from services.security.party import Security
 
 log = structlog.get_logger()
 ID_NUMBER_LENGTH = 18
@@ -49,9 +50,10 @@ class ParsedClaim:
 
 
 class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
-    def __init__(self, region: str, pool: asyncpg.Pool, policies: PolicyBook) -> None:
+    def __init__(self, region: str, pool: asyncpg.Pool, policies: PolicyBook, *, security: Security) -> None:
         assert policies.region == region
         self.region = region
+        self.security = security  # this agency's identity and deny list: every call is authenticated with it
         self.pool = pool
         self.policies = policies
 

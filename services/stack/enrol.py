@@ -1,6 +1,7 @@
 """Seed a fresh stack the way operators would: import each region's catalogue and enrol its members.
 
 Request ids are UUID5s of the seed and the item, so enrolling twice replays instead of duplicating.
+Every call is made as the operator (`operator/admin`, or $CLEARING_OPERATOR), over the stack's transport.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from clearing.catalogue import COLUMNS
 from services.common import convert
 from services.datagen.catalogue import generate_catalogue_rows
 from services.datagen.population import generate_members
-from services.stack.wiring import channel_to
+from services.security.party import Transport
+from services.stack.config import operator_identity
 
 ENROL_NAMESPACE = uuid.UUID("6a1d3c64-5b1e-4f57-9a0e-2f3b7c9d1e20")
 FILINGS_VALID_FROM = "2026-01-01"
@@ -44,9 +46,10 @@ def member_message(member: dict) -> ia.Member:
                      assistance=convert.TIERS[member["assistance"]])
 
 
-async def enrol_region(address: str, region: str, seed: int, members_per_region: int) -> int:
+async def enrol_region(address: str, region: str, seed: int, members_per_region: int, *,
+                       transport: Transport) -> int:
     """Import the catalogue and register every member with its filing; returns members enrolled."""
-    channel = channel_to(address)
+    channel = transport.channel(address, operator_identity())
     try:
         treating = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
         insured = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
@@ -75,18 +78,19 @@ async def enrol_region(address: str, region: str, seed: int, members_per_region:
 
 
 async def enrol_all(region_addresses: dict[str, str], seed: int, members_per_region: int,
-                    on_region: Callable[[str, int], None] | None = None) -> None:
+                    on_region: Callable[[str, int], None] | None = None, *, transport: Transport) -> None:
     for region in sorted(region_addresses):
-        count = await enrol_region(region_addresses[region], region, seed, members_per_region)
+        count = await enrol_region(region_addresses[region], region, seed, members_per_region, transport=transport)
         if on_region is not None:
             on_region(region, count)
 
 
-async def fund_prepayments(clearing_house_address: str, regions: list[str], seed: int, amount_fen: int) -> None:
-    """Each insured region deposits its first prepayment (预付金), which also sizes it."""
+async def fund_prepayments(clearing_house_address: str, regions: list[str], seed: int, amount_fen: int, *,
+                           transport: Transport) -> None:
+    """Each insured region deposits its first prepayment (预付金), which also sizes it (the operator records it)."""
     from clearinghouse.v1 import clearing_house_pb2, clearing_house_pb2_grpc
 
-    channel = channel_to(clearing_house_address)
+    channel = transport.channel(clearing_house_address, operator_identity())
     try:
         stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
         for region in sorted(regions):

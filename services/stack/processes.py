@@ -3,6 +3,11 @@ one process per region and the HIS simulator, each checked healthy before it cou
 
 The launcher owns the embedded Postgres; services are children it stops with SIGTERM (and
 SIGKILL after a grace period), so killing a service never takes the database with it.
+
+Every service serves and dials mutual TLS: `prepare()` makes (or keeps: it is idempotent) the stack's
+certificate directory `work_dir/certs` — the development CA, the clearing house, every region's agency, every
+hospital, the HIS simulator and the operator — and records it in `stack.json`; the health checks dial as the
+operator. `insecure=True` (`--insecure`) runs plaintext instead, and every service warns at start.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.common import clock
 from services.common.db import ensure_database
 from services.common.regions import load_regions
-from services.stack.config import StackConfig
+from services.security import certs
+from services.stack.config import CERTS_SUBDIR, DEFAULT_OPERATOR, StackConfig, operator_identity
 from services.stack.database import Database
 
 HEALTH_WAIT_S = 60.0
@@ -66,11 +72,24 @@ class StackProcesses:
     # The services' clock file (CLEARING_CLOCK_FILE, services/common/clock.py): a demo or a test that lives
     # through months moves every service's clock at once with `move_clock_to`. None: the system clock.
     clock_file: Path | None = None
+    # Plaintext gRPC everywhere (`--insecure`); by default every party speaks mutual TLS.
+    insecure: bool = False
     owns_database: bool = field(default=False, init=False)
 
     @property
     def config_path(self) -> Path:
         return self.work_dir / "stack.json"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.work_dir / CERTS_SUBDIR
+
+    def make_certificates(self) -> Path:
+        """The stack's certificate directory: a certificate per party of regions.toml and for the operator
+        (admin, and $CLEARING_OPERATOR's name); idempotent, valid certificates are kept."""
+        regions, hospitals = certs.configured_parties()
+        certs.init(self.certs_dir, regions, hospitals, sorted({DEFAULT_OPERATOR, operator_identity().subject}))
+        return self.certs_dir
 
     async def start(self) -> StackConfig:
         await self.prepare()
@@ -86,10 +105,11 @@ class StackProcesses:
             self.owns_database = True
         regions = sorted(load_regions())
         prefix = f"ch{uuid.uuid4().hex[:6]}" if self.fresh else "ch"
+        certs_dir = "" if self.insecure else str(self.make_certificates().resolve())
         self.config = StackConfig(
             base_dsn=self.database.base_dsn, database_prefix=prefix, clearing_house_port=free_port(),
             his_port=free_port(), region_ports={region: free_port() for region in regions}, seed=self.seed,
-            members_per_region=self.members_per_region)
+            members_per_region=self.members_per_region, certs_dir=certs_dir, insecure=self.insecure)
         for party in self.config.parties():
             await ensure_database(self.database.base_dsn, self.config.database(party))
         self.config.save(self.config_path)
@@ -131,9 +151,11 @@ class StackProcesses:
         await asyncio.sleep(3 * clock.FILE_CHECK_S)
 
     async def wait_healthy(self, role: str) -> None:
+        """Until `role` answers its health check, dialled as the operator (a failed handshake reads as not up)."""
+        assert self.config is not None
         service = self.services[role]
         deadline = time.monotonic() + HEALTH_WAIT_S
-        async with grpc.aio.insecure_channel(service.address) as channel:
+        async with self.config.transport().channel(service.address, operator_identity()) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 assert service.process is not None

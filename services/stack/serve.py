@@ -20,15 +20,18 @@ from services.stack.wiring import Running, start_clearing_house, start_his, star
 
 async def start(role: str, config: StackConfig) -> Running:
     regions = {region: config.dial_address(f"region:{region}") for region in config.region_ports}
+    transport = config.transport()  # mutual TLS from config.certs_dir; plaintext (with a warning) if insecure
     if role == "clearinghouse":
-        return await start_clearing_house(config.dsn("clearinghouse"), regions, config.clearing_house_port)
+        return await start_clearing_house(config.dsn("clearinghouse"), regions, config.clearing_house_port,
+                                          transport=transport)
     if role == "his":
-        return await start_his(config.dsn("his"), regions, config.seed, config.members_per_region, config.his_port)
+        return await start_his(config.dsn("his"), regions, config.seed, config.members_per_region, config.his_port,
+                               transport=transport)
     kind, _, region = role.partition(":")
     if kind != "region" or region not in config.region_ports:
         raise SystemExit(f"unknown role {role!r}")
     return await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
-                              config.dial_address("clearinghouse"), config.region_ports[region])
+                              config.dial_address("clearinghouse"), config.region_ports[region], transport=transport)
 
 
 async def serve(role: str, config_path: Path) -> None:

@@ -1,6 +1,12 @@
 """Build each party's running server from configuration (STYLE: the one place that wires things).
 
 Used by the service processes and, in-process, by the integration tests: the same code path.
+
+Every party serves mutual TLS with its own certificate and dials its neighbours with it (`Transport`, from the
+stack's configuration; plaintext only when it is insecure): the clearing house is `clearinghouse` and dials the
+insured agencies as such; a region's process is `agency/{region}` (its treating and insured agency share it) and
+dials the clearing house and its own insured agency as such; the HIS simulator serves as `simulator/his` and
+dials each treating agency as each hospital, one channel per hospital with that hospital's certificate.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from services.common.db import apply_migrations, create_pool
 from services.common.regions import load_agreements, load_policy_book, load_regions
 from services.common.server import ServiceBinding, start_server
 from services.insured.servicer import InsuredAgencyServicer
+from services.security.identity import agency, clearinghouse, his_simulator, hospital
+from services.security.party import CHANNEL_OPTIONS, Transport, channel_to
 from services.treating.servicer import TreatingAgencyServicer
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent
-CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                   ("grpc.max_send_message_length", 64 * 1024 * 1024))
+__all__ = ["CHANNEL_OPTIONS", "Running", "Transport", "channel_to", "connect_regions", "open_pool",
+           "start_clearing_house", "start_his", "start_region"]
 
 
 @dataclass
@@ -44,10 +52,6 @@ class Running:
             await close()
 
 
-def channel_to(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-
-
 async def open_pool(dsn: str, migrations: str) -> asyncpg.Pool:
     pool = await create_pool(dsn)
     await apply_migrations(pool, SERVICES_DIR / migrations / "migrations")
@@ -55,43 +59,49 @@ async def open_pool(dsn: str, migrations: str) -> asyncpg.Pool:
 
 
 async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearing_house_address: str,
-                       port: int = 0) -> Running:
-    """One region's treating and insured agencies in one server, each on its own database."""
+                       port: int = 0, *, transport: Transport) -> Running:
+    """One region's treating and insured agencies in one server (identity `agency/{region}`), each on its own
+    database."""
     regions = load_regions()
+    security = transport.security(agency(region))
     treating_pool = await open_pool(treating_dsn, "treating")
     insured_pool = await open_pool(insured_dsn, "insured")
-    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region))
-    ch_channel = channel_to(clearing_house_address)
+    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region), security=security)
+    ch_channel = security.channel(clearing_house_address)
     treating = TreatingAgencyServicer(
         region, treating_pool, {h.code: h.level for h in regions[region].hospitals},
-        clearing_house_pb2_grpc.ClearingHouseServiceStub(ch_channel), None)  # type: ignore[arg-type]
+        clearing_house_pb2_grpc.ClearingHouseServiceStub(ch_channel), None,  # type: ignore[arg-type]
+        security=security)
     await treating.load_catalogue()
     server, bound = await start_server([
         ServiceBinding(treating, treating_agency_pb2_grpc.add_TreatingAgencyServiceServicer_to_server,
                        treating_agency_pb2.DESCRIPTOR.services_by_name["TreatingAgencyService"].full_name),
         ServiceBinding(insured, insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server,
                        insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name),
-    ], port, party=f"region:{region}")
+    ], port, party=f"region:{region}", security=security)
     # The treating agency reaches its own region's insured agency over gRPC like any other party.
-    self_channel = channel_to(f"127.0.0.1:{bound}")
+    self_channel = security.channel(f"127.0.0.1:{bound}")
     treating.local_insured = insured_agency_pb2_grpc.InsuredAgencyServiceStub(self_channel)
     return Running(server, bound, {"treating": treating, "insured": insured},
                    [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close])
 
 
 async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0,
-                               agreements: Agreements | None = None) -> Running:
-    """The clearing house; `agreements` default to the configured ones (services/regions/agreements.toml)."""
+                               agreements: Agreements | None = None, *, transport: Transport) -> Running:
+    """The clearing house (identity `clearinghouse`); `agreements` default to the configured ones
+    (services/regions/agreements.toml)."""
+    security = transport.security(clearinghouse())
     pool = await open_pool(dsn, "clearinghouse")
-    channels = {region: channel_to(address) for region, address in region_addresses.items()}
+    channels = {region: security.channel(address) for region, address in region_addresses.items()}
     servicer = ClearingHouseServicer(
         pool, agreements or load_agreements(),
-        {region: insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel) for region, channel in channels.items()})
+        {region: insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel) for region, channel in channels.items()},
+        security=security)
     await servicer.load_catalogues()
     server, bound = await start_server([
         ServiceBinding(servicer, clearing_house_pb2_grpc.add_ClearingHouseServiceServicer_to_server,
                        clearing_house_pb2.DESCRIPTOR.services_by_name["ClearingHouseService"].full_name),
-    ], port, party="clearinghouse")
+    ], port, party="clearinghouse", security=security)
 
     async def close_channels() -> None:
         for channel in channels.values():
@@ -104,24 +114,29 @@ def connect_regions(clearing_house: Running, region_addresses: dict[str, str]) -
     """Give an in-process clearing house its insured agencies once their ports are known."""
     servicer: ClearingHouseServicer = clearing_house.servicers["clearinghouse"]
     for region, address in region_addresses.items():
-        channel = channel_to(address)
+        channel = servicer.security.channel(address)
         servicer.insured_stubs[region] = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
         clearing_house.closers.append(channel.close)
 
 
 async def start_his(dsn: str, region_addresses: dict[str, str], seed: int, members_per_region: int,
-                    port: int = 0) -> Running:
+                    port: int = 0, *, transport: Transport) -> Running:
+    """The HIS simulator: it serves as `simulator/his` and discharges at many hospitals, so it dials each treating
+    agency as each of its hospitals — one channel per hospital, with that hospital's certificate."""
     from services.his.servicer import HospitalServicer
 
+    security = transport.security(his_simulator())
+    regions = load_regions()
     pool = await open_pool(dsn, "his")
-    channels = {region: channel_to(address) for region, address in region_addresses.items()}
+    channels = {item.code: security.channel(address, hospital(item.code))
+                for region, address in region_addresses.items() for item in regions[region].hospitals}
     servicer = HospitalServicer(
-        pool, {region: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel) for region, channel in channels.items()},
-        seed, members_per_region)
+        pool, {code: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel) for code, channel in channels.items()},
+        seed, members_per_region, security=security)
     server, bound = await start_server([
         ServiceBinding(servicer, hospital_pb2_grpc.add_HospitalServiceServicer_to_server,
                        hospital_pb2.DESCRIPTOR.services_by_name["HospitalService"].full_name),
-    ], port, party="his")
+    ], port, party="his", security=security)
 
     async def close_channels() -> None:
         for channel in channels.values():

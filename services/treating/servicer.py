@@ -41,6 +41,7 @@ from services.common.requests import (
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
+from services.security.party import Security
 from services.treating.reconciler import TreatingReconciliation
 
 log = structlog.get_logger()
@@ -50,8 +51,9 @@ REASON_LENGTH_MAX = 256
 class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     def __init__(self, region: str, pool: asyncpg.Pool, hospital_levels: dict[str, int],
                  clearing_house: clearing_house_pb2_grpc.ClearingHouseServiceStub,
-                 local_insured: insured_agency_pb2_grpc.InsuredAgencyServiceStub) -> None:
+                 local_insured: insured_agency_pb2_grpc.InsuredAgencyServiceStub, *, security: Security) -> None:
         self.region = region
+        self.security = security  # this agency's identity and deny list: every call is authenticated with it
         self.pool = pool
         self.hospital_levels = hospital_levels
         self.clearing_house = clearing_house

@@ -1,11 +1,13 @@
 """End to end across real processes: every party its own process on the embedded Postgres, driven by
-the HIS simulator; a client with no proto files settles through reflection (`buf curl`); a killed
-region process restarts and its settlements are still there."""
+the HIS simulator; a client with no proto files settles through reflection (`buf curl`, with a hospital's
+certificate: every party speaks mutual TLS); a killed region process restarts and its settlements are still
+there."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,12 +17,14 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
-import grpc
 import pytest
 from clearinghouse.v1 import hospital_pb2, hospital_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc
 
 from services.common.clock import shanghai_instant
 from services.datagen.catalogue import generate_catalogue_rows
+from services.security.certs import CertDir
+from services.security.identity import Identity, hospital
+from services.stack.config import operator_identity
 from services.stack.enrol import enrol_all
 from services.stack.processes import StackProcesses
 
@@ -44,7 +48,8 @@ async def processes(database):
     try:
         await stack.move_clock_to(shanghai_instant(date(2026, 9, 30), hour=20))
         config = await stack.start()
-        await enrol_all({region: config.address(port) for region, port in config.region_ports.items()}, SEED, MEMBERS)
+        await enrol_all({region: config.address(port) for region, port in config.region_ports.items()}, SEED, MEMBERS,
+                        transport=config.transport())
         await run_discharges(stack, str(uuid.uuid4()), 12, month=CLOSED_MONTH)
         await stack.move_clock_to(shanghai_instant(date(2026, 10, 1), hour=10))
         yield stack
@@ -63,7 +68,8 @@ async def settled_rows(stack: StackProcesses, run_id: str) -> list[asyncpg.Recor
 
 async def run_discharges(stack: StackProcesses, run_id: str, count: int,
                          month: str = "2026-05") -> hospital_pb2.RunDischargesResponse:
-    async with grpc.aio.insecure_channel(stack.config.address(stack.config.his_port)) as channel:
+    async with stack.config.transport().channel(stack.config.address(stack.config.his_port),
+                                                operator_identity()) as channel:
         updates = [update async for update in hospital_pb2_grpc.HospitalServiceStub(channel).RunDischarges(
             hospital_pb2.RunDischargesRequest(request_id=run_id, count=count, seed=11, concurrency=6,
                                               month=month))]
@@ -98,11 +104,14 @@ async def test_discharges_across_processes_then_replay_of_the_run_settles_nothin
     assert postings == len(cross)
 
 
-def buf_curl(address: str, method: str, body: dict) -> dict:
-    """Call through server reflection with no proto files, as an outside HIS team's tooling would."""
+def buf_curl(address: str, method: str, body: dict, certs_dir: Path, identity: Identity) -> dict:
+    """Call through server reflection with no proto files, as an outside HIS team's tooling would: over mutual TLS,
+    trusting the stack's CA and presenting `identity`'s certificate (reflection needs nothing more)."""
+    paths = CertDir(certs_dir)
     result = subprocess.run(
-        [str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--data", json.dumps(body),
-         f"http://{address}/clearinghouse.v1.TreatingAgencyService/{method}"],
+        [str(BUF), "curl", "--protocol", "grpc", "--cacert", str(paths.ca_cert), "--cert", str(paths.cert(identity)),
+         "--key", str(paths.key(identity)), "--data", json.dumps(body),
+         f"https://{address}/clearinghouse.v1.TreatingAgencyService/{method}"],
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -117,17 +126,19 @@ async def test_a_client_without_proto_files_settles_through_reflection(processes
     from services.datagen.population import generate_members
 
     member = generate_members(insured, MEMBERS, SEED)[0]
+    certs_dir, as_hospital = Path(processes.config.certs_dir), hospital("H44010000001")  # the hospital settles as itself
     admitted = await asyncio.to_thread(buf_curl, address, "Admit", {
         "request_id": str(uuid.uuid4()), "hospital_code": "H44010000001",
         "patient": {"insured_region": insured, "member_id": member["member_id"], "id_number": member["id_number"],
                     "name": member["name"]},
-        "admitted_on": "2026-05-01", "diagnoses": ["I10"]})
+        "admitted_on": "2026-05-01", "diagnoses": ["I10"]}, certs_dir, as_hospital)
     await asyncio.to_thread(buf_curl, address, "UploadCharges", {
         "request_id": str(uuid.uuid4()), "encounter_id": admitted["encounterId"],
         "lines": [{"line_id": "1", "code": row["local_code"], "qty": "2", "unit_price_fen": "1000000",
-                   "amount_fen": "2000000", "service_date": "2026-05-02"}]})
+                   "amount_fen": "2000000", "service_date": "2026-05-02"}]}, certs_dir, as_hospital)
     settled = await asyncio.to_thread(buf_curl, address, "Settle", {
-        "request_id": str(uuid.uuid4()), "encounter_id": admitted["encounterId"], "discharged_on": "2026-05-03"})
+        "request_id": str(uuid.uuid4()), "encounter_id": admitted["encounterId"], "discharged_on": "2026-05-03"},
+        certs_dir, as_hospital)
     split = settled["settlement"]["adjudication"]["split"]
     assert split["totalFen"] == "2000000"  # int64 arrives as a JSON string
     assert int(split["fundPayFen"]) > 0  # 20,000 yuan of grade A is well above any deductible
@@ -141,7 +152,8 @@ async def test_a_killed_region_restarts_with_its_settlements_intact(processes):
     rows = [row for row in await settled_rows(processes, run_id) if row["status"] == "settled"]
     victim = rows[0]["treating_region"]
     await processes.restart(f"region:{victim}")  # SIGKILL, then start again on the same port and database
-    async with grpc.aio.insecure_channel(processes.config.address(processes.config.region_ports[victim])) as channel:
+    async with processes.config.transport().channel(processes.config.address(processes.config.region_ports[victim]),
+                                                    operator_identity()) as channel:
         stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
         for row in rows:
             if row["treating_region"] != victim:
@@ -164,9 +176,35 @@ async def test_every_process_serves_prometheus_metrics(processes):
     assert 'clearing_settlements_total{kind="adjudication",party="insured"}' in text
 
 
-def clearing_admin(*arguments: str) -> subprocess.CompletedProcess:
+def clearing_admin(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(Path(sys.executable).parent / "clearing-admin"), *arguments], capture_output=True,
-                          text=True, timeout=120, check=False)
+                          text=True, timeout=120, check=False, env=None if env is None else {**os.environ, **env})
+
+
+async def test_the_cli_calls_as_an_operator_and_says_plainly_when_its_certificate_is_refused(processes):
+    """The CLI calls as operator/admin by default, as `--operator NAME` or $CLEARING_OPERATOR otherwise; with an
+    expired certificate the handshake fails and the one error line says so, and what is wrong."""
+    import datetime as dt
+
+    from services.security import certs
+    from services.security.identity import operator
+
+    config = str(processes.config_path)
+    directory = Path(processes.config.certs_dir)
+    certs.issue(directory, operator("night-shift"))
+    certs.issue(directory, operator("expired"), days=1, not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    for arguments, env in ((("--operator", "night-shift"), None), ((), {"CLEARING_OPERATOR": "night-shift"})):
+        shown = await asyncio.to_thread(clearing_admin, *arguments, "prepayment", "status", "--config", config,
+                                        "--json", env=env)
+        assert shown.returncode == 0, shown.stderr
+    refused = await asyncio.to_thread(clearing_admin, "--operator", "expired", "prepayment", "status", "--config",
+                                      config)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "TLS handshake" in refused.stderr, refused.stderr
+    assert "operator/expired is expired" in refused.stderr and str(directory) in refused.stderr
+    unknown = await asyncio.to_thread(clearing_admin, "--operator", "nobody", "prepayment", "status", "--config",
+                                      config)
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "operator/nobody" in unknown.stderr
 
 
 async def test_operators_close_the_month_and_show_the_netting_from_the_cli(processes):
@@ -294,6 +332,10 @@ def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
         config = StackConfig.load(work_dir / "stack.json")
         assert len(config.region_ports) == 7
         assert "clearinghouse" in "".join(seen)
+        # mutual TLS by default, with the certificates it made under its directory
+        assert not config.insecure and Path(config.certs_dir) == (work_dir / "certs").resolve()
+        assert (work_dir / "certs" / "operator" / "admin" / "cert.pem").exists()
+        assert "Mutual TLS" in "".join(seen)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)

@@ -248,7 +248,28 @@ def same_bytes(first: Any, second: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 class Kit:
-    """Stubs, database connections and the HIS steps (2201 admit, 2301 upload, 2304 settle)."""
+    """Stubs, database connections and the HIS steps (2201 admit, 2301 upload, 2304 settle).
+
+    Every party of the stack speaks mutual TLS and knows its caller from the caller's certificate, so each
+    stub calls as the identity a real caller would have. The routing is test-side (tests/conftest.py `Stack`),
+    so tests read as before:
+
+    * `treating(region)`: as the HOSPITAL the request concerns — its `hospital_code`, or the hospital of its
+      `encounter_id` / `settlement_id` / `original_request_id` in that treating agency's database — and as the
+      operator for agency-wide calls (ImportCatalogue, ListPayouts, ClosePayoutMonth, Reconcile, GetDailyTotals
+      and StreamDailyDetail without a hospital_code);
+    * `insured(region)`: as the operator for member calls (RegisterMember, RecordFiling, GetMember) and as the
+      clearing house for adjudication calls (tests call Adjudicate, CancelAdjudication, ReverseAdjudication…
+      directly to play the clearing house);
+    * `clearing()`: as the treating agency of the claim (`claim.treating_region`, `treating_region`, or the claim
+      looked up by settlement id) for SettleClaim, QuoteClaim, CancelClaim, ReverseClaim and the daily totals and
+      detail of one treating region, and as the operator for everything else;
+    * `hospital_service()`: as the operator.
+
+    A test that needs another identity asks the stack: `kit.stack.stub_as(identity, StubClass, address)`, or a
+    channel with `kit.stack.channel_as(identity, address)`; a routed stub of a server the test started itself is
+    `kit.stack.treating(region, address)` (and `insured(region, address)`, `clearing(address)`).
+    """
 
     seed = SEED
     year = YEAR

@@ -28,7 +28,8 @@ from clearing.policy import PolicyBook, parse_policy
 from services.common.db import ensure_database
 from services.common.server import ServiceBinding, start_server
 from services.insured.servicer import InsuredAgencyServicer
-from services.stack.wiring import channel_to, open_pool
+from services.security.identity import agency
+from services.stack.wiring import open_pool
 
 REGION = "990100"
 SCHEME = """\
@@ -62,25 +63,27 @@ class Agency:
 
 
 @pytest.fixture(scope="module")
-async def agencies(stack):
+async def agencies(stack, tmp_path_factory):
     started, databases = [], []
     result = {}
+    # They serve as agency/990100, with a certificate of the stack's CA made for it.
+    security = stack.transport_for(tmp_path_factory.mktemp("certs"), agency(REGION)).security(agency(REGION))
     for name, text in (("sectionless", SECTIONLESS), ("partial", PARTIAL)):
         party = f"insured_{REGION}_{name}"
         await ensure_database(stack.config.base_dsn, stack.config.database(party))
         databases.append(stack.config.database(party))
         dsn = stack.config.dsn(party)
         pool = await open_pool(dsn, "insured")
-        servicer = InsuredAgencyServicer(REGION, pool, PolicyBook.of([parse_policy(text)]))
+        servicer = InsuredAgencyServicer(REGION, pool, PolicyBook.of([parse_policy(text)]), security=security)
         server, port = await start_server([ServiceBinding(
             servicer, insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server,
-            insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name)], 0, f"test:{name}")
-        channel = channel_to(f"127.0.0.1:{port}")
-        started.append((server, pool, channel))
-        result[name] = Agency(insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel), dsn)
+            insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name)], 0, f"test:{name}",
+            security=security)
+        started.append((server, pool))
+        # Member calls go as the operator, adjudication calls as the clearing house (tests/conftest.py Stack).
+        result[name] = Agency(stack.insured(REGION, f"127.0.0.1:{port}"), dsn)
     yield result
-    for server, pool, channel in started:
-        await channel.close()
+    for server, pool in started:
         await server.stop(None)
         await pool.close()
     connection = await asyncpg.connect(stack.config.base_dsn)

@@ -15,11 +15,11 @@ import uuid
 
 import grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
-from clearinghouse.v1 import clearing_house_pb2_grpc, treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import types_pb2
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
-from services.stack.wiring import channel_to, start_clearing_house, start_region
+from services.stack.wiring import start_clearing_house, start_region
 
 TREATING, INSURED = "440100", "610924"
 H_GUANGZHOU = "H44010000001"
@@ -107,10 +107,11 @@ async def test_a_reversal_in_the_gap_of_a_clearing_house_cancel_wins_and_nothing
     member, _, settlement = await settled_stay(kit)
     ytd_before_stay = kit.ytd_dict(settlement.adjudication.ytd_before)
     proxy = SlowAnswers(kit.stack.address(INSURED))
-    clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: await proxy.start()})
-    channel = channel_to(f"127.0.0.1:{clearing.port}")
+    clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: await proxy.start()},
+                                          transport=kit.stack.transport)
+    address = f"127.0.0.1:{clearing.port}"
     try:
-        slow = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
+        slow = kit.stack.clearing(address)
         # Warm the clearing house's connection to the insured agency up (3201 of an empty day), then hold.
         await slow.ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(day="2000-01-15"), timeout=30)
         proxy.holding = True
@@ -122,7 +123,6 @@ async def test_a_reversal_in_the_gap_of_a_clearing_house_cancel_wins_and_nothing
             insured_region=INSURED))
         error = await kit.refusal(cancel)
     finally:
-        await channel.close()
         await clearing.stop()
         await proxy.close()
     assert reversal.outcome == types_pb2.REVERSAL_OUTCOME_REVERSED
@@ -138,10 +138,11 @@ async def test_a_reversal_in_the_gap_of_a_treating_agency_cancel_wins_and_nothin
     ytd_before_stay = kit.ytd_dict(settlement.adjudication.ytd_before)
     proxy = SlowAnswers(f"127.0.0.1:{kit.stack.clearing_house.port}")
     region = await start_region(TREATING, kit.stack.config.dsn(f"treating_{TREATING}"),
-                                kit.stack.config.dsn(f"insured_{TREATING}"), await proxy.start())
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{TREATING}"), await proxy.start(),
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     try:
-        slow = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+        slow = kit.stack.treating(TREATING, address)
         # Warm the treating agency's connection to the clearing house up (3201 of an empty day), then hold.
         await slow.Reconcile(ta.ReconcileRequest(day="2000-01-15"), timeout=30)
         proxy.holding = True
@@ -152,7 +153,6 @@ async def test_a_reversal_in_the_gap_of_a_treating_agency_cancel_wins_and_nothin
             request_id=kit.rid(), original_request_id=settle.request_id, reason="race"))
         error = await kit.refusal(cancel)
     finally:
-        await channel.close()
         await region.stop()
         await proxy.close()
     assert reversal.outcome == types_pb2.REVERSAL_OUTCOME_REVERSED

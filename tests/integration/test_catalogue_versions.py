@@ -23,8 +23,9 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearing.catalogue import COLUMNS
 from services.common.db import ensure_database
 from services.common.server import ServiceBinding, start_server
+from services.security.identity import agency as agency_identity
 from services.treating.servicer import TreatingAgencyServicer
-from services.stack.wiring import channel_to, open_pool
+from services.stack.wiring import open_pool
 
 HEADER = ",".join(COLUMNS)
 ROW_1 = "T0001,N0001,equivalent,drug,甲药,A,0,,,2024-01-01,"
@@ -61,21 +62,22 @@ class Agency:
 
 
 @pytest.fixture
-async def agency(stack, request):
+async def agency(stack, request, tmp_path):
     region = f"99{uuid.uuid4().int % 10_000:04d}"  # a region of this test's own: its versions start at 1
     party = f"treating_{region}"
     await ensure_database(stack.config.base_dsn, stack.config.database(party))
     pool = await open_pool(stack.config.dsn(party), "treating")
-    ch_channel = channel_to(f"127.0.0.1:{stack.clearing_house.port}")
+    # It serves and dials as agency/99…, with a certificate of the stack's CA made for it.
+    security = stack.transport_for(tmp_path / "certs", agency_identity(region)).security(agency_identity(region))
+    ch_channel = security.channel(f"127.0.0.1:{stack.clearing_house.port}")
     servicer = TreatingAgencyServicer(region, pool, {f"H{region}00001": 3},
-                                      clearing_house_pb2_grpc.ClearingHouseServiceStub(ch_channel), None)
+                                      clearing_house_pb2_grpc.ClearingHouseServiceStub(ch_channel), None,
+                                      security=security)
     server, port = await start_server([ServiceBinding(
         servicer, treating_agency_pb2_grpc.add_TreatingAgencyServiceServicer_to_server,
-        treating_agency_pb2.DESCRIPTOR.services_by_name["TreatingAgencyService"].full_name)], 0, f"test:{region}")
-    channel = channel_to(f"127.0.0.1:{port}")
-    yield Agency(region, servicer, treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel),
-                 stack.config.dsn(party))
-    await channel.close()
+        treating_agency_pb2.DESCRIPTOR.services_by_name["TreatingAgencyService"].full_name)], 0, f"test:{region}",
+        security=security)
+    yield Agency(region, servicer, stack.treating(region, f"127.0.0.1:{port}"), stack.config.dsn(party))
     await server.stop(None)
     await ch_channel.close()
     await pool.close()
@@ -105,7 +107,8 @@ async def test_reimporting_an_earlier_catalogue_puts_it_in_force_as_a_new_versio
     assert in_force.row_on("T0002", date(2026, 3, 1)).national_code == "N0002"
     assert await national_code_at_the_clearing_house(kit, agency.region, "T0002") == "N0002"
     # … and a treating agency starting afresh on the same database loads the same version.
-    restarted = TreatingAgencyServicer(agency.region, agency.servicer.pool, {}, agency.servicer.clearing_house, None)
+    restarted = TreatingAgencyServicer(agency.region, agency.servicer.pool, {}, agency.servicer.clearing_house, None,
+                                       security=agency.servicer.security)
     await restarted.load_catalogue()
     version, again = await agency.in_force(restarted)
     assert version == 3

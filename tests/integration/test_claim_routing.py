@@ -22,12 +22,12 @@ import grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
-from clearinghouse.v1 import clearing_house_pb2_grpc, treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import types_pb2
 
 from clearing.catalogue import COLUMNS
 from clearing.translate import Agreements, CatalogueRule, UnmappedAction
 from services.stack.processes import free_port
-from services.stack.wiring import channel_to, start_clearing_house, start_region
+from services.stack.wiring import start_clearing_house, start_region
 
 GUANGZHOU, CHANGSHA = "440100", "430100"  # an `insured` catalogue-rule pair (services/regions/agreements.toml)
 H_GUANGZHOU = "H44010000001"
@@ -76,15 +76,16 @@ async def states(kit, settlement_id: str, insured: str = CHANGSHA) -> tuple:  # 
 async def pending_at_every_party_but_the_insured_agency(kit, request: ta.SettleRequest) -> str:  # noqa: ANN001
     """Settle through a second clearing-house process whose insured agency cannot be reached: the treating
     agency and the clearing house record the claim as pending, as after a cut connection. Returns its id."""
-    cut_off = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {CHANGSHA: f"127.0.0.1:{free_port()}"})
+    cut_off = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {CHANGSHA: f"127.0.0.1:{free_port()}"},
+                                         transport=kit.stack.transport)
     region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{cut_off.port}")
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{cut_off.port}",
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     try:
-        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(request, timeout=5))
+        error = await kit.refusal(kit.stack.treating(GUANGZHOU, address).Settle(request, timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
     finally:
-        await channel.close()
         await region.stop()
         await cut_off.stop()
     settlement_id = str(await (await kit.db(f"treating_{GUANGZHOU}")).fetchval(
@@ -171,14 +172,15 @@ async def test_a_retry_of_a_settled_claim_is_replayed_even_if_the_agreement_now_
 
     rejecting = Agreements((CatalogueRule.TREATING, UnmappedAction.REJECT), {})
     strict = await start_clearing_house(kit.stack.config.dsn("clearinghouse"),
-                                        {"610924": kit.stack.address("610924")}, agreements=rejecting)
+                                        {"610924": kit.stack.address("610924")}, agreements=rejecting,
+                                        transport=kit.stack.transport)
     region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{strict.port}")
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{strict.port}",
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     try:
-        answer = await treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(request, timeout=10)
+        answer = await kit.stack.treating(GUANGZHOU, address).Settle(request, timeout=10)
     finally:
-        await channel.close()
         await region.stop()
         await strict.stop()
     assert answer.settlement.adjudication == settled.settlement.adjudication
@@ -234,15 +236,15 @@ async def test_a_second_clearing_house_process_routes_with_the_version_just_publ
     code, target = codes_with_one_grade_b_target(kit)[2]
     _, request = await stay_with(kit, code)
     claim = await pending_claim_for(kit, request)
-    second = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {CHANGSHA: kit.stack.address(CHANGSHA)})
-    channel = channel_to(f"127.0.0.1:{second.port}")
+    second = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {CHANGSHA: kit.stack.address(CHANGSHA)},
+                                        transport=kit.stack.transport)
+    address = f"127.0.0.1:{second.port}"
     try:
         selfpay_bp = int(target["selfpay_bp"]) + 300
         version = await import_with(kit, CHANGSHA, target["local_code"], selfpay_bp=str(selfpay_bp))
-        quoted = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).QuoteClaim(
+        quoted = await kit.stack.clearing(address).QuoteClaim(
             ch.QuoteClaimRequest(claim=claim))
     finally:
-        await channel.close()
         await second.stop()
     assert quoted.settlement.claim.lines[0].selfpay_bp == selfpay_bp
     assert quoted.settlement.claim.insured_catalogue_version == version
@@ -257,14 +259,14 @@ async def test_a_second_treating_agency_process_classifies_with_the_version_just
     encounter_id = await kit.open_encounter(H_GUANGZHOU, member, [kit.bill_line("1", code, "2", 15000, ADMITTED_ON)],
                                             ADMITTED_ON)
     second = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{kit.stack.clearing_house.port}")
-    channel = channel_to(f"127.0.0.1:{second.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{kit.stack.clearing_house.port}",
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{second.port}"
     try:
         version = await import_with(kit, GUANGZHOU, code, grade="B", selfpay_bp="1500")
-        quoted = await treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).PreSettle(
+        quoted = await kit.stack.treating(GUANGZHOU, address).PreSettle(
             ta.PreSettleRequest(encounter_id=encounter_id, discharged_on=DISCHARGED_ON))
     finally:
-        await channel.close()
         await second.stop()
     line = quoted.settlement.claim.lines[0]
     assert (line.grade, line.selfpay_bp, line.preselfpay_fen) == (types_pb2.GRADE_B, 1500, 4500)  # 15 % of 300.00
@@ -275,13 +277,13 @@ async def pending_claim_for(kit, request: ta.SettleRequest) -> types_pb2.Claim: 
     """Record the claim as pending at the treating agency only (its clearing house cannot be reached) and
     return it: exactly what the treating agency sends."""
     unreachable = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                     kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}")
-    channel = channel_to(f"127.0.0.1:{unreachable.port}")
+                                     kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}",
+                                     transport=kit.stack.transport)
+    address = f"127.0.0.1:{unreachable.port}"
     try:
-        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(request, timeout=5))
+        error = await kit.refusal(kit.stack.treating(GUANGZHOU, address).Settle(request, timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
     finally:
-        await channel.close()
         await unreachable.stop()
     settlement_id = str(await (await kit.db(f"treating_{GUANGZHOU}")).fetchval(
         "SELECT settlement_id FROM settlements WHERE request_id = $1", uuid.UUID(request.request_id)))

@@ -274,10 +274,11 @@ async def private(stack, kit, database):
                                   for role in ("treating", "insured"))]
     for party in parties:
         await ensure_database(database.base_dsn, config.database(party))
-    clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {})
+    clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {}, transport=stack.transport)
     regions = {region: await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
-                                          f"127.0.0.1:{clearing_house.port}") for region in (TREATING, INSURED)}
-    own = type(stack)(config, clearing_house, regions, None, [])
+                                          f"127.0.0.1:{clearing_house.port}", transport=stack.transport)
+               for region in (TREATING, INSURED)}
+    own = type(stack)(config, clearing_house, regions, None, [], stack.transport)
     own_kit = type(kit)(own)
     saved_offset = clock.offset()
     try:
@@ -286,7 +287,8 @@ async def private(stack, kit, database):
         clock.set_offset(clock.offset_to(clock.shanghai_instant(date.fromisoformat(PRIVATE_MONTH_LAST_DAY), 20)))
         addresses = {region: own.address(region) for region in regions}
         connect_regions(clearing_house, addresses)
-        await enrol_all(addresses, kit.seed, 0)  # the catalogues (published to this clearing house too)
+        await enrol_all(addresses, kit.seed, 0,
+                        transport=stack.transport)  # the catalogues (published to this clearing house too)
         code = kit.plain_codes(TREATING)[3]
         small = [kit.bill_line("1", code, "1", 1_000, SERVED_ON)]  # 10 yuan: under any deductible
         big = [kit.bill_line("1", code, "10", 500_000, SERVED_ON)]  # 50,000 yuan: well above it

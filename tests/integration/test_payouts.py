@@ -26,11 +26,11 @@ import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import hospital_pb2, treating_agency_pb2 as ta
-from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import types_pb2
 
 from services.common.clock import clearing_month
 from services.stack.processes import free_port
-from services.stack.wiring import channel_to, start_region
+from services.stack.wiring import start_region
 
 TREATING = "440100"
 INSURED = "430100"
@@ -102,14 +102,13 @@ async def march(own_kit, timeline) -> Scene:
 
     # Two Settles reach a second process of the agency (same database) whose clearing house cannot be reached.
     isolated = await start_region(TREATING, kit.stack.config.dsn(PARTY), kit.stack.config.dsn(f"insured_{TREATING}"),
-                                  f"127.0.0.1:{free_port()}")
-    channel = channel_to(f"127.0.0.1:{isolated.port}")
+                                  f"127.0.0.1:{free_port()}", transport=kit.stack.transport)
+    address = f"127.0.0.1:{isolated.port}"
     try:
-        stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+        stub = kit.stack.treating(TREATING, address)
         late_open, late_open_id = await pending_at_the_agency(kit, stub, big)
         late_closed, late_closed_id = await pending_at_the_agency(kit, stub, big)
     finally:
-        await channel.close()
         await isolated.stop()
     fund_pay = {item.settlement_id: item.adjudication.split.fund_pay_fen for item in settled.values()}
     # The clearing house settles both in March, as on a retry that never brought its answer back.

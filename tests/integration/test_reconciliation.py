@@ -20,10 +20,10 @@ from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import hospital_pb2 as hp
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
-from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import types_pb2
 
 from services.stack.processes import free_port
-from services.stack.wiring import channel_to, start_region
+from services.stack.wiring import start_region
 
 H_GUANGZHOU = "H44010000001"
 GUANGZHOU = "440100"
@@ -83,15 +83,15 @@ async def settle_cut_off(kit, encounter_id: str, day: str, clearing_house_addres
     """Settle through a treating agency (same database) whose clearing house is unreachable; returns the
     HIS request id (the call fails UNAVAILABLE with the settlement left pending)."""
     region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), clearing_house_address)
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), clearing_house_address,
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     request_id = kit.rid()
     try:
-        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(
+        error = await kit.refusal(kit.stack.treating(GUANGZHOU, address).Settle(
             ta.SettleRequest(request_id=request_id, encounter_id=encounter_id, discharged_on=day), timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
     finally:
-        await channel.close()
         await region.stop()
     return request_id
 
@@ -220,14 +220,14 @@ async def test_a_reversal_that_never_reached_downstream_is_driven_again(kit, tim
     settle = ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on=day)
     settled = (await kit.treating(GUANGZHOU).Settle(settle)).settlement
     region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}")
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}",
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     try:
-        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Reverse(
+        error = await kit.refusal(kit.stack.treating(GUANGZHOU, address).Reverse(
             ta.ReverseRequest(request_id=kit.rid(), original_request_id=settle.request_id), timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
     finally:
-        await channel.close()
         await region.stop()
     assert await states(kit, settled.settlement_id) == ("settled", "settled", "settled")
 

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import treating_agency_pb2 as ta
-from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
+from clearinghouse.v1 import types_pb2
 
 from services.stack.processes import free_port
-from services.stack.wiring import channel_to, start_clearing_house, start_region
+from services.stack.wiring import start_clearing_house, start_region
 
 H_GUANGZHOU = "H44010000001"  # treating region 440100
 GUANGZHOU = "440100"
@@ -154,10 +154,11 @@ async def test_reversal_when_only_the_treating_agency_recorded_it(kit, dead_addr
     The reversal is recorded at once (a retried Settle is refused from then on) and completes when the
     clearing house can be reached."""
     isolated = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                  kit.stack.config.dsn(f"insured_{GUANGZHOU}"), dead_address)
-    channel = channel_to(f"127.0.0.1:{isolated.port}")
+                                  kit.stack.config.dsn(f"insured_{GUANGZHOU}"), dead_address,
+                                  transport=kit.stack.transport)
+    address = f"127.0.0.1:{isolated.port}"
     try:
-        cut_off = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+        cut_off = kit.stack.treating(GUANGZHOU, address)
         member = await kit.new_member(INSURED)
         before = await kit.accumulators(member)
         encounter_id = await open_stay(kit, member)
@@ -185,7 +186,6 @@ async def test_reversal_when_only_the_treating_agency_recorded_it(kit, dead_addr
         kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="request_id")  # a late copy is refused
         assert kit.ytd_dict(await kit.accumulators(member)) == kit.ytd_dict(before)
     finally:
-        await channel.close()
         await isolated.stop()
 
 
@@ -196,16 +196,18 @@ async def pending_claim(kit, settlement_id: str) -> types_pb2.Claim:  # noqa: AN
 
 
 async def test_reversal_when_the_clearing_house_recorded_it_but_not_the_insured_agency(kit, dead_address):
-    clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: dead_address})
+    clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: dead_address},
+                                          transport=kit.stack.transport)
     await clearing.servicers["clearinghouse"].load_catalogues()
     region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{clearing.port}")
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{clearing.port}",
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     try:
         member = await kit.new_member(INSURED)
         encounter_id = await open_stay(kit, member)
         settle = ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on=DISCHARGED_ON)
-        error = await kit.refusal(treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Settle(settle, timeout=5))
+        error = await kit.refusal(kit.stack.treating(GUANGZHOU, address).Settle(settle, timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
         settlement_id = await settlement_of(kit, settle.request_id)
         assert await states(kit, settlement_id) == ("pending", "pending", None)
@@ -218,7 +220,6 @@ async def test_reversal_when_the_clearing_house_recorded_it_but_not_the_insured_
             "SELECT outcome FROM reversals WHERE settlement_id = $1", uuid.UUID(settlement_id))
         assert ia_reversal == "nothing_recorded", "the insured agency blocks the id too"
     finally:
-        await channel.close()
         await region.stop()
         await clearing.stop()
 
@@ -230,17 +231,17 @@ async def test_reversal_when_every_party_but_the_treating_agency_settled_it(kit)
     before = await kit.accumulators(member)
     encounter_id = await open_stay(kit, member)
     lost = kit.rid()
-    dead = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {})
+    dead = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {}, transport=kit.stack.transport)
     region = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
-                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}")
-    channel = channel_to(f"127.0.0.1:{region.port}")
+                                kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}",
+                                transport=kit.stack.transport)
+    address = f"127.0.0.1:{region.port}"
     try:
-        stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+        stub = kit.stack.treating(GUANGZHOU, address)
         error = await kit.refusal(stub.Settle(ta.SettleRequest(request_id=lost, encounter_id=encounter_id,
                                                                discharged_on=DISCHARGED_ON), timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
     finally:
-        await channel.close()
         await region.stop()
         await dead.stop()
     settlement_id = await settlement_of(kit, lost)

@@ -29,6 +29,7 @@ from services.common.errors import rpc
 from services.security import certs
 from services.security.certs import CertDir
 from services.security.identity import Identity, agency, clearinghouse, hospital, peer_identity
+from services.security.party import Security
 from services.security.tls import DenyList, channel_credentials, check_peer, server_credentials
 
 SERVER = agency("440100")
@@ -44,8 +45,9 @@ CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 class Echo:
     """Answers the caller's identity, certificate serial and auth_context property names."""
 
-    def __init__(self, deny_list: DenyList) -> None:
+    def __init__(self, directory: Path, deny_list: DenyList) -> None:
         self.deny_list = deny_list
+        self.security = Security(SERVER, directory, deny_list)  # the `rpc` decorator authenticates with it too
         self.calls = 0
 
     @rpc
@@ -102,7 +104,7 @@ def cert_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def server(cert_dir: Path):
     deny_list = DenyList.of(cert_dir)
-    echo = Echo(deny_list)
+    echo = Echo(cert_dir, deny_list)
     grpc_server = grpc.aio.server()
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
