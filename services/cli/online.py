@@ -165,10 +165,11 @@ def stack_up(work_dir: Path, members: int, seed: int, insecure: bool = False) ->
 
     console = Console()
     exit_on_sigterm()  # from the first moment: a SIGTERM while starting still stops what was started
+    operator()  # a bad --operator / $CLEARING_OPERATOR is an operator error before anything starts
 
     async def run() -> None:
         stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False,
-                               insecure=insecure)
+                               insecure=insecure, operator=OPERATOR)
         try:
             with console.status("Starting the stack…"):
                 config = await stack.start()

@@ -74,6 +74,9 @@ class StackProcesses:
     clock_file: Path | None = None
     # Plaintext gRPC everywhere (`--insecure`); by default every party speaks mutual TLS.
     insecure: bool = False
+    # The operator this launcher (health checks) and its tools call as, besides `admin`: a name, or None for
+    # $CLEARING_OPERATOR (services/stack/config.py operator_identity); its certificate is made with the others.
+    operator: str | None = None
     owns_database: bool = field(default=False, init=False)
 
     @property
@@ -85,10 +88,11 @@ class StackProcesses:
         return self.work_dir / CERTS_SUBDIR
 
     def make_certificates(self) -> Path:
-        """The stack's certificate directory: a certificate per party of regions.toml and for the operator
-        (admin, and $CLEARING_OPERATOR's name); idempotent, valid certificates are kept."""
+        """The stack's certificate directory: a certificate per party of regions.toml and for the operators
+        (admin, and `operator`); idempotent, valid certificates are kept."""
         regions, hospitals = certs.configured_parties()
-        certs.init(self.certs_dir, regions, hospitals, sorted({DEFAULT_OPERATOR, operator_identity().subject}))
+        operators = sorted({DEFAULT_OPERATOR, operator_identity(self.operator).subject})
+        certs.init(self.certs_dir, regions, hospitals, operators)
         return self.certs_dir
 
     async def start(self) -> StackConfig:
@@ -155,7 +159,7 @@ class StackProcesses:
         assert self.config is not None
         service = self.services[role]
         deadline = time.monotonic() + HEALTH_WAIT_S
-        async with self.config.transport().channel(service.address, operator_identity()) as channel:
+        async with self.config.transport().channel(service.address, operator_identity(self.operator)) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 assert service.process is not None
