@@ -244,11 +244,12 @@ async def test_the_treating_agency_holds_them_so_the_scan_can_find_them(own_stac
 async def test_no_log_line_of_any_party_holds_an_unmasked_id_number_or_a_name(run):
     lines, needles, _, _ = run
     assert len(lines) > DISCHARGES, "every party's log lines were captured"
-    assert any('"patient_admitted"' in line and "**********" in line for line in lines), "masked ID numbers logged"
     leaks = [(needles[needle], line) for line in lines for needle in needles if needle in line]
     assert leaks == []
     unmasked = [line for line in lines if UNMASKED_ID.search(line)]
     assert unmasked == []
+    # Not vacuous: the admissions logged the patients' ID numbers, masked.
+    assert any('"patient_admitted"' in line and "**********" in line for line in lines)
 
 
 async def test_the_insured_agency_keeps_only_the_keyed_hash_and_the_masked_number(own_stack, own_kit, run):
