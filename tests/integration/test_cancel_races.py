@@ -171,7 +171,9 @@ async def test_a_cancel_that_reconciliation_completed_is_replayed_by_the_clearin
     cancel_id = kit.rid()
     await kit.insured(INSURED).CancelAdjudication(ia.CancelAdjudicationRequest(
         request_id=cancel_id, settlement_id=settlement.settlement_id))
-    reports = await kit.clearing().ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(day=DISCHARGED_ON))
+    # Reconciliation is by settlement day (the day the treating agency made it: today), not the discharge day.
+    reports = await kit.clearing().ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(
+        day=settlement.claim.settlement_day))
     repairs = [item for report in reports.reports for item in report.repairs if item.key == settlement.settlement_id]
     assert [(item.action, item.repaired) for item in repairs] == [("finish_cancel", True)]
     answer = await kit.clearing().CancelClaim(ch.CancelClaimRequest(

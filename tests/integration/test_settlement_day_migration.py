@@ -52,7 +52,7 @@ HIS_ROWS = [
 
 
 @pytest.mark.parametrize(("party", "migration", "rows", "table", "key"), [
-    ("treating", "0008_settlement_day.sql", TREATING_ROWS, "settlements", "settlement_id"),
+    ("treating", "0010_settlement_day.sql", TREATING_ROWS, "settlements", "settlement_id"),
     ("clearinghouse", "0011_settlement_day.sql", CLEARING_ROWS, "claims", "settlement_id"),
     ("insured", "0004_settlement_day.sql", INSURED_ROWS, "settlements", "settlement_id"),
     ("his", "0004_settlement_day.sql", HIS_ROWS, "discharges", "request_id"),
