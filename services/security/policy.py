@@ -188,6 +188,8 @@ POLICY: dict[str, Row] = {
     "InsuredAgencyService.RegisterMember": Row((OPERATOR_ANY,)),
     "InsuredAgencyService.RecordFiling": Row((OPERATOR_ANY,)),
     "InsuredAgencyService.GetMember": Row((OPERATOR_ANY,)),
+    # Any treating agency checks, once per admission, that the patient it admits is the member it names.
+    "InsuredAgencyService.VerifyMember": Row((Grant(AGENCY),)),
     "InsuredAgencyService.QuoteAdjudication": Row((Grant(CLEARINGHOUSE, ("claim_from_another_region",)),
                                                    Grant(AGENCY, ("local_claim_of_own_agency",)))),
     "InsuredAgencyService.Adjudicate": Row((Grant(CLEARINGHOUSE, ("claim_from_another_region",)),

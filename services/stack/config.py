@@ -30,6 +30,10 @@ class StackConfig:
     # role → the address its neighbours dial instead of its own port (e.g. a fault-injecting proxy,
     # services/faults); empty means every party dials the others directly.
     dial: dict[str, str] = field(default_factory=dict)
+    # Where each region's insured agency reads its secret member key (`<dir>/<region>.key`,
+    # services/insured/keys.py); empty: the directory CLEARING_MEMBER_KEY_DIR names. A development stack
+    # generates its keys into its own work directory (`StackProcesses.prepare`).
+    member_key_dir: str = ""
 
     def database(self, party: str) -> str:
         return f"{self.database_prefix}_{party}"
