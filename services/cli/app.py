@@ -16,6 +16,7 @@ import typer
 from clearing.errors import DomainError
 from clearing.reconcile import DayKey
 from services.cli import offline, online, output, reconcile_view
+from services.stack.config import PREPAYMENT_FEN
 
 
 def sub_app(help_text: str) -> typer.Typer:
@@ -165,9 +166,41 @@ def stack_up(
     work_dir: Annotated[Path, typer.Option("--dir", help="Where the database, logs and config live.")] = online.STACK_DIR,
     members: Annotated[int, typer.Option("--members", min=1, max=100_000, help="Members per region.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated catalogues and members.")] = 2026,
+    prepayment_fen: Annotated[int, typer.Option(
+        "--prepayment-fen", min=0, max=10**14,
+        help="Each insured region's first prepayment (预付金), fen; 0 leaves them unfunded.")] = PREPAYMENT_FEN,
 ) -> None:
-    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues; enrol members."""
-    online.stack_up(work_dir, members, seed)
+    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues, enrol members, fund prepayments.
+
+    One stack per directory: a second `stack up` on the same --dir is refused. Ctrl-C, SIGTERM or `stack down` (from
+    another terminal) stops every service and the embedded Postgres."""
+    from services.cli.stack_view import stack_up as run
+
+    run(work_dir, members, seed, prepayment_fen)
+
+
+StackDirOption = Annotated[Path, typer.Option("--dir", help="The directory `stack up` was started with.")]
+
+
+@stack_app.command("status")
+def stack_status(work_dir: StackDirOption = online.STACK_DIR, as_json: JsonFlag = False) -> None:
+    """The running stack's owner and every service's health, port, pid and uptime.
+
+    Works from any terminal. Exit code 1 when a service is not serving, 2 when no stack runs in --dir."""
+    from services.cli.stack_view import stack_status as run
+
+    raise typer.Exit(run(work_dir, as_json))
+
+
+@stack_app.command("down")
+def stack_down(work_dir: StackDirOption = online.STACK_DIR) -> None:
+    """Stop the stack that `stack up` started (in another terminal) in --dir, and report.
+
+    Sends its owner SIGTERM, as Ctrl-C in its terminal would: it stops every service and the embedded Postgres.
+    Waits until they are gone."""
+    from services.cli.stack_view import stack_down as run
+
+    run(work_dir)
 
 
 @app.command("demo")

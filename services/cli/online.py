@@ -7,7 +7,6 @@ Addresses come from the stack's configuration file (`var/stack/stack.json` by de
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC
@@ -117,44 +116,6 @@ def import_catalogue(config_path: Path, region: str, file: Path) -> ta.ImportCat
     return call(region_address(config, region),
                 lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ImportCatalogue(
                     request, timeout=120.0))
-
-
-def stack_up(work_dir: Path, members: int, seed: int) -> None:
-    """Start every service, import catalogues, enrol members and wait for Ctrl-C."""
-    import signal
-
-    from services.stack.enrol import enrol_all
-    from services.stack.processes import StackProcesses
-
-    from services.cli.demo import exit_on_sigterm
-
-    console = Console()
-    exit_on_sigterm()  # from the first moment: a SIGTERM while starting still stops what was started
-
-    async def run() -> None:
-        stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False)
-        try:
-            with console.status("Starting the stack…"):
-                config = await stack.start()
-                await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members)
-            table = Table(title=f"Stack up (config {stack.config_path})")
-            table.add_column("party")
-            table.add_column("address")
-            for role, service in stack.services.items():
-                table.add_row(role, service.address)
-            console.print(table)
-            console.print("Press Ctrl-C to stop.", soft_wrap=True)
-            sys.stdout.flush()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            await stop.wait()
-        finally:
-            stack.stop()
-            console.print("stopped")
-
-    asyncio.run(run())
 
 
 def clearing_house_call(config_path: Path, rpc: str, request: Any) -> Any:  # noqa: ANN401 - a response message
