@@ -49,6 +49,8 @@ transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (
 app.add_typer(transfer_app, name="transfer")
 statement_app = sub_app("Statements per region (SPEC §7): months, the year, hospitals' payouts.")
 app.add_typer(statement_app, name="statement")
+discharge_app = sub_app("Feed the running stack: the HIS simulator's hospitals discharge generated patients.")
+app.add_typer(discharge_app, name="discharge")
 payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
 app.add_typer(payouts_app, name="payouts")
 
@@ -201,6 +203,27 @@ def stack_down(work_dir: StackDirOption = online.STACK_DIR) -> None:
     from services.cli.stack_view import stack_down as run
 
     run(work_dir)
+
+
+@discharge_app.command("run")
+def discharge_run(
+    count: Annotated[int, typer.Option("--count", help="Patients to discharge (1–100000).")],
+    region: Annotated[str | None, typer.Option("--region", help="Only the hospitals of this treating region "
+                                               "discharge (patients insured anywhere); default: every region.")] = None,
+    month: Annotated[str | None, typer.Option("--month", help="Month the stays are discharged in, YYYY-MM; default: "
+                                              "last month, so that no stay ends in the future.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the patients and bills (the same seed, the same "
+                                             "stays); default: a new one, printed at the end.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Discharges in flight (1–64).")] = 8,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Discharge and settle COUNT generated patients in the running stack, with a progress bar and a summary.
+
+    Each discharge is admission (2201), charge upload (2301) and settlement at discharge (2304) at the hospital's
+    treating agency, through the HIS simulator (RunDischarges); the summary counts this run only."""
+    from services.cli.discharge_view import run
+
+    run(config, count, region, month, seed, concurrency)
 
 
 @app.command("demo")

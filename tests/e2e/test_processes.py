@@ -425,3 +425,42 @@ async def test_operators_print_the_year_summary_from_the_cli(processes):
     bad = await asyncio.to_thread(clearing_admin, "statement", "year", region, "26", "--config", config)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "year" in bad.stderr
+
+
+def one_error_line(result: subprocess.CompletedProcess, *names: str) -> None:
+    """An operator error: exit 2, nothing on stdout, one `error: …` line on stderr naming each of `names`."""
+    assert result.returncode == 2, result
+    assert result.stdout == "", result.stdout
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in names:
+        assert name in result.stderr, (name, result.stderr)
+
+
+async def test_operators_feed_the_running_stack_with_discharge_run(processes):
+    """`discharge run` settles N discharges in the running stack through the HIS simulator, only at the hospitals
+    of --region when given, with a progress bar and a summary of the run; a bad option is one error line."""
+    import re
+
+    config = str(processes.config_path)
+    ran = await asyncio.to_thread(clearing_admin, "discharge", "run", "--count", "6", "--region", "440100", "--month",
+                                  "2026-06", "--seed", "5", "--concurrency", "3", "--config", config)
+    assert ran.returncode == 0, ran.stderr
+    assert "Discharging patients" in ran.stdout and "6/6" in ran.stdout, "the progress bar, finished"
+    assert "all pairs" in ran.stdout and "hospitals of 440100" in ran.stdout, "the summary table"
+    run_id = re.search(r"run ([0-9a-f-]{36}), seed 5", ran.stdout).group(1)
+    rows = await settled_rows(processes, run_id)
+    assert len(rows) == 6 and {row["treating_region"] for row in rows} == {"440100"}
+    assert {row["month"] for row in rows} == {"2026-06"}
+    settled = [row for row in rows if row["status"] == "settled"]
+    assert settled and f"{len(settled)} settled, {6 - len(settled)} failed" in ran.stdout
+    assert any(row["insured_region"] != "440100" for row in settled), "patients insured elsewhere too"
+
+    for arguments, name in ((("--count", "0"), "--count"), (("--count", "2", "--concurrency", "65"), "--concurrency"),
+                            (("--count", "x"), "--count"), (("--count", "2", "--region", "999999"), "--region"),
+                            (("--count", "2", "--region", "4401"), "--region"),
+                            (("--count", "2", "--month", "2026-13"), "--month"),
+                            (("--count", "2", "--month", "2099-01"), "month"),  # refused by the HIS: not begun
+                            (("--count", "2", "--seed", "-1"), "--seed")):
+        one_error_line(await asyncio.to_thread(clearing_admin, "discharge", "run", *arguments, "--config", config),
+                       name)
