@@ -9,7 +9,7 @@ code 2: commands raise `DomainError`s, and `main()` is the one place that turns 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -125,30 +125,51 @@ def translate_command(
     output.print_json(online.translate(config, from_region, code, to_region, on or shanghai_today().isoformat()))
 
 
+SettlementRegionOption = Annotated[str | None, typer.Option(
+    "--region", help="Treating region of the settlement; omitted: the clearing house names it for a cross-region "
+                     "claim, else each region's treating agency is asked.")]
+
+
+def look_up_settlement(config: Path, region: str | None, settlement_id: str) -> tuple[Any, str]:
+    """The settlement at its treating agency, and where it was found (empty when --region named it)."""
+    if region is not None:
+        return online.get_settlement(config, region, settlement_id), ""
+    return online.find_settlement(config, settlement_id)
+
+
 @settlement_app.command("show")
 def settlement_show(
     settlement_id: Annotated[str, typer.Argument(help="Settlement id (UUID).")],
-    region: Annotated[str, typer.Option("--region", help="Treating region of the settlement.")],
+    region: SettlementRegionOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonFlag = False,
 ) -> None:
-    """Look up a settlement at its treating agency: split, lines, flags."""
-    settlement = online.get_settlement(config, region, settlement_id)
+    """Look up a settlement at its treating agency: split, lines, flags.
+
+    --json is the proto's JSON mapping (enum values as proto names, as any gRPC JSON client sees them)."""
+    settlement, found = look_up_settlement(config, region, settlement_id)
     if as_json:
         output.print_json(online.settlement_json(settlement))
     else:
-        online.show_settlement(output.console(), settlement)
+        console = output.console()
+        if found:
+            console.print(f"({found})")
+        online.show_settlement(console, settlement)
 
 
 @settlement_app.command("explain")
 def settlement_explain(
     settlement_id: Annotated[str, typer.Argument(help="Settlement id (UUID).")],
-    region: Annotated[str, typer.Option("--region", help="Treating region of the settlement.")],
+    region: SettlementRegionOption = None,
     lang: Annotated[str, typer.Option("--lang", help="zh or en.")] = "zh",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Print the settlement's explanation, step by step, in Chinese or English."""
-    for number, text in enumerate(online.explain(online.get_settlement(config, region, settlement_id), lang), 1):
+    online.check_language(lang)  # refused before any call
+    settlement, found = look_up_settlement(config, region, settlement_id)
+    if found:
+        print(f"({found})")
+    for number, text in enumerate(online.explain(settlement, lang), 1):
         print(f"{number:>3}. {text}")
 
 

@@ -464,3 +464,37 @@ async def test_operators_feed_the_running_stack_with_discharge_run(processes):
                             (("--count", "2", "--seed", "-1"), "--seed")):
         one_error_line(await asyncio.to_thread(clearing_admin, "discharge", "run", *arguments, "--config", config),
                        name)
+
+
+async def test_settlement_show_and_explain_find_the_region_and_print_words(processes):
+    """Without --region: a cross-region settlement is found through the clearing house (GetClaim names its treating
+    region), a local one by asking each region; statuses and catalogue rules are words, not proto enum names."""
+    config = str(processes.config_path)
+    run_id = str(uuid.uuid4())
+    await run_discharges(processes, run_id, 12)  # seed 11: discharges 0 (430100→440100) and 3 (440100 local)
+    settled = [row for row in await settled_rows(processes, run_id) if row["status"] == "settled"]
+    cross = next(row for row in settled if row["treating_region"] != row["insured_region"])
+    local = next(row for row in settled if row["treating_region"] == row["insured_region"])
+    rules = {"CATALOGUE_RULE_TREATING": "treating catalogue", "CATALOGUE_RULE_INSURED": "insured catalogue"}
+    for row, how in ((cross, "named by the clearing house"), (local, "found by asking each region")):
+        settlement_id = str(row["settlement_id"])
+        shown = await asyncio.to_thread(clearing_admin, "settlement", "show", settlement_id, "--config", config)
+        assert shown.returncode == 0, shown.stderr
+        assert f"treating region {row['treating_region']}, {how}" in shown.stdout
+        as_json = await asyncio.to_thread(clearing_admin, "settlement", "show", settlement_id, "--config", config,
+                                          "--json")
+        assert as_json.returncode == 0, as_json.stderr
+        document = json.loads(as_json.stdout)  # JSON stays the proto mapping: machine-readable enum names
+        assert document["status"] == "SETTLEMENT_STATUS_SETTLED"
+        assert document["claim"]["treating_region"] == row["treating_region"]
+        assert f"  settled  {'local' if row is local else 'cross-region'}  {rules[document['catalogue_rule']]}" \
+            in shown.stdout
+        assert "SETTLEMENT_STATUS" not in shown.stdout and "CATALOGUE_RULE" not in shown.stdout
+        explained = await asyncio.to_thread(clearing_admin, "settlement", "explain", settlement_id, "--lang", "en",
+                                            "--config", config)
+        assert explained.returncode == 0, explained.stderr
+        assert "the patient pays" in explained.stdout and row["treating_region"] in explained.stdout
+    one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "show", str(uuid.uuid4()), "--config", config),
+                   "NOT_FOUND", "SETTLEMENT_ID")
+    one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "explain", "not-a-uuid", "--config", config),
+                   "settlement_id")
