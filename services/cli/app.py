@@ -462,8 +462,25 @@ def reconcile(
 
 
 def main() -> None:
-    """Console-script entry point: run the app; a `DomainError` from any command is `error: …`, exit 2."""
+    """Console-script entry point: run the app. Every operator error is one `error: …` line on stderr, exit 2: a
+    `DomainError` from any command, and typer's usage errors (a missing argument, an unknown option, a value that
+    is not an int), which typer itself would print as a boxed block. `--help` and a bare group (its help) stay."""
+    # typer vendors click as `typer._click`; its exceptions are only importable from there.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     try:
-        app(prog_name="clearing-admin")
+        result = app(prog_name="clearing-admin", standalone_mode=False)
     except DomainError as error:
         output.fail(error.message)
+    except NoArgsIsHelpError:  # `clearing-admin settlement`: typer has printed its help (stdout), exit 2 as before
+        raise SystemExit(output.EXIT_OPERATOR_ERROR) from None
+    except UsageError as error:
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        output.fail(f"{error.format_message().rstrip()}{hint}")
+    except ClickException as error:
+        output.fail(error.format_message())
+    except typer.Abort:
+        output.fail("aborted")
+    # Without standalone mode, `typer.Exit(code)` (and `--help`'s exit) comes back as the return value.
+    if isinstance(result, int) and result:
+        raise SystemExit(result)

@@ -240,6 +240,8 @@ def show_transfers(console: Console, status: ch.GetMonthClosingResponse) -> None
 
 
 def prepayments(config_path: Path, region: str | None) -> list[ch.Prepayment]:
+    if region is not None:
+        region_address(load_config(config_path), region)  # an unknown region is refused, not an empty table
     return list(clearing_house_call(config_path, "ListPrepayments",
                                     ch.ListPrepaymentsRequest(insured_region=region or "")).prepayments)
 
@@ -275,6 +277,7 @@ STATEMENT_COLUMNS = ("settlement_id", "kind", "insured_region", "treating_region
 def statement(config_path: Path, region: str, month: str) -> tuple[ch.StatementSummary, list[ch.StatementEntry]]:
     """Read a region's statement stream: the summary, then every entry."""
     config = load_config(config_path)
+    region_address(config, region, "REGION")  # an unknown region is refused, not an empty statement
 
     async def read(channel: grpc.aio.Channel) -> list[ch.StreamStatementResponse]:
         stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
@@ -320,6 +323,7 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
 
 def year_summary(config_path: Path, region: str, year: str) -> ch.GetYearSummaryResponse:
     config = load_config(config_path)
+    region_address(config, region, "REGION")  # an unknown region is refused, not an empty summary
     return call(config.address(config.clearing_house_port),
                 lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetYearSummary(
                     ch.GetYearSummaryRequest(region=region, year=year), timeout=CALL_TIMEOUT_S))

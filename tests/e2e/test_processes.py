@@ -498,3 +498,14 @@ async def test_settlement_show_and_explain_find_the_region_and_print_words(proce
                    "NOT_FOUND", "SETTLEMENT_ID")
     one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "explain", "not-a-uuid", "--config", config),
                    "settlement_id")
+
+
+async def test_unknown_regions_are_refused_with_one_error_line(processes):
+    """A region that is not part of the stack is refused (exit 2, one line naming it), never an empty answer."""
+    config = str(processes.config_path)
+    closed = await asyncio.to_thread(clearing_admin, "month", "close", CLOSED_MONTH, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr  # (closing twice changes nothing)
+    for arguments, name in ((("statement", "show", "999999", CLOSED_MONTH), "REGION"),
+                            (("statement", "year", "999999", CLOSED_MONTH[:4]), "REGION"),
+                            (("prepayment", "status", "--region", "999999"), "--region")):
+        one_error_line(await asyncio.to_thread(clearing_admin, *arguments, "--config", config), name, "999999")
