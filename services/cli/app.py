@@ -1,4 +1,4 @@
-"""`clearing-admin`, the operator CLI (SPEC §10): the typer app, its sub-apps and `main()`.
+"""`clearing-admin`, the operator CLI (README "Operator CLI"): the typer app, its sub-apps and `main()`.
 
 Command bodies stay thin: they parse options and hand over to `offline` (no server) or to the
 server-backed modules. Sub-apps group the nouns (`policy`, `catalog`, `settlement`, `stack`); add a
@@ -31,40 +31,44 @@ app = typer.Typer(
     # Inputs carry personal data (ID numbers); a programmer-error traceback must not print locals.
     pretty_exceptions_show_locals=False,
 )
-policy_app = sub_app("Benefits policy files (待遇政策, SPEC §5.1).")
-catalog_app = sub_app("Regional catalogue files (三个目录, SPEC §4.1).")
+policy_app = sub_app("Benefits policy files (待遇政策; format: services/regions/README.md).")
+catalog_app = sub_app("Regional catalogue files (三个目录, CSV; README \"Data\").")
 settlement_app = sub_app("Look up and explain settlements (needs the running stack).")
 stack_app = sub_app("Start and stop the local stack (needs the embedded Postgres).")
 app.add_typer(policy_app, name="policy")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(stack_app, name="stack")
-month_app = sub_app("Monthly clearing (SPEC §7): close a month.")
-netting_app = sub_app("Netting between regions of a closed month (SPEC §7).")
+month_app = sub_app("Monthly clearing: close a month (docs/architecture.md, \"The monthly clearing cycle\").")
+netting_app = sub_app("Netting between regions of a closed month (docs/architecture.md).")
 app.add_typer(month_app, name="month")
 app.add_typer(netting_app, name="netting")
-prepayment_app = sub_app("Insured regions' prepayments (预付金, SPEC §7).")
+prepayment_app = sub_app("Insured regions' prepayments (预付金; docs/architecture.md, the monthly clearing cycle).")
 app.add_typer(prepayment_app, name="prepayment")
-transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (SPEC §7).")
+transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (docs/architecture.md).")
 app.add_typer(transfer_app, name="transfer")
-statement_app = sub_app("Statements per region (SPEC §7): months, the year, hospitals' payouts.")
+statement_app = sub_app("Statements per region: months, the year, hospitals' payouts (docs/architecture.md).")
 app.add_typer(statement_app, name="statement")
 discharge_app = sub_app("Feed the running stack: the HIS simulator's hospitals discharge generated patients.")
 app.add_typer(discharge_app, name="discharge")
 payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
 app.add_typer(payouts_app, name="payouts")
 
-CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
-PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
-MemberFile = Annotated[Path, typer.Option("--member", help="Member and year-to-date JSON (SPEC §5.3 M.json).")]
-BillFile = Annotated[Path, typer.Option("--bill", help="The bill JSON (SPEC §5.3 B.json).")]
+CatalogFile = Annotated[Path, typer.Option(
+    "--catalog", help="Treating region's catalogue CSV (the format `catalog import` takes).")]
+PolicyFile = Annotated[Path, typer.Option(
+    "--policy", help="Insured region's policy TOML (format: services/regions/README.md).")]
+MemberFile = Annotated[Path, typer.Option(
+    "--member", help="Member and year-to-date JSON (`python -m services.datagen members` writes examples).")]
+BillFile = Annotated[Path, typer.Option(
+    "--bill", help="The bill JSON (`python -m services.datagen bills` writes examples).")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code the catalogue belongs to (a label).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
 
 
 @app.command("quote")
 def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, bill: BillFile) -> None:
-    """Quote a bill offline (SPEC §5.3): classify and adjudicate, print the JSON split; persists nothing."""
+    """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing."""
     output.print_json(offline.quote_files(catalog, policy, member, bill))
 
 
@@ -119,7 +123,7 @@ def translate_command(
     on: Annotated[str, typer.Option("--on", help="Day whose catalogue rows apply (YYYY-MM-DD).")] = "",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Translate a local code to the national code and to another region's codes (SPEC §4.3)."""
+    """Translate a local code to the national code and to another region's codes."""
     from services.common.clock import shanghai_today
 
     output.print_json(online.translate(config, from_region, code, to_region, on or shanghai_today().isoformat()))
@@ -175,7 +179,7 @@ def settlement_explain(
 
 @catalog_app.command("import")
 def catalog_import(
-    file: Annotated[Path, typer.Argument(help="Catalogue CSV (SPEC §4.1).")],
+    file: Annotated[Path, typer.Argument(help="Catalogue CSV, as `catalog validate` checks it.")],
     region: Annotated[str, typer.Option("--region", help="Region whose treating agency imports it.")],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:

@@ -317,8 +317,13 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
     console.print(table)
     for transfer in summary.transfers:
         console.print(f"transfer: {transfer.payer} → {transfer.payee} {format_yuan(transfer.amount_fen)} ¥")
-    console.print(f"{len(entries)} entries ({summary.entries_as_insured} as insured, "
+    console.print(f"{plural(len(entries), 'entry', 'entries')} ({summary.entries_as_insured} as insured, "
                   f"{summary.entries_as_treating} as treating)")
+
+
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """`1 closed month`, `2 closed months`, `0 closed months` (`nouns`: an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def year_summary(config_path: Path, region: str, year: str) -> ch.GetYearSummaryResponse:
@@ -340,7 +345,8 @@ def show_year_summary(console: Console, answer: ch.GetYearSummaryResponse) -> No
     rows: list[tuple[str, ch.StatementSummary | ch.StatementTotals]] = [(item.month, item) for item in answer.months]
     total_label = f"{answer.year} total"
     tables = (
-        (f"Year-end summary (年度清算) {answer.region} {answer.year}: {answer.totals.closed_months} closed months",
+        (f"Year-end summary (年度清算) {answer.region} {answer.year}: "
+         f"{plural(answer.totals.closed_months, 'closed month')}",
          ("entries", "owed by ¥", "owed to ¥", "net ¥"),
          lambda item: (str(item.entries_as_insured + item.entries_as_treating), format_yuan(item.owed_by_fen),
                        format_yuan(item.owed_to_fen), format_yuan(item.net_fen))),

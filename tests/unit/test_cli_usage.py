@@ -49,6 +49,39 @@ def test_help_still_works():
         assert "Usage:" in result.stdout and result.stderr == ""
 
 
+def command_paths() -> list[tuple[str, ...]]:
+    """Every group and command of the app, as the words an operator types."""
+    import typer
+
+    from services.cli.app import app
+
+    paths = []
+
+    def walk(command, path: tuple[str, ...]) -> None:  # noqa: ANN001 - a click command or group
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return paths
+
+
+def test_no_help_text_cites_a_spec_section():
+    """The help points at the project's own docs (README, docs/*.md), never at "SPEC §…"."""
+    from typer.testing import CliRunner
+
+    from services.cli.app import app
+
+    paths = command_paths()
+    assert ("stack", "down") in paths and ("discharge", "run") in paths and len(paths) > 30
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], prog_name="clearing-admin", terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output, path
+        assert "SPEC" not in result.output and "§" not in result.output, (path, result.output)
+
+
 def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
 
