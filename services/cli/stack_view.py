@@ -43,6 +43,9 @@ def not_running(work_dir: Path) -> str:
 def stack_up(work_dir: Path, members: int, seed: int, prepayment_fen: int) -> None:
     """Claim the directory, start every service, import catalogues, enrol members, fund the prepayments and wait
     for Ctrl-C or SIGTERM (`stack down`), which stop everything and the embedded Postgres."""
+    import grpc
+
+    from services.common.errors import domain_error_from_status
     from services.stack.database import exit_on_sigterm
     from services.stack.enrol import enrol_all, fund_prepayments
     from services.stack.processes import StackProcesses
@@ -55,17 +58,26 @@ def stack_up(work_dir: Path, members: int, seed: int, prepayment_fen: int) -> No
         output.fail(busy_message(busy))
     exit_on_sigterm()  # from the first moment: a SIGTERM while starting still stops what was started
 
+    failure: list[str] = []
+
     async def run() -> None:
         stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False)
         try:
-            with console.status("Starting the stack…"):
-                config = await stack.start()
-                owner.record_services({role: service.process.pid for role, service in stack.services.items()
-                                       if service.process is not None})
-                await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members)
-                if prepayment_fen:
-                    await fund_prepayments(config.address(config.clearing_house_port), list(config.region_ports),
-                                           seed, prepayment_fen)
+            try:
+                with console.status("Starting the stack…"):
+                    config = await stack.start()
+                    owner.record_services({role: service.process.pid for role, service in stack.services.items()
+                                           if service.process is not None})
+                    await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members)
+                    if prepayment_fen:
+                        await fund_prepayments(config.address(config.clearing_house_port),
+                                               list(config.region_ports), seed, prepayment_fen)
+            except RuntimeError as error:  # a service that exited or never became healthy (names its log)
+                failure.append(f"the stack did not start: {error}")
+                return
+            except grpc.aio.AioRpcError as error:
+                failure.append(f"the stack did not start: enrolling failed: {domain_error_from_status(error)}")
+                return
             table = Table(title=f"Stack up (config {stack.config_path})")
             table.add_column("party")
             table.add_column("address")
@@ -94,6 +106,8 @@ def stack_up(work_dir: Path, members: int, seed: int, prepayment_fen: int) -> No
         asyncio.run(run())
     finally:
         owner.release()
+    if failure:
+        output.fail(failure[0])
 
 
 def duration(seconds: float | None) -> str:
