@@ -6,6 +6,7 @@ module (pytest keeps file order); run alone, it stops its own stack."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +76,7 @@ def stack():
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=120)
         assert leftovers(work_dir) == []
+        shutil.rmtree(work_dir.parent, ignore_errors=True)
 
 
 def test_a_second_stack_up_on_the_same_directory_is_refused_naming_the_first(stack):
