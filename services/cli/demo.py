@@ -25,6 +25,7 @@ from rich.table import Table
 from clearing.money import format_yuan
 from services.common.clock import shanghai_instant, shanghai_today
 from services.common.regions import load_regions
+from services.stack.config import PREPAYMENT_FEN
 from services.stack.enrol import enrol_all, fund_prepayments
 from services.stack.processes import StackProcesses
 from services.cli.netting_view import show_closing, write_chart
@@ -32,8 +33,7 @@ from services.cli.online import show_transfers
 from services.stack.database import exit_on_sigterm
 
 DEMO_DIR = Path("var/demo")
-# Sized so that the month uses most of it: some regions cross the 70 % warning, a few run out.
-DEMO_PREPAYMENT_FEN = 2_000_000_00
+DEMO_PREPAYMENT_FEN = PREPAYMENT_FEN
 
 
 @dataclass(frozen=True)
