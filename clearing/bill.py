@@ -86,6 +86,18 @@ def check_text(value: object, field: str, length_max: int) -> str:
     return value
 
 
+ID_NUMBER_LENGTH = 18
+
+
+def check_id_number(value: str, field: str) -> str:
+    """18-character national ID number (身份证号): 17 ASCII digits and a digit or X; returned with X upper-case.
+    The check character is not verified (test and legacy numbers need not carry a valid one)."""
+    if not isinstance(value, str) or len(value) != ID_NUMBER_LENGTH or not value.isascii() \
+            or not value[:17].isdigit() or not (value[17].isdigit() or value[17] in "Xx"):
+        raise InvalidField(field, "must be an 18-character ID number")
+    return value.upper()
+
+
 def check_fen(value: object, field: str, value_max: int) -> int:
     """A non-negative integer amount in fen; floats and strings are refused (money is never a float)."""
     if isinstance(value, bool) or not isinstance(value, int):

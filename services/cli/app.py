@@ -1,4 +1,4 @@
-"""`clearing-admin`, the operator CLI (SPEC §10): the typer app, its sub-apps and `main()`.
+"""`clearing-admin`, the operator CLI (README "Operator CLI"): the typer app, its sub-apps and `main()`.
 
 Command bodies stay thin: they parse options and hand over to `offline` (no server) or to the
 server-backed modules. Sub-apps group the nouns (`policy`, `catalog`, `settlement`, `stack`); add a
@@ -9,13 +9,14 @@ code 2: commands raise `DomainError`s, and `main()` is the one place that turns 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from clearing.errors import DomainError
 from clearing.reconcile import DayKey
 from services.cli import offline, online, output, reconcile_view
+from services.stack.config import PREPAYMENT_FEN
 
 
 def sub_app(help_text: str) -> typer.Typer:
@@ -30,27 +31,29 @@ app = typer.Typer(
     # Inputs carry personal data (ID numbers); a programmer-error traceback must not print locals.
     pretty_exceptions_show_locals=False,
 )
-policy_app = sub_app("Benefits policy files (待遇政策, SPEC §5.1).")
-catalog_app = sub_app("Regional catalogue files (三个目录, SPEC §4.1).")
+policy_app = sub_app("Benefits policy files (待遇政策; format: services/regions/README.md).")
+catalog_app = sub_app("Regional catalogue files (三个目录, CSV; README \"Data\").")
 settlement_app = sub_app("Look up and explain settlements (needs the running stack).")
 stack_app = sub_app("Start and stop the local stack (needs the embedded Postgres).")
 app.add_typer(policy_app, name="policy")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(stack_app, name="stack")
-month_app = sub_app("Monthly clearing (SPEC §7): close a month.")
-netting_app = sub_app("Netting between regions of a closed month (SPEC §7).")
+month_app = sub_app("Monthly clearing: close a month (docs/architecture.md, \"The monthly clearing cycle\").")
+netting_app = sub_app("Netting between regions of a closed month (docs/architecture.md).")
 app.add_typer(month_app, name="month")
 app.add_typer(netting_app, name="netting")
-prepayment_app = sub_app("Insured regions' prepayments (预付金, SPEC §7).")
+prepayment_app = sub_app("Insured regions' prepayments (预付金; docs/architecture.md, the monthly clearing cycle).")
 app.add_typer(prepayment_app, name="prepayment")
-transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (SPEC §7).")
+transfer_app = sub_app("The hub transfers of a closed month: confirm a payment (docs/architecture.md).")
 app.add_typer(transfer_app, name="transfer")
-statement_app = sub_app("Statements per region (SPEC §7): months, the year, hospitals' payouts.")
+statement_app = sub_app("Statements per region: months, the year, hospitals' payouts (docs/architecture.md).")
 app.add_typer(statement_app, name="statement")
+discharge_app = sub_app("Feed the running stack: the HIS simulator's hospitals discharge generated patients.")
+app.add_typer(discharge_app, name="discharge")
 payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
 app.add_typer(payouts_app, name="payouts")
-certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (SPEC §9, docs/security.md).")
+certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (docs/security.md).")
 app.add_typer(certs_app, name="certs")
 
 
@@ -70,17 +73,21 @@ InsecureFlag = Annotated[bool, typer.Option(
     "--insecure", help="Plaintext gRPC between every party instead of mutual TLS: no caller is authenticated. For "
                        "development only; every service logs a warning at start.")]
 
-CatalogFile = Annotated[Path, typer.Option("--catalog", help="Treating region's catalogue CSV (SPEC §4.1).")]
-PolicyFile = Annotated[Path, typer.Option("--policy", help="Insured region's policy TOML (SPEC §5.1).")]
-MemberFile = Annotated[Path, typer.Option("--member", help="Member and year-to-date JSON (SPEC §5.3 M.json).")]
-BillFile = Annotated[Path, typer.Option("--bill", help="The bill JSON (SPEC §5.3 B.json).")]
+CatalogFile = Annotated[Path, typer.Option(
+    "--catalog", help="Treating region's catalogue CSV (the format `catalog import` takes).")]
+PolicyFile = Annotated[Path, typer.Option(
+    "--policy", help="Insured region's policy TOML (format: services/regions/README.md).")]
+MemberFile = Annotated[Path, typer.Option(
+    "--member", help="Member and year-to-date JSON (`python -m services.datagen members` writes examples).")]
+BillFile = Annotated[Path, typer.Option(
+    "--bill", help="The bill JSON (`python -m services.datagen bills` writes examples).")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code the catalogue belongs to (a label).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
 
 
 @app.command("quote")
 def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, bill: BillFile) -> None:
-    """Quote a bill offline (SPEC §5.3): classify and adjudicate, print the JSON split; persists nothing."""
+    """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing."""
     output.print_json(offline.quote_files(catalog, policy, member, bill))
 
 
@@ -135,42 +142,63 @@ def translate_command(
     on: Annotated[str, typer.Option("--on", help="Day whose catalogue rows apply (YYYY-MM-DD).")] = "",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Translate a local code to the national code and to another region's codes (SPEC §4.3)."""
+    """Translate a local code to the national code and to another region's codes."""
     from services.common.clock import shanghai_today
 
     output.print_json(online.translate(config, from_region, code, to_region, on or shanghai_today().isoformat()))
 
 
+SettlementRegionOption = Annotated[str | None, typer.Option(
+    "--region", help="Treating region of the settlement; omitted: the clearing house names it for a cross-region "
+                     "claim, else each region's treating agency is asked.")]
+
+
+def look_up_settlement(config: Path, region: str | None, settlement_id: str) -> tuple[Any, str]:
+    """The settlement at its treating agency, and where it was found (empty when --region named it)."""
+    if region is not None:
+        return online.get_settlement(config, region, settlement_id), ""
+    return online.find_settlement(config, settlement_id)
+
+
 @settlement_app.command("show")
 def settlement_show(
     settlement_id: Annotated[str, typer.Argument(help="Settlement id (UUID).")],
-    region: Annotated[str, typer.Option("--region", help="Treating region of the settlement.")],
+    region: SettlementRegionOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonFlag = False,
 ) -> None:
-    """Look up a settlement at its treating agency: split, lines, flags."""
-    settlement = online.get_settlement(config, region, settlement_id)
+    """Look up a settlement at its treating agency: split, lines, flags.
+
+    --json is the proto's JSON mapping (enum values as proto names, as any gRPC JSON client sees them)."""
+    settlement, found = look_up_settlement(config, region, settlement_id)
     if as_json:
         output.print_json(online.settlement_json(settlement))
     else:
-        online.show_settlement(output.console(), settlement)
+        console = output.console()
+        if found:
+            console.print(f"({found})")
+        online.show_settlement(console, settlement)
 
 
 @settlement_app.command("explain")
 def settlement_explain(
     settlement_id: Annotated[str, typer.Argument(help="Settlement id (UUID).")],
-    region: Annotated[str, typer.Option("--region", help="Treating region of the settlement.")],
+    region: SettlementRegionOption = None,
     lang: Annotated[str, typer.Option("--lang", help="zh or en.")] = "zh",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Print the settlement's explanation, step by step, in Chinese or English."""
-    for number, text in enumerate(online.explain(online.get_settlement(config, region, settlement_id), lang), 1):
+    online.check_language(lang)  # refused before any call
+    settlement, found = look_up_settlement(config, region, settlement_id)
+    if found:
+        print(f"({found})")
+    for number, text in enumerate(online.explain(settlement, lang), 1):
         print(f"{number:>3}. {text}")
 
 
 @catalog_app.command("import")
 def catalog_import(
-    file: Annotated[Path, typer.Argument(help="Catalogue CSV (SPEC §4.1).")],
+    file: Annotated[Path, typer.Argument(help="Catalogue CSV, as `catalog validate` checks it.")],
     region: Annotated[str, typer.Option("--region", help="Region whose treating agency imports it.")],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
@@ -184,11 +212,64 @@ def stack_up(
     work_dir: Annotated[Path, typer.Option("--dir", help="Where the database, logs and config live.")] = online.STACK_DIR,
     members: Annotated[int, typer.Option("--members", min=1, max=100_000, help="Members per region.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated catalogues and members.")] = 2026,
+    prepayment_fen: Annotated[int, typer.Option(
+        "--prepayment-fen", min=0, max=10**14,
+        help="Each insured region's first prepayment (预付金), fen; 0 leaves them unfunded.")] = PREPAYMENT_FEN,
     insecure: InsecureFlag = False,
 ) -> None:
-    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues; enrol members. Every party
-    speaks mutual TLS with the certificates of DIR/certs (made if need be); --insecure for plaintext."""
-    online.stack_up(work_dir, members, seed, insecure)
+    """Start Postgres (embedded, or DATABASE_URL) and every service; import catalogues, enrol members, fund prepayments.
+
+    One stack per directory: a second `stack up` on the same --dir is refused. Ctrl-C, SIGTERM or `stack down` (from
+    another terminal) stops every service and the embedded Postgres. Every party speaks mutual TLS with the
+    certificates of DIR/certs (made if need be); --insecure for plaintext."""
+    from services.cli.stack_view import stack_up as run
+
+    run(work_dir, members, seed, prepayment_fen, insecure)
+
+
+StackDirOption = Annotated[Path, typer.Option("--dir", help="The directory `stack up` was started with.")]
+
+
+@stack_app.command("status")
+def stack_status(work_dir: StackDirOption = online.STACK_DIR, as_json: JsonFlag = False) -> None:
+    """The running stack's owner and every service's health, port, pid and uptime.
+
+    Works from any terminal. Exit code 1 when a service is not serving, 2 when no stack runs in --dir."""
+    from services.cli.stack_view import stack_status as run
+
+    raise typer.Exit(run(work_dir, as_json))
+
+
+@stack_app.command("down")
+def stack_down(work_dir: StackDirOption = online.STACK_DIR) -> None:
+    """Stop the stack that `stack up` started (in another terminal) in --dir, and report.
+
+    Sends its owner SIGTERM, as Ctrl-C in its terminal would: it stops every service and the embedded Postgres.
+    Waits until they are gone."""
+    from services.cli.stack_view import stack_down as run
+
+    run(work_dir)
+
+
+@discharge_app.command("run")
+def discharge_run(
+    count: Annotated[int, typer.Option("--count", help="Patients to discharge (1–100000).")],
+    region: Annotated[str | None, typer.Option("--region", help="Only the hospitals of this treating region "
+                                               "discharge (patients insured anywhere); default: every region.")] = None,
+    month: Annotated[str | None, typer.Option("--month", help="Month the stays are discharged in, YYYY-MM; default: "
+                                              "last month, so that no stay ends in the future.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the patients and bills (the same seed, the same "
+                                             "stays); default: a new one, printed at the end.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Discharges in flight (1–64).")] = 8,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Discharge and settle COUNT generated patients in the running stack, with a progress bar and a summary.
+
+    Each discharge is admission (2201), charge upload (2301) and settlement at discharge (2304) at the hospital's
+    treating agency, through the HIS simulator (RunDischarges); the summary counts this run only."""
+    from services.cli.discharge_view import run
+
+    run(config, count, region, month, seed, concurrency)
 
 
 @app.command("demo")
@@ -453,8 +534,25 @@ def certs_show(directory: CertDirArgument) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: run the app; a `DomainError` from any command is `error: …`, exit 2."""
+    """Console-script entry point: run the app. Every operator error is one `error: …` line on stderr, exit 2: a
+    `DomainError` from any command, and typer's usage errors (a missing argument, an unknown option, a value that
+    is not an int), which typer itself would print as a boxed block. `--help` and a bare group (its help) stay."""
+    # typer vendors click as `typer._click`; its exceptions are only importable from there.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     try:
-        app(prog_name="clearing-admin")
+        result = app(prog_name="clearing-admin", standalone_mode=False)
     except DomainError as error:
         output.fail(error.message)
+    except NoArgsIsHelpError:  # `clearing-admin settlement`: typer has printed its help (stdout), exit 2 as before
+        raise SystemExit(output.EXIT_OPERATOR_ERROR) from None
+    except UsageError as error:
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        output.fail(f"{error.format_message().rstrip()}{hint}")
+    except ClickException as error:
+        output.fail(error.format_message())
+    except typer.Abort:
+        output.fail("aborted")
+    # Without standalone mode, `typer.Exit(code)` (and `--help`'s exit) comes back as the return value.
+    if isinstance(result, int) and result:
+        raise SystemExit(result)

@@ -27,6 +27,7 @@ from services.common.clock import shanghai_instant, shanghai_today
 from services.common.regions import load_regions
 from services.security.party import Transport
 from services.stack.config import operator_identity
+from services.stack.config import PREPAYMENT_FEN
 from services.stack.enrol import enrol_all, fund_prepayments
 from services.stack.processes import StackProcesses
 from services.cli.netting_view import show_closing, write_chart
@@ -34,8 +35,7 @@ from services.cli.online import show_transfers
 from services.stack.database import exit_on_sigterm
 
 DEMO_DIR = Path("var/demo")
-# Sized so that the month uses most of it: some regions cross the 70 % warning, a few run out.
-DEMO_PREPAYMENT_FEN = 2_000_000_00
+DEMO_PREPAYMENT_FEN = PREPAYMENT_FEN
 
 
 @dataclass(frozen=True)

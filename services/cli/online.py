@@ -10,7 +10,6 @@ handshake says so and what to check.
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC
@@ -111,16 +110,82 @@ def get_settlement(config_path: Path, region: str, settlement_id: str) -> types_
     return answer.settlement
 
 
+def find_settlement(config_path: Path, settlement_id: str) -> tuple[types_pb2.Settlement, str]:
+    """A settlement whose treating region the operator did not give, and how it was found: a cross-region claim the
+    clearing house knows (GetClaim) names its treating region; otherwise (a local stay, or a claim that never
+    reached the clearing house) every region's treating agency is asked (GetSettlement). The answer is always the
+    treating agency's own record."""
+    config = load_config(config_path)
+    identity = operator()
+    transport = config.transport()
+
+    async def ask_region(region: str) -> types_pb2.Settlement | None:
+        async with transport.channel(config.address(config.region_ports[region]), identity) as channel:
+            try:
+                answer = await treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).GetSettlement(
+                    ta.GetSettlementRequest(settlement_id=settlement_id), timeout=CALL_TIMEOUT_S)
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    return None
+                raise
+        return answer.settlement
+
+    async def find() -> tuple[types_pb2.Settlement, str] | None:
+        async with transport.channel(config.address(config.clearing_house_port), identity) as channel:
+            try:
+                claim = (await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetClaim(
+                    ch.GetClaimRequest(settlement_id=settlement_id), timeout=CALL_TIMEOUT_S)).settlement
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                claim = None
+        region = claim.claim.treating_region if claim is not None else ""
+        if region in config.region_ports:
+            found = await ask_region(region)
+            if found is not None:
+                return found, f"treating region {region}, named by the clearing house"
+        regions = sorted(config.region_ports)
+        answers = await asyncio.gather(*(ask_region(item) for item in regions), return_exceptions=True)
+        for item, answer in zip(regions, answers, strict=True):
+            if isinstance(answer, types_pb2.Settlement):
+                return answer, f"treating region {item}, found by asking each region"
+        silent = [f"{item} ({answer.code().name})" for item, answer in zip(regions, answers, strict=True)
+                  if isinstance(answer, grpc.aio.AioRpcError)]
+        if silent:
+            raise InvalidField("--region", f"no region that answered knows the settlement, and {', '.join(silent)} "
+                                           "did not answer: give its treating region with --region")
+        return None
+
+    try:
+        found = asyncio.run(find())
+    except grpc.aio.AioRpcError as error:
+        output.fail(describe_error(error, config, config.address(config.clearing_house_port), identity))
+    if found is None:
+        output.fail(f"NOT_FOUND: SETTLEMENT_ID: {settlement_id} is known neither to the clearing house nor to the "
+                    f"treating agency of any region of this stack ({', '.join(sorted(config.region_ports))})")
+    return found
+
+
+# How the CLI shows enum values to people (the JSON output keeps the proto names: see `settlement_json`).
+SETTLEMENT_STATUS_WORDS = {types_pb2.SETTLEMENT_STATUS_PENDING: "pending", types_pb2.SETTLEMENT_STATUS_SETTLED: "settled",
+                           types_pb2.SETTLEMENT_STATUS_CANCELLED: "cancelled",
+                           types_pb2.SETTLEMENT_STATUS_REVERSED: "reversed", types_pb2.SETTLEMENT_STATUS_FAILED: "failed"}
+CATALOGUE_RULE_WORDS = {types_pb2.CATALOGUE_RULE_TREATING: "treating catalogue",
+                        types_pb2.CATALOGUE_RULE_INSURED: "insured catalogue"}
+
+
 def settlement_json(settlement: types_pb2.Settlement) -> dict[str, Any]:
+    """The proto's own JSON mapping, enum values as their proto names (`SETTLEMENT_STATUS_SETTLED`): what `buf curl`
+    or any gRPC JSON client gets for the same message, stable across wording changes, so scripts parse one form."""
     return json_format.MessageToDict(settlement, preserving_proto_field_name=True)
 
 
 def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
     split = settlement.adjudication.split
     claim = settlement.claim
-    console.print(f"{settlement.name}  {types_pb2.SettlementStatus.Name(settlement.status)}  "
+    console.print(f"{settlement.name}  {SETTLEMENT_STATUS_WORDS.get(settlement.status, 'unknown status')}  "
                   f"{'local' if settlement.local else 'cross-region'}  "
-                  f"{types_pb2.CatalogueRule.Name(settlement.catalogue_rule)}")
+                  f"{CATALOGUE_RULE_WORDS.get(settlement.catalogue_rule, 'catalogue rule not set')}", soft_wrap=True)
     console.print(f"hospital {claim.stay.hospital_code} (level {claim.stay.hospital_level}), "
                   f"{claim.stay.admitted_on} → {claim.stay.discharged_on}, insured by {claim.insured_region}, "
                   f"diagnoses {', '.join(claim.stay.diagnoses)}")
@@ -135,9 +200,13 @@ def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
         console.print(f"flags: {', '.join(settlement.flags)}")
 
 
-def explain(settlement: types_pb2.Settlement, language: str) -> list[str]:
+def check_language(language: str) -> None:
     if language not in ("zh", "en"):
         raise InvalidField("--lang", "must be zh or en")
+
+
+def explain(settlement: types_pb2.Settlement, language: str) -> list[str]:
+    check_language(language)
     return [step.text_zh if language == "zh" else step.text_en for step in settlement.adjudication.explanation]
 
 
@@ -151,54 +220,6 @@ def import_catalogue(config_path: Path, region: str, file: Path) -> ta.ImportCat
     return call(config, region_address(config, region),
                 lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ImportCatalogue(
                     request, timeout=120.0))
-
-
-def stack_up(work_dir: Path, members: int, seed: int, insecure: bool = False) -> None:
-    """Start every service (mutual TLS with the certificates of `work_dir/certs`, made if need be; plaintext when
-    `insecure`), import catalogues, enrol members and wait for Ctrl-C."""
-    import signal
-
-    from services.stack.enrol import enrol_all
-    from services.stack.processes import StackProcesses
-
-    from services.cli.demo import exit_on_sigterm
-
-    console = Console()
-    exit_on_sigterm()  # from the first moment: a SIGTERM while starting still stops what was started
-    operator()  # a bad --operator / $CLEARING_OPERATOR is an operator error before anything starts
-
-    async def run() -> None:
-        stack = StackProcesses(work_dir=work_dir, seed=seed, members_per_region=members, fresh=False,
-                               insecure=insecure, operator=OPERATOR)
-        try:
-            with console.status("Starting the stack…"):
-                config = await stack.start()
-                await enrol_all({r: config.address(p) for r, p in config.region_ports.items()}, seed, members,
-                                transport=config.transport())
-            table = Table(title=f"Stack up (config {stack.config_path})")
-            table.add_column("party")
-            table.add_column("address")
-            for role, service in stack.services.items():
-                table.add_row(role, service.address)
-            console.print(table)
-            if config.insecure:
-                console.print("WARNING: --insecure: every party speaks plaintext gRPC, no caller is authenticated",
-                              soft_wrap=True)
-            else:
-                console.print(f"Mutual TLS: certificates in {config.certs_dir}; clearing-admin calls as "
-                              f"{operator().path}", soft_wrap=True)
-            console.print("Press Ctrl-C to stop.", soft_wrap=True)
-            sys.stdout.flush()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            await stop.wait()
-        finally:
-            stack.stop()
-            console.print("stopped")
-
-    asyncio.run(run())
 
 
 def clearing_house_call(config_path: Path, rpc: str, request: Any) -> Any:  # noqa: ANN401 - a response message
@@ -255,6 +276,8 @@ def show_transfers(console: Console, status: ch.GetMonthClosingResponse) -> None
 
 
 def prepayments(config_path: Path, region: str | None) -> list[ch.Prepayment]:
+    if region is not None:
+        region_address(load_config(config_path), region)  # an unknown region is refused, not an empty table
     return list(clearing_house_call(config_path, "ListPrepayments",
                                     ch.ListPrepaymentsRequest(insured_region=region or "")).prepayments)
 
@@ -290,6 +313,7 @@ STATEMENT_COLUMNS = ("settlement_id", "kind", "insured_region", "treating_region
 def statement(config_path: Path, region: str, month: str) -> tuple[ch.StatementSummary, list[ch.StatementEntry]]:
     """Read a region's statement stream: the summary, then every entry."""
     config = load_config(config_path)
+    region_address(config, region, "REGION")  # an unknown region is refused, not an empty statement
 
     async def read(channel: grpc.aio.Channel) -> list[ch.StreamStatementResponse]:
         stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
@@ -329,12 +353,18 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
     console.print(table)
     for transfer in summary.transfers:
         console.print(f"transfer: {transfer.payer} → {transfer.payee} {format_yuan(transfer.amount_fen)} ¥")
-    console.print(f"{len(entries)} entries ({summary.entries_as_insured} as insured, "
+    console.print(f"{plural(len(entries), 'entry', 'entries')} ({summary.entries_as_insured} as insured, "
                   f"{summary.entries_as_treating} as treating)")
+
+
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """`1 closed month`, `2 closed months`, `0 closed months` (`nouns`: an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def year_summary(config_path: Path, region: str, year: str) -> ch.GetYearSummaryResponse:
     config = load_config(config_path)
+    region_address(config, region, "REGION")  # an unknown region is refused, not an empty summary
     return call(config, config.address(config.clearing_house_port),
                 lambda channel: clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).GetYearSummary(
                     ch.GetYearSummaryRequest(region=region, year=year), timeout=CALL_TIMEOUT_S))
@@ -351,7 +381,8 @@ def show_year_summary(console: Console, answer: ch.GetYearSummaryResponse) -> No
     rows: list[tuple[str, ch.StatementSummary | ch.StatementTotals]] = [(item.month, item) for item in answer.months]
     total_label = f"{answer.year} total"
     tables = (
-        (f"Year-end summary (年度清算) {answer.region} {answer.year}: {answer.totals.closed_months} closed months",
+        (f"Year-end summary (年度清算) {answer.region} {answer.year}: "
+         f"{plural(answer.totals.closed_months, 'closed month')}",
          ("entries", "owed by ¥", "owed to ¥", "net ¥"),
          lambda item: (str(item.entries_as_insured + item.entries_as_treating), format_yuan(item.owed_by_fen),
                        format_yuan(item.owed_to_fen), format_yuan(item.net_fen))),

@@ -25,7 +25,7 @@ def write_markdown(path: Path, result: DemoResult) -> None:
     lines = [f"# Cross-region settlements of {month}", "",
              f"Demo run: {sum(r.stays for r in rows)} stays discharged in {month}, wall time {result.wall_s:.0f} s.", "",
              "**Two months, one here.** A stay's *discharge month* is the month of its discharge day; its *clearing "
-             "month* is the month its settlement committed in (Asia/Shanghai, SPEC §3). A hospital settles at "
+             "month* is the month its settlement committed in (Asia/Shanghai; docs/architecture.md, the services' clock). A hospital settles at "
              f"discharge (即时结算), so here both are {month}; a settlement retried or recorded days later (after a "
              "lost answer, a reversal and a new settle) would clear in the month it finally committed in.", "",
              "## The month's stays, by region pair", "",

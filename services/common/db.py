@@ -1,14 +1,19 @@
 """Postgres access for a party: one asyncpg pool and the party's SQL migrations, applied at start.
 
 Migrations are plain files `migrations/NNNN_name.sql` beside each party's code, applied in order
-under an advisory lock so two processes of one party starting together apply each once.
+under an advisory lock so two processes of one party starting together apply each once. A migration that
+needs more than SQL (a keyed hash of existing rows, re-encoding stored protobuf) is `NNNN_name.py` with
+`async def migrate(connection, context)`: it runs in the same transaction, in the same order, and gets the
+party's `context` (e.g. the insured agency's member key).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -36,18 +41,35 @@ async def create_pool(dsn: str, size_max: int = POOL_SIZE_MAX) -> asyncpg.Pool:
                                      max_inactive_connection_lifetime=IDLE_CONNECTION_LIFETIME_S)
 
 
-async def apply_migrations(pool: asyncpg.Pool, directory: Path) -> list[str]:
-    """Apply every migration of `directory` not applied yet; returns the names applied now."""
+def migration_files(directory: Path) -> list[Path]:
+    """The SQL and Python migrations of `directory`, in the order of their names."""
+    return sorted([*directory.glob("*.sql"), *directory.glob("*.py")], key=lambda path: path.name)
+
+
+async def run_python_migration(connection: asyncpg.Connection, path: Path, context: dict[str, Any]) -> None:
+    spec = importlib.util.spec_from_file_location(f"migration_{path.parent.parent.name}_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    await module.migrate(connection, context)
+
+
+async def apply_migrations(pool: asyncpg.Pool, directory: Path, context: dict[str, Any] | None = None) -> list[str]:
+    """Apply every migration of `directory` not applied yet; returns the names applied now. `context` is
+    given to the Python migrations (what they need of the party's configuration)."""
     applied_now: list[str] = []
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
         done = {row["name"] for row in await connection.fetch("SELECT name FROM schema_migrations")}
-        for path in sorted(directory.glob("*.sql")):
+        for path in migration_files(directory):
             if path.name in done:
                 continue
-            await connection.execute(path.read_text(encoding="utf-8"))
+            if path.suffix == ".py":
+                await run_python_migration(connection, path, context or {})
+            else:
+                await connection.execute(path.read_text(encoding="utf-8"))
             await connection.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
             applied_now.append(path.name)
     return applied_now

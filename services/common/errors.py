@@ -72,8 +72,10 @@ def status_for(error: DomainError) -> status_pb2.Status:
                                                             description=clipped(error.reason))])
         return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=message, details=[packed(detail)])
     if isinstance(error, NotAllowed):
-        detail = error_details_pb2.ErrorInfo(reason="NOT_ALLOWED", domain="clearinghouse",
-                                             metadata={"identity": clipped(error.identity), "action": error.action})
+        metadata = {"identity": clipped(error.identity), "action": clipped(error.action)}
+        if error.rule:
+            metadata["rule"] = error.rule
+        detail = error_details_pb2.ErrorInfo(reason="NOT_ALLOWED", domain="clearinghouse", metadata=metadata)
         return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message, details=[packed(detail)])
     if isinstance(error, Unauthenticated):
         detail = error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain="clearinghouse",

@@ -103,6 +103,33 @@ def totals_from_proto(message: types_pb2.DailyTotals) -> DailyTotals:
                        message.psn_pay_fen, message.pending)
 
 
+# A refused repair call, said as what happened (operators read it in `clearing-admin reconcile`'s "why" column).
+RETRIED_CODES = {grpc.StatusCode.UNAVAILABLE: "could not be reached", grpc.StatusCode.DEADLINE_EXCEEDED:
+                 "did not answer in time", grpc.StatusCode.CANCELLED: "dropped the call",
+                 grpc.StatusCode.ABORTED: "gave up on a conflict", grpc.StatusCode.RESOURCE_EXHAUSTED: "was overloaded"}
+
+
+def sentence(text: str) -> str:
+    """`text` as a sentence: capital first letter, full stop at the end."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?", "。")) else ".")
+
+
+def repair_error_text(error: grpc.aio.AioRpcError | DomainError) -> str:
+    """Why a repair did not go through, in sentences: no exception class or status code names. A `DomainError`
+    is this party's own refusal (its reason is the text); a gRPC error is the neighbour's, either it could not be
+    asked (the next run tries again) or it refused, with its reason."""
+    if isinstance(error, DomainError):
+        return sentence(f"not repaired: {getattr(error, 'reason', None) or error.message}")
+    details = (error.details() or "").strip()
+    if error.code() in RETRIED_CODES:
+        said = f" ({details.rstrip('.')})" if details else ""
+        return f"The other party {RETRIED_CODES[error.code()]}{said}; the next run tries again."
+    return sentence(f"the other party refused the repair: {details or 'no reason given'}")
+
+
 RepairAction = Callable[[Difference, types_pb2.DetailLine | None, types_pb2.DetailLine | None], Awaitable[None]]
 
 
@@ -138,10 +165,8 @@ async def reconcile_pair(pair: str, day: str, day_key: DayKey, upstream: list[ty
             try:
                 await repair(difference, ups.get(difference.key), downs.get(difference.key))
                 item.repaired = True
-            except grpc.aio.AioRpcError as error:  # tried again on the next run
-                item.error = f"{error.code().name}: {error.details()}"
-            except DomainError as error:
-                item.error = f"{type(error).__name__}: {error}"
+            except (grpc.aio.AioRpcError, DomainError) as error:  # a failed call is tried again on the next run
+                item.error = repair_error_text(error)
         report.repairs.append(item)
         await record(item)
         log.warning("reconciliation_difference", pair=pair, day=day, day_key=day_key.value, key=difference.key,

@@ -30,10 +30,14 @@ class Discharge:
     bill_seed: int
 
 
-def plan_discharge(seed: int, index: int, regions: dict[str, Region], members_per_region: int, month_start: date) -> Discharge:
+def plan_discharge(seed: int, index: int, regions: dict[str, Region], members_per_region: int, month_start: date,
+                   treating_region: str | None = None) -> Discharge:
+    """Discharge `index` of a run; with `treating_region`, always at one of that region's hospitals."""
     rng = random.Random(f"discharge:{seed}:{index}")
     codes = sorted(regions)
     treating = rng.choice(codes)
+    if treating_region is not None:
+        treating = treating_region
     if rng.randrange(100) < LOCAL_SHARE_PCT:
         insured = treating
     else:

@@ -78,8 +78,8 @@ async def reconcile_region(hospital, region: str, day: date, grace_s: int,  # no
 
     async def repair(difference: Difference, up: types_pb2.DetailLine | None, down: types_pb2.DetailLine | None) -> None:
         if difference.key not in mine or difference.repair not in (Repair.REVERSE_STALE_PENDING, Repair.REVERSE_ORPHAN):
-            raise PreconditionFailed("key", "not one of this HIS's settlements to reverse, or no rule a hospital "
-                                            "applies: reported")
+            raise PreconditionFailed("key", "it is not one of this HIS's settlements to reverse, or no rule a "
+                                            "hospital applies fits it, so it is reported for the operator")
         stub = hospital.hospital_stubs[mine[difference.key]]  # the hospital that sent the Settle reverses it
         await stub.Reverse(ta.ReverseRequest(request_id=repair_request_id("his-reverse", difference.key),
                                              original_request_id=difference.key,

@@ -20,13 +20,13 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import treating_agency_pb2_grpc as ta_grpc
 from clearinghouse.v1 import types_pb2
 
+from clearing.bill import check_region
 from clearing.dates import check_month
 from clearing.errors import InvalidField
 from services.common import reconciling
 from services.common.clock import shanghai_today
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
-from services.common.clock import shanghai_today
 from services.common.requests import check_request_id
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
@@ -93,6 +93,11 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         if month_start > shanghai_today():
             # Its stays would be discharged after today, which every agency refuses.
             raise InvalidField("month", f"{request.month} has not begun (today is {shanghai_today().isoformat()})")
+        treating_region = None
+        if request.treating_region:
+            treating_region = check_region(request.treating_region, "treating_region")
+            if treating_region not in self.treating_stubs:
+                raise InvalidField("treating_region", f"{treating_region} is not a region of this stack")
         seed = request.seed or self.seed
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         semaphore = asyncio.Semaphore(concurrency)
@@ -101,13 +106,16 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             outcome = (False, "")
             try:
                 async with semaphore:
-                    plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start)
+                    plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start,
+                                          treating_region)
                     outcome = await self.discharge(run_id, plan, request.month)
             except Exception:  # noqa: BLE001 - every discharge reports, or the stream would wait forever
                 log.exception("discharge_crashed", index=index)
             finally:
                 await queue.put(outcome)
 
+        # The request is accepted: say so at once (a client shows progress only once its run is not refused).
+        yield pb.RunDischargesResponse(done=0, total=request.count, failed=0)
         tasks = [asyncio.create_task(one(index)) for index in range(request.count)]
         done = failed = 0
         last = ""
@@ -218,13 +226,15 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
     async def GetSummary(self, request: pb.GetSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetSummaryResponse:
         if request.month:
             parse_month(request.month, "month")
+        run = UUID(check_request_id(request.run_request_id, "run_request_id")) if request.run_request_id else None
+        where = "($1 = '' OR month = $1) AND ($2::uuid IS NULL OR run_request_id = $2)"
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT treating_region, insured_region, count(*) AS stays, sum(total_fen)::bigint AS total_fen, "
                 "sum(fund_pay_fen)::bigint AS fund_pay_fen, sum(psn_pay_fen)::bigint AS psn_pay_fen FROM discharges "
-                "WHERE status = 'settled' AND ($1 = '' OR month = $1) GROUP BY 1, 2 ORDER BY 1, 2", request.month)
-            failed = await conn.fetchval(
-                "SELECT count(*) FROM discharges WHERE status <> 'settled' AND ($1 = '' OR month = $1)", request.month)
+                f"WHERE status = 'settled' AND {where} GROUP BY 1, 2 ORDER BY 1, 2", request.month, run)
+            failed = await conn.fetchval(f"SELECT count(*) FROM discharges WHERE status <> 'settled' AND {where}",
+                                         request.month, run)
         return pb.GetSummaryResponse(
             pairs=[pb.PairSummary(treating_region=row["treating_region"], insured_region=row["insured_region"],
                                   stays=row["stays"], total_fen=row["total_fen"], fund_pay_fen=row["fund_pay_fen"],

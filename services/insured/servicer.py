@@ -1,5 +1,10 @@
 """InsuredAgencyService: a servicer method reads as the business step and delegates to the core.
 
+Personal data (SPEC §9): the agency keeps no ID number and no name. A member's row holds the keyed hash of
+the ID number (`keys.id_hash`, HMAC-SHA256 under the region's secret key) and its masked form; the stored
+first request of RegisterMember holds keyed hashes in their place (`redacted_registration`). VerifyMember
+hashes a presented ID number and compares; the number is never stored or logged.
+
 Adjudicate locks the member's accumulator row for the policy year first, then looks the
 request up: two retries, or two discharges of one member in two regions, queue on that lock,
 so the same remaining cap or deductible is never consumed twice (SPEC §8 concurrency).
@@ -20,7 +25,7 @@ from clearinghouse.v1 import types_pb2
 from clearing.adjudicate import Adjudication, StayFacts, adjudicate
 from clearing.classify import LineClass
 from clearing.member import Member
-from clearing.bill import check_region, check_text
+from clearing.bill import check_id_number, check_region, check_text
 from clearing.dates import parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
@@ -28,15 +33,14 @@ from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Sc
 from services.common import convert, reconciling
 from services.common.errors import rpc, rpc_stream
 from services.common.locks import lock_settlement_key
-from services.common.logs import mask_id_number, mask_name
+from services.common.logs import mask_id_number
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
-from services.insured import store
+from services.insured import keys, store
 from services.security.party import Security
 
 log = structlog.get_logger()
-ID_NUMBER_LENGTH = 18
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,15 @@ class ParsedClaim:
 
 
 class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
-    def __init__(self, region: str, pool: asyncpg.Pool, policies: PolicyBook, *, security: Security) -> None:
+    def __init__(self, region: str, pool: asyncpg.Pool, policies: PolicyBook, member_key: bytes, *,
+                 security: Security) -> None:
         assert policies.region == region
+        assert len(member_key) >= keys.KEY_BYTES, "the region's member key (services/insured/keys.py)"
         self.region = region
         self.security = security  # this agency's identity and deny list: every call is authenticated with it
         self.pool = pool
         self.policies = policies
+        self.member_key = member_key
 
     def parse_claim(self, claim: types_pb2.Claim) -> ParsedClaim:
         settlement_id, treating_region, insured_region = convert.claim_header(claim)
@@ -209,22 +216,39 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         member = request.member
         member_id = check_text(member.member_id, "member.member_id", 64)
         id_number = check_id_number(member.id_number, "member.id_number")
-        name = check_text(member.name, "member.name", 64)
+        check_text(member.name, "member.name", 64)  # required of the registration, then forgotten
         scheme = convert.from_enum(convert.SCHEMES, member.scheme, "member.scheme")
         tier = convert.from_enum(convert.TIERS, member.assistance, "member.assistance")
         response = pb.RegisterMemberResponse(member=masked(member))
+        # What is stored and compared for idempotency: the request with keyed hashes for the ID number and name.
+        kept = redacted_registration(request, self.member_key)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            stored = await replay(conn, request_id, "RegisterMember", request)
+            stored = await replay(conn, request_id, "RegisterMember", kept)
             if stored is not None:
                 return pb.RegisterMemberResponse.FromString(stored)
             self.check_policy_defines(scheme, tier)  # after the replay: a retry gets its first answer
             existing = await store.find_member_row(conn, member_id)
             if existing is not None:
                 raise PreconditionFailed("member.member_id", f"member {member_id} is already registered")
-            await store.insert_member(conn, member_id, id_number, name, scheme, member.retired, member.poverty, tier)
-            await remember(conn, request_id, "RegisterMember", request, response)
+            await store.insert_member(conn, member_id, keys.id_hash(self.member_key, id_number),
+                                      mask_id_number(id_number), scheme, member.retired, member.poverty, tier)
+            await remember(conn, request_id, "RegisterMember", kept, response)
         log.info("member_registered", member_id=member_id)
         return response
+
+    @rpc
+    async def VerifyMember(self, request: pb.VerifyMemberRequest, context: grpc.aio.ServicerContext) -> pb.VerifyMemberResponse:
+        """Whether a presented ID number is the member's: hashed with the region's key and compared with the
+        stored hash, in constant time. Nothing is written; the number is not logged (not even masked)."""
+        member_id = check_text(request.member_id, "member_id", 64)
+        id_number = check_id_number(request.id_number, "id_number")
+        async with self.pool.acquire() as conn:
+            row = await store.find_member_row(conn, member_id)
+        if row is None:
+            raise NotFound(f"regions/{self.region}/members/{member_id}")
+        matched = keys.matches(self.member_key, id_number, row["id_hash"])
+        log.info("member_verified", member_id=member_id, matches=matched)
+        return pb.VerifyMemberResponse(matches=matched)
 
     def check_policy_defines(self, scheme: Scheme, tier: AssistanceTier | None) -> None:
         """Refuse a member the policy in force could not settle: a scheme it lacks, or an assistance tier its
@@ -281,29 +305,35 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                 raise NotFound(f"regions/{self.region}/members/{member_id}")
             ytd = await store.read_accumulators(conn, member_id, year, lock=False)
             filings = await store.filings_of(conn, member_id)
-        member = pb.Member(member_id=member_id, id_number=row["id_number"], name=row["name"],
+        member = pb.Member(member_id=member_id, id_number=row["id_number_masked"],
                            scheme=convert.SCHEMES[row["scheme"]], retired=row["retired"], poverty=row["poverty"],
                            assistance=convert.TIERS[row["assistance"]])
         return pb.GetMemberResponse(
-            member=masked(member), accumulators=convert.ytd_to_proto(ytd),
+            member=member, accumulators=convert.ytd_to_proto(ytd),
             filings=[pb.Filing(category=convert.FILINGS[FilingStatus(item["category"])],
                                treating_region=item["treating_region"] or "", valid_from=item["valid_from"].isoformat(),
                                valid_to=item["valid_to"].isoformat() if item["valid_to"] else "")
                      for item in filings])
 
 
-def check_id_number(value: str, field: str) -> str:
-    """18-character national ID number (身份证号): 17 digits and a digit or X."""
-    if len(value) != ID_NUMBER_LENGTH or not value.isascii() or not value[:17].isdigit() \
-            or not (value[17].isdigit() or value[17] in "Xx"):
-        raise InvalidField(field, "must be an 18-character ID number")
-    return value.upper()
+HASHED = "hmac-sha256:"
 
 
 def masked(member: pb.Member) -> pb.Member:
-    """A copy with the ID number and name masked: they never leave the agency in clear."""
+    """A copy as the agency answers it: the ID number masked, no name (it keeps none, not even masked)."""
     copy = pb.Member()
     copy.CopyFrom(member)
-    copy.id_number = mask_id_number(member.id_number)
-    copy.name = mask_name(member.name)
+    copy.id_number = mask_id_number(member.id_number.upper())
+    copy.ClearField("name")
+    return copy
+
+
+def redacted_registration(request: pb.RegisterMemberRequest, key: bytes) -> pb.RegisterMemberRequest:
+    """The request as the agency keeps it for idempotency: the ID number and the name replaced by keyed hashes,
+    so a retry is still compared field by field (another ID number or name is ALREADY_EXISTS naming it) while
+    neither is stored. The ID number is hashed normalised, as `id_hash` is."""
+    copy = pb.RegisterMemberRequest()
+    copy.CopyFrom(request)
+    copy.member.id_number = HASHED + keys.id_hash(key, request.member.id_number)
+    copy.member.name = HASHED + keys.name_hash(key, request.member.name)
     return copy

@@ -21,12 +21,14 @@ async def find_member_row(conn: asyncpg.Connection, member_id: str) -> asyncpg.R
     return await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
 
 
-async def insert_member(conn: asyncpg.Connection, member_id: str, id_number: str, name: str, scheme: Scheme,
-                        retired: bool, poverty: bool, assistance: AssistanceTier | None) -> None:
+async def insert_member(conn: asyncpg.Connection, member_id: str, id_hash: str, id_number_masked: str,
+                        scheme: Scheme, retired: bool, poverty: bool, assistance: AssistanceTier | None) -> None:
+    """A member as the agency keeps it: the keyed hash and the masked form of the ID number, never the number
+    or the name (services/insured/keys.py)."""
     await conn.execute(
-        "INSERT INTO members (member_id, id_number, name, scheme, retired, poverty, assistance) "
+        "INSERT INTO members (member_id, id_hash, id_number_masked, scheme, retired, poverty, assistance) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        member_id, id_number, name, scheme.value, retired, poverty, assistance.value if assistance else None)
+        member_id, id_hash, id_number_masked, scheme.value, retired, poverty, assistance.value if assistance else None)
 
 
 async def insert_filing(conn: asyncpg.Connection, member_id: str, category: FilingStatus, treating_region: str | None,

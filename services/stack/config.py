@@ -17,6 +17,9 @@ MEMBERS_PER_REGION = 200
 CERTS_SUBDIR = "certs"  # the stack's certificate directory, under its work directory
 OPERATOR_ENV = "CLEARING_OPERATOR"  # the operator `clearing-admin` and the launcher call as (default `admin`)
 DEFAULT_OPERATOR = "admin"
+# Each insured region's first prepayment (预付金) deposited by `make demo` and `clearing-admin stack up`: sized so that
+# the demo's month uses most of it (some regions cross the 70 % warning, a few run out).
+PREPAYMENT_FEN = 2_000_000_00
 
 
 def dsn_for(base_dsn: str, database: str) -> str:
@@ -42,6 +45,10 @@ class StackConfig:
     certs_dir: str = ""
     # Plaintext gRPC instead (`--insecure`): every service logs a warning at every start.
     insecure: bool = False
+    # Where each region's insured agency reads its secret member key (`<dir>/<region>.key`,
+    # services/insured/keys.py); empty: the directory CLEARING_MEMBER_KEY_DIR names. A development stack
+    # generates its keys into its own work directory (`StackProcesses.prepare`).
+    member_key_dir: str = ""
 
     def transport(self) -> Transport:
         """Mutual TLS from `certs_dir`, or plaintext when `insecure`."""

@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.common import clock
 from services.common.db import ensure_database
 from services.common.regions import load_regions
+from services.insured.keys import ensure_member_keys
 from services.security import certs
 from services.stack.config import CERTS_SUBDIR, DEFAULT_OPERATOR, StackConfig, operator_identity
 from services.stack.database import Database
@@ -113,7 +114,9 @@ class StackProcesses:
         self.config = StackConfig(
             base_dsn=self.database.base_dsn, database_prefix=prefix, clearing_house_port=free_port(),
             his_port=free_port(), region_ports={region: free_port() for region in regions}, seed=self.seed,
-            members_per_region=self.members_per_region, certs_dir=certs_dir, insecure=self.insecure)
+            members_per_region=self.members_per_region, certs_dir=certs_dir, insecure=self.insecure,
+            # Development keys, random per stack directory and kept there (a restart still matches its hashes).
+            member_key_dir=str(ensure_member_keys(self.work_dir / "keys", regions)))
         for party in self.config.parties():
             await ensure_database(self.database.base_dsn, self.config.database(party))
         self.config.save(self.config_path)

@@ -14,6 +14,7 @@ import prometheus_client
 
 from services.common.logs import configure
 from services.common.server import run_until_stopped
+from services.insured.keys import load_member_key
 from services.stack.config import StackConfig
 from services.stack.wiring import Running, start_clearing_house, start_his, start_region
 
@@ -31,7 +32,9 @@ async def start(role: str, config: StackConfig) -> Running:
     if kind != "region" or region not in config.region_ports:
         raise SystemExit(f"unknown role {role!r}")
     return await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
-                              config.dial_address("clearinghouse"), config.region_ports[region], transport=transport)
+                              config.dial_address("clearinghouse"), config.region_ports[region],
+                              insured_addresses=regions, transport=transport,
+                              member_key=load_member_key(region, config.member_key_dir or None))
 
 
 async def serve(role: str, config_path: Path) -> None:

@@ -27,6 +27,7 @@ from services.clearinghouse.servicer import ClearingHouseServicer
 from services.common.db import apply_migrations, create_pool
 from services.common.regions import load_agreements, load_policy_book, load_regions
 from services.common.server import ServiceBinding, start_server
+from services.insured.keys import load_member_key
 from services.insured.servicer import InsuredAgencyServicer
 from services.security.identity import agency, clearinghouse, his_simulator, hospital
 from services.security.party import CHANNEL_OPTIONS, Transport, channel_to
@@ -52,21 +53,28 @@ class Running:
             await close()
 
 
-async def open_pool(dsn: str, migrations: str) -> asyncpg.Pool:
+async def open_pool(dsn: str, migrations: str, context: dict[str, Any] | None = None) -> asyncpg.Pool:
     pool = await create_pool(dsn)
-    await apply_migrations(pool, SERVICES_DIR / migrations / "migrations")
+    await apply_migrations(pool, SERVICES_DIR / migrations / "migrations", context)
     return pool
 
 
 async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearing_house_address: str,
-                       port: int = 0, *, transport: Transport) -> Running:
+                       port: int = 0, insured_addresses: dict[str, str] | None = None,
+                       member_key: bytes | None = None, *, transport: Transport) -> Running:
     """One region's treating and insured agencies in one server (identity `agency/{region}`), each on its own
-    database."""
+    database.
+
+    `insured_addresses`: where the treating agency reaches the other regions' insured agencies to check a
+    patient at admission (VerifyMember; `connect_insured_agencies` adds them later). `member_key`: the insured
+    agency's key for the members' ID-number hashes; by default read from the key directory the environment
+    names (services/insured/keys.py)."""
     regions = load_regions()
     security = transport.security(agency(region))
+    key = member_key if member_key is not None else load_member_key(region)
     treating_pool = await open_pool(treating_dsn, "treating")
-    insured_pool = await open_pool(insured_dsn, "insured")
-    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region), security=security)
+    insured_pool = await open_pool(insured_dsn, "insured", {"member_key": key})
+    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region), key, security=security)
     ch_channel = security.channel(clearing_house_address)
     treating = TreatingAgencyServicer(
         region, treating_pool, {h.code: h.level for h in regions[region].hospitals},
@@ -82,8 +90,22 @@ async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearin
     # The treating agency reaches its own region's insured agency over gRPC like any other party.
     self_channel = security.channel(f"127.0.0.1:{bound}")
     treating.local_insured = insured_agency_pb2_grpc.InsuredAgencyServiceStub(self_channel)
-    return Running(server, bound, {"treating": treating, "insured": insured},
-                   [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close])
+    running = Running(server, bound, {"treating": treating, "insured": insured},
+                      [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close])
+    connect_insured_agencies(running, insured_addresses or {})
+    return running
+
+
+def connect_insured_agencies(region: Running, insured_addresses: dict[str, str]) -> None:
+    """Give a region's treating agency the other regions' insured agencies (for VerifyMember at admission; the
+    claims themselves go through the clearing house). Its own region's is reached through `local_insured`."""
+    treating: TreatingAgencyServicer = region.servicers["treating"]
+    for insured_region, address in insured_addresses.items():
+        if insured_region == treating.region:
+            continue
+        channel = treating.security.channel(address)
+        treating.other_insured[insured_region] = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
+        region.closers.append(channel.close)
 
 
 async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0,

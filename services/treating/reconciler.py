@@ -93,6 +93,6 @@ class TreatingReconciliation:
         async with self.agency.pool.acquire() as conn:
             row = await store.find_settlement(conn, settlement_id)
         if row is not None:
-            raise PreconditionFailed("settlement_id", f"recorded here as {row['status']} on settlement day "
-                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}): "
-                                                      "reconcile that day; not reversed")
+            raise PreconditionFailed("settlement_id", f"it is recorded here as {row['status']} on settlement day "
+                                                      f"{row['settlement_day']} (discharged {row['discharged_on']}), so "
+                                                      "it was not reversed; reconcile that day")

@@ -1,6 +1,10 @@
 """TreatingAgencyService: what a hospital's HIS calls (2201 admit, 2301 charges, 2303 quote, 2304 settle,
 2305 cancel).
 
+Personal data (SPEC §9): the patient's ID number and name stay here. Admit asks the patient's insured agency
+once (VerifyMember, directly: the clearing house never sees the number) whether the ID number is the member's,
+and refuses the admission when it is not; the claim downstream carries only the member number.
+
 Lines are classified here with the treating region's catalogue (就医地目录). A same-region patient
 is adjudicated by this region's own insured agency; everyone else goes through the clearing
 house. Settle records a pending settlement and commits before calling downstream, so a retry of
@@ -22,7 +26,9 @@ from clearinghouse.v1 import types_pb2
 from google.rpc import status_pb2
 
 from clearing import limits
-from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_region, check_text, make_bill
+from clearing.bill import (
+    BillLine, check_diagnoses, check_hospital_code, check_id_number, check_region, check_text, make_bill,
+)
 from clearing.catalogue import Catalogue, parse_catalogue_csv
 from clearing.classify import classify_bill
 from clearing.dates import check_month, first_open_month, parse_day
@@ -58,6 +64,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         self.hospital_levels = hospital_levels
         self.clearing_house = clearing_house
         self.local_insured = local_insured
+        # The insured agencies of the other regions, for VerifyMember only (services/stack/wiring.py).
+        self.other_insured: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub] = {}
         self.catalogues = CatalogueVersions()
 
     async def load_catalogue(self) -> None:
@@ -85,10 +93,14 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         patient = request.patient
         insured_region = check_region(patient.insured_region, "patient.insured_region")
         member_id = check_text(patient.member_id, "patient.member_id", 64)
-        id_number = check_text(patient.id_number, "patient.id_number", 18)
+        id_number = check_id_number(patient.id_number, "patient.id_number")
         name = check_text(patient.name, "patient.name", 64)
         admitted_on = check_not_after_today(parse_day(request.admitted_on, "admitted_on"), "admitted_on")
         diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
+        async with self.pool.acquire() as conn:
+            earlier = await store.find_encounter_by_request(conn, request_id)
+        if earlier is None:  # a retry of a recorded admission is replayed without asking again
+            await self.verify_patient(insured_region, member_id, id_number, context)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             await lock_request(conn, request_id)  # a concurrent copy waits here, then finds this one's encounter
             earlier = await store.find_encounter_by_request(conn, request_id)
@@ -101,6 +113,31 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                          request.emergency, diagnoses)
         log.info("patient_admitted", encounter_id=encounter_id, hospital_code=hospital_code, id_number=id_number)
         return pb.AdmitResponse(encounter_id=encounter_id, hospital_level=level)
+
+    def insured_agency(self, insured_region: str) -> insured_agency_pb2_grpc.InsuredAgencyServiceStub:
+        if insured_region == self.region:
+            return self.local_insured
+        stub = self.other_insured.get(insured_region)
+        if stub is None:
+            raise NotFound(f"regions/{insured_region}", "no insured agency of this region is connected")
+        return stub
+
+    async def verify_patient(self, insured_region: str, member_id: str, id_number: str,
+                             context: grpc.aio.ServicerContext) -> None:
+        """The patient is the member: the insured agency compares the ID number with its keyed hash of the
+        member's (anyone could otherwise settle on any member number). NOT_FOUND for an unknown member,
+        FAILED_PRECONDITION naming `patient.id_number` for another person's number: the request is well formed,
+        it does not agree with the insured region's register. An outage passes on (UNAVAILABLE: retry)."""
+        try:
+            answer = await self.insured_agency(insured_region).VerifyMember(insured_agency_pb2.VerifyMemberRequest(
+                member_id=member_id, id_number=id_number), timeout=downstream_timeout_s(context))
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"regions/{insured_region}/members/{member_id}", "no such member") from None
+            raise
+        if not answer.matches:
+            raise PreconditionFailed("patient.id_number", f"is not the ID number of member {member_id} of region "
+                                                          f"{insured_region}")
 
     @rpc
     async def UploadCharges(self, request: pb.UploadChargesRequest, context: grpc.aio.ServicerContext) -> pb.UploadChargesResponse:

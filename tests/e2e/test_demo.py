@@ -30,7 +30,7 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     month = previous_month(shanghai_today())
     output = console.export_text()
     assert sum(row.stays for row in rows) >= 30
-    assert f"Stays discharged in {month}" in output and f"clearing month" in output
+    assert f"Stays discharged in {month}" in output and "clearing month" in output
     assert f"{month} is over" in output
     assert re.search(rf"{month}: settled \(已清算\)", output), "every transfer confirmed, the month cleared"
     assert f"Payout lists of {month}" in output and "closed, frozen" in output

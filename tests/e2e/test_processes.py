@@ -467,3 +467,87 @@ async def test_operators_print_the_year_summary_from_the_cli(processes):
     bad = await asyncio.to_thread(clearing_admin, "statement", "year", region, "26", "--config", config)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "year" in bad.stderr
+
+
+def one_error_line(result: subprocess.CompletedProcess, *names: str) -> None:
+    """An operator error: exit 2, nothing on stdout, one `error: …` line on stderr naming each of `names`."""
+    assert result.returncode == 2, result
+    assert result.stdout == "", result.stdout
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in names:
+        assert name in result.stderr, (name, result.stderr)
+
+
+async def test_operators_feed_the_running_stack_with_discharge_run(processes):
+    """`discharge run` settles N discharges in the running stack through the HIS simulator, only at the hospitals
+    of --region when given, with a progress bar and a summary of the run; a bad option is one error line."""
+    import re
+
+    config = str(processes.config_path)
+    ran = await asyncio.to_thread(clearing_admin, "discharge", "run", "--count", "6", "--region", "440100", "--month",
+                                  "2026-06", "--seed", "5", "--concurrency", "3", "--config", config)
+    assert ran.returncode == 0, ran.stderr
+    assert "Discharging patients" in ran.stdout and "6/6" in ran.stdout, "the progress bar, finished"
+    assert "all pairs" in ran.stdout and "hospitals of 440100" in ran.stdout, "the summary table"
+    run_id = re.search(r"run ([0-9a-f-]{36}), seed 5", ran.stdout).group(1)
+    rows = await settled_rows(processes, run_id)
+    assert len(rows) == 6 and {row["treating_region"] for row in rows} == {"440100"}
+    assert {row["month"] for row in rows} == {"2026-06"}
+    settled = [row for row in rows if row["status"] == "settled"]
+    assert settled and f"{len(settled)} settled, {6 - len(settled)} failed" in ran.stdout
+    assert any(row["insured_region"] != "440100" for row in settled), "patients insured elsewhere too"
+
+    for arguments, name in ((("--count", "0"), "--count"), (("--count", "2", "--concurrency", "65"), "--concurrency"),
+                            (("--count", "x"), "--count"), (("--count", "2", "--region", "999999"), "--region"),
+                            (("--count", "2", "--region", "4401"), "--region"),
+                            (("--count", "2", "--month", "2026-13"), "--month"),
+                            (("--count", "2", "--month", "2099-01"), "month"),  # refused by the HIS: not begun
+                            (("--count", "2", "--seed", "-1"), "--seed")):
+        one_error_line(await asyncio.to_thread(clearing_admin, "discharge", "run", *arguments, "--config", config),
+                       name)
+
+
+async def test_settlement_show_and_explain_find_the_region_and_print_words(processes):
+    """Without --region: a cross-region settlement is found through the clearing house (GetClaim names its treating
+    region), a local one by asking each region; statuses and catalogue rules are words, not proto enum names."""
+    config = str(processes.config_path)
+    run_id = str(uuid.uuid4())
+    await run_discharges(processes, run_id, 12)  # seed 11: discharges 0 (430100→440100) and 3 (440100 local)
+    settled = [row for row in await settled_rows(processes, run_id) if row["status"] == "settled"]
+    cross = next(row for row in settled if row["treating_region"] != row["insured_region"])
+    local = next(row for row in settled if row["treating_region"] == row["insured_region"])
+    rules = {"CATALOGUE_RULE_TREATING": "treating catalogue", "CATALOGUE_RULE_INSURED": "insured catalogue"}
+    for row, how in ((cross, "named by the clearing house"), (local, "found by asking each region")):
+        settlement_id = str(row["settlement_id"])
+        shown = await asyncio.to_thread(clearing_admin, "settlement", "show", settlement_id, "--config", config)
+        assert shown.returncode == 0, shown.stderr
+        assert f"treating region {row['treating_region']}, {how}" in shown.stdout
+        as_json = await asyncio.to_thread(clearing_admin, "settlement", "show", settlement_id, "--config", config,
+                                          "--json")
+        assert as_json.returncode == 0, as_json.stderr
+        document = json.loads(as_json.stdout)  # JSON stays the proto mapping: machine-readable enum names
+        assert document["status"] == "SETTLEMENT_STATUS_SETTLED"
+        assert document["claim"]["treating_region"] == row["treating_region"]
+        assert f"  settled  {'local' if row is local else 'cross-region'}  {rules[document['catalogue_rule']]}" \
+            in shown.stdout
+        assert "SETTLEMENT_STATUS" not in shown.stdout and "CATALOGUE_RULE" not in shown.stdout
+        explained = await asyncio.to_thread(clearing_admin, "settlement", "explain", settlement_id, "--lang", "en",
+                                            "--config", config)
+        assert explained.returncode == 0, explained.stderr
+        assert "the patient pays" in explained.stdout and row["treating_region"] in explained.stdout
+    one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "show", str(uuid.uuid4()), "--config", config),
+                   "NOT_FOUND", "SETTLEMENT_ID")
+    one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "explain", "not-a-uuid", "--config", config),
+                   "settlement_id")
+
+
+async def test_unknown_regions_are_refused_with_one_error_line(processes):
+    """A region that is not part of the stack is refused (exit 2, one line naming it), never an empty answer."""
+    config = str(processes.config_path)
+    closed = await asyncio.to_thread(clearing_admin, "month", "close", CLOSED_MONTH, "--config", config, "--json")
+    assert closed.returncode == 0, closed.stderr  # (closing twice changes nothing)
+    for arguments, name in ((("statement", "show", "999999", CLOSED_MONTH), "REGION"),
+                            (("statement", "year", "999999", CLOSED_MONTH[:4]), "REGION"),
+                            (("prepayment", "status", "--region", "999999"), "--region")):
+        one_error_line(await asyncio.to_thread(clearing_admin, *arguments, "--config", config), name, "999999")

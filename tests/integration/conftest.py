@@ -18,7 +18,6 @@ import io
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 

@@ -15,6 +15,7 @@ Amounts are worked out by hand in the comments.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import asyncpg
@@ -73,8 +74,9 @@ async def agencies(stack, tmp_path_factory):
         await ensure_database(stack.config.base_dsn, stack.config.database(party))
         databases.append(stack.config.database(party))
         dsn = stack.config.dsn(party)
-        pool = await open_pool(dsn, "insured")
-        servicer = InsuredAgencyServicer(REGION, pool, PolicyBook.of([parse_policy(text)]), security=security)
+        key = secrets.token_bytes(32)  # the member key of this made-up region (services/insured/keys.py)
+        pool = await open_pool(dsn, "insured", {"member_key": key})
+        servicer = InsuredAgencyServicer(REGION, pool, PolicyBook.of([parse_policy(text)]), key, security=security)
         server, port = await start_server([ServiceBinding(
             servicer, insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server,
             insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name)], 0, f"test:{name}",

@@ -70,12 +70,35 @@ async def scene(kit) -> Scene:
     cancelled = await kit.discharge(H_GUANGZHOU, member, line, ADMITTED_ON, DISCHARGED_ON)
     await kit.treating(TREATING).Cancel(ta.CancelRequest(request_id=kit.rid(), settlement_id=cancelled.settlement_id,
                                                          reason="test"))
-    ghost = type(member)(**{**member.__dict__, "member_id": f"NOBODY{uuid.uuid4().hex[:10]}"})
-    ghost_encounter = await kit.open_encounter(H_GUANGZHOU, ghost, line, ADMITTED_ON)
+    ghost_encounter = await ghost_encounter_of(kit, open_encounter, f"NOBODY{uuid.uuid4().hex[:10]}")
     quoted = await kit.treating(TREATING).PreSettle(ta.PreSettleRequest(encounter_id=open_encounter,
                                                                         discharged_on=DISCHARGED_ON))
     return Scene(member, open_encounter, empty_encounter, settled_encounter, settled.settlement.settlement_id,
                  cancelled.settlement_id, ghost_encounter, quoted.settlement.claim)
+
+
+async def ghost_encounter_of(kit, encounter_id: str, member_id: str) -> str:  # noqa: ANN001
+    """A copy of an encounter, with its lines, for a member number the insured agency does not know. Admit checks
+    the patient with the insured agency now (VerifyMember), so such an encounter can only be one admitted before
+    that check: written here in SQL as the treating agency of before wrote it."""
+    ghost, request_id = uuid.uuid4(), uuid.uuid4()
+    treating = await kit.db(f"treating_{TREATING}")
+    async with treating.transaction():
+        await treating.execute(
+            "INSERT INTO encounters (encounter_id, request_id, request, hospital_code, hospital_level, insured_region, "
+            "member_id, id_number, name, admitted_on, emergency, diagnoses) SELECT $2, $3, request, hospital_code, "
+            "hospital_level, insured_region, $4, id_number, name, admitted_on, emergency, diagnoses FROM encounters "
+            "WHERE encounter_id = $1", uuid.UUID(encounter_id), ghost, request_id, member_id)
+        await treating.execute(
+            "INSERT INTO charge_lines (encounter_id, line_id, position, code, qty_e4, unit_price_fen, amount_fen, "
+            "service_date) SELECT $2, line_id, position, code, qty_e4, unit_price_fen, amount_fen, service_date "
+            "FROM charge_lines WHERE encounter_id = $1", uuid.UUID(encounter_id), ghost)
+    return str(ghost)
+
+
+def other_id_number(id_number: str) -> str:
+    """Another well-formed ID number: the same one with its sequence digits changed."""
+    return id_number[:14] + ("000" if id_number[14:17] != "000" else "111") + id_number[17]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +232,17 @@ TREATING_CASES = [
          INVALID, TREATING_PARTIES, field="hospital_code"),
     case("Admit-bad-insured-region", lambda k, s: tr(k).Admit(admit(k, s, patient__insured_region="61092")),
          INVALID, TREATING_PARTIES, field="patient.insured_region"),
+    case("Admit-id_number-not-the-members", lambda k, s: tr(k).Admit(admit(
+        k, s, patient__id_number=other_id_number(s.member.id_number))), PRECONDITION, TREATING_PARTIES,
+        subject="patient.id_number"),
+    case("Admit-id_number-short", lambda k, s: tr(k).Admit(admit(k, s, patient__id_number=s.member.id_number[:17])),
+         INVALID, TREATING_PARTIES, field="patient.id_number"),
+    case("Admit-id_number-letter-inside", lambda k, s: tr(k).Admit(admit(
+        k, s, patient__id_number="X" + s.member.id_number[1:])), INVALID, TREATING_PARTIES, field="patient.id_number"),
+    case("Admit-member-unknown-to-the-insured-agency", lambda k, s: tr(k).Admit(admit(
+        k, s, patient__member_id="NOBODY-ADMIT")), NOT_FOUND, TREATING_PARTIES, resource="NOBODY-ADMIT"),
+    case("Admit-insured-region-unknown", lambda k, s: tr(k).Admit(admit(k, s, patient__insured_region="999998")),
+         NOT_FOUND, TREATING_PARTIES, resource="regions/999998"),
     case("Admit-member_id-missing", lambda k, s: tr(k).Admit(admit(k, s, patient__member_id="")),
          INVALID, TREATING_PARTIES, field="patient.member_id"),
     case("Admit-date-not-a-day", lambda k, s: tr(k).Admit(admit(k, s, admitted_on="2026-02-30")),
@@ -665,6 +699,19 @@ INSURED_CASES = [
          NOT_FOUND, INSURED_PARTIES, resource="NOBODY-2"),
     case("GetMember-member-of-another-region", lambda k, s: ins(k).GetMember(ia.GetMemberRequest(
         member_id="M61092400000001")), NOT_FOUND, INSURED_PARTIES, resource="M61092400000001"),
+    # VerifyMember
+    case("VerifyMember-member_id-missing", lambda k, s: ins(k, INSURED).VerifyMember(ia.VerifyMemberRequest(
+        id_number=s.member.id_number)), INVALID, INSURED_PARTIES, field="member_id"),
+    case("VerifyMember-id_number-short", lambda k, s: ins(k, INSURED).VerifyMember(ia.VerifyMemberRequest(
+        member_id=s.member.member_id, id_number="6109")), INVALID, INSURED_PARTIES, field="id_number"),
+    case("VerifyMember-id_number-full-width-digits", lambda k, s: ins(k, INSURED).VerifyMember(ia.VerifyMemberRequest(
+        member_id=s.member.member_id, id_number="６" + s.member.id_number[1:])), INVALID, INSURED_PARTIES,
+        field="id_number"),
+    case("VerifyMember-unknown-member", lambda k, s: ins(k, INSURED).VerifyMember(ia.VerifyMemberRequest(
+        member_id="NOBODY-4", id_number=s.member.id_number)), NOT_FOUND, INSURED_PARTIES, resource="NOBODY-4"),
+    case("VerifyMember-member-of-another-region", lambda k, s: ins(k).VerifyMember(ia.VerifyMemberRequest(
+        member_id=s.member.member_id, id_number=s.member.id_number)), NOT_FOUND, INSURED_PARTIES,
+        resource="regions/430100/members/"),
     # QuoteAdjudication
     case("QuoteAdjudication-claim-for-another-region", lambda k, s: ins(k).QuoteAdjudication(
         ia.QuoteAdjudicationRequest(claim=claim(s))), INVALID, INSURED_PARTIES, field="claim.insured_region"),

@@ -488,6 +488,10 @@ class Scene:
                 retired=True, poverty=True, assistance=types_pb2.ASSISTANCE_TIER_DIBAO)),
             "InsuredAgencyService.RecordFiling": filing,
             "InsuredAgencyService.GetMember": ia.GetMemberRequest(member_id=self.member.member_id, year=2026),
+            # The scene's member with its own ID number: matches (a corrupted number or member id is refused,
+            # or answers `matches: false`, writing nothing either way).
+            "InsuredAgencyService.VerifyMember": ia.VerifyMemberRequest(member_id=self.member.member_id,
+                                                                      id_number=self.member.id_number),
             "InsuredAgencyService.QuoteAdjudication": ia.QuoteAdjudicationRequest(claim=adjudicate.claim),
             "InsuredAgencyService.Adjudicate": adjudicate,
             "InsuredAgencyService.CancelAdjudication": ia.CancelAdjudicationRequest(

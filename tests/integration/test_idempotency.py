@@ -9,7 +9,6 @@ import asyncio
 import uuid
 
 import grpc
-import pytest
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2

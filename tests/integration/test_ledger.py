@@ -31,7 +31,7 @@ from services.common import clock
 from services.common.db import apply_migrations, create_pool, ensure_database
 from services.stack.config import StackConfig, dsn_for
 from services.stack.enrol import enrol_all
-from services.stack.wiring import connect_regions, start_clearing_house, start_region
+from services.stack.wiring import connect_insured_agencies, connect_regions, start_clearing_house, start_region
 
 TREATING = "440100"
 INSURED = "430100"
@@ -287,6 +287,8 @@ async def private(stack, kit, database):
         clock.set_offset(clock.offset_to(clock.shanghai_instant(date.fromisoformat(PRIVATE_MONTH_LAST_DAY), 20)))
         addresses = {region: own.address(region) for region in regions}
         connect_regions(clearing_house, addresses)
+        for region in regions.values():
+            connect_insured_agencies(region, addresses)
         await enrol_all(addresses, kit.seed, 0,
                         transport=stack.transport)  # the catalogues (published to this clearing house too)
         code = kit.plain_codes(TREATING)[3]
