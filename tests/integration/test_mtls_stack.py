@@ -50,12 +50,23 @@ OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 Call = Callable[[grpc.aio.Channel], Awaitable[Any]]
 
 
+# The member every admission here is of: Admit checks the patient with the insured agency (VerifyMember), so it
+# must be enrolled (registered once per module by the `patient` fixture).
+PATIENT: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+async def patient(kit):  # noqa: ANN001, ANN201
+    if not PATIENT:
+        PATIENT.append(await kit.new_member(INSURED))
+
+
 def admit(channel: grpc.aio.Channel) -> Awaitable[Any]:
-    member = f"T{INSURED}{uuid.uuid4().hex[:12].upper()}"
+    member = PATIENT[0]
     return treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).Admit(ta.AdmitRequest(
         request_id=str(uuid.uuid4()), hospital_code=H_GUANGZHOU, admitted_on=DAY, diagnoses=["J18.9"],
-        patient=ta.Patient(insured_region=INSURED, member_id=member, id_number="610924198001011234", name="测试")),
-        timeout=CALL_TIMEOUT_S)
+        patient=ta.Patient(insured_region=INSURED, member_id=member.member_id, id_number=member.id_number,
+                           name=member.name)), timeout=CALL_TIMEOUT_S)
 
 
 def register(channel: grpc.aio.Channel) -> Awaitable[Any]:
