@@ -42,7 +42,9 @@ from services.common.errors import (
 from services.common.requests import (
     check_request_id, remember, replay, same_request_or_conflict, stored_answer,
 )
+from services.security.caller import current_decision
 from services.security.party import Security
+from services.security.policy import require, require_caller
 from google.rpc import status_pb2
 from datetime import UTC, date
 
@@ -265,6 +267,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         async with self.pool.acquire() as conn:
             stored = await stored_answer(conn, request_id, "CancelClaim", request)
             row = await store.find_claim(conn, settlement_id)
+        if row is not None:
+            require_caller(current_decision(), "claim_of_caller", row["treating_region"],
+                           f"cancel claim {settlement_id}: sent by the agency of {row['treating_region']}")
         if stored is not None:
             return pb.CancelClaimResponse.FromString(stored)
         if row is None:
@@ -318,6 +323,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 return pb.ReverseClaimResponse.FromString(stored)
             await lock_settlement_key(conn, settlement_id)
             claim = await store.find_claim(conn, settlement_id, lock=True)
+            if claim is not None:
+                require_caller(current_decision(), "claim_of_caller", claim["treating_region"],
+                               f"reverse claim {settlement_id}: sent by the agency of {claim['treating_region']}")
             if claim is not None and (claim["treating_region"], claim["insured_region"]) != (treating_region, insured_region):
                 raise InvalidField("insured_region", "the claim was recorded between other regions")
             self.stub_for(insured_region)
@@ -429,6 +437,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         async with self.pool.acquire() as conn:
             row = await store.find_claim(conn, settlement_id)
+        if row is not None:
+            decision = current_decision()
+            require(decision, "claim_involves_caller", decision is not None and decision.caller.subject in (
+                row["treating_region"], row["insured_region"]), f"read claim {settlement_id}: between "
+                f"{row['treating_region']} and {row['insured_region']}")
         if row is None or row["status"] in ("pending", "failed") or row["response"] is None:
             raise NotFound(f"settlements/{settlement_id}", "no settled claim with this id")
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]

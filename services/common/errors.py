@@ -7,7 +7,9 @@ Servicer methods never call `abort` themselves: they raise `clearing.errors` exc
 Before a method's body runs, the decorators authenticate the caller with the servicer's `security`
 (services/security/caller.py): with mutual TLS a plaintext caller, a certificate naming no identity of ours
 or a revoked one is UNAUTHENTICATED and the body never runs; the caller's identity is `current_caller()` and
-the `caller` field of every log line of the call. Every servicer must have a `security` attribute.
+the `caller` field of every log line of the call. Then they authorise the call against the table
+(services/security/policy.py): PERMISSION_DENIED naming the rule, and again the body never runs. Every servicer
+must have a `security` attribute.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.metrics import RPC_RESULTS, RPC_SECONDS
-from services.security.caller import authenticate
+from services.security.caller import authenticate, authorise
 from clearing.errors import (
     DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
     Unauthenticated,
@@ -157,6 +159,26 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
+_SERVICE_NAMES: dict[type, str] = {}
+
+
+def service_name(servicer: Any) -> str:  # noqa: ANN401
+    """`TreatingAgencyService` for a servicer of the generated `TreatingAgencyServiceServicer` base class."""
+    kind = type(servicer)
+    if kind not in _SERVICE_NAMES:
+        bases = [base.__name__ for base in kind.__mro__
+                 if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("ServiceServicer")]
+        assert len(bases) == 1, f"{kind.__name__} derives from no generated servicer base class"
+        _SERVICE_NAMES[kind] = bases[0].removesuffix("Servicer")
+    return _SERVICE_NAMES[kind]
+
+
+def admit_call(servicer: Any, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: ANN401
+    """Authenticate the caller and authorise the call, before the method's body runs (raises to refuse)."""
+    caller = authenticate(servicer.security, context)
+    authorise(servicer.security, caller, f"{service_name(servicer)}.{method}", request)
+
+
 def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
     """Decorate a unary servicer method: domain errors become statuses, anything else INTERNAL."""
 
@@ -167,7 +189,7 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
         code = "OK"
         with RPC_SECONDS.labels(name).time():
             try:
-                authenticate(self.security, context)
+                admit_call(self, name, request, context)
                 return await method(self, request, context)
             except Exception as error:  # noqa: BLE001 - every error gets a status
                 code = type(error).__name__
@@ -184,10 +206,12 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
 def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., AsyncIterator[Response]]:
     """Decorate a server-streaming servicer method with the same mapping."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
         try:
-            authenticate(self.security, context)
+            admit_call(self, name, request, context)
             async for item in method(self, request, context):
                 yield item
         except Exception as error:  # noqa: BLE001 - every error gets a status

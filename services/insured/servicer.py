@@ -38,7 +38,9 @@ from services.common.requests import check_request_id, remember, replay, same_re
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
 from services.insured import keys, store
+from services.security.caller import current_decision
 from services.security.party import Security
+from services.security.policy import require
 
 log = structlog.get_logger()
 
@@ -132,6 +134,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                 if stored is not None:
                     return pb.CancelAdjudicationResponse.FromString(stored)
                 raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
+            self.check_side(found)
             ytd = await store.read_accumulators(conn, found["member_id"], found["year"], lock=True)
             row = await store.find_settlement(conn, settlement_id, lock=True)
             stored = await replay(conn, request_id, "CancelAdjudication", request)
@@ -174,9 +177,19 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         log.info("adjudication_reversed", outcome=types_pb2.ReversalOutcome.Name(response.outcome))
         return response
 
+    def check_side(self, row: asyncpg.Record) -> None:
+        """The clearing house undoes only cross-region stays here, the region's own treating agency only its
+        same-region ones (the table's `foreign_settlement` / `local_settlement`)."""
+        decision, local = current_decision(), row["treating_region"] == self.region
+        what = f"act on settlement {row['settlement_id']}"
+        require(decision, "foreign_settlement", not local, f"{what}: a same-region stay of {self.region}")
+        require(decision, "local_settlement", local, f"{what}: a cross-region stay, treated in {row['treating_region']}")
+
     async def reverse_recorded(self, conn: asyncpg.Connection, settlement_id: str) -> pb.ReverseAdjudicationResponse:
         """Restore the accumulators of a settled stay exactly (its recorded delta); nothing else changes."""
         found = await store.find_settlement(conn, settlement_id)
+        if found is not None:
+            self.check_side(found)
         outcome = reversal_outcome(found["status"] if found else None)
         if found is None or found["status"] != "settled":
             return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome])

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearing.bill import check_hospital_code, check_region
 from clearing.errors import NotAllowed
 from services.security.identity import AGENCY, CLEARINGHOUSE, HOSPITAL, OPERATOR, Identity
 
@@ -71,39 +72,50 @@ def _in_served_region(caller: Identity, request: Any, served: Served) -> str | N
     return None
 
 
+# A request rule compares a field with the caller only once the field is well formed: a malformed one is refused
+# INVALID_ARGUMENT naming it, with the validator's own words, as it would be without the rule.
+
 def _names_itself_as_hospital(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if request.hospital_code != caller.subject:
+    if check_hospital_code(request.hospital_code, "hospital_code") != caller.subject:
         return f"acts only as itself: hospital_code names {request.hospital_code or 'no hospital'}"
     return None
 
 
 def _filters_on_itself(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if request.hospital_code != caller.subject:
+    if not request.hospital_code:
         return "reads only its own settlements: set hospital_code to its own code"
+    if check_hospital_code(request.hospital_code, "hospital_code") != caller.subject:
+        return f"reads only its own settlements: hospital_code names {request.hospital_code}"
     return None
 
 
 def _claim_treated_by_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if _claim(request).treating_region != caller.subject:
+    if check_region(_claim(request).treating_region, "claim.treating_region") != caller.subject:
         return f"sends only claims of its own region: claim.treating_region is {_claim(request).treating_region}"
     return None
 
 
 def _treating_region_is_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if request.treating_region != caller.subject:
-        return f"acts only for its own region: treating_region is {request.treating_region or 'empty'}"
+    if not request.treating_region:
+        return f"acts only for its own region: set treating_region to {caller.subject}"
+    if check_region(request.treating_region, "treating_region") != caller.subject:
+        return f"acts only for its own region: treating_region is {request.treating_region}"
     return None
 
 
 def _region_is_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if request.region != caller.subject:
-        return f"acts only for its own region: region is {request.region or 'empty'}"
+    if not request.region:
+        return f"acts only for its own region: set region to {caller.subject}"
+    if check_region(request.region, "region") != caller.subject:
+        return f"acts only for its own region: region is {request.region}"
     return None
 
 
 def _insured_region_is_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if request.insured_region != caller.subject:
-        return f"reads only its own region: insured_region is {request.insured_region or 'empty'}"
+    if not request.insured_region:
+        return f"acts only for its own region: set insured_region to {caller.subject}"
+    if check_region(request.insured_region, "insured_region") != caller.subject:
+        return f"reads only its own region: insured_region is {request.insured_region}"
     return None
 
 
@@ -206,7 +218,7 @@ POLICY: dict[str, Row] = {
     "ClearingHouseService.QuoteClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
     "ClearingHouseService.SettleClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
     "ClearingHouseService.CancelClaim": Row((Grant(AGENCY, (), ("claim_of_caller",)),)),
-    "ClearingHouseService.ReverseClaim": Row((Grant(AGENCY, ("treating_region_is_caller",)),)),
+    "ClearingHouseService.ReverseClaim": Row((Grant(AGENCY, ("treating_region_is_caller",), ("claim_of_caller",)),)),
     "ClearingHouseService.GetClaimDailyTotals": Row((Grant(AGENCY, ("treating_region_is_caller",)), OPERATOR_ANY)),
     "ClearingHouseService.StreamClaimDailyDetail": Row((Grant(AGENCY, ("treating_region_is_caller",)),
                                                         OPERATOR_ANY)),
@@ -263,6 +275,11 @@ def require(decision: Decision | None, rule: str, met: bool, what: str) -> None:
         return
     if not met:
         raise NotAllowed(decision.caller.path, f"call {decision.rpc}: {what}", rule=f"{decision.rpc}: {rule}")
+
+
+def require_caller(decision: Decision | None, rule: str, owner: str, what: str) -> None:
+    """`require` for a resource owned by `owner` (a hospital code or a region): the caller must be that party."""
+    require(decision, rule, decision is not None and decision.caller.subject == owner, what)
 
 
 def table_markdown() -> str:

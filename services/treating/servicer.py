@@ -47,7 +47,9 @@ from services.common.requests import (
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.treating import store
+from services.security.caller import current_decision
 from services.security.party import Security
+from services.security.policy import require_caller
 from services.treating.reconciler import TreatingReconciliation
 
 log = structlog.get_logger()
@@ -150,6 +152,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             encounter = await store.find_encounter(conn, encounter_id, lock=True)
             if encounter is None:
                 raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            own_encounter(encounter)
             await lock_request(conn, request_id)
             earlier = await store.find_upload(conn, request_id)
             if earlier is not None:
@@ -178,12 +181,14 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise InvalidField("reason", f"is longer than {REASON_LENGTH_MAX} characters")
         reason = check_text(request.reason, "reason", REASON_LENGTH_MAX) if request.reason else ""
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            stored = await replay(conn, request_id, "VoidCharges", request)
-            if stored is not None:
-                return pb.VoidChargesResponse.FromString(stored)
+            # The encounter's lock before the request id's, as UploadCharges and Settle take them.
             encounter = await store.find_encounter(conn, encounter_id, lock=True)
             if encounter is None:
                 raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+            own_encounter(encounter)
+            stored = await replay(conn, request_id, "VoidCharges", request)
+            if stored is not None:
+                return pb.VoidChargesResponse.FromString(stored)
             if await store.live_settlement(conn, encounter_id) is not None:
                 raise PreconditionFailed("encounter_id", "the encounter has a settlement in progress or settled: "
                                                          "cancel (撤销) it before voiding its lines")
@@ -212,6 +217,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
             raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
+        own_encounter(encounter)
         diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
         lines = tuple(await store.charge_lines(conn, encounter_id))
         if not lines:
@@ -256,7 +262,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             # Lock the encounter before looking the request up: two concurrent copies of one request
             # queue here, and the second finds the first's pending row and replays or re-drives it.
-            await store.find_encounter(conn, encounter_id, lock=True)
+            encounter = await store.find_encounter(conn, encounter_id, lock=True)
+            if encounter is not None:  # else build_claim's NOT_FOUND, below
+                own_encounter(encounter)
             await lock_settlement_key(conn, request_id)  # a reversal (冲正) of this request waits, or is seen
             check_not_reversed(await store.find_reversal(conn, request_id) is not None)
             earlier = await store.find_settlement_by_request(conn, request_id, lock=True)
@@ -343,6 +351,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         async with self.pool.acquire() as conn:
             stored = await stored_answer(conn, request_id, "Cancel", request)
             row = await store.find_settlement(conn, settlement_id)
+        if row is not None:
+            own_settlement(row)
         if stored is not None:
             return pb.CancelResponse.FromString(stored)
         if row is None:
@@ -409,6 +419,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 await remember(conn, request_id, "Reverse", request, response)
                 return response
             row = await store.find_settlement_by_request(conn, original_request_id, lock=True)
+            if row is not None:  # a Settle never received has nothing to protect: its tombstone is recorded
+                own_settlement(row)
             if only_if_pending and reversal is None and (row is None or row["status"] != "pending"):
                 raise PreconditionFailed("original_request_id", "is no longer pending")
             if reversal is None:
@@ -519,6 +531,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         async with self.pool.acquire() as conn:
             row = await store.find_settlement(conn, settlement_id)
+        if row is not None:
+            own_settlement(row)
         if row is None or row["status"] not in ("settled", "cancelled", "reversed") or row["response"] is None:
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
@@ -701,3 +715,15 @@ def local_settlement(request_id: str, claim: types_pb2.Claim, adjudication: type
         request_id=request_id, status=status, claim=claim, adjudication=adjudication,
         catalogue_rule=types_pb2.CATALOGUE_RULE_TREATING, local=True,
         flags=sorted({"UNMAPPED_LINE" for line in claim.lines if line.reason == types_pb2.LINE_REASON_UNMAPPED}))
+
+
+def own_encounter(encounter: asyncpg.Record) -> None:
+    """A hospital works only on the encounters it admitted itself (the authorisation table's `own_encounter`)."""
+    require_caller(current_decision(), "own_encounter", encounter["hospital_code"],
+                   f"work on encounter {encounter['encounter_id']}: admitted by another hospital")
+
+
+def own_settlement(row: asyncpg.Record) -> None:
+    """A hospital cancels, reverses and reads only its own settlements (`own_settlement`)."""
+    require_caller(current_decision(), "own_settlement", row["hospital_code"],
+                   f"act on settlement {row['settlement_id']}: made by another hospital")
