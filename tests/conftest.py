@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -63,6 +64,7 @@ from services.common.db import ensure_database  # noqa: E402
 from services.common.logs import configure  # noqa: E402
 from services.common.regions import load_regions  # noqa: E402
 from services.security import certs  # noqa: E402
+from services.security.certs import CertDir  # noqa: E402
 from services.security.identity import Identity, agency, clearinghouse, hospital, operator  # noqa: E402
 from services.stack.config import StackConfig  # noqa: E402
 from services.stack.database import Database  # noqa: E402
@@ -124,6 +126,7 @@ SERVICES = {
     hospital_pb2_grpc.HospitalServiceStub: hospital_pb2.DESCRIPTOR.services_by_name["HospitalService"],
 }
 # Agency-wide treating-agency calls, made by an operator (a hospital's own calls go as the hospital).
+REGION_CODE = re.compile(r"[0-9]{6}")
 TREATING_OPERATOR_CALLS = frozenset({"ImportCatalogue", "ListPayouts", "ClosePayoutMonth", "Reconcile"})
 # Insured-agency calls an operator makes (member data); every other one is the clearing house's.
 INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember"})
@@ -206,9 +209,11 @@ class Stack:
       agency's database (or an earlier call of this stack) has it; a code or id it does not know goes as the
       region's first hospital. Agency-wide calls (ImportCatalogue, ListPayouts, ClosePayoutMonth, Reconcile, the
       daily totals and detail without a hospital) go as the operator.
-    * insured agency: member calls (RegisterMember, RecordFiling, GetMember) as the operator; adjudication calls
-      (Quote/Adjudicate/Cancel/Reverse, the daily totals and detail) as the clearing house, whose part the
-      tests play when they call them directly.
+    * insured agency: member calls (RegisterMember, RecordFiling, GetMember) as the operator; VerifyMember as
+      another region's agency; adjudication calls (Quote/Adjudicate/Cancel/Reverse, the daily totals and detail)
+      as the clearing house, whose part the tests play when they call them directly — or, for a same-region stay
+      (the claim's or the recorded settlement's treating region is the insured agency's own), as the region's
+      own agency.
     * clearing house: claim calls (QuoteClaim, SettleClaim, CancelClaim, ReverseClaim) as the agency of the
       claim's treating region (`claim.treating_region`, `treating_region`, or the claim looked up by settlement
       id; otherwise the first region's agency), PublishCatalogue as `region`'s agency, the daily totals and
@@ -280,7 +285,7 @@ class Stack:
 
     def insured(self, region: str, address: str | None = None) -> Any:  # noqa: ANN401
         return RoutedStub(self, insured_agency_pb2_grpc.InsuredAgencyServiceStub, address or self.address(region),
-                          self.insured_caller)
+                          lambda method, request: self.insured_caller(region, method, request))
 
     def clearing(self, address: str | None = None) -> Any:  # noqa: ANN401
         return RoutedStub(self, clearing_house_pb2_grpc.ClearingHouseServiceStub, address or self.clearing_address,
@@ -330,8 +335,27 @@ class Stack:
             self.hospital_of[key] = code
         return code
 
-    async def insured_caller(self, method: str, request: Any) -> Identity:  # noqa: ANN401
-        return OPERATOR if method in INSURED_OPERATOR_CALLS else clearinghouse()
+    async def insured_caller(self, region: str, method: str, request: Any) -> Identity:  # noqa: ANN401
+        if method in INSURED_OPERATOR_CALLS:
+            return OPERATOR
+        if method == "VerifyMember":  # a treating agency admitting the member elsewhere
+            return self.agency_of(next((other for other in sorted(self.regions) if other != region), region))
+        if method in ("QuoteAdjudication", "Adjudicate"):
+            local = request.claim.treating_region == region
+        elif method in ("CancelAdjudication", "ReverseAdjudication") and region in self.regions:
+            local = await self.lookup_adjudication_region(region, request.settlement_id) == region
+        else:
+            local = False
+        return agency(region) if local else clearinghouse()  # a same-region stay comes from its own agency
+
+    async def lookup_adjudication_region(self, region: str, settlement_id: str) -> str | None:
+        """The treating region of a settlement the region's insured agency recorded."""
+        try:
+            key = uuid.UUID(settlement_id)
+        except ValueError:
+            return None
+        pool = self.regions[region].servicers["insured"].pool
+        return await pool.fetchval("SELECT treating_region FROM settlements WHERE settlement_id = $1", key)
 
     async def clearing_caller(self, method: str, request: Any) -> Identity:  # noqa: ANN401
         if method in ("QuoteClaim", "SettleClaim"):
@@ -347,8 +371,16 @@ class Stack:
         return OPERATOR
 
     def agency_of(self, region: str | None) -> Identity:
-        """The agency of `region`; the first region's for one this stack does not have (a malformed request)."""
-        return agency(region if region in self.regions else sorted(self.regions)[0])
+        """The agency of `region` — of a region this stack does not run too (a test's made-up 99xxxx region: its
+        certificate is issued by the stack's CA on first use); the first region's for a malformed code."""
+        if region in self.regions:
+            return agency(region)
+        if region is None or not REGION_CODE.fullmatch(region):
+            return agency(sorted(self.regions)[0])
+        identity = agency(region)
+        if not CertDir(self.certs_dir).cert(identity).exists():
+            certs.issue(self.certs_dir, identity)
+        return identity
 
     async def lookup_claim_region(self, settlement_id: str) -> str | None:
         if settlement_id in self.claim_region:

@@ -163,8 +163,11 @@ _SERVICE_NAMES: dict[type, str] = {}
 
 
 def service_name(servicer: Any) -> str:  # noqa: ANN401
-    """`TreatingAgencyService` for a servicer of the generated `TreatingAgencyServiceServicer` base class."""
+    """`TreatingAgencyService` for a servicer of the generated `TreatingAgencyServiceServicer` base class (or the
+    class's own `SERVICE_NAME`: a service that is not in the protos, e.g. a test's)."""
     kind = type(servicer)
+    if kind not in _SERVICE_NAMES and getattr(kind, "SERVICE_NAME", None):
+        _SERVICE_NAMES[kind] = kind.SERVICE_NAME
     if kind not in _SERVICE_NAMES:
         bases = [base.__name__ for base in kind.__mro__
                  if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("ServiceServicer")]

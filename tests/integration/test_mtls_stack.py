@@ -35,7 +35,9 @@ from services.common.server import ServiceBinding, start_server
 from services.security import certs
 from services.security.caller import current_caller
 from services.security.certs import CertDir, format_serial
-from services.security.identity import Identity, agency, clearinghouse, hospital, operator
+from services.security import policy
+from services.security.identity import CLEARINGHOUSE, HOSPITAL, Identity, agency, clearinghouse, hospital, operator
+from services.security.identity import OPERATOR as OPERATOR_ROLE
 from services.security.party import Transport
 from services.stack.wiring import channel_to
 
@@ -219,7 +221,10 @@ async def test_every_server_knows_its_caller_and_logs_it(kit):
 
 
 class Who:
-    """A servicer method that answers who the decorators say called it."""
+    """A servicer method that answers who the decorators say called it (a service of its own, with its own row in
+    the authorisation table for the test: any of the roles calling it here)."""
+
+    SERVICE_NAME = "Who"
 
     def __init__(self, security: Any) -> None:  # noqa: ANN401
         self.security = security
@@ -239,6 +244,12 @@ async def serve_who(transport: Transport, identity: Identity) -> tuple[grpc.aio.
 
     return await start_server([ServiceBinding(who, add, "clearinghouse.test.Who")], 0, "test:who",
                               security=transport.security(identity))
+
+
+@pytest.fixture(autouse=True)
+def who_row(monkeypatch):  # noqa: ANN001, ANN201
+    monkeypatch.setitem(policy.POLICY, "Who.call", policy.Row((
+        policy.Grant(HOSPITAL), policy.Grant(CLEARINGHOUSE), policy.Grant(OPERATOR_ROLE))))
 
 
 async def test_current_caller_is_the_identity_of_the_certificate(kit):

@@ -25,7 +25,9 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
-from services.common.errors import rpc
+from clearing.errors import DomainError
+from services.common.errors import abort_for
+from services.security.caller import authenticate
 from services.security import certs
 from services.security.certs import CertDir
 from services.security.identity import Identity, agency, clearinghouse, hospital, peer_identity
@@ -50,8 +52,12 @@ class Echo:
         self.security = Security(SERVER, directory, deny_list)  # the `rpc` decorator authenticates with it too
         self.calls = 0
 
-    @rpc
     async def Who(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:  # noqa: N802 - gRPC's name
+        # Authenticated as the `rpc` decorators do (not authorised: Echo is no service of the table).
+        try:
+            authenticate(self.security, context)
+        except DomainError as error:
+            await abort_for(error, context)
         self.calls += 1
         identity = check_peer(context, self.deny_list)
         properties = context.auth_context()
