@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(wildcard proto/clearinghouse/v1/*.proto)
 GENERATED := gen/.generated
 
-.PHONY: demo test soak bench proto lint clean venv
+.PHONY: demo test soak bench proto lint clean venv docs
 
 demo: $(GENERATED)
 	$(VENV)/bin/clearing-admin demo
@@ -24,6 +24,10 @@ bench: $(GENERATED)
 	$(PY) -m services.bench
 
 proto: $(GENERATED)
+
+# Generated parts of the docs (a unit test fails while they are stale).
+docs: $(GENERATED)
+	$(PY) -m services.security.policy docs/security.md
 
 venv: $(INSTALLED)
 

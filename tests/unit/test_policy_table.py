@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import clearinghouse.v1
 import pytest
@@ -17,7 +18,9 @@ from clearinghouse.v1 import types_pb2
 
 from clearing.errors import NotAllowed
 from services.security import identity
-from services.security.policy import POLICY, REQUEST_RULES, RESOURCE_RULES, Served, authorize, require, table_markdown
+from services.security.policy import (
+    POLICY, REQUEST_RULES, RESOURCE_RULES, Served, authorize, require, table_markdown, with_table,
+)
 
 
 def discovered() -> dict[str, object]:
@@ -149,3 +152,9 @@ def test_a_resource_rule_refuses_only_the_grant_it_belongs_to():
 def test_the_table_renders_every_row():
     text = table_markdown()
     assert all(f"`{rpc}`" in text for rpc in POLICY)
+
+
+def test_the_table_in_the_security_docs_is_the_codes():
+    """docs/security.md carries the table generated from POLICY: `make docs` after a change to the table."""
+    document = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    assert with_table(document) == document, "docs/security.md's authorisation table is stale: run `make docs`"
