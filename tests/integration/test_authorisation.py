@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import clearinghouse.v1
+import clearinghouse.v1 as proto_package
 import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
@@ -65,7 +65,7 @@ DATABASES = {"TreatingAgencyService": (f"treating_{SERVED}",), "InsuredAgencySer
 
 def discovered() -> dict[str, Any]:
     modules = [importlib.import_module(f"clearinghouse.v1.{name}")
-               for _, name, _ in pkgutil.iter_modules(clearinghouse.v1.__path__) if name.endswith("_pb2")]
+               for _, name, _ in pkgutil.iter_modules(proto_package.__path__) if name.endswith("_pb2")]
     return {f"{service.name}.{method.name}": method for module in modules
             for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
 
