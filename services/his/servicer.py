@@ -96,7 +96,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         treating_region = None
         if request.treating_region:
             treating_region = check_region(request.treating_region, "treating_region")
-            if treating_region not in self.treating_stubs:
+            if treating_region not in self.treating_regions():
                 raise InvalidField("treating_region", f"{treating_region} is not a region of this stack")
         seed = request.seed or self.seed
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
