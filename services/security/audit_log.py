@@ -48,6 +48,7 @@ NAME_KEYS = frozenset({"name", "patient_name", "psn_name"})
 ID_KEYS = frozenset({"id_number", "id_no", "certno"})
 # A longer text (a catalogue's CSV) is kept as its length and digest: the record says *which* file, not all of it.
 TEXT_CHARS_MAX = 512
+NUL_SHOWN = "\u2400"  # ␀, in place of a NUL character
 
 
 class AuditUnavailable(Exception):
@@ -69,13 +70,16 @@ def mask_id_value(value: str) -> str:
 
 def redacted(value: Any, key: str = "") -> Any:  # noqa: ANN401 - a JSON value
     """`value` (a JSON value found under `key`) without personal data: names dropped, ID numbers masked wherever
-    they appear, long texts replaced by their length and SHA-256 (of the masked text)."""
+    they appear, long texts replaced by their length and SHA-256 (of the masked text), NUL characters as ␀."""
     if isinstance(value, dict):
         return {inner: redacted(item, inner) for inner, item in value.items() if inner not in NAME_KEYS}
     if isinstance(value, list):
         return [redacted(item, key) for item in value]
     if isinstance(value, str):
         text = mask_id_value(value) if key in ID_KEYS else mask_id_number(value)
+        # jsonb cannot hold U+0000, which a (refused) request may carry: shown as ␀ rather than failing the record,
+        # which would refuse the call UNAVAILABLE instead of the INVALID_ARGUMENT it deserves.
+        text = text.replace("\x00", NUL_SHOWN)
         if len(text) > TEXT_CHARS_MAX:
             return {"chars": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
         return text

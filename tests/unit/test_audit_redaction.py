@@ -58,3 +58,8 @@ def test_a_long_text_is_kept_as_its_length_and_digest():
 def test_numbers_and_booleans_pass_unchanged():
     assert redacted({"count": 3, "ok": False, "ratio": 1.5, "none": None}) == {
         "count": 3, "ok": False, "ratio": 1.5, "none": None}
+
+
+def test_a_nul_character_is_shown_not_stored():
+    """jsonb cannot hold U+0000; a refused request carrying one is still recorded (as INVALID_ARGUMENT)."""
+    assert redacted({"member_id": "M\x001"}) == {"member_id": "M\u24001"}
