@@ -85,13 +85,14 @@ OPERATOR = operator("admin")
 
 
 def make_test_certificates() -> Path:
-    """The checkout's test certificate directory: every party of regions.toml, operator/admin. Made on the first
+    """The checkout's test certificate directory: every party of regions.toml, operator/admin and operator/auditor
+    (a second operator, for tests that tell operators apart: the audit log). Made on the first
     session, kept while valid (`certs.init` is idempotent); sessions running at once take turns (a file lock)."""
     TEST_CERTS.parent.mkdir(parents=True, exist_ok=True)
     with open(TEST_CERTS.parent / "certs.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         regions, hospitals = certs.configured_parties()
-        certs.init(TEST_CERTS, regions, hospitals, ["admin"])
+        certs.init(TEST_CERTS, regions, hospitals, ["admin", "auditor"])
     return TEST_CERTS
 
 

@@ -45,6 +45,7 @@ from services.common.requests import (
 from services.security.caller import current_decision
 from services.security.party import Security
 from services.security.policy import require, require_caller
+from services.security.audit_log import AuditLog
 from google.rpc import status_pb2
 from datetime import UTC, date
 
@@ -55,6 +56,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
     def __init__(self, pool, agreements: Agreements,  # noqa: ANN001
                  insured_stubs: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub], *, security: Security) -> None:
         self.pool = pool
+        self.audit_log = AuditLog(pool, "clearinghouse")  # operators' calls, recorded by the rpc decorators
         self.security = security  # the clearing house's identity and deny list: every call is authenticated with it
         self.agreements = agreements
         self.insured_stubs = insured_stubs

@@ -55,6 +55,9 @@ payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付
 app.add_typer(payouts_app, name="payouts")
 certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (docs/security.md).")
 app.add_typer(certs_app, name="certs")
+audit_app = sub_app("The operator audit log: every operator call, recorded at the party that served it "
+                    "(docs/security.md).")
+app.add_typer(audit_app, name="audit")
 
 
 @app.callback()
@@ -531,6 +534,26 @@ def certs_show(directory: CertDirArgument) -> None:
     from services.cli import certs_view
 
     certs_view.show(directory)
+
+
+@audit_app.command("show")
+def audit_show(
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only calls from this day (YYYY-MM-DD) or instant (ISO-8601; Asia/Shanghai without an offset).")] = None,
+    who: Annotated[str | None, typer.Option("--who", help="Only this operator's calls: NAME or operator/NAME.")] = None,
+    party: Annotated[str | None, typer.Option(
+        "--party", help="Only this server's log: clearinghouse, region:CODE (its treating and insured agency) or his.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Who did what, when, with which request and outcome: every party's operator audit log, merged by time."""
+    from services.cli import audit_view
+
+    events = audit_view.read_log(config, since, who, party)
+    if as_json:
+        output.print_json([audit_view.event_json(event) for event in events])
+    else:
+        audit_view.show(output.console(), events)
 
 
 def main() -> None:

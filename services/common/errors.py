@@ -10,6 +10,10 @@ or a revoked one is UNAUTHENTICATED and the body never runs; the caller's identi
 the `caller` field of every log line of the call. Then they authorise the call against the table
 (services/security/policy.py): PERMISSION_DENIED naming the rule, and again the body never runs. Every servicer
 must have a `security` attribute.
+
+Every call of an operator is written to the serving party's operator audit log (services/security/audit_log.py):
+its row before it is authorised, its outcome — the code the caller gets — once it has one. Every servicer must
+have an `audit_log` attribute (its party's log). A party that cannot write the row refuses the call UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.metrics import RPC_RESULTS, RPC_SECONDS
-from services.security.caller import authenticate, authorise
+from services.security.audit_log import AuditUnavailable, OperatorCall, begin_call
+from services.security.caller import authenticate, authorise, current_caller
 from clearing.errors import (
     DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
     Unauthenticated,
@@ -149,6 +154,8 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
         if status is not None:
             await context.abort_with_status(rpc_status.to_status(status))
         await context.abort(error.code(), error.details() or "")
+    if isinstance(error, AuditUnavailable):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, AUDIT_UNAVAILABLE)
     if isinstance(error, (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, ConnectionError, OSError)):
         log.warning("database_unavailable", error=str(error))
         await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry the request")
@@ -157,6 +164,43 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
         await context.abort(grpc.StatusCode.ABORTED, "concurrent update, retry the request")
     log.error("internal_error", exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+AUDIT_UNAVAILABLE = "the operator audit log cannot be written: the call is refused and nothing was done; retry"
+
+
+def outcome_of(error: BaseException, context: grpc.aio.ServicerContext) -> tuple[str, str]:
+    """The status code name and message the caller gets for `error` (what `abort_for` sends), for the audit log."""
+    if isinstance(error, StoredRefusal):
+        return code_pb2.Code.Name(error.status.code), error.status.message
+    if isinstance(error, DomainError):
+        status = status_for(error)
+        return code_pb2.Code.Name(status.code), status.message
+    if isinstance(error, grpc.aio.AioRpcError):
+        return error.code().name, error.details() or ""
+    if isinstance(error, grpc.aio.AbortError):  # the body aborted itself: the code is on the context
+        code = context.code()
+        return (code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"), context.details() or ""
+    if isinstance(error, AuditUnavailable):
+        return "UNAVAILABLE", AUDIT_UNAVAILABLE
+    if isinstance(error, (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, ConnectionError, OSError)):
+        return "UNAVAILABLE", "database unavailable, retry the request"
+    if isinstance(error, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)):
+        return "ABORTED", "concurrent update, retry the request"
+    return "INTERNAL", "internal error"
+
+
+async def end_call(call: OperatorCall | None, error: BaseException | None, context: grpc.aio.ServicerContext) -> None:
+    """Write an operator call's outcome: OK, the code `error` gets, or CANCELLED when the call ended without either
+    (the client went away: asyncio cancelled the handler)."""
+    if call is None:
+        return
+    if error is None:
+        await call.end("OK", "")
+    elif isinstance(error, Exception):
+        await call.end(*outcome_of(error, context))
+    else:
+        await call.end("CANCELLED", "the call was cancelled before it ended")
 
 
 _SERVICE_NAMES: dict[type, str] = {}
@@ -176,10 +220,19 @@ def service_name(servicer: Any) -> str:  # noqa: ANN401
     return _SERVICE_NAMES[kind]
 
 
-def admit_call(servicer: Any, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: ANN401
-    """Authenticate the caller and authorise the call, before the method's body runs (raises to refuse)."""
+async def admit_call(servicer: Any, method: str, request: Any,  # noqa: ANN401
+                     context: grpc.aio.ServicerContext) -> OperatorCall | None:
+    """Authenticate the caller (raises to refuse) and, for an operator, record the call in the serving party's audit
+    log, before the call is authorised (`authorise_call`) so that a refusal by the table is recorded with its outcome
+    too. The record whose outcome is still to write, or None."""
     caller = authenticate(servicer.security, context)
-    authorise(servicer.security, caller, f"{service_name(servicer)}.{method}", request)
+    rpc_name = f"{service_name(servicer)}.{method}"
+    return await begin_call(servicer.audit_log, caller, rpc_name, request)
+
+
+def authorise_call(servicer: Any, method: str, request: Any) -> None:  # noqa: ANN401
+    """The table's decision for the call being served (raises `NotAllowed` to refuse)."""
+    authorise(servicer.security, current_caller(), f"{service_name(servicer)}.{method}", request)
 
 
 def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
@@ -190,17 +243,26 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
         code = "OK"
+        call: OperatorCall | None = None
+        ended: BaseException | None = None  # what ended the call (None: it answered)
         with RPC_SECONDS.labels(name).time():
             try:
-                admit_call(self, name, request, context)
+                call = await admit_call(self, name, request, context)
+                authorise_call(self, name, request)
                 return await method(self, request, context)
-            except Exception as error:  # noqa: BLE001 - every error gets a status
+            except BaseException as error:  # noqa: BLE001 - every error gets a status
+                ended = error
+                if not isinstance(error, Exception):
+                    raise  # cancelled: the client went away
                 code = type(error).__name__
                 if isinstance(error, grpc.aio.AbortError):
                     raise
+                await end_call(call, error, context)
+                call = None  # recorded before the abort, which raises
                 await abort_for(error, context)
                 raise AssertionError("abort returned") from error
             finally:
+                await end_call(call, ended, context)
                 RPC_RESULTS.labels(name, code).inc()
 
     return wrapper
@@ -213,14 +275,22 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
+        call: OperatorCall | None = None
+        ended: BaseException | None = None  # what ended the stream (None: it ran to its end)
         try:
-            admit_call(self, name, request, context)
+            call = await admit_call(self, name, request, context)
+            authorise_call(self, name, request)
             async for item in method(self, request, context):
                 yield item
-        except Exception as error:  # noqa: BLE001 - every error gets a status
-            if isinstance(error, grpc.aio.AbortError):
-                raise
+        except BaseException as error:  # noqa: BLE001 - every error gets a status
+            ended = error
+            if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
+                raise  # cancelled, or the client stopped reading (GeneratorExit); or already aborted
+            await end_call(call, error, context)
+            call = None  # recorded before the abort, which raises
             await abort_for(error, context)
+        finally:
+            await end_call(call, ended, context)
 
     return wrapper
 

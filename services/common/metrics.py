@@ -16,3 +16,7 @@ PREPAYMENT_USAGE = Gauge("clearing_prepayment_usage_percent", "Prepayment used, 
                          ["insured_region"])
 PREPAYMENT_WARNINGS = Counter("clearing_prepayment_warnings_total", "Prepayment threshold crossings",
                               ["insured_region"])
+# An operator call whose audit record could not be written (services/security/audit_log.py): phase `begin` (the
+# call was refused) or `outcome` (the action ran, its outcome is missing from the log). Alert on any increase.
+OPERATOR_AUDIT_FAILURES = Counter("clearing_operator_audit_failures_total",
+                                  "Operator audit records that could not be written", ["party", "phase"])

@@ -34,6 +34,7 @@ from services.datagen.population import generate_members
 from services.his.plan import Discharge, plan_discharge, request_id
 from services.his.reconciler import reconcile_region
 from services.security.party import Security
+from services.security.audit_log import AuditLog
 
 log = structlog.get_logger()
 UPLOAD_BATCH_LINES = 25
@@ -50,6 +51,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
     def __init__(self, pool: asyncpg.Pool, hospital_stubs: dict[str, ta_grpc.TreatingAgencyServiceStub], seed: int,
                  members_per_region: int, *, security: Security) -> None:
         self.pool = pool
+        self.audit_log = AuditLog(pool, "his")  # operators' calls, recorded by the rpc decorators
         # One stub per hospital code, on a channel to its region's treating agency with that hospital's
         # certificate: the simulator discharges at many hospitals, and each settles only as itself.
         self.hospital_stubs = hospital_stubs

@@ -41,6 +41,7 @@ from services.insured import keys, store
 from services.security.caller import current_decision
 from services.security.party import Security
 from services.security.policy import require
+from services.security.audit_log import AuditLog
 
 log = structlog.get_logger()
 
@@ -63,6 +64,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         self.region = region
         self.security = security  # this agency's identity and deny list: every call is authenticated with it
         self.pool = pool
+        self.audit_log = AuditLog(pool, f"insured:{region}")  # operators' calls, recorded by the rpc decorators
         self.policies = policies
         self.member_key = member_key
 

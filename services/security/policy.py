@@ -238,6 +238,8 @@ POLICY: dict[str, Row] = {
     "HospitalService.RunDischarges": Row((OPERATOR_ANY,)),
     "HospitalService.GetSummary": Row((OPERATOR_ANY,)),
     "HospitalService.ReconcileWithAgencies": Row((OPERATOR_ANY,)),
+    # AuditService, on every server: the operator audit log is read by operators only.
+    "AuditService.ListAuditEvents": Row((OPERATOR_ANY,)),
 }
 
 

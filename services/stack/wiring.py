@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 import grpc
 from clearinghouse.v1 import (
-    clearing_house_pb2, clearing_house_pb2_grpc, hospital_pb2, hospital_pb2_grpc, insured_agency_pb2,
+    audit_pb2, audit_pb2_grpc, clearing_house_pb2, clearing_house_pb2_grpc, hospital_pb2, hospital_pb2_grpc, insured_agency_pb2,
     insured_agency_pb2_grpc, treating_agency_pb2, treating_agency_pb2_grpc,
 )
 
@@ -29,8 +29,10 @@ from services.common.regions import load_agreements, load_policy_book, load_regi
 from services.common.server import ServiceBinding, start_server
 from services.insured.keys import load_member_key
 from services.insured.servicer import InsuredAgencyServicer
+from services.security.audit_log import AuditLog
+from services.security.audit_service import AuditServicer
 from services.security.identity import agency, clearinghouse, his_simulator, hospital
-from services.security.party import CHANNEL_OPTIONS, Transport, channel_to
+from services.security.party import CHANNEL_OPTIONS, Security, Transport, channel_to
 from services.treating.servicer import TreatingAgencyServicer
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +53,12 @@ class Running:
         await self.server.stop(grace_s)
         for close in reversed(self.closers):
             await close()
+
+
+def audit_binding(logs: list[AuditLog], security: Security) -> ServiceBinding:
+    """The AuditService every server binds: operators read back the audit logs of the parties it is."""
+    return ServiceBinding(AuditServicer(logs, security=security), audit_pb2_grpc.add_AuditServiceServicer_to_server,
+                          audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name)
 
 
 async def open_pool(dsn: str, migrations: str, context: dict[str, Any] | None = None) -> asyncpg.Pool:
@@ -86,6 +94,7 @@ async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearin
                        treating_agency_pb2.DESCRIPTOR.services_by_name["TreatingAgencyService"].full_name),
         ServiceBinding(insured, insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server,
                        insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name),
+        audit_binding([treating.audit_log, insured.audit_log], security),
     ], port, party=f"region:{region}", security=security)
     # The treating agency reaches its own region's insured agency over gRPC like any other party.
     self_channel = security.channel(f"127.0.0.1:{bound}")
@@ -123,6 +132,7 @@ async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port:
     server, bound = await start_server([
         ServiceBinding(servicer, clearing_house_pb2_grpc.add_ClearingHouseServiceServicer_to_server,
                        clearing_house_pb2.DESCRIPTOR.services_by_name["ClearingHouseService"].full_name),
+        audit_binding([servicer.audit_log], security),
     ], port, party="clearinghouse", security=security)
 
     async def close_channels() -> None:
@@ -158,6 +168,7 @@ async def start_his(dsn: str, region_addresses: dict[str, str], seed: int, membe
     server, bound = await start_server([
         ServiceBinding(servicer, hospital_pb2_grpc.add_HospitalServiceServicer_to_server,
                        hospital_pb2.DESCRIPTOR.services_by_name["HospitalService"].full_name),
+        audit_binding([servicer.audit_log], security),
     ], port, party="his", security=security)
 
     async def close_channels() -> None:

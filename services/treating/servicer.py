@@ -51,6 +51,7 @@ from services.security.caller import current_decision
 from services.security.party import Security
 from services.security.policy import require_caller
 from services.treating.reconciler import TreatingReconciliation
+from services.security.audit_log import AuditLog
 
 log = structlog.get_logger()
 REASON_LENGTH_MAX = 256
@@ -63,6 +64,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         self.region = region
         self.security = security  # this agency's identity and deny list: every call is authenticated with it
         self.pool = pool
+        self.audit_log = AuditLog(pool, f"treating:{region}")  # operators' calls, recorded by the rpc decorators
         self.hospital_levels = hospital_levels
         self.clearing_house = clearing_house
         self.local_insured = local_insured
