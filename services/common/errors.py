@@ -8,8 +8,10 @@ Before a method's body runs, the decorators authenticate the caller with the ser
 (services/security/caller.py): with mutual TLS a plaintext caller, a certificate naming no identity of ours
 or a revoked one is UNAUTHENTICATED and the body never runs; the caller's identity is `current_caller()` and
 the `caller` field of every log line of the call. Then they authorise the call against the table
-(services/security/policy.py): PERMISSION_DENIED naming the rule, and again the body never runs. Every servicer
-must have a `security` attribute.
+(services/security/policy.py): PERMISSION_DENIED naming the rule, and again the body never runs. Last, they take a
+slot of the caller's per-identity limits (services/security/limits.py): a caller over its rate or concurrency limit
+is RESOURCE_EXHAUSTED with a RetryInfo, the body never runs; the slot is released in a `finally` when the call (or
+the stream) ends, however it ends. Every servicer must have a `security` attribute.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from typing import Any, TypeVar
 import asyncpg
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.metrics import RPC_RESULTS, RPC_SECONDS
+from services.common.metrics import RPC_RESULTS, RPC_SECONDS, THROTTLED
 from services.security.caller import authenticate, authorise
+from services.security.limits import Slot
 from clearing.errors import (
     DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
-    Unauthenticated,
+    Throttled, Unauthenticated,
 )
 
 log = structlog.get_logger()
@@ -83,6 +86,12 @@ def status_for(error: DomainError) -> status_pb2.Status:
         detail = error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain="clearinghouse",
                                              metadata={"reason": clipped(error.reason)})
         return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message, details=[packed(detail)])
+    if isinstance(error, Throttled):
+        retry = error_details_pb2.RetryInfo(retry_delay=duration(error.retry_after_s))
+        quota = error_details_pb2.QuotaFailure(violations=[error_details_pb2.QuotaFailure.Violation(
+            subject=error.identity, description=f"{error.kind} limit: {error.limit}", quota_id=error.kind)])
+        return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message,
+                                 details=[packed(retry), packed(quota)])
     if isinstance(error, OutcomeUnknown):
         detail = error_details_pb2.ErrorInfo(reason="OUTCOME_UNKNOWN", domain="clearinghouse",
                                              metadata={"subject": error.subject})
@@ -90,6 +99,14 @@ def status_for(error: DomainError) -> status_pb2.Status:
     raise AssertionError(f"unmapped domain error {type(error).__name__}")
 
 
+def duration(seconds: float) -> duration_pb2.Duration:
+    """A `google.protobuf.Duration` of `seconds`, to the millisecond."""
+    millis = round(seconds * 1000)
+    return duration_pb2.Duration(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
+
+
+# RESOURCE_EXHAUSTED is not definite: gRPC also answers it when a *response* is too big for the caller, after the
+# server did the work; a throttled caller retries after the RetryInfo delay with the same request id instead.
 DEFINITE_CODES = frozenset({
     grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OUT_OF_RANGE,
@@ -139,6 +156,10 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
     """Abort the call with the status that `error` deserves; never returns."""
     if isinstance(error, StoredRefusal):
         await context.abort_with_status(rpc_status.to_status(error.status))
+    if isinstance(error, Throttled):
+        # Logged by the limiter once per caller per window, not per call: a flood must not become a log flood.
+        THROTTLED.labels(error.kind).inc()
+        await context.abort_with_status(rpc_status.to_status(status_for(error)))
     if isinstance(error, DomainError):
         log.info("request_refused", error=error.message, kind=type(error).__name__)
         await context.abort_with_status(rpc_status.to_status(status_for(error)))
@@ -173,10 +194,13 @@ def service_name(servicer: Any) -> str:  # noqa: ANN401
     return _SERVICE_NAMES[kind]
 
 
-def admit_call(servicer: Any, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: ANN401
-    """Authenticate the caller and authorise the call, before the method's body runs (raises to refuse)."""
+def admit_call(servicer: Any, method: str, request: Any, context: grpc.aio.ServicerContext) -> Slot:  # noqa: ANN401
+    """Authenticate the caller, authorise the call and take a slot of the caller's limits, before the method's body
+    runs (raises to refuse). The caller must release the slot when the call ends."""
     caller = authenticate(servicer.security, context)
-    authorise(servicer.security, caller, f"{service_name(servicer)}.{method}", request)
+    rpc_name = f"{service_name(servicer)}.{method}"
+    authorise(servicer.security, caller, rpc_name, request)
+    return servicer.security.limiter.admit(caller, rpc_name)
 
 
 def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
@@ -187,9 +211,10 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
         code = "OK"
+        slot: Slot | None = None
         with RPC_SECONDS.labels(name).time():
             try:
-                admit_call(self, name, request, context)
+                slot = admit_call(self, name, request, context)
                 return await method(self, request, context)
             except Exception as error:  # noqa: BLE001 - every error gets a status
                 code = type(error).__name__
@@ -198,6 +223,8 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
                 await abort_for(error, context)
                 raise AssertionError("abort returned") from error
             finally:
+                if slot is not None:
+                    slot.release()  # on success, error and cancellation alike
                 RPC_RESULTS.labels(name, code).inc()
 
     return wrapper
@@ -210,14 +237,18 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
+        slot: Slot | None = None
         try:
-            admit_call(self, name, request, context)
+            slot = admit_call(self, name, request, context)
             async for item in method(self, request, context):
                 yield item
         except Exception as error:  # noqa: BLE001 - every error gets a status
             if isinstance(error, grpc.aio.AbortError):
                 raise
             await abort_for(error, context)
+        finally:
+            if slot is not None:
+                slot.release()  # the stream ended, failed, or was cancelled (GeneratorExit / CancelledError)
 
     return wrapper
 

@@ -16,3 +16,4 @@ PREPAYMENT_USAGE = Gauge("clearing_prepayment_usage_percent", "Prepayment used, 
                          ["insured_region"])
 PREPAYMENT_WARNINGS = Counter("clearing_prepayment_warnings_total", "Prepayment threshold crossings",
                               ["insured_region"])
+THROTTLED = Counter("clearing_throttled_total", "Calls refused for a per-identity limit", ["limit"])
