@@ -1,11 +1,13 @@
 """The flooding hospital of tests/integration/test_flood.py, as a process of its own (a hospital is another machine:
 its client-side work must not run on the event loop of the in-process stack it floods).
 
-Sends waves of `--wave` concurrent UploadCharges (one line each, over the given encounters in turn) as `--hospital`
-over mutual TLS, one wave every `--interval` seconds, until `--stop-file` exists or `--waves-max` waves are sent.
-Prints `wave N` after each wave (the test waits for the first), then writes to `--out` a JSON object: the request
-ids accepted, those refused with RESOURCE_EXHAUSTED, the first refusals' google.rpc.Status (hex), the number of
-waves, and any other code it saw (which the test treats as a failure).
+Runs `--workers` concurrent workers, each sending UploadCharges (one line each, over the given encounters in turn)
+as `--hospital` over mutual TLS, one call about every `--period` seconds (jittered, so the calls arrive spread out
+like a busy HIS's threads, not in one instant), ignoring every refusal's retry-after, until `--stop-file` exists or
+`--calls-max` calls are sent. Prints `flooding` once every worker has made its first call (the test waits for
+it), then writes to `--out` a JSON object: the request ids accepted, those refused with RESOURCE_EXHAUSTED, the
+first refusals' google.rpc.Status (hex), the number of calls, and any other code it saw (which the test treats as
+a failure).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
+import random
 import uuid
 from pathlib import Path
 
@@ -56,26 +58,38 @@ async def main(arguments: argparse.Namespace) -> None:
             else:
                 accepted.append(request_id)
 
-        waves = 0
-        while not stop.exists() and waves < arguments.waves_max:
-            started = time.perf_counter()
-            calls = []
-            for _ in range(arguments.wave):
+        sent = 0
+        first_calls = asyncio.Event()
+        started = 0
+
+        async def worker(seed: int) -> None:
+            nonlocal sent, counter, started
+            jitter = random.Random(seed)
+            await asyncio.sleep(jitter.uniform(0, arguments.period))
+            first = True
+            while not stop.exists() and sent < arguments.calls_max:
+                sent += 1
                 counter += 1
-                calls.append(upload(encounters[counter % len(encounters)], f"F{counter}"))
-            await asyncio.gather(*calls)
-            waves += 1
-            print(f"wave {waves}", flush=True)
-            await asyncio.sleep(max(0.0, arguments.interval - (time.perf_counter() - started)))
+                await upload(encounters[counter % len(encounters)], f"F{counter}")
+                if first:
+                    first, started = False, started + 1
+                    if started == arguments.workers:
+                        first_calls.set()
+                await asyncio.sleep(jitter.uniform(0.5, 1.5) * arguments.period)
+
+        workers = [asyncio.create_task(worker(index)) for index in range(arguments.workers)]
+        await asyncio.wait_for(first_calls.wait(), 120)
+        print("flooding", flush=True)
+        await asyncio.gather(*workers)
     Path(arguments.out).write_text(json.dumps({"accepted": accepted, "refused": refused, "statuses": statuses,
-                                               "other": other, "waves": waves}), encoding="utf-8")
+                                               "other": other, "calls": sent}), encoding="utf-8")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     for name in ("--certs", "--address", "--hospital", "--encounters", "--code", "--day", "--stop-file", "--out"):
         parser.add_argument(name, required=True)
-    parser.add_argument("--wave", type=int, required=True)
-    parser.add_argument("--interval", type=float, required=True)
-    parser.add_argument("--waves-max", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--period", type=float, required=True)
+    parser.add_argument("--calls-max", type=int, required=True)
     asyncio.run(main(parser.parse_args()))

@@ -3,8 +3,8 @@ limits").
 
 The module's own stack runs with tight per-identity limits for every hospital (OWN_STACK_LIMITS, the same for all:
 nothing singles the flooder out). Hospitals of the flooder's region and of another region discharge at a normal
-pace, first alone (the baseline) and then while H44010000001 sends waves of a few hundred concurrent uploads over
-127.0.0.1. Then:
+pace, first alone (the baseline) and then while H44010000001 floods it with uploads from a few hundred concurrent
+callers over 127.0.0.1. Then:
 
 * the others' p99 latency under the flood stays within 2× of their p99 without it (see LATENCY_FLOOR_S);
 * every call of the others succeeds;
@@ -43,14 +43,16 @@ OTHERS = ("H44010000002", "H44010000003", "H44010000004", "H43010000001", "H4301
 MEMBER_REGION = {"440100": "430100", "430100": "440100"}  # cross-region stays: every party is on the path
 DISCHARGES_PER_PHASE = 25  # per other hospital: 6 × 25 × 3 = 450 calls per phase, so p99 is the 5th worst
 PACE_S = 0.25  # at least this long between the starts of one hospital's discharges (≤ 12 calls/s)
-# Bounded: waves of FLOOD_WAVE concurrent uploads, one a second, at most FLOOD_WAVES_MAX of them. Every party of this
-# stack runs on the test's one event loop, so even a refused call's gRPC work (TLS, HTTP/2, the handler: a fraction of
-# a millisecond) delays everyone's, not only the flooded agency's as with one process per party; a wave of 200
-# is some 100 ms of that, which is what a flood of this size can cost anyone here. Per-identity limits bound what
-# the flooder gets *done* (its uploads, their database work); they cannot make the refusals free (docs/security.md).
-FLOOD_WAVE = 200
-FLOOD_INTERVAL_S = 1.0
-FLOOD_WAVES_MAX = 40
+# Bounded: FLOOD_WORKERS concurrent callers, each sending a call about every FLOOD_PERIOD_S whatever the answer
+# (300 calls/s offered, 15× the limit), at most FLOOD_CALLS_MAX calls. Every party of this stack runs on the test's
+# one event loop, so even a refused call's gRPC work (TLS, HTTP/2, the handler up to the check: a fraction of a
+# millisecond) delays everyone's, not only the flooded agency's as with one process per party. The calls arrive
+# spread out, as from a busy HIS's threads: the same calls sent in one instant cost every call caught behind them
+# the whole batch's gRPC work at once. Per-identity limits bound what the flooder gets *done* (its uploads, their
+# database work); they cannot make the refusals free (docs/security.md, "Abuse limits").
+FLOOD_WORKERS = 300
+FLOOD_PERIOD_S = 1.0
+FLOOD_CALLS_MAX = 10_000
 FLOOD_ENCOUNTERS = 8  # the flooder's uploads go round its open encounters
 # A loaded 2-core CI machine shows scheduler hiccups of tens of milliseconds whatever the flood does; with a
 # baseline p99 of a few tens of milliseconds, "2×" alone would then measure that noise. The bound is 2× the
@@ -111,18 +113,18 @@ async def run_phase(kit, members: dict[str, list]) -> Phase:  # noqa: ANN001
 
 @contextlib.asynccontextmanager
 async def flooding(kit, encounters: list[str], work: Path):  # noqa: ANN001
-    """The flooder (tests/integration/flood_client.py) running from the first wave until the block ends; yields the
+    """The flooder (tests/integration/flood_client.py) flooding from its first calls until the block ends; yields the
     dict its report is put in when it has stopped."""
     stop, out, report = work / "stop", work / "flood.json", {}
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("flood_client.py")), "--certs", str(kit.stack.certs_dir),
         "--address", kit.stack.address(FLOOD_REGION), "--hospital", FLOODER, "--encounters", ",".join(encounters),
         "--code", kit.plain_codes(FLOOD_REGION)[0], "--day", DAY, "--stop-file", str(stop), "--out", str(out),
-        "--wave", str(FLOOD_WAVE), "--interval", str(FLOOD_INTERVAL_S), "--waves-max", str(FLOOD_WAVES_MAX),
+        "--workers", str(FLOOD_WORKERS), "--period", str(FLOOD_PERIOD_S), "--calls-max", str(FLOOD_CALLS_MAX),
         stdout=asyncio.subprocess.PIPE)
     try:
-        first = await asyncio.wait_for(process.stdout.readline(), 60)
-        assert first.startswith(b"wave 1"), first  # the flood is under way before the others start
+        first = await asyncio.wait_for(process.stdout.readline(), 120)
+        assert first.startswith(b"flooding"), first  # the flood is under way before the others start
         yield report
     finally:
         stop.touch()
@@ -151,7 +153,7 @@ async def test_a_flooding_hospital_is_throttled_and_the_others_keep_their_latenc
     # The others: every call succeeded (run_phase raises otherwise) and their p99 kept within 2×.
     bound = max(2 * baseline.p99(), baseline.p99() + LATENCY_FLOOR_S)
     summary = (f"p99 {baseline.p99() * 1000:.1f} ms alone, {flooded.p99() * 1000:.1f} ms under the flood "
-               f"(bound {bound * 1000:.1f} ms); flooder: {result['waves']} waves, {len(result['accepted'])} accepted, "
+               f"(bound {bound * 1000:.1f} ms); flooder: {result['calls']} calls, {len(result['accepted'])} accepted, "
                f"{len(result['refused'])} refused")
     print(summary)
     assert len(flooded.latencies_s) == len(baseline.latencies_s) == len(OTHERS) * DISCHARGES_PER_PHASE * 3
@@ -159,7 +161,7 @@ async def test_a_flooding_hospital_is_throttled_and_the_others_keep_their_latenc
 
     # The flooder: only RESOURCE_EXHAUSTED, for the excess, with the retry-after and the limit it broke.
     assert result["other"] == [], result["other"][:5]
-    assert result["waves"] >= 2, summary
+    assert result["calls"] >= FLOOD_WORKERS * 2, summary
     assert len(result["refused"]) > len(result["accepted"]) > 0, summary
     status = status_pb2.Status.FromString(bytes.fromhex(result["statuses"][0]))
     assert status.code == code_pb2.RESOURCE_EXHAUSTED
