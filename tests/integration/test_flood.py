@@ -32,9 +32,11 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from services.security.identity import hospital
 
-# Every hospital: 20 calls a second (bursts of 20), 4 calls in flight. A hospital discharging normally — one stay
-# every PACE_S, three calls each — uses at most 12 calls a second; the flood offers hundreds at once.
-OWN_STACK_LIMITS = {"roles": {"hospital": {"rate_per_s": 20, "burst": 20, "concurrent": 4}}}
+# Every hospital: 10 calls a second (bursts of 10), 1 call in flight. A hospital discharging normally — one stay
+# every PACE_S, three calls each, one at a time — uses at most 7.5 calls a second; the flood offers 200. One call in
+# flight because its treating agency has 4 database connections (POOL_SIZE_MAX): a hospital allowed as many calls in
+# flight as there are connections holds them all, and everyone else's calls queue behind its uploads.
+OWN_STACK_LIMITS = {"roles": {"hospital": {"rate_per_s": 10, "burst": 10, "concurrent": 1}}}
 
 FLOODER = "H44010000001"
 FLOOD_REGION = "440100"
@@ -42,15 +44,15 @@ FLOOD_REGION = "440100"
 OTHERS = ("H44010000002", "H44010000003", "H44010000004", "H43010000001", "H43010000002", "H43010000003")
 MEMBER_REGION = {"440100": "430100", "430100": "440100"}  # cross-region stays: every party is on the path
 DISCHARGES_PER_PHASE = 25  # per other hospital: 6 × 25 × 3 = 450 calls per phase, so p99 is the 5th worst
-PACE_S = 0.25  # at least this long between the starts of one hospital's discharges (≤ 12 calls/s)
+PACE_S = 0.4  # at least this long between the starts of one hospital's discharges (≤ 7.5 calls/s)
 # Bounded: FLOOD_WORKERS concurrent callers, each sending a call about every FLOOD_PERIOD_S whatever the answer
-# (300 calls/s offered, 15× the limit), at most FLOOD_CALLS_MAX calls. Every party of this stack runs on the test's
+# (200 calls/s offered, 20× the limit), at most FLOOD_CALLS_MAX calls. Every party of this stack runs on the test's
 # one event loop, so even a refused call's gRPC work (TLS, HTTP/2, the handler up to the check: a fraction of a
 # millisecond) delays everyone's, not only the flooded agency's as with one process per party. The calls arrive
 # spread out, as from a busy HIS's threads: the same calls sent in one instant cost every call caught behind them
 # the whole batch's gRPC work at once. Per-identity limits bound what the flooder gets *done* (its uploads, their
 # database work); they cannot make the refusals free (docs/security.md, "Abuse limits").
-FLOOD_WORKERS = 300
+FLOOD_WORKERS = 200
 FLOOD_PERIOD_S = 1.0
 FLOOD_CALLS_MAX = 10_000
 FLOOD_ENCOUNTERS = 8  # the flooder's uploads go round its open encounters
