@@ -79,3 +79,16 @@ class OutcomeUnknown(DomainError):
         super().__init__(f"{subject}: {reason}")
         self.subject = subject
         self.reason = reason
+
+
+class Throttled(DomainError):
+    """The caller is over its per-identity limit (services/security/limits.py): `kind` is `rate` or
+    `concurrency`, `limit` describes the allowance, `retry_after_s` how long to wait before trying again. The
+    call was refused before it did anything."""
+
+    def __init__(self, identity: str, kind: str, limit: str, retry_after_s: float) -> None:
+        super().__init__(f"{identity} is over its {kind} limit ({limit}): retry after {retry_after_s:g} s")
+        self.identity = identity
+        self.kind = kind
+        self.limit = limit
+        self.retry_after_s = retry_after_s

@@ -4,6 +4,9 @@ A request beyond a bound is an operating error (`InvalidField`), never a crash.
 """
 
 LINES_PER_BILL_MAX = 2_000
+# One UploadCharges carries at most this many lines (checked before any is converted or stored); a bill may grow
+# over several uploads up to LINES_PER_BILL_MAX. The demo's bills have at most 60 (services/datagen/bills.py).
+LINES_PER_UPLOAD_MAX = 1_000
 DIAGNOSES_PER_STAY_MAX = 32
 STAY_DAYS_MAX = 366
 BANDS_MAX = 16

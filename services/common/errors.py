@@ -8,33 +8,37 @@ Before a method's body runs, the decorators authenticate the caller with the ser
 (services/security/caller.py): with mutual TLS a plaintext caller, a certificate naming no identity of ours
 or a revoked one is UNAUTHENTICATED and the body never runs; the caller's identity is `current_caller()` and
 the `caller` field of every log line of the call. Then they authorise the call against the table
-(services/security/policy.py): PERMISSION_DENIED naming the rule, and again the body never runs. Every servicer
-must have a `security` attribute.
+(services/security/policy.py): PERMISSION_DENIED naming the rule, and again the body never runs.
 
-Every call of an operator is written to the serving party's operator audit log (services/security/audit_log.py):
-its row before it is authorised, its outcome — the code the caller gets — once it has one. Every servicer must
-have an `audit_log` attribute (its party's log). A party that cannot write the row refuses the call UNAVAILABLE.
+In between, they take a slot of the caller's per-identity limits (services/security/limits.py): a caller over its
+rate or concurrency limit is RESOURCE_EXHAUSTED with a RetryInfo and the body never runs (nor is anything written,
+the audit record either); the slot is released when the call (or the stream) ends, however it ends. And every call
+of an operator is written to the serving party's operator audit log (services/security/audit_log.py): its row
+before it is authorised, its outcome — the code the caller gets — once it has one. A party that cannot write the
+row refuses the call UNAVAILABLE. Every servicer must have a `security` and an `audit_log` attribute.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.metrics import RPC_RESULTS, RPC_SECONDS
+from services.common.metrics import RPC_RESULTS, RPC_SECONDS, THROTTLED
 from services.security.audit_log import AuditUnavailable, OperatorCall, begin_call
-from services.security.caller import authenticate, authorise, current_caller
+from services.security.caller import authenticate, authorise
+from services.security.limits import Slot
 from clearing.errors import (
     DomainError, InvalidField, NotAllowed, NotFound, OutcomeUnknown, PreconditionFailed, RequestConflict,
-    Unauthenticated,
+    Throttled, Unauthenticated,
 )
 
 log = structlog.get_logger()
@@ -88,6 +92,12 @@ def status_for(error: DomainError) -> status_pb2.Status:
         detail = error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain="clearinghouse",
                                              metadata={"reason": clipped(error.reason)})
         return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message, details=[packed(detail)])
+    if isinstance(error, Throttled):
+        retry = error_details_pb2.RetryInfo(retry_delay=duration(error.retry_after_s))
+        quota = error_details_pb2.QuotaFailure(violations=[error_details_pb2.QuotaFailure.Violation(
+            subject=error.identity, description=f"{error.kind} limit: {error.limit}", quota_id=error.kind)])
+        return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message,
+                                 details=[packed(retry), packed(quota)])
     if isinstance(error, OutcomeUnknown):
         detail = error_details_pb2.ErrorInfo(reason="OUTCOME_UNKNOWN", domain="clearinghouse",
                                              metadata={"subject": error.subject})
@@ -95,6 +105,14 @@ def status_for(error: DomainError) -> status_pb2.Status:
     raise AssertionError(f"unmapped domain error {type(error).__name__}")
 
 
+def duration(seconds: float) -> duration_pb2.Duration:
+    """A `google.protobuf.Duration` of `seconds`, to the millisecond."""
+    millis = round(seconds * 1000)
+    return duration_pb2.Duration(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
+
+
+# RESOURCE_EXHAUSTED is not definite: gRPC also answers it when a *response* is too big for the caller, after the
+# server did the work; a throttled caller retries after the RetryInfo delay with the same request id instead.
 DEFINITE_CODES = frozenset({
     grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OUT_OF_RANGE,
@@ -144,6 +162,10 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
     """Abort the call with the status that `error` deserves; never returns."""
     if isinstance(error, StoredRefusal):
         await context.abort_with_status(rpc_status.to_status(error.status))
+    if isinstance(error, Throttled):
+        # Logged by the limiter once per caller per window, not per call: a flood must not become a log flood.
+        THROTTLED.labels(error.kind).inc()
+        await context.abort_with_status(rpc_status.to_status(status_for(error)))
     if isinstance(error, DomainError):
         log.info("request_refused", error=error.message, kind=type(error).__name__)
         await context.abort_with_status(rpc_status.to_status(status_for(error)))
@@ -220,19 +242,34 @@ def service_name(servicer: Any) -> str:  # noqa: ANN401
     return _SERVICE_NAMES[kind]
 
 
-async def admit_call(servicer: Any, method: str, request: Any,  # noqa: ANN401
-                     context: grpc.aio.ServicerContext) -> OperatorCall | None:
-    """Authenticate the caller (raises to refuse) and, for an operator, record the call in the serving party's audit
-    log, before the call is authorised (`authorise_call`) so that a refusal by the table is recorded with its outcome
-    too. The record whose outcome is still to write, or None."""
+@dataclass
+class Admission:
+    """What a call took on its way in, to give back when it ends: its slot of the caller's limits, and its operator
+    audit record whose outcome is still to write."""
+
+    slot: Slot | None = None
+    audit: OperatorCall | None = None
+
+    async def end(self, ended: BaseException | None, context: grpc.aio.ServicerContext) -> None:
+        try:
+            await end_call(self.audit, ended, context)
+            self.audit = None
+        finally:
+            if self.slot is not None:
+                self.slot.release()  # on success, error and cancellation alike
+                self.slot = None
+
+
+async def admit_call(servicer: Any, method: str, request: Any, context: grpc.aio.ServicerContext,  # noqa: ANN401
+                     admission: Admission) -> None:
+    """Before the method's body runs (raises to refuse): authenticate the caller, take a slot of its limits, record
+    an operator's call in the serving party's audit log — before the table decides, so that a refusal by the table
+    is recorded with its outcome too — and authorise the call. What it took is in `admission`."""
     caller = authenticate(servicer.security, context)
     rpc_name = f"{service_name(servicer)}.{method}"
-    return await begin_call(servicer.audit_log, caller, rpc_name, request)
-
-
-def authorise_call(servicer: Any, method: str, request: Any) -> None:  # noqa: ANN401
-    """The table's decision for the call being served (raises `NotAllowed` to refuse)."""
-    authorise(servicer.security, current_caller(), f"{service_name(servicer)}.{method}", request)
+    admission.slot = servicer.security.limiter.admit(caller, rpc_name)
+    admission.audit = await begin_call(servicer.audit_log, caller, rpc_name, request)
+    authorise(servicer.security, caller, rpc_name, request)
 
 
 def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
@@ -243,12 +280,11 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
         code = "OK"
-        call: OperatorCall | None = None
+        admission = Admission()
         ended: BaseException | None = None  # what ended the call (None: it answered)
         with RPC_SECONDS.labels(name).time():
             try:
-                call = await admit_call(self, name, request, context)
-                authorise_call(self, name, request)
+                await admit_call(self, name, request, context, admission)
                 return await method(self, request, context)
             except BaseException as error:  # noqa: BLE001 - every error gets a status
                 ended = error
@@ -257,12 +293,12 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
                 code = type(error).__name__
                 if isinstance(error, grpc.aio.AbortError):
                     raise
-                await end_call(call, error, context)
-                call = None  # recorded before the abort, which raises
+                await end_call(admission.audit, error, context)
+                admission.audit = None  # recorded before the abort, which raises
                 await abort_for(error, context)
                 raise AssertionError("abort returned") from error
             finally:
-                await end_call(call, ended, context)
+                await admission.end(ended, context)
                 RPC_RESULTS.labels(name, code).inc()
 
     return wrapper
@@ -275,22 +311,21 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
-        call: OperatorCall | None = None
+        admission = Admission()
         ended: BaseException | None = None  # what ended the stream (None: it ran to its end)
         try:
-            call = await admit_call(self, name, request, context)
-            authorise_call(self, name, request)
+            await admit_call(self, name, request, context, admission)
             async for item in method(self, request, context):
                 yield item
         except BaseException as error:  # noqa: BLE001 - every error gets a status
             ended = error
             if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
                 raise  # cancelled, or the client stopped reading (GeneratorExit); or already aborted
-            await end_call(call, error, context)
-            call = None  # recorded before the abort, which raises
+            await end_call(admission.audit, error, context)
+            admission.audit = None  # recorded before the abort, which raises
             await abort_for(error, context)
         finally:
-            await end_call(call, ended, context)
+            await admission.end(ended, context)
 
     return wrapper
 

@@ -20,3 +20,4 @@ PREPAYMENT_WARNINGS = Counter("clearing_prepayment_warnings_total", "Prepayment 
 # call was refused) or `outcome` (the action ran, its outcome is missing from the log). Alert on any increase.
 OPERATOR_AUDIT_FAILURES = Counter("clearing_operator_audit_failures_total",
                                   "Operator audit records that could not be written", ["party", "phase"])
+THROTTLED = Counter("clearing_throttled_total", "Calls refused for a per-identity limit", ["limit"])

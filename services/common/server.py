@@ -5,6 +5,7 @@ Every server answers `grpc.health.v1` and serves reflection (v1alpha), so `grpcu
 (`Security.server_credentials`): a client without a certificate of the stack's CA fails the handshake, and
 health and reflection need nothing beyond it; the servicers' methods also check the caller per call
 (services/common/errors.py). Plaintext only when the party's `Security` is insecure, with a warning at start.
+Every server receives and sends messages of at most MESSAGE_BYTES_MAX (services/security/party.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,17 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from services.common import clock
-from services.security.party import INSECURE_WARNING, Security
+from services.security.party import INSECURE_WARNING, MESSAGE_BYTES_MAX, Security
 
 log = structlog.get_logger()
 STOP_GRACE_S = 5.0
-# Refuse to share a port by accident; scale-out (SPEC §11) turns SO_REUSEPORT on explicitly.
-SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+SERVER_OPTIONS = (
+    # Refuse to share a port by accident; scale-out (SPEC §11) turns SO_REUSEPORT on explicitly.
+    ("grpc.so_reuseport", 0),
+    # A bigger message is RESOURCE_EXHAUSTED from gRPC before any handler runs (see MESSAGE_BYTES_MAX for the size).
+    ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
+    ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
+)
 
 
 @dataclass(frozen=True)

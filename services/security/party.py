@@ -4,7 +4,8 @@
   every start of every service). It comes from the stack's configuration (`StackConfig.transport()`), and the
   wiring (services/stack/wiring.py) turns it into one `Security` per party with the party's identity.
 * `Security`: one party's side of it — its certificate directory, its own identity, the deny list its server
-  checks callers against, and the insecure flag. The server serves with `server_credentials()`; the servicers
+  checks callers against, the per-identity call limiter of its server (services/security/limits.py, from the
+  stack-wide `CallLimits` the transport carries), and the insecure flag. The server serves with `server_credentials()`; the servicers
   hold it, and the `rpc`/`rpc_stream` decorators (services/common/errors.py) authenticate every call with it
   (`services.security.caller.authenticate`); the party dials its neighbours with `channel(address)`, as its own
   identity, or (the HIS simulator, as each hospital) as another identity of the same directory.
@@ -19,9 +20,18 @@ import grpc
 
 from services.security import tls
 from services.security.identity import Identity
+from services.security.limits import CallLimits, Limiter
 
-CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                   ("grpc.max_send_message_length", 64 * 1024 * 1024))
+# The largest message any party sends or receives, requests and responses alike (every server's
+# `grpc.max_receive_message_length` / `max_send_message_length`, services/common/server.py, and every channel's).
+# The biggest legitimate messages are whole catalogues (ImportCatalogue, PublishCatalogue): the demo's are
+# 0.76–0.78 MiB (7,400 rows, ~82 bytes a row), so 16 MiB takes about 20 times that, some 200,000 rows; every
+# other request is far smaller (an upload of LINES_PER_UPLOAD_MAX lines is well under 1 MiB), and the daily
+# detail streams send one settlement per message. Anything bigger is RESOURCE_EXHAUSTED from gRPC itself, before
+# any handler runs.
+MESSAGE_BYTES_MAX = 16 * 1024 * 1024
+CHANNEL_OPTIONS = (("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
+                   ("grpc.max_send_message_length", MESSAGE_BYTES_MAX))
 INSECURE_WARNING = ("plaintext gRPC (--insecure): no mutual TLS, callers are not authenticated and anyone who can "
                     "reach the port can call it; for development only")
 
@@ -36,29 +46,33 @@ def channel_to(address: str, credentials: grpc.ChannelCredentials | None,
 
 @dataclass(frozen=True)
 class Transport:
-    """Mutual TLS from `certs_dir`, or plaintext when `insecure` (then `certs_dir` is not used)."""
+    """Mutual TLS from `certs_dir`, or plaintext when `insecure` (then `certs_dir` is not used); every server of
+    the stack limits its callers by `limits` (per identity: none apply in insecure mode, there is no identity)."""
 
     certs_dir: Path | None
     insecure: bool = False
+    limits: CallLimits = CallLimits()
 
     def __post_init__(self) -> None:
         if not self.insecure and self.certs_dir is None:
             raise ValueError("mutual TLS needs a certificate directory; plaintext needs insecure=True")
 
     @classmethod
-    def tls(cls, certs_dir: Path | str) -> Transport:
-        return cls(Path(certs_dir))
+    def tls(cls, certs_dir: Path | str, limits: CallLimits | None = None) -> Transport:
+        return cls(Path(certs_dir), limits=limits or CallLimits())
 
     @classmethod
-    def plaintext(cls) -> Transport:
-        return cls(None, insecure=True)
+    def plaintext(cls, limits: CallLimits | None = None) -> Transport:
+        return cls(None, insecure=True, limits=limits or CallLimits())
 
     def security(self, identity: Identity) -> Security:
-        """The side of party `identity`: its certificate and a deny list of its own (one per process)."""
+        """The side of party `identity`: its certificate, a deny list and a call limiter of its own (one per
+        process)."""
+        limiter = Limiter(self.limits)
         if self.insecure:
-            return Security(identity, None, insecure=True)
+            return Security(identity, None, insecure=True, limiter=limiter)
         assert self.certs_dir is not None
-        return Security(identity, self.certs_dir, tls.DenyList.of(self.certs_dir))
+        return Security(identity, self.certs_dir, tls.DenyList.of(self.certs_dir), limiter=limiter)
 
     def credentials(self, identity: Identity) -> grpc.ChannelCredentials | None:
         """Client credentials presenting `identity`'s certificate; None (plaintext) when insecure."""
@@ -74,17 +88,19 @@ class Transport:
 
 @dataclass(frozen=True)
 class Security:
-    """One party: its own identity, its certificate directory and the deny list its server checks every caller's
-    certificate against — or `insecure`: plaintext, no check (and a warning at every start)."""
+    """One party: its own identity, its certificate directory, the deny list its server checks every caller's
+    certificate against and the limiter it admits every caller's calls with — or `insecure`: plaintext, no check,
+    no per-identity limit (and a warning at every start)."""
 
     identity: Identity
     certs_dir: Path | None
     deny_list: tls.DenyList | None = None
     insecure: bool = False
+    limiter: Limiter = field(default_factory=Limiter, repr=False, compare=False)
     transport: Transport = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "transport", Transport(self.certs_dir, self.insecure))
+        object.__setattr__(self, "transport", Transport(self.certs_dir, self.insecure, self.limiter.limits))
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """Mutual-TLS server credentials for this party's certificate (re-read on rotation); None when insecure."""

@@ -1,5 +1,6 @@
-"""The stack's configuration file (JSON): where each party listens, which database it owns, and the certificate
-directory every party serves and dials mutual TLS from (plaintext only when `insecure`)."""
+"""The stack's configuration file (JSON): where each party listens, which database it owns, the certificate
+directory every party serves and dials mutual TLS from (plaintext only when `insecure`), and the per-identity call
+limits every party's server applies (`limits`, services/security/limits.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from services.security.identity import Identity, operator
+from services.security.limits import CallLimits
 from services.security.party import Transport
 
 DEFAULT_SEED = 2026
@@ -49,15 +52,23 @@ class StackConfig:
     # services/insured/keys.py); empty: the directory CLEARING_MEMBER_KEY_DIR names. A development stack
     # generates its keys into its own work directory (`StackProcesses.prepare`).
     member_key_dir: str = ""
+    # Per-identity call limits (rate, burst, calls in flight), per role and per identity path, e.g.
+    # {"roles": {"hospital": {"rate_per_s": 50}}, "identities": {"hospital/H44010000001": {"concurrent": 4}}};
+    # empty: the defaults (services/security/limits.py DEFAULT_LIMITS, docs/security.md "Abuse limits").
+    limits: dict[str, Any] = field(default_factory=dict)
+
+    def call_limits(self) -> CallLimits:
+        """The configured limits (ValueError naming the entry when `limits` is malformed)."""
+        return CallLimits.from_config(self.limits)
 
     def transport(self) -> Transport:
-        """Mutual TLS from `certs_dir`, or plaintext when `insecure`."""
+        """Mutual TLS from `certs_dir`, or plaintext when `insecure`; either way with the configured call limits."""
         if self.insecure:
-            return Transport.plaintext()
+            return Transport.plaintext(self.call_limits())
         if not self.certs_dir:
             raise ValueError("the stack's configuration names no certificate directory (certs_dir) and is not "
                              "insecure: start it again with `clearing-admin stack up`")
-        return Transport.tls(Path(self.certs_dir))
+        return Transport.tls(Path(self.certs_dir), self.call_limits())
 
     def database(self, party: str) -> str:
         return f"{self.database_prefix}_{party}"

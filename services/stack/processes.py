@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -78,6 +79,9 @@ class StackProcesses:
     # The operator this launcher (health checks) and its tools call as, besides `admin`: a name, or None for
     # $CLEARING_OPERATOR (services/stack/config.py operator_identity); its certificate is made with the others.
     operator: str | None = None
+    # The per-identity call limits every service applies (`StackConfig.limits`; services/security/limits.py): empty
+    # for the defaults.
+    limits: dict[str, Any] = field(default_factory=dict)
     owns_database: bool = field(default=False, init=False)
 
     @property
@@ -115,6 +119,7 @@ class StackProcesses:
             base_dsn=self.database.base_dsn, database_prefix=prefix, clearing_house_port=free_port(),
             his_port=free_port(), region_ports={region: free_port() for region in regions}, seed=self.seed,
             members_per_region=self.members_per_region, certs_dir=certs_dir, insecure=self.insecure,
+            limits=self.limits,
             # Development keys, random per stack directory and kept there (a restart still matches its hashes).
             member_key_dir=str(ensure_member_keys(self.work_dir / "keys", regions)))
         for party in self.config.parties():

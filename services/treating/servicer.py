@@ -149,6 +149,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
         if not request.lines:
             raise InvalidField("lines", "must have at least one line")
+        if len(request.lines) > limits.LINES_PER_UPLOAD_MAX:
+            raise InvalidField("lines", f"must have at most {limits.LINES_PER_UPLOAD_MAX} lines per upload, got "
+                                        f"{len(request.lines)}: upload a longer bill in several parts")
         new_lines = [convert.bill_line_from_proto(line, index) for index, line in enumerate(request.lines)]
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             encounter = await store.find_encounter(conn, encounter_id, lock=True)

@@ -82,7 +82,9 @@ GARBAGE = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadl
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.filter_too_much, HealthCheck.large_base_example])
 CALL_TIMEOUT_S = 30.0
-# gRPC refuses a message above 4 MiB itself (RESOURCE_EXHAUSTED) before any servicer sees it.
+# gRPC refuses a message above the servers' MESSAGE_BYTES_MAX (16 MiB, services/security/party.py) itself
+# (RESOURCE_EXHAUSTED) before any servicer sees it (tests/integration/test_message_limits.py); garbage stays under
+# 4 MiB, well inside it, so that every example reaches a servicer and stays quick to send.
 MESSAGE_BYTES_MAX = 4 * 1024 * 1024 - 1024
 
 TREATING = "440100"

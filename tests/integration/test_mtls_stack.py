@@ -36,6 +36,7 @@ from services.security import certs
 from services.security.caller import current_caller
 from services.security.certs import CertDir, format_serial
 from services.security import policy
+from services.security.audit_log import AuditLog
 from services.security.identity import CLEARINGHOUSE, HOSPITAL, Identity, agency, clearinghouse, hospital, operator
 from services.security.identity import OPERATOR as OPERATOR_ROLE
 from services.security.party import Transport
@@ -226,8 +227,9 @@ class Who:
 
     SERVICE_NAME = "Who"
 
-    def __init__(self, security: Any) -> None:  # noqa: ANN401
+    def __init__(self, security: Any, audit_log: AuditLog | None) -> None:  # noqa: ANN401
         self.security = security
+        self.audit_log = audit_log  # an operator's call is audited (here in the clearing house's database)
 
     @rpc
     async def call(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -235,8 +237,9 @@ class Who:
         return (caller.path if caller else "nobody").encode()
 
 
-async def serve_who(transport: Transport, identity: Identity) -> tuple[grpc.aio.Server, int]:
-    who = Who(transport.security(identity))
+async def serve_who(transport: Transport, identity: Identity,
+                    audit_log: AuditLog | None = None) -> tuple[grpc.aio.Server, int]:
+    who = Who(transport.security(identity), audit_log)
 
     def add(servicer: Who, server: grpc.aio.Server) -> None:
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
@@ -253,7 +256,8 @@ def who_row(monkeypatch):  # noqa: ANN001, ANN201
 
 
 async def test_current_caller_is_the_identity_of_the_certificate(kit):
-    server, port = await serve_who(kit.stack.transport, agency(TREATING))
+    server, port = await serve_who(kit.stack.transport, agency(TREATING),
+                                   AuditLog(kit.stack.clearing_house.servicers["clearinghouse"].pool, "test:who"))
     try:
         for identity in (hospital(H_GUANGZHOU), clearinghouse(), OPERATOR):
             channel = kit.stack.channel_as(identity, f"127.0.0.1:{port}")

@@ -75,3 +75,20 @@ def test_the_operator_comes_from_the_name_the_environment_or_admin(monkeypatch):
     assert operator_identity("bob") == operator("bob")
     with pytest.raises(IdentityError):
         operator_identity("Not An Operator")
+
+
+def test_the_call_limits_travel_in_the_configuration_file_to_every_party(tmp_path):
+    from services.security.identity import hospital
+    from services.security.limits import DEFAULT_LIMITS, Limit
+
+    path = tmp_path / "stack.json"
+    saved = config(certs_dir=str(tmp_path / "certs"),
+                   limits={"roles": {"hospital": {"rate_per_s": 50, "burst": 100, "concurrent": 16}},
+                           "identities": {"hospital/H44010000001": {"concurrent": 2}}})
+    saved.save(path)
+    limits = StackConfig.load(path).transport().limits
+    assert limits.limit_for(hospital("H44010000001")) == Limit(50, 100, 2)
+    assert limits.limit_for(hospital("H44010000002")) == Limit(50, 100, 16)
+    assert config(insecure=True).transport().limits.limit_for(hospital("H44010000002")) == DEFAULT_LIMITS["hospital"]
+    with pytest.raises(ValueError, match="limits.roles.doctor"):
+        config(certs_dir="c", limits={"roles": {"doctor": {}}}).transport()
