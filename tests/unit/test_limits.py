@@ -225,6 +225,7 @@ class Context:
 class Servicer(ta_grpc.TreatingAgencyServiceServicer):
     def __init__(self, limits: Limiter) -> None:
         self.security = SimpleNamespace(limiter=limits)
+        self.audit_log = None  # a hospital calls: nothing is audited
         self.ran = 0
         self.in_flight_seen: list[int] = []
 
