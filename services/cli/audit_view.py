@@ -21,9 +21,10 @@ from google.protobuf import json_format, timestamp_pb2
 from rich.console import Console
 
 from clearing.errors import InvalidField
+from services.security.audit_service import check_who
 from services.cli import online, output
 from services.common.clock import SHANGHAI
-from services.security.identity import OPERATOR, Identity, IdentityError
+from services.security.identity import OPERATOR
 from services.stack.config import StackConfig
 
 PAGE = 1000
@@ -57,14 +58,7 @@ def parse_who(text: str | None) -> str:
     """`NAME` or `operator/NAME` → `operator/NAME`."""
     if not text:
         return ""
-    path = text if "/" in text else f"{OPERATOR}/{text}"
-    try:
-        identity = Identity.from_path(path)
-    except IdentityError as error:
-        raise InvalidField("--who", f"an operator, NAME or operator/NAME: {error}") from None
-    if identity.role != OPERATOR:
-        raise InvalidField("--who", f"only operators' calls are recorded, and {text} is not an operator")
-    return identity.path
+    return check_who(text if "/" in text else f"{OPERATOR}/{text}", "--who")
 
 
 def servers(config: StackConfig) -> list[str]:

@@ -60,16 +60,16 @@ def page_token(after: dict[str, Position]) -> str:
                     for party, (at, event_id) in after.items())
 
 
-def check_who(who: str) -> str:
+def check_who(who: str, field: str = "who") -> str:
     """`operator/NAME` or empty."""
     if not who:
         return ""
     try:
         identity = Identity.from_path(who)
     except IdentityError as error:
-        raise InvalidField("who", f"an operator's identity path, operator/NAME: {error}") from None
+        raise InvalidField(field, f"an operator's identity path, operator/NAME: {error}") from None
     if identity.role != OPERATOR:
-        raise InvalidField("who", f"only operators' calls are recorded: {who} is a {identity.role}")
+        raise InvalidField(field, f"only operators' calls are recorded: {who} is a {identity.role}")
     return identity.path
 
 
