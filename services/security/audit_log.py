@@ -87,7 +87,10 @@ def redacted(value: Any, key: str = "") -> Any:  # noqa: ANN401 - a JSON value
 
 
 def redacted_request(request: Message) -> dict[str, Any]:
-    """The request in the proto's JSON mapping (field names as in the .proto), redacted for the audit log."""
+    """The request in the proto's JSON mapping (field names as in the .proto), redacted for the audit log; a
+    request that is no message (a raw-bytes method of a service outside the protos) is kept as its size."""
+    if not isinstance(request, Message):
+        return {"bytes": len(request) if isinstance(request, bytes | bytearray) else None}
     return redacted(json_format.MessageToDict(request, preserving_proto_field_name=True))
 
 

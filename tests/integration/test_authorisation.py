@@ -33,7 +33,7 @@ import clearinghouse.v1 as proto_package
 import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
-from clearinghouse.v1 import clearing_house_pb2_grpc, hospital_pb2_grpc, insured_agency_pb2_grpc
+from clearinghouse.v1 import audit_pb2_grpc, clearing_house_pb2_grpc, hospital_pb2_grpc, insured_agency_pb2_grpc
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import treating_agency_pb2_grpc
@@ -57,10 +57,11 @@ CALLERS: dict[str, Identity] = {
 STUBS = {"TreatingAgencyService": treating_agency_pb2_grpc.TreatingAgencyServiceStub,
          "InsuredAgencyService": insured_agency_pb2_grpc.InsuredAgencyServiceStub,
          "ClearingHouseService": clearing_house_pb2_grpc.ClearingHouseServiceStub,
-         "HospitalService": hospital_pb2_grpc.HospitalServiceStub}
+         "HospitalService": hospital_pb2_grpc.HospitalServiceStub,
+         "AuditService": audit_pb2_grpc.AuditServiceStub}  # served by every server: asked at the clearing house
 # The databases a call to each service could write to (compared before and after a refusal).
 DATABASES = {"TreatingAgencyService": (f"treating_{SERVED}",), "InsuredAgencyService": (f"insured_{SERVED}",),
-             "ClearingHouseService": ("clearinghouse",), "HospitalService": ("his",)}
+             "ClearingHouseService": ("clearinghouse",), "HospitalService": ("his",), "AuditService": ("clearinghouse",)}
 
 
 def discovered() -> dict[str, Any]:
@@ -144,7 +145,7 @@ BREACH_CELLS = [(rpc, role, index) for rpc, row in POLICY.items() if rpc in RPCS
 # -- calling ----------------------------------------------------------------------------------------------------
 
 def address_of(stack: Any, service: str, served: str) -> str:  # noqa: ANN401
-    if service == "ClearingHouseService":
+    if service in ("ClearingHouseService", "AuditService"):
         return stack.clearing_address
     if service == "HospitalService":
         return f"127.0.0.1:{stack.his.port}"
