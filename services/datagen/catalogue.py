@@ -44,6 +44,7 @@ about 0.2 s (the first call also parses the reference files).
 from __future__ import annotations
 
 import csv
+import functools
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -395,9 +396,16 @@ def _local_only_rows(
 
 
 def generate_catalogue_rows(region: str, seed: int) -> list[dict[str, str]]:
-    """A region's catalogue (三个目录) as SPEC §4.1 rows of strings; deterministic for (region, seed)."""
+    """A region's catalogue (三个目录) as SPEC §4.1 rows of strings; deterministic for (region, seed). The rows are
+    the caller's own (fresh copies): generating them takes a few hundred ms, and a process asks for the same
+    catalogue many times (enrolment, the HIS simulator, the tests' stacks)."""
     if len(region) != 6 or not region.isdigit():
         raise ValueError(f"region must be a 6-digit code, got {region!r}")
+    return [dict(row) for row in _generated_rows(region, seed)]
+
+
+@functools.lru_cache(maxsize=64)
+def _generated_rows(region: str, seed: int) -> tuple[dict[str, str], ...]:
     rng = random.Random(f"{region}:{seed}")
     profile = _draw_profile(rng, region)
     serials = _Serials(rng, profile)
@@ -410,7 +418,7 @@ def generate_catalogue_rows(region: str, seed: int) -> list[dict[str, str]]:
             rows.extend(_item_rows(rng, profile, item, serials))
         rows.extend(_local_only_rows(rng, profile, kind, serials))
     rows.sort(key=lambda r: (r["local_code"], r["valid_from"]))
-    return rows
+    return tuple(rows)
 
 
 def write_catalogue_csv(rows: Iterable[dict[str, str]], path: str | Path) -> int:

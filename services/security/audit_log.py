@@ -91,7 +91,13 @@ def redacted_request(request: Message) -> dict[str, Any]:
     request that is no message (a raw-bytes method of a service outside the protos) is kept as its size."""
     if not isinstance(request, Message):
         return {"bytes": len(request) if isinstance(request, bytes | bytearray) else None}
-    return redacted(json_format.MessageToDict(request, preserving_proto_field_name=True))
+    try:
+        mapped = json_format.MessageToDict(request, preserving_proto_field_name=True)
+    except (json_format.Error, ValueError, TypeError) as error:
+        # A request with a value the JSON mapping cannot express (a Timestamp's nanos out of range): the call is
+        # still recorded — the body refuses it — as what it was, without its fields.
+        return {"unmappable": request.DESCRIPTOR.full_name, "bytes": request.ByteSize(), "why": str(error)[:200]}
+    return redacted(mapped)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import uuid
 from collections.abc import Callable
@@ -31,8 +32,9 @@ def enrol_request_id(seed: int, item: str) -> str:
     return str(uuid.uuid5(ENROL_NAMESPACE, f"{seed}:{item}"))
 
 
+@functools.lru_cache(maxsize=64)
 def catalogue_csv_text(region: str, seed: int) -> str:
-    """The generated catalogue of `region` as SPEC §4.1 CSV text."""
+    """The generated catalogue of `region` as SPEC §4.1 CSV text (made once per process and seed)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()

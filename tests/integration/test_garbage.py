@@ -57,6 +57,8 @@ import grpc
 import pytest
 import structlog
 import clearinghouse.v1
+from services.security.identity import operator
+from clearinghouse.v1 import audit_pb2, audit_pb2_grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import hospital_pb2 as hp
 from clearinghouse.v1 import insured_agency_pb2 as ia
@@ -137,7 +139,10 @@ RPCS = discovered()
 def stub_for(kit, service: str):  # noqa: ANN001, ANN201
     stubs = {"TreatingAgencyService": lambda: kit.treating(TREATING),
              "InsuredAgencyService": lambda: kit.insured(INSURED),
-             "ClearingHouseService": kit.clearing, "HospitalService": kit.hospital_service}
+             "ClearingHouseService": kit.clearing, "HospitalService": kit.hospital_service,
+             # every server serves it; the clearing house's, as the operator
+             "AuditService": lambda: kit.stack.stub_as(operator("admin"), audit_pb2_grpc.AuditServiceStub,
+                                                       kit.stack.clearing_address)}
     if service not in stubs:
         pytest.fail(f"no stub for the new service {service}: add it to stub_for")
     return stubs[service]()
@@ -531,6 +536,7 @@ class Scene:
             "InsuredAgencyService.StreamAdjudicationDailyDetail": ia.StreamAdjudicationDailyDetailRequest(
                 day=DISCHARGED_ON, treating_region=TREATING, day_key=types_pb2.DAY_KEY_DISCHARGE),
             "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
+            "AuditService.ListAuditEvents": audit_pb2.ListAuditEventsRequest(who="operator/admin", limit=5),
         }
         self.bases = {rpc: base if isinstance(base, list) else [base] for rpc, base in bases.items()}
 

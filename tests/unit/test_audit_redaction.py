@@ -63,3 +63,16 @@ def test_numbers_and_booleans_pass_unchanged():
 def test_a_nul_character_is_shown_not_stored():
     """jsonb cannot hold U+0000; a refused request carrying one is still recorded (as INVALID_ARGUMENT)."""
     assert redacted({"member_id": "M\x001"}) == {"member_id": "M\u24001"}
+
+
+def test_a_request_the_json_mapping_cannot_express_is_kept_as_its_type_and_size():
+    """Found by the garbage test: a Timestamp with nanos out of range has no JSON mapping; the call must still be
+    recorded (and refused by its body), not refused as "audit log unavailable"."""
+    from clearinghouse.v1 import audit_pb2
+
+    request = audit_pb2.ListAuditEventsRequest(who="operator/admin")
+    request.since.nanos = -1
+    kept = redacted_request(request)
+    assert kept["unmappable"] == "clearinghouse.v1.ListAuditEventsRequest"
+    assert kept["bytes"] == request.ByteSize() and "Nanos" in kept["why"]
+    json.dumps(kept)  # storable as jsonb
