@@ -438,8 +438,7 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
                          members_per_region=members_per_region, certs_dir=str(make_test_certificates()),
                          limits=limits or {})
     transport = config.transport()
-    for party in config.parties():
-        await ensure_database(database.base_dsn, config.database(party))
+    await asyncio.gather(*(ensure_database(database.base_dsn, config.database(party)) for party in config.parties()))
     clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {}, transport=transport)
     ch_address = f"127.0.0.1:{clearing_house.port}"
     running = {region: await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),

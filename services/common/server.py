@@ -20,7 +20,8 @@ from typing import Any
 import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+
+from services.common.health import Health
 from grpc_reflection.v1alpha import reflection
 
 from services.common import clock
@@ -65,7 +66,7 @@ async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str
     (plaintext when it is insecure, with a warning); returns it and the bound port."""
     bindings = list(bindings)
     server = grpc.aio.server(interceptors=[RequestContextInterceptor(party)], options=SERVER_OPTIONS)
-    health = health_aio.HealthServicer()
+    health = Health()  # Check, Watch and List
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for binding in bindings:
         binding.add_to_server(binding.servicer, server)

@@ -79,12 +79,22 @@ async def enrol_region(address: str, region: str, seed: int, members_per_region:
         await channel.close()
 
 
+ENROL_REGIONS_AT_ONCE = 3
+
+
 async def enrol_all(region_addresses: dict[str, str], seed: int, members_per_region: int,
                     on_region: Callable[[str, int], None] | None = None, *, transport: Transport) -> None:
-    for region in sorted(region_addresses):
-        count = await enrol_region(region_addresses[region], region, seed, members_per_region, transport=transport)
+    """Enrol every region, a few at once (each region's import and registrations are independent of the others'),
+    reporting each as it is done."""
+    semaphore = asyncio.Semaphore(ENROL_REGIONS_AT_ONCE)
+
+    async def one(region: str) -> None:
+        async with semaphore:
+            count = await enrol_region(region_addresses[region], region, seed, members_per_region, transport=transport)
         if on_region is not None:
             on_region(region, count)
+
+    await asyncio.gather(*(one(region) for region in sorted(region_addresses)))
 
 
 async def fund_prepayments(clearing_house_address: str, regions: list[str], seed: int, amount_fen: int, *,

@@ -122,8 +122,8 @@ class StackProcesses:
             limits=self.limits,
             # Development keys, random per stack directory and kept there (a restart still matches its hashes).
             member_key_dir=str(ensure_member_keys(self.work_dir / "keys", regions)))
-        for party in self.config.parties():
-            await ensure_database(self.database.base_dsn, self.config.database(party))
+        await asyncio.gather(*(ensure_database(self.database.base_dsn, self.config.database(party))
+                               for party in self.config.parties()))  # independent: at once
         self.config.save(self.config_path)
         roles = {"clearinghouse": self.config.clearing_house_port, "his": self.config.his_port,
                  **{f"region:{region}": port for region, port in self.config.region_ports.items()}}
