@@ -83,12 +83,13 @@ class OutcomeUnknown(DomainError):
 
 class Throttled(DomainError):
     """The caller is over its per-identity limit (services/security/limits.py): `kind` is `rate` or
-    `concurrency`, `limit` describes the allowance, `retry_after_s` how long to wait before trying again. The
+    `concurrency`, `limit` describes the allowance, `retry_after_ms` how long to wait before trying again (whole
+    milliseconds: no float in the core). The
     call was refused before it did anything."""
 
-    def __init__(self, identity: str, kind: str, limit: str, retry_after_s: float) -> None:
-        super().__init__(f"{identity} is over its {kind} limit ({limit}): retry after {retry_after_s:g} s")
+    def __init__(self, identity: str, kind: str, limit: str, retry_after_ms: int) -> None:
+        super().__init__(f"{identity} is over its {kind} limit ({limit}): retry after {retry_after_ms / 1000:g} s")
         self.identity = identity
         self.kind = kind
         self.limit = limit
-        self.retry_after_s = retry_after_s
+        self.retry_after_ms = retry_after_ms

@@ -93,7 +93,7 @@ def status_for(error: DomainError) -> status_pb2.Status:
                                              metadata={"reason": clipped(error.reason)})
         return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message, details=[packed(detail)])
     if isinstance(error, Throttled):
-        retry = error_details_pb2.RetryInfo(retry_delay=duration(error.retry_after_s))
+        retry = error_details_pb2.RetryInfo(retry_delay=duration(error.retry_after_ms))
         quota = error_details_pb2.QuotaFailure(violations=[error_details_pb2.QuotaFailure.Violation(
             subject=error.identity, description=f"{error.kind} limit: {error.limit}", quota_id=error.kind)])
         return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message,
@@ -105,9 +105,8 @@ def status_for(error: DomainError) -> status_pb2.Status:
     raise AssertionError(f"unmapped domain error {type(error).__name__}")
 
 
-def duration(seconds: float) -> duration_pb2.Duration:
-    """A `google.protobuf.Duration` of `seconds`, to the millisecond."""
-    millis = round(seconds * 1000)
+def duration(millis: int) -> duration_pb2.Duration:
+    """A `google.protobuf.Duration` of `millis` milliseconds."""
     return duration_pb2.Duration(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
 
 

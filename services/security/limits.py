@@ -33,7 +33,7 @@ log = structlog.get_logger()
 
 # What a caller refused for too many calls in flight is told to wait: a call of ours takes milliseconds to a few
 # hundred, so a slot frees within about this long; the client backs off from there.
-CONCURRENCY_RETRY_S = 0.1
+CONCURRENCY_RETRY_MS = 100
 # A refusal is logged at most once per identity per window (with the count of refusals since the last line), so
 # a flood does not become a log flood.
 LOG_WINDOW_S = 10.0
@@ -185,15 +185,15 @@ class Limiter:
         state = self._state(identity, limit, now)
         self._refill(state, limit, now)
         if limit.concurrent is not None and state.in_flight >= limit.concurrent:
-            self._refuse(identity, state, now, rpc, "concurrency", CONCURRENCY_RETRY_S,
+            self._refuse(identity, state, now, rpc, "concurrency", CONCURRENCY_RETRY_MS,
                          f"{limit.concurrent} calls in flight")
         if limit.rate_per_s is not None:
             if state.tokens < 1:
                 # The time until the bucket holds one whole token again, rounded up to the millisecond so a client
                 # that waits exactly this long finds it there (less a hair, so float noise such as 50.000000000001
                 # ms does not add a millisecond).
-                retry_s = max(1, math.ceil((1 - state.tokens) / limit.rate_per_s * 1000 - 1e-6)) / 1000
-                self._refuse(identity, state, now, rpc, "rate", retry_s,
+                retry_ms = max(1, math.ceil((1 - state.tokens) / limit.rate_per_s * 1000 - 1e-6))
+                self._refuse(identity, state, now, rpc, "rate", retry_ms,
                              f"{limit.rate_per_s:g} calls/s, burst {limit.burst}")
             state.tokens -= 1
         state.in_flight += 1
@@ -236,7 +236,7 @@ class Limiter:
             if state.in_flight == 0 and state.tokens >= limit.burst:
                 del self.states[identity]
 
-    def _refuse(self, identity: Identity, state: _State, now: float, rpc: str, kind: str, retry_s: float,
+    def _refuse(self, identity: Identity, state: _State, now: float, rpc: str, kind: str, retry_ms: int,
                 described: str) -> None:
         state.refused_unlogged += 1
         if state.logged_at is None or now - state.logged_at >= LOG_WINDOW_S:
@@ -245,4 +245,4 @@ class Limiter:
                         refused=state.refused_unlogged, window_s=LOG_WINDOW_S)
             state.logged_at = now
             state.refused_unlogged = 0
-        raise Throttled(identity.spiffe_id, kind, described, retry_s)
+        raise Throttled(identity.spiffe_id, kind, described, retry_ms)

@@ -95,28 +95,23 @@ def _claim_treated_by_caller(caller: Identity, request: Any, served: Served) -> 
     return None
 
 
-def _treating_region_is_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if not request.treating_region:
-        return f"acts only for its own region: set treating_region to {caller.subject}"
-    if check_region(request.treating_region, "treating_region") != caller.subject:
-        return f"acts only for its own region: treating_region is {request.treating_region}"
-    return None
+def _field_is_caller(field: str, verb: str = "acts only for") -> Check:
+    """The rule "`field` names the caller's own region": empty (all regions) is not the caller's own either."""
+
+    def check(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
+        value = getattr(request, field)
+        if not value:
+            return f"acts only for its own region: set {field} to {caller.subject}"
+        if check_region(value, field) != caller.subject:
+            return f"{verb} its own region: {field} is {value}"
+        return None
+
+    return check
 
 
-def _region_is_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if not request.region:
-        return f"acts only for its own region: set region to {caller.subject}"
-    if check_region(request.region, "region") != caller.subject:
-        return f"acts only for its own region: region is {request.region}"
-    return None
-
-
-def _insured_region_is_caller(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
-    if not request.insured_region:
-        return f"acts only for its own region: set insured_region to {caller.subject}"
-    if check_region(request.insured_region, "insured_region") != caller.subject:
-        return f"reads only its own region: insured_region is {request.insured_region}"
-    return None
+_treating_region_is_caller = _field_is_caller("treating_region")
+_region_is_caller = _field_is_caller("region")
+_insured_region_is_caller = _field_is_caller("insured_region", "reads only")
 
 
 def _claim_from_another_region(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401

@@ -18,7 +18,7 @@ from services.common import errors
 from services.common.errors import rpc, rpc_stream, status_for
 from services.security.identity import Identity, agency, hospital
 from services.security.limits import (
-    CONCURRENCY_RETRY_S, DEFAULT_LIMITS, LOG_WINDOW_S, CallLimits, Limit, Limiter,
+    CONCURRENCY_RETRY_MS, DEFAULT_LIMITS, LOG_WINDOW_S, CallLimits, Limit, Limiter,
 )
 
 H1 = hospital("H44010000001")
@@ -63,11 +63,11 @@ def test_a_new_caller_has_its_burst_then_is_refused_until_a_token_refills():
         limits.admit(H1).release()
     error = refused(limits, H1)
     assert error.kind == "rate"
-    assert error.retry_after_s == 0.1  # one token at 10 per second
+    assert error.retry_after_ms == 100  # one token at 10 per second
     assert error.identity == "spiffe://clearing.local/hospital/H44010000001"
     clock.advance(0.1)
     limits.admit(H1).release()  # exactly the retry-after later, the token is there
-    assert refused(limits, H1).retry_after_s == 0.1
+    assert refused(limits, H1).retry_after_ms == 100
 
 
 def test_the_bucket_refills_at_the_rate_and_the_retry_after_is_the_time_to_the_next_whole_token():
@@ -78,7 +78,7 @@ def test_the_bucket_refills_at_the_rate_and_the_retry_after_is_the_time_to_the_n
     assert limits.tokens(H1) == 2.5
     limits.admit(H1).release()
     limits.admit(H1).release()
-    assert refused(limits, H1).retry_after_s == 0.05  # 0.5 token short at 10 per second: 50 ms
+    assert refused(limits, H1).retry_after_ms == 50  # 0.5 token short at 10 per second: 50 ms
     assert limits.tokens(H1) == 0.5  # a refusal takes nothing
 
 
@@ -95,9 +95,9 @@ def test_the_bucket_never_holds_more_than_its_burst():
 def test_a_slow_rate_gives_a_long_retry_after_rounded_up_to_the_millisecond():
     limits, clock = limiter(rate_per_s=3, burst=1)
     limits.admit(H1).release()
-    assert refused(limits, H1).retry_after_s == 0.334  # 1/3 s, rounded up
+    assert refused(limits, H1).retry_after_ms == 334  # 1/3 s, rounded up
     clock.advance(0.2)  # 0.6 token
-    assert refused(limits, H1).retry_after_s == 0.134  # 0.4 / 3 = 0.1333… s
+    assert refused(limits, H1).retry_after_ms == 134  # 0.4 / 3 = 0.1333… s
 
 
 def test_each_identity_has_its_own_bucket():
@@ -142,7 +142,7 @@ def test_calls_in_flight_are_capped_and_a_released_slot_admits_the_next_call():
     assert limits.in_flight(H1) == 2
     error = refused(limits, H1)
     assert error.kind == "concurrency"
-    assert error.retry_after_s == CONCURRENCY_RETRY_S
+    assert error.retry_after_ms == CONCURRENCY_RETRY_MS
     first.release()
     first.release()  # idempotent: a slot is given back once
     assert limits.in_flight(H1) == 1
