@@ -189,7 +189,7 @@ def test_a_flood_of_refusals_is_logged_once_per_caller_per_window_with_its_count
 
 def test_a_throttled_call_is_resource_exhausted_with_retry_info_and_a_quota_failure():
     status = status_for(Throttled("spiffe://clearing.local/hospital/H44010000001", "rate", "10 calls/s, burst 3",
-                                  1.25))
+                                  1250))  # 1.25 s
     assert status.code == code_pb2.RESOURCE_EXHAUSTED
     retry, quota = error_details_pb2.RetryInfo(), error_details_pb2.QuotaFailure()
     assert status.details[0].Unpack(retry) and status.details[1].Unpack(quota)
