@@ -12,8 +12,11 @@ GENERATED := gen/.generated
 demo: $(GENERATED)
 	$(VENV)/bin/clearing-admin demo
 
+# Two pytest-xdist workers, one test module at a time each (a module's own stack stays on one worker);
+# `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 2
 test: $(GENERATED) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Five minutes of discharges while services are SIGKILLed every few seconds and links cut and
 # delayed; prints the counts and every invariant (services/faults). Exit 1 if one fails.

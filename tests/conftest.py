@@ -4,7 +4,7 @@
 per party; `tests/e2e` runs them as separate processes instead.
 
 The embedded server's data directory is one per checkout, `var/test/pgdata` (`CLEARING_TEST_PGDATA`
-overrides it), not a new temporary directory per session: a session killed with SIGKILL runs no
+overrides it; under pytest-xdist, as `make test` runs, one per worker: `var/test/gw0/pgdata`, …), not a new temporary directory per session: a session killed with SIGKILL runs no
 cleanup, and only a fixed place lets the next session find the server it left running and stop it
 (`services/stack/database.py`). Sessions running at once in one checkout share the server (embedded-
 postgres counts its owners; the last one out stops it and deletes the directory); every session makes
@@ -80,7 +80,12 @@ UNFUNDED_REGION = "530100"
 FUNDED_FEN = 10**12
 
 
-TEST_PGDATA = Path(os.environ.get("CLEARING_TEST_PGDATA") or Path(__file__).resolve().parents[1] / "var/test/pgdata")
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadfile`); each worker has a server of its
+# own (var/test/gw0/pgdata, …), so that two workers' stacks never share one server's 100 connections.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+TEST_PGDATA = Path(os.environ.get("CLEARING_TEST_PGDATA")
+                   or Path(__file__).resolve().parents[1] / "var/test" / (f"{XDIST_WORKER}/pgdata" if XDIST_WORKER
+                                                                         else "pgdata"))
 TEST_CERTS = Path(os.environ.get("CLEARING_TEST_CERTS") or Path(__file__).resolve().parents[1] / "var/test/certs")
 OPERATOR = operator("admin")
 

@@ -40,12 +40,14 @@ WAIT_S = 60
 
 
 def postmasters(pgdata: Path) -> list[int]:
-    """Pids of the postgres servers running on `pgdata` (the postmaster carries `-D <pgdata>`)."""
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
+    """Pids of the postgres servers running on `pgdata` (the postmaster carries `-D <pgdata>`). A child the
+    postmaster has just forked shows the same command line until it sets its own title (seen on a busy machine
+    right after a server starts): only a process whose parent is not one of them is a server."""
+    found = {}
+    for process in psutil.process_iter(["name", "cmdline", "ppid"]):
         if process.info["name"] == "postgres" and str(pgdata.resolve()) in (process.info["cmdline"] or []):
-            found.append(process.pid)
-    return found
+            found[process.pid] = process.info["ppid"]
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 def start(*command: str, env: dict[str, str] | None = None) -> subprocess.Popen:
