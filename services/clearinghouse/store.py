@@ -7,9 +7,9 @@ from uuid import UUID
 
 import asyncpg
 
-from clearing.ledger import Posting, assert_balanced
+from clearing.ledger import Posting
 from clearing.reconcile import DayKey
-from services.common.ledger_sql import insert_postings
+from services.common.ledger_sql import insert_transaction
 
 
 async def latest_catalogues(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -107,12 +107,8 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
         assert status == "UPDATE 1", "only a settled claim between these regions is undone"
     if not postings:
         return None
-    assert_balanced(postings)
-    tx_id = await conn.fetchval(
-        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES ($1, $2, $3) RETURNING tx_id",
-        UUID(settlement_id), kind, clearing_month)
-    await insert_postings(conn, tx_id, postings)
-    return tx_id
+    return await insert_transaction(
+        conn, {"settlement_id": UUID(settlement_id), "kind": kind, "clearing_month": clearing_month}, postings)
 
 
 async def lock_aggregates_for_posting(conn: asyncpg.Connection) -> None:
@@ -155,6 +151,10 @@ async def insert_closing(conn: asyncpg.Connection, month: str, closed_at: dateti
 
 
 async def lock_prepayment(conn: asyncpg.Connection, insured_region: str) -> asyncpg.Record:
+    """The region's prepayment terms (预付金), locked; the row is made the first time (one statement when it exists)."""
+    row = await conn.fetchrow("SELECT * FROM prepayments WHERE insured_region = $1 FOR UPDATE", insured_region)
+    if row is not None:
+        return row
     await conn.execute("INSERT INTO prepayments (insured_region) VALUES ($1) ON CONFLICT DO NOTHING", insured_region)
     return await conn.fetchrow("SELECT * FROM prepayments WHERE insured_region = $1 FOR UPDATE", insured_region)
 
@@ -181,12 +181,7 @@ async def set_prepayment_terms(conn: asyncpg.Connection, insured_region: str, re
 
 
 async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tuple[Posting, ...]) -> int:
-    assert_balanced(postings)
-    tx_id = await conn.fetchval(
-        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) VALUES (NULL, 'topup', $1) RETURNING tx_id",
-        clearing_month)
-    await insert_postings(conn, tx_id, postings)
-    return tx_id
+    return await insert_transaction(conn, {"kind": "topup", "clearing_month": clearing_month}, postings)
 
 
 async def recent_outflows(conn: asyncpg.Connection, months_max: int) -> tuple[list[str], dict[str, list[int]]]:
@@ -210,12 +205,8 @@ async def prepayment_regions(conn: asyncpg.Connection) -> set[str]:
 async def post_clearing(conn: asyncpg.Connection, booking_month: str, cleared_month: str, region: str,
                         postings: tuple[Posting, ...]) -> int:
     """Append a region's clearing of `cleared_month`, booked in the open month it is committed in."""
-    assert_balanced(postings)
-    tx_id = await conn.fetchval(
-        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month, cleared_month, cleared_region) "
-        "VALUES (NULL, 'clearing', $1, $2, $3) RETURNING tx_id", booking_month, cleared_month, region)
-    await insert_postings(conn, tx_id, postings)
-    return tx_id
+    return await insert_transaction(conn, {"kind": "clearing", "clearing_month": booking_month,
+                                           "cleared_month": cleared_month, "cleared_region": region}, postings)
 
 
 async def insert_month_clearing(conn: asyncpg.Connection, month: str, region: str, net_fen: int, tx_id: int | None,

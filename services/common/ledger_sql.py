@@ -3,17 +3,27 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from clearing.ledger import Posting
+from clearing.ledger import Posting, assert_balanced
 
 
-async def insert_postings(conn: asyncpg.Connection, tx_id: int, postings: tuple[Posting, ...]) -> None:
-    """The legs of transaction `tx_id`; the deferred trigger checks at commit that they balance."""
-    await conn.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
-                           [(tx_id, posting.account, posting.amount_fen) for posting in postings])
+async def insert_transaction(conn: asyncpg.Connection, columns: dict[str, Any], postings: tuple[Posting, ...]) -> int:
+    """Append a balanced transaction (`columns` of its `ledger_transactions` row) and its legs, in one statement
+    (one round trip, not one per leg); returns its id. The deferred trigger re-checks the balance at commit, another
+    trigger moves the accounts' running balances."""
+    assert_balanced(postings)
+    names = list(columns)
+    values = ", ".join(f"${index + 1}" for index in range(len(names)))
+    accounts, amounts = len(names) + 1, len(names) + 2
+    return await conn.fetchval(
+        f"WITH tx AS (INSERT INTO ledger_transactions ({', '.join(names)}) VALUES ({values}) RETURNING tx_id) "
+        f"INSERT INTO ledger_postings (tx_id, account, amount_fen) SELECT tx.tx_id, leg.account, leg.amount_fen "
+        f"FROM tx, unnest(${accounts}::text[], ${amounts}::bigint[]) AS leg (account, amount_fen) RETURNING tx_id",
+        *columns.values(), [posting.account for posting in postings], [posting.amount_fen for posting in postings])
 
 
 async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -> tuple[Posting, ...]:

@@ -77,12 +77,11 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         lines = convert.claim_lines(claim)
         return ParsedClaim(settlement_id, treating_region, member_id, stay, lines, convert.claim_settlement_day(claim))
 
-    async def adjudication_for(self, conn: asyncpg.Connection, claim: ParsedClaim, lock: bool = False,
-                               ) -> tuple[Adjudication, Policy]:
-        """Load what the core needs (prefetch), then adjudicate once."""
+    async def adjudication_for(self, conn: asyncpg.Connection, claim: ParsedClaim) -> tuple[Adjudication, Policy]:
+        """Load what the core needs (prefetch), then adjudicate once; locks nothing (a quote)."""
         stay = claim.stay
         member = await self.load_member(conn, claim)
-        ytd = await store.read_accumulators(conn, claim.member_id, stay.discharged_on.year, lock)
+        ytd = await store.read_accumulators(conn, claim.member_id, stay.discharged_on.year, lock=False)
         policy = self.policies.on(stay.discharged_on)
         return adjudicate(claim.lines, stay, member, policy, ytd), policy
 
@@ -105,16 +104,17 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             raise InvalidField("request_id", "must equal claim.settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=claim.settlement_id)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
+            member = await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
             await lock_settlement_key(conn, request_id)  # a reversal of this id waits, or is seen
             check_not_reversed(await store.find_reversal(conn, request_id) is not None)
-            await store.read_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, lock=True)
+            ytd = await store.read_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, lock=True)
             earlier = await store.find_settlement(conn, request_id)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
                 log.info("adjudication_replayed")
                 return pb.AdjudicateResponse.FromString(bytes(earlier["response"]))
-            result, policy = await self.adjudication_for(conn, claim, lock=True)
+            policy = self.policies.on(claim.stay.discharged_on)
+            result = adjudicate(claim.lines, claim.stay, member, policy, ytd)  # with the accumulators locked above
             response = pb.AdjudicateResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
             await store.record_settlement(conn, request_id, claim.member_id, claim.stay.discharged_on,
                                           claim.settlement_day, claim.treating_region, result, request.SerializeToString(),

@@ -42,23 +42,25 @@ async def filings_of(conn: asyncpg.Connection, member_id: str) -> list[asyncpg.R
     return await conn.fetch("SELECT * FROM filings WHERE member_id = $1 ORDER BY filing_id", member_id)
 
 
-async def filing_status(conn: asyncpg.Connection, member_id: str, treating_region: str, on: date) -> FilingStatus:
-    """The strongest filing valid on `on` for `treating_region` (or any region); UNFILED when none."""
-    rows = await conn.fetch(
-        "SELECT category FROM filings WHERE member_id = $1 AND (treating_region IS NULL OR treating_region = $2) "
-        "AND valid_from <= $3 AND (valid_to IS NULL OR valid_to >= $3)", member_id, treating_region, on)
-    found = {FilingStatus(row["category"]) for row in rows}
+def strongest_filing(categories: list[str]) -> FilingStatus:
+    """The strongest of the filings found (备案); UNFILED when none."""
+    found = {FilingStatus(category) for category in categories}
     return next((status for status in FILING_PRIORITY if status in found), FilingStatus.UNFILED)
 
 
 async def load_member(conn: asyncpg.Connection, region: str, member_id: str, treating_region: str, on: date) -> Member:
-    row = await find_member_row(conn, member_id)
+    """The member with the filings valid on `on` for `treating_region` (or any region), in one query."""
+    row = await conn.fetchrow(
+        "SELECT m.scheme, m.retired, m.poverty, m.assistance, array(SELECT f.category FROM filings f "
+        "WHERE f.member_id = m.member_id AND (f.treating_region IS NULL OR f.treating_region = $2) "
+        "AND f.valid_from <= $3 AND (f.valid_to IS NULL OR f.valid_to >= $3)) AS filings "
+        "FROM members m WHERE m.member_id = $1", member_id, treating_region, on)
     if row is None:
         raise NotFound(f"regions/{region}/members/{member_id}")
     return Member(
         region=region, member_id=member_id, scheme=Scheme(row["scheme"]), retired=row["retired"],
         poverty=row["poverty"], assistance=AssistanceTier(row["assistance"]) if row["assistance"] else None,
-        filing=await filing_status(conn, member_id, treating_region, on),
+        filing=strongest_filing(row["filings"]),
     )
 
 

@@ -7,10 +7,10 @@ The process serves until SIGTERM, then stops with a grace period and closes its 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 import prometheus_client
+import uvloop
 
 from services.common.logs import configure
 from services.common.server import run_until_stopped
@@ -56,7 +56,9 @@ def main() -> None:
     parser.add_argument("role")
     parser.add_argument("--config", type=Path, required=True)
     arguments = parser.parse_args()
-    asyncio.run(serve(arguments.role, arguments.config))
+    # uvloop: the event loop in C (libuv). A discharge crosses several processes and each does dozens of socket
+    # writes and wake-ups (gRPC, Postgres); asyncio's pure-Python loop was a fifth of a service's CPU.
+    uvloop.run(serve(arguments.role, arguments.config))
 
 
 if __name__ == "__main__":

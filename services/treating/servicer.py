@@ -166,10 +166,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             if await store.live_settlement(conn, encounter_id) is not None:
                 raise PreconditionFailed("encounter_id", "the encounter is already settled")
             check_service_dates(new_lines, encounter["admitted_on"])
-            uploaded = await store.charge_lines(conn, encounter_id, voided=True)
-            check_new_lines(uploaded, new_lines)
+            uploaded = await store.every_charge_line(conn, encounter_id)
+            check_new_lines([line for line, _ in uploaded], new_lines)
             await store.insert_lines(conn, encounter_id, len(uploaded), new_lines)
-            bill = await store.charge_lines(conn, encounter_id)
+            bill = [line for line, voided in uploaded if not voided] + new_lines  # what the bill is now, unread
             response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(bill),
                                                 total_fen=sum(line.amount_fen for line in bill))
             await store.record_upload(conn, request_id, encounter_id, request.SerializeToString(),
@@ -215,11 +215,14 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
                           diagnoses_override: list[str], settlement_id: str, settlement_day: date,
-                          lock: bool = True) -> tuple[types_pb2.Claim, asyncpg.Record]:
-        """Load the encounter (locked when settling) and its lines, validate the bill and classify it (就医地目录).
-        `settlement_day` is the day the settlement is made on (today, by the services' clock): the claim
-        carries it to every party, which reconciles the settlement on it."""
-        encounter = await store.find_encounter(conn, encounter_id, lock=lock)
+                          lock: bool = True, encounter: asyncpg.Record | None = None,
+                          ) -> tuple[types_pb2.Claim, asyncpg.Record]:
+        """Load the encounter (locked when settling; or take the one the caller has loaded and locked) and its
+        lines, validate the bill and classify it (就医地目录). `settlement_day` is the day the settlement is made
+        on (today, by the services' clock): the claim carries it to every party, which reconciles the settlement
+        on it."""
+        if encounter is None:
+            encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
             raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
         own_encounter(encounter)
@@ -285,7 +288,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 # every party records the settlement on this day, whenever the claim reaches it.
                 settlement_id, settlement_day = str(uuid.uuid4()), shanghai_today()
                 claim, encounter = await self.build_claim(conn, encounter_id, request.discharged_on,
-                                                          list(request.diagnoses), settlement_id, settlement_day)
+                                                          list(request.diagnoses), settlement_id, settlement_day,
+                                                          encounter=encounter)
                 if await store.live_settlement(conn, encounter_id) is not None:
                     raise PreconditionFailed("encounter_id", "the encounter is already settled")
                 await store.insert_pending(conn, settlement_id, request_id, encounter_id, encounter["hospital_code"],

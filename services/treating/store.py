@@ -8,9 +8,9 @@ from uuid import UUID
 import asyncpg
 
 from clearing.bill import BillLine
-from clearing.ledger import Posting, assert_balanced
+from clearing.ledger import Posting
 from clearing.reconcile import DayKey
-from services.common.ledger_sql import insert_postings
+from services.common.ledger_sql import insert_transaction
 
 
 async def latest_catalogue(conn: asyncpg.Connection) -> asyncpg.Record | None:
@@ -79,12 +79,20 @@ async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Reco
     return await conn.fetchrow("SELECT * FROM uploads WHERE request_id = $1", UUID(request_id))
 
 
-async def charge_lines(conn: asyncpg.Connection, encounter_id: str, voided: bool = False) -> list[BillLine]:
-    """The encounter's bill: its lines not voided (or, with `voided`, every line ever uploaded), in upload order."""
-    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 AND ($2 OR voided_at IS NULL) "
-                            "ORDER BY position", UUID(encounter_id), voided)
+async def charge_lines(conn: asyncpg.Connection, encounter_id: str) -> list[BillLine]:
+    """The encounter's bill: its lines not voided, in upload order."""
+    rows = await conn.fetch("SELECT * FROM charge_lines WHERE encounter_id = $1 AND voided_at IS NULL "
+                            "ORDER BY position", UUID(encounter_id))
     return [BillLine(row["line_id"], row["code"], row["qty_e4"], row["unit_price_fen"], row["amount_fen"],
                      row["service_date"]) for row in rows]
+
+
+async def every_charge_line(conn: asyncpg.Connection, encounter_id: str) -> list[tuple[BillLine, bool]]:
+    """Every line ever uploaded to the encounter, in upload order, each with whether it is voided."""
+    rows = await conn.fetch("SELECT *, voided_at IS NOT NULL AS voided FROM charge_lines WHERE encounter_id = $1 "
+                            "ORDER BY position", UUID(encounter_id))
+    return [(BillLine(row["line_id"], row["code"], row["qty_e4"], row["unit_price_fen"], row["amount_fen"],
+                      row["service_date"]), row["voided"]) for row in rows]
 
 
 async def void_lines(conn: asyncpg.Connection, encounter_id: str, line_ids: list[str], request_id: str,
@@ -105,11 +113,14 @@ async def all_line_states(conn: asyncpg.Connection, encounter_id: str) -> dict[s
 
 
 async def insert_lines(conn: asyncpg.Connection, encounter_id: str, first_position: int, lines: list[BillLine]) -> None:
-    await conn.executemany(
+    """An upload's lines in one statement (one array per column), numbered on from `first_position`."""
+    await conn.execute(
         "INSERT INTO charge_lines (encounter_id, line_id, position, code, qty_e4, unit_price_fen, amount_fen, "
-        "service_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [(UUID(encounter_id), line.line_id, first_position + index, line.code, line.qty_e4, line.unit_price_fen,
-          line.amount_fen, line.service_date) for index, line in enumerate(lines)])
+        "service_date) SELECT $1, line.* FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
+        "$7::bigint[], $8::date[]) AS line",
+        UUID(encounter_id), [line.line_id for line in lines], list(range(first_position, first_position + len(lines))),
+        [line.code for line in lines], [line.qty_e4 for line in lines], [line.unit_price_fen for line in lines],
+        [line.amount_fen for line in lines], [line.service_date for line in lines])
 
 
 async def record_upload(conn: asyncpg.Connection, request_id: str, encounter_id: str, request: bytes, response: bytes) -> None:
@@ -228,13 +239,9 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
                            postings: tuple[Posting, ...]) -> int:
     """Append one balanced transaction of the agency's ledger; the deferred trigger re-checks the balance
     at commit, another trigger moves the accounts' running balances."""
-    assert_balanced(postings)
     assert kind in ("settlement", "cancel", "reversal")
-    tx_id = await conn.fetchval(
-        "INSERT INTO ledger_transactions (settlement_id, kind, payout_month) VALUES ($1, $2, $3) RETURNING tx_id",
-        UUID(settlement_id), kind, payout_month)
-    await insert_postings(conn, tx_id, postings)
-    return tx_id
+    return await insert_transaction(
+        conn, {"settlement_id": UUID(settlement_id), "kind": kind, "payout_month": payout_month}, postings)
 
 
 async def receivable_movements(conn: asyncpg.Connection, month: str) -> dict[str, int]:
