@@ -8,6 +8,8 @@ insured agency is idempotent on the settlement id).
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import structlog
 from clearinghouse.v1 import clearing_house_pb2 as pb
@@ -31,18 +33,20 @@ from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import (
     first_open_month, hub_transfer_of, month_closing, month_state, transfer_status, transfer_statuses,
 )
+from services.common.batch_settings import BATCH_CLAIMS_MAX, BatchSettings
+from services.common.batching import StreamBatcher, internal_refusal, refusal, serve_batches, status_of
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
 from services.common.clock import clearing_month, now_utc
 from services.common.errors import (
-    StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
+    StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_bidi, rpc_stream,
 )
 from services.common.requests import (
     check_request_id, remember, replay, same_request_or_conflict, stored_answer,
 )
-from services.security.caller import current_decision
+from services.security.caller import authorise, current_caller, current_decision
 from services.security.party import Security
 from services.security.policy import require, require_caller
 from services.security.audit_log import AuditLog
@@ -50,6 +54,19 @@ from google.rpc import status_pb2
 from datetime import UTC, date
 
 log = structlog.get_logger()
+
+
+BATCHES_AT_ONCE = 4  # a batch stream's batches settled at once
+BATCH_CLAIM_TIMEOUT_S = 10.0  # a claim of a batch waits this long for its insured agency (a unary call's default)
+
+
+def claim_refused(error: BaseException) -> pb.SettleClaimOutcome:
+    """A claim's refusal inside a batch: the status SettleClaim would have answered with (INTERNAL for a fault)."""
+    status = status_of(error)
+    if status is None:
+        log.error("batch_claim_internal_error", exc_info=error)
+        return pb.SettleClaimOutcome(refusal=internal_refusal())
+    return pb.SettleClaimOutcome(refusal=refusal(status))
 
 
 class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
@@ -60,6 +77,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         self.security = security  # the clearing house's identity and deny list: every call is authenticated with it
         self.agreements = agreements
         self.insured_stubs = insured_stubs
+        # Region → the batch stream its insured agency adjudicates this house's claims over (批量; wiring makes
+        # them when batching is on). A region without one gets each claim as an Adjudicate call of its own.
+        self.adjudicators: dict[str, StreamBatcher] = {}
+        self.batching = BatchSettings(enabled=False)  # the stack's, set by wiring
         self.catalogues = CatalogueVersions()
 
     async def load_catalogues(self) -> None:
@@ -139,6 +160,33 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def SettleClaim(self, request: pb.SettleClaimRequest, context: grpc.aio.ServicerContext) -> pb.SettleClaimResponse:
+        return await self.settle_claim(request, downstream_timeout_s(context))
+
+    @rpc_bidi(pb.SettleClaimBatchRequest)
+    async def SettleClaimBatch(self, requests, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN201
+        """A treating agency's batches (批量): each answered with one outcome per claim, as SettleClaim would."""
+        async for answer in serve_batches(requests, self.settle_batch, BATCHES_AT_ONCE):
+            yield answer
+
+    async def settle_batch(self, batch: pb.SettleClaimBatchRequest) -> pb.SettleClaimBatchResponse:
+        """Every claim of the batch through SettleClaim's own steps, at once: their adjudications meet again in the
+        insured agencies' batches."""
+        if len(batch.claims) > BATCH_CLAIMS_MAX:
+            too_many = InvalidField("claims", f"a batch holds at most {BATCH_CLAIMS_MAX} claims, got {len(batch.claims)}")
+            return pb.SettleClaimBatchResponse(batch_id=batch.batch_id,
+                                               outcomes=[claim_refused(too_many) for _ in batch.claims])
+        outcomes = await asyncio.gather(*(self.settle_in_batch(request) for request in batch.claims))
+        return pb.SettleClaimBatchResponse(batch_id=batch.batch_id, outcomes=outcomes)
+
+    async def settle_in_batch(self, request: pb.SettleClaimRequest) -> pb.SettleClaimOutcome:
+        try:
+            authorise(self.security, current_caller(), "ClearingHouseService.SettleClaim", request)
+            return pb.SettleClaimOutcome(answer=await self.settle_claim(request, BATCH_CLAIM_TIMEOUT_S))
+        except Exception as error:  # noqa: BLE001 - every claim gets an answer; an unexpected error is INTERNAL
+            return claim_refused(error)
+
+    async def settle_claim(self, request: pb.SettleClaimRequest, timeout_s: float) -> pb.SettleClaimResponse:
+        """Steps 3–6 of the protocol for one claim (docs/settlement-protocol.md)."""
         request_id = check_request_id(request.request_id)
         if request_id != check_request_id(request.claim.settlement_id, "claim.settlement_id"):
             raise InvalidField("request_id", "must equal claim.settlement_id")
@@ -164,9 +212,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                     routed.stay.hospital_code, rule.value, request.SerializeToString(), routed.SerializeToString(),
                     flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day))
         try:
-            answer = await self.stub_for(routed.insured_region).Adjudicate(
-                insured_agency_pb2.AdjudicateRequest(request_id=request_id, claim=routed),
-                timeout=downstream_timeout_s(context))
+            answer = await self.adjudicate(routed.insured_region, insured_agency_pb2.AdjudicateRequest(
+                request_id=request_id, claim=routed), timeout_s)
         except grpc.aio.AioRpcError as error:
             conflict = downstream_conflict(error, "claim.settlement_id")
             if conflict is not None:
@@ -176,6 +223,15 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                     await store.mark_failed(conn, request_id, refusal_status(error).SerializeToString())
             raise
         return await self.post(request_id, routed, answer.adjudication, rule, flags)
+
+    async def adjudicate(self, region: str, request: insured_agency_pb2.AdjudicateRequest,
+                         timeout_s: float) -> insured_agency_pb2.AdjudicateResponse:
+        """Step 4: the insured agency adjudicates the claim, in a batch over its stream or in a call of its own;
+        the answer and every refusal are the same either way."""
+        batcher = self.adjudicators.get(region)
+        if batcher is not None:
+            return await batcher.call(request, timeout_s)
+        return await self.stub_for(region).Adjudicate(request, timeout=timeout_s)
 
     async def post(self, request_id: str, routed: types_pb2.Claim, adjudication: types_pb2.Adjudication,
                    rule: CatalogueRule, flags: list[str]) -> pb.SettleClaimResponse:

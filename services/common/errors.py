@@ -329,6 +329,40 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
     return wrapper
 
 
+def rpc_bidi(request_class: type) -> Callable[[Callable[..., AsyncIterator[Response]]],
+                                             Callable[..., AsyncIterator[Response]]]:
+    """Decorate a bidirectional-streaming servicer method (a batch stream, services/common/batching.py) with the same
+    admission and mapping as `rpc_stream`. The stream is admitted as a whole, before any message is read, on an empty
+    `request_class` message: its row may not have request rules (each batch's claims are authorised one by one by
+    the method, as their own unary RPC would be)."""
+
+    def decorate(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., AsyncIterator[Response]]:
+        name = method.__name__
+
+        @functools.wraps(method)
+        async def wrapper(self: Any, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext,
+                          ) -> AsyncIterator[Response]:
+            admission = Admission()
+            ended: BaseException | None = None
+            try:
+                await admit_call(self, name, request_class(), context, admission)
+                async for item in method(self, requests, context):
+                    yield item
+            except BaseException as error:  # noqa: BLE001 - every error gets a status
+                ended = error
+                if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
+                    raise
+                await end_call(admission.audit, error, context)
+                admission.audit = None
+                await abort_for(error, context)
+            finally:
+                await admission.end(ended, context)
+
+        return wrapper
+
+    return decorate
+
+
 def domain_error_from_status(error: grpc.aio.AioRpcError) -> str:
     """One line naming the field of a downstream refusal (for the CLI and the HIS simulator)."""
     status = rpc_status.from_call(error)

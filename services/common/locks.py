@@ -13,3 +13,10 @@ import asyncpg
 async def lock_settlement_key(conn: asyncpg.Connection, key: str) -> None:
     """Hold an advisory lock on `key` (a request or settlement id) until the transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
+
+async def lock_settlement_keys(conn: asyncpg.Connection, keys: list[str]) -> None:
+    """`lock_settlement_key` on each of `keys`, in one statement, in sorted order: two batches sharing ids
+    take them in the same order, so they queue instead of deadlocking."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) "
+                       "FROM (SELECT DISTINCT unnest($1::text[]) AS key ORDER BY 1) AS keys", keys)

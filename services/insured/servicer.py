@@ -31,19 +31,21 @@ from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
 from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
 from services.common import convert, reconciling
-from services.common.errors import rpc, rpc_stream
+from services.common.batching import serve_batches
+from services.common.errors import rpc, rpc_bidi, rpc_stream
 from services.common.locks import lock_settlement_key
 from services.common.logs import mask_id_number
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
-from services.insured import keys, store
+from services.insured import batch_adjudication, keys, store
 from services.security.caller import current_decision
 from services.security.party import Security
 from services.security.policy import require
 from services.security.audit_log import AuditLog
 
 log = structlog.get_logger()
+BATCHES_AT_ONCE = 4  # a batch stream's batches adjudicated at once: the pool's connections
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,30 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
     @rpc
     async def Adjudicate(self, request: pb.AdjudicateRequest, context: grpc.aio.ServicerContext) -> pb.AdjudicateResponse:
+        claim = self.parse_adjudicate_request(request)
+        structlog.contextvars.bind_contextvars(request_id=claim.settlement_id, settlement_id=claim.settlement_id)
+        return await self.adjudicate_one(request, claim)
+
+    @rpc_bidi(pb.AdjudicateBatchRequest)
+    async def AdjudicateBatch(self, requests, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN201
+        """The clearing house's batches (批量): each answered with one outcome per claim, as Adjudicate would."""
+        async for answer in serve_batches(requests, self.adjudicate_batch, BATCHES_AT_ONCE):
+            yield answer
+
+    async def adjudicate_batch(self, batch: pb.AdjudicateBatchRequest) -> pb.AdjudicateBatchResponse:
+        outcomes = await batch_adjudication.adjudicate_batch(self, list(batch.claims))
+        return pb.AdjudicateBatchResponse(batch_id=batch.batch_id, outcomes=outcomes)
+
+    def parse_adjudicate_request(self, request: pb.AdjudicateRequest) -> ParsedClaim:
         request_id = check_request_id(request.request_id)
         claim = self.parse_claim(request.claim)
         if request_id != claim.settlement_id:
             raise InvalidField("request_id", "must equal claim.settlement_id")
-        structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=claim.settlement_id)
+        return claim
+
+    async def adjudicate_one(self, request: pb.AdjudicateRequest, claim: ParsedClaim) -> pb.AdjudicateResponse:
+        """Adjudicate one claim in a transaction of its own (SPEC §8: the accumulators move with the record)."""
+        request_id = claim.settlement_id
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             member = await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
             await lock_settlement_key(conn, request_id)  # a reversal of this id waits, or is seen

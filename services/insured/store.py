@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
@@ -42,6 +43,20 @@ async def filings_of(conn: asyncpg.Connection, member_id: str) -> list[asyncpg.R
     return await conn.fetch("SELECT * FROM filings WHERE member_id = $1 ORDER BY filing_id", member_id)
 
 
+MEMBER_WITH_FILINGS = (
+    "SELECT {key}, m.scheme, m.retired, m.poverty, m.assistance, array(SELECT f.category FROM filings f "
+    "WHERE f.member_id = m.member_id AND (f.treating_region IS NULL OR f.treating_region = {treating_region}) "
+    "AND f.valid_from <= {on} AND (f.valid_to IS NULL OR f.valid_to >= {on})) AS filings ")
+
+
+def member_of(region: str, member_id: str, row: asyncpg.Record) -> Member:
+    return Member(
+        region=region, member_id=member_id, scheme=Scheme(row["scheme"]), retired=row["retired"],
+        poverty=row["poverty"], assistance=AssistanceTier(row["assistance"]) if row["assistance"] else None,
+        filing=strongest_filing(row["filings"]),
+    )
+
+
 def strongest_filing(categories: list[str]) -> FilingStatus:
     """The strongest of the filings found (备案); UNFILED when none."""
     found = {FilingStatus(category) for category in categories}
@@ -51,17 +66,23 @@ def strongest_filing(categories: list[str]) -> FilingStatus:
 async def load_member(conn: asyncpg.Connection, region: str, member_id: str, treating_region: str, on: date) -> Member:
     """The member with the filings valid on `on` for `treating_region` (or any region), in one query."""
     row = await conn.fetchrow(
-        "SELECT m.scheme, m.retired, m.poverty, m.assistance, array(SELECT f.category FROM filings f "
-        "WHERE f.member_id = m.member_id AND (f.treating_region IS NULL OR f.treating_region = $2) "
-        "AND f.valid_from <= $3 AND (f.valid_to IS NULL OR f.valid_to >= $3)) AS filings "
-        "FROM members m WHERE m.member_id = $1", member_id, treating_region, on)
+        MEMBER_WITH_FILINGS.format(key="m.member_id", treating_region="$2", on="$3")
+        + "FROM members m WHERE m.member_id = $1", member_id, treating_region, on)
     if row is None:
         raise NotFound(f"regions/{region}/members/{member_id}")
-    return Member(
-        region=region, member_id=member_id, scheme=Scheme(row["scheme"]), retired=row["retired"],
-        poverty=row["poverty"], assistance=AssistanceTier(row["assistance"]) if row["assistance"] else None,
-        filing=strongest_filing(row["filings"]),
-    )
+    return member_of(region, member_id, row)
+
+
+async def load_members(conn: asyncpg.Connection, region: str,
+                       wanted: list[tuple[str, str, date]]) -> dict[int, Member]:
+    """`load_member` for each (member id, treating region, day) of `wanted`, in one query: position in `wanted` →
+    the member; an unknown member has no entry."""
+    rows = await conn.fetch(
+        MEMBER_WITH_FILINGS.format(key="k.position", treating_region="k.treating_region", on="k.on_day")
+        + "FROM unnest($1::text[], $2::text[], $3::date[]) WITH ORDINALITY AS k (member_id, treating_region, on_day, "
+        "position) JOIN members m ON m.member_id = k.member_id",
+        [item[0] for item in wanted], [item[1] for item in wanted], [item[2] for item in wanted])
+    return {row["position"] - 1: member_of(region, wanted[row["position"] - 1][0], row) for row in rows}
 
 
 async def read_accumulators(conn: asyncpg.Connection, member_id: str, year: int, lock: bool) -> Ytd:
@@ -73,6 +94,33 @@ async def read_accumulators(conn: asyncpg.Connection, member_id: str, year: int,
         f"SELECT {', '.join(YTD_FIELDS)} FROM accumulators WHERE member_id = $1 AND year = $2"
         + (" FOR UPDATE" if lock else ""), member_id, year)
     return Ytd() if row is None else Ytd(*(row[name] for name in YTD_FIELDS))
+
+
+async def lock_accumulators_of(conn: asyncpg.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Ytd]:
+    """`read_accumulators(lock=True)` for each (member id, year) of `keys`, in two statements; rows are made and
+    locked in sorted order, so two batches sharing members queue instead of deadlocking."""
+    ordered = sorted(set(keys))
+    members, years = [key[0] for key in ordered], [key[1] for key in ordered]
+    await conn.execute("INSERT INTO accumulators (member_id, year) SELECT * FROM unnest($1::text[], $2::int[]) "
+                       "ORDER BY 1, 2 ON CONFLICT DO NOTHING", members, years)
+    rows = await conn.fetch(
+        f"SELECT member_id, year, {', '.join(YTD_FIELDS)} FROM accumulators "
+        "WHERE (member_id, year) IN (SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY member_id, year FOR UPDATE",
+        members, years)
+    return {(row["member_id"], row["year"]): Ytd(*(row[name] for name in YTD_FIELDS)) for row in rows}
+
+
+async def write_accumulators_of(conn: asyncpg.Connection, values: dict[tuple[str, int], Ytd]) -> None:
+    """`write_accumulators` for every (member id, year) of `values`, in one statement."""
+    keys = sorted(values)
+    columns = ", ".join(f"{name} = v.{name}" for name in YTD_FIELDS)
+    arrays = ", ".join(f"${index + 3}::bigint[]" for index in range(len(YTD_FIELDS)))
+    status = await conn.execute(
+        f"UPDATE accumulators a SET {columns} FROM unnest($1::text[], $2::int[], {arrays}) "
+        f"AS v (member_id, year, {', '.join(YTD_FIELDS)}) WHERE a.member_id = v.member_id AND a.year = v.year",
+        [key[0] for key in keys], [key[1] for key in keys],
+        *([getattr(values[key], name) for key in keys] for name in YTD_FIELDS))
+    assert status == f"UPDATE {len(keys)}", "every accumulator row was locked before"
 
 
 async def write_accumulators(conn: asyncpg.Connection, member_id: str, year: int, ytd: Ytd) -> None:
@@ -98,6 +146,54 @@ async def record_settlement(conn: asyncpg.Connection, settlement_id: str, member
         UUID(settlement_id), member_id, discharged_on.year, treating_region, result.total_fen, result.fund_pay_fen,
         result.psn_pay_fen, result.hifp_fen, result.hifmi_fen, result.maf_fen,
         result.ytd_delta.as_dict(), request, response, discharged_on, settlement_day)
+
+
+async def settlements_among(conn: asyncpg.Connection, settlement_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """The recorded settlements (request and response) of those of `settlement_ids` that have one."""
+    rows = await conn.fetch("SELECT settlement_id, request, response FROM settlements WHERE settlement_id = ANY($1::uuid[])",
+                            [UUID(item) for item in settlement_ids])
+    return {str(row["settlement_id"]): row for row in rows}
+
+
+async def reversed_among(conn: asyncpg.Connection, settlement_ids: list[str]) -> set[str]:
+    """Those of `settlement_ids` that have a reversal record (冲正): a Settle of them is refused."""
+    rows = await conn.fetch("SELECT settlement_id FROM reversals WHERE settlement_id = ANY($1::uuid[])",
+                            [UUID(item) for item in settlement_ids])
+    return {str(row["settlement_id"]) for row in rows}
+
+
+@dataclass(frozen=True)
+class NewSettlement:
+    """One adjudication of a batch, to record (`record_settlements`)."""
+
+    settlement_id: str
+    member_id: str
+    discharged_on: date
+    settlement_day: date
+    treating_region: str
+    result: Adjudication
+    request: bytes
+    response: bytes
+
+
+async def record_settlements(conn: asyncpg.Connection, new: list[NewSettlement]) -> None:
+    """`record_settlement` for each of `new`, in one statement (the database re-checks every split)."""
+    await conn.execute(
+        "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day) "
+        "SELECT s.settlement_id, s.member_id, s.year, s.treating_region, 'settled', s.total_fen, s.fund_pay_fen, "
+        "s.psn_pay_fen, s.hifp_fen, s.hifmi_fen, s.maf_fen, s.delta::jsonb, s.request, s.response, s.discharged_on, "
+        "s.settlement_day FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
+        "$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::bytea[], $13::bytea[], $14::date[], "
+        "$15::date[]) AS s (settlement_id, member_id, year, treating_region, total_fen, fund_pay_fen, psn_pay_fen, "
+        "hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day)",
+        [UUID(item.settlement_id) for item in new], [item.member_id for item in new],
+        [item.discharged_on.year for item in new], [item.treating_region for item in new],
+        [item.result.total_fen for item in new], [item.result.fund_pay_fen for item in new],
+        [item.result.psn_pay_fen for item in new], [item.result.hifp_fen for item in new],
+        [item.result.hifmi_fen for item in new], [item.result.maf_fen for item in new],
+        [json.dumps(item.result.ytd_delta.as_dict()) for item in new], [item.request for item in new],
+        [item.response for item in new], [item.discharged_on for item in new], [item.settlement_day for item in new])
 
 
 async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes) -> None:

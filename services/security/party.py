@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 
+from services.common.batch_settings import BatchSettings
 from services.security import tls
 from services.security.identity import Identity
 from services.security.limits import CallLimits, Limiter
@@ -52,18 +53,21 @@ class Transport:
     certs_dir: Path | None
     insecure: bool = False
     limits: CallLimits = CallLimits()
+    # How the parties batch the settlements they send each other (services/common/batching.py).
+    batching: BatchSettings = BatchSettings()
 
     def __post_init__(self) -> None:
         if not self.insecure and self.certs_dir is None:
             raise ValueError("mutual TLS needs a certificate directory; plaintext needs insecure=True")
 
     @classmethod
-    def tls(cls, certs_dir: Path | str, limits: CallLimits | None = None) -> Transport:
-        return cls(Path(certs_dir), limits=limits or CallLimits())
+    def tls(cls, certs_dir: Path | str, limits: CallLimits | None = None,
+            batching: BatchSettings | None = None) -> Transport:
+        return cls(Path(certs_dir), limits=limits or CallLimits(), batching=batching or BatchSettings())
 
     @classmethod
-    def plaintext(cls, limits: CallLimits | None = None) -> Transport:
-        return cls(None, insecure=True, limits=limits or CallLimits())
+    def plaintext(cls, limits: CallLimits | None = None, batching: BatchSettings | None = None) -> Transport:
+        return cls(None, insecure=True, limits=limits or CallLimits(), batching=batching or BatchSettings())
 
     def security(self, identity: Identity) -> Security:
         """The side of party `identity`: its certificate, a deny list and a call limiter of its own (one per

@@ -201,6 +201,8 @@ POLICY: dict[str, Row] = {
                                                    Grant(AGENCY, ("local_claim_of_own_agency",)))),
     "InsuredAgencyService.Adjudicate": Row((Grant(CLEARINGHOUSE, ("claim_from_another_region",)),
                                             Grant(AGENCY, ("local_claim_of_own_agency",)))),
+    # The clearing house's batch stream: each claim of a batch is authorised as its own Adjudicate (the row above).
+    "InsuredAgencyService.AdjudicateBatch": Row((Grant(CLEARINGHOUSE),)),
     "InsuredAgencyService.CancelAdjudication": Row((Grant(CLEARINGHOUSE, (), ("foreign_settlement",)),
                                                     Grant(AGENCY, ("own_region_agency",), ("local_settlement",)))),
     "InsuredAgencyService.ReverseAdjudication": Row((Grant(CLEARINGHOUSE, (), ("foreign_settlement",)),
@@ -212,6 +214,8 @@ POLICY: dict[str, Row] = {
     # ClearingHouseService: treating agencies for their own claims, every agency for its own figures, operators.
     "ClearingHouseService.QuoteClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
     "ClearingHouseService.SettleClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
+    # A treating agency's batch stream: each claim of a batch is authorised as its own SettleClaim (the row above).
+    "ClearingHouseService.SettleClaimBatch": Row((Grant(AGENCY),)),
     "ClearingHouseService.CancelClaim": Row((Grant(AGENCY, (), ("claim_of_caller",)),)),
     "ClearingHouseService.ReverseClaim": Row((Grant(AGENCY, ("treating_region_is_caller",), ("claim_of_caller",)),)),
     "ClearingHouseService.GetClaimDailyTotals": Row((Grant(AGENCY, ("treating_region_is_caller",)), OPERATOR_ANY)),

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from services.security.identity import Identity, operator
+from services.common.batch_settings import BatchSettings
 from services.security.limits import CallLimits
 from services.security.party import Transport
 
@@ -56,6 +57,9 @@ class StackConfig:
     # {"roles": {"hospital": {"rate_per_s": 50}}, "identities": {"hospital/H44010000001": {"concurrent": 4}}};
     # empty: the defaults (services/security/limits.py DEFAULT_LIMITS, docs/security.md "Abuse limits").
     limits: dict[str, Any] = field(default_factory=dict)
+    # How the parties batch settlements between them, e.g. {"size_max": 64, "wait_ms": 5} or {"enabled": false};
+    # empty: the defaults (services/common/batch_settings.py).
+    batching: dict[str, Any] = field(default_factory=dict)
 
     def call_limits(self) -> CallLimits:
         """The configured limits (ValueError naming the entry when `limits` is malformed)."""
@@ -63,12 +67,13 @@ class StackConfig:
 
     def transport(self) -> Transport:
         """Mutual TLS from `certs_dir`, or plaintext when `insecure`; either way with the configured call limits."""
+        batching = BatchSettings.from_config(self.batching)
         if self.insecure:
-            return Transport.plaintext(self.call_limits())
+            return Transport.plaintext(self.call_limits(), batching)
         if not self.certs_dir:
             raise ValueError("the stack's configuration names no certificate directory (certs_dir) and is not "
                              "insecure: start it again with `clearing-admin stack up`")
-        return Transport.tls(Path(self.certs_dir), self.call_limits())
+        return Transport.tls(Path(self.certs_dir), self.call_limits(), batching)
 
     def database(self, party: str) -> str:
         return f"{self.database_prefix}_{party}"

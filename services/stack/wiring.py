@@ -24,6 +24,8 @@ from clearinghouse.v1 import (
 
 from clearing.translate import Agreements
 from services.clearinghouse.servicer import ClearingHouseServicer
+from services.common.batch_settings import BatchSettings
+from services.common.batching import StreamBatcher
 from services.common.db import apply_migrations, create_pool
 from services.common.regions import load_agreements, load_policy_book, load_regions
 from services.common.server import ServiceBinding, start_server
@@ -99,8 +101,13 @@ async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearin
     # The treating agency reaches its own region's insured agency over gRPC like any other party.
     self_channel = security.channel(f"127.0.0.1:{bound}")
     treating.local_insured = insured_agency_pb2_grpc.InsuredAgencyServiceStub(self_channel)
-    running = Running(server, bound, {"treating": treating, "insured": insured},
-                      [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close])
+    closers = [treating_pool.close, insured_pool.close, ch_channel.close, self_channel.close]
+    if transport.batching.enabled:
+        treating.claim_batcher = StreamBatcher(treating.clearing_house.SettleClaimBatch,
+                                               clearing_house_pb2.SettleClaimBatchRequest, transport.batching,
+                                               f"settle_claim:{region}")
+        closers.insert(3, treating.claim_batcher.close)  # closed (in reverse order) before its channel
+    running = Running(server, bound, {"treating": treating, "insured": insured}, closers)
     connect_insured_agencies(running, insured_addresses or {})
     return running
 
@@ -129,6 +136,10 @@ async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port:
         {region: insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel) for region, channel in channels.items()},
         security=security)
     await servicer.load_catalogues()
+    servicer.batching = transport.batching
+    if transport.batching.enabled:
+        servicer.adjudicators.update({region: adjudicator(stub, region, transport.batching)
+                                      for region, stub in servicer.insured_stubs.items()})
     server, bound = await start_server([
         ServiceBinding(servicer, clearing_house_pb2_grpc.add_ClearingHouseServiceServicer_to_server,
                        clearing_house_pb2.DESCRIPTOR.services_by_name["ClearingHouseService"].full_name),
@@ -136,10 +147,19 @@ async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port:
     ], port, party="clearinghouse", security=security)
 
     async def close_channels() -> None:
+        for batcher in servicer.adjudicators.values():
+            await batcher.close()
         for channel in channels.values():
             await channel.close()
 
     return Running(server, bound, {"clearinghouse": servicer}, [pool.close, close_channels])
+
+
+def adjudicator(stub: insured_agency_pb2_grpc.InsuredAgencyServiceStub, region: str,
+                settings: BatchSettings) -> StreamBatcher:
+    """The clearing house's batch stream to one insured agency (AdjudicateBatch)."""
+    return StreamBatcher(stub.AdjudicateBatch, insured_agency_pb2.AdjudicateBatchRequest, settings,
+                         f"adjudicate:{region}")
 
 
 def connect_regions(clearing_house: Running, region_addresses: dict[str, str]) -> None:
@@ -149,6 +169,9 @@ def connect_regions(clearing_house: Running, region_addresses: dict[str, str]) -
         channel = servicer.security.channel(address)
         servicer.insured_stubs[region] = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
         clearing_house.closers.append(channel.close)
+        if servicer.batching.enabled:
+            servicer.adjudicators[region] = adjudicator(servicer.insured_stubs[region], region, servicer.batching)
+            clearing_house.closers.append(servicer.adjudicators[region].close)
 
 
 async def start_his(dsn: str, region_addresses: dict[str, str], seed: int, members_per_region: int,

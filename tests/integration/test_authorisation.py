@@ -157,7 +157,10 @@ async def call(stack: Any, rpc: str, caller: Identity, request: Message, served:
     service, method = rpc.split(".")
     stub = stack.stub_as(caller, STUBS[service], address_of(stack, service, served))
     try:
-        if RPCS[rpc].server_streaming:
+        if RPCS[rpc].client_streaming:  # a batch stream: the request is its one batch
+            async for _ in getattr(stub, method)(iter([request]), timeout=TIMEOUT_S):
+                pass
+        elif RPCS[rpc].server_streaming:
             async for _ in getattr(stub, method)(request, timeout=TIMEOUT_S):
                 pass
         else:

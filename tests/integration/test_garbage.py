@@ -57,15 +57,17 @@ import grpc
 import pytest
 import structlog
 import clearinghouse.v1
-from services.security.identity import operator
+from services.security.identity import agency, operator
 from clearinghouse.v1 import audit_pb2, audit_pb2_grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
 from clearinghouse.v1 import hospital_pb2 as hp
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 from garbage_strategies import corrupted, garbage_message
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
+from google.rpc import error_details_pb2, status_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
@@ -74,7 +76,7 @@ from clearing.catalogue import COLUMNS, parse_catalogue_csv
 from clearing.dates import check_month
 from clearing.errors import InvalidField
 from clearing.member import YTD_FIELDS
-from services.common import clock
+from services.common import batching, clock
 from services.common.clock import clearing_month, now_utc
 from services.common.regions import load_regions
 from services.stack.enrol import catalogue_csv_text, enrol_request_id
@@ -149,8 +151,11 @@ def stub_for(kit, service: str):  # noqa: ANN001, ANN201
 
 
 async def send(kit, rpc: str, request: Message) -> grpc.aio.AioRpcError | None:  # noqa: ANN001
-    """Call `rpc` (draining a server stream); the refusal, or None when it succeeded."""
+    """Call `rpc` (draining a server stream); the refusal, or None when it succeeded. A batch stream gets the
+    request as its one batch; its first refused claim is the refusal, with the field named from the batch."""
     service, method = rpc.split(".")
+    if RPCS[rpc].client_streaming:
+        return await send_batch(batch_stub_for(kit, service), method, request)
     call = getattr(stub_for(kit, service), method)(request, timeout=CALL_TIMEOUT_S)
     try:
         if RPCS[rpc].server_streaming:
@@ -161,6 +166,41 @@ async def send(kit, rpc: str, request: Message) -> grpc.aio.AioRpcError | None: 
     except grpc.aio.AioRpcError as error:
         return error
     return None
+
+
+def batch_stub_for(kit, service: str) -> Any:  # noqa: ANN001, ANN401
+    """Who sends a service's batch stream: the clearing house to an insured agency, the scene's treating agency to
+    the clearing house (a routed stub cannot look into a stream's batches to choose)."""
+    if service == "ClearingHouseService":
+        return kit.stack.stub_as(agency(TREATING), ch_grpc.ClearingHouseServiceStub, kit.stack.clearing_address)
+    return stub_for(kit, service)
+
+
+async def send_batch(stub: Any, method: str, batch: Message) -> grpc.aio.AioRpcError | None:  # noqa: ANN401
+    """Send `batch` on a batch stream: the stream's own refusal, else the first refused claim's, as the refusal of
+    a call naming `claims[i].…`; None when every claim was answered."""
+    try:
+        answers = [answer async for answer in getattr(stub, method)(iter([batch]), timeout=CALL_TIMEOUT_S)]
+    except grpc.aio.AioRpcError as error:
+        return error
+    assert [answer.batch_id for answer in answers] == [batch.batch_id], "one answer, to the batch sent"
+    assert len(answers[0].outcomes) == len(batch.claims), "one outcome per claim"
+    for index, outcome in enumerate(answers[0].outcomes):
+        if outcome.WhichOneof("outcome") == "refusal":
+            return batching.error_of(claim_refusal_in_batch(outcome.refusal, index))
+    return None
+
+
+def claim_refusal_in_batch(refused: types_pb2.Refusal, index: int) -> types_pb2.Refusal:
+    """A claim's refusal with the fields of its BadRequest named from the batch (`claims[index].…`)."""
+    status = status_pb2.Status.FromString(refused.status)
+    for detail in status.details:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            for violation in bad_request.field_violations:
+                violation.field = f"claims[{index}].{violation.field}"
+            detail.Pack(bad_request)
+    return types_pb2.Refusal(code=refused.code, message=refused.message, status=status.SerializeToString())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,6 +515,9 @@ class Scene:
             "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
                                                 ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
             "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],
+            # A batch of the two replayed claims (a treating agency's batch stream).
+            "ClearingHouseService.SettleClaimBatch": ch.SettleClaimBatchRequest(
+                batch_id=1, claims=[settle_claim, settle_claim_insured_rule]),
             "ClearingHouseService.CancelClaim": ch.CancelClaimRequest(
                 request_id=cancel.request_id, settlement_id=cancelled_id, reason=cancel.reason),
             "ClearingHouseService.GetClaim": ch.GetClaimRequest(settlement_id=settlement_id),
@@ -507,6 +550,8 @@ class Scene:
                                                                       id_number=self.member.id_number),
             "InsuredAgencyService.QuoteAdjudication": ia.QuoteAdjudicationRequest(claim=adjudicate.claim),
             "InsuredAgencyService.Adjudicate": adjudicate,
+            # A batch of one replayed claim (the clearing house's batch stream).
+            "InsuredAgencyService.AdjudicateBatch": ia.AdjudicateBatchRequest(batch_id=1, claims=[adjudicate]),
             "InsuredAgencyService.CancelAdjudication": ia.CancelAdjudicationRequest(
                 request_id=cancel.request_id, settlement_id=cancelled_id),
             "HospitalService.RunDischarges": with_request_id(run, NEW_REQUEST_ID),
