@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,10 +171,11 @@ async def test_every_process_serves_prometheus_metrics(processes):
     text = ""
     for role, port in processes.config.metrics_ports.items():
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read())
-        assert b"clearing_rpc_seconds" in body, role
+        assert b"grpc_server_handling_seconds_bucket{" in body, role
         if role.startswith("region:"):
             text += body.decode()
-    assert 'clearing_settlements_total{kind="adjudication",party="insured"}' in text
+    assert re.search(r'clearing_settlements_total\{party="insured",region="[0-9]{6}",kind="adjudication",', text)
+    assert re.search(r'grpc_client_handled_total\{[^}]*party="treating",region="[0-9]{6}",grpc_code="OK"\}', text)
 
 
 def clearing_admin(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -1,0 +1,212 @@
+"""The metrics a party exports (services/common/metrics.py), read back from the process's registry after real calls
+through the in-process stack: every call counted where it is served (`grpc_server_*`) and where it is made
+(`grpc_client_*`) with the status code the caller gets — OK, a bad request's INVALID_ARGUMENT, a downstream
+refusal or outage passed on with its own code — timed in the histogram, labelled with its party and region; the
+business series (settlements by region pair, prepayment usage as a 0–1 ratio, reconciliation repairs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import grpc
+import pytest
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import treating_agency_pb2 as ta
+from prometheus_client import REGISTRY
+
+from services.stack.processes import free_port
+from services.stack.wiring import start_region
+
+GUANGZHOU, INSURED, UNFUNDED = "440100", "610924", "530100"  # UNFUNDED: tests/conftest.py UNFUNDED_REGION
+H_GUANGZHOU = "H44010000001"
+H_PANJIN, REJECTING_INSURED = "H21110000001", "230400"  # 211100–230400 reject unmapped lines (agreements.toml)
+TREATING = "clearinghouse.v1.TreatingAgencyService"
+CLEARING = "clearinghouse.v1.ClearingHouseService"
+INSURED_SERVICE = "clearinghouse.v1.InsuredAgencyService"
+PARTIES = {"treating", "insured", "clearinghouse", "his"}
+GRACE_S = 1
+
+
+@pytest.fixture(scope="module")
+def kit(own_kit):
+    """A stack of the module's own: its reconciliation and pending settlements stay out of the shared stack's days."""
+    return own_kit
+
+
+Samples = dict[tuple[str, frozenset], float]
+
+
+def samples() -> Samples:
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in REGISTRY.collect() for sample in family.samples}
+
+
+def rpc(service: str, method: str, party: str, region: str = "", kind: str = "unary") -> dict[str, str]:
+    return {"grpc_type": kind, "grpc_service": service, "grpc_method": method, "party": party, "region": region}
+
+
+class Delta:
+    """What grew between two readings of the registry."""
+
+    def __init__(self, before: Samples) -> None:
+        self.before = before
+        self.after = samples()
+
+    def __call__(self, name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return self.after.get(key, 0.0) - self.before.get(key, 0.0)
+
+
+async def settled_reading(before: Samples) -> Delta:
+    await asyncio.sleep(0.05)  # a stream's client-side outcome is counted by a task once the call is done
+    return Delta(before)
+
+
+async def open_stay(kit, hospital: str, member, day: str, lines=None) -> str:  # noqa: ANN001
+    region = hospital[1:7]
+    lines = lines or [kit.bill_line("1", kit.plain_codes(region)[0], "2", 150000, day)]
+    return await kit.open_encounter(hospital, member, lines, day)
+
+
+async def test_a_settlement_is_counted_ok_where_it_is_served_and_where_it_is_called(kit, timeline):
+    day = "2026-06-08"
+    timeline.at(day)
+    member = await kit.new_member(INSURED)
+    encounter_id = await open_stay(kit, H_GUANGZHOU, member, day)
+    before = samples()
+    await kit.treating(GUANGZHOU).Settle(ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id,
+                                                          discharged_on=day))
+    grown = await settled_reading(before)
+
+    settle = rpc(TREATING, "Settle", "treating", GUANGZHOU)
+    assert grown("grpc_server_started_total", **settle) == 1
+    assert grown("grpc_server_handled_total", **settle, grpc_code="OK") == 1
+    assert grown("grpc_server_handling_seconds_count", **settle) == 1
+    assert grown("grpc_server_handling_seconds_bucket", **settle, le="+Inf") == 1
+    assert grown("grpc_server_handling_seconds_sum", **settle) > 0
+    # Each hop, served and called: treating agency → clearing house → insured agency.
+    assert grown("grpc_server_handled_total", **rpc(CLEARING, "SettleClaim", "clearinghouse"), grpc_code="OK") == 1
+    assert grown("grpc_server_handled_total", **rpc(INSURED_SERVICE, "Adjudicate", "insured", INSURED),
+                 grpc_code="OK") == 1
+    assert grown("grpc_client_started_total", **rpc(CLEARING, "SettleClaim", "treating", GUANGZHOU)) == 1
+    assert grown("grpc_client_handled_total", **rpc(CLEARING, "SettleClaim", "treating", GUANGZHOU),
+                 grpc_code="OK") == 1
+    assert grown("grpc_client_handling_seconds_count", **rpc(CLEARING, "SettleClaim", "treating", GUANGZHOU)) == 1
+    assert grown("grpc_client_handled_total", **rpc(INSURED_SERVICE, "Adjudicate", "clearinghouse"),
+                 grpc_code="OK") == 1
+    # The settlement itself, by region pair, once at each party.
+    pair = {"treating_region": GUANGZHOU, "insured_region": INSURED}
+    assert grown("clearing_settlements_total", party="treating", region=GUANGZHOU, kind="cross_region", **pair) == 1
+    assert grown("clearing_settlements_total", party="clearinghouse", region="", kind="claim", **pair) == 1
+    assert grown("clearing_settlements_total", party="insured", region=INSURED, kind="adjudication", **pair) == 1
+    usage = grown.after[("clearing_prepayment_usage_ratio",
+                         frozenset({"party": "clearinghouse", "region": "", "insured_region": INSURED}.items()))]
+    assert 0 <= usage < 1, "a bottomless prepayment is hardly used"
+
+
+async def test_prepayment_usage_is_a_ratio_of_one_when_exhausted(kit, timeline):
+    day = "2026-06-08"
+    timeline.at(day)
+    member = await kit.new_member(UNFUNDED)
+    encounter_id = await open_stay(kit, H_GUANGZHOU, member, day)
+    await kit.treating(GUANGZHOU).Settle(ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id,
+                                                          discharged_on=day))
+    labels = {"party": "clearinghouse", "region": "", "insured_region": UNFUNDED}
+    assert REGISTRY.get_sample_value("clearing_prepayment_usage_ratio", labels) >= 1.0, "1.0 is 100 %, not 100"
+
+
+async def test_a_bad_request_is_counted_invalid_argument(kit):
+    member = await kit.new_member(INSURED)
+    before = samples()
+    error = await kit.refusal(kit.treating(GUANGZHOU).Admit(kit.admit_request(H_GUANGZHOU, member, "2026-02-30")))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    grown = await settled_reading(before)
+    admit = rpc(TREATING, "Admit", "treating", GUANGZHOU)
+    assert grown("grpc_server_handled_total", **admit, grpc_code="INVALID_ARGUMENT") == 1
+    assert grown("grpc_server_handled_total", **admit, grpc_code="OK") == 0
+    assert grown("grpc_server_handling_seconds_count", **admit) == 1
+
+
+async def test_a_downstream_refusal_is_counted_with_the_code_the_caller_gets(kit, timeline):
+    """The clearing house refuses the claim (the agreement rejects an unmapped line); the treating agency passes the
+    refusal on: INVALID_ARGUMENT served by both and as the treating agency's call got it."""
+    day = "2026-06-09"
+    timeline.at(day)
+    member = await kit.new_member(REJECTING_INSURED, filing="resident")
+    region = H_PANJIN[1:7]
+    lines = [kit.bill_line("1", kit.plain_codes(region)[0], "1", 8000, day),
+             kit.bill_line("2", kit.local_only_code(region), "2", 3000, day)]
+    encounter_id = await open_stay(kit, H_PANJIN, member, day, lines)
+    before = samples()
+    error = await kit.refusal(kit.treating(region).Settle(ta.SettleRequest(
+        request_id=kit.rid(), encounter_id=encounter_id, discharged_on=day)))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    grown = await settled_reading(before)
+    assert grown("grpc_server_handled_total", **rpc(TREATING, "Settle", "treating", region),
+                 grpc_code="INVALID_ARGUMENT") == 1
+    assert grown("grpc_client_handled_total", **rpc(CLEARING, "SettleClaim", "treating", region),
+                 grpc_code="INVALID_ARGUMENT") == 1
+    assert grown("grpc_server_handled_total", **rpc(CLEARING, "SettleClaim", "clearinghouse"),
+                 grpc_code="INVALID_ARGUMENT") == 1
+
+
+async def test_an_unreachable_neighbour_is_unavailable_and_the_repair_that_follows_is_counted(kit, timeline):
+    """A treating agency whose clearing house cannot be reached answers UNAVAILABLE, as its call got it; the settlement
+    it left pending is reversed by the next reconciliation, counted as a repair of the treating agency — which read
+    the clearing house's detail over a stream, counted at both ends."""
+    day = "2026-06-10"
+    timeline.at(day)
+    member = await kit.new_member(INSURED)
+    encounter_id = await open_stay(kit, H_GUANGZHOU, member, day)
+    cut_off = await start_region(GUANGZHOU, kit.stack.config.dsn(f"treating_{GUANGZHOU}"),
+                                 kit.stack.config.dsn(f"insured_{GUANGZHOU}"), f"127.0.0.1:{free_port()}",
+                                 transport=kit.stack.transport)
+    before = samples()
+    try:
+        error = await kit.refusal(kit.stack.treating(GUANGZHOU, f"127.0.0.1:{cut_off.port}").Settle(
+            ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on=day), timeout=5))
+        assert error.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        await cut_off.stop()
+    grown = await settled_reading(before)
+    assert grown("grpc_server_handled_total", **rpc(TREATING, "Settle", "treating", GUANGZHOU),
+                 grpc_code="UNAVAILABLE") == 1
+    assert grown("grpc_client_handled_total", **rpc(CLEARING, "SettleClaim", "treating", GUANGZHOU),
+                 grpc_code="UNAVAILABLE") == 1
+
+    await asyncio.sleep(GRACE_S + 0.2)  # the pending settlement ages past the grace period
+    before = samples()
+    await kit.clearing().ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(day=day, pending_grace_s=GRACE_S))
+    await kit.treating(GUANGZHOU).Reconcile(ta.ReconcileRequest(day=day, pending_grace_s=GRACE_S))
+    grown = await settled_reading(before)
+    assert grown("clearing_reconciliation_repairs_total", party="treating", region=GUANGZHOU,
+                 action="reverse_stale_pending", result="repaired") == 1
+    detail = "StreamClaimDailyDetail"
+    assert grown("grpc_client_handled_total", **rpc(CLEARING, detail, "treating", GUANGZHOU, "server_stream"),
+                 grpc_code="OK") == 1
+    assert grown("grpc_server_handled_total", **rpc(CLEARING, detail, "clearinghouse", "", "server_stream"),
+                 grpc_code="OK") == 1
+    assert grown("grpc_server_handling_seconds_count", **rpc(CLEARING, detail, "clearinghouse", "",
+                                                             "server_stream")) == 1
+
+
+async def test_every_series_names_its_party_and_region(kit):
+    families = [family for family in REGISTRY.collect()
+                if family.name.startswith(("grpc_server_", "grpc_client_", "clearing_"))]
+    assert {family.name for family in families} >= {"grpc_server_handled", "grpc_client_handled",
+                                                     "clearing_settlements", "clearing_prepayment_usage_ratio"}
+    seen = set()
+    for family in families:
+        for sample in family.samples:
+            assert {"party", "region"} <= set(sample.labels), sample
+            if sample.labels["party"] == "test":  # a test's own servicer or reconciliation (other modules)
+                continue
+            assert sample.labels["party"] in PARTIES, sample
+            assert re.fullmatch(r"|[0-9]{6}", sample.labels["region"]), sample
+            values = " ".join(sample.labels.values())  # bounded sets: methods, codes, regions, kinds; never an id
+            assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-|H[0-9]{11}", values), sample
+            seen.add(sample.labels["party"])
+    assert seen >= {"treating", "insured", "clearinghouse"}
+
