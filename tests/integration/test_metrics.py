@@ -3,22 +3,29 @@ through the in-process stack: every call counted where it is served (`grpc_serve
 (`grpc_client_*`) with the status code the caller gets — OK, a bad request's INVALID_ARGUMENT, a downstream
 refusal or outage passed on with its own code — timed in the histogram, labelled with its party and region; the
 business series (settlements by region pair, prepayment usage as a 0–1 ratio, reconciliation repairs).
+
+And the shipped dashboard (deploy/grafana/clearing-house.json) and alert rules (deploy/prometheus/alerts.yml) name
+only metrics, and labels, that the services really export: every query is read and checked against the text
+exposition of this process, which is what Prometheus scrapes from a service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from pathlib import Path
 
 import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import treating_agency_pb2 as ta
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
 from services.stack.processes import free_port
 from services.stack.wiring import start_region
 
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GUANGZHOU, INSURED, UNFUNDED = "440100", "610924", "530100"  # UNFUNDED: tests/conftest.py UNFUNDED_REGION
 H_GUANGZHOU = "H44010000001"
 H_PANJIN, REJECTING_INSURED = "H21110000001", "230400"  # 211100–230400 reject unmapped lines (agreements.toml)
@@ -209,4 +216,116 @@ async def test_every_series_names_its_party_and_region(kit):
             assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-|H[0-9]{11}", values), sample
             seen.add(sample.labels["party"])
     assert seen >= {"treating", "insured", "clearinghouse"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard and the alert rules name what is exported
+# ---------------------------------------------------------------------------------------------
+# Series Prometheus makes itself, not the services.
+PROMETHEUS_SERIES = frozenset({"up"})
+SCRAPE_LABELS = frozenset({"job", "instance", "role"})  # deploy/prometheus.yml and the stack's scrape targets
+PROMQL_WORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+                          "bool", "offset", "inf", "nan"})
+IDENTIFIER = re.compile(r"(?<![\w.:$])([a-zA-Z_:][a-zA-Z0-9_:]*)")
+GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+SELECTOR = re.compile(r"(?<![\w.:$])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}")
+MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+
+
+def exported() -> dict[str, set[str]]:
+    """Every series name this process exports, with its label names: from the text exposition (`# TYPE` lines, so
+    a labelled metric nobody has used yet counts too) and the samples' labels."""
+    names: dict[str, set[str]] = {}
+    for line in generate_latest(REGISTRY).decode().splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            for suffix in (("_bucket", "_count", "_sum") if kind == "histogram" else ("",)):
+                names.setdefault(name + suffix, set())
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            names.setdefault(sample.name, set()).update(sample.labels)
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    """The series an expression selects: identifiers that are not functions, keywords, grouping labels, label
+    matchers, strings, ranges or Grafana variables."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", "{}", text)
+    text = re.sub(r"\[[^\]]*\]", "[]", text)
+    text = GROUPING.sub(" ", text)
+    return {match.group(1) for match in IDENTIFIER.finditer(text)
+            if match.group(1).lower() not in PROMQL_WORDS and not text[match.end():].lstrip().startswith("(")}
+
+
+def label_names(expr: str) -> tuple[dict[str, set[str]], set[str]]:
+    """The label names each selector matches on, and those the expression groups by."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    matched: dict[str, set[str]] = {}
+    for selector in SELECTOR.finditer(text):
+        matched.setdefault(selector.group(1), set()).update(MATCHER.findall(selector.group(2)))
+    grouped = {name.strip() for clause in GROUPING.finditer(text) for name in clause.group(2).split(",")
+               if name.strip()}
+    return matched, grouped
+
+
+def check_expressions(expressions: list[str]) -> None:
+    names = exported()
+    assert expressions
+    for expr in expressions:
+        used = metric_names(expr)
+        assert used, f"no metric found in {expr!r}"
+        for name in used:
+            assert name in names or name in PROMETHEUS_SERIES, f"{name!r} is not exported (in {expr!r})"
+        matched, grouped = label_names(expr)
+        known = set().union(*(names.get(name, set()) for name in used)) | {"le"} | SCRAPE_LABELS
+        for name, labels in matched.items():
+            if name in PROMETHEUS_SERIES:
+                continue
+            have = names[name] | {"le"} | SCRAPE_LABELS
+            assert not names[name] or labels <= have, f"{name} has no label {labels - have} (in {expr!r})"
+        if all(names.get(name) for name in used if name not in PROMETHEUS_SERIES):
+            assert grouped <= known, f"grouped by {grouped - known}, which no series of {expr!r} has"
+
+
+def dashboard_expressions(dashboard: dict) -> list[str]:
+    panels = list(dashboard["panels"])
+    for panel in dashboard["panels"]:
+        panels.extend(panel.get("panels", []))  # inside a collapsed row
+    return [target["expr"] for panel in panels for target in panel.get("targets", [])]
+
+
+def rule_expressions(text: str) -> list[str]:
+    """The `expr:` of every rule in a Prometheus rules file, each on one line (no YAML library is installed here;
+    a block scalar would be missed, so it is refused)."""
+    found = []
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "expr":
+            value = value.strip()
+            assert value and value[0] not in "|>", f"write each expr on one line: {line!r}"
+            found.append(value[1:-1] if value[0] in "'\"" else value)
+    return found
+
+
+def test_the_expression_reader_finds_metrics_and_labels():
+    expr = ('histogram_quantile(0.99, sum by (le, region) (rate(grpc_server_handling_seconds_bucket'
+            '{grpc_method="Settle", party=~"treating"}[$__rate_interval]))) > 2 and on(region) up == 1')
+    assert metric_names(expr) == {"grpc_server_handling_seconds_bucket", "up"}
+    assert label_names(expr) == ({"grpc_server_handling_seconds_bucket": {"grpc_method", "party"}},
+                                 {"le", "region"})
+    assert metric_names('sum(rate(x_total{a="b(c)"}[5m])) / ignoring(code) y') == {"x_total", "y"}
+
+
+async def test_the_dashboard_queries_only_exported_metrics(kit):
+    dashboard = json.loads((DEPLOY / "grafana" / "clearing-house.json").read_text())
+    assert dashboard["schemaVersion"] >= 36 and dashboard["uid"] and dashboard["title"]
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for subject in ("settlements", "latency", "refusals", "prepayment", "reconciliation"):
+        assert subject in titles, subject
+    check_expressions(dashboard_expressions(dashboard))
+
+
+async def test_the_alert_rules_query_only_exported_metrics(kit):
+    check_expressions(rule_expressions((DEPLOY / "prometheus" / "alerts.yml").read_text()))
 
