@@ -329,3 +329,17 @@ async def test_the_dashboard_queries_only_exported_metrics(kit):
 async def test_the_alert_rules_query_only_exported_metrics(kit):
     check_expressions(rule_expressions((DEPLOY / "prometheus" / "alerts.yml").read_text()))
 
+
+
+def test_the_readme_explains_every_metric_and_every_alert():
+    """README "Logs, metrics and alerts" has a row for each metric the services define and each alert rule."""
+    readme = (DEPLOY.parent / "README.md").read_text()
+    section = readme[readme.index("## Logs, metrics and alerts"):]
+    section = section[:section.index("\n## ", 1)]
+    for line in generate_latest(REGISTRY).decode().splitlines():
+        if line.startswith("# TYPE ") and line.split()[2].startswith(("grpc_server_", "grpc_client_", "clearing_")):
+            assert f"`{line.split()[2]}`" in section, line.split()[2]
+    alerts = re.findall(r"^\s*- alert: (\w+)$", (DEPLOY / "prometheus" / "alerts.yml").read_text(), re.MULTILINE)
+    assert alerts
+    for alert in alerts:
+        assert f"`{alert}`" in section, alert
