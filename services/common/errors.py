@@ -16,6 +16,9 @@ the audit record either); the slot is released when the call (or the stream) end
 of an operator is written to the serving party's operator audit log (services/security/audit_log.py): its row
 before it is authorised, its outcome — the code the caller gets — once it has one. A party that cannot write the
 row refuses the call UNAVAILABLE. Every servicer must have a `security` and an `audit_log` attribute.
+
+And they count and time every call (`grpc_server_*`, services/common/metrics.py) by the status code the caller gets,
+labelled with the serving party and region (from the servicer's `audit_log`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.rpc_metrics import SERVER_STREAM, UNARY, server_meter
+from services.common.rpc_metrics import SERVER_STREAM, UNARY, full_service_name, server_meter
 from services.security.audit_log import AuditUnavailable, OperatorCall, begin_call
 from services.security.caller import authenticate, authorise
 from services.security.limits import Slot
@@ -237,13 +240,8 @@ def service_name(servicer: Any) -> str:  # noqa: ANN401
     """`TreatingAgencyService` for a servicer of the generated `TreatingAgencyServiceServicer` base class (or the
     class's own `SERVICE_NAME`: a service that is not in the protos, e.g. a test's)."""
     kind = type(servicer)
-    if kind not in _SERVICE_NAMES and getattr(kind, "SERVICE_NAME", None):
-        _SERVICE_NAMES[kind] = kind.SERVICE_NAME
     if kind not in _SERVICE_NAMES:
-        bases = [base.__name__ for base in kind.__mro__
-                 if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("ServiceServicer")]
-        assert len(bases) == 1, f"{kind.__name__} derives from no generated servicer base class"
-        _SERVICE_NAMES[kind] = bases[0].removesuffix("Servicer")
+        _SERVICE_NAMES[kind] = full_service_name(servicer).rpartition(".")[2]
     return _SERVICE_NAMES[kind]
 
 
