@@ -102,7 +102,8 @@ def server_meter(servicer: Any, method: str, kind: str) -> Meter:  # noqa: ANN40
 # Client side
 # ---------------------------------------------------------------------------------------------
 class ClientMeters:
-    """The meters of the calls one party makes, one per method (shared by its channels' interceptors)."""
+    """The meters of the calls a party makes on one channel, one per method (the two interceptors share them; the
+    series themselves are the party's, whichever channel counts them)."""
 
     def __init__(self, party: Party) -> None:
         self.party = party
