@@ -12,6 +12,7 @@ from clearinghouse.v1 import types_pb2
 from clearing.errors import PreconditionFailed
 from clearing.reconcile import DayKey, Difference, Repair
 from services.clearinghouse import store
+from services.common.metrics import Party
 from services.common.reconciling import DAY_KEY_NUMBERS, reconcile_pair, repair_request_id
 
 REPAIR_TIMEOUT_S = 10.0
@@ -67,7 +68,8 @@ class ClearingReconciliation:
                 raise AssertionError(difference.repair)
 
         return await reconcile_pair(f"clearing_house<->insured_agency:{region}", text, day_key, lines,
-                                    list(totals.totals), detail, grace_s, repair, record)
+                                    list(totals.totals), detail, grace_s, repair, record,
+                                    party=Party("clearinghouse"))
 
     async def check_unrecorded(self, settlement_id: str) -> None:
         """An orphan at the insured agency is reversed only if the clearing house has no claim of that id at all:

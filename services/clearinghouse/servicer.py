@@ -259,7 +259,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                                          routed.treating_region, split.fund_pay_fen)
             await store.mark_settled(conn, request_id, response.SerializeToString(), split, routed.stay,
                                      settled_at, month)
-        SETTLEMENTS.labels("clearinghouse", "claim").inc()
+        SETTLEMENTS.labels("clearinghouse", "", "claim", routed.treating_region, routed.insured_region).inc()
         log.info("claim_settled", fund_pay_fen=split.fund_pay_fen, insured_region=routed.insured_region,
                  treating_region=routed.treating_region)
         return response
@@ -270,11 +270,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         terms = await store.lock_prepayment(conn, insured_region)
         balance_fen = await store.balance_of(conn, prepayment(insured_region))
         drawn = draw(balance_fen, fund_pay_fen, terms["required_fen"], terms["threshold_bp"])
-        PREPAYMENT_USAGE.labels(insured_region).set(drawn.usage_bp / 100)
+        PREPAYMENT_USAGE.labels("clearinghouse", "", insured_region).set(drawn.usage_bp / 10_000)  # bp → 0–1: display only
         if drawn.crossed_threshold:
             topup_fen = max(0, terms["required_fen"] - drawn.balance_fen)
             await store.request_topup(conn, insured_region, topup_fen)
-            PREPAYMENT_WARNINGS.labels(insured_region).inc()
+            PREPAYMENT_WARNINGS.labels("clearinghouse", "", insured_region).inc()
             log.warning("prepayment_threshold_crossed", insured_region=insured_region, usage_bp=drawn.usage_bp,
                         balance_fen=drawn.balance_fen, topup_requested_fen=topup_fen)
         if drawn.exhausted:
@@ -647,10 +647,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         state = prepayment_state(row["balance_fen"], row["required_fen"], row["threshold_bp"])
         topup_fen = max(0, row["required_fen"] - row["balance_fen"]) if state.threshold_crossed else 0
         if topup_fen and not row["topup_requested_fen"]:
-            PREPAYMENT_WARNINGS.labels(region).inc()
+            PREPAYMENT_WARNINGS.labels("clearinghouse", "", region).inc()
             log.warning("prepayment_threshold_reached", insured_region=region, usage_bp=state.usage_bp,
                         balance_fen=row["balance_fen"], topup_requested_fen=topup_fen)
-        PREPAYMENT_USAGE.labels(region).set(state.usage_bp / 100)
+        PREPAYMENT_USAGE.labels("clearinghouse", "", region).set(state.usage_bp / 10_000)  # bp → 0–1: display only
         await store.set_prepayment_terms(conn, region, row["required_fen"], row["threshold_bp"], topup_fen)
         return (await store.prepayment_rows(conn, region))[0]
 

@@ -175,7 +175,7 @@ async def database_health(base_dsn: str) -> str:
 
 
 def status_document(work_dir: Path, owner: OwnerInfo) -> dict[str, Any]:
-    """Every service of the running stack: role, port, pid, uptime, health; and its database."""
+    """Every service of the running stack: role, port, metrics port, pid, uptime, health; and its database."""
     from services.stack.database import postmaster_of
 
     config_path = work_dir / "stack.json"
@@ -195,7 +195,8 @@ def status_document(work_dir: Path, owner: OwnerInfo) -> dict[str, Any]:
         for role, health in zip(roles, healths, strict=True):
             pid = owner.services.get(role, 0)
             up = uptime_s(pid) if pid else None
-            services.append({"role": role, "port": config.role_port(role), "pid": pid, "alive": up is not None,
+            services.append({"role": role, "port": config.role_port(role),
+                             "metrics_port": config.metrics_ports.get(role, 0), "pid": pid, "alive": up is not None,
                              "uptime_s": None if up is None else round(up), "health": health})
         postmaster = postmaster_of((work_dir / "pgdata").resolve()) if (work_dir / "pgdata").exists() else None
         up = uptime_s(postmaster) if postmaster else None
@@ -229,13 +230,15 @@ def show_status(console: Console, document: dict[str, Any], owner: OwnerInfo) ->
     if document["state"] == "starting":
         console.print("starting: the services are not up yet")
         return
-    table = output.table("Services", "service", "port", "pid", "uptime", "health", numeric=("port", "pid", "uptime"))
+    table = output.table("Services", "service", "port", "metrics", "pid", "uptime", "health",
+                         numeric=("port", "metrics", "pid", "uptime"))
     for item in document["services"]:
-        table.add_row(item["role"], str(item["port"]), str(item["pid"] or "?"), duration(item["uptime_s"]),
+        table.add_row(item["role"], str(item["port"]), str(item["metrics_port"] or "—"), str(item["pid"] or "?"),
+                      duration(item["uptime_s"]),
                       item["health"] if item["alive"] else f"{item['health']} (process gone)")
     database = document["database"]
     table.add_section()
-    table.add_row(f"postgres ({database['kind']})", "", str(database["pid"] or "—"), duration(database["uptime_s"]),
+    table.add_row(f"postgres ({database['kind']})", "", "", str(database["pid"] or "—"), duration(database["uptime_s"]),
                   database["health"])
     console.print(table)
     console.print("every service is serving" if document["healthy"] else "NOT every service is serving")

@@ -16,6 +16,9 @@ the audit record either); the slot is released when the call (or the stream) end
 of an operator is written to the serving party's operator audit log (services/security/audit_log.py): its row
 before it is authorised, its outcome — the code the caller gets — once it has one. A party that cannot write the
 row refuses the call UNAVAILABLE. Every servicer must have a `security` and an `audit_log` attribute.
+
+And they count and time every call (`grpc_server_*`, services/common/metrics.py) by the status code the caller gets,
+labelled with the serving party and region (from the servicer's `audit_log`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.metrics import RPC_RESULTS, RPC_SECONDS, THROTTLED
+from services.common.rpc_metrics import BIDI_STREAM, SERVER_STREAM, UNARY, full_service_name, server_meter
 from services.security.audit_log import AuditUnavailable, OperatorCall, begin_call
 from services.security.caller import authenticate, authorise
 from services.security.limits import Slot
@@ -162,8 +165,8 @@ async def abort_for(error: BaseException, context: grpc.aio.ServicerContext) -> 
     if isinstance(error, StoredRefusal):
         await context.abort_with_status(rpc_status.to_status(error.status))
     if isinstance(error, Throttled):
-        # Logged by the limiter once per caller per window, not per call: a flood must not become a log flood.
-        THROTTLED.labels(error.kind).inc()
+        # Logged by the limiter once per caller per window, not per call: a flood must not become a log flood
+        # (counted in the decorators' metrics instead).
         await context.abort_with_status(rpc_status.to_status(status_for(error)))
     if isinstance(error, DomainError):
         log.info("request_refused", error=error.message, kind=type(error).__name__)
@@ -211,6 +214,12 @@ def outcome_of(error: BaseException, context: grpc.aio.ServicerContext) -> tuple
     return "INTERNAL", "internal error"
 
 
+def code_of(error: BaseException, context: grpc.aio.ServicerContext) -> str:
+    """The status code name the caller gets for a call that `error` ended (for the metrics): CANCELLED when the
+    call ended without one (the client went away), else what `abort_for` sends or the body aborted with."""
+    return outcome_of(error, context)[0] if isinstance(error, Exception) else "CANCELLED"
+
+
 async def end_call(call: OperatorCall | None, error: BaseException | None, context: grpc.aio.ServicerContext) -> None:
     """Write an operator call's outcome: OK, the code `error` gets, or CANCELLED when the call ended without either
     (the client went away: asyncio cancelled the handler)."""
@@ -231,13 +240,8 @@ def service_name(servicer: Any) -> str:  # noqa: ANN401
     """`TreatingAgencyService` for a servicer of the generated `TreatingAgencyServiceServicer` base class (or the
     class's own `SERVICE_NAME`: a service that is not in the protos, e.g. a test's)."""
     kind = type(servicer)
-    if kind not in _SERVICE_NAMES and getattr(kind, "SERVICE_NAME", None):
-        _SERVICE_NAMES[kind] = kind.SERVICE_NAME
     if kind not in _SERVICE_NAMES:
-        bases = [base.__name__ for base in kind.__mro__
-                 if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("ServiceServicer")]
-        assert len(bases) == 1, f"{kind.__name__} derives from no generated servicer base class"
-        _SERVICE_NAMES[kind] = bases[0].removesuffix("Servicer")
+        _SERVICE_NAMES[kind] = full_service_name(servicer).rpartition(".")[2]
     return _SERVICE_NAMES[kind]
 
 
@@ -278,27 +282,30 @@ def rpc(method: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[R
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
+        meter = server_meter(self, name, UNARY)
+        began = meter.start()
         code = "OK"
         admission = Admission()
         ended: BaseException | None = None  # what ended the call (None: it answered)
-        with RPC_SECONDS.labels(name).time():
-            try:
-                await admit_call(self, name, request, context, admission)
-                return await method(self, request, context)
-            except BaseException as error:  # noqa: BLE001 - every error gets a status
-                ended = error
-                if not isinstance(error, Exception):
-                    raise  # cancelled: the client went away
-                code = type(error).__name__
-                if isinstance(error, grpc.aio.AbortError):
-                    raise
-                await end_call(admission.audit, error, context)
-                admission.audit = None  # recorded before the abort, which raises
-                await abort_for(error, context)
-                raise AssertionError("abort returned") from error
-            finally:
-                await admission.end(ended, context)
-                RPC_RESULTS.labels(name, code).inc()
+        try:
+            await admit_call(self, name, request, context, admission)
+            return await method(self, request, context)
+        except BaseException as error:  # noqa: BLE001 - every error gets a status
+            ended = error
+            code = code_of(error, context)
+            if not isinstance(error, Exception):
+                raise  # cancelled: the client went away
+            if isinstance(error, grpc.aio.AbortError):
+                raise
+            if isinstance(error, Throttled):
+                meter.throttled(error.kind)
+            await end_call(admission.audit, error, context)
+            admission.audit = None  # recorded before the abort, which raises
+            await abort_for(error, context)
+            raise AssertionError("abort returned") from error
+        finally:
+            await admission.end(ended, context)
+            meter.end(began, code)
 
     return wrapper
 
@@ -310,6 +317,9 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
+        meter = server_meter(self, name, SERVER_STREAM)
+        began = meter.start()
+        code = "OK"
         admission = Admission()
         ended: BaseException | None = None  # what ended the stream (None: it ran to its end)
         try:
@@ -318,13 +328,17 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
                 yield item
         except BaseException as error:  # noqa: BLE001 - every error gets a status
             ended = error
+            code = code_of(error, context)
             if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
                 raise  # cancelled, or the client stopped reading (GeneratorExit); or already aborted
+            if isinstance(error, Throttled):
+                meter.throttled(error.kind)
             await end_call(admission.audit, error, context)
             admission.audit = None  # recorded before the abort, which raises
             await abort_for(error, context)
         finally:
             await admission.end(ended, context)
+            meter.end(began, code)
 
     return wrapper
 
@@ -342,6 +356,9 @@ def rpc_bidi(request_class: type) -> Callable[[Callable[..., AsyncIterator[Respo
         @functools.wraps(method)
         async def wrapper(self: Any, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext,
                           ) -> AsyncIterator[Response]:
+            meter = server_meter(self, name, BIDI_STREAM)
+            began = meter.start()
+            code = "OK"
             admission = Admission()
             ended: BaseException | None = None
             try:
@@ -350,13 +367,17 @@ def rpc_bidi(request_class: type) -> Callable[[Callable[..., AsyncIterator[Respo
                     yield item
             except BaseException as error:  # noqa: BLE001 - every error gets a status
                 ended = error
+                code = code_of(error, context)
                 if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
                     raise
+                if isinstance(error, Throttled):
+                    meter.throttled(error.kind)
                 await end_call(admission.audit, error, context)
                 admission.audit = None
                 await abort_for(error, context)
             finally:
                 await admission.end(ended, context)
+                meter.end(began, code)
 
         return wrapper
 

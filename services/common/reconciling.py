@@ -19,6 +19,7 @@ from clearing.errors import DomainError, InvalidField
 from clearing.reconcile import (
     DailyTotals, DayKey, DetailLine, Difference, Repair, compare, daily_totals, totals_agree,
 )
+from services.common.metrics import RECONCILIATION_REPAIRS, Party
 
 log = structlog.get_logger()
 
@@ -130,6 +131,14 @@ def repair_error_text(error: grpc.aio.AioRpcError | DomainError) -> str:
     return sentence(f"the other party refused the repair: {details or 'no reason given'}")
 
 
+def repair_result(item: types_pb2.Repair) -> str:
+    """`repaired`, `failed` (the next run tries again) or `reported` (no rule repairs it: in flight, or for an
+    operator to look at): the `result` label of a difference."""
+    if item.repaired:
+        return "repaired"
+    return "failed" if item.error else "reported"
+
+
 RepairAction = Callable[[Difference, types_pb2.DetailLine | None, types_pb2.DetailLine | None], Awaitable[None]]
 
 
@@ -138,11 +147,12 @@ async def reconcile_pair(pair: str, day: str, day_key: DayKey, upstream: list[ty
                          downstream_detail: Callable[[], Awaitable[list[types_pb2.DetailLine]]],
                          grace_s: int, repair: RepairAction,
                          record: Callable[[types_pb2.Repair], Awaitable[None]],
-                         key: Callable[[types_pb2.DetailLine], str] = lambda line: line.settlement_id,
-                         ) -> types_pb2.ReconciliationReport:
+                         key: Callable[[types_pb2.DetailLine], str] = lambda line: line.settlement_id, *,
+                         party: Party) -> types_pb2.ReconciliationReport:
     """3201 first; when the totals differ, something is pending or a reversal is unfinished, 3202 line by
     line (matched by `key`: the settlement id, or the HIS request id between a hospital and its agency),
-    and every difference repaired by `repair` (upstream's own steps of the protocol)."""
+    and every difference repaired by `repair` (upstream's own steps of the protocol). `party` is the upstream
+    party, which repairs: each difference is counted as its (`clearing_reconciliation_repairs_total`)."""
     report = types_pb2.ReconciliationReport(pair=pair, day=day, day_key=DAY_KEY_NUMBERS[day_key],
                                             upstream_totals=totals(upstream), downstream_totals=downstream_totals)
     report.totals_agreed = totals_agree(map(totals_from_proto, report.upstream_totals),
@@ -169,6 +179,7 @@ async def reconcile_pair(pair: str, day: str, day_key: DayKey, upstream: list[ty
                 item.error = repair_error_text(error)
         report.repairs.append(item)
         await record(item)
+        RECONCILIATION_REPAIRS.labels(*party.values, item.action, repair_result(item)).inc()
         log.warning("reconciliation_difference", pair=pair, day=day, day_key=day_key.value, key=difference.key,
                     action=item.action,
                     upstream=item.upstream_status, downstream=item.downstream_status, repaired=item.repaired,

@@ -20,6 +20,7 @@ from clearinghouse.v1 import types_pb2
 
 from clearing.errors import PreconditionFailed
 from clearing.reconcile import DayKey, Difference, Repair
+from services.common.metrics import Party
 from services.common.reconciling import DAY_KEY_NUMBERS, STATUSES, reconcile_pair, repair_request_id
 
 log = structlog.get_logger()
@@ -94,4 +95,4 @@ async def reconcile_region(hospital, region: str, day: date, grace_s: int,  # no
 
     return await reconcile_pair(f"hospitals<->treating_agency:{region}", text, day_key, [his_line(row) for row in rows],
                                 summed(answer.totals for answer in answers), detail, grace_s, repair, record,
-                                key=lambda line: line.request_id)
+                                key=lambda line: line.request_id, party=Party("his"))

@@ -133,7 +133,7 @@ async def adjudicate_together(servicer: InsuredAgencyServicer, accepted: list[Ac
             await store.record_settlements(conn, recorded)
             await store.write_accumulators_of(conn, moved)
     for new in recorded:
-        SETTLEMENTS.labels("insured", "adjudication").inc()
+        SETTLEMENTS.labels("insured", servicer.region, "adjudication", new.treating_region, servicer.region).inc()
         log.info("adjudication_recorded", settlement_id=new.settlement_id, fund_pay_fen=new.result.fund_pay_fen,
                  psn_pay_fen=new.result.psn_pay_fen, batched=True)
     return answers

@@ -141,7 +141,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                                           claim.settlement_day, claim.treating_region, result, request.SerializeToString(),
                                           response.SerializeToString())
             await store.write_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, result.ytd_after)
-        SETTLEMENTS.labels("insured", "adjudication").inc()
+        SETTLEMENTS.labels("insured", self.region, "adjudication", claim.treating_region, self.region).inc()
         log.info("adjudication_recorded", fund_pay_fen=result.fund_pay_fen, psn_pay_fen=result.psn_pay_fen)
         return response
 

@@ -36,7 +36,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from services.common.logs import mask_id_number
-from services.common.metrics import OPERATOR_AUDIT_FAILURES
+from services.common.metrics import OPERATOR_AUDIT_FAILURES, Party
 from services.security.identity import OPERATOR, Identity
 
 log = structlog.get_logger()
@@ -154,7 +154,7 @@ class OperatorCall:
             # Shielded: a call cancelled while its outcome is written still gets it written.
             await asyncio.shield(self.audit_log.end(self.event_id, outcome, message))
         except Exception as error:  # noqa: BLE001 - reported, see the docstring
-            OPERATOR_AUDIT_FAILURES.labels(self.audit_log.party, "outcome").inc()
+            OPERATOR_AUDIT_FAILURES.labels(*Party.of(self.audit_log.party).values, "outcome").inc()
             log.error("operator_audit_outcome_lost", audit_party=self.audit_log.party, event_id=self.event_id,
                       audited_rpc=self.rpc, outcome=outcome, error=str(error) or type(error).__name__)
 
@@ -173,7 +173,7 @@ async def begin_call(audit_log: AuditLog, caller: Identity | None, rpc: str, req
     try:
         event_id = await audit_log.begin(caller.path, rpc, redacted_request(request))
     except Exception as error:
-        OPERATOR_AUDIT_FAILURES.labels(audit_log.party, "begin").inc()
+        OPERATOR_AUDIT_FAILURES.labels(*Party.of(audit_log.party).values, "begin").inc()
         log.error("operator_audit_unavailable", audit_party=audit_log.party, audited_rpc=rpc,
                   error=str(error) or type(error).__name__)
         raise AuditUnavailable(f"{audit_log.party} cannot write its operator audit log") from error

@@ -8,7 +8,8 @@
   stack-wide `CallLimits` the transport carries), and the insecure flag. The server serves with `server_credentials()`; the servicers
   hold it, and the `rpc`/`rpc_stream` decorators (services/common/errors.py) authenticate every call with it
   (`services.security.caller.authenticate`); the party dials its neighbours with `channel(address)`, as its own
-  identity, or (the HIS simulator, as each hospital) as another identity of the same directory.
+  identity, or (the HIS simulator, as each hospital) as another identity of the same directory. Those channels
+  count the party's calls (`grpc_client_*`); a `Transport`'s own (the CLI's, a test's) do not: they export nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 import grpc
 
 from services.common.batch_settings import BatchSettings
+from services.common.metrics import Party
+from services.common.rpc_metrics import client_interceptors
 from services.security import tls
-from services.security.identity import Identity
+from services.security.identity import AGENCY, CLEARINGHOUSE, SIMULATOR, Identity
 from services.security.limits import CallLimits, Limiter
 
 # The largest message any party sends or receives, requests and responses alike (every server's
@@ -38,11 +41,23 @@ INSECURE_WARNING = ("plaintext gRPC (--insecure): no mutual TLS, callers are not
 
 
 def channel_to(address: str, credentials: grpc.ChannelCredentials | None,
-               options: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
+               options: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS,
+               interceptors: list[grpc.aio.ClientInterceptor] | None = None) -> grpc.aio.Channel:
     """A channel to `address`: mutual TLS with `credentials`, plaintext when they are None (insecure only)."""
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options=options)
-    return grpc.aio.secure_channel(address, credentials, options=options)
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
+
+
+# Who dials, for the metrics of the calls a party makes (`grpc_client_*`): a region's process dials only as its
+# treating agency (its insured agency answers, it never calls out), the HIS simulator's as `his`.
+DIALLING_PARTIES = {CLEARINGHOUSE: "clearinghouse", AGENCY: "treating", SIMULATOR: "his"}
+
+
+def dialling_party(identity: Identity) -> Party:
+    """The `party` and `region` labels of the calls `identity`'s process makes."""
+    return Party(DIALLING_PARTIES.get(identity.role, identity.role),
+                 identity.subject if identity.role == AGENCY else "")
 
 
 @dataclass(frozen=True)
@@ -119,5 +134,7 @@ class Security:
 
     def channel(self, address: str, identity: Identity | None = None,
                 options: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS) -> grpc.aio.Channel:
-        """A channel to a neighbour, dialled as this party (or as `identity`)."""
-        return channel_to(address, self.credentials(identity), options)
+        """A channel to a neighbour, dialled as this party (or as `identity`: the HIS simulator as a hospital); every
+        call on it is counted as this party's (`grpc_client_*`, services/common/metrics.py)."""
+        return channel_to(address, self.credentials(identity), options,
+                          client_interceptors(dialling_party(self.identity)))

@@ -8,11 +8,15 @@ Every service serves and dials mutual TLS: `prepare()` makes (or keeps: it is id
 certificate directory `work_dir/certs` — the development CA, the clearing house, every region's agency, every
 hospital, the HIS simulator and the operator — and records it in `stack.json`; the health checks dial as the
 operator. `insecure=True` (`--insecure`) runs plaintext instead, and every service warns at start.
+
+Each service serves its Prometheus metrics on a port of its own (`metrics_ports` in `stack.json`), listed for
+Prometheus in `work_dir/prometheus_targets.json` (file_sd; deploy/prometheus.yml reads it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -44,6 +48,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+SCRAPE_TARGETS = "prometheus_targets.json"
+
+
+def write_scrape_targets(path: Path, metrics_ports: dict[str, int]) -> None:
+    """Prometheus file_sd targets: each service process's metrics address, labelled with its `role` (the ports
+    change with every start, so a static list would not do)."""
+    groups = [{"targets": [f"127.0.0.1:{port}"], "labels": {"role": role}} for role, port in sorted(metrics_ports.items())]
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(groups, indent=2) + "\n")
+    temporary.replace(path)  # Prometheus may read it at any moment: never half written
 
 
 @dataclass
@@ -129,6 +145,7 @@ class StackProcesses:
                  **{f"region:{region}": port for region, port in self.config.region_ports.items()}}
         self.config.metrics_ports = {role: free_port() for role in roles}
         self.config.save(self.config_path)
+        write_scrape_targets(self.work_dir / SCRAPE_TARGETS, self.config.metrics_ports)
         for role, port in roles.items():
             self.services[role] = ServiceProcess(role, port, self.work_dir / "logs" / f"{role.replace(':', '_')}.log")
         return self.config

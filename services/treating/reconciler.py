@@ -12,6 +12,7 @@ from clearinghouse.v1 import types_pb2
 
 from clearing.errors import PreconditionFailed
 from clearing.reconcile import DayKey, Difference, Repair
+from services.common.metrics import Party
 from services.common.reconciling import DAY_KEY_NUMBERS, reconcile_pair, repair_request_id
 from services.treating import store
 
@@ -49,13 +50,14 @@ class TreatingReconciliation:
             async with self.agency.pool.acquire() as conn:
                 await store.record_repair(conn, day, day_key, repair)
 
+        party = Party("treating", self.region)
         return [
             await reconcile_pair(f"treating_agency:{self.region}<->clearing_house", text, day_key,
                                  [line for line in lines if not line.local], list(cross_totals.totals), cross_detail,
-                                 grace_s, self.repair, record),
+                                 grace_s, self.repair, record, party=party),
             await reconcile_pair(f"treating_agency:{self.region}<->insured_agency:{self.region}", text, day_key,
                                  [line for line in lines if line.local], list(local_totals.totals), local_detail,
-                                 grace_s, self.repair, record),
+                                 grace_s, self.repair, record, party=party),
         ]
 
     async def repair(self, difference: Difference, up: types_pb2.DetailLine | None,

@@ -359,7 +359,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 return pb.SettleResponse.FromString(bytes(row["response"]))  # a concurrent retry recorded it
             if postings:  # the hospital's receivable, in the payout month of the settlement (拨付)
                 await store.post_transaction(conn, settlement.settlement_id, "settlement", month, postings)
-        SETTLEMENTS.labels("treating", "local" if settlement.local else "cross_region").inc()
+        SETTLEMENTS.labels("treating", self.region, "local" if settlement.local else "cross_region", self.region,
+                           claim.insured_region).inc()
         log.info("settlement_recorded", fund_pay_fen=split.fund_pay_fen, psn_pay_fen=split.psn_pay_fen,
                  local=settlement.local)
         return response

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,14 +167,21 @@ async def test_a_killed_region_restarts_with_its_settlements_intact(processes):
 async def test_every_process_serves_prometheus_metrics(processes):
     import urllib.request
 
+    from prometheus_client.parser import text_string_to_metric_families
+
     await run_discharges(processes, str(uuid.uuid4()), 5)
     text = ""
     for role, port in processes.config.metrics_ports.items():
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read())
-        assert b"clearing_rpc_seconds" in body, role
+        assert b"grpc_server_handling_seconds_bucket{" in body, role
         if role.startswith("region:"):
             text += body.decode()
-    assert 'clearing_settlements_total{kind="adjudication",party="insured"}' in text
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    assert any(sample.name == "clearing_settlements_total" and sample.labels["party"] == "insured"
+               and re.fullmatch("[0-9]{6}", sample.labels["region"]) and sample.labels["kind"] == "adjudication"
+               for sample in samples)
+    assert any(sample.name == "grpc_client_handled_total" and sample.labels["party"] == "treating"
+               and sample.labels["grpc_code"] == "OK" and sample.value > 0 for sample in samples)
 
 
 def clearing_admin(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -91,6 +91,7 @@ def test_a_second_stack_up_on_the_same_directory_is_refused_naming_the_first(sta
 
 
 def test_stack_status_shows_every_service_healthy_with_ports_and_pids(stack):
+    """… and its metrics port, which the stack also lists for Prometheus (file_sd, deploy/prometheus.yml)."""
     config = stack.config
     ports = {"clearinghouse": config.clearing_house_port, "his": config.his_port,
              **{f"region:{region}": port for region, port in config.region_ports.items()}}
@@ -105,6 +106,7 @@ def test_stack_status_shows_every_service_healthy_with_ports_and_pids(stack):
     for role, item in services.items():
         assert item["health"] == "serving", item
         assert item["port"] == ports[role], item
+        assert item["metrics_port"] == config.metrics_ports[role] > 0, item
         assert item["pid"] in children, item  # the owner's own child, alive
         assert item["uptime_s"] is not None and item["uptime_s"] >= 0
     assert document["database"]["health"] == "serving" and document["database"]["pid"] > 0
@@ -112,7 +114,11 @@ def test_stack_status_shows_every_service_healthy_with_ports_and_pids(stack):
     assert shown.returncode == 0, shown.stderr
     for role, item in services.items():
         assert role in shown.stdout and str(item["port"]) in shown.stdout and str(item["pid"]) in shown.stdout
+        assert str(item["metrics_port"]) in shown.stdout
     assert "every service is serving" in shown.stdout
+    targets = json.loads((stack.work_dir / "prometheus_targets.json").read_text())
+    assert {group["labels"]["role"]: group["targets"] for group in targets} == {
+        role: [f"127.0.0.1:{port}"] for role, port in config.metrics_ports.items()}
 
 
 def test_stack_up_funds_the_prepayments(stack):

@@ -11,10 +11,12 @@ from pathlib import Path
 import grpc
 import pytest
 from clearinghouse.v1 import types_pb2
+from prometheus_client import REGISTRY
 
 from clearing.errors import NotFound, PreconditionFailed
 from clearing.reconcile import DayKey
 from services.common import reconciling
+from services.common.metrics import Party
 
 CLI = Path(sys.executable).parent / "clearing-admin"
 
@@ -82,6 +84,9 @@ def test_no_help_text_cites_a_spec_section():
         assert "SPEC" not in result.output and "§" not in result.output, (path, result.output)
 
 
+LABELS = ("party", "region", "action", "result")
+
+
 def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
 
@@ -95,7 +100,8 @@ def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
 ])
 async def test_a_failed_repair_says_why_in_sentences(error, words):
     """What `clearing-admin reconcile` shows in its "why" column for a repair that did not go through: built by
-    `reconcile_pair` from the exception, with no class name (`PreconditionFailed: …`) nor status code name."""
+    `reconcile_pair` from the exception, with no class name (`PreconditionFailed: …`) nor status code name; and
+    counted as a failed repair of the party that ran it."""
     orphan = types_pb2.DetailLine(settlement_id="6d0f8a3e-6c4b-4a57-9d7e-2f3b7c9d1e21",
                                   status=types_pb2.SETTLEMENT_STATUS_SETTLED, total_fen=100, fund_pay_fen=60,
                                   psn_pay_fen=40, settlement_day="2026-06-18")
@@ -109,10 +115,13 @@ async def test_a_failed_repair_says_why_in_sentences(error, words):
     async def record(item: types_pb2.Repair) -> None:
         return None
 
+    failed = ("test", "", "reverse_orphan", "failed")
+    before = REGISTRY.get_sample_value("clearing_reconciliation_repairs_total", dict(zip(LABELS, failed))) or 0
     report = await reconciling.reconcile_pair("a<->b", "2026-06-18", DayKey.SETTLEMENT, [], reconciling.totals([orphan]),
-                                              detail, 60, repair, record)
+                                              detail, 60, repair, record, party=Party("test"))
     [item] = report.repairs
     assert not item.repaired and item.action == "reverse_orphan"
+    assert REGISTRY.get_sample_value("clearing_reconciliation_repairs_total", dict(zip(LABELS, failed))) == before + 1
     text = item.error
     for name in ("PreconditionFailed", "NotFound", "Error", "UNAVAILABLE", "FAILED_PRECONDITION"):
         assert name not in text, text
