@@ -1,0 +1,36 @@
+"""The load harness (`make bench`, issue 11): the full stack as real processes over mutual TLS under load, and in
+the same run its floor, with every figure printed, written to `var/bench/latest.json` and appended to
+`docs/benchmarks.md`.
+
+Decisions (the reasons are in each module):
+
+* **The HIS is the load generator** (`driver.py`, `fleet.py`): BENCH_DRIVERS processes of their own (2), each with
+  many asyncio clients that call the treating agencies directly as hospitals, with the hospitals' certificates:
+  Admit, UploadCharges in batches of 25, Settle, retried by request id. Not the HIS simulator's RunDischarges:
+  only the caller sees each Settle's latency. The simulator process still runs, idle.
+* **Realistic bills, generated before the clock starts** (`bills.py`): the HIS plan with 80 % cross-region stays
+  over the 7 demo regions and every hospital; ~50 lines per bill (generated bills topped up with the in-stay lines
+  of further bills of the same stay, since `generate_bill` averages 32); members and catalogues are the ones
+  `enrol_all` registers; prepayments funded far beyond the run. Admissions fall in a month that began at least 45
+  days ago, so every discharge is in the past.
+* **Two phases, each measured for BENCH_DURATION_S** (30 s): the **fixed rate** — open loop, BENCH_RATE (200)
+  discharges started per second whatever the stack answers, after BENCH_WARMUP_S (10 s) of the same; it reports
+  the achieved rate, how many discharges it is behind at the window's end, and late starts (the generator's own
+  lag) — and **saturation** — closed loop, BENCH_CLIENTS (48) clients discharging back to back, after a 2 s ramp.
+  A discharge counts when its Settle ends in the window; latency is Settle's, retries included, as the HIS sees it.
+  Percentiles are nearest-rank (`stats.py`).
+* **CPU and memory from /proc** (`procstat.py`): utime + stime of each stack process, of Postgres (postmaster and
+  backends, exited ones included through the postmaster's cutime) and of each generator, at the window's start
+  and end, per settlement completed in it; peak RSS is VmHWM over the whole run (Postgres: its largest process).
+  Headline CPU is at saturation, headline latency at the fixed rate.
+* **The floor, in the same run, on the same database server** (`floor.py`, `floor_rows.py`): after the stack is
+  stopped, the same processes and hops over the same TLS with handlers that only make the downstream calls
+  (*empty*), then the same writing the rows a discharge writes at each party, one raw asyncpg transaction per
+  party per call (*rows*); each at saturation with the same clients, for BENCH_FLOOR_DURATION_S (15 s) after
+  BENCH_FLOOR_WARMUP_S (3 s). `floor.settlements_per_s` is *rows*; the ratio is the stack over the floor.
+* **The core line** (`core.py`): the pure core's quotes per CPU second, run first, from one place that switches to
+  `services/bench_core.py` when that lands.
+* **The database is production-like**: a fresh embedded Postgres with its default (crash-safe) settings; the smoke
+  test borrows the test session's instead (`run(database=…)`).
+* **Defaults fit `make bench` in under 5 minutes** on 2 cores, with the 1 M month close after it.
+"""
