@@ -11,10 +11,12 @@ discharge makes, with messages of about the same size:
 * Settle → a local stay: this region's insured agency's Adjudicate; else the clearing house's SettleClaim → the
   insured region's Adjudicate. The claim carries every line (as a ClassifiedLine), the answers carry it back.
 
-Two modes (`--mode`): `empty` — handlers do nothing else (the cost of gRPC, TLS, protobuf and asyncio for the
-hops); `rows` — each party also writes the rows the real service writes for the call, in one raw asyncpg
-transaction (services/loadtest/floor_rows.py). The servers are bare `grpc.aio` servers with health only: no
-interceptor, no authentication or limits per call, no audit, no logging per call, no metrics.
+Two modes: `empty` — handlers do nothing else (the cost of gRPC, TLS, protobuf and asyncio for the hops); `rows`
+— each party also writes the rows the real service writes for the call, in one raw asyncpg transaction
+(services/loadtest/floor_rows.py). The mode is a file every process re-reads at most every MODE_CHECK_S, so one
+set of processes (pools open from the start) serves both: `FloorStack.set_mode` flips them without a restart.
+The servers are bare `grpc.aio` servers with health only: no interceptor, no authentication or limits per call,
+no audit, no logging per call, no metrics.
 
 `python -m services.loadtest.floor ROLE --config floor.json` runs one process (ROLE: `clearinghouse` or
 `region:<code>`); `FloorStack` starts them all and stops them.
@@ -55,6 +57,7 @@ from services.stack.config import dsn_for, operator_identity
 from services.stack.processes import free_port
 
 MODES = ("empty", "rows")
+MODE_CHECK_S = 0.05
 CALL_TIMEOUT_S = 10.0
 FUND_SHARE_PCT = 70  # the floor's made-up split: the funds pay 70 %
 HEALTH_WAIT_S = 60.0
@@ -64,7 +67,7 @@ STOP_WAIT_S = 10.0
 @dataclass
 class FloorConfig:
     certs_dir: str
-    mode: str
+    mode_file: str
     ports: dict[str, int]  # role → port
     dsns: dict[str, str] = field(default_factory=dict)  # party (treating_<r>, insured_<r>, clearinghouse) → dsn
 
@@ -90,14 +93,31 @@ def month_of(day: date) -> str:
 
 
 @dataclass
+class Mode:
+    """Whether the floor writes rows now: its file (`empty` or `rows`), re-read at most every MODE_CHECK_S."""
+
+    path: Path
+    rows: bool = False
+    checked_at: float = float("-inf")
+
+    def writes_rows(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked_at >= MODE_CHECK_S:
+            self.checked_at = now
+            self.rows = self.path.read_text(encoding="utf-8").strip() == "rows"
+        return self.rows
+
+
+@dataclass
 class Encounter:
     request: ta.AdmitRequest
     lines: list[types_pb2.BillLine] = field(default_factory=list)
 
 
 class FloorInsured(insured_agency_pb2_grpc.InsuredAgencyServiceServicer):
-    def __init__(self, pool: asyncpg.Pool | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, mode: Mode) -> None:
         self.pool = pool
+        self.mode = mode
 
     async def VerifyMember(self, request: ia.VerifyMemberRequest, context: Any) -> ia.VerifyMemberResponse:  # noqa: ANN401
         return ia.VerifyMemberResponse(matches=True)
@@ -109,7 +129,7 @@ class FloorInsured(insured_agency_pb2_grpc.InsuredAgencyServiceServicer):
             split=types_pb2.FundSplit(total_fen=split[0], inscp_fen=split[0], fund_pay_fen=split[1],
                                       psn_pay_fen=split[2]),
             lines=claim.lines))
-        if self.pool is not None:
+        if self.mode.writes_rows():
             discharged_on = date.fromisoformat(claim.stay.discharged_on)
             await floor_rows.write_adjudication(
                 self.pool, uuid.UUID(request.request_id), claim.member_id, discharged_on.year, claim.treating_region,
@@ -118,8 +138,10 @@ class FloorInsured(insured_agency_pb2_grpc.InsuredAgencyServiceServicer):
 
 
 class FloorClearingHouse(clearing_house_pb2_grpc.ClearingHouseServiceServicer):
-    def __init__(self, pool: asyncpg.Pool | None, insured: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub]):
+    def __init__(self, pool: asyncpg.Pool, mode: Mode,
+                 insured: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub]) -> None:
         self.pool = pool
+        self.mode = mode
         self.insured = insured
 
     async def SettleClaim(self, request: ch.SettleClaimRequest, context: Any) -> ch.SettleClaimResponse:  # noqa: ANN401
@@ -132,7 +154,7 @@ class FloorClearingHouse(clearing_house_pb2_grpc.ClearingHouseServiceServicer):
             catalogue_rule=types_pb2.CATALOGUE_RULE_TREATING)
         settlement.settled_at.FromDatetime(datetime.now(UTC))
         response = ch.SettleClaimResponse(settlement=settlement)
-        if self.pool is not None:
+        if self.mode.writes_rows():
             split = split_of(answer.adjudication.split.total_fen)
             insured, treating, fund_pay_fen = claim.insured_region, claim.treating_region, split[1]
             await floor_rows.write_claim(
@@ -147,11 +169,12 @@ class FloorClearingHouse(clearing_house_pb2_grpc.ClearingHouseServiceServicer):
 
 
 class FloorTreating(treating_agency_pb2_grpc.TreatingAgencyServiceServicer):
-    def __init__(self, region: str, pool: asyncpg.Pool | None,
+    def __init__(self, region: str, pool: asyncpg.Pool, mode: Mode,
                  clearing_house: clearing_house_pb2_grpc.ClearingHouseServiceStub,
                  insured: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub]) -> None:
         self.region = region
         self.pool = pool
+        self.mode = mode
         self.clearing_house = clearing_house
         self.insured = insured
         self.levels = {item.code: item.level for item in load_regions()[region].hospitals}
@@ -163,7 +186,7 @@ class FloorTreating(treating_agency_pb2_grpc.TreatingAgencyServiceServicer):
             ia.VerifyMemberRequest(member_id=patient.member_id, id_number=patient.id_number), timeout=CALL_TIMEOUT_S)
         encounter_id = uuid.uuid4()
         level = self.levels.get(request.hospital_code, 1)
-        if self.pool is not None:
+        if self.mode.writes_rows():
             await floor_rows.write_encounter(
                 self.pool, encounter_id, request.request_id, request.SerializeToString(), request.hospital_code, level,
                 patient.insured_region, patient.member_id, patient.id_number, patient.name,
@@ -179,7 +202,7 @@ class FloorTreating(treating_agency_pb2_grpc.TreatingAgencyServiceServicer):
         encounter.lines.extend(request.lines)
         response = ta.UploadChargesResponse(encounter_id=request.encounter_id, line_count=len(encounter.lines),
                                             total_fen=sum(line.amount_fen for line in encounter.lines))
-        if self.pool is not None:
+        if self.mode.writes_rows():
             rows = [(line.line_id, line.code, int(Decimal(line.qty) * 10_000), line.unit_price_fen, line.amount_fen,
                      date.fromisoformat(line.service_date)) for line in request.lines]
             await floor_rows.write_upload(self.pool, uuid.UUID(request.encounter_id), first_position, rows,
@@ -212,7 +235,7 @@ class FloorTreating(treating_agency_pb2_grpc.TreatingAgencyServiceServicer):
                 ch.SettleClaimRequest(request_id=settlement_id, claim=claim), timeout=CALL_TIMEOUT_S)).settlement
             settlement.request_id = request.request_id
         response = ta.SettleResponse(settlement=settlement)
-        if self.pool is not None:
+        if self.mode.writes_rows():
             split = split_of(settlement.adjudication.split.total_fen)
             insured, hospital_code = claim.insured_region, admitted.hospital_code
             payable = f"fund/{self.region}/payable" if local else f"insured/{insured}/payable/{self.region}"
@@ -229,11 +252,10 @@ class FloorTreating(treating_agency_pb2_grpc.TreatingAgencyServiceServicer):
 async def serve(role: str, config: FloorConfig) -> None:
     transport = transport_for(config.certs_dir)
     regions = sorted(role_name.removeprefix("region:") for role_name in config.ports if role_name.startswith("region:"))
+    mode = Mode(Path(config.mode_file))
     pools: list[asyncpg.Pool] = []
 
-    async def pool_for(party: str, kind: str) -> asyncpg.Pool | None:
-        if config.mode != "rows":
-            return None
+    async def pool_for(party: str, kind: str) -> asyncpg.Pool:
         pool = await floor_rows.open_pool(config.dsns[party], kind)
         pools.append(pool)
         return pool
@@ -244,7 +266,7 @@ async def serve(role: str, config: FloorConfig) -> None:
         insured = {region: insured_agency_pb2_grpc.InsuredAgencyServiceStub(
             security.channel(config.address(f"region:{region}"))) for region in regions}
         clearing_house_pb2_grpc.add_ClearingHouseServiceServicer_to_server(
-            FloorClearingHouse(await pool_for("clearinghouse", "clearinghouse"), insured), server)
+            FloorClearingHouse(await pool_for("clearinghouse", "clearinghouse"), mode, insured), server)
     else:
         region = role.removeprefix("region:")
         security = transport.security(agency(region))
@@ -252,9 +274,9 @@ async def serve(role: str, config: FloorConfig) -> None:
             security.channel(config.address(f"region:{other}"))) for other in regions}
         clearing = clearing_house_pb2_grpc.ClearingHouseServiceStub(security.channel(config.address("clearinghouse")))
         treating_agency_pb2_grpc.add_TreatingAgencyServiceServicer_to_server(
-            FloorTreating(region, await pool_for(f"treating_{region}", "treating"), clearing, insured), server)
+            FloorTreating(region, await pool_for(f"treating_{region}", "treating"), mode, clearing, insured), server)
         insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server(
-            FloorInsured(await pool_for(f"insured_{region}", "insured")), server)
+            FloorInsured(await pool_for(f"insured_{region}", "insured"), mode), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     credentials = security.server_credentials()
@@ -284,41 +306,55 @@ def main() -> None:
 
 @dataclass
 class FloorStack:
-    """Every floor process of one mode, on the stack's certificates and (mode `rows`) database server."""
+    """Every floor process, on the stack's certificates and database server; `create_databases()` (any time
+    before), `start()`, `set_mode()` per mode, `stop()`, `drop_databases()`."""
 
     work_dir: Path
     certs_dir: str
-    mode: str
     base_dsn: str
     database_prefix: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     config: FloorConfig | None = None
 
     @property
+    def mode_file(self) -> Path:
+        return self.work_dir / "floor.mode"
+
+    @property
     def databases(self) -> dict[str, str]:
         regions = sorted(load_regions())
         parties = ["clearinghouse", *(f"{kind}_{region}" for region in regions for kind in ("treating", "insured"))]
-        return {party: f"{self.database_prefix}_{self.mode}_{party}" for party in parties}
+        return {party: f"{self.database_prefix}_floor_{party}" for party in parties}
+
+    async def create_databases(self) -> None:
+        await asyncio.gather(*(ensure_database(self.base_dsn, name) for name in self.databases.values()))
 
     async def start(self) -> dict[str, str]:
-        """Start every process and wait until each is healthy; returns the treating agencies' addresses."""
-        assert self.mode in MODES
+        """Start every process (mode `empty`) and wait until each is healthy; returns the treating agencies'
+        addresses."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.mode_file.write_text("empty", encoding="utf-8")
+        await self.create_databases()  # idempotent: usually made while the stack was seeded
         roles = ["clearinghouse", *(f"region:{region}" for region in sorted(load_regions()))]
-        dsns = {}
-        if self.mode == "rows":
-            await asyncio.gather(*(ensure_database(self.base_dsn, name) for name in self.databases.values()))
-            dsns = {party: dsn_for(self.base_dsn, name) for party, name in self.databases.items()}
-        self.config = FloorConfig(self.certs_dir, self.mode, {role: free_port() for role in roles}, dsns)
-        config_path = self.work_dir / f"floor-{self.mode}.json"
+        self.config = FloorConfig(self.certs_dir, str(self.mode_file), {role: free_port() for role in roles},
+                                  {party: dsn_for(self.base_dsn, name) for party, name in self.databases.items()})
+        config_path = self.work_dir / "floor.json"
         self.config.save(config_path)
         for role in roles:
-            with (self.work_dir / f"floor-{self.mode}-{role.replace(':', '_')}.log").open("ab") as log_file:
+            with (self.work_dir / f"floor-{role.replace(':', '_')}.log").open("ab") as log_file:
                 self.processes[role] = subprocess.Popen(
                     [sys.executable, "-m", "services.loadtest.floor", role, "--config", str(config_path)],
                     stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         await asyncio.gather(*(self.wait_healthy(role) for role in roles))
         return {role.removeprefix("region:"): self.config.address(role) for role in roles if role != "clearinghouse"}
+
+    async def set_mode(self, mode: str) -> None:
+        """Every process writes rows (`rows`) or not (`empty`) from now on: each has re-read the file on return."""
+        assert mode in MODES
+        temporary = self.mode_file.with_suffix(".tmp")
+        temporary.write_text(mode, encoding="utf-8")
+        temporary.replace(self.mode_file)  # never read half written
+        await asyncio.sleep(4 * MODE_CHECK_S)
 
     async def wait_healthy(self, role: str) -> None:
         assert self.config is not None
@@ -352,8 +388,6 @@ class FloorStack:
                 process.wait()
 
     async def drop_databases(self) -> None:
-        if self.mode != "rows":
-            return
         connection = await asyncpg.connect(self.base_dsn)
         try:
             for name in self.databases.values():

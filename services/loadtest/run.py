@@ -77,10 +77,13 @@ def peak_rss_mb(watched: list[procstat.Watched]) -> dict[str, float | None]:
     return {item.name: None if (kb := item.peak_rss_kb()) is None else round(kb / 1024, 1) for item in watched}
 
 
-async def run_stack(settings: Settings, stack: StackProcesses, fleet: Fleet, postgres: int | None,
-                    console: Console) -> tuple[dict[str, Any], dict[str, Any], dict[str, float | None]]:
-    """Start and seed the stack, then its two phases; returns them and every process's peak RSS."""
-    config = await stack.prepare()
+async def run_stack(settings: Settings, stack: StackProcesses, fleet: Fleet, postgres: int | None, console: Console,
+                    meanwhile: Awaitable[None]) -> tuple[dict[str, Any], dict[str, Any], dict[str, float | None]]:
+    """Start and seed the prepared stack (and run `meanwhile` alongside), then its two phases; returns them and every
+    process's peak RSS."""
+    started = time.monotonic()
+    assert stack.config is not None
+    config = stack.config
     month = bench_month(shanghai_today())
     templates = asyncio.ensure_future(fleet.init(settings.seed, settings.templates, settings.members_per_region,
                                                  month.isoformat(), settings.lines_mean, config.certs_dir))
@@ -88,13 +91,14 @@ async def run_stack(settings: Settings, stack: StackProcesses, fleet: Fleet, pos
         await stack.launch()
         transport = config.transport()
         regions = {region: config.address(port) for region, port in config.region_ports.items()}
-        await enrol_all(regions, settings.seed, settings.members_per_region, transport=transport)
+        await asyncio.gather(enrol_all(regions, settings.seed, settings.members_per_region, transport=transport),
+                             meanwhile)
         await fund_prepayments(config.address(config.clearing_house_port), sorted(regions), settings.seed,
                                PREPAYMENT_FEN, transport=transport)
     finally:
         count = await templates  # never left running, even when the stack failed to start
-    console.print(f"stack up and seeded ({settings.members_per_region} members per region); {count} discharges ready "
-                  f"(admitted in {month:%Y-%m})")
+    console.print(f"stack up and seeded in {time.monotonic() - started:.1f} s ({settings.members_per_region} members "
+                  f"per region); {count} discharges ready (admitted in {month:%Y-%m})")
     await fleet.connect(regions)
     watched = [procstat.Watched(role, service.process.pid) for role, service in stack.services.items()
                if service.process is not None]
@@ -115,23 +119,31 @@ async def run_stack(settings: Settings, stack: StackProcesses, fleet: Fleet, pos
     return rate, saturation, peak_rss_mb(watched)
 
 
-async def run_floor(settings: Settings, mode: str, work_dir: Path, certs_dir: str, base_dsn: str, prefix: str,
-                    fleet: Fleet, postgres: int | None, console: Console) -> dict[str, Any]:
-    floor = FloorStack(work_dir, certs_dir, mode, base_dsn, prefix)
+async def run_floor(settings: Settings, floor: FloorStack, fleet: Fleet, postgres: int | None,
+                    console: Console) -> dict[str, dict[str, Any]]:
+    """Both floor modes in one set of floor processes, each at saturation; returns them by mode."""
     try:
+        started = time.monotonic()
         addresses = await floor.start()
         await fleet.connect(addresses)
         watched = [procstat.Watched(f"floor:{role}", process.pid) for role, process in floor.processes.items()]
-        if postgres is not None and mode == "rows":
+        if postgres is not None:
             watched.append(procstat.Watched("postgres", postgres, tree=True))
         names = [item.name for item in watched]
         watched += [procstat.Watched(f"loadgen:{index}", pid) for index, pid in enumerate(fleet.pids)]
-        console.print(f"floor ({mode}), {settings.clients} clients: {settings.floor_duration_s:g} s measured")
-        start_at, measure_from, measure_to = fleet.window(settings.floor_warmup_s, settings.floor_duration_s)
-        result = await measured(fleet.closed_loop(settings.clients, start_at, measure_from, measure_to), watched,
-                                measure_from, measure_to, names)
-        result["rss_mb"] = peak_rss_mb(watched)
-        return result
+        console.print(f"floor up in {time.monotonic() - started:.1f} s")
+        results = {}
+        for mode in ("empty", "rows"):
+            await floor.set_mode(mode)
+            console.print(f"floor ({mode}), {settings.clients} clients: {settings.floor_warmup_s:g} s warm-up, "
+                          f"{settings.floor_duration_s:g} s measured")
+            start_at, measure_from, measure_to = fleet.window(settings.floor_warmup_s, settings.floor_duration_s)
+            results[mode] = await measured(fleet.closed_loop(settings.clients, start_at, measure_from, measure_to),
+                                           watched, measure_from, measure_to, names)
+        rss_mb = peak_rss_mb(watched)
+        for result in results.values():
+            result["rss_mb"] = rss_mb
+        return results
     finally:
         floor.stop()
         await floor.drop_databases()
@@ -158,6 +170,7 @@ async def run(settings: Settings, database: Database | None = None, console: Con
             console = Console(width=150)
     started_at, started = datetime.now(UTC), time.monotonic()
     core = core_line(settings.core_bills)  # first: nothing of ours is running yet
+    console.print(f"core line in {time.monotonic() - started:.1f} s")
     own_work_dir = work_dir is None
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="clearing-loadtest-"))
     owned = Database(work_dir / "pgdata") if database is None else None
@@ -171,14 +184,14 @@ async def run(settings: Settings, database: Database | None = None, console: Con
     try:
         postgres = await postmaster_pid(database.base_dsn)
         await fleet.start()
-        try:
-            rate, saturation, rss_mb = await run_stack(settings, stack, fleet, postgres, console)
+        config = await stack.prepare()
+        floor = FloorStack(work_dir / "floor", config.certs_dir, database.base_dsn, config.database_prefix)
+        try:  # the floor's databases are made while the stack is seeded, before anything is measured
+            rate, saturation, rss_mb = await run_stack(settings, stack, fleet, postgres, console,
+                                                       floor.create_databases())
         finally:
             stack.stop()  # the database is borrowed by the stack: it stays up for the floor
-        assert stack.config is not None
-        floors = {mode: await run_floor(settings, mode, work_dir / "floor", stack.config.certs_dir,
-                                        database.base_dsn, stack.config.database_prefix, fleet, postgres, console)
-                  for mode in ("empty", "rows")}
+        floors = await run_floor(settings, floor, fleet, postgres, console)
         finished = True
     finally:
         await fleet.stop()
