@@ -13,10 +13,11 @@ Decisions (the reasons are in each module):
   of further bills of the same stay, since `generate_bill` averages 32); members and catalogues are the ones
   `enrol_all` registers; prepayments funded far beyond the run. Admissions fall in a month that began at least 45
   days ago, so every discharge is in the past.
-* **Two phases, each measured for BENCH_DURATION_S** (30 s): the **fixed rate** — open loop, BENCH_RATE (200)
-  discharges started per second whatever the stack answers, after BENCH_WARMUP_S (10 s) of the same; it reports
-  the achieved rate, how many discharges it is behind at the window's end, and late starts (the generator's own
-  lag) — and **saturation** — closed loop, BENCH_CLIENTS (48) clients discharging back to back, after a 2 s ramp.
+* **Two phases, each measured for BENCH_DURATION_S** (20 s): the **fixed rate** — open loop, BENCH_RATE (200)
+  discharges started per second whatever the stack answers, after BENCH_WARMUP_S (5 s) of the same, at most
+  BENCH_IN_FLIGHT_MAX (160) at once; it reports the achieved rate, how many offered discharges did not finish in
+  the window (`behind`; those dropped at the cap among them), and late starts (the generator's own lag) — and
+  **saturation** — closed loop, BENCH_CLIENTS (48) clients discharging back to back, after a 2 s ramp.
   A discharge counts when its Settle ends in the window; latency is Settle's, retries included, as the HIS sees it.
   Percentiles are nearest-rank (`stats.py`).
 * **CPU and memory from /proc** (`procstat.py`): utime + stime of each stack process, of Postgres (postmaster and
@@ -26,11 +27,18 @@ Decisions (the reasons are in each module):
 * **The floor, in the same run, on the same database server** (`floor.py`, `floor_rows.py`): after the stack is
   stopped, the same processes and hops over the same TLS with handlers that only make the downstream calls
   (*empty*), then the same writing the rows a discharge writes at each party, one raw asyncpg transaction per
-  party per call (*rows*); each at saturation with the same clients, for BENCH_FLOOR_DURATION_S (15 s) after
-  BENCH_FLOOR_WARMUP_S (3 s). `floor.settlements_per_s` is *rows*; the ratio is the stack over the floor.
+  party per call (*rows*) — one set of processes, flipped between the modes by a file; each at saturation with
+  the same clients, for BENCH_FLOOR_DURATION_S (10 s) after BENCH_FLOOR_WARMUP_S (3 s). `floor.settlements_per_s`
+  is *rows*; the ratio is the stack over the floor.
+* **Postgres's own counters** (`dbstat.py`): commits and rows inserted, updated and fetched per settlement, by
+  party, in each window — what each party asks of the database, next to the floor's.
 * **The core line** (`core.py`): the pure core's quotes per CPU second, run first, from one place that switches to
   `services/bench_core.py` when that lands.
 * **The database is production-like**: a fresh embedded Postgres with its default (crash-safe) settings; the smoke
   test borrows the test session's instead (`run(database=…)`).
-* **Defaults fit `make bench` in under 5 minutes** on 2 cores, with the 1 M month close after it.
+* **Defaults fit `make bench` in under 5 minutes** on 2 cores, with the 1 M month close after it (about 4 minutes
+  measured: core line 6 s, stack up and seeded 21 s, phases 2 × 25 s, floor 35 s, close 65 s). 100 members per
+  region (enrolling costs seconds per hundred): at today's ~25 settlements/s that is about 2 stays per member in a
+  run; a stack ten times faster gives each ~20 stays (~200,000 yuan) in one year, and members reaching their
+  annual caps would settle with less fund pay: raise BENCH_MEMBERS then.
 """

@@ -9,10 +9,12 @@ The HIS simulator's RunDischarges is not used because only the HIS sees how long
 Two ways to offer load, each for a window given in `time.monotonic()` seconds (CLOCK_MONOTONIC: one clock for
 every process of the machine, so the harness and its generators agree on the window):
 
-* **open loop** (`rate`): discharges start on a fixed schedule, `rate_per_s` per second however many are still
+* **open loop** (`open`): discharges start on a fixed schedule, `rate_per_s` per second however many are still
   running — the offered rate does not fall when the stack slows down, as it would with clients waiting on their
-  answers. A start more than LATE_START_MS after its time means the generator itself fell behind; the count says
-  whether the offered rate was really offered.
+  answers — up to `in_flight_max` at once: a start beyond it is dropped and counted (a stack slower than the
+  offered rate would otherwise drown in its own backlog, every call timing out and retried). A start more than
+  LATE_START_MS after its time means the generator itself fell behind; the count says whether the offered rate
+  was really offered.
 * **closed loop** (`saturation`): `clients` clients each discharge back to back, so the stack always has that many
   discharges in flight: its throughput at saturation.
 
@@ -54,10 +56,7 @@ RETRIES_MAX = 5
 RETRY_BACKOFF_S = 0.05
 CALL_TIMEOUT_S = 10.0
 LATE_START_MS = 50.0
-# Open loop: at most this many discharges in flight per generator; a start beyond it is dropped (and counted), so
-# a stack that stops answering does not make the generator hold an ever-growing backlog.
-IN_FLIGHT_MAX = 2_000
-DRAIN_S = 60.0  # how long a phase waits, after its window, for the discharges still running
+DRAIN_S = 15.0  # how long a phase waits, after its window, for the discharges still running (then cancels them)
 ERROR_SAMPLES_MAX = 3  # refusal texts kept per code, for the report (ID numbers masked)
 
 
@@ -197,10 +196,11 @@ class Generator:
     async def counted(self, tally: Tally, template: Template) -> None:
         tally.count(await self.discharge(template), template)
 
-    async def run_open(self, rate_per_s: float, first_offset_s: float, start_at: float, measure_from: float,
-                       measure_to: float) -> Tally:
-        """Start a discharge every 1/rate_per_s seconds from `start_at + first_offset_s` until `measure_to`."""
-        assert rate_per_s > 0
+    async def run_open(self, rate_per_s: float, first_offset_s: float, in_flight_max: int, start_at: float,
+                       measure_from: float, measure_to: float) -> Tally:
+        """Start a discharge every 1/rate_per_s seconds from `start_at + first_offset_s` until `measure_to`, at most
+        `in_flight_max` at once."""
+        assert rate_per_s > 0 and in_flight_max >= 1
         tally = Tally(measure_from, measure_to)
         running: set[asyncio.Task] = set()
         period_s = 1 / rate_per_s
@@ -215,7 +215,7 @@ class Generator:
             tally.offered += in_window
             if (time.monotonic() - scheduled) * 1000 > LATE_START_MS and in_window:
                 tally.late_starts += 1
-            if len(running) >= IN_FLIGHT_MAX:
+            if len(running) >= in_flight_max:
                 tally.dropped += in_window
                 continue
             task = asyncio.create_task(self.counted(tally, self.next_template()))
@@ -273,8 +273,9 @@ async def serve(commands: Any, answers: Any) -> None:  # noqa: ANN401
             answer = {"connected": len(generator.stubs)}
         elif kind == "open":
             assert generator is not None
-            answer = (await generator.run_open(command["rate_per_s"], command["first_offset_s"], command["start_at"],
-                                               command["measure_from"], command["measure_to"])).to_json()
+            answer = (await generator.run_open(command["rate_per_s"], command["first_offset_s"],
+                                               command["in_flight_max"], command["start_at"], command["measure_from"],
+                                               command["measure_to"])).to_json()
         elif kind == "closed":
             assert generator is not None
             answer = (await generator.run_closed(command["clients"], command["start_at"], command["measure_from"],

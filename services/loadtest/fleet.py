@@ -72,12 +72,13 @@ class Fleet:
         start_at = time.monotonic() + START_LEAD_S
         return start_at, start_at + ramp_s, start_at + ramp_s + duration_s
 
-    async def open_loop(self, rate_per_s: float, start_at: float, measure_from: float,
+    async def open_loop(self, rate_per_s: float, in_flight_max: int, start_at: float, measure_from: float,
                         measure_to: float) -> dict[str, Any]:
-        """`rate_per_s` in all, each generator its share, their schedules interleaved."""
+        """`rate_per_s` and `in_flight_max` in all, each generator its share, their schedules interleaved."""
         share = rate_per_s / self.count
         answers = await self.ask_all([
-            {"cmd": "open", "rate_per_s": share, "first_offset_s": index / rate_per_s, "start_at": start_at,
+            {"cmd": "open", "rate_per_s": share, "first_offset_s": index / rate_per_s,
+             "in_flight_max": max(1, in_flight_max // self.count), "start_at": start_at,
              "measure_from": measure_from, "measure_to": measure_to} for index in range(self.count)])
         return merge(answers)
 

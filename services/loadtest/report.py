@@ -30,33 +30,42 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.loadtest import dbstat
 from services.loadtest.stats import summary_ms
 
+BENCHMARKS_TABLE = "docs/benchmarks.md"
 MARKDOWN_HEADER = """# Benchmarks
 
 One row per `make bench` run (`services/loadtest`, `services/bench.py`): the stack as real processes over mutual
 TLS, driven by HIS clients that discharge ~50-line bills (80 % cross-region) straight at the treating agencies.
 Numbers from a shared 2-core machine are noisy; compare rows of one machine. The whole result of the last run
-is in `var/bench/latest.json` (not committed).
+is in `var/bench/latest.json` (not committed): both phases, every process, the floor, Postgres's commits and rows
+per settlement, each step's latency.
 
-How to run: `make bench` (about 5 minutes; every knob is an environment variable or a flag of
-`python -m services.loadtest --help`: `BENCH_DURATION_S`, `BENCH_RATE`, `BENCH_CLIENTS`, …).
+How to run: `make bench` (about 4 minutes on 2 cores, the 1 M month close included). Every knob is an environment
+variable or a flag of `python -m services.loadtest` (`--help`): `BENCH_DURATION_S` (20), `BENCH_WARMUP_S` (5),
+`BENCH_RATE` (200), `BENCH_IN_FLIGHT_MAX` (160), `BENCH_CLIENTS` (48), `BENCH_DRIVERS` (2), `BENCH_MEMBERS` (100),
+`BENCH_LINES` (50), `BENCH_FLOOR_DURATION_S` (10), `BENCH_CORE_BILLS` (2000), `BENCH_JSON`, `BENCH_MARKDOWN`,
+`BENCH_INSECURE=1` (plaintext, to see what TLS costs). Commit the row with the change it measures.
 
 What the harness decides (the details are in `services/loadtest/__init__.py`):
 * **Fixed rate** (open loop): discharges start on a schedule at `BENCH_RATE` per second whatever the stack
-  answers, after `BENCH_WARMUP_S` of the same; **saturation** (closed loop): `BENCH_CLIENTS` clients discharge
-  back to back. Each is measured for `BENCH_DURATION_S`. A discharge is Admit, UploadCharges in batches of 25
-  lines and Settle; it counts when its Settle ends in the window.
-* **Latency** is Settle's, as the HIS sees it (retries included), in ms.
+  answers, after `BENCH_WARMUP_S` of the same, with at most `BENCH_IN_FLIGHT_MAX` in flight (a start beyond is
+  dropped and counted as behind: without a cap a slow stack drowns in retries and settles almost nothing);
+  **saturation** (closed loop): `BENCH_CLIENTS` clients discharge back to back. Each is measured for
+  `BENCH_DURATION_S`. A discharge is Admit, UploadCharges in batches of 25 lines and Settle; it counts when its
+  Settle ends in the window.
+* **Latency** is Settle's, as the HIS sees it (retries included), in ms; percentiles are nearest-rank.
 * **CPU** is utime + stime from `/proc` over the window, of every stack process and of Postgres (postmaster and
   backends), per settlement; the load generators' own CPU is reported apart and not counted.
-* **The floor** is measured in the same run: the same processes, hops and TLS with handlers that only make the
-  downstream calls (*empty*), and the same again writing the rows a discharge writes at each party in one raw
-  asyncpg transaction per party per call (*rows*, `services/loadtest/floor_rows.py`), both at saturation.
+* **The floor** is measured in the same run, on the same database server, after the stack is stopped: the same
+  processes, hops and TLS with handlers that only make the downstream calls (*empty*), and the same again writing
+  the rows a discharge writes at each party in one raw asyncpg transaction per party per call (*rows*,
+  `services/loadtest/floor_rows.py`), both at saturation.
 
-Columns: **date** (UTC) · **commit** (`-dirty`: uncommitted changes) · **machine** (cores × CPU model, memory,
-Python) · **settl./s** at saturation · **p50 / p99 ms** of Settle at the fixed rate (its offered rate in
-brackets) · **CPU ms/settl.** of the stack and Postgres at saturation · **floor/s**: the floor with rows at
+Columns: **date** (UTC) · **commit** (`-dirty`: uncommitted changes other than this file) · **machine** (cores ×
+CPU model, memory, Python) · **settl./s** at saturation · **p50 / p99 ms** of Settle at the fixed rate (its offered
+rate in brackets) · **CPU ms/settl.** of the stack and Postgres at saturation · **floor/s**: the floor with rows at
 saturation · **ratio**: settl./s over floor/s · **max RSS MB**: the largest peak resident set of a stack process
 (Postgres and the generators excluded) · **core bills/s**: the pure core's quotes per CPU second.
 
@@ -66,12 +75,14 @@ saturation · **ratio**: settl./s over floor/s · **max RSS MB**: the largest pe
 
 
 def git_commit(repository: Path) -> str:
-    """HEAD's hash, with `-dirty` when tracked files differ from it; `unknown` outside a git checkout."""
+    """HEAD's hash, with `-dirty` when tracked files differ from it — except the benchmarks table itself, which
+    every run appends to (so a run after a run is not dirty for that); `unknown` outside a git checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repository, capture_output=True, text=True,
                               check=True, timeout=30).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repository,
-                                 capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                  f":!{BENCHMARKS_TABLE}"], cwd=repository, capture_output=True, text=True,
+                                 check=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head}-dirty" if changed else head
@@ -110,8 +121,9 @@ def describe_machine(item: dict[str, Any]) -> str:
 
 
 def phase_summary(tally: dict[str, Any], wall_s: float, cpu_s: dict[str, float | None],
-                  stack_names: list[str]) -> dict[str, Any]:
-    """One measured window: rates, Settle latency, what went wrong, CPU per settlement per process."""
+                  stack_names: list[str], cpu_window_s: float | None = None) -> dict[str, Any]:
+    """One measured window of `wall_s`: rates, Settle latency, what went wrong, CPU per settlement per process
+    (`cpu_window_s`: how long the CPU was measured over, when not exactly the window)."""
     settled = tally["settled"]
     done = settled + sum(tally["refused"].values()) + sum(tally["failed"].values())
     per_settlement = {name: None if used is None else round(used * 1000 / settled, 3) if settled else None
@@ -134,11 +146,11 @@ def phase_summary(tally: dict[str, Any], wall_s: float, cpu_s: dict[str, float |
         "cpu_s": {name: None if used is None else round(used, 3) for name, used in cpu_s.items()},
         "cpu_ms_per_settlement": per_settlement,
         "cpu_ms_per_settlement_total": round(sum(stack_cpu) * 1000 / settled, 3) if settled and stack_cpu else None,
-        "cores_busy": round(sum(stack_cpu) / wall_s, 2) if stack_cpu else None,
+        "cores_busy": round(sum(stack_cpu) / (cpu_window_s or wall_s), 2) if stack_cpu else None,
     }
     if tally["offered"]:
         result.update(offered=tally["offered"], offered_per_s=round(tally["offered"] / wall_s, 2),
-                      behind=max(0, tally["offered"] - tally["dropped"] - done), late_starts=tally["late_starts"],
+                      behind=max(0, tally["offered"] - done), late_starts=tally["late_starts"],
                       dropped=tally["dropped"])
     return result
 
@@ -248,7 +260,8 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     rate = stack["rate"]
     console.print(
         f"fixed rate: offered {fmt(rate.get('offered_per_s'))}/s, settled {fmt(rate['settlements_per_s'])}/s, "
-        f"behind {rate.get('behind', 0)}, late starts {rate.get('late_starts', 0)}; "
+        f"behind {rate.get('behind', 0)} (of which dropped at the in-flight cap {rate.get('dropped', 0)}), "
+        f"late starts {rate.get('late_starts', 0)}; "
         f"bills {fmt(stack['saturation']['lines_per_bill'])} lines, "
         f"{fmt(stack['saturation']['cross_region_pct'])} % cross-region")
     console.print(
@@ -256,6 +269,9 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         f"({fmt(report['ratio']['settlements_per_s_vs_empty'], 3)} of the empty one); CPU per settlement "
         f"{fmt(report['ratio']['cpu_ms_per_settlement'], 1)}× the floor with rows "
         f"({fmt(report['ratio']['cpu_ms_per_settlement_vs_empty'], 1)}× the empty one)")
+    for name, phase in (("stack at saturation", stack["saturation"]), ("floor rows", floor["rows"])):
+        if phase.get("db_per_settlement"):
+            console.print(f"database work per settlement, {name}: {dbstat.describe(phase['db_per_settlement'])}")
     console.print(f"core: {fmt(report['core'].get('bills_per_s_per_core'), 0)} bills/s per core "
                   f"({report['core'].get('source', '')})")
     for name, phase in (("fixed rate", stack["rate"]), ("saturation", stack["saturation"])):

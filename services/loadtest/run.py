@@ -21,7 +21,7 @@ import asyncpg
 from rich.console import Console
 
 from services.common.clock import shanghai_today
-from services.loadtest import procstat, report
+from services.loadtest import dbstat, procstat, report
 from services.loadtest.core import core_line
 from services.loadtest.fleet import Fleet
 from services.loadtest.floor import FloorStack
@@ -62,15 +62,24 @@ async def sleep_until(instant: float) -> None:
 
 
 async def measured(phase: Awaitable[dict[str, Any]], watched: list[procstat.Watched], measure_from: float,
-                   measure_to: float, stack_names: list[str]) -> dict[str, Any]:
-    """Run a phase; take the CPU of every watched process when its window opens and when it closes."""
+                   measure_to: float, stack_names: list[str], base_dsn: str,
+                   databases: dict[str, str]) -> dict[str, Any]:
+    """Run a phase; take the CPU of every watched process and the counters of every database (party → name) when
+    its window opens and when it closes."""
     task = asyncio.ensure_future(phase)
     await sleep_until(measure_from)
     before, opened = procstat.cpu_snapshot(watched), time.monotonic()
+    db_before = await dbstat.snapshot(base_dsn, databases)
     await sleep_until(measure_to)
     after, closed = procstat.cpu_snapshot(watched), time.monotonic()
+    db_after = await dbstat.snapshot(base_dsn, databases)
     tally = await task
-    return report.phase_summary(tally, closed - opened, procstat.cpu_seconds_between(before, after), stack_names)
+    # Counts are of the nominal window, CPU of the snapshots' (this loop may wake late on a busy machine).
+    summary = report.phase_summary(tally, measure_to - measure_from, procstat.cpu_seconds_between(before, after),
+                                   stack_names, cpu_window_s=closed - opened)
+    summary["snapshot_lag_ms"] = round(max(opened - measure_from, closed - measure_to) * 1000, 1)
+    summary["db_per_settlement"] = dbstat.per_settlement(db_before, db_after, tally["settled"])
+    return summary
 
 
 def peak_rss_mb(watched: list[procstat.Watched]) -> dict[str, float | None]:
@@ -110,12 +119,14 @@ async def run_stack(settings: Settings, stack: StackProcesses, fleet: Fleet, pos
     start_at, measure_from, measure_to = fleet.window(settings.warmup_s, settings.duration_s)
     console.print(f"fixed rate {settings.rate_per_s:g}/s: {settings.warmup_s:g} s warm-up, {settings.duration_s:g} s "
                   "measured")
-    rate = await measured(fleet.open_loop(settings.rate_per_s, start_at, measure_from, measure_to), watched,
-                          measure_from, measure_to, stack_names)
+    databases = {party: config.database(party) for party in config.parties()}
+    rate = await measured(fleet.open_loop(settings.rate_per_s, settings.in_flight_max, start_at, measure_from,
+                                          measure_to), watched, measure_from, measure_to, stack_names,
+                          config.base_dsn, databases)
     start_at, measure_from, measure_to = fleet.window(RAMP_S, settings.duration_s)
     console.print(f"saturation, {settings.clients} clients: {settings.duration_s:g} s measured")
     saturation = await measured(fleet.closed_loop(settings.clients, start_at, measure_from, measure_to), watched,
-                                measure_from, measure_to, stack_names)
+                                measure_from, measure_to, stack_names, config.base_dsn, databases)
     return rate, saturation, peak_rss_mb(watched)
 
 
@@ -139,7 +150,7 @@ async def run_floor(settings: Settings, floor: FloorStack, fleet: Fleet, postgre
                           f"{settings.floor_duration_s:g} s measured")
             start_at, measure_from, measure_to = fleet.window(settings.floor_warmup_s, settings.floor_duration_s)
             results[mode] = await measured(fleet.closed_loop(settings.clients, start_at, measure_from, measure_to),
-                                           watched, measure_from, measure_to, names)
+                                           watched, measure_from, measure_to, names, floor.base_dsn, floor.databases)
         rss_mb = peak_rss_mb(watched)
         for result in results.values():
             result["rss_mb"] = rss_mb
@@ -190,7 +201,9 @@ async def run(settings: Settings, database: Database | None = None, console: Con
             rate, saturation, rss_mb = await run_stack(settings, stack, fleet, postgres, console,
                                                        floor.create_databases())
         finally:
+            stopping = time.monotonic()
             stack.stop()  # the database is borrowed by the stack: it stays up for the floor
+            console.print(f"stack stopped in {time.monotonic() - stopping:.1f} s")
         floors = await run_floor(settings, floor, fleet, postgres, console)
         finished = True
     finally:

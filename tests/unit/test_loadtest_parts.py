@@ -241,3 +241,20 @@ def test_machine_description_from_proc_texts():
     assert report.cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n") == "AMD EPYC 7B13"
     assert report.memory_mb("MemTotal:       24683912 kB\nMemFree: 1 kB\n") == 24105
     assert report.memory_mb("") is None
+
+
+def test_database_work_is_summed_by_party_kind_per_settlement():
+    from services.loadtest import dbstat
+
+    def counters(commits: int, inserted: int) -> dict[str, int]:
+        return {**dict.fromkeys(dbstat.COUNTERS.values(), 0), "commits": commits, "rows_inserted": inserted}
+
+    before = {"treating_440100": counters(10, 100), "treating_430100": counters(5, 50), "clearinghouse": counters(1, 1)}
+    after = {"treating_440100": counters(30, 400), "treating_430100": counters(25, 350), "clearinghouse": counters(9, 57),
+             "insured_440100": counters(3, 3)}  # not there before: left out
+    work = dbstat.per_settlement(before, after, 8)
+    assert work["treating"]["commits"] == 5.0 and work["treating"]["rows_inserted"] == 75.0
+    assert work["clearinghouse"] == {**dict.fromkeys(dbstat.COUNTERS.values(), 0.0), "commits": 1.0,
+                                     "rows_inserted": 7.0}
+    assert "insured" not in work
+    assert dbstat.per_settlement(before, after, 0) == {}
