@@ -19,7 +19,8 @@ every process of the machine, so the harness and its generators agree on the win
   discharges in flight: its throughput at saturation.
 
 A discharge counts in a window when its Settle ends in it (settled, refused, or failed after retries); latencies
-are of those Settles. Discharges still running when the window ends finish, uncounted, before the phase reports.
+are of those Settles. Discharges still running when the window ends are given DRAIN_S to finish, uncounted, and
+are then cancelled (`unfinished`).
 
 Run as `python -m services.loadtest.driver`: JSON commands on stdin, one per line, JSON answers on stdout
 (`services/loadtest/fleet.py` is the other end); anything else the process prints goes to stderr.
@@ -56,7 +57,9 @@ RETRIES_MAX = 5
 RETRY_BACKOFF_S = 0.05
 CALL_TIMEOUT_S = 10.0
 LATE_START_MS = 50.0
-DRAIN_S = 15.0  # how long a phase waits, after its window, for the discharges still running (then cancels them)
+# How long a phase waits, after its window, for the discharges still running, then cancels them: they no longer
+# count, and at saturation a full in-flight cap takes many seconds to finish (the next phase has its own warm-up).
+DRAIN_S = 3.0
 ERROR_SAMPLES_MAX = 3  # refusal texts kept per code, for the report (ID numbers masked)
 
 

@@ -42,10 +42,10 @@ Numbers from a shared 2-core machine are noisy; compare rows of one machine. The
 is in `var/bench/latest.json` (not committed): both phases, every process, the floor, Postgres's commits and rows
 per settlement, each step's latency.
 
-How to run: `make bench` (about 4 minutes on 2 cores, the 1 M month close included). Every knob is an environment
-variable or a flag of `python -m services.loadtest` (`--help`): `BENCH_DURATION_S` (20), `BENCH_WARMUP_S` (5),
+How to run: `make bench` (3–4½ minutes on 2 cores, the 1 M month close included). Every knob is an environment
+variable or a flag of `python -m services.loadtest` (`--help`): `BENCH_DURATION_S` (15), `BENCH_WARMUP_S` (5),
 `BENCH_RATE` (200), `BENCH_IN_FLIGHT_MAX` (160), `BENCH_CLIENTS` (48), `BENCH_DRIVERS` (2), `BENCH_MEMBERS` (100),
-`BENCH_LINES` (50), `BENCH_FLOOR_DURATION_S` (10), `BENCH_CORE_BILLS` (2000), `BENCH_JSON`, `BENCH_MARKDOWN`,
+`BENCH_LINES` (50), `BENCH_FLOOR_DURATION_S` (8), `BENCH_CORE_BILLS` (2000), `BENCH_JSON`, `BENCH_MARKDOWN`,
 `BENCH_INSECURE=1` (plaintext, to see what TLS costs). Commit the row with the change it measures.
 
 What the harness decides (the details are in `services/loadtest/__init__.py`):

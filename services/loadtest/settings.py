@@ -50,7 +50,7 @@ RAMP_S = 2.0  # saturation: clients start this long before the window opens, so 
 
 @dataclass(frozen=True)
 class Settings:
-    duration_s: float = 20.0
+    duration_s: float = 15.0
     warmup_s: float = 5.0
     rate_per_s: float = 200.0
     clients: int = 48
@@ -62,7 +62,7 @@ class Settings:
     members_per_region: int = 100
     templates: int = 300
     lines_mean: int = 50
-    floor_duration_s: float = 10.0
+    floor_duration_s: float = 8.0
     floor_warmup_s: float = 3.0
     core_bills: int = 2_000
     seed: int = 2026
