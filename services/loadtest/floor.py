@@ -164,7 +164,8 @@ class FloorClearingHouse(clearing_house_pb2_grpc.ClearingHouseServiceServicer):
                 month_of(date.today()),
                 [(f"treating/{treating}/receivable/{insured}", fund_pay_fen),
                  (f"insured/{insured}/payable/{treating}", -fund_pay_fen),
-                 (f"insured/{insured}/prepayment_drawn", fund_pay_fen), (f"insured/{insured}/prepayment", -fund_pay_fen)])
+                 (f"insured/{insured}/prepayment_drawn", fund_pay_fen),
+                 (f"insured/{insured}/prepayment", -fund_pay_fen)])
         return response
 
 
@@ -218,7 +219,8 @@ class FloorTreating(treating_agency_pb2_grpc.TreatingAgencyServiceServicer):
         claim = types_pb2.Claim(
             settlement_id=settlement_id, treating_region=self.region, insured_region=admitted.patient.insured_region,
             member_id=admitted.patient.member_id, treating_catalogue_version=1, settlement_day=date.today().isoformat(),
-            stay=types_pb2.Stay(hospital_code=admitted.hospital_code, hospital_level=self.levels.get(admitted.hospital_code, 1),
+            stay=types_pb2.Stay(hospital_code=admitted.hospital_code,
+                                hospital_level=self.levels.get(admitted.hospital_code, 1),
                                 admitted_on=admitted.admitted_on, discharged_on=request.discharged_on,
                                 emergency=admitted.emergency, diagnoses=admitted.diagnoses),
             lines=[types_pb2.ClassifiedLine(line=line, catalogue_region=self.region, catalogue_code=line.code,
@@ -363,7 +365,8 @@ class FloorStack:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:  # bounded by the deadline
                 if self.processes[role].poll() is not None:
-                    raise RuntimeError(f"floor {role} exited with {self.processes[role].returncode}; see {self.work_dir}")
+                    code = self.processes[role].returncode
+                    raise RuntimeError(f"floor {role} exited with {code}; see {self.work_dir}")
                 try:
                     answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                     if answer.status == health_pb2.HealthCheckResponse.SERVING:

@@ -174,8 +174,8 @@ async def write_adjudication(pool: asyncpg.Pool, settlement_id: uuid.UUID, membe
         await conn.execute(
             "INSERT INTO accumulators (member_id, year, deductible_fen, eligible_fen, hifp_fen, burden_fen, hifmi_fen, "
             "assist_base_fen, maf_fen, admissions) VALUES ($1, $2, 0, $3, $4, 0, 0, 0, 0, 1) "
-            "ON CONFLICT (member_id, year) DO UPDATE SET eligible_fen = accumulators.eligible_fen + excluded.eligible_fen, "
-            "hifp_fen = accumulators.hifp_fen + excluded.hifp_fen, admissions = accumulators.admissions + 1",
+            "ON CONFLICT (member_id, year) DO UPDATE SET "
+            "eligible_fen = accumulators.eligible_fen + excluded.eligible_fen, hifp_fen = accumulators.hifp_fen + excluded.hifp_fen, admissions = accumulators.admissions + 1",
             member_id, year, total_fen, fund_pay_fen)
         await conn.execute(
             "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
