@@ -93,14 +93,16 @@ class Tally:
     lines: int = 0
     cross_region: int = 0
     offered: int = 0  # open loop: discharges scheduled in the window
+    offered_done: int = 0  # of those, finished (settled, refused or failed) by the window's end
     late_starts: int = 0
     dropped: int = 0
     in_flight_max: int = 0
     unfinished: int = 0  # still running when the drain ended (cancelled)
 
-    def count(self, outcome: Outcome, template: Template) -> None:
+    def count(self, outcome: Outcome, template: Template, offered_in_window: bool = False) -> None:
         if not self.measure_from <= outcome.finished_at < self.measure_to:
             return
+        self.offered_done += offered_in_window
         for step, values in outcome.step_ms.items():
             self.step_ms.setdefault(step, []).extend(values)
         if outcome.kind == "settled":
@@ -121,7 +123,7 @@ class Tally:
         return {"settled": self.settled, "refused": dict(self.refused), "failed": dict(self.failed),
                 "errors": self.errors, "settle_ms": self.settle_ms, "discharge_ms": self.discharge_ms,
                 "step_ms": self.step_ms, "lines": self.lines, "cross_region": self.cross_region,
-                "offered": self.offered, "late_starts": self.late_starts, "dropped": self.dropped,
+                "offered": self.offered, "offered_done": self.offered_done, "late_starts": self.late_starts, "dropped": self.dropped,
                 "in_flight_max": self.in_flight_max, "unfinished": self.unfinished}
 
 
@@ -196,8 +198,8 @@ class Generator:
         return Outcome("settled", step, finished_at=finished, settle_ms=steps["settle"][-1],
                        discharge_ms=(finished - started) * 1000, step_ms=steps)
 
-    async def counted(self, tally: Tally, template: Template) -> None:
-        tally.count(await self.discharge(template), template)
+    async def counted(self, tally: Tally, template: Template, offered_in_window: bool = False) -> None:
+        tally.count(await self.discharge(template), template, offered_in_window)
 
     async def run_open(self, rate_per_s: float, first_offset_s: float, in_flight_max: int, start_at: float,
                        measure_from: float, measure_to: float) -> Tally:
@@ -221,7 +223,7 @@ class Generator:
             if len(running) >= in_flight_max:
                 tally.dropped += in_window
                 continue
-            task = asyncio.create_task(self.counted(tally, self.next_template()))
+            task = asyncio.create_task(self.counted(tally, self.next_template(), in_window))
             running.add(task)
             task.add_done_callback(running.discard)
             tally.in_flight_max = max(tally.in_flight_max, len(running))

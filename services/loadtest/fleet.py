@@ -114,10 +114,10 @@ def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
     generator's in-flight maximum is its own)."""
     merged: dict[str, Any] = {"settled": 0, "refused": Counter(), "failed": Counter(), "errors": {}, "settle_ms": [],
                               "discharge_ms": [], "step_ms": {}, "lines": 0, "cross_region": 0, "offered": 0,
-                              "late_starts": 0, "dropped": 0, "in_flight_max": 0, "unfinished": 0}
+                              "offered_done": 0, "late_starts": 0, "dropped": 0, "in_flight_max": 0, "unfinished": 0}
     for answer in answers:
-        for key in ("settled", "lines", "cross_region", "offered", "late_starts", "dropped", "in_flight_max",
-                    "unfinished"):
+        for key in ("settled", "lines", "cross_region", "offered", "offered_done", "late_starts", "dropped",
+                    "in_flight_max", "unfinished"):
             merged[key] += answer[key]
         merged["refused"].update(answer["refused"])
         merged["failed"].update(answer["failed"])

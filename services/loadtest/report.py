@@ -42,10 +42,10 @@ Numbers from a shared 2-core machine are noisy; compare rows of one machine. The
 is in `var/bench/latest.json` (not committed): both phases, every process, the floor, Postgres's commits and rows
 per settlement, each step's latency.
 
-How to run: `make bench` (3–4½ minutes on 2 cores, the 1 M month close included). Every knob is an environment
-variable or a flag of `python -m services.loadtest` (`--help`): `BENCH_DURATION_S` (15), `BENCH_WARMUP_S` (5),
+How to run: `make bench` (3–5 minutes on 2 cores, the 1 M month close included). Every knob is an environment
+variable or a flag of `python -m services.loadtest` (`--help`): `BENCH_DURATION_S` (12), `BENCH_WARMUP_S` (4),
 `BENCH_RATE` (200), `BENCH_IN_FLIGHT_MAX` (160), `BENCH_CLIENTS` (48), `BENCH_DRIVERS` (2), `BENCH_MEMBERS` (100),
-`BENCH_LINES` (50), `BENCH_FLOOR_DURATION_S` (8), `BENCH_CORE_BILLS` (2000), `BENCH_JSON`, `BENCH_MARKDOWN`,
+`BENCH_LINES` (50), `BENCH_FLOOR_DURATION_S` (6), `BENCH_CORE_BILLS` (2000), `BENCH_JSON`, `BENCH_MARKDOWN`,
 `BENCH_INSECURE=1` (plaintext, to see what TLS costs). Commit the row with the change it measures.
 
 What the harness decides (the details are in `services/loadtest/__init__.py`):
@@ -125,7 +125,6 @@ def phase_summary(tally: dict[str, Any], wall_s: float, cpu_s: dict[str, float |
     """One measured window of `wall_s`: rates, Settle latency, what went wrong, CPU per settlement per process
     (`cpu_window_s`: how long the CPU was measured over, when not exactly the window)."""
     settled = tally["settled"]
-    done = settled + sum(tally["refused"].values()) + sum(tally["failed"].values())
     per_settlement = {name: None if used is None else round(used * 1000 / settled, 3) if settled else None
                       for name, used in cpu_s.items()}
     stack_cpu = [cpu_s[name] for name in stack_names if cpu_s.get(name) is not None]
@@ -150,7 +149,7 @@ def phase_summary(tally: dict[str, Any], wall_s: float, cpu_s: dict[str, float |
     }
     if tally["offered"]:
         result.update(offered=tally["offered"], offered_per_s=round(tally["offered"] / wall_s, 2),
-                      behind=max(0, tally["offered"] - done), late_starts=tally["late_starts"],
+                      behind=tally["offered"] - tally["offered_done"], late_starts=tally["late_starts"],
                       dropped=tally["dropped"])
     return result
 
@@ -260,7 +259,8 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     rate = stack["rate"]
     console.print(
         f"fixed rate: offered {fmt(rate.get('offered_per_s'))}/s, settled {fmt(rate['settlements_per_s'])}/s, "
-        f"behind {rate.get('behind', 0)} (of which dropped at the in-flight cap {rate.get('dropped', 0)}), "
+        f"behind {rate.get('behind', 0)} (offered in the window, not finished by its end; dropped at the in-flight "
+        f"cap {rate.get('dropped', 0)}), "
         f"late starts {rate.get('late_starts', 0)}; "
         f"bills {fmt(stack['saturation']['lines_per_bill'])} lines, "
         f"{fmt(stack['saturation']['cross_region_pct'])} % cross-region")

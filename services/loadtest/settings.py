@@ -50,8 +50,8 @@ RAMP_S = 2.0  # saturation: clients start this long before the window opens, so 
 
 @dataclass(frozen=True)
 class Settings:
-    duration_s: float = 15.0
-    warmup_s: float = 5.0
+    duration_s: float = 12.0
+    warmup_s: float = 4.0
     rate_per_s: float = 200.0
     clients: int = 48
     # A stack slower than the offered rate would otherwise gather thousands of discharges in flight, every call
@@ -62,8 +62,8 @@ class Settings:
     members_per_region: int = 100
     templates: int = 300
     lines_mean: int = 50
-    floor_duration_s: float = 8.0
-    floor_warmup_s: float = 3.0
+    floor_duration_s: float = 6.0
+    floor_warmup_s: float = 2.0
     core_bills: int = 2_000
     seed: int = 2026
     json_path: Path = REPOSITORY / "var/bench/latest.json"

@@ -167,7 +167,7 @@ def test_templates_average_fifty_lines_and_are_mostly_cross_region():
 def tally(**counts) -> dict:
     base = {"settled": 0, "refused": {}, "failed": {}, "errors": {}, "settle_ms": [], "discharge_ms": [],
             "step_ms": {}, "lines": 0, "cross_region": 0, "offered": 0, "late_starts": 0, "dropped": 0,
-            "in_flight_max": 0, "unfinished": 0}
+            "in_flight_max": 0, "unfinished": 0, "offered_done": 0}
     return {**base, **counts}
 
 
@@ -185,7 +185,8 @@ def test_generators_tallies_merge():
 def phase(settled: int, wall_s: float, cpu: dict, offered: int = 0) -> dict:
     return report.phase_summary(tally(settled=settled, settle_ms=[10.0 + i for i in range(settled)],
                                       discharge_ms=[50.0] * settled, lines=50 * settled, cross_region=settled,
-                                      offered=offered), wall_s, cpu, [name for name in cpu if name != "loadgen:0"])
+                                      offered=offered, offered_done=min(offered, settled)), wall_s, cpu,
+                                [name for name in cpu if name != "loadgen:0"])
 
 
 def test_a_phase_divides_cpu_by_settlements_and_counts_what_fell_behind():
