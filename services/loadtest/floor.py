@@ -60,7 +60,9 @@ MODES = ("empty", "rows")
 MODE_CHECK_S = 0.05
 CALL_TIMEOUT_S = 10.0
 FUND_SHARE_PCT = 70  # the floor's made-up split: the funds pay 70 %
-HEALTH_WAIT_S = 60.0
+# Generous: at a load average of 45 on 2 cores (colleagues' valgrind and installs) a floor process took over 60 s
+# just to import its modules.
+HEALTH_WAIT_S = 180.0
 STOP_WAIT_S = 10.0
 
 
