@@ -31,14 +31,16 @@ class Discharge:
 
 
 def plan_discharge(seed: int, index: int, regions: dict[str, Region], members_per_region: int, month_start: date,
-                   treating_region: str | None = None) -> Discharge:
-    """Discharge `index` of a run; with `treating_region`, always at one of that region's hospitals."""
+                   treating_region: str | None = None, local_share_pct: int = LOCAL_SHARE_PCT) -> Discharge:
+    """Discharge `index` of a run; with `treating_region`, always at one of that region's hospitals.
+    `local_share_pct` of discharges are of a member of the treating region (the load harness asks for 20)."""
+    assert 0 <= local_share_pct <= 100
     rng = random.Random(f"discharge:{seed}:{index}")
     codes = sorted(regions)
     treating = rng.choice(codes)
     if treating_region is not None:
         treating = treating_region
-    if rng.randrange(100) < LOCAL_SHARE_PCT:
+    if rng.randrange(100) < local_share_pct:
         insured = treating
     else:
         insured = rng.choice([code for code in codes if code != treating])
