@@ -246,6 +246,29 @@ def same_bytes(first: Any, second: Any) -> bool:
 # The kit
 # ---------------------------------------------------------------------------------------------
 
+def claim_refusal_in_batch(refused: types_pb2.Refusal, index: int) -> types_pb2.Refusal:
+    """A claim's refusal inside a batch with the fields of its BadRequest named from the batch (`claims[index].…`)."""
+    status = status_pb2.Status.FromString(refused.status)
+    for detail in status.details:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            for violation in bad_request.field_violations:
+                violation.field = f"claims[{index}].{violation.field}"
+            detail.Pack(bad_request)
+    return types_pb2.Refusal(code=refused.code, message=refused.message, status=status.SerializeToString())
+
+
+async def batch_answered(stream: Any) -> None:  # noqa: ANN401
+    """Drain a batch stream's answers; its first refused claim is raised as the error of a call (the fields named
+    from the batch), so a batch reads like any other call to `refusal` and `assert_refused`."""
+    from services.common.batching import error_of
+
+    async for answer in stream:
+        for index, outcome in enumerate(answer.outcomes):
+            if outcome.WhichOneof("outcome") == "refusal":
+                raise error_of(claim_refusal_in_batch(outcome.refusal, index))
+
+
 class Kit:
     """Stubs, database connections and the HIS steps (2201 admit, 2301 upload, 2304 settle).
 
@@ -289,6 +312,7 @@ class Kit:
     detail_of = staticmethod(detail_of)
     violated_fields = staticmethod(violated_fields)
     assert_refused = staticmethod(assert_refused)
+    batch_answered = staticmethod(batch_answered)
     same_bytes = staticmethod(same_bytes)
     ytd_dict = staticmethod(ytd_dict)
     ytd_delta = staticmethod(ytd_delta)

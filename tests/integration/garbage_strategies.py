@@ -26,6 +26,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
+from services.common.batch_settings import BATCH_CLAIMS_MAX
 from clearing import limits
 
 NESTING_MAX = 4  # Claim → lines → ClassifiedLine → line is three levels deep
@@ -138,40 +139,44 @@ def is_map(field: FieldDescriptor) -> bool:
 
 
 def many(element: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
-    """A repeated field just past a bound (33 diagnoses, 2001 lines): one element, copied."""
+    """A repeated field just past a bound (33 diagnoses, 1001 claims in a batch, 2001 lines): one element, copied."""
     return st.builds(lambda item, count: [item] * count, element,
-                     st.sampled_from((limits.DIAGNOSES_PER_STAY_MAX + 1, limits.LINES_PER_BILL_MAX + 1)))
+                     st.sampled_from((limits.DIAGNOSES_PER_STAY_MAX + 1, BATCH_CLAIMS_MAX + 1,
+                                      limits.LINES_PER_BILL_MAX + 1)))
 
 
-def garbage_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
-    """Garbage for the whole of `field` (a list for a repeated field, a dict for a map)."""
+def garbage_value(field: FieldDescriptor, depth: int, many_allowed: bool = True) -> st.SearchStrategy[Any]:
+    """Garbage for the whole of `field` (a list for a repeated field, a dict for a map). Inside the copies of one
+    `many` list, no other list is `many` too: a batch of 1001 claims of 2001 lines each is 2 million lines, which
+    exhausts the test's memory before it tests anything."""
     if is_map(field):
         key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
-        return st.dictionaries(garbage_scalar(key), garbage_element(value, depth + 1), max_size=3)
+        return st.dictionaries(garbage_scalar(key), garbage_element(value, depth + 1, many_allowed), max_size=3)
     if field.is_repeated:
-        element = garbage_element(field, depth)
-        return st.one_of(st.lists(element, max_size=REPEATED_SMALL_MAX), many(element))
-    return garbage_element(field, depth)
+        small = st.lists(garbage_element(field, depth, many_allowed), max_size=REPEATED_SMALL_MAX)
+        return st.one_of(small, many(garbage_element(field, depth, False))) if many_allowed else small
+    return garbage_element(field, depth, many_allowed)
 
 
-def garbage_element(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
+def garbage_element(field: FieldDescriptor, depth: int, many_allowed: bool = True) -> st.SearchStrategy[Any]:
     """Garbage for one value of `field` (one element of a repeated field)."""
     if field.message_type is not None:
-        return garbage_message(field.message_type, depth + 1)
+        return garbage_message(field.message_type, depth + 1, many_allowed)
     return garbage_scalar(field)
 
 
-def garbage_message(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Message]:
+def garbage_message(descriptor: Descriptor, depth: int = 0, many_allowed: bool = True) -> st.SearchStrategy[Message]:
     """A message of `descriptor` whose fields are each unset or garbage; nesting stops at NESTING_MAX."""
     if depth > NESTING_MAX:
         return st.just(message_class(descriptor)())
-    return _garbage_message(descriptor, depth)
+    return _garbage_message(descriptor, depth, many_allowed)
 
 
 @functools.cache
-def _garbage_message(descriptor: Descriptor, depth: int) -> st.SearchStrategy[Message]:
+def _garbage_message(descriptor: Descriptor, depth: int, many_allowed: bool) -> st.SearchStrategy[Message]:
     fields = list(descriptor.fields)
-    values = [st.one_of(st.none(), st.deferred(lambda field=field: garbage_value(field, depth))) for field in fields]
+    values = [st.one_of(st.none(), st.deferred(lambda field=field: garbage_value(field, depth, many_allowed)))
+              for field in fields]
     return st.tuples(*values).map(lambda drawn: build(descriptor, zip(fields, drawn)))
 
 

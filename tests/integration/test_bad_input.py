@@ -21,12 +21,14 @@ from typing import Any
 import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
 from clearinghouse.v1 import hospital_pb2 as hp
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 
 from clearing.catalogue import COLUMNS
+from services.security.identity import agency
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -421,6 +423,11 @@ def chs(kit):  # noqa: ANN001, ANN201
     return kit.clearing()
 
 
+def treating_agency_stub(kit):  # noqa: ANN001, ANN201
+    """The clearing house as the scene's treating agency calls it (its batch stream)."""
+    return kit.stack.stub_as(agency(TREATING), ch_grpc.ClearingHouseServiceStub, kit.stack.clearing_address)
+
+
 def bad_qty(copy: types_pb2.Claim) -> None:
     copy.lines[0].line.qty = "0"
     copy.lines[0].line.amount_fen = 0
@@ -477,6 +484,15 @@ CLEARING_CASES = [
     case("SettleClaim-request_id-not-the-settlement_id",
          lambda k, s: chs(k).SettleClaim(settle_claim(s, claim(s), str(uuid.uuid4()))),
          INVALID, CLEARING_PARTIES, field="request_id"),
+    # SettleClaimBatch, as the treating agency (a routed stub cannot look into a stream's batches)
+    case("SettleClaimBatch-request_id-not-the-settlement_id", lambda k, s: k.batch_answered(
+        treating_agency_stub(k).SettleClaimBatch(iter([ch.SettleClaimBatchRequest(batch_id=1, claims=[
+            settle_claim(s, claim(s), str(uuid.uuid4()))])]))), INVALID, CLEARING_PARTIES,
+        field="claims[0].request_id"),
+    case("SettleClaimBatch-line-twice", lambda k, s: k.batch_answered(
+        treating_agency_stub(k).SettleClaimBatch(iter([ch.SettleClaimBatchRequest(batch_id=1, claims=[
+            settle_claim(s, claim_lines(s, duplicate_line))])]))), INVALID, CLEARING_PARTIES,
+        field="claims[0].claim.lines[1].line.line_id"),
     case("SettleClaim-line-twice", lambda k, s: chs(k).SettleClaim(settle_claim(s, claim_lines(s, duplicate_line))),
          INVALID, CLEARING_PARTIES, field="claim.lines[1].line.line_id"),
     case("SettleClaim-negative-part", lambda k, s: chs(k).SettleClaim(settle_claim(s, claim_lines(s, negative_part))),
@@ -730,6 +746,15 @@ INSURED_CASES = [
     # Adjudicate
     case("Adjudicate-request_id-not-the-settlement_id", lambda k, s: ins(k, INSURED).Adjudicate(
         ia.AdjudicateRequest(request_id=k.rid(), claim=claim(s))), INVALID, INSURED_PARTIES, field="request_id"),
+    # AdjudicateBatch: a claim of a batch is refused as Adjudicate refuses it, naming the field from the batch.
+    case("AdjudicateBatch-request_id-not-the-settlement_id", lambda k, s: k.batch_answered(
+        ins(k, INSURED).AdjudicateBatch(iter([ia.AdjudicateBatchRequest(batch_id=1, claims=[
+            ia.AdjudicateRequest(request_id=k.rid(), claim=claim(s))])]))), INVALID, INSURED_PARTIES,
+        field="claims[0].request_id"),
+    case("AdjudicateBatch-unknown-member", lambda k, s: k.batch_answered(
+        ins(k, INSURED).AdjudicateBatch(iter([ia.AdjudicateBatchRequest(batch_id=1, claims=[ia.AdjudicateRequest(
+            request_id=s.claim.settlement_id, claim=claim(s, member_id="NOBODY-5"))])]))), NOT_FOUND, INSURED_PARTIES,
+        resource="NOBODY-5"),
     case("Adjudicate-unknown-member", lambda k, s: ins(k, INSURED).Adjudicate(ia.AdjudicateRequest(
         request_id=s.claim.settlement_id, claim=claim(s, member_id="NOBODY-4"))), NOT_FOUND, INSURED_PARTIES,
         resource="NOBODY-4"),

@@ -65,9 +65,9 @@ from clearinghouse.v1 import hospital_pb2 as hp
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
+from conftest import claim_refusal_in_batch
 from garbage_strategies import corrupted, garbage_message
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
-from google.rpc import error_details_pb2, status_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
@@ -191,16 +191,6 @@ async def send_batch(stub: Any, method: str, batch: Message) -> grpc.aio.AioRpcE
     return None
 
 
-def claim_refusal_in_batch(refused: types_pb2.Refusal, index: int) -> types_pb2.Refusal:
-    """A claim's refusal with the fields of its BadRequest named from the batch (`claims[index].…`)."""
-    status = status_pb2.Status.FromString(refused.status)
-    for detail in status.details:
-        bad_request = error_details_pb2.BadRequest()
-        if detail.Unpack(bad_request):
-            for violation in bad_request.field_violations:
-                violation.field = f"claims[{index}].{violation.field}"
-            detail.Pack(bad_request)
-    return types_pb2.Refusal(code=refused.code, message=refused.message, status=status.SerializeToString())
 
 
 # ---------------------------------------------------------------------------------------------
