@@ -432,16 +432,18 @@ def configured_hospitals() -> frozenset[str]:
 
 @contextlib.asynccontextmanager
 async def running_stack(database: Database, members_per_region: int = TEST_MEMBERS_PER_REGION,
-                        funded_fen: int = FUNDED_FEN, limits: dict[str, Any] | None = None):
+                        funded_fen: int = FUNDED_FEN, limits: dict[str, Any] | None = None,
+                        batching: dict[str, Any] | None = None):
     """Every party in this process on loopback ports, with its own databases (a fresh prefix), the
     catalogues imported, members enrolled and prepayments funded; everything dropped afterwards. `limits` is the
-    stack's per-identity call limits as a configuration file has them (`StackConfig.limits`; None: the defaults)."""
+    stack's per-identity call limits as a configuration file has them (`StackConfig.limits`; None: the defaults);
+    `batching` how its parties batch settlements (`StackConfig.batching`; None: the defaults, batching on)."""
     configure(json_output=True)
     regions = sorted(load_regions())
     config = StackConfig(base_dsn=database.base_dsn, database_prefix=f"t{uuid.uuid4().hex[:8]}",
                          region_ports={region: 0 for region in regions}, seed=TEST_SEED,
                          members_per_region=members_per_region, certs_dir=str(make_test_certificates()),
-                         limits=limits or {})
+                         limits=limits or {}, batching=batching or {})
     transport = config.transport()
     await asyncio.gather(*(ensure_database(database.base_dsn, config.database(party)) for party in config.parties()))
     clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {}, transport=transport)
@@ -489,10 +491,13 @@ async def own_stack(database: Database, request: pytest.FixtureRequest):
     """A stack of the module's own, for tests whose effects are global to a party (closing a clearing month,
     publishing a catalogue version) and so must not leak into the shared `stack`. A module may set
     `OWN_STACK_FUNDED_FEN` to deposit realistic prepayments instead of bottomless ones, and `OWN_STACK_LIMITS` to
-    run its stack with per-identity call limits of its own (a `StackConfig.limits` object)."""
+    run its stack with per-identity call limits of its own (a `StackConfig.limits` object), and `OWN_STACK_BATCHING`
+    to batch settlements its own way (a `StackConfig.batching` object, e.g. `{"enabled": False}`)."""
     funded_fen = getattr(request.module, "OWN_STACK_FUNDED_FEN", FUNDED_FEN)
     limits = getattr(request.module, "OWN_STACK_LIMITS", None)
-    async with running_stack(database, members_per_region=10, funded_fen=funded_fen, limits=limits) as result:
+    batching = getattr(request.module, "OWN_STACK_BATCHING", None)
+    async with running_stack(database, members_per_region=10, funded_fen=funded_fen, limits=limits,
+                             batching=batching) as result:
         yield result
 
 

@@ -33,8 +33,10 @@ from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import (
     first_open_month, hub_transfer_of, month_closing, month_state, transfer_status, transfer_statuses,
 )
-from services.common.batch_settings import BATCH_CLAIMS_MAX, BatchSettings
-from services.common.batching import StreamBatcher, internal_refusal, refusal, serve_batches, status_of
+from services.common.batch_settings import BatchSettings
+from services.common.batching import (
+    StreamBatcher, check_batch_size, internal_refusal, refusal, serve_batches, status_of,
+)
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert, ledger_sql, reconciling
@@ -171,10 +173,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
     async def settle_batch(self, batch: pb.SettleClaimBatchRequest) -> pb.SettleClaimBatchResponse:
         """Every claim of the batch through SettleClaim's own steps, at once: their adjudications meet again in the
         insured agencies' batches."""
-        if len(batch.claims) > BATCH_CLAIMS_MAX:
-            too_many = InvalidField("claims", f"a batch holds at most {BATCH_CLAIMS_MAX} claims, got {len(batch.claims)}")
-            return pb.SettleClaimBatchResponse(batch_id=batch.batch_id,
-                                               outcomes=[claim_refused(too_many) for _ in batch.claims])
+        check_batch_size(len(batch.claims))  # a batch over the size the protos allow ends the stream
         outcomes = await asyncio.gather(*(self.settle_in_batch(request) for request in batch.claims))
         return pb.SettleClaimBatchResponse(batch_id=batch.batch_id, outcomes=outcomes)
 

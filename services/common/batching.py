@@ -22,8 +22,8 @@ import structlog
 from clearinghouse.v1 import types_pb2
 from google.rpc import code_pb2, status_pb2
 
-from clearing.errors import DomainError
-from services.common.batch_settings import BatchSettings
+from clearing.errors import DomainError, InvalidField
+from services.common.batch_settings import BATCH_CLAIMS_MAX, BatchSettings
 from services.common.errors import StoredRefusal, refusal_status, status_for
 
 log = structlog.get_logger()
@@ -34,6 +34,11 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"  # where grpc_status.rpc_status l
 
 
 # -- a claim's refusal inside a batch ---------------------------------------------------------------------------
+
+def check_batch_size(claims: int) -> None:
+    if claims > BATCH_CLAIMS_MAX:
+        raise InvalidField("claims", f"a batch holds at most {BATCH_CLAIMS_MAX} claims, got {claims}")
+
 
 def status_of(error: BaseException) -> status_pb2.Status | None:
     """The status a unary call would have answered `error` with, when it is a refusal of the claim itself (a

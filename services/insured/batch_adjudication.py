@@ -22,12 +22,11 @@ import structlog
 from clearinghouse.v1 import insured_agency_pb2 as pb
 
 from clearing.adjudicate import adjudicate
-from clearing.errors import DomainError, InvalidField, NotFound
+from clearing.errors import DomainError, NotFound
 from clearing.lifecycle import check_not_reversed
 from clearing.member import Member, Ytd
 from services.common import convert
-from services.common.batch_settings import BATCH_CLAIMS_MAX
-from services.common.batching import internal_refusal, refusal, status_of
+from services.common.batching import check_batch_size, internal_refusal, refusal, status_of
 from services.common.locks import lock_settlement_keys
 from services.common.metrics import SETTLEMENTS
 from services.common.requests import same_request_or_conflict
@@ -60,11 +59,10 @@ class Accepted:
 
 async def adjudicate_batch(servicer: InsuredAgencyServicer, requests: list[pb.AdjudicateRequest],
                            ) -> list[pb.AdjudicateOutcome]:
-    """One outcome per request, in order."""
+    """One outcome per request, in order. A batch over the size the protos allow is the sender's fault, not a
+    claim's: it ends the stream (INVALID_ARGUMENT naming `claims`)."""
+    check_batch_size(len(requests))
     outcomes: list[pb.AdjudicateOutcome | None] = [None] * len(requests)
-    if len(requests) > BATCH_CLAIMS_MAX:  # each claim refused, on its own, for the batch it came in
-        too_many = InvalidField("claims", f"a batch holds at most {BATCH_CLAIMS_MAX} claims, got {len(requests)}")
-        return [refused(too_many) for _ in requests]
     accepted = []
     for position, request in enumerate(requests):
         try:

@@ -215,8 +215,9 @@ async def test_every_server_knows_its_caller_and_logs_it(kit):
 
     assert callers("Settle", f"region:{TREATING}") == {f"hospital/{H_GUANGZHOU}"}
     assert callers("Admit", f"region:{TREATING}") == {f"hospital/{H_GUANGZHOU}"}
-    assert callers("SettleClaim", "clearinghouse") == {f"agency/{TREATING}"}
-    assert callers("Adjudicate", f"region:{INSURED}") == {"clearinghouse"}
+    # The claim crosses the next hops in batches (批量): over the treating agency's stream and the clearing house's.
+    assert callers("SettleClaimBatch", "clearinghouse") == {f"agency/{TREATING}"}
+    assert callers("AdjudicateBatch", f"region:{INSURED}") == {"clearinghouse"}
     assert any(entry.get("event") == "settlement_recorded" and entry.get("caller") == f"hospital/{H_GUANGZHOU}"
                for entry in logs), "the Settle's own log line names who called"
 
