@@ -35,7 +35,7 @@ from services.clearinghouse.closing import (
 )
 from services.common.batch_settings import BatchSettings
 from services.common.batching import (
-    StreamBatcher, check_batch_size, internal_refusal, refusal, serve_batches, status_of,
+    StreamBatcher, check_batch_size, refusal_for, serve_batches,
 )
 from services.common.locks import lock_settlement_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
@@ -64,11 +64,7 @@ BATCH_CLAIM_TIMEOUT_S = 10.0  # a claim of a batch waits this long for its insur
 
 def claim_refused(error: BaseException) -> pb.SettleClaimOutcome:
     """A claim's refusal inside a batch: the status SettleClaim would have answered with (INTERNAL for a fault)."""
-    status = status_of(error)
-    if status is None:
-        log.error("batch_claim_internal_error", exc_info=error)
-        return pb.SettleClaimOutcome(refusal=internal_refusal())
-    return pb.SettleClaimOutcome(refusal=refusal(status))
+    return pb.SettleClaimOutcome(refusal=refusal_for(error))
 
 
 class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):

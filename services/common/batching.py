@@ -53,6 +53,16 @@ def status_of(error: BaseException) -> status_pb2.Status | None:
     return None
 
 
+def refusal_for(error: BaseException) -> types_pb2.Refusal:
+    """A claim's refusal inside a batch: the status its unary call would have answered with; INTERNAL (logged) for
+    a fault that is not the claim's."""
+    status = status_of(error)
+    if status is None:
+        log.error("batch_claim_internal_error", exc_info=error)
+        return internal_refusal()
+    return refusal(status)
+
+
 def refusal(status: status_pb2.Status) -> types_pb2.Refusal:
     return types_pb2.Refusal(code=status.code, message=status.message, status=status.SerializeToString())
 

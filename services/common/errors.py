@@ -317,28 +317,8 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
-        meter = server_meter(self, name, SERVER_STREAM)
-        began = meter.start()
-        code = "OK"
-        admission = Admission()
-        ended: BaseException | None = None  # what ended the stream (None: it ran to its end)
-        try:
-            await admit_call(self, name, request, context, admission)
-            async for item in method(self, request, context):
-                yield item
-        except BaseException as error:  # noqa: BLE001 - every error gets a status
-            ended = error
-            code = code_of(error, context)
-            if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
-                raise  # cancelled, or the client stopped reading (GeneratorExit); or already aborted
-            if isinstance(error, Throttled):
-                meter.throttled(error.kind)
-            await end_call(admission.audit, error, context)
-            admission.audit = None  # recorded before the abort, which raises
-            await abort_for(error, context)
-        finally:
-            await admission.end(ended, context)
-            meter.end(began, code)
+        async for item in served_stream(self, name, SERVER_STREAM, request, context, method(self, request, context)):
+            yield item
 
     return wrapper
 
@@ -356,32 +336,41 @@ def rpc_bidi(request_class: type) -> Callable[[Callable[..., AsyncIterator[Respo
         @functools.wraps(method)
         async def wrapper(self: Any, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext,
                           ) -> AsyncIterator[Response]:
-            meter = server_meter(self, name, BIDI_STREAM)
-            began = meter.start()
-            code = "OK"
-            admission = Admission()
-            ended: BaseException | None = None
-            try:
-                await admit_call(self, name, request_class(), context, admission)
-                async for item in method(self, requests, context):
-                    yield item
-            except BaseException as error:  # noqa: BLE001 - every error gets a status
-                ended = error
-                code = code_of(error, context)
-                if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
-                    raise
-                if isinstance(error, Throttled):
-                    meter.throttled(error.kind)
-                await end_call(admission.audit, error, context)
-                admission.audit = None
-                await abort_for(error, context)
-            finally:
-                await admission.end(ended, context)
-                meter.end(began, code)
+            async for item in served_stream(self, name, BIDI_STREAM, request_class(), context,
+                                            method(self, requests, context)):
+                yield item
 
         return wrapper
 
     return decorate
+
+
+async def served_stream(servicer: Any, name: str, kind: str, request: Any,  # noqa: ANN401
+                        context: grpc.aio.ServicerContext, items: AsyncIterator[Response]) -> AsyncIterator[Response]:
+    """A streaming method's answers (`items`, not started until the call is admitted on `request`), with the
+    admission, metrics and error mapping every streaming call gets."""
+    meter = server_meter(servicer, name, kind)
+    began = meter.start()
+    code = "OK"
+    admission = Admission()
+    ended: BaseException | None = None  # what ended the stream (None: it ran to its end)
+    try:
+        await admit_call(servicer, name, request, context, admission)
+        async for item in items:
+            yield item
+    except BaseException as error:  # noqa: BLE001 - every error gets a status
+        ended = error
+        code = code_of(error, context)
+        if not isinstance(error, Exception) or isinstance(error, grpc.aio.AbortError):
+            raise  # cancelled, or the client stopped reading (GeneratorExit); or already aborted
+        if isinstance(error, Throttled):
+            meter.throttled(error.kind)
+        await end_call(admission.audit, error, context)
+        admission.audit = None  # recorded before the abort, which raises
+        await abort_for(error, context)
+    finally:
+        await admission.end(ended, context)
+        meter.end(began, code)
 
 
 def domain_error_from_status(error: grpc.aio.AioRpcError) -> str:

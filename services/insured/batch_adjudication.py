@@ -26,7 +26,7 @@ from clearing.errors import DomainError, NotFound
 from clearing.lifecycle import check_not_reversed
 from clearing.member import Member, Ytd
 from services.common import convert
-from services.common.batching import check_batch_size, internal_refusal, refusal, status_of
+from services.common.batching import check_batch_size, refusal_for
 from services.common.locks import lock_settlement_keys
 from services.common.metrics import SETTLEMENTS
 from services.common.requests import same_request_or_conflict
@@ -90,11 +90,8 @@ async def adjudicate_alone(servicer: InsuredAgencyServicer, item: Accepted) -> p
 
 
 def refused(error: BaseException) -> pb.AdjudicateOutcome:
-    status = status_of(error)
-    if status is None:
-        log.error("batch_claim_internal_error", exc_info=error)
-        return pb.AdjudicateOutcome(refusal=internal_refusal())
-    return pb.AdjudicateOutcome(refusal=refusal(status))
+    """A claim's refusal inside a batch: the status Adjudicate would have answered with (INTERNAL for a fault)."""
+    return pb.AdjudicateOutcome(refusal=refusal_for(error))
 
 
 async def adjudicate_together(servicer: InsuredAgencyServicer, accepted: list[Accepted],

@@ -47,6 +47,7 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from services.stack.processes import wait_until_serving
 from services.common.db import ensure_database
 from services.common.regions import load_regions
 from services.common.server import SERVER_OPTIONS, run_until_stopped
@@ -362,22 +363,8 @@ class FloorStack:
 
     async def wait_healthy(self, role: str) -> None:
         assert self.config is not None
-        deadline = time.monotonic() + HEALTH_WAIT_S
         async with transport_for(self.certs_dir).channel(self.config.address(role), operator_identity()) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:  # bounded by the deadline
-                if self.processes[role].poll() is not None:
-                    code = self.processes[role].returncode
-                    raise RuntimeError(f"floor {role} exited with {code}; see {self.work_dir}")
-                try:
-                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"floor {role} did not become healthy; see {self.work_dir}")
-                await asyncio.sleep(0.1)
+            await wait_until_serving(channel, self.processes[role], f"floor {role}", str(self.work_dir), HEALTH_WAIT_S)
 
     def stop(self) -> None:
         """SIGTERM every process, SIGKILL what is left after STOP_WAIT_S."""

@@ -44,6 +44,26 @@ HEALTH_WAIT_S = 60.0
 STOP_WAIT_S = 10.0
 
 
+async def wait_until_serving(channel: grpc.aio.Channel, process: subprocess.Popen, name: str, logs: str,
+                             wait_s: float) -> None:
+    """Until the server `process` runs answers its health check on `channel` (a failed handshake reads as not up);
+    RuntimeError naming `name` and where its `logs` are when it exits or is not up within `wait_s`."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + wait_s
+    while True:  # bounded by the deadline
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; see {logs}")
+        try:
+            answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.aio.AioRpcError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not become healthy; see {logs}")
+        await asyncio.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -183,22 +203,9 @@ class StackProcesses:
         """Until `role` answers its health check, dialled as the operator (a failed handshake reads as not up)."""
         assert self.config is not None
         service = self.services[role]
-        deadline = time.monotonic() + HEALTH_WAIT_S
+        assert service.process is not None
         async with self.config.transport().channel(service.address, operator_identity(self.operator)) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                assert service.process is not None
-                if service.process.poll() is not None:
-                    raise RuntimeError(f"{role} exited with {service.process.returncode}; see {service.log_path}")
-                try:
-                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{role} did not become healthy; see {service.log_path}")
-                await asyncio.sleep(0.1)
+            await wait_until_serving(channel, service.process, role, str(service.log_path), HEALTH_WAIT_S)
 
     def kill(self, role: str, signum: int = signal.SIGKILL) -> None:
         process = self.services[role].process
