@@ -2,24 +2,35 @@
 
 Classification is compared with an independent one written from SPEC §4.2: a linear scan of the
 catalogue's rows instead of `Catalogue.ranges_by_code`, `Decimal` with ROUND_HALF_UP instead of integer
-rounding, the dataclass's own constructor instead of `clearing.values`. Field for field: `==` on frozen
-dataclasses compares every field, and the types and `repr`s are compared too.
+rounding, the dataclass's own constructor instead of `clearing.values`. Adjudication is compared with the
+per-line explanation and sums as they were written before, and with the same adjudication run with every
+value built by its dataclass constructor. Field for field: `==` on frozen dataclasses compares every field,
+and the types and `repr`s are compared too.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from unittest import mock
 
 from hypothesis import given
 from hypothesis import strategies as st
 from test_core_properties import (
-    ADMITTED_ON, HEAVY, HOSPITAL_CODE, STAY_DAYS, TREATING_CODES, TREATING_REGION, catalogues, qty_text,
+    ADMITTED_ON, CORE, HEAVY, HOSPITAL_CODE, STAY_DAYS, TREATING_CODES, TREATING_REGION, catalogues, members,
+    policies, qty_text, stays, ytds,
 )
 
+import clearing.adjudicate
+import clearing.classify
+import clearing.member
+from clearing.adjudicate import Adjudication, AxisPart, adjudicate
 from clearing.bill import Bill, BillLine, make_bill, make_line
 from clearing.catalogue import Catalogue, Grade
 from clearing.classify import LineClass, Reason, check_classification, classify_bill
+from clearing.explain import Step
+from clearing.member import YTD_FIELDS, Ytd
 
 
 def half_up(value: Decimal) -> int:
@@ -88,3 +99,71 @@ def test_classify_bill_matches_a_plain_reading_of_the_spec(catalogue: Catalogue,
     assert [type(item) for item in classified] == [LineClass] * len(expected)
     assert [repr(item) for item in classified] == [repr(item) for item in expected]
     check_classification(classified, catalogue, bill.diagnoses, 1)  # the clearing house re-derives the same
+
+
+def reference_line_steps(lines: tuple[LineClass, ...]) -> list[Step]:
+    """`clearing.adjudicate.line_steps` as it was written before issue 11."""
+    steps = []
+    for item in lines:
+        base = {"line_id": item.line.line_id, "code": item.line.code}
+        if item.note:
+            steps.append(Step("line_note", 0, {**base, "note": item.note}))
+        if item.fulamt_ownpay_fen:
+            steps.append(Step("line_excluded", item.fulamt_ownpay_fen, {**base, "reason": str(item.reason)}))
+        if item.overlmt_selfpay_fen:
+            steps.append(Step("line_over_cap", item.overlmt_selfpay_fen, {
+                **base, "unit_price_fen": item.line.unit_price_fen, "price_cap_fen": item.price_cap_fen}))
+        if item.preselfpay_fen:
+            steps.append(Step("line_preselfpay", item.preselfpay_fen, {**base, "selfpay_bp": item.selfpay_bp}))
+    return steps
+
+
+def built_by_dataclass_constructors() -> ExitStack:
+    """Every value `adjudicate` and `classify_bill` build, built by its dataclass `__init__` instead."""
+    stack = ExitStack()
+    for module, name, cls in ((clearing.classify, "new_line_class", LineClass), (clearing.adjudicate, "new_step", Step),
+                              (clearing.adjudicate, "new_axis_part", AxisPart),
+                              (clearing.adjudicate, "new_adjudication", Adjudication),
+                              (clearing.adjudicate, "new_ytd", Ytd), (clearing.member, "new_ytd", Ytd)):
+        stack.enter_context(mock.patch.object(module, name, cls))
+    return stack
+
+
+@st.composite
+def adjudication_cases(draw):
+    policy = draw(policies())
+    return (draw(catalogues()), draw(bills()), policy, draw(members(policy)), draw(stays()), draw(ytds))
+
+
+@HEAVY
+@given(adjudication_cases())
+def test_adjudication_matches_its_reference(case) -> None:
+    catalogue, bill, policy, member, stay, ytd = case
+    result = adjudicate(classify_bill(bill, catalogue), stay, member, policy, ytd)
+    lines = result.lines
+    assert (result.total_fen, result.fulamt_ownpay_fen, result.overlmt_selfpay_fen, result.preselfpay_fen,
+            result.inscp_fen) == (sum(item.line.amount_fen for item in lines),
+                                  sum(item.fulamt_ownpay_fen for item in lines),
+                                  sum(item.overlmt_selfpay_fen for item in lines),
+                                  sum(item.preselfpay_fen for item in lines), sum(item.inscp_fen for item in lines))
+    explained = reference_line_steps(lines)
+    assert list(result.explanation[:len(explained)]) == explained
+    assert [repr(step) for step in result.explanation[:len(explained)]] == [repr(step) for step in explained]  # key order
+    assert result.explanation[len(explained)].key == "total"
+    with built_by_dataclass_constructors():
+        slow = adjudicate(classify_bill(bill, catalogue), stay, member, policy, ytd)
+    assert type(slow.explanation[0]) is Step and type(slow.ytd_after) is Ytd  # the patch took
+    assert result == slow and repr(result) == repr(slow)
+    assert [type(step) for step in result.explanation] == [Step] * len(slow.explanation)
+    assert type(result) is Adjudication and type(result.ytd_after) is Ytd
+
+
+@CORE
+@given(ytds, ytds)
+def test_ytd_arithmetic_is_field_by_field(first: Ytd, second: Ytd) -> None:
+    assert first.plus(second) == Ytd(*(getattr(first, name) + getattr(second, name) for name in YTD_FIELDS))
+    assert first.minus(second) == Ytd(*(getattr(first, name) - getattr(second, name) for name in YTD_FIELDS))
+    assert first.as_dict() == {name: getattr(first, name) for name in YTD_FIELDS}
+    assert list(first.as_dict()) == list(YTD_FIELDS)
+    difference = first.minus(second)
+    assert difference.is_non_negative() == all(getattr(difference, name) >= 0 for name in YTD_FIELDS)
