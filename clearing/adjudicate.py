@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 
 from clearing.classify import LineClass
 from clearing.errors import InvalidField, PreconditionFailed
-from clearing.explain import Step
-from clearing.member import Member, Ytd
+from clearing.explain import Step, new_step
+from clearing.member import Member, Ytd, new_ytd
 from clearing.money import BP_WHOLE, apply_bp
 from clearing.policy import FilingStatus, Policy, SchemePolicy
+from clearing.values import compile_constructor
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,11 @@ class Adjudication:
         return self.ytd_after.minus(self.ytd_before)
 
 
+# Built once or twice a stay, the adjudication once: without the dataclass __init__ (clearing/values.py).
+new_axis_part = compile_constructor(AxisPart)
+new_adjudication = compile_constructor(Adjudication)
+
+
 def split_on_axis(start_fen: int, length_fen: int, segments: tuple[tuple[int | None, int], ...]) -> tuple[AxisPart, ...]:
     """Lay `[start, start + length)` over consecutive segments `(upto_fen or None, ratio_bp)` starting at 0
     and pay each overlap at its ratio, `apply_bp` per part (分段累进)."""
@@ -79,7 +86,7 @@ def split_on_axis(start_fen: int, length_fen: int, segments: tuple[tuple[int | N
         upper_fen = end_fen if upto_fen is None else upto_fen
         low, high = max(start_fen, lower_fen), min(end_fen, upper_fen)
         if high > low:
-            parts.append(AxisPart(band, low, high, ratio_bp, apply_bp(high - low, ratio_bp)))
+            parts.append(new_axis_part(band, low, high, ratio_bp, apply_bp(high - low, ratio_bp)))
         if upto_fen is None:
             break
         lower_fen = upto_fen
@@ -128,17 +135,22 @@ def line_steps(lines: tuple[LineClass, ...]) -> list[Step]:
     """Explain every line that is not wholly in scope."""
     steps = []
     for item in lines:
-        base = {"line_id": item.line.line_id, "code": item.line.code}
+        if not (item.fulamt_ownpay_fen or item.overlmt_selfpay_fen or item.preselfpay_fen or item.note):
+            continue  # wholly in scope: most lines have nothing to explain
+        line = item.line
         if item.note:
-            steps.append(Step("line_note", 0, {**base, "note": item.note}))
+            steps.append(new_step("line_note", 0, {"line_id": line.line_id, "code": line.code, "note": item.note}))
         if item.fulamt_ownpay_fen:
-            steps.append(Step("line_excluded", item.fulamt_ownpay_fen, {**base, "reason": str(item.reason)}))
+            steps.append(new_step("line_excluded", item.fulamt_ownpay_fen, {
+                "line_id": line.line_id, "code": line.code, "reason": str(item.reason)}))
         if item.overlmt_selfpay_fen:
             assert item.price_cap_fen is not None
-            steps.append(Step("line_over_cap", item.overlmt_selfpay_fen, {
-                **base, "unit_price_fen": item.line.unit_price_fen, "price_cap_fen": item.price_cap_fen}))
+            steps.append(new_step("line_over_cap", item.overlmt_selfpay_fen, {
+                "line_id": line.line_id, "code": line.code, "unit_price_fen": line.unit_price_fen,
+                "price_cap_fen": item.price_cap_fen}))
         if item.preselfpay_fen:
-            steps.append(Step("line_preselfpay", item.preselfpay_fen, {**base, "selfpay_bp": item.selfpay_bp}))
+            steps.append(new_step("line_preselfpay", item.preselfpay_fen, {
+                "line_id": line.line_id, "code": line.code, "selfpay_bp": item.selfpay_bp}))
     return steps
 
 
@@ -155,7 +167,7 @@ def basic_fund(
         segments.append((band.upto_fen, min(BP_WHOLE, max(0, ratio_bp))))
     parts = split_on_axis(ytd.eligible_fen, eligible_fen, tuple(segments))
     steps = [
-        Step("basic_band", part.paid_fen, {
+        new_step("basic_band", part.paid_fen, {
             "band": part.band, "from_fen": part.from_fen, "to_fen": part.to_fen, "ratio_bp": part.ratio_bp,
             "base_bp": scheme.bands[part.band].ratio_bp[stay.hospital_level], "retired_bp": retired_bp,
             "poverty_bp": poverty_bp, "cut_bp": cut_bp})
@@ -164,8 +176,8 @@ def basic_fund(
     uncapped_fen = sum(part.paid_fen for part in parts)
     hifp_fen, left_fen = capped(uncapped_fen, scheme.annual_cap_fen, ytd.hifp_fen)
     if left_fen is not None and hifp_fen < uncapped_fen:
-        steps.append(Step("basic_cap", hifp_fen, {"annual_cap_fen": scheme.annual_cap_fen, "left_fen": left_fen}))
-    steps.append(Step("hifp", hifp_fen))
+        steps.append(new_step("basic_cap", hifp_fen, {"annual_cap_fen": scheme.annual_cap_fen, "left_fen": left_fen}))
+    steps.append(new_step("hifp", hifp_fen, {}))
     return hifp_fen, steps
 
 
@@ -173,10 +185,10 @@ def critical_insurance(
     burden_fen: int, member: Member, policy: Policy, scheme: SchemePolicy, ytd: Ytd,
 ) -> tuple[int, list[Step]]:
     """Step 5: 大病保险 on the part of the year's burden above the threshold, bands measured from it."""
-    steps = [Step("burden", burden_fen)]
+    steps = [new_step("burden", burden_fen, {})]
     critical = scheme.critical
     if critical is None:
-        steps.append(Step("hifmi", 0))
+        steps.append(new_step("hifmi", 0, {}))
         return 0, steps
     threshold_fen = critical.threshold_fen
     if member.poverty and policy.poverty:
@@ -184,44 +196,45 @@ def critical_insurance(
     burden_to_fen = ytd.burden_fen + burden_fen
     above_from_fen = max(ytd.burden_fen, threshold_fen) - threshold_fen
     above_to_fen = max(burden_to_fen, threshold_fen) - threshold_fen
-    steps.append(Step("critical_threshold", above_to_fen - above_from_fen,
-                      {"threshold_fen": threshold_fen, "to_fen": burden_to_fen}))
+    steps.append(new_step("critical_threshold", above_to_fen - above_from_fen,
+                          {"threshold_fen": threshold_fen, "to_fen": burden_to_fen}))
     segments = tuple((band.upto_fen, band.ratio_bp) for band in critical.bands)
     parts = split_on_axis(above_from_fen, above_to_fen - above_from_fen, segments)
     steps += [
-        Step("critical_band", part.paid_fen,
-             {"band": part.band, "from_fen": part.from_fen, "to_fen": part.to_fen, "ratio_bp": part.ratio_bp})
+        new_step("critical_band", part.paid_fen,
+                 {"band": part.band, "from_fen": part.from_fen, "to_fen": part.to_fen, "ratio_bp": part.ratio_bp})
         for part in parts
     ]
     uncapped_fen = sum(part.paid_fen for part in parts)
     hifmi_fen, left_fen = capped(uncapped_fen, critical.annual_cap_fen, ytd.hifmi_fen)
     if left_fen is not None and hifmi_fen < uncapped_fen:
-        steps.append(Step("critical_cap", hifmi_fen, {"annual_cap_fen": critical.annual_cap_fen, "left_fen": left_fen}))
-    steps.append(Step("hifmi", hifmi_fen))
+        steps.append(new_step("critical_cap", hifmi_fen,
+                              {"annual_cap_fen": critical.annual_cap_fen, "left_fen": left_fen}))
+    steps.append(new_step("hifmi", hifmi_fen, {}))
     return hifmi_fen, steps
 
 
 def medical_assistance(base_fen: int, member: Member, policy: Policy, ytd: Ytd) -> tuple[int, list[Step]]:
     """Step 6: 医疗救助 for members with a tier, above the tier's annual threshold on its own axis."""
-    steps = [Step("assist_base", base_fen)]
+    steps = [new_step("assist_base", base_fen, {})]
     if member.assistance is None:
-        steps.append(Step("maf", 0))
+        steps.append(new_step("maf", 0, {}))
         return 0, steps
     if policy.assistance is None:  # the policy has no medical assistance at all (SPEC §5.1)
-        steps.append(Step("assistance_none", 0, {"tier": member.assistance.value}))
-        steps.append(Step("maf", 0))
+        steps.append(new_step("assistance_none", 0, {"tier": member.assistance.value}))
+        steps.append(new_step("maf", 0, {}))
         return 0, steps
     rule = policy.assistance[member.assistance]  # check_applicable refused a tier the section leaves out
     base_to_fen = ytd.assist_base_fen + base_fen
     above_fen = max(base_to_fen, rule.deductible_fen) - max(ytd.assist_base_fen, rule.deductible_fen)
     uncapped_fen = apply_bp(above_fen, rule.ratio_bp)
-    steps.append(Step("assistance", uncapped_fen, {
+    steps.append(new_step("assistance", uncapped_fen, {
         "tier": member.assistance.value, "deductible_fen": rule.deductible_fen, "above_fen": above_fen,
         "ratio_bp": rule.ratio_bp}))
     maf_fen, left_fen = capped(uncapped_fen, rule.annual_cap_fen, ytd.maf_fen)
     if left_fen is not None and maf_fen < uncapped_fen:
-        steps.append(Step("assistance_cap", maf_fen, {"annual_cap_fen": rule.annual_cap_fen, "left_fen": left_fen}))
-    steps.append(Step("maf", maf_fen))
+        steps.append(new_step("assistance_cap", maf_fen, {"annual_cap_fen": rule.annual_cap_fen, "left_fen": left_fen}))
+    steps.append(new_step("maf", maf_fen, {}))
     return maf_fen, steps
 
 
@@ -235,7 +248,7 @@ def deductible(inscp_fen: int, stay: StayFacts, scheme: SchemePolicy, ytd: Ytd) 
         paid_fen = min(paid_fen, year_left_fen)
         facts["year_left_fen"] = year_left_fen
     assert 0 <= paid_fen <= inscp_fen
-    return paid_fen, Step("deductible", paid_fen, facts)
+    return paid_fen, new_step("deductible", paid_fen, facts)
 
 
 def adjudicate(
@@ -245,20 +258,20 @@ def adjudicate(
     assert lines, "a bill has at least one line"
     assert ytd.is_non_negative()
     scheme = check_applicable(member, stay, policy)
-    total_fen = sum(item.line.amount_fen for item in lines)
-    fulamt_fen = sum(item.fulamt_ownpay_fen for item in lines)
-    overlmt_fen = sum(item.overlmt_selfpay_fen for item in lines)
-    preselfpay_fen = sum(item.preselfpay_fen for item in lines)
-    inscp_fen = sum(item.inscp_fen for item in lines)
+    total_fen = sum(map(LINE_AMOUNT, lines))
+    fulamt_fen = sum(map(FULAMT_OWNPAY, lines))
+    overlmt_fen = sum(map(OVERLMT_SELFPAY, lines))
+    preselfpay_fen = sum(map(PRESELFPAY, lines))
+    inscp_fen = sum(map(INSCP, lines))
     assert inscp_fen + fulamt_fen + overlmt_fen + preselfpay_fen == total_fen
     steps = line_steps(lines)
-    steps.append(Step("total", total_fen))
-    steps.append(Step("inscp", inscp_fen, {"selfpay_out_fen": fulamt_fen + overlmt_fen + preselfpay_fen}))
+    steps.append(new_step("total", total_fen, {}))
+    steps.append(new_step("inscp", inscp_fen, {"selfpay_out_fen": fulamt_fen + overlmt_fen + preselfpay_fen}))
 
     deductible_fen, deductible_step = deductible(inscp_fen, stay, scheme, ytd)
     eligible_fen = inscp_fen - deductible_fen
-    steps += [deductible_step, Step("eligible", eligible_fen,
-                                    {"from_fen": ytd.eligible_fen, "to_fen": ytd.eligible_fen + eligible_fen})]
+    steps += [deductible_step, new_step("eligible", eligible_fen,
+                                        {"from_fen": ytd.eligible_fen, "to_fen": ytd.eligible_fen + eligible_fen})]
     hifp_fen, basic_steps = basic_fund(eligible_fen, member, stay, policy, scheme, ytd)
     burden_fen = inscp_fen - hifp_fen
     hifmi_fen, critical_steps = critical_insurance(burden_fen, member, policy, scheme, ytd)
@@ -267,18 +280,26 @@ def adjudicate(
     fund_pay_fen = hifp_fen + hifmi_fen + maf_fen
     psn_pay_fen = total_fen - fund_pay_fen
     steps += basic_steps + critical_steps + assistance_steps
-    steps += [Step("fund_pay", fund_pay_fen), Step("psn_pay", psn_pay_fen)]
+    steps += [new_step("fund_pay", fund_pay_fen, {}), new_step("psn_pay", psn_pay_fen, {})]
 
     for part_fen in (deductible_fen, eligible_fen, hifp_fen, burden_fen, hifmi_fen, assist_base_fen, maf_fen):
         assert part_fen >= 0
     assert hifp_fen <= eligible_fen and hifmi_fen <= burden_fen and maf_fen <= assist_base_fen
     assert fund_pay_fen + psn_pay_fen == total_fen
     assert 0 <= fund_pay_fen <= inscp_fen and psn_pay_fen >= 0
-    delta = Ytd(deductible_fen, eligible_fen, hifp_fen, burden_fen, hifmi_fen, assist_base_fen, maf_fen, 1)
-    return Adjudication(
+    delta = new_ytd(deductible_fen, eligible_fen, hifp_fen, burden_fen, hifmi_fen, assist_base_fen, maf_fen, 1)
+    return new_adjudication(
         lines=lines, total_fen=total_fen, fulamt_ownpay_fen=fulamt_fen, overlmt_selfpay_fen=overlmt_fen,
         preselfpay_fen=preselfpay_fen, inscp_fen=inscp_fen, deductible_fen=deductible_fen,
         eligible_fen=eligible_fen, hifp_fen=hifp_fen, burden_fen=burden_fen, hifmi_fen=hifmi_fen,
         assist_base_fen=assist_base_fen, maf_fen=maf_fen, fund_pay_fen=fund_pay_fen, psn_pay_fen=psn_pay_fen,
         ytd_before=ytd, ytd_after=ytd.plus(delta), explanation=tuple(steps),
     )
+
+
+# A stay's totals are five sums over its lines; attrgetter reads each part without a Python-level loop.
+LINE_AMOUNT = attrgetter("line.amount_fen")
+FULAMT_OWNPAY = attrgetter("fulamt_ownpay_fen")
+OVERLMT_SELFPAY = attrgetter("overlmt_selfpay_fen")
+PRESELFPAY = attrgetter("preselfpay_fen")
+INSCP = attrgetter("inscp_fen")

@@ -97,6 +97,10 @@ class Catalogue:
     rows: tuple[CatalogueRow, ...]
     by_code: dict[str, tuple[CatalogueRow, ...]] = field(init=False, repr=False, compare=False)
     by_national: dict[str, tuple[CatalogueRow, ...]] = field(init=False, repr=False, compare=False)
+    # Per local code, `(valid_from, valid_to or date.max, row)` in date order. `row_on` runs for every bill line,
+    # so the open end is closed once per version here rather than tested on every look-up (issue 11).
+    ranges_by_code: dict[str, tuple[tuple[date, date, CatalogueRow], ...]] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_code: dict[str, list[CatalogueRow]] = defaultdict(list)
@@ -111,14 +115,18 @@ class Catalogue:
         object.__setattr__(self, "by_national", {
             code: tuple(sorted(rows, key=lambda r: (r.local_code, r.valid_from))) for code, rows in by_national.items()
         })
+        object.__setattr__(self, "ranges_by_code", {
+            code: tuple((row.valid_from, row.valid_to or date.max, row) for row in rows)
+            for code, rows in self.by_code.items()
+        })
 
     def row_on(self, local_code: str, day: date) -> CatalogueRow | Lookup:
         """The row of `local_code` valid on `day`, or why there is none."""
-        versions = self.by_code.get(local_code)
-        if not versions:
+        ranges = self.ranges_by_code.get(local_code)
+        if ranges is None:
             return Lookup.UNKNOWN_CODE
-        for row in versions:
-            if row.valid_on(day):
+        for valid_from, valid_to, row in ranges:
+            if valid_from <= day <= valid_to:
                 return row
         return Lookup.NOT_VALID_ON_DATE
 

@@ -15,6 +15,7 @@ from clearing.bill import Bill, BillLine
 from clearing.catalogue import Catalogue, CatalogueRow, Grade, Kind, Lookup, Relation
 from clearing.errors import InvalidField
 from clearing.money import apply_bp, round_half_up_div, QTY_SCALE
+from clearing.values import compile_constructor
 
 
 class Reason(StrEnum):
@@ -70,58 +71,62 @@ def over_cap_fen(line: BillLine, price_cap_fen: int | None) -> int:
     return round_half_up_div((line.unit_price_fen - price_cap_fen) * line.qty_e4, QTY_SCALE)
 
 
+# Called once a bill line: the dataclass's own __init__ would cost more than the classification (clearing/values.py).
+# Its callers pass the fields by position, in LineClass's order: passing 16 by name costs more than the rest of
+# a line's classification.
+new_line_class = compile_constructor(LineClass)
+# Reading an enum member off its class (`Grade.B`) costs about 0.1 µs in Python 3.11, more than the arithmetic
+# around it; what every line reads comes from here instead.
+GRADE_B, GRADE_C, OVER_CAP = Grade.B, Grade.C, Reason.OVER_CAP
+
+
 def classify_line(
     line: BillLine, found: CatalogueRow | Lookup, diagnoses: tuple[str, ...], catalogue_region: str,
 ) -> LineClass:
     """Split one line by the catalogue row found for it (or the reason none was found)."""
-    if isinstance(found, Lookup) or not found.national_code:
+    if not isinstance(found, CatalogueRow):  # a Lookup: there is no row
         reason = Reason.NOT_VALID_ON_DATE if found is Lookup.NOT_VALID_ON_DATE else Reason.UNMAPPED
-        return self_paid(line, found if isinstance(found, CatalogueRow) else None, reason, catalogue_region,
-                         line.code)
+        return self_paid(line, None, reason, catalogue_region, line.code)
     row = found
-    if row.grade is Grade.C:
+    if not row.national_code:
+        return self_paid(line, row, Reason.UNMAPPED, catalogue_region, line.code)
+    if row.grade is GRADE_C:
         return self_paid(line, row, Reason.GRADE_C, catalogue_region, row.local_code)
-    if not restriction_satisfied(row.icd_prefixes, diagnoses):
+    if row.icd_prefixes and not restriction_satisfied(row.icd_prefixes, diagnoses):
         return self_paid(line, row, Reason.RESTRICTED, catalogue_region, row.local_code)
-    overlmt_fen = over_cap_fen(line, row.price_cap_fen)
-    preselfpay_fen = apply_bp(line.amount_fen - overlmt_fen, row.selfpay_bp) if row.grade is Grade.B else 0
-    inscp_fen = line.amount_fen - overlmt_fen - preselfpay_fen
-    assert 0 <= overlmt_fen <= line.amount_fen
+    amount_fen = line.amount_fen
+    overlmt_fen = 0 if row.price_cap_fen is None else over_cap_fen(line, row.price_cap_fen)  # most rows have no cap
+    selfpay_bp = row.selfpay_bp if row.grade is GRADE_B else 0  # 甲类 has no self-pay share whatever the row says
+    preselfpay_fen = apply_bp(amount_fen - overlmt_fen, selfpay_bp) if selfpay_bp else 0
+    inscp_fen = amount_fen - overlmt_fen - preselfpay_fen
+    assert 0 <= overlmt_fen <= amount_fen
     assert 0 <= preselfpay_fen
     assert inscp_fen >= 0
-    return LineClass(
-        line=line, catalogue_region=catalogue_region, catalogue_code=row.local_code,
-        national_code=row.national_code, relation=row.relation, kind=row.kind, grade=row.grade, name=row.name,
-        selfpay_bp=row.selfpay_bp if row.grade is Grade.B else 0, price_cap_fen=row.price_cap_fen,
-        fulamt_ownpay_fen=0, overlmt_selfpay_fen=overlmt_fen, preselfpay_fen=preselfpay_fen, inscp_fen=inscp_fen,
-        reason=Reason.OVER_CAP if overlmt_fen > 0 else None,
-    )
+    return new_line_class(
+        line, catalogue_region, row.local_code, row.national_code, row.relation, row.kind, row.grade, row.name,
+        selfpay_bp, row.price_cap_fen, 0, overlmt_fen, preselfpay_fen, inscp_fen, OVER_CAP if overlmt_fen else None,
+        "")
 
 
 def self_paid(
     line: BillLine, row: CatalogueRow | None, reason: Reason, catalogue_region: str, catalogue_code: str,
 ) -> LineClass:
     """A line whose whole amount is 全自费."""
-    return LineClass(
-        line=line, catalogue_region=catalogue_region, catalogue_code=catalogue_code,
-        national_code=row.national_code if row else "", relation=row.relation if row else None,
-        kind=row.kind if row else None, grade=row.grade if row else None, name=row.name if row else "",
-        selfpay_bp=0, price_cap_fen=row.price_cap_fen if row else None,
-        fulamt_ownpay_fen=line.amount_fen, overlmt_selfpay_fen=0, preselfpay_fen=0, inscp_fen=0, reason=reason,
-    )
+    if row is None:
+        return new_line_class(line, catalogue_region, catalogue_code, "", None, None, None, "", 0, None,
+                              line.amount_fen, 0, 0, 0, reason, "")
+    return new_line_class(line, catalogue_region, catalogue_code, row.national_code, row.relation, row.kind,
+                          row.grade, row.name, 0, row.price_cap_fen, line.amount_fen, 0, 0, 0, reason, "")
 
 
 def classify_bill(bill: Bill, catalogue: Catalogue) -> tuple[LineClass, ...]:
-    """Classify every line with the row valid on its own service date (就医地目录)."""
+    """Classify every line with the row valid on its own service date (就医地目录). Each line's four parts add up
+    to its amount by construction: `classify_line` and `self_paid` assert what could break it."""
     assert catalogue.region == bill.region, "the treating rule classifies with the treating region's catalogue"
-    classes = tuple(
-        classify_line(line, catalogue.row_on(line.code, line.service_date), bill.diagnoses, catalogue.region)
-        for line in bill.lines
-    )
-    for item in classes:
-        assert item.fulamt_ownpay_fen + item.overlmt_selfpay_fen + item.preselfpay_fen + item.inscp_fen == \
-            item.line.amount_fen
-    return classes
+    row_on, diagnoses, region = catalogue.row_on, bill.diagnoses, catalogue.region
+    return tuple([
+        classify_line(line, row_on(line.code, line.service_date), diagnoses, region) for line in bill.lines
+    ])
 
 
 # Every part of a classification the clearing house re-derives and compares (the bill line itself is the

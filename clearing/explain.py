@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from clearing.money import format_yuan
+from clearing.values import compile_constructor
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,10 @@ class Step:
     key: str
     amount_fen: int
     facts: dict[str, int | str] = field(default_factory=dict)
+
+
+# A stay's explanation has a step per explained line and about a dozen more (clearing/values.py).
+new_step = compile_constructor(Step)
 
 
 def yuan(value: int | str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from operator import add, attrgetter, sub
 from typing import Any
 
 from clearing.bill import check_region, check_text
 from clearing.errors import InvalidField
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
+from clearing.values import compile_constructor
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +26,23 @@ class Ytd:
     admissions: int = 0
 
     def plus(self, other: Ytd) -> Ytd:
-        return Ytd(*(getattr(self, name) + getattr(other, name) for name in YTD_FIELDS))
+        return new_ytd(*map(add, ytd_values(self), ytd_values(other)))
 
     def minus(self, other: Ytd) -> Ytd:
-        return Ytd(*(getattr(self, name) - getattr(other, name) for name in YTD_FIELDS))
+        return new_ytd(*map(sub, ytd_values(self), ytd_values(other)))
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in YTD_FIELDS}
+        return dict(zip(YTD_FIELDS, ytd_values(self)))
 
     def is_non_negative(self) -> bool:
-        return all(getattr(self, name) >= 0 for name in YTD_FIELDS)
+        return min(ytd_values(self)) >= 0
 
 
 YTD_FIELDS = tuple(field.name for field in fields(Ytd))
+# Every stay reads and advances the accumulators: the values in field order in one call, and a Ytd without the
+# dataclass __init__ (clearing/values.py).
+ytd_values = attrgetter(*YTD_FIELDS)
+new_ytd = compile_constructor(Ytd)
 
 
 @dataclass(frozen=True, slots=True)

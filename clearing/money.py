@@ -20,12 +20,14 @@ AT_MOST_FOUR_PLACES = re.compile(r"^-?[0-9]+(\.[0-9]{1,4})?$")
 
 
 def round_half_up_div(numerator: int, denominator: int) -> int:
-    """`numerator / denominator` rounded half away from zero, in integers (四舍五入)."""
+    """`numerator / denominator` rounded half away from zero, in integers (四舍五入).
+
+    For n ≥ 0, ⌊n/d + 1/2⌋ = ⌊(2n + d) / 2d⌋: one floor division, no remainder to compare (it runs for every
+    bill line, issue 11); a negative numerator rounds its magnitude the same way."""
     assert denominator > 0
-    quotient, remainder = divmod(abs(numerator), denominator)
-    if 2 * remainder >= denominator:
-        quotient += 1
-    return quotient if numerator >= 0 else -quotient
+    if numerator >= 0:
+        return (2 * numerator + denominator) // (2 * denominator)
+    return -((denominator - 2 * numerator) // (2 * denominator))
 
 
 def apply_bp(amount_fen: int, ratio_bp: int) -> int:

@@ -13,9 +13,12 @@ admitted_on)` builds one stay from one regional catalogue (its local codes). Dec
   the 1st), qty = nights in the chunk, service date = the chunk's first day.
 * **Lines**: labs (4–10), imaging (1–3), other treatments (0–4), drugs (5–16, plus 1–3
   diagnosis-matched restricted drugs for oncology), and by pathway a surgery (+ anaesthesia,
-  pathology, 1–4 consumables of the matching class) or an intervention. 10–60 lines; ids
-  "1", "2", … in service-date order. `qty` is a decimal string; about a fifth of drug and
-  oxygen quantities are fractional ("0.5", "1.25", "12.5").
+  pathology, 1–4 consumables of the matching class) or an intervention. 10–60 lines (about 32 on
+  average); ids "1", "2", … in service-date order. `qty` is a decimal string; about a fifth of
+  drug and oxygen quantities are fractional ("0.5", "1.25", "12.5").
+* **Size**: `size_pct` scales the counts of labs, imaging, treatments and drugs and the 60-line
+  maximum, for benchmarks that want longer bills; the default 100 draws exactly the bills it
+  always drew (each count is still one draw, only scaled).
 * **Prices**: the national reference price (`prices.py`) × a hospital-level factor for
   services (level 1: 85 %, 2: 92 %, 3: 100 %) × a −5…+10 % spread; drugs 90–105 %,
   consumables 95–112 % — so some lines exceed a capped row's `price_cap_fen`. One code keeps
@@ -56,6 +59,7 @@ from services.datagen.restrictions import icd_prefixes_of
 
 LINES_MIN = 10
 LINES_MAX = 60
+SIZE_PCT_MAX = 1_000  # ten times the usual counts: 600 lines at most, far inside limits.LINES_PER_BILL_MAX
 NIGHTS_MIN = 3
 NIGHTS_MAX = 15
 CHUNK_NIGHTS_MAX = 7
@@ -173,14 +177,21 @@ def restriction_satisfied(restriction: str, diagnoses: Sequence[str]) -> bool:
 class _BillBuilder:
     """Collects the lines of one stay; every pick goes through `pick` so validity rules hold."""
 
-    def __init__(self, rng: random.Random, index: CatalogueIndex, diagnoses: list[str], admitted_on: date, nights: int):
+    def __init__(self, rng: random.Random, index: CatalogueIndex, diagnoses: list[str], admitted_on: date, nights: int,
+                 size_pct: int = 100):
         self.rng = rng
+        self.size_pct = size_pct
         self.index = index
         self.diagnoses = diagnoses
         self.admitted_on = admitted_on
         self.nights = nights
         self.discharged_on = admitted_on + timedelta(days=nights)
         self.lines: list[_Line] = []
+
+    def count(self, low: int, high: int) -> int:
+        """How many items of a kind: one draw in `low`…`high`, scaled by `size_pct` (one draw either way, so
+        the default size leaves every later draw, and so the whole bill, unchanged)."""
+        return self.rng.randint(low, high) * self.size_pct // 100
 
     def day(self, low: int = 0, high: int | None = None) -> date:
         """A day of the stay, `low`…`high` days after admission (default: up to discharge)."""
@@ -252,19 +263,19 @@ def _add_daily(b: _BillBuilder, intensive_first: bool) -> None:
 
 
 def _add_exams_and_treatments(b: _BillBuilder) -> None:
-    for _ in range(b.rng.randint(4, 10)):
+    for _ in range(b.count(4, 10)):
         day = b.day(0, 1) if b.rng.random() < 0.7 else b.day(2, b.nights - 1)
         b.add(b.pick(b.index.pool("lab"), day), b.rng.choice((1, 1, 1, 2)) * 10_000, day)
-    for _ in range(b.rng.randint(1, 3)):
+    for _ in range(b.count(1, 3)):
         day = b.day(0, 2)
         b.add(b.pick(b.index.pool("imaging"), day), 10_000, day)
-    for _ in range(b.rng.randint(0, 4)):
+    for _ in range(b.count(0, 4)):
         day = b.day(1, b.nights - 1)
         b.add(b.pick(b.index.pool("treatment"), day), b.rng.choice((1, 1, 2, 3)) * 10_000, day)
 
 
 def _add_drugs(b: _BillBuilder, pathway: str) -> None:
-    for _ in range(b.rng.randint(6, 18)):
+    for _ in range(b.count(6, 18)):
         day = b.day()
         b.add(b.pick(b.index.pool("drug"), day), _drug_qty_e4(b.rng), day)
     if pathway == ONCOLOGY:  # targeted / cytotoxic drugs whose icd restriction the diagnosis meets
@@ -343,9 +354,9 @@ def _unit_price_fen(rng: random.Random, row: dict[str, str], hospital_level: int
     return max(1, base_fen * pct // 100)
 
 
-def _trim(rng: random.Random, lines: list[_Line]) -> list[_Line]:
-    """Drop optional lines (never the daily ones) at random until at most LINES_MAX remain."""
-    while len(lines) > LINES_MAX:  # bounded: one line fewer per pass
+def _trim(rng: random.Random, lines: list[_Line], lines_max: int) -> list[_Line]:
+    """Drop optional lines (never the daily ones) at random until at most `lines_max` remain."""
+    while len(lines) > lines_max:  # bounded: one line fewer per pass
         optional = [i for i, line in enumerate(lines) if line.order >= 5]
         assert optional  # daily lines alone never exceed the maximum
         lines.pop(rng.choice(optional))
@@ -383,13 +394,17 @@ def generate_bill(
     hospital_code: str,
     hospital_level: int,
     admitted_on: date | str,
+    size_pct: int = 100,
 ) -> dict[str, Any]:
     """One inpatient stay's itemised bill (住院费用明细) in B.json shape, in the catalogue's local codes.
 
     An int seed gives `random.Random(f"bill:{treating_region}:{hospital_code}:{admitted_on}:{seed}")`.
+    `size_pct` scales the variable line counts and the line maximum (100: the usual bills, about 32 lines).
     """
     if hospital_level not in _LEVEL_PRICE_PCT:
         raise ValueError(f"hospital_level must be 1, 2 or 3, got {hospital_level!r}")
+    if not 100 <= size_pct <= SIZE_PCT_MAX:
+        raise ValueError(f"size_pct must be 100…{SIZE_PCT_MAX}, got {size_pct!r}")
     admitted = date.fromisoformat(admitted_on) if isinstance(admitted_on, str) else admitted_on
     if isinstance(rng_or_seed, random.Random):
         rng = rng_or_seed
@@ -398,7 +413,7 @@ def generate_bill(
     index = catalogue_rows if isinstance(catalogue_rows, CatalogueIndex) else CatalogueIndex(catalogue_rows)
     diagnoses, pathway = _diagnoses(rng)
     nights = rng.choices(range(NIGHTS_MIN, NIGHTS_MAX + 1), weights=_NIGHT_WEIGHTS)[0]
-    b = _BillBuilder(rng, index, diagnoses, admitted, nights)
+    b = _BillBuilder(rng, index, diagnoses, admitted, nights, size_pct)
     _add_daily(b, intensive_first=pathway != MEDICAL)
     _add_procedure(b, pathway)
     _add_oddities(b)
@@ -411,7 +426,7 @@ def generate_bill(
         b.add(b.pick(index.pool("lab"), day), 10_000, day)
     if len(b.lines) < LINES_MIN:
         raise ValueError("the catalogue has too few usable items to build a bill")
-    b.lines = _trim(rng, b.lines)
+    b.lines = _trim(rng, b.lines, LINES_MAX * size_pct // 100)
     emergency = rng.random() < (0.3 if pathway in (CARDIAC, MEDICAL) else 0.08)
     return {
         "region": treating_region,

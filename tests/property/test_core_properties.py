@@ -18,7 +18,7 @@ from clearing.bill import Bill, BillLine, make_bill, make_line
 from clearing.catalogue import Catalogue, CatalogueRow, Grade, Kind, Relation
 from clearing.classify import LineClass, Reason, classify_bill, reclassify_for_insured
 from clearing.member import YTD_FIELDS, Member, Ytd
-from clearing.money import BP_WHOLE, apply_bp
+from clearing.money import BP_WHOLE, apply_bp, round_half_up_div
 from clearing.policy import (
     AssistanceRule, AssistanceTier, Band, Critical, CriticalBand, FilingStatus, Policy, Poverty, Scheme,
     SchemePolicy,
@@ -208,6 +208,25 @@ def test_apply_bp_is_round_half_up_and_bounded(amount_fen: int, ratio_bp: int) -
     exact = Fraction(amount_fen * ratio_bp, BP_WHOLE)
     assert paid_fen - Fraction(1, 2) <= exact < paid_fen + Fraction(1, 2)  # nearest, halves up
     assert 0 <= paid_fen <= amount_fen
+
+
+def divmod_round_half_up(numerator: int, denominator: int) -> int:
+    """The rounding as `clearing.money` wrote it before issue 11 (quotient and remainder, then the sign)."""
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+@CORE
+@given(st.integers(-10**19, 10**19), st.one_of(st.sampled_from([1, 2, 3, 10_000]), st.integers(1, 10**9)))
+def test_round_half_up_div_is_the_nearest_integer_halves_away_from_zero(numerator: int, denominator: int) -> None:
+    rounded = round_half_up_div(numerator, denominator)
+    assert rounded == divmod_round_half_up(numerator, denominator)
+    exact = Fraction(numerator, denominator)
+    assert abs(exact - rounded) <= Fraction(1, 2)
+    if abs(exact - rounded) == Fraction(1, 2):  # a tie goes away from zero
+        assert abs(rounded) > abs(exact)
 
 
 @CORE

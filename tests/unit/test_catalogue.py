@@ -8,7 +8,7 @@ import pytest
 
 from conftest import HEADER, catalogue, catalogue_csv, csv_row
 
-from clearing.catalogue import Grade, Kind, Lookup, Relation, parse_catalogue_csv, parse_icd_prefixes
+from clearing.catalogue import Catalogue, Grade, Kind, Lookup, Relation, parse_catalogue_csv, parse_icd_prefixes
 from clearing.errors import InvalidField
 
 
@@ -172,6 +172,56 @@ def test_open_ended_row(versioned) -> None:
 
 def test_row_on_unknown_code(versioned) -> None:
     assert versioned.row_on("X9999", date(2026, 3, 1)) is Lookup.UNKNOWN_CODE
+
+
+@pytest.fixture
+def with_gap():
+    """X0001 valid in two ranges with a gap (listed out of date order), X0002 on a single day."""
+    return catalogue(
+        csv_row("X0001", valid_from="2026-07-01", valid_to="", grade="A"),
+        csv_row("X0001", valid_from="2026-01-01", valid_to="2026-03-31", grade="B", selfpay_bp=1000),
+        csv_row("X0002", valid_from="2026-03-01", valid_to="2026-03-01"),
+    )
+
+
+def test_ranges_by_code_keeps_date_order_and_closes_the_open_end(with_gap) -> None:
+    ranges = with_gap.ranges_by_code["X0001"]
+    assert [(valid_from, valid_to, row.grade) for valid_from, valid_to, row in ranges] == [
+        (date(2026, 1, 1), date(2026, 3, 31), Grade.B),
+        (date(2026, 7, 1), date.max, Grade.A),
+    ]
+    assert ranges[1][2].valid_to is None  # the row itself still says "open"
+    assert [row for _, _, row in ranges] == list(with_gap.by_code["X0001"])
+    assert set(with_gap.ranges_by_code) == {"X0001", "X0002"}
+
+
+@pytest.mark.parametrize(("day", "grade"), [
+    (date(2025, 12, 31), None),
+    (date(2026, 1, 1), Grade.B),
+    (date(2026, 3, 31), Grade.B),
+    (date(2026, 4, 1), None),  # the gap
+    (date(2026, 6, 30), None),
+    (date(2026, 7, 1), Grade.A),
+    (date.max, Grade.A),  # an open end reaches the last representable day
+])
+def test_row_on_a_code_valid_in_two_ranges_with_a_gap(with_gap, day: date, grade: Grade | None) -> None:
+    found = with_gap.row_on("X0001", day)
+    if grade is None:
+        assert found is Lookup.NOT_VALID_ON_DATE
+    else:
+        assert not isinstance(found, Lookup) and found.grade is grade
+
+
+def test_row_on_a_one_day_range(with_gap) -> None:
+    assert with_gap.row_on("X0002", date(2026, 2, 28)) is Lookup.NOT_VALID_ON_DATE
+    assert with_gap.row_on("X0002", date(2026, 3, 1)).local_code == "X0002"
+    assert with_gap.row_on("X0002", date(2026, 3, 2)) is Lookup.NOT_VALID_ON_DATE
+
+
+def test_the_index_is_not_part_of_a_catalogues_value(with_gap) -> None:
+    again = Catalogue(with_gap.region, with_gap.rows)
+    assert again == with_gap and "ranges_by_code" not in repr(again)
+    assert again.ranges_by_code == with_gap.ranges_by_code
 
 
 def test_rows_for_national_lists_valid_rows_by_local_code() -> None:

@@ -277,6 +277,20 @@ def test_bill_is_deterministic_for_a_seed():
     assert first != generate_bill(12, rows, "460100", "H46010000001", 3, "2026-03-01")
 
 
+def test_bill_size_scales_the_line_counts_and_the_default_is_unchanged():
+    index = catalogue_index("440100")
+    usual = [generate_bill(seed, index, "440100", "H44010000001", 3, "2026-03-02") for seed in range(60)]
+    assert usual == [generate_bill(seed, index, "440100", "H44010000001", 3, "2026-03-02", size_pct=100)
+                     for seed in range(60)]
+    longer = [generate_bill(seed, index, "440100", "H44010000001", 3, "2026-03-02", size_pct=190)
+              for seed in range(60)]
+    assert statistics.mean(len(bill["lines"]) for bill in usual) < 36  # about 32
+    assert 45 < statistics.mean(len(bill["lines"]) for bill in longer) < 56  # about 50 (services/bench_core.py)
+    assert all(len(bill["lines"]) <= LINES_MAX * 190 // 100 for bill in longer)
+    with pytest.raises(ValueError, match="size_pct"):
+        generate_bill(1, index, "440100", "H44010000001", 3, "2026-03-02", size_pct=99)
+
+
 @pytest.mark.parametrize("region", ["440100", "610924"])
 def test_bill_lines_add_up_and_stay_within_the_stay(region):
     codes = {r["local_code"] for r in catalogue(region)}
