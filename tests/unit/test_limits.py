@@ -225,7 +225,9 @@ class Context:
 class Servicer(ta_grpc.TreatingAgencyServiceServicer):
     def __init__(self, limits: Limiter) -> None:
         self.security = SimpleNamespace(limiter=limits)
-        self.audit_log = None  # a hospital calls: nothing is audited
+        # A hospital calls: nothing is audited. Its `party` labels this test servicer's metrics apart from the real
+        # parties' (tests/integration/test_metrics.py reads the registry of a worker that may have run this module).
+        self.audit_log = SimpleNamespace(party="test")
         self.ran = 0
         self.in_flight_seen: list[int] = []
 
