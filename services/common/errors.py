@@ -23,6 +23,7 @@ labelled with the serving party and region (from the servicer's `audit_log`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -317,8 +318,12 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Response]:
-        async for item in served_stream(self, name, SERVER_STREAM, request, context, method(self, request, context)):
-            yield item
+        # aclosing: a client that goes away closes this generator at its yield; the inner one must be closed with
+        # it, at once (its `finally` gives back the caller's slot), not whenever it is collected.
+        async with contextlib.aclosing(served_stream(self, name, SERVER_STREAM, request, context,
+                                                     method(self, request, context))) as items:
+            async for item in items:
+                yield item
 
     return wrapper
 
@@ -336,9 +341,10 @@ def rpc_bidi(request_class: type) -> Callable[[Callable[..., AsyncIterator[Respo
         @functools.wraps(method)
         async def wrapper(self: Any, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext,
                           ) -> AsyncIterator[Response]:
-            async for item in served_stream(self, name, BIDI_STREAM, request_class(), context,
-                                            method(self, requests, context)):
-                yield item
+            async with contextlib.aclosing(served_stream(self, name, BIDI_STREAM, request_class(), context,
+                                                         method(self, requests, context))) as items:
+                async for item in items:
+                    yield item
 
         return wrapper
 
@@ -356,8 +362,9 @@ async def served_stream(servicer: Any, name: str, kind: str, request: Any,  # no
     ended: BaseException | None = None  # what ended the stream (None: it ran to its end)
     try:
         await admit_call(servicer, name, request, context, admission)
-        async for item in items:
-            yield item
+        async with contextlib.aclosing(items):  # closed with this one, at once (see rpc_stream)
+            async for item in items:
+                yield item
     except BaseException as error:  # noqa: BLE001 - every error gets a status
         ended = error
         code = code_of(error, context)
