@@ -170,12 +170,12 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             if await store.live_settlement(conn, encounter_id) is not None:
                 raise PreconditionFailed("encounter_id", "the encounter is already settled")
             check_service_dates(new_lines, encounter["admitted_on"])
-            uploaded = await store.every_charge_line(conn, encounter_id)
-            check_new_lines([line for line, _ in uploaded], new_lines)
-            await store.insert_lines(conn, encounter_id, len(uploaded), new_lines)
-            bill = [line for line, voided in uploaded if not voided] + new_lines  # what the bill is now, unread
-            response = pb.UploadChargesResponse(encounter_id=encounter_id, line_count=len(bill),
-                                                total_fen=sum(line.amount_fen for line in bill))
+            so_far = await store.lines_so_far(conn, encounter_id, [line.line_id for line in new_lines])
+            check_new_lines(so_far.uploaded, so_far.taken, new_lines)
+            await store.insert_lines(conn, encounter_id, so_far.uploaded, new_lines)
+            response = pb.UploadChargesResponse(  # the bill as it is now, without reading it again
+                encounter_id=encounter_id, line_count=so_far.live + len(new_lines),
+                total_fen=so_far.live_fen + sum(line.amount_fen for line in new_lines))
             await store.record_upload(conn, request_id, encounter_id, request.SerializeToString(),
                                       response.SerializeToString())
         return response
@@ -719,10 +719,12 @@ def check_line_ids(line_ids: list[str]) -> list[str]:
     return line_ids
 
 
-def check_new_lines(existing: list[BillLine], new_lines: list[BillLine]) -> None:
-    if len(existing) + len(new_lines) > limits.LINES_PER_BILL_MAX:
+def check_new_lines(uploaded: int, taken: frozenset[str], new_lines: list[BillLine]) -> None:
+    """An upload keeps the bill within its size and never repeats a line id: `uploaded` lines are on the encounter
+    already (voided ones too), `taken` are the upload's ids among them."""
+    if uploaded + len(new_lines) > limits.LINES_PER_BILL_MAX:
         raise InvalidField("lines", f"the encounter would have more than {limits.LINES_PER_BILL_MAX} lines")
-    seen = {line.line_id for line in existing}
+    seen = set(taken)
     for index, line in enumerate(new_lines):
         if line.line_id in seen:
             raise InvalidField(f"lines[{index}].line_id", f"{line.line_id!r} is already on the encounter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
@@ -87,12 +88,24 @@ async def charge_lines(conn: asyncpg.Connection, encounter_id: str) -> list[Bill
                      row["service_date"]) for row in rows]
 
 
-async def every_charge_line(conn: asyncpg.Connection, encounter_id: str) -> list[tuple[BillLine, bool]]:
-    """Every line ever uploaded to the encounter, in upload order, each with whether it is voided."""
-    rows = await conn.fetch("SELECT *, voided_at IS NOT NULL AS voided FROM charge_lines WHERE encounter_id = $1 "
-                            "ORDER BY position", UUID(encounter_id))
-    return [(BillLine(row["line_id"], row["code"], row["qty_e4"], row["unit_price_fen"], row["amount_fen"],
-                      row["service_date"]), row["voided"]) for row in rows]
+@dataclass(frozen=True)
+class LinesSoFar:
+    """What an upload needs to know of the lines already on an encounter, without reading them."""
+
+    uploaded: int  # every line ever uploaded, voided ones too (the next line's position)
+    live: int  # the lines of the bill (not voided)
+    live_fen: int  # their total
+    taken: frozenset[str]  # those of the upload's line ids already on the encounter
+
+
+async def lines_so_far(conn: asyncpg.Connection, encounter_id: str, line_ids: list[str]) -> LinesSoFar:
+    """One row of counts instead of every line (an upload used to read the whole bill twice)."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS uploaded, count(*) FILTER (WHERE voided_at IS NULL) AS live, "
+        "coalesce(sum(amount_fen) FILTER (WHERE voided_at IS NULL), 0)::bigint AS live_fen, "
+        "coalesce(array_agg(line_id) FILTER (WHERE line_id = ANY($2::text[])), '{}') AS taken "
+        "FROM charge_lines WHERE encounter_id = $1", UUID(encounter_id), line_ids)
+    return LinesSoFar(row["uploaded"], row["live"], row["live_fen"], frozenset(row["taken"]))
 
 
 async def void_lines(conn: asyncpg.Connection, encounter_id: str, line_ids: list[str], request_id: str,
