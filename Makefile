@@ -45,6 +45,9 @@ $(INSTALLED): pyproject.toml
 $(GENERATED): $(INSTALLED) $(PROTOS)
 	rm -rf gen && mkdir -p gen
 	$(PY) -m grpc_tools.protoc -I proto --python_out=gen --grpc_python_out=gen --pyi_out=gen $(PROTOS)
+	# The same files with their comments, for reflection to serve (services/common/descriptors.py).
+	$(PY) -m grpc_tools.protoc -I proto --include_imports --include_source_info \
+		--descriptor_set_out=gen/clearinghouse/v1/descriptors.binpb $(PROTOS)
 	touch $@
 
 lint: $(INSTALLED)

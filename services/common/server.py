@@ -1,7 +1,7 @@
 """Building and running a party's grpc.aio server: mutual TLS, health, reflection, request context, graceful stop.
 
 Every server answers `grpc.health.v1` and serves reflection (v1alpha), so `grpcurl` or
-`buf curl` can call it without proto files (SPEC §8). It serves mutual TLS with the party's own certificate
+`buf curl` can call it without proto files (SPEC §8), comments included (services/common/descriptors.py). It serves mutual TLS with the party's own certificate
 (`Security.server_credentials`): a client without a certificate of the stack's CA fails the handshake, and
 health and reflection need nothing beyond it; the servicers' methods also check the caller per call
 (services/common/errors.py). Plaintext only when the party's `Security` is insecure, with a warning at start.
@@ -22,9 +22,10 @@ import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.health import Health
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from services.common import clock
+from services.common.descriptors import CommentedReflection
 from services.security.party import INSECURE_WARNING, MESSAGE_BYTES_MAX, Security
 
 log = structlog.get_logger()
@@ -71,8 +72,8 @@ async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str
     for binding in bindings:
         binding.add_to_server(binding.servicer, server)
     names = [binding.full_name for binding in bindings]
-    reflection.enable_server_reflection([*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                                         reflection.SERVICE_NAME], server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(CommentedReflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]), server)
     credentials = security.server_credentials()
     if credentials is None:
         log.warning("insecure_server", party=party, port=port, warning=INSECURE_WARNING)
