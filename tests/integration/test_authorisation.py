@@ -157,8 +157,12 @@ async def call(stack: Any, rpc: str, caller: Identity, request: Message, served:
     service, method = rpc.split(".")
     stub = stack.stub_as(caller, STUBS[service], address_of(stack, service, served))
     try:
-        if RPCS[rpc].client_streaming:  # a batch stream: the request is its one batch
-            async for _ in getattr(stub, method)(iter([request]), timeout=TIMEOUT_S):
+        if RPCS[rpc].client_streaming:
+            # A batch stream is admitted before it reads anything: an empty batch is sent as no batch at all. (Had
+            # the client a batch to write to a stream the server refuses at once, grpc's client could report the
+            # failed write, INTERNAL, instead of the server's PERMISSION_DENIED: a race of the client library.)
+            batches = [request] if request.ByteSize() else []
+            async for _ in getattr(stub, method)(iter(batches), timeout=TIMEOUT_S):
                 pass
         elif RPCS[rpc].server_streaming:
             async for _ in getattr(stub, method)(request, timeout=TIMEOUT_S):
