@@ -42,7 +42,7 @@ $(INSTALLED): pyproject.toml
 	echo "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/clearinghouse_gen.pth"
 	touch $@
 
-$(GENERATED): $(INSTALLED) $(PROTOS)
+$(GENERATED): $(INSTALLED) $(PROTOS) Makefile
 	rm -rf gen && mkdir -p gen
 	$(PY) -m grpc_tools.protoc -I proto --python_out=gen --grpc_python_out=gen --pyi_out=gen $(PROTOS)
 	# The same files with their comments, for reflection to serve (services/common/descriptors.py).
