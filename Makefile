@@ -13,10 +13,12 @@ demo: $(GENERATED)
 	$(VENV)/bin/clearing-admin demo
 
 # Two pytest-xdist workers, one test module at a time each (a module's own stack stays on one worker);
-# `make test TEST_WORKERS=0` runs the suite in one process.
+# `make test TEST_WORKERS=0` runs the suite in one process. Tests marked `serial` compare latencies, which
+# another worker's load would blur: they run after the others, alone.
 TEST_WORKERS ?= 2
 test: $(GENERATED) lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(PY) -m pytest -m serial
 
 # Five minutes of discharges while services are SIGKILLed every few seconds and links cut and
 # delayed; prints the counts and every invariant (services/faults). Exit 1 if one fails.

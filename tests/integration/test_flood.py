@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import treating_agency_pb2_grpc as ta_grpc
 from clearinghouse.v1 import types_pb2
@@ -36,6 +37,8 @@ from services.security.identity import hospital
 # every PACE_S, three calls each, one at a time — uses at most 7.5 calls a second; the flood offers 200. One call in
 # flight because its treating agency has 4 database connections (POOL_SIZE_MAX): a hospital allowed as many calls in
 # flight as there are connections holds them all, and everyone else's calls queue behind its uploads.
+# Latency with and without the flood is compared: `make test` runs this alone, not beside another worker's tests.
+pytestmark = pytest.mark.serial
 OWN_STACK_LIMITS = {"roles": {"hospital": {"rate_per_s": 10, "burst": 10, "concurrent": 1}}}
 
 FLOODER = "H44010000001"
