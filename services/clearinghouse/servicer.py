@@ -8,7 +8,6 @@ insured agency is idempotent on the settlement id).
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
 
 import grpc
@@ -162,11 +161,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         return await self.settle_claim(request, downstream_timeout_s(context))
 
     @rpc_bidi(pb.SettleClaimBatchRequest)
-    async def SettleClaimBatch(self, requests, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN201
+    def SettleClaimBatch(self, requests, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN201
         """A treating agency's batches (批量): each answered with one outcome per claim, as SettleClaim would."""
-        async with contextlib.aclosing(serve_batches(requests, self.settle_batch, BATCHES_AT_ONCE)) as answers:
-            async for answer in answers:  # closed with the call, at once: nothing may touch the call after it
-                yield answer
+        return serve_batches(requests, self.settle_batch, BATCHES_AT_ONCE)
 
     async def settle_batch(self, batch: pb.SettleClaimBatchRequest) -> pb.SettleClaimBatchResponse:
         """Every claim of the batch through SettleClaim's own steps, at once: their adjudications meet again in the

@@ -331,7 +331,8 @@ def rpc_stream(method: Callable[..., AsyncIterator[Response]]) -> Callable[..., 
 def rpc_bidi(request_class: type) -> Callable[[Callable[..., AsyncIterator[Response]]],
                                              Callable[..., AsyncIterator[Response]]]:
     """Decorate a bidirectional-streaming servicer method (a batch stream, services/common/batching.py) with the same
-    admission and mapping as `rpc_stream`. The stream is admitted as a whole, before any message is read, on an empty
+    admission and mapping as `rpc_stream`; the method returns the stream's answers (an async iterator, closed with the
+    call: nothing may touch the call once it ends). The stream is admitted as a whole, before any message is read, on an empty
     `request_class` message: its row may not have request rules (each batch's claims are authorised one by one by
     the method, as their own unary RPC would be)."""
 

@@ -12,7 +12,6 @@ so the same remaining cap or deductible is never consumed twice (SPEC §8 concur
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -106,11 +105,9 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         return await self.adjudicate_one(request, claim)
 
     @rpc_bidi(pb.AdjudicateBatchRequest)
-    async def AdjudicateBatch(self, requests, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN201
+    def AdjudicateBatch(self, requests, context: grpc.aio.ServicerContext):  # noqa: ANN001, ANN201
         """The clearing house's batches (批量): each answered with one outcome per claim, as Adjudicate would."""
-        async with contextlib.aclosing(serve_batches(requests, self.adjudicate_batch, BATCHES_AT_ONCE)) as answers:
-            async for answer in answers:  # closed with the call, at once: nothing may touch the call after it
-                yield answer
+        return serve_batches(requests, self.adjudicate_batch, BATCHES_AT_ONCE)
 
     async def adjudicate_batch(self, batch: pb.AdjudicateBatchRequest) -> pb.AdjudicateBatchResponse:
         outcomes = await batch_adjudication.adjudicate_batch(self, list(batch.claims))

@@ -235,3 +235,19 @@ async def test_a_treating_agencys_batch_settles_each_claim_as_settle_claim_would
     again = [answer async for answer in stub.SettleClaimBatch(iter([ch.SettleClaimBatchRequest(
         batch_id=6, claims=[requests[0]])]), timeout=30)]
     assert wire(again[0].outcomes[0]) == wire(outcomes[0])
+
+
+async def test_copies_of_one_claim_in_a_batch_and_on_two_streams_at_once_are_recorded_once(own_kit):
+    """A claim sent again while its first copy is still in flight (the clearing house retrying): twice in one batch,
+    and on two streams at the same moment, every copy gets the same answer and the claim counts once."""
+    kit = own_kit
+    member = await new_member(kit)
+    claim = adjudicate_request(await routed_claim(kit, member))
+    twice = ia.AdjudicateBatchRequest(batch_id=1, claims=[claim, claim])
+    first, second = await asyncio.gather(send(kit, twice), send(kit, ia.AdjudicateBatchRequest(batch_id=1,
+                                                                                             claims=[claim])))
+    answers = [*first[1].outcomes, *second[1].outcomes]
+    assert all(outcome.WhichOneof("outcome") == "answer" for outcome in answers)
+    assert len({wire(outcome) for outcome in answers}) == 1, "every copy got the same answer"
+    assert await recorded(kit, [claim.request_id]) == 1
+    assert ytd(await kit.accumulators(member)) == ytd(answers[0].answer.adjudication.ytd_after), "counted once"

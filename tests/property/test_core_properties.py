@@ -312,9 +312,12 @@ def test_translation_is_never_a_silent_pass_through(source: Catalogue, destinati
 # --- adjudication -------------------------------------------------------------------------------
 
 @st.composite
-def adjudication_cases(draw):
+def adjudication_cases(draw, bill_cases: st.SearchStrategy | None = None):
+    """A catalogue, a bill (of `bill_cases`, else `bills()`), a policy, a member of it, a stay and accumulators."""
     policy = draw(policies())
-    return (draw(catalogues()), draw(bills()), policy, draw(members(policy)), draw(stays()), draw(ytds))
+    catalogue = draw(catalogues())  # drawn in the order they always were
+    bill = draw(bills() if bill_cases is None else bill_cases)
+    return (catalogue, bill, policy, draw(members(policy)), draw(stays()), draw(ytds))
 
 
 @HEAVY
