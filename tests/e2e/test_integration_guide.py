@@ -138,3 +138,41 @@ def test_every_tested_command_of_the_guide_runs_and_prints_what_the_guide_shows(
         absent = missing(step.expected, printed[step.number])
         assert not absent, (f"step {step.number} of the guide did not print {absent}:\n{step.commands}\n"
                             f"--- it printed:\n{printed[step.number]}")
+
+
+def clearing_admin(root: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), *arguments], cwd=root, capture_output=True, text=True, timeout=120, check=False)
+
+
+def one_error_line(result: subprocess.CompletedProcess, *names: str) -> None:
+    """An operator error: exit 2, nothing on stdout, one `error: …` line naming each of `names`."""
+    assert result.returncode == 2 and result.stdout == "", result
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for name in names:
+        assert name in result.stderr, (name, result.stderr)
+
+
+def test_members_list_and_catalog_show_as_json_and_their_refusals(root):
+    """The two look-ups of the guide (issue 15 item 3): --json is the proto's JSON mapping, pages follow --after, and
+    a bad region or a missing choice is one error line, exit 2."""
+    import json
+
+    first = json.loads(clearing_admin(root, "members", "list", "610924", "--limit", "2", "--json").stdout)
+    assert [item["member"]["member_id"] for item in first["members"]] == ["M61092400000001", "M61092400000002"]
+    assert first["next_page_token"] == "M61092400000002"
+    assert all(re.fullmatch(r"6109\*{10}[0-9]{3}[0-9X]", item["member"]["id_number"]) and item["member"]["name"] == ""
+               for item in first["members"])
+    rest = json.loads(clearing_admin(root, "members", "list", "610924", "--after", "M61092400000002", "--json").stdout)
+    assert [item["member"]["member_id"] for item in rest["members"]] == [
+        f"M61092400{serial:06d}" for serial in range(3, 6)]  # the stack's 5 members
+    assert rest["next_page_token"] == ""
+    found = json.loads(clearing_admin(root, "catalog", "show", "440100", "--search", "阿莫西林", "--json").stdout)
+    assert found["items"] and all("阿莫西林" in item["name"] for item in found["items"])
+    code = found["items"][0]["local_code"]
+    by_code = json.loads(clearing_admin(root, "catalog", "show", "440100", "--code", code, "--json").stdout)
+    assert {item["local_code"] for item in by_code["items"]} == {code} and by_code["version"] == found["version"]
+    one_error_line(clearing_admin(root, "members", "list", "999999"), "REGION", "999999")
+    one_error_line(clearing_admin(root, "members", "list", "4401"), "REGION")
+    one_error_line(clearing_admin(root, "catalog", "show", "999999", "--code", code), "REGION", "999999")
+    one_error_line(clearing_admin(root, "catalog", "show", "440100"), "--code", "--search")
+    one_error_line(clearing_admin(root, "catalog", "show", "440100", "--search", "x", "--on", "2026-02-30"), "on_date")
