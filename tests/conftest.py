@@ -155,7 +155,7 @@ SERVICES = {
 REGION_CODE = re.compile(r"[0-9]{6}")
 TREATING_OPERATOR_CALLS = frozenset({"ImportCatalogue", "ListPayouts", "ClosePayoutMonth", "Reconcile"})
 # Insured-agency calls an operator makes (member data); every other one is the clearing house's.
-INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember"})
+INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember", "ListMembers"})
 
 
 class RoutedStream:

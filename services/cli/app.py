@@ -210,6 +210,52 @@ def catalog_import(
     print(f"region {region}: version {answer.version} in force, {answer.row_count} rows, sha256 {answer.sha256}")
 
 
+members_app = sub_app("An insured region's members, as an operator may see them (no names, ID numbers masked).")
+app.add_typer(members_app, name="members")
+
+
+@members_app.command("list")
+def members_list(
+    region: Annotated[str, typer.Argument(help="Insured region whose agency lists its members.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Members per page.")] = 20,
+    after: Annotated[str, typer.Option("--after", help="The member id a previous page ended with (its `more:` hint).")]
+        = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """A page of the region's members by member id: scheme, filings, the ID number masked — the member ids a
+    HIS admits patients under (docs/his-integration.md)."""
+    from services.cli import lookup_view
+
+    answer = lookup_view.list_members(config, region, limit, after)
+    if as_json:
+        output.print_json(lookup_view.members_json(answer))
+    else:
+        lookup_view.show_members(output.console(), region, answer)
+
+
+@catalog_app.command("show")
+def catalog_show(
+    region: Annotated[str, typer.Argument(help="Treating region whose catalogue in force is searched.")],
+    code: Annotated[str | None, typer.Option("--code", help="A local code: every row of it, over time.")] = None,
+    search: Annotated[str | None, typer.Option(
+        "--search", help="Text in the names (case-insensitive), or the start of a local or national code.")] = None,
+    on: Annotated[str, typer.Option("--on", help="Only the rows valid that day (YYYY-MM-DD); default: every row.")]
+        = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Rows at most.")] = 50,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Look codes up in the region's catalogue in force (就医地目录): what a bill line's `code` may be."""
+    from services.cli import lookup_view
+
+    answer = lookup_view.search_catalogue(config, region, code, search, on, limit)
+    if as_json:
+        output.print_json(lookup_view.catalogue_json(answer))
+    else:
+        lookup_view.show_catalogue(output.console(), region, answer)
+
+
 @stack_app.command("up")
 def stack_up(
     work_dir: Annotated[Path, typer.Option("--dir", help="Where the database, logs and config live.")] = online.STACK_DIR,
