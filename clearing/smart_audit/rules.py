@@ -89,17 +89,19 @@ def line_findings(
     """SEX, AGE, LEVEL, DAYQTY, BEDDAYS, EXCL and IDLE: what the bill, the catalogue and the knowledge base show."""
     if member.birth_date > bill.admitted_on:
         raise InvalidField("member.birth_date", "is after the stay's admission")
-    lines = sorted(bill.lines, key=line_key)
-    audited = [item for item in (audited_line(line, catalogue, knowledge) for line in lines) if item is not None]
+    keys = {line.line_id: line_key(line) for line in bill.lines}  # line ids are unique in a bill
+    lines = sorted(bill.lines, key=lambda line: keys[line.line_id])
+    resolved = {line.line_id: audited_line(line, catalogue, knowledge) for line in lines}
+    audited = [item for item in resolved.values() if item is not None]  # in line order
     findings: list[Finding] = []
     checks = (
         (RuleId.SEX, lambda rule: per_line(rule, audited, sex_violation(member))),
         (RuleId.AGE, lambda rule: per_line(rule, audited, age_violation(member))),
         (RuleId.LEVEL, lambda rule: per_line(rule, audited, level_violation(bill.hospital_level))),
-        (RuleId.DAYQTY, lambda rule: day_quantity(rule, audited)),
+        (RuleId.DAYQTY, lambda rule: by_first_line(day_quantity(rule, audited), keys)),
         (RuleId.BEDDAYS, lambda rule: bed_days(rule, audited, stay_days(bill.admitted_on, bill.discharged_on))),
-        (RuleId.EXCL, lambda rule: exclusive_groups(rule, audited)),
-        (RuleId.IDLE, lambda rule: idle_stay(rule, bill, lines, catalogue, knowledge)),
+        (RuleId.EXCL, lambda rule: by_first_line(exclusive_groups(rule, audited), keys)),
+        (RuleId.IDLE, lambda rule: idle_stay(rule, bill, lines, resolved)),
     )
     for rule_id, check in checks:
         settings = library.settings(rule_id)
@@ -213,7 +215,7 @@ def day_quantity(settings: RuleSettings, audited: Sequence[AuditedLine]) -> list
             settings, amount_fen, supplying, [line for line in lines if line not in supplying],
             f"{item_text(items[0])} on {day}: {format_qty(total_e4)} charged, at most {format_qty(limit_e4)} a day; "
             f"excess {format_qty(total_e4 - limit_e4)}"))
-    return sorted(findings, key=first_line_key(audited))
+    return findings
 
 
 def bed_days(settings: RuleSettings, audited: Sequence[AuditedLine], days: int) -> list[Finding]:
@@ -253,20 +255,22 @@ def exclusive_groups(settings: RuleSettings, audited: Sequence[AuditedLine]) -> 
             settings, sum(line.amount_fen for line in violating), violating, involved,
             f"group {group} on {day}: codes {', '.join(sorted(by_code))} charged; kept {kept} "
             f"(the largest amount that day, {by_code[kept]} fen)"))
-    return sorted(findings, key=first_line_key(audited))
+    return findings
 
 
-def first_line_key(audited: Sequence[AuditedLine]):  # noqa: ANN201 - Finding → sort key
+def by_first_line(findings: list[Finding], keys: dict[str, LineKey]) -> list[Finding]:
     """Findings of one rule are ordered by their first line involved (violating or involved), in line order."""
-    keys = {item.line.line_id: line_key(item.line) for item in audited}
-    return lambda item: min(keys[line_id] for line_id in item.violating_line_ids + item.involved_line_ids)
+    if len(findings) < 2:
+        return findings
+    return sorted(findings, key=lambda item: min(keys[line_id]
+                                                 for line_id in item.violating_line_ids + item.involved_line_ids))
 
 
 # ---- AUD-IDLE --------------------------------------------------------------------------------------------
 
 
-def idle_stay(settings: RuleSettings, bill: Bill, lines: Sequence[BillLine], catalogue: Catalogue,
-              knowledge: KnowledgeBase) -> list[Finding]:
+def idle_stay(settings: RuleSettings, bill: Bill, lines: Sequence[BillLine],
+              resolved: dict[str, AuditedLine | None]) -> list[Finding]:
     """AUD-IDLE (挂床住院): the share of stay days on which only bed-day or exclusive-group items are charged.
 
     Days run from admitted_on to discharged_on − 1 (a same-day stay: that one day). A day with no line is not
@@ -281,7 +285,7 @@ def idle_stay(settings: RuleSettings, bill: Bill, lines: Sequence[BillLine], cat
     idle = 0
     for offset in range(days):  # bounded by STAY_DAYS_MAX
         day_lines = by_day.get(bill.admitted_on + timedelta(days=offset), [])
-        if day_lines and all(is_bed_or_group(line, catalogue, knowledge) for line in day_lines):
+        if day_lines and all(is_bed_or_group(resolved[line.line_id]) for line in day_lines):
             idle += 1
     if idle * BP_WHOLE <= settings.share_bp * days:
         return []
@@ -290,8 +294,7 @@ def idle_stay(settings: RuleSettings, bill: Bill, lines: Sequence[BillLine], cat
                     f"(more than {settings.share_bp} bp of the stay)")]
 
 
-def is_bed_or_group(line: BillLine, catalogue: Catalogue, knowledge: KnowledgeBase) -> bool:
-    item = audited_line(line, catalogue, knowledge)
+def is_bed_or_group(item: AuditedLine | None) -> bool:
     return item is not None and item.facts is not None and (item.facts.bed_day or bool(item.facts.exclusive_group))
 
 
