@@ -67,3 +67,38 @@ def test_command_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "kb.csv"
     assert datagen_main(["knowledge", "--seed", str(SEED), "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == knowledge_csv_text(SEED)
+
+
+def test_generated_libraries_audit_a_real_regional_catalogue() -> None:
+    """The demo knowledge base on the demo catalogue of 广州 440100: a doubled nursing grade and a bed-day too many
+    are found through the region's own local codes."""
+    import csv
+    import io
+    from datetime import date
+
+    from clearing.bill import make_bill, make_line
+    from clearing.catalogue import parse_catalogue_csv
+    from clearing.smart_audit.library import RuleId, parse_rule_library
+    from clearing.smart_audit.model import MemberFacts
+    from clearing.smart_audit.rules import audit_stay
+    from services.datagen.catalogue import CATALOGUE_COLUMNS
+
+    rows = generate_catalogue_rows("440100", SEED)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CATALOGUE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    catalogue = parse_catalogue_csv(text.getvalue(), "440100")
+    day = date(2026, 3, 2)
+
+    def local(national_code: str) -> str:
+        return next(row.local_code for row in catalogue.rows_for_national(national_code, day))
+
+    lines = (make_line(0, "1", local(NURSING_CODES[0]), "1", 2000, 2000, "2026-03-02"),  # Ⅰ级 20.00
+             make_line(1, "2", local(NURSING_CODES[1]), "1", 1500, 1500, "2026-03-02"),  # Ⅱ级 15.00: violates
+             make_line(2, "3", local(BED_CODES[0]), "3", 5000, 15000, "2026-03-01"))  # 3 bed-days, stay of 2
+    stay = make_bill("440100", "H44010000001", 3, "2026-03-01", "2026-03-03", False, ["J18.9"], lines)
+    result = audit_stay(stay, catalogue, parse_knowledge_base(knowledge_csv_text(SEED)), parse_rule_library(""),
+                        MemberFacts("F", date(1960, 1, 1)))
+    assert [(item.rule_id, item.amount_fen, item.violating_line_ids) for item in result.findings] == [
+        (RuleId.BEDDAYS, 5000, ("3",)), (RuleId.EXCL, 1500, ("2",))]
