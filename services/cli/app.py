@@ -55,9 +55,15 @@ payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付
 app.add_typer(payouts_app, name="payouts")
 certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (docs/security.md).")
 app.add_typer(certs_app, name="certs")
-audit_app = sub_app("The operator audit log: every operator call, recorded at the party that served it "
-                    "(docs/security.md).")
+# `audit` is both the offline smart audit (智能审核, SPEC §12.4: the group's own options, no subcommand) and the
+# group of the operator audit log's `show` (docs/security.md); see `audit_command`.
+audit_app = typer.Typer(
+    help="Smart audit of one stay, offline (智能审核; docs/smart-audit.md): give --catalog, --kb, "
+         "--rules, --member and --bill. Subcommands: the operator audit log (docs/security.md).",
+    no_args_is_help=True, add_completion=False, invoke_without_command=True)
 app.add_typer(audit_app, name="audit")
+rules_app = sub_app("Smart-audit rule libraries (规则库, TOML; docs/smart-audit.md).")
+app.add_typer(rules_app, name="rules")
 
 
 @app.callback()
@@ -580,6 +586,49 @@ def certs_show(directory: CertDirArgument) -> None:
     from services.cli import certs_view
 
     certs_view.show(directory)
+
+
+@audit_app.callback()
+def audit_command(
+    ctx: typer.Context,
+    catalog: Annotated[Path | None, typer.Option(
+        "--catalog", help="Treating region's catalogue CSV (the format `catalog import` takes).")] = None,
+    kb: Annotated[Path | None, typer.Option(
+        "--kb", help="Knowledge base CSV (知识库; `python -m services.datagen knowledge` writes one).")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="Rule library TOML (规则库; services/regions/audit_rules/).")] = None,
+    member: Annotated[Path | None, typer.Option(
+        "--member", help="Member JSON as for `quote`, plus \"sex\" (M/F) and \"birth_date\".")] = None,
+    bill: Annotated[Path | None, typer.Option("--bill", help="The bill JSON, as for `quote`.")] = None,
+    history: Annotated[Path | None, typer.Option(
+        "--history", help="The member's other live stays: a JSON list of {settlement_id, admitted_on, "
+                          "discharged_on, diagnoses}. Default: none.")] = None,
+) -> None:
+    """Audit one stay offline (SPEC §12.4): print the findings as JSON; persists nothing. With a subcommand
+    (`show`), the operator audit log instead."""
+    given = {"--catalog": catalog, "--kb": kb, "--rules": rules, "--member": member, "--bill": bill,
+             "--history": history}
+    if ctx.invoked_subcommand is not None:
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise offline.InputError(stray[0], f"belongs to the offline audit, not to `audit {ctx.invoked_subcommand}`")
+        return
+    for name, value in given.items():
+        if value is None and name != "--history":
+            raise offline.InputError(name, "is required for the offline audit (or give a subcommand, e.g. show)")
+    from services.cli import smart_audit_offline
+
+    output.print_json(smart_audit_offline.audit_files(catalog, kb, rules, member, bill, history))
+
+
+@rules_app.command("validate")
+def rules_validate(
+    files: Annotated[list[Path], typer.Argument(help="Rule-library TOML files (one per region).")],
+) -> None:
+    """Parse rule libraries; show each one's version and the nine rules' settings."""
+    from services.cli import smart_audit_offline
+
+    smart_audit_offline.show_rule_libraries(output.console(), smart_audit_offline.load_rule_libraries(files))
 
 
 @audit_app.command("show")
