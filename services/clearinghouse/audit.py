@@ -18,8 +18,8 @@ import asyncpg
 
 UNBALANCED_TRANSACTIONS_SQL = """
 SELECT t.tx_id, t.settlement_id, t.kind, coalesce(sum(p.amount_fen), 0)::bigint AS total, count(p.account) AS postings
-FROM ledger_transactions t LEFT JOIN ledger_postings p USING (tx_id)
-GROUP BY t.tx_id HAVING coalesce(sum(p.amount_fen), 0) <> 0 OR count(p.account) = 0
+FROM ledger_transactions t LEFT JOIN ledger_postings p USING (insured_region, clearing_month, tx_id)
+GROUP BY t.insured_region, t.clearing_month, t.tx_id HAVING coalesce(sum(p.amount_fen), 0) <> 0 OR count(p.account) = 0
 ORDER BY t.tx_id
 """
 
@@ -42,9 +42,9 @@ recomputed AS (
            sum(cancels)::int AS cancels, sum(fund_pay_fen)::bigint AS fund_pay_fen
     FROM moves GROUP BY 1, 2, 3),
 posted AS (
-    SELECT t.clearing_month, split_part(p.account, '/', 4) AS insured_region,
+    SELECT p.clearing_month, split_part(p.account, '/', 4) AS insured_region,
            split_part(p.account, '/', 2) AS treating_region, sum(p.amount_fen)::bigint AS fund_pay_fen
-    FROM ledger_postings p JOIN ledger_transactions t USING (tx_id)
+    FROM ledger_postings p
     WHERE p.account LIKE 'treating/%/receivable/%'
     GROUP BY 1, 2, 3)
 SELECT clearing_month, insured_region, treating_region, r.settlements AS recomputed_settlements,

@@ -11,6 +11,10 @@ from clearing.ledger import Posting
 from clearing.reconcile import DayKey
 from services.common.ledger_sql import insert_transaction
 
+# Every leg is kept with its journal's insured region and month (migration 0014): the journal's partition, and
+# its shard once distributed by insured region (docs/architecture.md).
+LEG_COLUMNS = ("insured_region", "clearing_month")
+
 
 async def latest_catalogues(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
@@ -108,7 +112,8 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
     if not postings:
         return None
     return await insert_transaction(
-        conn, {"settlement_id": UUID(settlement_id), "kind": kind, "clearing_month": clearing_month}, postings)
+        conn, {"settlement_id": UUID(settlement_id), "kind": kind, "clearing_month": clearing_month,
+               "insured_region": insured_region}, postings, LEG_COLUMNS)
 
 
 async def lock_aggregates_for_posting(conn: asyncpg.Connection) -> None:
@@ -180,8 +185,10 @@ async def set_prepayment_terms(conn: asyncpg.Connection, insured_region: str, re
         "WHERE insured_region = $1", insured_region, required_fen, threshold_bp, topup_requested_fen, months)
 
 
-async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tuple[Posting, ...]) -> int:
-    return await insert_transaction(conn, {"kind": "topup", "clearing_month": clearing_month}, postings)
+async def post_topup(conn: asyncpg.Connection, clearing_month: str, insured_region: str,
+                     postings: tuple[Posting, ...]) -> int:
+    return await insert_transaction(conn, {"kind": "topup", "clearing_month": clearing_month,
+                                           "insured_region": insured_region}, postings, LEG_COLUMNS)
 
 
 async def recent_outflows(conn: asyncpg.Connection, months_max: int) -> tuple[list[str], dict[str, list[int]]]:
@@ -206,7 +213,8 @@ async def post_clearing(conn: asyncpg.Connection, booking_month: str, cleared_mo
                         postings: tuple[Posting, ...]) -> int:
     """Append a region's clearing of `cleared_month`, booked in the open month it is committed in."""
     return await insert_transaction(conn, {"kind": "clearing", "clearing_month": booking_month,
-                                           "cleared_month": cleared_month, "cleared_region": region}, postings)
+                                           "cleared_month": cleared_month, "cleared_region": region,
+                                           "insured_region": region}, postings, LEG_COLUMNS)
 
 
 async def insert_month_clearing(conn: asyncpg.Connection, month: str, region: str, net_fen: int, tx_id: int | None,
