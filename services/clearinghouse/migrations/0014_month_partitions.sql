@@ -83,6 +83,9 @@ BEGIN
         ELSIF item.parent = 'claims' THEN
             EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
                            'EXECUTE FUNCTION claims_refuse_truncate()', name || '_no_truncate', name);
+        ELSIF item.parent = 'statement_lines' THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                           'EXECUTE FUNCTION statement_lines_refuse_change()', name || '_no_truncate', name);
         END IF;
         created := created + 1;
     END LOOP;
@@ -298,3 +301,97 @@ CREATE TRIGGER claims_move_aggregates AFTER INSERT OR UPDATE OR DELETE ON claims
 CREATE TRIGGER claims_no_truncate BEFORE TRUNCATE ON claims
     FOR EACH STATEMENT EXECUTE FUNCTION claims_refuse_truncate();
 -- The TRUNCATE triggers of the partitions made above were made by ensure_month_partition with them.
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Statement lines: a month's settlements, cancels and reversals, in the month they clear in
+-- ---------------------------------------------------------------------------------------------------------
+
+-- A statement (SPEC §7) lists the claims that settle in its month (clearing_month) and those undone in it
+-- (undo_month). Claims are partitioned by settlement day, which neither month follows (a claim pending over
+-- midnight, a cancel months later), so the statement read every claims partition. Each settlement and each undo
+-- is now also written, by the claims trigger below and in the same database transaction, as a line of its
+-- month's partition here: a statement and a year's totals read their months' partitions only. The lines are
+-- the claim's fields when it settled, which the claims trigger of 0008 then keeps fixed; insert-only.
+CREATE TABLE statement_lines (
+    month           text NOT NULL,
+    insured_region  text NOT NULL,
+    settlement_id   uuid NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('settlement', 'cancel', 'reversal')),
+    committed_at    timestamptz,
+    treating_region text NOT NULL,
+    hospital_code   text NOT NULL,
+    admitted_on     date,
+    discharged_on   date,
+    total_fen       bigint,
+    hifp_fen        bigint,
+    hifmi_fen       bigint,
+    maf_fen         bigint,
+    fund_pay_fen    bigint,
+    psn_pay_fen     bigint,
+    PRIMARY KEY (insured_region, month, settlement_id, kind)
+) PARTITION BY RANGE (month);
+CREATE INDEX statement_lines_treating ON statement_lines (month, treating_region);
+
+CREATE OR REPLACE FUNCTION month_partitioned_tables() RETURNS TABLE (parent text, by_day boolean)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('claims', true), ('ledger_transactions', false), ('ledger_postings', false), ('requests', false),
+           ('statement_lines', false)
+$$;
+
+CREATE FUNCTION claims_write_statement_lines() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_settled boolean := TG_OP = 'UPDATE' AND OLD.clearing_month IS NOT NULL
+                           AND OLD.status IN ('settled', 'cancelled', 'reversed');
+    new_settled boolean := NEW.clearing_month IS NOT NULL AND NEW.status IN ('settled', 'cancelled', 'reversed');
+    old_undone  boolean := old_settled AND OLD.status IN ('cancelled', 'reversed');
+    new_undone  boolean := new_settled AND NEW.status IN ('cancelled', 'reversed');
+BEGIN
+    IF new_settled AND NOT old_settled THEN
+        INSERT INTO statement_lines VALUES (NEW.clearing_month, NEW.insured_region, NEW.settlement_id, 'settlement',
+            NEW.settled_at, NEW.treating_region, NEW.hospital_code, NEW.admitted_on, NEW.discharged_on, NEW.total_fen,
+            NEW.hifp_fen, NEW.hifmi_fen, NEW.maf_fen, NEW.fund_pay_fen, NEW.psn_pay_fen);
+    END IF;
+    IF new_undone AND NOT old_undone THEN
+        INSERT INTO statement_lines VALUES (NEW.undo_month, NEW.insured_region, NEW.settlement_id,
+            CASE NEW.status WHEN 'cancelled' THEN 'cancel' ELSE 'reversal' END,
+            coalesce(NEW.cancelled_at, NEW.reversed_at), NEW.treating_region, NEW.hospital_code, NEW.admitted_on,
+            NEW.discharged_on, NEW.total_fen, NEW.hifp_fen, NEW.hifmi_fen, NEW.maf_fen, NEW.fund_pay_fen,
+            NEW.psn_pay_fen);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION statement_lines_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'statement lines are insert-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+-- Every month with partitions gets its statement lines' one, as does every month a claim clears or is undone in.
+SELECT ensure_month_partition(month) FROM (
+    SELECT month FROM month_partitions()
+    UNION SELECT clearing_month FROM claims WHERE clearing_month IS NOT NULL
+    UNION SELECT undo_month FROM claims WHERE undo_month IS NOT NULL) AS months
+ORDER BY month;
+
+-- The lines of the claims of before, as the statement query of before read them from the claims.
+INSERT INTO statement_lines
+SELECT c.clearing_month, c.insured_region, c.settlement_id, 'settlement', c.settled_at, c.treating_region,
+       c.hospital_code, c.admitted_on, c.discharged_on, c.total_fen, c.hifp_fen, c.hifmi_fen, c.maf_fen,
+       c.fund_pay_fen, c.psn_pay_fen
+FROM claims c WHERE c.clearing_month IS NOT NULL AND c.status IN ('settled', 'cancelled', 'reversed')
+UNION ALL
+SELECT c.undo_month, c.insured_region, c.settlement_id, CASE c.status WHEN 'cancelled' THEN 'cancel' ELSE 'reversal' END,
+       coalesce(c.cancelled_at, c.reversed_at), c.treating_region, c.hospital_code, c.admitted_on, c.discharged_on,
+       c.total_fen, c.hifp_fen, c.hifmi_fen, c.maf_fen, c.fund_pay_fen, c.psn_pay_fen
+FROM claims c WHERE c.clearing_month IS NOT NULL AND c.undo_month IS NOT NULL AND c.status IN ('cancelled', 'reversed');
+
+CREATE TRIGGER claims_statement_lines AFTER INSERT OR UPDATE ON claims
+    FOR EACH ROW EXECUTE FUNCTION claims_write_statement_lines();
+CREATE TRIGGER statement_lines_by_claims_only BEFORE INSERT OR UPDATE OR DELETE ON statement_lines
+    FOR EACH ROW WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION refuse_direct_write();
+CREATE TRIGGER statement_lines_insert_only BEFORE UPDATE OR DELETE ON statement_lines
+    FOR EACH ROW EXECUTE FUNCTION statement_lines_refuse_change();
+CREATE TRIGGER statement_lines_no_truncate BEFORE TRUNCATE ON statement_lines
+    FOR EACH STATEMENT EXECUTE FUNCTION statement_lines_refuse_change();
