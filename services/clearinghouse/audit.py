@@ -8,6 +8,9 @@ a rule (empty = the rule holds) and is used by the tests and the fault harness a
   its obligation equals the ledger's postings to the treating regions' receivables in that month (a claim the
   funds pay nothing for counts, and posts nothing).
 
+A month archived (its partitions detached, services/clearinghouse/partitions.py) counts by what it added up to
+(archived_postings, archived_claim_moves: migration 0014).
+
 The database keeps most of this true by itself (migrations 0001, 0002, 0008); these queries check it after
 the fact, and would find what a bulk load with the triggers off (session_replication_role) left wrong.
 """
@@ -25,7 +28,10 @@ ORDER BY t.tx_id
 
 BALANCE_MISMATCHES_SQL = """
 SELECT coalesce(b.account, p.account) AS account, b.balance_fen, p.total FROM ledger_balances b
-FULL JOIN (SELECT account, sum(amount_fen)::bigint AS total FROM ledger_postings GROUP BY account) p USING (account)
+FULL JOIN (SELECT account, sum(amount_fen)::bigint AS total
+           FROM (SELECT account, amount_fen FROM ledger_postings
+                 UNION ALL SELECT account, amount_fen FROM archived_postings) AS kept
+           GROUP BY account) p USING (account)
 WHERE b.balance_fen IS DISTINCT FROM p.total
 ORDER BY 1
 """
@@ -36,7 +42,10 @@ WITH moves AS (
     FROM claims WHERE clearing_month IS NOT NULL AND status IN ('settled', 'cancelled', 'reversed')
     UNION ALL
     SELECT undo_month, insured_region, treating_region, 0, 1, -fund_pay_fen
-    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('cancelled', 'reversed')),
+    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('cancelled', 'reversed')
+    UNION ALL
+    SELECT clearing_month, insured_region, treating_region, settlements, cancels, fund_pay_fen
+    FROM archived_claim_moves),
 recomputed AS (
     SELECT clearing_month, insured_region, treating_region, sum(settlements)::int AS settlements,
            sum(cancels)::int AS cancels, sum(fund_pay_fen)::bigint AS fund_pay_fen
@@ -44,7 +53,8 @@ recomputed AS (
 posted AS (
     SELECT p.clearing_month, split_part(p.account, '/', 4) AS insured_region,
            split_part(p.account, '/', 2) AS treating_region, sum(p.amount_fen)::bigint AS fund_pay_fen
-    FROM ledger_postings p
+    FROM (SELECT clearing_month, account, amount_fen FROM ledger_postings
+          UNION ALL SELECT clearing_month, account, amount_fen FROM archived_postings) AS p
     WHERE p.account LIKE 'treating/%/receivable/%'
     GROUP BY 1, 2, 3)
 SELECT clearing_month, insured_region, treating_region, r.settlements AS recomputed_settlements,

@@ -9,7 +9,7 @@ there before its first day). A month a request only learns inside its transactio
 closed one) is ensured there, on that connection, and remembered only once that transaction is known to have
 committed it — `ensure` again after it — never on a rollback's word.
 
-Detaching (归档) a closed month's partitions: `detach_month` (and `clearing-admin month detach MONTH`).
+Archiving (归档) a closed, cleared month: `detach_month` (and `clearing-admin month detach MONTH`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import date
 import asyncpg
 
 from clearing.dates import next_month
+from clearing.errors import PreconditionFailed
 
 
 def month_of_day(day: date) -> str:
@@ -53,6 +54,8 @@ async def detachable_refusal(conn: asyncpg.Connection, month: str) -> str | None
     """Why `month`'s partitions cannot be detached, or None: the month must be closed and cleared (every region's
     clearing posted), no later month may be open with claims of its settlement days still pending, and nothing of
     it may still clear in an open month."""
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM month_partitions() WHERE month = $1)", month):
+        return f"month {month} has no partitions (archived already, or never written)"
     if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM month_closings WHERE month = $1)", month):
         return f"month {month} is open: only a closed month is detached"
     uncleared = await conn.fetchval(
@@ -75,9 +78,12 @@ async def detachable_refusal(conn: asyncpg.Connection, month: str) -> str | None
 
 
 async def detach_month(conn: asyncpg.Connection, month: str) -> list[str]:
-    """Detach `month`'s partitions (the caller has checked `detachable_refusal` in this transaction); returns their
-    names. They stay in the database as plain tables, to be dumped (pg_dump -t) and dropped by the operator."""
-    rows = await conn.fetch("SELECT parent, partition FROM month_partitions() WHERE month = $1 ORDER BY parent", month)
-    for row in rows:
-        await conn.execute(f'ALTER TABLE "{row["parent"]}" DETACH PARTITION "{row["partition"]}"')
-    return [row["partition"] for row in rows]
+    """Archive `month`: in one transaction, under the close lock (no post or close meanwhile), check it may go
+    (`detachable_refusal`: `PreconditionFailed` otherwise), keep what its rows add up to and detach its partitions;
+    returns their names. They stay in the database as plain tables, to be dumped (pg_dump -t) and dropped."""
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE clearing_aggregates IN SHARE ROW EXCLUSIVE MODE")
+        refusal = await detachable_refusal(conn, month)
+        if refusal is not None:
+            raise PreconditionFailed("month", refusal)
+        return [row[0] for row in await conn.fetch("SELECT archive_month($1)", month)]

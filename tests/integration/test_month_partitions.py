@@ -13,7 +13,10 @@ settlement day, the ledger, the request log and the statement lines by month.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -24,9 +27,9 @@ from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from clearing.reconcile import DayKey
-from services.clearinghouse import partitions, store
+from services.clearinghouse import audit, partitions, store
 from services.common.db import apply_migrations, create_pool, ensure_database
-from services.stack.config import dsn_for
+from services.stack.config import StackConfig, dsn_for
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "clearinghouse" / "migrations"
 TABLES = ("claims", "ledger_transactions", "ledger_postings", "requests", "statement_lines")
@@ -178,8 +181,6 @@ async def test_making_a_months_partitions_twice_at_once_makes_them_once(fresh):
         async with fresh.acquire() as conn, conn.transaction():
             return await conn.fetchval("SELECT ensure_month_partition('2027-03')")
 
-    import asyncio
-
     made = await asyncio.gather(*(make() for _ in range(3)))
     assert sorted(made) == [0, 0, len(TABLES)]
 
@@ -264,3 +265,76 @@ async def test_an_open_month_is_never_detached(fresh):
         assert refusal == "month 2026-02 is open: only a closed month is detached"
         assert {row["parent"] for row in await conn.fetch(
             "SELECT parent FROM month_partitions() WHERE month = '2026-02'")} == set(TABLES)
+
+
+async def test_a_closed_cleared_month_is_archived_and_the_ledger_still_adds_up(fresh):
+    async with fresh.acquire() as conn:
+        await conn.execute("SELECT ensure_month_partition(m) FROM unnest(array['2026-02', '2026-03']) m")
+        await settle(conn, await insert_claim(conn, "2026-02-10"), "2026-02", 700)
+        late = await insert_claim(conn, "2026-02-28")
+        await settle(conn, late, "2026-03", 300)  # settled after midnight: clears in March, kept in February's rows
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE clearing_aggregates IN SHARE ROW EXCLUSIVE MODE")
+            await conn.execute("INSERT INTO month_closings (month, response) VALUES ('2026-02', '')")
+        with pytest.raises(partitions.PreconditionFailed, match="closed but not cleared"):
+            await partitions.detach_month(conn, "2026-02")
+        await conn.execute("INSERT INTO month_clearings (month, region, net_fen, cleared_at) "
+                           "VALUES ('2026-02', $1, 0, now())", INSURED)
+        # A claim of February's days still clears in March, which is open: February stays.
+        with pytest.raises(partitions.PreconditionFailed, match="1 claims pending or clearing in an open month"):
+            await partitions.detach_month(conn, "2026-02")
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE clearing_aggregates IN SHARE ROW EXCLUSIVE MODE")
+            await conn.execute("INSERT INTO month_closings (month, response) VALUES ('2026-03', '')")
+        detached = await partitions.detach_month(conn, "2026-02")
+        left = await conn.fetchval("SELECT count(*) FROM month_partitions() WHERE month = '2026-02'")
+        claims = await conn.fetchval("SELECT count(*) FROM claims")
+        kept = await conn.fetchval("SELECT count(*) FROM claims_p2026_02")  # a plain table now, to dump and drop
+        mismatches = [await audit.balance_mismatches(conn), await audit.aggregate_mismatches(conn),
+                      await audit.unbalanced_transactions(conn)]
+        with pytest.raises(partitions.PreconditionFailed, match="no partitions"):
+            await partitions.detach_month(conn, "2026-02")
+    assert detached == [f"{table}_p2026_02" for table in sorted(TABLES)]
+    assert (left, claims, kept) == (0, 0, 2)
+    assert mismatches == [[], [], []]
+
+
+CLI = Path(sys.executable).parent / "clearing-admin"
+
+
+@pytest.fixture(scope="module")
+def stack_file(stack, tmp_path_factory) -> Path:  # noqa: ANN001
+    """A configuration file of the test stack, as `clearing-admin stack up` would write it."""
+    config = StackConfig(base_dsn=stack.config.base_dsn, database_prefix=stack.config.database_prefix,
+                         clearing_house_port=stack.clearing_house.port, his_port=stack.his.port,
+                         region_ports={region: running.port for region, running in stack.regions.items()},
+                         certs_dir=str(stack.certs_dir))
+    path = tmp_path_factory.mktemp("partitions-cli") / "stack.json"
+    config.save(path)
+    return path
+
+
+async def clearing_admin(*arguments: str) -> tuple[int, str, str]:
+    """Run the CLI while this process's event loop keeps serving the stack."""
+    process = await asyncio.create_subprocess_exec(str(CLI), *arguments, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE, env={**os.environ})
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_clearing_admin_month_detach_refuses_an_open_month_with_exit_2(stack, stack_file):
+    connection = await stack.connect("clearinghouse")
+    try:
+        month = await connection.fetchval("SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')")
+    finally:
+        await connection.close()
+    code, out, err = await clearing_admin("month", "detach", month, "--config", str(stack_file))
+    assert (code, out) == (2, "")
+    assert err == f"error: month: month {month} is open: only a closed month is detached\n"
+    code, out, err = await clearing_admin("month", "detach", "2026-13", "--config", str(stack_file))
+    assert code == 2 and err.startswith("error: month: ") and err.count("\n") == 1
+    connection = await stack.connect("clearinghouse")
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM month_partitions() WHERE month = $1", month) == len(TABLES)
+    finally:
+        await connection.close()

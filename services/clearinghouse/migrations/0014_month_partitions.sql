@@ -395,3 +395,63 @@ CREATE TRIGGER statement_lines_insert_only BEFORE UPDATE OR DELETE ON statement_
     FOR EACH ROW EXECUTE FUNCTION statement_lines_refuse_change();
 CREATE TRIGGER statement_lines_no_truncate BEFORE TRUNCATE ON statement_lines
     FOR EACH STATEMENT EXECUTE FUNCTION statement_lines_refuse_change();
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Archiving (归档) a closed month: its partitions detached, what they add up to kept
+-- ---------------------------------------------------------------------------------------------------------
+
+-- What a detached month's rows add up to, so the running balances and the month aggregates stay derivable from
+-- what is attached plus these (SPEC §6; services/clearinghouse/audit.py adds them in): per account, the
+-- month's postings; per cell, the moves of the claims of the month's settlement days (which may clear in a later
+-- month). Insert-only, written by archive_month only.
+CREATE TABLE archived_postings (
+    clearing_month text NOT NULL,
+    account        text NOT NULL,
+    amount_fen     bigint NOT NULL,
+    PRIMARY KEY (clearing_month, account)
+);
+CREATE TABLE archived_claim_moves (
+    settlement_month text NOT NULL,
+    clearing_month   text NOT NULL,
+    insured_region   text NOT NULL,
+    treating_region  text NOT NULL,
+    settlements      integer NOT NULL,
+    cancels          integer NOT NULL,
+    fund_pay_fen     bigint NOT NULL,
+    PRIMARY KEY (settlement_month, clearing_month, insured_region, treating_region)
+);
+CREATE TRIGGER archived_postings_insert_only BEFORE UPDATE OR DELETE ON archived_postings
+    FOR EACH ROW EXECUTE FUNCTION statement_lines_refuse_change();
+CREATE TRIGGER archived_claim_moves_insert_only BEFORE UPDATE OR DELETE ON archived_claim_moves
+    FOR EACH ROW EXECUTE FUNCTION statement_lines_refuse_change();
+
+-- Detach `month`'s partitions (the caller has checked the month may go: services/clearinghouse/partitions.py)
+-- and return their names; they stay in the database as plain tables until the operator has dumped and dropped
+-- them (docs/architecture.md "Archiving a month").
+CREATE FUNCTION archive_month(month text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    item record;
+BEGIN
+    INSERT INTO archived_postings (clearing_month, account, amount_fen)
+    SELECT p.clearing_month, p.account, sum(p.amount_fen) FROM ledger_postings p WHERE p.clearing_month = month
+    GROUP BY 1, 2;
+    INSERT INTO archived_claim_moves
+    SELECT month, m.clearing_month, m.insured_region, m.treating_region, sum(m.settlements), sum(m.cancels),
+           sum(m.fund_pay_fen)
+    FROM (SELECT c.clearing_month, c.insured_region, c.treating_region, 1 AS settlements, 0 AS cancels, c.fund_pay_fen
+          FROM claims c WHERE c.settlement_day >= (month || '-01')::date
+           AND c.settlement_day < (month_after(month) || '-01')::date
+           AND c.clearing_month IS NOT NULL AND c.status IN ('settled', 'cancelled', 'reversed')
+          UNION ALL
+          SELECT c.undo_month, c.insured_region, c.treating_region, 0, 1, -c.fund_pay_fen
+          FROM claims c WHERE c.settlement_day >= (month || '-01')::date
+           AND c.settlement_day < (month_after(month) || '-01')::date
+           AND c.clearing_month IS NOT NULL AND c.status IN ('cancelled', 'reversed')) AS m
+    GROUP BY 2, 3, 4;
+    FOR item IN SELECT p.parent, p.partition FROM month_partitions() p WHERE p.month = archive_month.month
+                ORDER BY p.parent LOOP
+        EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', item.parent, item.partition);
+        RETURN NEXT item.partition;
+    END LOOP;
+END;
+$$;
