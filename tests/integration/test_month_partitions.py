@@ -203,11 +203,15 @@ async def test_statement_reconciliation_and_balance_queries_read_one_partition(f
         balance = await explain(conn, "SELECT coalesce(sum(amount_fen), 0), count(*) FROM ledger_postings "
                                 "WHERE insured_region = $1 AND clearing_month = $2 AND tx_id = $3", INSURED, "2026-06",
                                 tx_id)
+        recomputed = await explain(conn, "SELECT split_part(account, '/', 4), sum(amount_fen) FROM ledger_postings "
+                                   "WHERE clearing_month = $1 AND account LIKE 'treating/%/receivable/%' GROUP BY 1",
+                                   "2026-06")
         totals = await explain(conn, f"SELECT count(*) FROM ({store.statement_entries_sql('= ANY($1::text[])')}) e",
                                ["2026-06", "2026-07"], INSURED)
     assert scanned(statement, "statement_lines") == {"statement_lines_p2026_06"}, statement
     assert scanned(day, "claims") == {"claims_p2026_06"}, day
     assert scanned(balance, "ledger_postings") == {"ledger_postings_p2026_06"}, balance
+    assert scanned(recomputed, "ledger_postings") == {"ledger_postings_p2026_06"}, recomputed
     assert scanned(totals, "statement_lines") == {"statement_lines_p2026_06", "statement_lines_p2026_07"}, totals
 
 
