@@ -468,7 +468,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         """Mirror the claim's settlement transaction, clearing in the month the undo is committed in
         (SPEC §7 adjustment) or the next open one."""
         settlement_id = str(claim["settlement_id"])
-        original = await ledger_sql.postings_of(conn, settlement_id, "settlement")
+        original = await ledger_sql.postings_of(conn, settlement_id, "settlement", store.LEG_COLUMNS)
         await store.lock_aggregates_for_posting(conn)
         month = clearing_month(committed_at)
         month = first_open_month(month, await store.closed_months_from(conn, month))

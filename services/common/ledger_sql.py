@@ -33,9 +33,13 @@ async def insert_transaction(conn: asyncpg.Connection, columns: dict[str, Any], 
         *columns.values(), [posting.account for posting in postings], [posting.amount_fen for posting in postings])
 
 
-async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str) -> tuple[Posting, ...]:
-    """The legs of a settlement's transaction of `kind` (settlement, cancel, reversal), by account."""
+async def postings_of(conn: asyncpg.Connection, settlement_id: str, kind: str,
+                      leg_columns: tuple[str, ...] = ()) -> tuple[Posting, ...]:
+    """The legs of a settlement's transaction of `kind` (settlement, cancel, reversal), by account. `leg_columns`
+    (those `insert_transaction` copied onto the legs) join the legs by their journal's whole key: the clearing
+    house's legs are found by (insured region, month, tx_id), its key, not by tx_id alone."""
     rows = await conn.fetch(
-        "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "SELECT p.account, p.amount_fen FROM ledger_postings p JOIN ledger_transactions t "
+        f"USING ({', '.join((*leg_columns, 'tx_id'))}) "
         "WHERE t.settlement_id = $1 AND t.kind = $2 ORDER BY p.account", UUID(settlement_id), kind)
     return tuple(Posting(row["account"], row["amount_fen"]) for row in rows)

@@ -215,7 +215,6 @@ CREATE UNIQUE INDEX ledger_transactions_one_clearing
     ON ledger_transactions (insured_region, clearing_month, cleared_month, cleared_region) WHERE kind = 'clearing';
 
 ALTER TABLE ledger_postings ADD PRIMARY KEY (insured_region, clearing_month, tx_id, account);
-CREATE INDEX ledger_postings_account ON ledger_postings (account);
 
 ALTER TABLE requests ADD PRIMARY KEY (insured_region, month, request_id);
 CREATE INDEX requests_request_id ON requests (request_id);
