@@ -4,7 +4,7 @@ claims (by settlement day), ledger_transactions, ledger_postings and requests (b
 month. A row of a month without its partition is refused by Postgres, so a month's partitions are made before
 anything is written into it: `MonthPartitions.ensure` runs `ensure_month_partition` for the months a request
 will write — in a short transaction of its own, since making a partition locks its parent table until the
-transaction ends — and remembers the months it made (with the month after each: the partitions of a month are
+transaction ends — and remembers the months it made (with the month after the latest: the partitions of a month are
 there before its first day). A month a request only learns inside its transaction (the first open month after a
 closed one) is ensured there, on that connection, and remembered only once that transaction is known to have
 committed it — `ensure` again after it — never on a rollback's word.
@@ -34,11 +34,12 @@ class MonthPartitions:
         self.ready: set[str] = set()
 
     async def ensure(self, *months: str) -> None:
-        """Make the partitions of `months` (and of the month after each), in a transaction of their own."""
+        """Make the partitions of `months`, and of the month after the latest of them (the current month's
+        next: it exists before its first day), in a transaction of their own."""
         missing = sorted({month for month in months if month not in self.ready})
         if not missing:
             return
-        wanted = sorted({*missing, *(next_month(month) for month in missing)})
+        wanted = sorted({*missing, next_month(max(months))} - self.ready)
         async with self.pool.acquire() as conn:
             await conn.execute("SELECT ensure_month_partition(month) FROM unnest($1::text[]) AS month", wanted)
         self.ready.update(wanted)
