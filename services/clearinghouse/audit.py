@@ -8,6 +8,8 @@ a rule (empty = the rule holds) and is used by the tests and the fault harness a
   its obligation equals the ledger's postings to the treating regions' receivables in that month (a claim the
   funds pay nothing for counts, and posts nothing).
 
+* every statement line equals the claim's settlement or undo it stands for, in the month it clears in.
+
 A month archived (its partitions detached, services/clearinghouse/partitions.py) counts by what it added up to
 (archived_postings, archived_claim_moves: migration 0014).
 
@@ -67,6 +69,25 @@ WHERE (r.settlements, r.cancels, r.fund_pay_fen) IS DISTINCT FROM (a.settlements
 ORDER BY 1, 2, 3
 """
 
+# The statement lines (migration 0014) are the claims' settlements and undos, each in the month it clears in.
+LINE_FIELDS = ("insured_region", "committed_at", "treating_region", "hospital_code", "admitted_on", "discharged_on",
+               "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen")
+CLAIM_FIELDS = ", ".join(name for name in LINE_FIELDS if name != "committed_at")
+STATEMENT_LINE_MISMATCHES_SQL = f"""
+WITH expected AS (
+    SELECT clearing_month AS month, settlement_id, 'settlement' AS kind, settled_at AS committed_at, {CLAIM_FIELDS}
+    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('settled', 'cancelled', 'reversed')
+    UNION ALL
+    SELECT undo_month, settlement_id, CASE status WHEN 'cancelled' THEN 'cancel' ELSE 'reversal' END,
+           coalesce(cancelled_at, reversed_at), {CLAIM_FIELDS}
+    FROM claims WHERE clearing_month IS NOT NULL AND undo_month IS NOT NULL AND status IN ('cancelled', 'reversed'))
+SELECT month, settlement_id, kind FROM expected e FULL JOIN statement_lines l USING (month, settlement_id, kind)
+WHERE ({", ".join(f"e.{name}" for name in LINE_FIELDS)}) IS DISTINCT FROM ({", ".join(f"l.{name}" for name in LINE_FIELDS)})
+  -- once a month is archived, a line or a claim may be detached while the other is not: compare pairs only
+  AND NOT ((e.kind IS NULL OR l.kind IS NULL) AND EXISTS (SELECT 1 FROM archived_claim_moves))
+ORDER BY 1, 2, 3
+"""
+
 
 async def unbalanced_transactions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(UNBALANCED_TRANSACTIONS_SQL)
@@ -78,3 +99,7 @@ async def balance_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 async def aggregate_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(AGGREGATE_MISMATCHES_SQL)
+
+
+async def statement_line_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(STATEMENT_LINE_MISMATCHES_SQL)

@@ -82,11 +82,13 @@ async def test_month_aggregates_equal_a_recomputation_from_the_claims_and_the_po
     connection = await settled.connect("clearinghouse")
     try:
         mismatches = await audit.aggregate_mismatches(connection)
+        line_mismatches = await audit.statement_line_mismatches(connection)
         cells = await connection.fetchval("SELECT count(*) FROM clearing_aggregates")
     finally:
         await connection.close()
     assert cells > 0
     assert mismatches == []
+    assert line_mismatches == []  # the statement lines the claims trigger wrote (0014)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,6 +392,7 @@ async def test_a_claim_the_funds_pay_nothing_for_posts_nothing_but_counts_in_its
                                                                                   year=private.month[:4]))
     assert (year.totals.closed_months, year.totals.entries_as_insured, year.totals.owed_by_fen) == (1, 6, paid_fen)
     assert await audit.aggregate_mismatches(connection) == []
+    assert await audit.statement_line_mismatches(connection) == []
     assert await audit.unbalanced_transactions(connection) == []
     assert await audit.balance_mismatches(connection) == []
 
@@ -542,6 +545,8 @@ async def test_the_migration_takes_over_a_ledger_written_before_it(database, tmp
             validated = await connection.fetchval("SELECT convalidated FROM pg_constraint "
                                                   "WHERE conname = 'ledger_postings_amount_nonzero'")
             mismatches = await audit.aggregate_mismatches(connection)
+            line_mismatches = await audit.statement_line_mismatches(connection)  # 0014's lines of the claims of before
+            lines = await connection.fetchval("SELECT count(*) FROM statement_lines")
             with pytest.raises(asyncpg.CheckViolationError, match="ledger_postings_amount_nonzero"):
                 async with connection.transaction():
                     await insert_transaction(connection, [("x/a", 0), ("x/b", 0)], "2026-05")
@@ -561,3 +566,4 @@ async def test_the_migration_takes_over_a_ledger_written_before_it(database, tmp
     assert undo_months == {ids[0]: None, ids[1]: "2026-04", ids[2]: None}
     assert validated is False  # the zero legs stay; new ones are refused all the same
     assert mismatches == []  # the old aggregates are exactly what the claims trigger would have made
+    assert (line_mismatches, lines) == ([], 4)  # three settlements, one cancel

@@ -252,6 +252,11 @@ async def test_a_claim_settled_before_midnight_and_retried_after_it_keeps_one_ke
     logged = await conn.fetch("SELECT tableoid::regclass::text, insured_region, month FROM requests "
                               "WHERE request_id = $1", uuid.UUID(cancel_id))
     assert [tuple(row) for row in logged] == [("requests_p2026_06", INSURED, "2026-06")]
+    lines = [tuple(row) for row in await conn.fetch(
+        "SELECT tableoid::regclass::text, kind FROM statement_lines WHERE settlement_id = $1 ORDER BY month",
+        uuid.UUID(settlement_id))]
+    assert lines == [("statement_lines_p2026_06", "settlement"), ("statement_lines_p2026_07", "cancel")]
+    assert await audit.statement_line_mismatches(conn) == []
     undo = await conn.fetchval("SELECT undo_month FROM claims WHERE settlement_id = $1", uuid.UUID(settlement_id))
     assert undo == "2026-07"  # the cancel itself clears in the month it was committed in
 
@@ -295,12 +300,12 @@ async def test_a_closed_cleared_month_is_archived_and_the_ledger_still_adds_up(f
         claims = await conn.fetchval("SELECT count(*) FROM claims")
         kept = await conn.fetchval("SELECT count(*) FROM claims_p2026_02")  # a plain table now, to dump and drop
         mismatches = [await audit.balance_mismatches(conn), await audit.aggregate_mismatches(conn),
-                      await audit.unbalanced_transactions(conn)]
+                      await audit.unbalanced_transactions(conn), await audit.statement_line_mismatches(conn)]
         with pytest.raises(partitions.PreconditionFailed, match="no partitions"):
             await partitions.detach_month(conn, "2026-02")
     assert detached == [f"{table}_p2026_02" for table in sorted(TABLES)]
     assert (left, claims, kept) == (0, 0, 2)
-    assert mismatches == [[], [], []]
+    assert mismatches == [[], [], [], []]
 
 
 CLI = Path(sys.executable).parent / "clearing-admin"

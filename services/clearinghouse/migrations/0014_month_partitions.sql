@@ -1,6 +1,7 @@
 -- Month partitions (issue 11 item 6, SPEC §11): claims, the ledger and the request log are partitioned by month
 -- (declarative RANGE partitions), so a month's close, statement and reconciliation read one partition and an old,
--- closed month can be detached and archived (docs/architecture.md "Month partitions and sharding").
+-- closed month can be detached and archived (docs/architecture.md "Month partitions", "Sharding by insured
+-- region").
 --
 --   claims               by settlement_day (the treating agency's day, carried in the claim: a first try and its
 --                        retries know it, whatever time they reach here), key (insured_region, settlement_day,
@@ -11,6 +12,8 @@
 --                        region, key (insured_region, clearing_month, tx_id, account)
 --   requests             by `month`, the month the caller derives from what a first try and its retries both know
 --                        (services/clearinghouse/servicer.py request_key), key (insured_region, month, request_id)
+--   statement_lines      (new, below) by the month a settlement or its undo clears in, key (insured_region, month,
+--                        settlement_id, kind)
 --
 -- Every primary and unique key starts with the insured region and holds the month: Postgres needs the partition
 -- key in every unique key of a partitioned table, and Citus needs the distribution column (insured region) in
