@@ -35,13 +35,16 @@ class MonthPartitions:
 
     async def ensure(self, *months: str) -> None:
         """Make the partitions of `months`, and of the month after the latest of them (the current month's
-        next: it exists before its first day), in a transaction of their own."""
+        next: it exists before its first day), each in a transaction of its own: one that holds one parent's
+        lock and waits for nothing else can be in no deadlock."""
         missing = sorted({month for month in months if month not in self.ready})
         if not missing:
             return
         wanted = sorted({*missing, next_month(max(months))} - self.ready)
         async with self.pool.acquire() as conn:
-            await conn.execute("SELECT ensure_month_partition(month) FROM unnest($1::text[]) AS month", wanted)
+            for month in wanted:
+                for parent in [row[0] for row in await conn.fetch("SELECT missing_month_partitions($1)", month)]:
+                    await conn.execute("SELECT ensure_month_partition_of($1, $2)", parent, month)
         self.ready.update(wanted)
 
     async def ensure_within(self, conn: asyncpg.Connection, month: str) -> None:

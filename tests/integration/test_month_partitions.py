@@ -185,6 +185,30 @@ async def test_making_a_months_partitions_twice_at_once_makes_them_once(fresh):
     assert sorted(made) == [0, 0, len(TABLES)]
 
 
+async def test_the_services_make_a_months_partitions_without_deadlocking_a_request_in_flight(fresh):
+    """A close in flight has read the request log (a lock on `requests`) and is about to post (a lock on the
+    ledger) when a new month's partitions are made: made one by one, each in its own transaction, they wait for
+    the close instead of holding the ledger's lock while waiting for the log's — the deadlock one transaction
+    making all of them would meet. Then the month is remembered: no more queries for it."""
+    made = partitions.MonthPartitions(fresh)
+    async with fresh.acquire() as conn:
+        await conn.execute("SELECT ensure_month_partition('2027-04')")
+        async with conn.transaction():
+            await conn.fetch("SELECT * FROM requests WHERE request_id = $1", uuid.uuid4())  # as replay() does
+            making = asyncio.create_task(made.ensure("2027-05"))
+            await asyncio.sleep(1.0)  # it makes what it can and waits for `requests`
+            tx_id = await asyncio.wait_for(conn.fetchval(
+                "INSERT INTO ledger_transactions (kind, clearing_month, insured_region) VALUES ('topup', '2027-04', $1) "
+                "RETURNING tx_id", INSURED), timeout=10)
+            await insert_legs(conn, tx_id, "2027-04", [("x/a", 5), ("x/b", -5)])
+        await asyncio.wait_for(making, timeout=10)
+        made_now = {row["parent"] for row in await conn.fetch(
+            "SELECT parent FROM month_partitions() WHERE month IN ('2027-05', '2027-06')")}
+    assert made_now == set(TABLES) and made.ready == {"2027-05", "2027-06"}
+    await fresh.close()  # remembered: asking again needs no connection at all
+    await made.ensure("2027-05")
+
+
 # ---------------------------------------------------------------------------------------------
 # Pruning: a month's statement, a day's reconciliation, a journal's balance read one partition
 # ---------------------------------------------------------------------------------------------

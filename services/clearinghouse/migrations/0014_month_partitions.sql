@@ -53,47 +53,58 @@ CREATE FUNCTION month_partition_name(parent text, month text) RETURNS text LANGU
     SELECT $1 || '_p' || replace($2, '-', '_')
 $$;
 
--- Create `month`'s partition of every partitioned table, those that exist already left as they are; returns the
--- number created. Safe under concurrency: an advisory lock per month serialises two creators of one month, and
--- the second finds the first's tables (catalog lookups see committed tables at once). CREATE TABLE … PARTITION OF
--- locks the parent (ACCESS EXCLUSIVE) until the creating transaction ends, so the services call this in a short
--- transaction of its own before the writes that need the month (services/clearinghouse/partitions.py), and ahead
--- of time: a month's partitions are created with the month before's.
-CREATE FUNCTION ensure_month_partition(month text) RETURNS integer LANGUAGE plpgsql AS $$
+-- Create `month`'s partition of `parent` unless it exists; true when created. Safe under concurrency: an advisory
+-- lock per (table, month) serialises two creators, and the second finds the first's table (catalog lookups see
+-- committed tables at once). CREATE TABLE … PARTITION OF locks the parent (ACCESS EXCLUSIVE) until the creating
+-- transaction ends, so the services make each partition in a transaction of its own, before the request that
+-- needs the month and ahead of time (services/clearinghouse/partitions.py): a transaction that holds one such
+-- lock and waits for nothing else joins no deadlock, whatever order the requests take their locks in.
+CREATE FUNCTION ensure_month_partition_of(parent text, month text) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-    created integer := 0;
-    item    record;
-    name    text;
+    name   text := month_partition_name(parent, month);
+    by_day boolean := (SELECT t.by_day FROM month_partitioned_tables() t WHERE t.parent = ensure_month_partition_of.parent);
 BEGIN
     IF month !~ '^[0-9]{4}-(0[1-9]|1[0-2])$' THEN
         RAISE EXCEPTION 'month % is not YYYY-MM', month USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM pg_advisory_xact_lock(727100002, hashtext(month));
-    FOR item IN SELECT * FROM month_partitioned_tables() LOOP
-        name := month_partition_name(item.parent, month);
-        CONTINUE WHEN to_regclass(name) IS NOT NULL;
-        IF item.by_day THEN
-            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, item.parent,
-                           (month || '-01')::date, (month_after(month) || '-01')::date);
-        ELSE
-            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, item.parent,
-                           month, month_after(month));
-        END IF;
-        -- A statement trigger is not cloned onto partitions: TRUNCATE of a partition is refused here.
-        IF item.parent IN ('ledger_transactions', 'ledger_postings') THEN
-            EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
-                           'EXECUTE FUNCTION ledger_refuse_change()', name || '_no_truncate', name);
-        ELSIF item.parent = 'claims' THEN
-            EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
-                           'EXECUTE FUNCTION claims_refuse_truncate()', name || '_no_truncate', name);
-        ELSIF item.parent = 'statement_lines' THEN
-            EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
-                           'EXECUTE FUNCTION statement_lines_refuse_change()', name || '_no_truncate', name);
-        END IF;
-        created := created + 1;
-    END LOOP;
-    RETURN created;
+    IF by_day IS NULL THEN
+        RAISE EXCEPTION '% is not partitioned by month', parent USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(727100002, hashtext(name));
+    IF to_regclass(name) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    IF by_day THEN
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
+                       (month || '-01')::date, (month_after(month) || '-01')::date);
+    ELSE
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
+                       month, month_after(month));
+    END IF;
+    -- A statement trigger is not cloned onto partitions: TRUNCATE of a partition is refused here.
+    IF parent IN ('ledger_transactions', 'ledger_postings') THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION ledger_refuse_change()', name || '_no_truncate', name);
+    ELSIF parent = 'claims' THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION claims_refuse_truncate()', name || '_no_truncate', name);
+    ELSIF parent = 'statement_lines' THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION statement_lines_refuse_change()', name || '_no_truncate', name);
+    END IF;
+    RETURN true;
 END;
+$$;
+
+-- Every table's partition of `month` (the migration's and the tests' way, in one transaction); returns how many
+-- were created.
+CREATE FUNCTION ensure_month_partition(month text) RETURNS integer LANGUAGE sql AS $$
+    SELECT count(*) FILTER (WHERE ensure_month_partition_of(t.parent, $1))::integer FROM month_partitioned_tables() t
+$$;
+
+-- The tables still without a partition of `month`.
+CREATE FUNCTION missing_month_partitions(month text) RETURNS SETOF text LANGUAGE sql STABLE AS $$
+    SELECT t.parent FROM month_partitioned_tables() t WHERE to_regclass(month_partition_name(t.parent, $1)) IS NULL
 $$;
 
 -- Which month's partitions exist (for every table), oldest first.
