@@ -40,7 +40,8 @@ class MonthPartitions:
         missing = sorted({month for month in months if month not in self.ready})
         if not missing:
             return
-        wanted = sorted({*missing, next_month(max(months))} - self.ready)
+        # (The month after 9999-12 has no YYYY-MM: a claim of the last month there is gets none ahead.)
+        wanted = sorted({month for month in (*missing, next_month(max(months))) if len(month) == 7} - self.ready)
         async with self.pool.acquire() as conn:
             for month in wanted:
                 for parent in [row[0] for row in await conn.fetch("SELECT missing_month_partitions($1)", month)]:
