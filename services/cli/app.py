@@ -382,6 +382,17 @@ def month_close(
         online.show_transfers(output.console(), online.month_status(config, month))
 
 
+@month_app.command("detach")
+def month_detach(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Archive (归档) a closed, cleared month: detach its partitions of claims, ledger, request log and statement
+    lines (what they add up to is kept). They stay as plain tables until dumped (pg_dump -t) and dropped; an open
+    month, or one still in use, is refused (docs/architecture.md "Archiving a month")."""
+    from services.cli.online import detach_month
+
+    for name in detach_month(config, month):
+        output.console().print(name)
+
+
 @month_app.command("status")
 def month_status(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, as_json: JsonFlag = False) -> None:
     """A closed month's hub transfers and which have been paid (awaiting payment / settled)."""
