@@ -20,6 +20,7 @@ import asyncpg
 
 from clearing.dates import next_month
 from clearing.errors import PreconditionFailed
+from services.common.clock import clearing_month, now_utc
 
 
 def month_of_day(day: date) -> str:
@@ -33,20 +34,30 @@ class MonthPartitions:
         self.pool = pool
         self.ready: set[str] = set()
 
-    async def ensure(self, *months: str) -> None:
+    async def ensure(self, *months: str, field: str = "month") -> None:
         """Make the partitions of `months`, and of the month after the latest of them (the current month's
         next: it exists before its first day), each in a transaction of its own: one that holds one parent's
-        lock and waits for nothing else can be in no deadlock."""
+        lock and waits for nothing else can be in no deadlock. An archived month is `PreconditionFailed` naming
+        `field`: nothing more is filed in it.
+
+        Only the current month and later ones are remembered: an earlier month may be archived by an operator at any
+        time (`clearing-admin month detach`, from another process), so a write into one is checked every time — a
+        late claim or a retry, which is rare."""
         missing = sorted({month for month in months if month not in self.ready})
         if not missing:
             return
         # (The month after 9999-12 has no YYYY-MM: a claim of the last month there is gets none ahead.)
         wanted = sorted({month for month in (*missing, next_month(max(months))) if len(month) == 7} - self.ready)
         async with self.pool.acquire() as conn:
+            archived = await conn.fetchval("SELECT min(month) FROM archived_months WHERE month = ANY($1::text[])",
+                                           wanted)
+            if archived is not None:
+                raise PreconditionFailed(field, f"month {archived} is archived: nothing more is filed in it")
             for month in wanted:
                 for parent in [row[0] for row in await conn.fetch("SELECT missing_month_partitions($1)", month)]:
                     await conn.execute("SELECT ensure_month_partition_of($1, $2)", parent, month)
-        self.ready.update(wanted)
+        current = clearing_month(now_utc())
+        self.ready.update(month for month in wanted if month >= current)
 
     async def ensure_within(self, conn: asyncpg.Connection, month: str) -> None:
         """The partitions of `month` for a write inside `conn`'s transaction: nothing to do when known, else made

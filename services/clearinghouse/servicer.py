@@ -206,7 +206,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             raise InvalidField("request_id", "must equal claim.settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=request_id)
         # The claim's row goes into its settlement day's partition, its posting into the current month's.
-        await self.partitions.ensure(*claim_months(request.claim), clearing_month(now_utc()))
+        await self.partitions.ensure(*claim_months(request.claim), clearing_month(now_utc()),
+                                     field="claim.settlement_day")
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             # The id's lock first: a reversal of this id, or a concurrent copy of this request, waits or is seen.
             await lock_settlement_key(conn, request_id)

@@ -209,8 +209,17 @@ def claim_header(claim: pb.Claim) -> tuple[str, str, str]:
 
 
 def claim_settlement_day(claim: pb.Claim) -> date:
-    """The claim's settlement day (set by the treating agency; every party reconciles the settlement on it)."""
-    return parse_day(claim.settlement_day, "claim.settlement_day")
+    """The claim's settlement day (set by the treating agency; every party reconciles the settlement on it). It is
+    never after today nor before the stay's discharge: the clearing house files the claim in that day's month
+    partition, and a bad day must be refused before one is made for it."""
+    day = check_not_after_today(parse_day(claim.settlement_day, "claim.settlement_day"), "claim.settlement_day")
+    try:
+        discharged = date.fromisoformat(claim.stay.discharged_on)
+    except ValueError:
+        return day  # the stay's own check names its field
+    if day < discharged:
+        raise InvalidField("claim.settlement_day", f"{day.isoformat()} is before the discharge ({discharged.isoformat()})")
+    return day
 
 
 def claim_lines(claim: pb.Claim) -> tuple[LineClass, ...]:

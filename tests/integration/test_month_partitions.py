@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
+import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import treating_agency_pb2 as ta
@@ -330,6 +331,47 @@ async def test_a_closed_cleared_month_is_archived_and_the_ledger_still_adds_up(f
     assert detached == [f"{table}_p2026_02" for table in sorted(TABLES)]
     assert (left, claims, kept) == (0, 0, 2)
     assert mismatches == [[], [], [], []]
+
+    # Archived for good: no partition of February is made again, by a late claim or anything else — dumped and
+    # dropped or not.
+    months = partitions.MonthPartitions(fresh)
+    with pytest.raises(partitions.PreconditionFailed, match="month 2026-02 is archived") as refused:
+        await months.ensure("2026-02", field="claim.settlement_day")
+    assert refused.value.subject == "claim.settlement_day"
+    async with fresh.acquire() as conn:
+        await conn.execute("DROP TABLE " + ", ".join(detached))
+        with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="archived"):
+            await conn.execute("SELECT ensure_month_partition('2026-02')")
+        assert await conn.fetchval("SELECT count(*) FROM month_partitions() WHERE month = '2026-02'") == 0
+        assert await conn.fetchval("SELECT array_agg(month) FROM archived_months") == ["2026-02"]
+
+
+@pytest.mark.parametrize(("day", "why"), [("2026-07-20", "is after today"), ("2026-06-27", "is before the discharge")])
+async def test_a_claim_whose_settlement_day_cannot_be_is_refused_before_any_partition_is_made(own_kit, timeline, day,
+                                                                                              why):
+    """The settlement day decides the partition a claim is filed in: a day after today or before the discharge is
+    INVALID_ARGUMENT naming it, and no partition is made for its month."""
+    kit = own_kit
+    timeline.at("2026-06-30", hour=12)
+    member = await kit.new_member(INSURED)
+    lines = [kit.bill_line("1", kit.plain_codes(TREATING)[0], "2", 60000, "2026-06-28")]
+    encounter_id = await kit.open_encounter(H_GUANGZHOU, member, lines, "2026-06-28")
+    settled = await kit.treating(TREATING).Settle(
+        ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id, discharged_on="2026-06-28"))
+    conn = await kit.db("clearinghouse")
+    claim = await conn.fetchrow("SELECT request FROM claims WHERE settlement_id = $1",
+                                uuid.UUID(settled.settlement.settlement_id))
+    request = ch.SettleClaimRequest.FromString(bytes(claim["request"]))
+    request.request_id = request.claim.settlement_id = kit.rid()
+    request.claim.settlement_day = day
+    before = await conn.fetchval("SELECT count(*) FROM month_partitions()")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await kit.clearing().SettleClaim(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "claim.settlement_day" in refused.value.details() and why in refused.value.details()
+    assert await conn.fetchval("SELECT count(*) FROM month_partitions()") == before
+    assert await conn.fetchval("SELECT count(*) FROM claims WHERE settlement_id = $1",
+                               uuid.UUID(request.request_id)) == 0
 
 
 CLI = Path(sys.executable).parent / "clearing-admin"
