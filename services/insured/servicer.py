@@ -13,7 +13,7 @@ so the same remaining cap or deductible is never consumed twice (SPEC §8 concur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import asyncpg
 import grpc
@@ -26,7 +26,7 @@ from clearing.adjudicate import Adjudication, StayFacts, adjudicate
 from clearing.classify import LineClass
 from clearing.member import Member
 from clearing.bill import check_id_number, check_region, check_text
-from clearing.dates import parse_day
+from clearing.dates import check_month, next_month, parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
 from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
@@ -245,6 +245,23 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         for line in await self.day_detail(request):
             yield pb.StreamAdjudicationDailyDetailResponse(line=line)
 
+    @rpc_stream
+    async def ExportAdjudications(self, request: pb.ExportAdjudicationsRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        """The settlements of stays discharged in the months, in recording order, a page a message (policy
+        what-if, SPEC §12.5). Each page is its own short read; nothing is written."""
+        first_day, last_day = export_days(request)
+        after = 0
+        for _ in range(EXPORT_PAGES_MAX):  # bounded: each page moves `after` forward
+            async with self.pool.acquire() as conn:
+                rows = await store.settlements_discharged(conn, first_day, last_day, after)
+                filings = await store.filings_among(conn, sorted({row["member_id"] for row in rows}))
+            if not rows:
+                return
+            yield pb.ExportAdjudicationsResponse(settlements=[exported(row, filings.get(row["member_id"], []))
+                                                              for row in rows])
+            after = rows[-1]["sequence"]
+        raise AssertionError("more pages than settlements")
+
     @rpc
     async def RegisterMember(self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext) -> pb.RegisterMemberResponse:
         request_id = check_request_id(request.request_id)
@@ -352,6 +369,41 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
 
 HASHED = "hmac-sha256:"
+EXPORT_MONTHS_MAX = 36
+EXPORT_PAGES_MAX = 10**7  # 5·10⁹ settlements: far more than a region records
+STATUSES = {"settled": types_pb2.SETTLEMENT_STATUS_SETTLED, "cancelled": types_pb2.SETTLEMENT_STATUS_CANCELLED,
+            "reversed": types_pb2.SETTLEMENT_STATUS_REVERSED}
+
+
+def export_days(request: pb.ExportAdjudicationsRequest) -> tuple[date, date]:
+    """The first and last discharge day of ExportAdjudications' months."""
+    from_month = check_month(request.from_month, "from_month")
+    to_month = check_month(request.to_month, "to_month")
+    months = (int(to_month[:4]) - int(from_month[:4])) * 12 + int(to_month[5:]) - int(from_month[5:])
+    if months < 0:
+        raise InvalidField("to_month", f"{to_month} is before from_month {from_month}")
+    if months >= EXPORT_MONTHS_MAX:
+        raise InvalidField("to_month", f"at most {EXPORT_MONTHS_MAX} months from from_month")
+    first_day = date(int(from_month[:4]), int(from_month[5:]), 1)
+    following = next_month(to_month)
+    return first_day, date(int(following[:4]), int(following[5:]), 1) - timedelta(days=1)
+
+
+def exported(row: asyncpg.Record, filings: list[asyncpg.Record]) -> pb.ExportedAdjudication:
+    """One settlement of ExportAdjudications: the stored claim and answer, the member as it then stood."""
+    claim = pb.AdjudicateRequest.FromString(bytes(row["request"])).claim
+    adjudication = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication
+    adjudication.ClearField("lines")  # the claim carries them
+    adjudication.ClearField("explanation")
+    filing = store.filing_then(filings, claim.treating_region, date.fromisoformat(claim.stay.admitted_on),
+                               row["settled_at"])
+    member = pb.Member(member_id=row["member_id"], scheme=convert.SCHEMES[Scheme(row["scheme"])],
+                       retired=row["retired"], poverty=row["poverty"],
+                       assistance=convert.TIERS[AssistanceTier(row["assistance"]) if row["assistance"] else None])
+    return pb.ExportedAdjudication(
+        settlement_id=str(row["settlement_id"]), sequence=row["sequence"], status=STATUSES[row["status"]],
+        undone_sequence=row["undone_sequence"] or 0, member=member, filing=convert.FILINGS[filing], claim=claim,
+        adjudication=adjudication)
 
 
 def masked(member: pb.Member) -> pb.Member:
