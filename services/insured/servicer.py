@@ -248,18 +248,19 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
     @rpc_stream
     async def ExportAdjudications(self, request: pb.ExportAdjudicationsRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
         """The settlements of stays discharged in the months, in recording order, a page a message (policy
-        what-if, SPEC §12.5). Each page is its own short read; nothing is written."""
+        what-if, SPEC §12.5). One read-only snapshot for every page: a member's events are recorded under its
+        accumulator lock, so the snapshot holds each member's history up to some point, never one with a gap."""
         first_day, last_day = export_days(request)
         after = 0
-        for _ in range(EXPORT_PAGES_MAX):  # bounded: each page moves `after` forward
-            async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            for _ in range(EXPORT_PAGES_MAX):  # bounded: each page moves `after` forward
                 rows = await store.settlements_discharged(conn, first_day, last_day, after)
+                if not rows:
+                    return
                 filings = await store.filings_among(conn, sorted({row["member_id"] for row in rows}))
-            if not rows:
-                return
-            yield pb.ExportAdjudicationsResponse(settlements=[exported(row, filings.get(row["member_id"], []))
-                                                              for row in rows])
-            after = rows[-1]["sequence"]
+                yield pb.ExportAdjudicationsResponse(settlements=[exported(row, filings.get(row["member_id"], []))
+                                                                  for row in rows])
+                after = rows[-1]["sequence"]
         raise AssertionError("more pages than settlements")
 
     @rpc
