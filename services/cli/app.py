@@ -374,7 +374,7 @@ def policy_whatif(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replay the region's settlements under a draft policy (SPEC §12.5) and report what would have changed: fund
+    """Replay the region's settlements under a draft policy and report what would have changed (基金监管): fund
     pay by fund, scheme and band, the members most affected. Reads only; exit 1 if the self-check fails."""
     from services.cli import whatif_view
 
