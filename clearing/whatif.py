@@ -186,7 +186,7 @@ class WhatIf:
     settlements: int  # reported: discharged in the months and not undone
     replayed: int  # every settlement replayed, the earlier months of the years and undone ones included
     by_fund: Totals  # keys basic / critical / assistance / fund_pay / psn_pay / total
-    by_scheme: dict[str, Totals]  # scheme → fund_pay / psn_pay
+    by_scheme: dict[str, Totals]  # scheme → the same keys as by_fund
     by_band: Totals  # basic fund by band ("band 0", …, and "annual cap" for what the cap took off)
     rises: tuple[MemberChange, ...]  # own share rises most first
     falls: tuple[MemberChange, ...]  # own share falls most first
@@ -213,6 +213,7 @@ def compare(baseline: dict[str, Replayed], draft: dict[str, Replayed], months: t
             result = item.result
             for name, key in FUNDS:
                 by_fund.add(side, name, getattr(result, key))
+                scheme.add(side, name, getattr(result, key))
             for key in ("fund_pay_fen", "psn_pay_fen", "total_fen"):
                 by_fund.add(side, key, getattr(result, key))
                 scheme.add(side, key, getattr(result, key))

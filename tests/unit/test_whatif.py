@@ -97,6 +97,7 @@ def test_changing_one_band_ratio_changes_the_fund_pay_by_the_hand_computed_figur
     assert report.by_fund.change("critical") == 0 and report.by_fund.change("assistance") == 0
     assert report.by_band.change("band 1") == 100_000 and report.by_band.change("band 0") == 0
     assert report.by_scheme["employee"].change("fund_pay_fen") == 100_000
+    assert report.by_scheme["employee"].change("basic") == 100_000
     assert [(c.member_id, c.change_fen) for c in report.falls] == [("M1", -100_000)]
     assert report.rises == ()
 
