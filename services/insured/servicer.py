@@ -258,8 +258,16 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                 if not rows:
                     return
                 filings = await store.filings_among(conn, sorted({row["member_id"] for row in rows}))
-                yield pb.ExportAdjudicationsResponse(settlements=[exported(row, filings.get(row["member_id"], []))
-                                                                  for row in rows])
+                page, page_bytes = [], 0
+                for row in rows:  # a message stays far below MESSAGE_BYTES_MAX whatever the bills' sizes
+                    item = exported(row, filings.get(row["member_id"], []))
+                    page.append(item)
+                    page_bytes += item.ByteSize()
+                    if page_bytes >= EXPORT_MESSAGE_BYTES:
+                        yield pb.ExportAdjudicationsResponse(settlements=page)
+                        page, page_bytes = [], 0
+                if page:
+                    yield pb.ExportAdjudicationsResponse(settlements=page)
                 after = rows[-1]["sequence"]
         raise AssertionError("more pages than settlements")
 
@@ -371,6 +379,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
 HASHED = "hmac-sha256:"
 EXPORT_MONTHS_MAX = 36
+EXPORT_MESSAGE_BYTES = 4 * 1024 * 1024  # a message of ExportAdjudications ends after the settlement that passes this
 EXPORT_PAGES_MAX = 10**7  # 5·10⁹ settlements: far more than a region records
 STATUSES = {"settled": types_pb2.SETTLEMENT_STATUS_SETTLED, "cancelled": types_pb2.SETTLEMENT_STATUS_CANCELLED,
             "reversed": types_pb2.SETTLEMENT_STATUS_REVERSED}
