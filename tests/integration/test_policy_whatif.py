@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 from clearinghouse.v1 import hospital_pb2
+from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
+from clearing.money import apply_bp
 from services.common.regions import REGIONS_DIR
 from services.stack.config import StackConfig
 
@@ -91,6 +93,32 @@ async def insured_figures(own_stack) -> dict[str, int]:  # noqa: ANN001
         await connection.close()
 
 
+async def band_0_change_by_hand(own_stack, level_3_ratio_bp: int) -> int:  # noqa: ANN001
+    """What the first employee band pays more at level 3 with `level_3_ratio_bp`, worked from the recorded
+    explanations of April's standing stays: a stay's part of the band (`basic_band` band 0, from_fen..to_fen) lies
+    where it lay (the eligible axis does not depend on ratios), paid at the new ratio with the same retired and
+    poverty bonus and filing cut, clamped to 0..100 %, `apply_bp` as ever; the other stays do not change."""
+    connection = await own_stack.connect(f"insured_{INSURED}")
+    try:
+        rows = await connection.fetch(
+            "SELECT s.request, s.response, m.scheme FROM settlements s JOIN members m USING (member_id) "
+            "WHERE s.status = 'settled' AND s.discharged_on >= '2026-04-01' AND s.discharged_on < '2026-05-01'")
+    finally:
+        await connection.close()
+    change_fen = 0
+    for row in rows:
+        level = ia.AdjudicateRequest.FromString(bytes(row["request"])).claim.stay.hospital_level
+        if row["scheme"] != "employee" or level != 3:
+            continue
+        for step in ia.AdjudicateResponse.FromString(bytes(row["response"])).adjudication.explanation:
+            if step.step == "basic_band" and step.facts["band"] == "0":
+                facts = {key: int(value) for key, value in step.facts.items()}
+                ratio_bp = min(10_000, max(0, level_3_ratio_bp + facts["retired_bp"] + facts["poverty_bp"]
+                                           - facts["cut_bp"]))
+                change_fen += apply_bp(facts["to_fen"] - facts["from_fen"], ratio_bp) - step.amount_fen
+    return change_fen
+
+
 async def test_the_policy_in_force_reproduces_every_settlement_of_the_month(own_stack, month, tmp_path):
     figures = await insured_figures(own_stack)
     assert figures["undone"] >= 4 and figures["standing"] >= 50  # the simulator cancels a few of its own too
@@ -129,7 +157,7 @@ async def test_a_higher_band_ratio_raises_the_basic_fund_and_lowers_own_shares(o
     report = json.loads(out)
     change = report["by_fund"]["change_fen"]
     assert change["basic"] > 0 and change["psn_pay_fen"] < 0
-    assert report["by_band"]["change_fen"]["band 0"] > 0
+    assert report["by_band"]["change_fen"]["band 0"] == await band_0_change_by_hand(own_stack, 9000) > 0
     assert report["by_scheme"]["resident"]["change_fen"]["fund_pay_fen"] == 0  # the resident scheme is unchanged
     assert report["members_falling"] and report["members_falling"][0]["change_fen"] < 0
     # The band's pay moves by 10 points of what of the eligible amounts lay in band 0 at level 3, before the cap
