@@ -30,9 +30,11 @@ bench: $(GENERATED)
 
 proto: $(GENERATED)
 
-# Generated parts of the docs (a unit test fails while they are stale).
+# Generated parts of the docs (a unit test fails while they are stale): the authorisation table in
+# docs/security.md, and docs/api.md, the API reference, from the protos' comments.
 docs: $(GENERATED)
 	$(PY) -m services.security.policy docs/security.md
+	$(PY) -m services.common.api_docs docs/api.md
 
 venv: $(INSTALLED)
 

@@ -34,8 +34,8 @@ REGIONS = ("211100", "230400", "430100", "440100", "460100", "530100", "610924")
 MONTH = "2026-03"
 GENERATE_SQL = """
 WITH regions AS (SELECT array['211100','230400','430100','440100','460100','530100','610924'] AS r)
-INSERT INTO ledger_postings (tx_id, account, amount_fen)
-SELECT g, account, amount FROM generate_series(1, $1::bigint) AS g, regions,
+INSERT INTO ledger_postings (tx_id, insured_region, clearing_month, account, amount_fen)
+SELECT g, i, $2, account, amount FROM generate_series(1, $1::bigint) AS g, regions,
 LATERAL (SELECT r[1 + (g % 7)::int] AS i, r[1 + ((g % 7 + 1 + (g / 7) % 6) % 7)::int] AS t,
                 (50000 + (g * 7919) % 1500000)::bigint AS f) AS pick,
 LATERAL (VALUES ('treating/' || t || '/receivable/' || i, f), ('insured/' || i || '/payable/' || t, -f),
@@ -44,13 +44,13 @@ LATERAL (VALUES ('treating/' || t || '/receivable/' || i, f), ('insured/' || i |
 AGGREGATE_SQL = """
 INSERT INTO clearing_aggregates (clearing_month, insured_region, treating_region, settlements, cancels, fund_pay_fen)
 SELECT $1, split_part(account, '/', 4), split_part(account, '/', 2), count(*), 0, sum(amount_fen)
-FROM ledger_postings WHERE account LIKE 'treating/%/receivable/%' GROUP BY 2, 3
+FROM ledger_postings WHERE clearing_month = $1 AND account LIKE 'treating/%/receivable/%' GROUP BY 2, 3
 """
 CHECK_SQL = """
 SELECT count(*) FROM (
     SELECT split_part(p.account, '/', 4) AS insured_region, split_part(p.account, '/', 2) AS treating_region,
            count(*)::int AS settlements, sum(p.amount_fen)::bigint AS fund_pay_fen
-    FROM ledger_postings p WHERE p.account LIKE 'treating/%/receivable/%' GROUP BY 1, 2) r
+    FROM ledger_postings p WHERE p.clearing_month = $1 AND p.account LIKE 'treating/%/receivable/%' GROUP BY 1, 2) r
 FULL JOIN (SELECT * FROM clearing_aggregates WHERE clearing_month = $1) a USING (insured_region, treating_region)
 WHERE (r.settlements, r.fund_pay_fen) IS DISTINCT FROM (a.settlements, a.fund_pay_fen)
 """
@@ -70,11 +70,14 @@ async def bench_one(base_dsn: str, settlements: int) -> None:
         # Bulk load: the posting triggers (balance, append-only, guards) are the posting path's, and the
         # aggregates are written by the claims trigger only (migration 0008); a bulk generator bypasses
         # them all (superuser) and builds the same aggregates in one statement.
+        await connection.execute("SELECT ensure_month_partition($1)", MONTH)  # the month's partitions (0014)
         await connection.execute("SET session_replication_role = replica")
         await connection.execute(
-            "INSERT INTO ledger_transactions (tx_id, settlement_id, kind, clearing_month) "
-            "SELECT g, md5(g::text)::uuid, 'settlement', $2 FROM generate_series(1, $1::bigint) g", settlements, MONTH)
-        await connection.execute(GENERATE_SQL, settlements)
+            "INSERT INTO ledger_transactions (tx_id, settlement_id, kind, clearing_month, insured_region) "
+            "SELECT g, md5(g::text)::uuid, 'settlement', $2, "
+            "(array['211100','230400','430100','440100','460100','530100','610924'])[1 + (g % 7)::int] "
+            "FROM generate_series(1, $1::bigint) g", settlements, MONTH)
+        await connection.execute(GENERATE_SQL, settlements, MONTH)
         generated_s = time.perf_counter() - started
         rows = await connection.fetchval("SELECT count(*) FROM ledger_postings WHERE account LIKE 'treating/%'")
         started = time.perf_counter()

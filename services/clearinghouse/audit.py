@@ -8,6 +8,11 @@ a rule (empty = the rule holds) and is used by the tests and the fault harness a
   its obligation equals the ledger's postings to the treating regions' receivables in that month (a claim the
   funds pay nothing for counts, and posts nothing).
 
+* every statement line equals the claim's settlement or undo it stands for, in the month it clears in.
+
+A month archived (its partitions detached, services/clearinghouse/partitions.py) counts by what it added up to
+(archived_postings, archived_claim_moves: migration 0014).
+
 The database keeps most of this true by itself (migrations 0001, 0002, 0008); these queries check it after
 the fact, and would find what a bulk load with the triggers off (session_replication_role) left wrong.
 """
@@ -18,14 +23,17 @@ import asyncpg
 
 UNBALANCED_TRANSACTIONS_SQL = """
 SELECT t.tx_id, t.settlement_id, t.kind, coalesce(sum(p.amount_fen), 0)::bigint AS total, count(p.account) AS postings
-FROM ledger_transactions t LEFT JOIN ledger_postings p USING (tx_id)
-GROUP BY t.tx_id HAVING coalesce(sum(p.amount_fen), 0) <> 0 OR count(p.account) = 0
+FROM ledger_transactions t LEFT JOIN ledger_postings p USING (insured_region, clearing_month, tx_id)
+GROUP BY t.insured_region, t.clearing_month, t.tx_id HAVING coalesce(sum(p.amount_fen), 0) <> 0 OR count(p.account) = 0
 ORDER BY t.tx_id
 """
 
 BALANCE_MISMATCHES_SQL = """
 SELECT coalesce(b.account, p.account) AS account, b.balance_fen, p.total FROM ledger_balances b
-FULL JOIN (SELECT account, sum(amount_fen)::bigint AS total FROM ledger_postings GROUP BY account) p USING (account)
+FULL JOIN (SELECT account, sum(amount_fen)::bigint AS total
+           FROM (SELECT account, amount_fen FROM ledger_postings
+                 UNION ALL SELECT account, amount_fen FROM archived_postings) AS kept
+           GROUP BY account) p USING (account)
 WHERE b.balance_fen IS DISTINCT FROM p.total
 ORDER BY 1
 """
@@ -36,15 +44,19 @@ WITH moves AS (
     FROM claims WHERE clearing_month IS NOT NULL AND status IN ('settled', 'cancelled', 'reversed')
     UNION ALL
     SELECT undo_month, insured_region, treating_region, 0, 1, -fund_pay_fen
-    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('cancelled', 'reversed')),
+    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('cancelled', 'reversed')
+    UNION ALL
+    SELECT clearing_month, insured_region, treating_region, settlements, cancels, fund_pay_fen
+    FROM archived_claim_moves),
 recomputed AS (
     SELECT clearing_month, insured_region, treating_region, sum(settlements)::int AS settlements,
            sum(cancels)::int AS cancels, sum(fund_pay_fen)::bigint AS fund_pay_fen
     FROM moves GROUP BY 1, 2, 3),
 posted AS (
-    SELECT t.clearing_month, split_part(p.account, '/', 4) AS insured_region,
+    SELECT p.clearing_month, split_part(p.account, '/', 4) AS insured_region,
            split_part(p.account, '/', 2) AS treating_region, sum(p.amount_fen)::bigint AS fund_pay_fen
-    FROM ledger_postings p JOIN ledger_transactions t USING (tx_id)
+    FROM (SELECT clearing_month, account, amount_fen FROM ledger_postings
+          UNION ALL SELECT clearing_month, account, amount_fen FROM archived_postings) AS p
     WHERE p.account LIKE 'treating/%/receivable/%'
     GROUP BY 1, 2, 3)
 SELECT clearing_month, insured_region, treating_region, r.settlements AS recomputed_settlements,
@@ -54,6 +66,25 @@ FROM recomputed r FULL JOIN clearing_aggregates a USING (clearing_month, insured
 FULL JOIN posted p USING (clearing_month, insured_region, treating_region)
 WHERE (r.settlements, r.cancels, r.fund_pay_fen) IS DISTINCT FROM (a.settlements, a.cancels, a.fund_pay_fen)
    OR coalesce(p.fund_pay_fen, 0) <> coalesce(a.fund_pay_fen, 0)
+ORDER BY 1, 2, 3
+"""
+
+# The statement lines (migration 0014) are the claims' settlements and undos, each in the month it clears in.
+LINE_FIELDS = ("insured_region", "committed_at", "treating_region", "hospital_code", "admitted_on", "discharged_on",
+               "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen")
+CLAIM_FIELDS = ", ".join(name for name in LINE_FIELDS if name != "committed_at")
+STATEMENT_LINE_MISMATCHES_SQL = f"""
+WITH expected AS (
+    SELECT clearing_month AS month, settlement_id, 'settlement' AS kind, settled_at AS committed_at, {CLAIM_FIELDS}
+    FROM claims WHERE clearing_month IS NOT NULL AND status IN ('settled', 'cancelled', 'reversed')
+    UNION ALL
+    SELECT undo_month, settlement_id, CASE status WHEN 'cancelled' THEN 'cancel' ELSE 'reversal' END,
+           coalesce(cancelled_at, reversed_at), {CLAIM_FIELDS}
+    FROM claims WHERE clearing_month IS NOT NULL AND undo_month IS NOT NULL AND status IN ('cancelled', 'reversed'))
+SELECT month, settlement_id, kind FROM expected e FULL JOIN statement_lines l USING (month, settlement_id, kind)
+WHERE ({", ".join(f"e.{name}" for name in LINE_FIELDS)}) IS DISTINCT FROM ({", ".join(f"l.{name}" for name in LINE_FIELDS)})
+  -- once a month is archived, a line or a claim may be detached while the other is not: compare pairs only
+  AND NOT ((e.kind IS NULL OR l.kind IS NULL) AND EXISTS (SELECT 1 FROM archived_claim_moves))
 ORDER BY 1, 2, 3
 """
 
@@ -68,3 +99,7 @@ async def balance_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 async def aggregate_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(AGGREGATE_MISMATCHES_SQL)
+
+
+async def statement_line_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(STATEMENT_LINE_MISMATCHES_SQL)

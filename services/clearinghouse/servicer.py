@@ -29,6 +29,7 @@ from clearing.prepayment import (
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason, check_classification
 from services.clearinghouse import statements, store
+from services.clearinghouse.partitions import MonthPartitions, month_of_day
 from services.clearinghouse.reconciler import ClearingReconciliation
 from services.clearinghouse.closing import (
     first_open_month, hub_transfer_of, month_closing, month_state, transfer_status, transfer_statuses,
@@ -67,10 +68,29 @@ def claim_refused(error: BaseException) -> pb.SettleClaimOutcome:
     return pb.SettleClaimOutcome(refusal=refusal_for(error))
 
 
+def claim_months(claim: types_pb2.Claim) -> tuple[str, ...]:
+    """The month of the claim's settlement day (its row's partition), if the day is a valid one (route() names a
+    bad one)."""
+    try:
+        return (month_of_day(convert.claim_settlement_day(claim)),)
+    except InvalidField:
+        return ()
+
+
+def request_key(claim, insured_region: str = "", month: str = "") -> tuple[str, str]:  # noqa: ANN001 - a claims record or None
+    """Where the request log files a request about a claim: the claim's insured region and the month of its
+    settlement day — what a first try and every retry agree on, whenever they arrive. A reversal of a claim never
+    recorded here (no claim ever will be: the reversal blocks it) is filed under `insured_region` and `month`."""
+    if claim is None:
+        return insured_region, month
+    return claim["insured_region"], month_of_day(claim["settlement_day"])
+
+
 class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
     def __init__(self, pool, agreements: Agreements,  # noqa: ANN001
                  insured_stubs: dict[str, insured_agency_pb2_grpc.InsuredAgencyServiceStub], *, security: Security) -> None:
         self.pool = pool
+        self.partitions = MonthPartitions(pool)  # a month's partitions are made before it is written into
         self.audit_log = AuditLog(pool, "clearinghouse")  # operators' calls, recorded by the rpc decorators
         self.security = security  # the clearing house's identity and deny list: every call is authenticated with it
         self.agreements = agreements
@@ -185,6 +205,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if request_id != check_request_id(request.claim.settlement_id, "claim.settlement_id"):
             raise InvalidField("request_id", "must equal claim.settlement_id")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=request_id)
+        # The claim's row goes into its settlement day's partition, its posting into the current month's.
+        await self.partitions.ensure(*claim_months(request.claim), clearing_month(now_utc()))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             # The id's lock first: a reversal of this id, or a concurrent copy of this request, waits or is seen.
             await lock_settlement_key(conn, request_id)
@@ -233,6 +255,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         settled_at = now_utc()
         split = adjudication.split
         postings = settlement_postings(routed.treating_region, routed.insured_region, split.fund_pay_fen)
+        await self.partitions.ensure(clearing_month(settled_at))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             row = await store.find_claim(conn, request_id, lock=True)
             if row["status"] in ("settled", "cancelled"):  # a concurrent retry posted it first
@@ -242,6 +265,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await store.lock_aggregates_for_posting(conn)
             month = clearing_month(settled_at)
             month = first_open_month(month, await store.closed_months_from(conn, month))
+            await self.partitions.ensure_within(conn, month)
             drawn = await self.draw_prepayment(conn, routed.insured_region, split.fund_pay_fen)
             if drawn.exhausted:
                 flags = sorted({*flags, "PREPAYMENT_EXHAUSTED"})
@@ -284,6 +308,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if not 0 <= request.required_fen <= limits.PREPAYMENT_FEN_MAX:
             raise InvalidField("required_fen", f"must be from 0 to {limits.PREPAYMENT_FEN_MAX} fen")
         self.stub_for(region)  # NOT_FOUND for a region without an insured agency
+        key = (region, clearing_month(now_utc()))  # no month in the request: the log's row is filed under today's
+        await self.partitions.ensure(key[1])
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "TopUpPrepayment", request)
             if stored is not None:
@@ -291,8 +317,9 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await store.lock_aggregates_for_posting(conn)  # same lock order as a settlement's post
             terms = await store.lock_prepayment(conn, region)
             month = clearing_month(now_utc())
-            await store.post_topup(conn, first_open_month(month, await store.closed_months_from(conn, month)),
-                                   topup_postings(region, request.amount_fen))
+            month = first_open_month(month, await store.closed_months_from(conn, month))
+            await self.partitions.ensure_within(conn, month)
+            await store.post_topup(conn, month, region, topup_postings(region, request.amount_fen))
             required_fen = request.required_fen or terms["required_fen"] or request.amount_fen
             balance_fen = await store.balance_of(conn, prepayment(region))
             state = prepayment_state(balance_fen, required_fen, terms["threshold_bp"])
@@ -300,7 +327,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                                              terms["topup_requested_fen"] if state.threshold_crossed else 0)
             response = pb.TopUpPrepaymentResponse(prepayment=prepayment_message(
                 (await store.prepayment_rows(conn, region))[0]))
-            await remember(conn, request_id, "TopUpPrepayment", request, response)
+            await remember(conn, request_id, "TopUpPrepayment", request, response, key)
         log.info("prepayment_topped_up", insured_region=region, amount_fen=request.amount_fen, balance_fen=balance_fen)
         return response
 
@@ -339,6 +366,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
         settlement.adjudication.ytd_after.CopyFrom(answer.adjudication.ytd_after)
         response = pb.CancelClaimResponse(settlement=settlement)
+        await self.partitions.ensure(clearing_month(cancelled_at))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             locked = await store.find_claim(conn, settlement_id, lock=True)
             stored = await replay(conn, request_id, "CancelClaim", request)
@@ -351,7 +379,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             check_cancellable(locked["status"])
             await self.post_undo(conn, locked, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
-            await remember(conn, request_id, "CancelClaim", request, response)
+            await remember(conn, request_id, "CancelClaim", request, response, request_key(locked))
         log.info("claim_cancelled")
         return response
 
@@ -369,6 +397,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         treating_region = check_region(request.treating_region, "treating_region")
         insured_region = check_region(request.insured_region, "insured_region")
         structlog.contextvars.bind_contextvars(request_id=request_id, settlement_id=settlement_id)
+        now_month = clearing_month(now_utc())
+        await self.partitions.ensure(now_month)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "ReverseClaim", request)
             if stored is not None:
@@ -386,7 +416,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 raise PreconditionFailed("settlement_id", "is no longer pending")
             if reversal is not None and reversal["status"] == "done":
                 response = pb.ReverseClaimResponse.FromString(bytes(reversal["response"]))
-                await remember(conn, request_id, "ReverseClaim", request, response)
+                await remember(conn, request_id, "ReverseClaim", request, response,
+                               request_key(claim, insured_region, now_month))
                 return response
             if reversal is None:
                 await store.begin_reversal(conn, settlement_id, request_id)
@@ -394,7 +425,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             if outcome is not ReversalOutcome.REVERSED:  # nothing reached the insured agency, or nothing stands
                 response = pb.ReverseClaimResponse(outcome=convert.OUTCOMES[outcome])
                 await store.finish_reversal(conn, settlement_id, outcome.value, response.SerializeToString())
-                await remember(conn, request_id, "ReverseClaim", request, response)
+                await remember(conn, request_id, "ReverseClaim", request, response,
+                               request_key(claim, insured_region, now_month))
                 log.info("claim_reversed", outcome=outcome.value)
                 return response
         # Committed: from here a late SettleClaim of this id is refused, so reversing downstream is final.
@@ -407,6 +439,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                          answer: insured_agency_pb2.ReverseAdjudicationResponse) -> pb.ReverseClaimResponse:
         """The insured agency has reversed: mirror a settled claim's ledger transaction and mark it reversed."""
         reversed_at = now_utc()
+        await self.partitions.ensure(clearing_month(reversed_at))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             await lock_settlement_key(conn, settlement_id)
             reversal = await store.find_reversal(conn, settlement_id)
@@ -427,7 +460,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                     settlement=response.settlement).SerializeToString() if response.HasField("settlement") else None,
                                           reversed_at)
             await store.finish_reversal(conn, settlement_id, outcome.value, response.SerializeToString())
-            await remember(conn, request_id, "ReverseClaim", request, response)
+            await remember(conn, request_id, "ReverseClaim", request, response, request_key(claim))
         log.info("claim_reversed", outcome=outcome.value)
         return response
 
@@ -435,10 +468,11 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         """Mirror the claim's settlement transaction, clearing in the month the undo is committed in
         (SPEC §7 adjustment) or the next open one."""
         settlement_id = str(claim["settlement_id"])
-        original = await ledger_sql.postings_of(conn, settlement_id, "settlement")
+        original = await ledger_sql.postings_of(conn, settlement_id, "settlement", store.LEG_COLUMNS)
         await store.lock_aggregates_for_posting(conn)
         month = clearing_month(committed_at)
         month = first_open_month(month, await store.closed_months_from(conn, month))
+        await self.partitions.ensure_within(conn, month)
         await store.post_transaction(conn, settlement_id, kind, month, mirror(original), claim["insured_region"],
                                      claim["treating_region"], claim["fund_pay_fen"])
 
@@ -446,6 +480,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         """Reconciliation: the insured agency cancelled (撤销) but the cancel never completed here (a crash in
         between). Complete it: post the mirror and mark the claim cancelled under the same cancel id."""
         cancelled_at = now_utc()
+        await self.partitions.ensure(clearing_month(cancelled_at))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             claim = await store.find_claim(conn, settlement_id, lock=True)
             if claim is None or claim["status"] != "settled":
@@ -542,6 +577,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
     async def CloseMonth(self, request: pb.CloseMonthRequest, context: grpc.aio.ServicerContext) -> pb.CloseMonthResponse:
         request_id = check_request_id(request.request_id)
         month = check_month(request.month, "month")
+        # The request is filed under its month; the clearings a close posts go into the current month.
+        await self.partitions.ensure(month, clearing_month(now_utc()))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "CloseMonth", request)
             if stored is not None:
@@ -570,7 +607,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await self.resize_prepayments(conn)
                 log.info("month_closed", month=month, net_total_fen=closing.net_total_fen,
                          gross_total_fen=closing.gross_total_fen)
-            await remember(conn, request_id, "CloseMonth", request, response)
+            await remember(conn, request_id, "CloseMonth", request, response, ("", month))
         return response
 
     async def clear_regions_with_nothing_to_pay(self, conn, closing: pb.MonthClosing) -> None:  # noqa: ANN001
@@ -590,6 +627,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if postings:
             booking = clearing_month(cleared_at)
             booking = first_open_month(booking, await store.closed_months_from(conn, booking))
+            await self.partitions.ensure_within(conn, booking)
             tx_id = await store.post_clearing(conn, booking, closing.month, region, postings)
         net_fen = next(item.net_fen for item in closing.positions if item.region == region)
         await store.insert_month_clearing(conn, closing.month, region, net_fen, tx_id, request_id, reference, cleared_at)
@@ -603,6 +641,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if not 0 < request.amount_fen <= limits.PREPAYMENT_FEN_MAX:
             raise InvalidField("amount_fen", f"must be a positive number of fen, at most {limits.PREPAYMENT_FEN_MAX}")
         reference = check_text(request.reference, "reference", 64) if request.reference else ""
+        await self.partitions.ensure(month, clearing_month(now_utc()))
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "ConfirmTransfer", request)
             if stored is not None:
@@ -629,7 +668,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             response = pb.ConfirmTransferResponse(
                 transfer=next(item for item in statuses if item.region == region), state=month_state(statuses),
                 prepayment=prepayment_message(prepayment_row))
-            await remember(conn, request_id, "ConfirmTransfer", request, response)
+            await remember(conn, request_id, "ConfirmTransfer", request, response, (region, month))
         log.info("transfer_confirmed", month=month, region=region, amount_fen=request.amount_fen,
                  month_state=pb.MonthState.Name(response.state))
         return response
@@ -671,6 +710,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if not 1 <= request.threshold_bp <= 10_000:
             raise InvalidField("threshold_bp", "must be from 1 to 10000 basis points")
         self.stub_for(region)  # NOT_FOUND for a region without an insured agency
+        key = (region, clearing_month(now_utc()))  # no month in the request: the log's row is filed under today's
+        await self.partitions.ensure(key[1])
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "SetPrepaymentTerms", request)
             if stored is not None:
@@ -682,7 +723,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await self.resize_prepayments(conn, only=region)
             response = pb.SetPrepaymentTermsResponse(prepayment=prepayment_message(
                 (await store.prepayment_rows(conn, region))[0]))
-            await remember(conn, request_id, "SetPrepaymentTerms", request, response)
+            await remember(conn, request_id, "SetPrepaymentTerms", request, response, key)
         log.info("prepayment_terms_set", insured_region=region, months=request.months, threshold_bp=request.threshold_bp)
         return response
 

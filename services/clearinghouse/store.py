@@ -11,6 +11,10 @@ from clearing.ledger import Posting
 from clearing.reconcile import DayKey
 from services.common.ledger_sql import insert_transaction
 
+# Every leg is kept with its journal's insured region and month (migration 0014): the journal's partition, and
+# its shard once distributed by insured region (docs/architecture.md).
+LEG_COLUMNS = ("insured_region", "clearing_month")
+
 
 async def latest_catalogues(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
@@ -108,7 +112,8 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
     if not postings:
         return None
     return await insert_transaction(
-        conn, {"settlement_id": UUID(settlement_id), "kind": kind, "clearing_month": clearing_month}, postings)
+        conn, {"settlement_id": UUID(settlement_id), "kind": kind, "clearing_month": clearing_month,
+               "insured_region": insured_region}, postings, LEG_COLUMNS)
 
 
 async def lock_aggregates_for_posting(conn: asyncpg.Connection) -> None:
@@ -180,8 +185,10 @@ async def set_prepayment_terms(conn: asyncpg.Connection, insured_region: str, re
         "WHERE insured_region = $1", insured_region, required_fen, threshold_bp, topup_requested_fen, months)
 
 
-async def post_topup(conn: asyncpg.Connection, clearing_month: str, postings: tuple[Posting, ...]) -> int:
-    return await insert_transaction(conn, {"kind": "topup", "clearing_month": clearing_month}, postings)
+async def post_topup(conn: asyncpg.Connection, clearing_month: str, insured_region: str,
+                     postings: tuple[Posting, ...]) -> int:
+    return await insert_transaction(conn, {"kind": "topup", "clearing_month": clearing_month,
+                                           "insured_region": insured_region}, postings, LEG_COLUMNS)
 
 
 async def recent_outflows(conn: asyncpg.Connection, months_max: int) -> tuple[list[str], dict[str, list[int]]]:
@@ -206,7 +213,8 @@ async def post_clearing(conn: asyncpg.Connection, booking_month: str, cleared_mo
                         postings: tuple[Posting, ...]) -> int:
     """Append a region's clearing of `cleared_month`, booked in the open month it is committed in."""
     return await insert_transaction(conn, {"kind": "clearing", "clearing_month": booking_month,
-                                           "cleared_month": cleared_month, "cleared_region": region}, postings)
+                                           "cleared_month": cleared_month, "cleared_region": region,
+                                           "insured_region": region}, postings, LEG_COLUMNS)
 
 
 async def insert_month_clearing(conn: asyncpg.Connection, month: str, region: str, net_fen: int, tx_id: int | None,
@@ -235,19 +243,14 @@ STATEMENT_COLUMNS = ("settlement_id", "insured_region", "treating_region", "hosp
 
 def statement_entries_sql(month_match: str) -> str:
     """The settlements, cancels and reversals that involve region $2 and clear in the months `month_match`
-    chooses (a condition on a month column, on $1, e.g. `= $1`), in commit order. Read from the claims, not
-    the ledger: a claim settles in `clearing_month` and its cancel or reversal clears in `undo_month`, and a
-    claim the funds pay nothing for posts no ledger transaction but is a settlement all the same (SPEC §7)."""
-    columns = ", ".join(f"c.{name}" for name in STATEMENT_COLUMNS)
-    involves = "(c.insured_region = $2 OR c.treating_region = $2)"
+    chooses (a condition on the month, on $1, e.g. `= $1`), in commit order. Read from the statement lines the
+    claims trigger writes (migration 0014), not the ledger: a claim settles in `clearing_month` and its cancel or
+    reversal clears in `undo_month`, and a claim the funds pay nothing for posts no ledger transaction but is a
+    settlement all the same (SPEC §7). The lines are partitioned by that month: a month's statement reads its
+    month's partition only."""
     return f"""
-SELECT kind, {", ".join(STATEMENT_COLUMNS)} FROM (
-    SELECT 'settlement' AS kind, c.settled_at AS committed_at, {columns} FROM claims c
-    WHERE c.clearing_month {month_match} AND c.status IN ('settled', 'cancelled', 'reversed') AND {involves}
-    UNION ALL
-    SELECT CASE c.status WHEN 'cancelled' THEN 'cancel' ELSE 'reversal' END, coalesce(c.cancelled_at, c.reversed_at),
-           {columns} FROM claims c
-    WHERE c.undo_month {month_match} AND c.status IN ('cancelled', 'reversed') AND {involves}) AS entries
+SELECT kind, {", ".join(STATEMENT_COLUMNS)} FROM statement_lines
+WHERE month {month_match} AND (insured_region = $2 OR treating_region = $2)
 ORDER BY committed_at, settlement_id, kind DESC
 """
 
@@ -312,18 +315,23 @@ async def mark_reversed(conn: asyncpg.Connection, settlement_id: str, response: 
 DAY_COLUMNS = {DayKey.SETTLEMENT: "c.settlement_day", DayKey.DISCHARGE: "c.discharged_on"}
 
 
+DAY_LINES_SQL = (
+    "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.settlement_day, "
+    "coalesce(c.total_fen, 0) AS total_fen, coalesce(c.fund_pay_fen, 0) AS fund_pay_fen, "
+    "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, "
+    "coalesce(r.status = 'reversing', false) AS reversing FROM claims c "
+    "LEFT JOIN reversals r USING (settlement_id) WHERE {day_column} = $1 "
+    "AND ($2::text IS NULL OR c.treating_region = $2) AND ($3::text IS NULL OR c.insured_region = $3) "
+    "ORDER BY c.settlement_id")
+
+
 async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, treating_region: str | None,
                     insured_region: str | None) -> list[asyncpg.Record]:
     """3202: every claim settled on `day` (or of a stay discharged on `day`) between the given regions, with
-    its reversal state."""
-    return await conn.fetch(
-        "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.settlement_day, "
-        "coalesce(c.total_fen, 0) AS total_fen, coalesce(c.fund_pay_fen, 0) AS fund_pay_fen, "
-        "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, "
-        "coalesce(r.status = 'reversing', false) AS reversing FROM claims c "
-        f"LEFT JOIN reversals r USING (settlement_id) WHERE {DAY_COLUMNS[day_key]} = $1 "
-        "AND ($2::text IS NULL OR c.treating_region = $2) AND ($3::text IS NULL OR c.insured_region = $3) "
-        "ORDER BY c.settlement_id", day, treating_region, insured_region)
+    its reversal state. By settlement day, the day's month partition is the only one read (claims are partitioned
+    by it); by discharge day, each partition's index on it is probed."""
+    return await conn.fetch(DAY_LINES_SQL.format(day_column=DAY_COLUMNS[day_key]), day, treating_region,
+                            insured_region)
 
 
 async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, repair) -> None:  # noqa: ANN001 - a types_pb2.Repair

@@ -55,9 +55,15 @@ payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付
 app.add_typer(payouts_app, name="payouts")
 certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (docs/security.md).")
 app.add_typer(certs_app, name="certs")
-audit_app = sub_app("The operator audit log: every operator call, recorded at the party that served it "
-                    "(docs/security.md).")
+# `audit` is both the offline smart audit (智能审核, SPEC §12.4: the group's own options, no subcommand) and the
+# group of the operator audit log's `show` (docs/security.md); see `audit_command`.
+audit_app = typer.Typer(
+    help="Smart audit of one stay, offline (智能审核; docs/smart-audit.md): give --catalog, --kb, "
+         "--rules, --member and --bill. Subcommands: the operator audit log (docs/security.md).",
+    no_args_is_help=True, add_completion=False, invoke_without_command=True)
 app.add_typer(audit_app, name="audit")
+rules_app = sub_app("Smart-audit rule libraries (规则库, TOML; docs/smart-audit.md).")
+app.add_typer(rules_app, name="rules")
 
 
 @app.callback()
@@ -210,6 +216,52 @@ def catalog_import(
     print(f"region {region}: version {answer.version} in force, {answer.row_count} rows, sha256 {answer.sha256}")
 
 
+members_app = sub_app("An insured region's members, as an operator may see them (no names, ID numbers masked).")
+app.add_typer(members_app, name="members")
+
+
+@members_app.command("list")
+def members_list(
+    region: Annotated[str, typer.Argument(help="Insured region whose agency lists its members.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Members per page.")] = 20,
+    after: Annotated[str, typer.Option("--after", help="The member id a previous page ended with (its `more:` hint).")]
+        = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """A page of the region's members by member id: scheme, filings, the ID number masked — the member ids a
+    HIS admits patients under (docs/his-integration.md)."""
+    from services.cli import lookup_view
+
+    answer = lookup_view.list_members(config, region, limit, after)
+    if as_json:
+        output.print_json(lookup_view.members_json(answer))
+    else:
+        lookup_view.show_members(output.console(), region, answer)
+
+
+@catalog_app.command("show")
+def catalog_show(
+    region: Annotated[str, typer.Argument(help="Treating region whose catalogue in force is searched.")],
+    code: Annotated[str | None, typer.Option("--code", help="A local code: every row of it, over time.")] = None,
+    search: Annotated[str | None, typer.Option(
+        "--search", help="Text in the names (case-insensitive), or the start of a local or national code.")] = None,
+    on: Annotated[str, typer.Option("--on", help="Only the rows valid that day (YYYY-MM-DD); default: every row.")]
+        = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Rows at most.")] = 50,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Look codes up in the region's catalogue in force (就医地目录): what a bill line's `code` may be."""
+    from services.cli import lookup_view
+
+    answer = lookup_view.search_catalogue(config, region, code, search, on, limit)
+    if as_json:
+        output.print_json(lookup_view.catalogue_json(answer))
+    else:
+        lookup_view.show_catalogue(output.console(), region, answer)
+
+
 @stack_app.command("up")
 def stack_up(
     work_dir: Annotated[Path, typer.Option("--dir", help="Where the database, logs and config live.")] = online.STACK_DIR,
@@ -328,6 +380,17 @@ def month_close(
     else:
         show_closing(output.console(), closing)
         online.show_transfers(output.console(), online.month_status(config, month))
+
+
+@month_app.command("detach")
+def month_detach(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Archive (归档) a closed, cleared month: detach its partitions of claims, ledger, request log and statement
+    lines (what they add up to is kept). They stay as plain tables until dumped (pg_dump -t) and dropped; an open
+    month, or one still in use, is refused (docs/architecture.md "Archiving a month")."""
+    from services.cli.online import detach_month
+
+    for name in detach_month(config, month):
+        output.console().print(name)
 
 
 @month_app.command("status")
@@ -550,6 +613,49 @@ def certs_show(directory: CertDirArgument) -> None:
     from services.cli import certs_view
 
     certs_view.show(directory)
+
+
+@audit_app.callback()
+def audit_command(
+    ctx: typer.Context,
+    catalog: Annotated[Path | None, typer.Option(
+        "--catalog", help="Treating region's catalogue CSV (the format `catalog import` takes).")] = None,
+    kb: Annotated[Path | None, typer.Option(
+        "--kb", help="Knowledge base CSV (知识库; `python -m services.datagen knowledge` writes one).")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="Rule library TOML (规则库; services/regions/audit_rules/).")] = None,
+    member: Annotated[Path | None, typer.Option(
+        "--member", help="Member JSON as for `quote`, plus \"sex\" (M/F) and \"birth_date\".")] = None,
+    bill: Annotated[Path | None, typer.Option("--bill", help="The bill JSON, as for `quote`.")] = None,
+    history: Annotated[Path | None, typer.Option(
+        "--history", help="The member's other live stays: a JSON list of {settlement_id, admitted_on, "
+                          "discharged_on, diagnoses}. Default: none.")] = None,
+) -> None:
+    """Audit one stay offline (SPEC §12.4): print the findings as JSON; persists nothing. With a subcommand
+    (`show`), the operator audit log instead."""
+    given = {"--catalog": catalog, "--kb": kb, "--rules": rules, "--member": member, "--bill": bill,
+             "--history": history}
+    if ctx.invoked_subcommand is not None:
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise offline.InputError(stray[0], f"belongs to the offline audit, not to `audit {ctx.invoked_subcommand}`")
+        return
+    for name, value in given.items():
+        if value is None and name != "--history":
+            raise offline.InputError(name, "is required for the offline audit (or give a subcommand, e.g. show)")
+    from services.cli import smart_audit_offline
+
+    output.print_json(smart_audit_offline.audit_files(catalog, kb, rules, member, bill, history))
+
+
+@rules_app.command("validate")
+def rules_validate(
+    files: Annotated[list[Path], typer.Argument(help="Rule-library TOML files (one per region).")],
+) -> None:
+    """Parse rule libraries; show each one's version and the nine rules' settings."""
+    from services.cli import smart_audit_offline
+
+    smart_audit_offline.show_rule_libraries(output.console(), smart_audit_offline.load_rule_libraries(files))
 
 
 @audit_app.command("show")

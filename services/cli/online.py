@@ -446,3 +446,31 @@ def show_payouts(console: Console, region: str, answer: ta.ListPayoutsResponse) 
     table.add_row("all", "", "", "", "", format_yuan(answer.total_fen))
     console.print(table)
     console.print(f"{answer.month}: {payout_state(answer)}")
+
+
+def detach_month(config_path: Path, month: str) -> list[str]:
+    """Detach a closed month's partitions in the clearing house's database (an operator's database access, as
+    `stack` commands have; not an RPC: services never detach)."""
+    import asyncio
+
+    import asyncpg
+
+    from clearing.dates import check_month
+    from clearing.errors import PreconditionFailed
+    from services.clearinghouse.partitions import detach_month as detach
+
+    check_month(month, "month")
+    dsn = load_config(config_path).dsn("clearinghouse")
+
+    async def run() -> list[str]:
+        try:
+            connection = await asyncpg.connect(dsn)
+        except (OSError, asyncpg.PostgresError) as error:
+            raise PreconditionFailed("--config", "the clearing house's database cannot be reached "
+                                                 f"({type(error).__name__}): is the stack up?") from None
+        try:
+            return await detach(connection, month)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())

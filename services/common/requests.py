@@ -96,7 +96,15 @@ async def stored_answer(conn: asyncpg.Connection, request_id: str, rpc: str, req
     return bytes(row["response"])
 
 
-async def remember(conn: asyncpg.Connection, request_id: str, rpc: str, request: Message, response: Message) -> None:
-    """Record the request and its answer; commit it together with the effect it describes."""
-    await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4)",
-                       uuid.UUID(request_id), rpc, request.SerializeToString(), response.SerializeToString())
+async def remember(conn: asyncpg.Connection, request_id: str, rpc: str, request: Message, response: Message,
+                   key: tuple[str, str] | None = None) -> None:
+    """Record the request and its answer; commit it together with the effect it describes. `key` is the
+    (insured region, month) the clearing house's partitioned request log files it under (migration 0014); the
+    other parties' logs have no such columns."""
+    if key is None:
+        await conn.execute("INSERT INTO requests (request_id, rpc, request, response) VALUES ($1, $2, $3, $4)",
+                           uuid.UUID(request_id), rpc, request.SerializeToString(), response.SerializeToString())
+        return
+    await conn.execute(
+        "INSERT INTO requests (request_id, rpc, request, response, insured_region, month) VALUES ($1, $2, $3, $4, $5, $6)",
+        uuid.UUID(request_id), rpc, request.SerializeToString(), response.SerializeToString(), *key)

@@ -31,12 +31,20 @@ from services.security.party import INSECURE_WARNING, MESSAGE_BYTES_MAX, Securit
 log = structlog.get_logger()
 STOP_GRACE_S = 5.0
 SERVER_OPTIONS = (
-    # Refuse to share a port by accident; scale-out (SPEC §11) turns SO_REUSEPORT on explicitly.
+    # Refuse to share a port by accident; scale-out (SPEC §11) turns SO_REUSEPORT on explicitly (`share_port`).
     ("grpc.so_reuseport", 0),
     # A bigger message is RESOURCE_EXHAUSTED from gRPC before any handler runs (see MESSAGE_BYTES_MAX for the size).
     ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
     ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
 )
+
+
+def server_options(share_port: bool) -> tuple[tuple[str, int], ...]:
+    """SERVER_OPTIONS, with SO_REUSEPORT on when several processes of one party serve one port (the kernel
+    spreads their connections)."""
+    if not share_port:
+        return SERVER_OPTIONS
+    return tuple((name, 1 if name == "grpc.so_reuseport" else value) for name, value in SERVER_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,12 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
 
 
 async def start_server(bindings: Iterable[ServiceBinding], port: int, party: str, *, security: Security,
-                       host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
+                       host: str = "127.0.0.1", share_port: bool = False) -> tuple[grpc.aio.Server, int]:
     """Start a server with the bindings plus health and reflection, serving mutual TLS as `security`'s identity
-    (plaintext when it is insecure, with a warning); returns it and the bound port."""
+    (plaintext when it is insecure, with a warning); returns it and the bound port. `share_port`: other processes
+    of the same party serve the same port (SO_REUSEPORT)."""
     bindings = list(bindings)
-    server = grpc.aio.server(interceptors=[RequestContextInterceptor(party)], options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=[RequestContextInterceptor(party)], options=server_options(share_port))
     health = Health()  # Check, Watch and List
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for binding in bindings:

@@ -8,7 +8,9 @@ Commands (all deterministic for their seeds):
   (SPEC §5.3 M.json shape plus `id_number` and `name`);
 * `bills --region CODE --count N --seed S --out DIR [--catalogue-seed 2026]` writes
   `DIR/<region>-<n>.json` bills (SPEC §5.3 B.json) at the region's own hospitals, admitted on
-  days of 2026, priced from the region's catalogue generated with `--catalogue-seed`.
+  days of 2026, priced from the region's catalogue generated with `--catalogue-seed`;
+* `knowledge --seed 2026 --out FILE` writes the smart-audit knowledge base (SPEC §12.1,
+  `knowledge.py`), one for every region: it is keyed by national code.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import generate_catalogue_rows, write_catalogue_csv
+from services.datagen.knowledge import generate_knowledge_rows, write_knowledge_csv
 from services.datagen.population import generate_members
 from services.datagen.regions import demo_region_codes, load_regions
 
@@ -70,6 +73,12 @@ def _bills(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knowledge(args: argparse.Namespace) -> int:
+    count = write_knowledge_csv(generate_knowledge_rows(args.seed), args.out)
+    print(f"knowledge base: {count} rows -> {args.out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services.datagen", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     bills.add_argument("--out", required=True, help="output directory")
     bills.add_argument("--catalogue-seed", type=int, default=2026)
     bills.set_defaults(run=_bills)
+
+    knowledge = commands.add_parser("knowledge", help="write the smart-audit knowledge base (知识库) CSV")
+    knowledge.add_argument("--seed", type=int, required=True)
+    knowledge.add_argument("--out", required=True, help="output file")
+    knowledge.set_defaults(run=_knowledge)
     return parser
 
 

@@ -93,7 +93,7 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
     try:
         phase("starting the stack behind proxies")
         config = await stack.prepare()
-        links = Links(seed, rates, {config.role_port(role) for role in stack.services} | set(config.metrics_ports.values()))
+        links = Links(seed, rates, {service.port for service in stack.services.values()} | set(config.metrics_ports.values()))
         regions = sorted(config.region_ports)
         dial = {"clearinghouse": await links.add("treating→clearinghouse", config.clearing_house_port)}
         for region in regions:

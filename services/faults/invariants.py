@@ -12,7 +12,8 @@ member numbers — never an ID number or a name), so a report says more than pas
                          HIS walked away from is exempt: reconciliation tells the hospital about it);
 * `parties_agree`        every settlement is in the same state at every party on its path: settled
                          everywhere, cancelled everywhere, or paid nowhere (SPEC §8 atomicity);
-* `ledger_balanced`, `balances_equal_postings`, `aggregates_equal_postings`   (c) the ledger;
+* `ledger_balanced`, `balances_equal_postings`, `aggregates_equal_postings`, `statement_lines_equal_claims`
+                         (c) the ledger, and the month-partitioned statement lines (migration 0014);
 * `accumulators_recomputed`  (d) every member's accumulators equal the sum of the recorded deltas of
                          that member's live (settled) settlements;
 * `no_pending`           (e) no settlement is left pending at any party;
@@ -69,6 +70,8 @@ class PartyRows:
     unbalanced: list[asyncpg.Record] = field(default_factory=list)
     balance_mismatches: list[asyncpg.Record] = field(default_factory=list)
     aggregate_mismatches: list[asyncpg.Record] = field(default_factory=list)
+    line_mismatches: list[asyncpg.Record] = field(default_factory=list)
+    lines: int = 0
     transactions: int = 0
     accounts: int = 0
     cells: int = 0
@@ -122,6 +125,8 @@ async def read_parties(config: StackConfig) -> PartyRows:
         rows.unbalanced = await audit.unbalanced_transactions(conn)
         rows.balance_mismatches = await audit.balance_mismatches(conn)
         rows.aggregate_mismatches = await audit.aggregate_mismatches(conn)
+        rows.line_mismatches = await audit.statement_line_mismatches(conn)
+        rows.lines = await conn.fetchval("SELECT count(*) FROM statement_lines")
         rows.transactions = await conn.fetchval("SELECT count(*) FROM ledger_transactions")
         rows.accounts = await conn.fetchval("SELECT count(*) FROM ledger_balances")
         rows.cells = await conn.fetchval("SELECT count(*) FROM clearing_aggregates")
@@ -279,7 +284,11 @@ def ledger_checks(rows: PartyRows) -> list[Check]:
                         f"aggregate ({row['settlements']}, {row['cancels']}, {row['fund_pay_fen']}) ≠ recomputed "
                         f"({row['recomputed_settlements']}, {row['recomputed_cancels']}, "
                         f"{row['recomputed_fund_pay_fen']}) or posted {row['posted_fund_pay_fen']}")
-    return [balanced, balances, aggregates]
+    lines = Check("statement_lines_equal_claims", "every statement line is a claim's settlement or undo, in the month "
+                  "it clears in, and every one has its line", rows.lines)
+    for row in rows.line_mismatches:
+        lines.fail(f"{row['month']} {row['kind']} of {row['settlement_id']}: the line and the claim differ")
+    return [balanced, balances, aggregates, lines]
 
 
 def accumulators_recomputed(rows: PartyRows) -> Check:

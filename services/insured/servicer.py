@@ -12,8 +12,10 @@ so the same remaining cap or deductible is never consumed twice (SPEC §8 concur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import asyncpg
 import grpc
@@ -298,6 +300,21 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         return response
 
     @rpc
+    async def ListMembers(self, request: pb.ListMembersRequest, context: grpc.aio.ServicerContext) -> pb.ListMembersResponse:
+        """A page of members as an operator may see them: the member number, the ID number masked, no name."""
+        limit = MEMBERS_PAGE_DEFAULT if request.limit == 0 else request.limit
+        if not 1 <= limit <= MEMBERS_PAGE_MAX:
+            raise InvalidField("limit", f"between 1 and {MEMBERS_PAGE_MAX} (0: {MEMBERS_PAGE_DEFAULT}), not {request.limit}")
+        after = check_text(request.page_token, "page_token", 64) if request.page_token else ""
+        async with self.pool.acquire() as conn:
+            rows = await store.members_page(conn, after, limit + 1)  # one more: is there a next page?
+        page = rows[:limit]
+        return pb.ListMembersResponse(
+            members=[pb.MemberListing(member=member_message(row), filings=[filing_message(item) for item in row["filings"]])
+                     for row in page],
+            next_page_token=page[-1]["member_id"] if len(rows) > limit else "")
+
+    @rpc
     async def VerifyMember(self, request: pb.VerifyMemberRequest, context: grpc.aio.ServicerContext) -> pb.VerifyMemberResponse:
         """Whether a presented ID number is the member's: hashed with the region's key and compared with the
         stored hash, in constant time. Nothing is written; the number is not logged (not even masked)."""
@@ -366,15 +383,28 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                 raise NotFound(f"regions/{self.region}/members/{member_id}")
             ytd = await store.read_accumulators(conn, member_id, year, lock=False)
             filings = await store.filings_of(conn, member_id)
-        member = pb.Member(member_id=member_id, id_number=row["id_number_masked"],
-                           scheme=convert.SCHEMES[row["scheme"]], retired=row["retired"], poverty=row["poverty"],
-                           assistance=convert.TIERS[row["assistance"]])
-        return pb.GetMemberResponse(
-            member=member, accumulators=convert.ytd_to_proto(ytd),
-            filings=[pb.Filing(category=convert.FILINGS[FilingStatus(item["category"])],
-                               treating_region=item["treating_region"] or "", valid_from=item["valid_from"].isoformat(),
-                               valid_to=item["valid_to"].isoformat() if item["valid_to"] else "")
-                     for item in filings])
+        return pb.GetMemberResponse(member=member_message(row), accumulators=convert.ytd_to_proto(ytd),
+                                    filings=[filing_message(item) for item in filings])
+
+
+MEMBERS_PAGE_DEFAULT = 100
+MEMBERS_PAGE_MAX = 1000
+
+
+def member_message(row: Mapping[str, Any]) -> pb.Member:
+    """A member's row as the agency answers it: the ID number masked, no name (it keeps none)."""
+    return pb.Member(member_id=row["member_id"], id_number=row["id_number_masked"], scheme=convert.SCHEMES[row["scheme"]],
+                     retired=row["retired"], poverty=row["poverty"], assistance=convert.TIERS[row["assistance"]])
+
+
+def filing_message(item: Mapping[str, Any]) -> pb.Filing:
+    """A filing's row (or its JSON object in a listing, where the days are ISO text already)."""
+    def day(value: Any) -> str:  # noqa: ANN401 - a date, or ISO text from jsonb
+        return "" if value is None else value if isinstance(value, str) else value.isoformat()
+
+    return pb.Filing(category=convert.FILINGS[FilingStatus(item["category"])],
+                     treating_region=item["treating_region"] or "", valid_from=day(item["valid_from"]),
+                     valid_to=day(item["valid_to"]))
 
 
 HASHED = "hmac-sha256:"

@@ -22,6 +22,17 @@ async def find_member_row(conn: asyncpg.Connection, member_id: str) -> asyncpg.R
     return await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
 
 
+async def members_page(conn: asyncpg.Connection, after: str, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` members with a member number after `after` (empty: from the first), by member number, each with
+    its filings as `filings` (oldest first). Only what an operator may see: no hash, no ID number."""
+    return await conn.fetch(
+        "SELECT m.member_id, m.id_number_masked, m.scheme, m.retired, m.poverty, m.assistance, "
+        "coalesce((SELECT jsonb_agg(jsonb_build_object('category', f.category, 'treating_region', f.treating_region, "
+        "'valid_from', f.valid_from, 'valid_to', f.valid_to) ORDER BY f.filing_id) FROM filings f "
+        "WHERE f.member_id = m.member_id), '[]') AS filings "
+        "FROM members m WHERE m.member_id COLLATE \"C\" > $1 ORDER BY m.member_id COLLATE \"C\" LIMIT $2", after, limit)
+
+
 async def insert_member(conn: asyncpg.Connection, member_id: str, id_hash: str, id_number_masked: str,
                         scheme: Scheme, retired: bool, poverty: bool, assistance: AssistanceTier | None) -> None:
     """A member as the agency keeps it: the keyed hash and the masked form of the ID number, never the number

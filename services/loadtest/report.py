@@ -204,13 +204,24 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def setup_note(report: dict[str, Any]) -> str:
+    """What the run changed from the production setup, for the commit cell: processes per role, plaintext."""
+    settings = report.get("settings", {})
+    notes = []
+    if settings.get("workers", 1) > 1:
+        notes.append(f"{settings['workers']} processes per party")
+    if settings.get("insecure"):
+        notes.append("plaintext")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
 def markdown_row(report: dict[str, Any]) -> str:
     stack, floor = report["stack"], report["floor"]
     service_rss = [mb for name, mb in report["rss_mb"].items()
                    if mb is not None and name != "postgres" and not name.startswith("loadgen")]
     cells = [
         report["date"][:16].replace("T", " "),
-        f"`{report['commit'][:12]}{'-dirty' if report['commit'].endswith('-dirty') else ''}`",
+        f"`{report['commit'][:12]}{'-dirty' if report['commit'].endswith('-dirty') else ''}`" + setup_note(report),
         describe_machine(report["machine"]),
         fmt(stack["settlements_per_s"]),
         f"{fmt(stack['p50_ms'])} / {fmt(stack['p99_ms'])} ({fmt(stack['rate'].get('offered_per_s'), 0)}/s)",

@@ -21,6 +21,7 @@ import asyncpg
 from rich.console import Console
 
 from services.common.clock import shanghai_today
+from services.common.regions import load_regions
 from services.loadtest import dbstat, procstat, report
 from services.loadtest.core import core_line
 from services.loadtest.fleet import Fleet
@@ -171,6 +172,13 @@ async def drop_stack_databases(stack: StackProcesses, base_dsn: str) -> None:
         await connection.close()
 
 
+def stack_workers(count: int) -> dict[str, int]:
+    """`count` processes for the clearing house and every region (the HIS simulator is not in the measured path)."""
+    if count == 1:
+        return {}
+    return {"clearinghouse": count, **{f"region:{region}": count for region in load_regions()}}
+
+
 async def run(settings: Settings, database: Database | None = None, console: Console | None = None,
               work_dir: Path | None = None) -> dict[str, Any]:
     """The whole harness; writes `settings.json_path`, appends to `settings.markdown_path`, returns the report.
@@ -190,7 +198,7 @@ async def run(settings: Settings, database: Database | None = None, console: Con
     fleet = Fleet(settings.drivers, work_dir / "logs" / "loadgen.log")
     stack = StackProcesses(work_dir=work_dir / "stack", seed=settings.seed,
                            members_per_region=settings.members_per_region, database=database,
-                           insecure=settings.insecure)
+                           insecure=settings.insecure, workers=stack_workers(settings.workers))
     finished = False
     try:
         postgres = await postmaster_pid(database.base_dsn)

@@ -44,6 +44,8 @@ KNOBS = (
     Knob("floor_warmup_s", "BENCH_FLOOR_WARMUP_S", float, 0, 600, "seconds of each floor mode before it is measured"),
     Knob("core_bills", "BENCH_CORE_BILLS", int, 1, 1_000_000, "bills quoted by the pure core for the core line"),
     Knob("seed", "BENCH_SEED", int, 0, 2**31 - 1, "seed of the catalogues, members and discharges"),
+    Knob("workers", "BENCH_WORKERS", int, 1, 16,
+         "processes serving the clearing house and each region, sharing its port (SO_REUSEPORT)"),
 )
 RAMP_S = 2.0  # saturation: clients start this long before the window opens, so it opens on a full stack
 
@@ -66,6 +68,7 @@ class Settings:
     floor_warmup_s: float = 2.0
     core_bills: int = 2_000
     seed: int = 2026
+    workers: int = 1
     json_path: Path = REPOSITORY / "var/bench/latest.json"
     markdown_path: Path = REPOSITORY / "docs/benchmarks.md"
     insecure: bool = False  # plaintext gRPC everywhere, to see what TLS costs (BENCH_INSECURE=1)

@@ -183,6 +183,8 @@ POLICY: dict[str, Row] = {
     "TreatingAgencyService.Reverse": Row((_hospital_with("own_settlement"),)),
     "TreatingAgencyService.GetSettlement": Row((_hospital_with("own_settlement"), OPERATOR_ANY)),
     "TreatingAgencyService.ImportCatalogue": Row((OPERATOR_ANY,)),
+    # The catalogue in force is what every bill of the region is classified with: its hospitals look codes up too.
+    "TreatingAgencyService.SearchCatalogue": Row((HOSPITAL_AT_HOME, OPERATOR_ANY)),
     "TreatingAgencyService.ListPayouts": Row((OPERATOR_ANY,)),
     "TreatingAgencyService.ClosePayoutMonth": Row((OPERATOR_ANY,)),
     "TreatingAgencyService.GetDailyTotals": Row((Grant(HOSPITAL, ("in_served_region", "filters_on_itself")),
@@ -195,6 +197,8 @@ POLICY: dict[str, Row] = {
     "InsuredAgencyService.RegisterMember": Row((OPERATOR_ANY,)),
     "InsuredAgencyService.RecordFiling": Row((OPERATOR_ANY,)),
     "InsuredAgencyService.GetMember": Row((OPERATOR_ANY,)),
+    # Member numbers, with the ID number masked and no name (the proto says why that much): operators only.
+    "InsuredAgencyService.ListMembers": Row((OPERATOR_ANY,)),
     # Any treating agency checks, once per admission, that the patient it admits is the member it names.
     "InsuredAgencyService.VerifyMember": Row((Grant(AGENCY),)),
     "InsuredAgencyService.QuoteAdjudication": Row((Grant(CLEARINGHOUSE, ("claim_from_another_region",)),

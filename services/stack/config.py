@@ -24,6 +24,12 @@ DEFAULT_OPERATOR = "admin"
 # Each insured region's first prepayment (预付金) deposited by `make demo` and `clearing-admin stack up`: sized so that
 # the demo's month uses most of it (some regions cross the 70 % warning, a few run out).
 PREPAYMENT_FEN = 2_000_000_00
+WORKERS_MAX = 16  # processes of one role on one port
+
+
+def process_name(role: str, worker: int) -> str:
+    """A process's name in `metrics_ports` and the launcher: the role for the first, `ROLE#K` for the others."""
+    return role if worker == 0 else f"{role}#{worker}"
 
 
 def dsn_for(base_dsn: str, database: str) -> str:
@@ -60,6 +66,9 @@ class StackConfig:
     # How the parties batch settlements between them, e.g. {"size_max": 64, "wait_ms": 5} or {"enabled": false};
     # empty: the defaults (services/common/batch_settings.py).
     batching: dict[str, Any] = field(default_factory=dict)
+    # role → how many processes serve it on its one port (SO_REUSEPORT, SPEC §11), e.g. {"clearinghouse": 2};
+    # a role not named has one. The HIS simulator has one always (it seeds its patients at start).
+    workers: dict[str, int] = field(default_factory=dict)
 
     def call_limits(self) -> CallLimits:
         """The configured limits (ValueError naming the entry when `limits` is malformed)."""
@@ -95,6 +104,15 @@ class StackConfig:
         if role == "his":
             return self.his_port
         return self.region_ports[role.removeprefix("region:")]
+
+    def worker_count(self, role: str) -> int:
+        """How many processes serve `role` (ValueError naming the entry when `workers` is malformed)."""
+        count = self.workers.get(role, 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= WORKERS_MAX:
+            raise ValueError(f"workers.{role}: must be a whole number from 1 to {WORKERS_MAX}, not {count!r}")
+        if role == "his" and count != 1:
+            raise ValueError("workers.his: the HIS simulator runs as one process")
+        return count
 
     def dial_address(self, role: str) -> str:
         """Where a party reaches `role`: the `dial` override when set, else the role's own port."""

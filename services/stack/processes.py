@@ -37,7 +37,7 @@ from services.common.db import ensure_database
 from services.common.regions import load_regions
 from services.insured.keys import ensure_member_keys
 from services.security import certs
-from services.stack.config import CERTS_SUBDIR, DEFAULT_OPERATOR, StackConfig, operator_identity
+from services.stack.config import CERTS_SUBDIR, DEFAULT_OPERATOR, StackConfig, operator_identity, process_name
 from services.stack.database import Database
 
 HEALTH_WAIT_S = 60.0
@@ -88,6 +88,8 @@ class ServiceProcess:
     port: int
     log_path: Path
     process: subprocess.Popen | None = None
+    worker: int = 0  # its number among the role's processes (`StackConfig.workers`), which share `port`
+    ready_path: Path | None = None  # the process writes it once it serves (services/stack/serve.py)
 
     @property
     def address(self) -> str:
@@ -118,6 +120,8 @@ class StackProcesses:
     # The per-identity call limits every service applies (`StackConfig.limits`; services/security/limits.py): empty
     # for the defaults.
     limits: dict[str, Any] = field(default_factory=dict)
+    # role → processes serving it on its one port (`StackConfig.workers`, SO_REUSEPORT): empty for one each.
+    workers: dict[str, int] = field(default_factory=dict)
     owns_database: bool = field(default=False, init=False)
 
     @property
@@ -155,7 +159,7 @@ class StackProcesses:
             base_dsn=self.database.base_dsn, database_prefix=prefix, clearing_house_port=free_port(),
             his_port=free_port(), region_ports={region: free_port() for region in regions}, seed=self.seed,
             members_per_region=self.members_per_region, certs_dir=certs_dir, insecure=self.insecure,
-            limits=self.limits,
+            limits=self.limits, workers=self.workers,
             # Development keys, random per stack directory and kept there (a restart still matches its hashes).
             member_key_dir=str(ensure_member_keys(self.work_dir / "keys", regions)))
         await asyncio.gather(*(ensure_database(self.database.base_dsn, self.config.database(party))
@@ -163,11 +167,17 @@ class StackProcesses:
         self.config.save(self.config_path)
         roles = {"clearinghouse": self.config.clearing_house_port, "his": self.config.his_port,
                  **{f"region:{region}": port for region, port in self.config.region_ports.items()}}
-        self.config.metrics_ports = {role: free_port() for role in roles}
+        (self.work_dir / "run").mkdir(exist_ok=True)
+        for role, port in roles.items():
+            for worker in range(self.config.worker_count(role)):
+                name = process_name(role, worker)
+                file_name = name.replace(":", "_").replace("#", "_")
+                self.services[name] = ServiceProcess(role, port, self.work_dir / "logs" / f"{file_name}.log",
+                                                     worker=worker,
+                                                     ready_path=self.work_dir / "run" / f"{file_name}.ready")
+        self.config.metrics_ports = {name: free_port() for name in self.services}
         self.config.save(self.config_path)
         write_scrape_targets(self.work_dir / SCRAPE_TARGETS, self.config.metrics_ports)
-        for role, port in roles.items():
-            self.services[role] = ServiceProcess(role, port, self.work_dir / "logs" / f"{role.replace(':', '_')}.log")
         return self.config
 
     def dial_through(self, dial: dict[str, str]) -> None:
@@ -184,12 +194,18 @@ class StackProcesses:
         await asyncio.gather(*(self.wait_healthy(role) for role in self.services))
         return self.config
 
-    def spawn(self, role: str) -> None:
-        service = self.services[role]
+    def spawn(self, name: str) -> None:
+        """Start the process `name` (a role, or `ROLE#K` for a role's further processes)."""
+        service = self.services[name]
         environment = None if self.clock_file is None else {**os.environ, clock.CLOCK_FILE_ENV: str(self.clock_file)}
+        arguments = [sys.executable, "-m", "services.stack.serve", service.role, "--config", str(self.config_path),
+                     "--worker", str(service.worker)]
+        if service.ready_path is not None:
+            service.ready_path.unlink(missing_ok=True)
+            arguments += ["--ready-file", str(service.ready_path)]
         with service.log_path.open("ab") as log_file:
             service.process = subprocess.Popen(
-                [sys.executable, "-m", "services.stack.serve", role, "--config", str(self.config_path)],
+                arguments,
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env=environment)
 
@@ -199,13 +215,22 @@ class StackProcesses:
         clock.write_offset_file(self.clock_file, clock.offset_to(instant))
         await asyncio.sleep(3 * clock.FILE_CHECK_S)
 
-    async def wait_healthy(self, role: str) -> None:
-        """Until `role` answers its health check, dialled as the operator (a failed handshake reads as not up)."""
+    async def wait_healthy(self, name: str) -> None:
+        """Until the process `name` serves: its port answers the health check, dialled as the operator (a failed
+        handshake reads as not up), and — since another process of its role may have answered — it has written
+        its ready file."""
         assert self.config is not None
-        service = self.services[role]
+        service = self.services[name]
         assert service.process is not None
+        deadline = time.monotonic() + HEALTH_WAIT_S
         async with self.config.transport().channel(service.address, operator_identity(self.operator)) as channel:
-            await wait_until_serving(channel, service.process, role, str(service.log_path), HEALTH_WAIT_S)
+            await wait_until_serving(channel, service.process, name, str(service.log_path), HEALTH_WAIT_S)
+        while service.ready_path is not None and not service.ready_path.exists():
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {service.process.returncode}; see {service.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not become ready; see {service.log_path}")
+            await asyncio.sleep(0.05)
 
     def kill(self, role: str, signum: int = signal.SIGKILL) -> None:
         process = self.services[role].process

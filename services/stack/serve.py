@@ -2,11 +2,16 @@
 
 ROLE is `clearinghouse`, `his` or `region:<code>` (that region's treating and insured agencies).
 The process serves until SIGTERM, then stops with a grace period and closes its pools.
+
+When the configuration gives a role several processes (`workers`), each is started with `--worker K` and they all
+serve the role's one port (SO_REUSEPORT); each has its own metrics port (`metrics_ports["ROLE#K"]`, K > 0) and
+touches `--ready-file` once it serves, since a health check on the shared port may reach any of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import prometheus_client
@@ -15,16 +20,17 @@ import uvloop
 from services.common.logs import configure
 from services.common.server import run_until_stopped
 from services.insured.keys import load_member_key
-from services.stack.config import StackConfig
+from services.stack.config import StackConfig, process_name
 from services.stack.wiring import Running, start_clearing_house, start_his, start_region
 
 
 async def start(role: str, config: StackConfig) -> Running:
     regions = {region: config.dial_address(f"region:{region}") for region in config.region_ports}
     transport = config.transport()  # mutual TLS from config.certs_dir; plaintext (with a warning) if insecure
+    share_port = config.worker_count(role) > 1
     if role == "clearinghouse":
         return await start_clearing_house(config.dsn("clearinghouse"), regions, config.clearing_house_port,
-                                          transport=transport)
+                                          transport=transport, share_port=share_port)
     if role == "his":
         return await start_his(config.dsn("his"), regions, config.seed, config.members_per_region, config.his_port,
                                transport=transport)
@@ -34,15 +40,19 @@ async def start(role: str, config: StackConfig) -> Running:
     return await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
                               config.dial_address("clearinghouse"), config.region_ports[region],
                               insured_addresses=regions, transport=transport,
-                              member_key=load_member_key(region, config.member_key_dir or None))
+                              member_key=load_member_key(region, config.member_key_dir or None),
+                              share_port=share_port)
 
 
-async def serve(role: str, config_path: Path) -> None:
+async def serve(role: str, config_path: Path, worker: int = 0, ready_file: Path | None = None) -> None:
     configure(json_output=True)
     config = StackConfig.load(config_path)
-    if role in config.metrics_ports:
-        prometheus_client.start_http_server(config.metrics_ports[role], addr="127.0.0.1")
+    name = process_name(role, worker)
+    if name in config.metrics_ports:
+        prometheus_client.start_http_server(config.metrics_ports[name], addr="127.0.0.1")
     running = await start(role, config)
+    if ready_file is not None:
+        ready_file.write_text(f"{os.getpid()}\n")
 
     async def close() -> None:
         for closer in reversed(running.closers):
@@ -55,10 +65,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("role")
     parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--worker", type=int, default=0, help="this process's number among the role's processes")
+    parser.add_argument("--ready-file", type=Path, help="written once the server serves")
     arguments = parser.parse_args()
     # uvloop: the event loop in C (libuv). A discharge crosses several processes and each does dozens of socket
     # writes and wake-ups (gRPC, Postgres); asyncio's pure-Python loop was a fifth of a service's CPU.
-    uvloop.run(serve(arguments.role, arguments.config))
+    uvloop.run(serve(arguments.role, arguments.config, arguments.worker, arguments.ready_file))
 
 
 if __name__ == "__main__":

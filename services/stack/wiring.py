@@ -71,7 +71,7 @@ async def open_pool(dsn: str, migrations: str, context: dict[str, Any] | None = 
 
 async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearing_house_address: str,
                        port: int = 0, insured_addresses: dict[str, str] | None = None,
-                       member_key: bytes | None = None, *, transport: Transport) -> Running:
+                       member_key: bytes | None = None, *, transport: Transport, share_port: bool = False) -> Running:
     """One region's treating and insured agencies in one server (identity `agency/{region}`), each on its own
     database.
 
@@ -97,7 +97,7 @@ async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearin
         ServiceBinding(insured, insured_agency_pb2_grpc.add_InsuredAgencyServiceServicer_to_server,
                        insured_agency_pb2.DESCRIPTOR.services_by_name["InsuredAgencyService"].full_name),
         audit_binding([treating.audit_log, insured.audit_log], security),
-    ], port, party=f"region:{region}", security=security)
+    ], port, party=f"region:{region}", security=security, share_port=share_port)
     # The treating agency reaches its own region's insured agency over gRPC like any other party.
     self_channel = security.channel(f"127.0.0.1:{bound}")
     treating.local_insured = insured_agency_pb2_grpc.InsuredAgencyServiceStub(self_channel)
@@ -125,7 +125,8 @@ def connect_insured_agencies(region: Running, insured_addresses: dict[str, str])
 
 
 async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0,
-                               agreements: Agreements | None = None, *, transport: Transport) -> Running:
+                               agreements: Agreements | None = None, *, transport: Transport,
+                               share_port: bool = False) -> Running:
     """The clearing house (identity `clearinghouse`); `agreements` default to the configured ones
     (services/regions/agreements.toml)."""
     security = transport.security(clearinghouse())
@@ -144,7 +145,7 @@ async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port:
         ServiceBinding(servicer, clearing_house_pb2_grpc.add_ClearingHouseServiceServicer_to_server,
                        clearing_house_pb2.DESCRIPTOR.services_by_name["ClearingHouseService"].full_name),
         audit_binding([servicer.audit_log], security),
-    ], port, party="clearinghouse", security=security)
+    ], port, party="clearinghouse", security=security, share_port=share_port)
 
     async def close_channels() -> None:
         for batcher in servicer.adjudicators.values():

@@ -29,7 +29,8 @@ from clearing import limits
 from clearing.bill import (
     BillLine, check_diagnoses, check_hospital_code, check_id_number, check_region, check_text, make_bill,
 )
-from clearing.catalogue import Catalogue, parse_catalogue_csv
+from clearing import catalogue_search
+from clearing.catalogue import Catalogue, CatalogueRow, parse_catalogue_csv
 from clearing.classify import classify_bill
 from clearing.dates import check_month, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
@@ -644,6 +645,19 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         log.info("catalogue_imported", version=version, rows=len(catalogue.rows))
         return response
 
+    @rpc
+    async def SearchCatalogue(self, request: pb.SearchCatalogueRequest,
+                              context: grpc.aio.ServicerContext) -> pb.SearchCatalogueResponse:
+        """The rows of the version in force with a local code, or matching a text (a read: nothing is written)."""
+        code, text = catalogue_search.check_query(request.code, request.text)
+        on = parse_day(request.on_date, "on_date") if request.on_date else None
+        limit = catalogue_search.check_limit(request.limit)
+        async with self.pool.acquire() as conn:
+            version, catalogue = await self.catalogue(conn)
+        found = catalogue_search.search(catalogue, code=code, text=text, on=on, limit=limit)
+        return pb.SearchCatalogueResponse(version=version, items=[catalogue_item(row) for row in found.rows],
+                                          truncated=found.truncated)
+
     @staticmethod
     async def version_for_import(conn: asyncpg.Connection, request_id: str, digest: str, csv_text: str,
                                  row_count: int) -> int:
@@ -659,6 +673,15 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         if latest is not None and latest["sha256"] == digest:
             return latest["version"]
         return await store.insert_catalogue(conn, request_id, digest, csv_text, row_count)
+
+
+def catalogue_item(row: CatalogueRow) -> pb.CatalogueItem:
+    """A catalogue row as SearchCatalogue answers it: the CSV's columns (SPEC §4.1)."""
+    return pb.CatalogueItem(
+        local_code=row.local_code, national_code=row.national_code,
+        relation=row.relation.value if row.relation else "", kind=row.kind.value, name=row.name,
+        grade=row.grade.value, selfpay_bp=row.selfpay_bp, price_cap_fen=row.price_cap_fen, restriction=row.restriction,
+        valid_from=row.valid_from.isoformat(), valid_to=row.valid_to.isoformat() if row.valid_to else "")
 
 
 async def payout_month_now(conn: asyncpg.Connection, not_before: str | None = None) -> str:

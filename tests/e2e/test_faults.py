@@ -20,7 +20,8 @@ from services.faults.report import Report
 pytestmark = pytest.mark.e2e
 CLEARING_ADMIN = Path(sys.executable).parent / "clearing-admin"
 INVARIANTS = {"succeeded_recorded", "refused_not_paid", "nothing_paid_unseen", "parties_agree", "ledger_balanced",
-              "balances_equal_postings", "aggregates_equal_postings", "accumulators_recomputed", "no_pending",
+              "balances_equal_postings", "aggregates_equal_postings", "statement_lines_equal_claims",
+              "accumulators_recomputed", "no_pending",
               "unknowns_resolved"}
 
 

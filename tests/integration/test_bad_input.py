@@ -595,6 +595,15 @@ CLEARING_CASES = [
         region=TREATING, year="２０２６")), INVALID, CLEARING_PARTIES, field="year"),
     case("GetYearSummary-year-out-of-range", lambda k, s: chs(k).GetYearSummary(ch.GetYearSummaryRequest(
         region=TREATING, year="1999")), INVALID, CLEARING_PARTIES, field="year"),
+    # SearchCatalogue (treating agency)
+    case("SearchCatalogue-neither-code-nor-text", lambda k, s: tr(k).SearchCatalogue(ta.SearchCatalogueRequest()),
+         INVALID, CLEARING_PARTIES, field="code"),
+    case("SearchCatalogue-code-and-text", lambda k, s: tr(k).SearchCatalogue(ta.SearchCatalogueRequest(
+        code="X", text="Y")), INVALID, CLEARING_PARTIES, field="text"),
+    case("SearchCatalogue-on_date-not-a-date", lambda k, s: tr(k).SearchCatalogue(ta.SearchCatalogueRequest(
+        text="Y", on_date="2026-13-01")), INVALID, CLEARING_PARTIES, field="on_date"),
+    case("SearchCatalogue-limit-negative", lambda k, s: tr(k).SearchCatalogue(ta.SearchCatalogueRequest(
+        text="Y", limit=-1)), INVALID, CLEARING_PARTIES, field="limit"),
     # ListPayouts (treating agency)
     case("ListPayouts-month-not-a-month", lambda k, s: tr(k).ListPayouts(ta.ListPayoutsRequest(month="2026-13")),
          INVALID, CLEARING_PARTIES, field="month"),
@@ -715,6 +724,11 @@ INSURED_CASES = [
          NOT_FOUND, INSURED_PARTIES, resource="NOBODY-2"),
     case("GetMember-member-of-another-region", lambda k, s: ins(k).GetMember(ia.GetMemberRequest(
         member_id="M61092400000001")), NOT_FOUND, INSURED_PARTIES, resource="M61092400000001"),
+    # ListMembers
+    case("ListMembers-limit-too-large", lambda k, s: ins(k, INSURED).ListMembers(ia.ListMembersRequest(limit=1001)),
+         INVALID, INSURED_PARTIES, field="limit"),
+    case("ListMembers-page_token-with-NUL", lambda k, s: ins(k, INSURED).ListMembers(ia.ListMembersRequest(
+        page_token="M\x00")), INVALID, INSURED_PARTIES, field="page_token"),
     # VerifyMember
     case("VerifyMember-member_id-missing", lambda k, s: ins(k, INSURED).VerifyMember(ia.VerifyMemberRequest(
         id_number=s.member.id_number)), INVALID, INSURED_PARTIES, field="member_id"),

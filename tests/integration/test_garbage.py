@@ -534,6 +534,11 @@ class Scene:
                 retired=True, poverty=True, assistance=types_pb2.ASSISTANCE_TIER_DIBAO)),
             "InsuredAgencyService.RecordFiling": filing,
             "InsuredAgencyService.GetMember": ia.GetMemberRequest(member_id=self.member.member_id, year=2026),
+            # A page after the scene's member, and a catalogue look-up by code and by name (reads).
+            "InsuredAgencyService.ListMembers": ia.ListMembersRequest(limit=5, page_token=self.member.member_id),
+            "TreatingAgencyService.SearchCatalogue": [
+                ta.SearchCatalogueRequest(code=self.code, on_date=ADMITTED_ON),
+                ta.SearchCatalogueRequest(text="注射", limit=3)],
             # The scene's member with its own ID number: matches (a corrupted number or member id is refused,
             # or answers `matches: false`, writing nothing either way).
             "InsuredAgencyService.VerifyMember": ia.VerifyMemberRequest(member_id=self.member.member_id,

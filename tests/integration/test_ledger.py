@@ -82,11 +82,13 @@ async def test_month_aggregates_equal_a_recomputation_from_the_claims_and_the_po
     connection = await settled.connect("clearinghouse")
     try:
         mismatches = await audit.aggregate_mismatches(connection)
+        line_mismatches = await audit.statement_line_mismatches(connection)
         cells = await connection.fetchval("SELECT count(*) FROM clearing_aggregates")
     finally:
         await connection.close()
     assert cells > 0
     assert mismatches == []
+    assert line_mismatches == []  # the statement lines the claims trigger wrote (0014)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,15 +97,32 @@ async def test_month_aggregates_equal_a_recomputation_from_the_claims_and_the_po
 
 async def insert_transaction(connection: asyncpg.Connection, legs: list[tuple[str, int]],
                              month: str = "2099-01", kind: str = "cancel") -> int:
-    """A cancel (or `kind`) transaction of some settled claim, clearing in `month`, with `legs`."""
-    settlement_id = await connection.fetchval("SELECT settlement_id FROM claims WHERE status = 'settled' "
-                                              "ORDER BY settlement_id LIMIT 1")
-    tx_id = await connection.fetchval("INSERT INTO ledger_transactions (settlement_id, kind, clearing_month) "
-                                      "VALUES ($1, $2, $3) RETURNING tx_id", settlement_id, kind, month)
-    if legs:
-        await connection.executemany("INSERT INTO ledger_postings (tx_id, account, amount_fen) VALUES ($1, $2, $3)",
-                                     [(tx_id, account, amount) for account, amount in legs])
+    """A cancel (or `kind`) transaction of some settled claim, clearing in `month`, with `legs` (the month's
+    partition made first, in its own transaction, as the services do)."""
+    claim = await connection.fetchrow("SELECT settlement_id, insured_region FROM claims WHERE status = 'settled' "
+                                      "ORDER BY settlement_id LIMIT 1")
+    await ensure_partition(connection, month)
+    tx_id = await connection.fetchval(
+        "INSERT INTO ledger_transactions (settlement_id, kind, clearing_month, insured_region) "
+        "VALUES ($1, $2, $3, $4) RETURNING tx_id", claim["settlement_id"], kind, month, claim["insured_region"])
+    await add_legs(connection, tx_id, legs)
     return tx_id
+
+
+async def ensure_partition(connection: asyncpg.Connection, month: str) -> None:
+    """The month's partitions (the services make them ahead, in a transaction of their own; a test may make
+    them inside its transaction: it is the only writer)."""
+    await connection.execute("SELECT ensure_month_partition($1)", month)
+
+
+async def add_legs(connection: asyncpg.Connection, tx_id: int, legs: list[tuple[str, int]]) -> None:
+    """Postings on transaction `tx_id`, in its insured region and month (its partition)."""
+    if legs:
+        await connection.execute(
+            "INSERT INTO ledger_postings (tx_id, insured_region, clearing_month, account, amount_fen) "
+            "SELECT t.tx_id, t.insured_region, t.clearing_month, leg.account, leg.amount_fen "
+            "FROM ledger_transactions t, unnest($2::text[], $3::bigint[]) AS leg (account, amount_fen) "
+            "WHERE t.tx_id = $1", tx_id, [account for account, _ in legs], [amount for _, amount in legs])
 
 
 async def ledger_footprint(connection: asyncpg.Connection) -> tuple:
@@ -178,7 +197,7 @@ AGGREGATES = "clearing_aggregates is written only by its trigger"
 @pytest.mark.parametrize(("statement", "message"), [
     ("TRUNCATE ledger_postings", "append-only: TRUNCATE on ledger_postings"),
     ("TRUNCATE ledger_transactions CASCADE", "append-only: TRUNCATE on ledger_transactions"),
-    ("TRUNCATE claims CASCADE", "append-only: TRUNCATE on ledger_transactions"),  # the claims go with the ledger
+    ("TRUNCATE claims CASCADE", "obligations: TRUNCATE on claims refused"),
     ("TRUNCATE ledger_balances", f"{BALANCES}: a direct TRUNCATE"),
     ("UPDATE ledger_balances SET balance_fen = 0", f"{BALANCES}: a direct UPDATE"),
     ("DELETE FROM ledger_balances", f"{BALANCES}: a direct DELETE"),
@@ -213,16 +232,14 @@ async def test_a_committed_transaction_takes_no_new_postings(settled):
         before = await ledger_footprint(connection)
         with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match=f"{tx_id} was committed earlier"):
             async with connection.transaction():
-                await connection.execute("INSERT INTO ledger_postings (tx_id, account, amount_fen) "
-                                         "VALUES ($1, 'x/a', 100), ($1, 'x/b', -100)", tx_id)
+                await add_legs(connection, tx_id, [("x/a", 100), ("x/b", -100)])
         assert await ledger_footprint(connection) == before
         # Its own transaction may add legs, also when the transaction row was written in a savepoint.
         with pytest.raises(Rollback):
             async with connection.transaction():
                 async with connection.transaction():  # a savepoint
                     fresh = await insert_transaction(connection, [])
-                await connection.execute("INSERT INTO ledger_postings (tx_id, account, amount_fen) "
-                                         "VALUES ($1, 'x/a', 100), ($1, 'x/b', -100)", fresh)
+                await add_legs(connection, fresh, [("x/a", 100), ("x/b", -100)])
                 raise Rollback
         assert await ledger_footprint(connection) == before
     finally:
@@ -375,6 +392,7 @@ async def test_a_claim_the_funds_pay_nothing_for_posts_nothing_but_counts_in_its
                                                                                   year=private.month[:4]))
     assert (year.totals.closed_months, year.totals.entries_as_insured, year.totals.owed_by_fen) == (1, 6, paid_fen)
     assert await audit.aggregate_mismatches(connection) == []
+    assert await audit.statement_line_mismatches(connection) == []
     assert await audit.unbalanced_transactions(connection) == []
     assert await audit.balance_mismatches(connection) == []
 
@@ -527,6 +545,8 @@ async def test_the_migration_takes_over_a_ledger_written_before_it(database, tmp
             validated = await connection.fetchval("SELECT convalidated FROM pg_constraint "
                                                   "WHERE conname = 'ledger_postings_amount_nonzero'")
             mismatches = await audit.aggregate_mismatches(connection)
+            line_mismatches = await audit.statement_line_mismatches(connection)  # 0014's lines of the claims of before
+            lines = await connection.fetchval("SELECT count(*) FROM statement_lines")
             with pytest.raises(asyncpg.CheckViolationError, match="ledger_postings_amount_nonzero"):
                 async with connection.transaction():
                     await insert_transaction(connection, [("x/a", 0), ("x/b", 0)], "2026-05")
@@ -535,8 +555,7 @@ async def test_the_migration_takes_over_a_ledger_written_before_it(database, tmp
                     await insert_transaction(connection, [("x/a", 1), ("x/b", -1)], "2026-03")
             legacy = await connection.fetchval("SELECT max(tx_id) FROM ledger_transactions")  # the 2026-04 cancel
             with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="committed earlier"):
-                await connection.execute("INSERT INTO ledger_postings (tx_id, account, amount_fen) "
-                                         "VALUES ($1, 'x/a', 1), ($1, 'x/b', -1)", legacy)
+                await add_legs(connection, legacy, [("x/a", 1), ("x/b", -1)])
     finally:
         await pool.close()
         admin = await asyncpg.connect(database.base_dsn)
@@ -547,3 +566,4 @@ async def test_the_migration_takes_over_a_ledger_written_before_it(database, tmp
     assert undo_months == {ids[0]: None, ids[1]: "2026-04", ids[2]: None}
     assert validated is False  # the zero legs stay; new ones are refused all the same
     assert mismatches == []  # the old aggregates are exactly what the claims trigger would have made
+    assert (line_mismatches, lines) == ([], 4)  # three settlements, one cancel
