@@ -4,7 +4,8 @@ Runs the load harness (`services/loadtest`: the pure core's quote speed, then th
 mutual TLS under a fixed offered rate and at saturation, and its floor; writes `var/bench/latest.json` and a row of
 `docs/benchmarks.md`; `BENCH_INSECURE=1` runs it over plaintext, to see what TLS costs), then the month close over
 generated settlements (`services/bench_close.py`: 1 M by default; `BENCH_CLOSE_SIZES=1000000,10000000` adds the
-10 M close, whose data generation alone takes about 8 minutes). Flags and BENCH_* variables: `python -m
+10 M close, whose data generation alone takes about 8 minutes), then the policy what-if's replay
+(`services/bench_whatif.py`). Flags and BENCH_* variables: `python -m
 services.loadtest --help`. This module also keeps the core line's measurement, `bench_core`, until
 `services/bench_core.py` replaces it (services/loadtest/core.py).
 """
@@ -78,6 +79,9 @@ def main() -> None:
         raise SystemExit(2) from None
     asyncio.run(run(settings))  # the core line, the stack under load, its floor
     asyncio.run(bench_close(sizes))
+    from services.bench_whatif import bench_whatif
+
+    bench_whatif()  # the policy what-if's replay, one core (target ≥ 10,000 settlements/s)
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ SERVICES = {
 REGION_CODE = re.compile(r"[0-9]{6}")
 TREATING_OPERATOR_CALLS = frozenset({"ImportCatalogue", "ListPayouts", "ClosePayoutMonth", "Reconcile"})
 # Insured-agency calls an operator makes (member data); every other one is the clearing house's.
-INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember", "ListMembers"})
+INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember", "ListMembers",
+                                    "ExportAdjudications"})
 
 
 class RoutedStream:
@@ -235,9 +236,9 @@ class Stack:
       agency's database (or an earlier call of this stack) has it; a code or id it does not know goes as the
       region's first hospital. Agency-wide calls (ImportCatalogue, ListPayouts, ClosePayoutMonth, Reconcile, the
       daily totals and detail without a hospital) go as the operator.
-    * insured agency: member calls (RegisterMember, RecordFiling, GetMember) as the operator; VerifyMember as
-      another region's agency; adjudication calls (Quote/Adjudicate/Cancel/Reverse, the daily totals and detail)
-      as the clearing house, whose part the tests play when they call them directly — or, for a same-region stay
+    * insured agency: member calls (RegisterMember, RecordFiling, GetMember, ListMembers) and ExportAdjudications
+      as the operator; VerifyMember as another region's agency; adjudication calls (Quote/Adjudicate/Cancel/Reverse,
+      the daily totals and detail) as the clearing house, whose part the tests play when they call them directly — or, for a same-region stay
       (the claim's or the recorded settlement's treating region is the insured agency's own), as the region's
       own agency.
     * clearing house: claim calls (QuoteClaim, SettleClaim, CancelClaim, ReverseClaim) as the agency of the

@@ -428,6 +428,22 @@ def prepayment_terms(
     online.show_prepayments(output.console(), [online.set_prepayment_terms(config, region, months, threshold_bp)])
 
 
+@policy_app.command("whatif")
+def policy_whatif(
+    region: Annotated[str, typer.Argument(help="Insured region whose settlements are replayed.")],
+    policy: Annotated[Path, typer.Option("--policy", help="The draft policy TOML (format: services/regions/README.md).")],
+    months: Annotated[str, typer.Option("--months", help="Discharge months reported, FROM..TO (YYYY-MM..YYYY-MM).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the chart (PNG) and the report (JSON) here.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay the region's settlements under a draft policy and report what would have changed (基金监管): fund
+    pay by fund, scheme and band, the members most affected. Reads only; exit 1 if the self-check fails."""
+    from services.cli import whatif_view
+
+    raise typer.Exit(whatif_view.run(config, region, policy, months, out, as_json))
+
+
 @netting_app.command("show")
 def netting_show(month: MonthArgument, config: ConfigOption = DEFAULT_CONFIG, chart: ChartOption = None) -> None:
     """Show a closed month's gross matrix, net positions and transfers."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -28,7 +28,7 @@ from clearing.adjudicate import Adjudication, StayFacts, adjudicate
 from clearing.classify import LineClass
 from clearing.member import Member
 from clearing.bill import check_id_number, check_region, check_text
-from clearing.dates import parse_day
+from clearing.dates import check_month, next_month, parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
 from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
@@ -247,6 +247,32 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         for line in await self.day_detail(request):
             yield pb.StreamAdjudicationDailyDetailResponse(line=line)
 
+    @rpc_stream
+    async def ExportAdjudications(self, request: pb.ExportAdjudicationsRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        """The settlements of stays discharged in the months, in recording order, a page a message (policy
+        what-if, SPEC §12.5). One read-only snapshot for every page: a member's events are recorded under its
+        accumulator lock, so the snapshot holds each member's history up to some point, never one with a gap."""
+        first_day, last_day = export_days(request)
+        after = 0
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            for _ in range(EXPORT_PAGES_MAX):  # bounded: each page moves `after` forward
+                rows = await store.settlements_discharged(conn, first_day, last_day, after)
+                if not rows:
+                    return
+                filings = await store.filings_among(conn, sorted({row["member_id"] for row in rows}))
+                page, page_bytes = [], 0
+                for row in rows:  # a message stays far below MESSAGE_BYTES_MAX whatever the bills' sizes
+                    item = exported(row, filings.get(row["member_id"], []))
+                    page.append(item)
+                    page_bytes += item.ByteSize()
+                    if page_bytes >= EXPORT_MESSAGE_BYTES:
+                        yield pb.ExportAdjudicationsResponse(settlements=page)
+                        page, page_bytes = [], 0
+                if page:
+                    yield pb.ExportAdjudicationsResponse(settlements=page)
+                after = rows[-1]["sequence"]
+        raise AssertionError("more pages than settlements")
+
     @rpc
     async def RegisterMember(self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext) -> pb.RegisterMemberResponse:
         request_id = check_request_id(request.request_id)
@@ -382,6 +408,42 @@ def filing_message(item: Mapping[str, Any]) -> pb.Filing:
 
 
 HASHED = "hmac-sha256:"
+EXPORT_MONTHS_MAX = 36
+EXPORT_MESSAGE_BYTES = 4 * 1024 * 1024  # a message of ExportAdjudications ends after the settlement that passes this
+EXPORT_PAGES_MAX = 10**7  # 5·10⁹ settlements: far more than a region records
+STATUSES = {"settled": types_pb2.SETTLEMENT_STATUS_SETTLED, "cancelled": types_pb2.SETTLEMENT_STATUS_CANCELLED,
+            "reversed": types_pb2.SETTLEMENT_STATUS_REVERSED}
+
+
+def export_days(request: pb.ExportAdjudicationsRequest) -> tuple[date, date]:
+    """The first and last discharge day of ExportAdjudications' months."""
+    from_month = check_month(request.from_month, "from_month")
+    to_month = check_month(request.to_month, "to_month")
+    months = (int(to_month[:4]) - int(from_month[:4])) * 12 + int(to_month[5:]) - int(from_month[5:])
+    if months < 0:
+        raise InvalidField("to_month", f"{to_month} is before from_month {from_month}")
+    if months >= EXPORT_MONTHS_MAX:
+        raise InvalidField("to_month", f"at most {EXPORT_MONTHS_MAX} months from from_month")
+    first_day = date(int(from_month[:4]), int(from_month[5:]), 1)
+    following = next_month(to_month)
+    return first_day, date(int(following[:4]), int(following[5:]), 1) - timedelta(days=1)
+
+
+def exported(row: asyncpg.Record, filings: list[asyncpg.Record]) -> pb.ExportedAdjudication:
+    """One settlement of ExportAdjudications: the stored claim and answer, the member as it then stood."""
+    claim = pb.AdjudicateRequest.FromString(bytes(row["request"])).claim
+    adjudication = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication
+    adjudication.ClearField("lines")  # the claim carries them
+    adjudication.ClearField("explanation")
+    filing = store.filing_then(filings, claim.treating_region, date.fromisoformat(claim.stay.admitted_on),
+                               row["settled_at"])
+    member = pb.Member(member_id=row["member_id"], scheme=convert.SCHEMES[Scheme(row["scheme"])],
+                       retired=row["retired"], poverty=row["poverty"],
+                       assistance=convert.TIERS[AssistanceTier(row["assistance"]) if row["assistance"] else None])
+    return pb.ExportedAdjudication(
+        settlement_id=str(row["settlement_id"]), sequence=row["sequence"], status=STATUSES[row["status"]],
+        undone_sequence=row["undone_sequence"] or 0, member=member, filing=convert.FILINGS[filing], claim=claim,
+        adjudication=adjudication)
 
 
 def masked(member: pb.Member) -> pb.Member:

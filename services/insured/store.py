@@ -210,7 +210,7 @@ async def record_settlements(conn: asyncpg.Connection, new: list[NewSettlement])
 async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes) -> None:
     status = await conn.execute(
         "UPDATE settlements SET status = 'cancelled', cancel_request_id = $2, cancel_response = $3, "
-        "cancelled_at = now() WHERE settlement_id = $1 AND status = 'settled'",
+        "cancelled_at = now(), undone_sequence = nextval('settlement_events') WHERE settlement_id = $1 AND status = 'settled'",
         UUID(settlement_id), UUID(cancel_request_id), response)
     assert status == "UPDATE 1"
 
@@ -231,7 +231,8 @@ async def record_reversal(conn: asyncpg.Connection, settlement_id: str, request_
 
 
 async def mark_reversed(conn: asyncpg.Connection, settlement_id: str) -> None:
-    status = await conn.execute("UPDATE settlements SET status = 'reversed', reversed_at = now() "
+    status = await conn.execute("UPDATE settlements SET status = 'reversed', reversed_at = now(), "
+                                "undone_sequence = nextval('settlement_events') "
                                 "WHERE settlement_id = $1 AND status = 'settled'", UUID(settlement_id))
     assert status == "UPDATE 1", "only a settled stay is reversed"
 
@@ -248,3 +249,37 @@ async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, own_re
         f"cancel_request_id, settlement_day FROM settlements WHERE {DAY_COLUMNS[day_key]} = $1 "
         "AND CASE WHEN $3::text IS NULL THEN treating_region <> $2 ELSE treating_region = $3 END "
         "ORDER BY settlement_id", day, own_region, treating_region)
+
+
+EXPORT_PAGE = 500  # settlements per query (and per message) of ExportAdjudications
+
+
+async def settlements_discharged(conn: asyncpg.Connection, first_day: date, last_day: date, after_sequence: int,
+                                 ) -> list[asyncpg.Record]:
+    """Up to EXPORT_PAGE settlements discharged from `first_day` to `last_day`, in recording order after
+    `after_sequence` (keyset paging: each page its own short query), with the member's row."""
+    return await conn.fetch(
+        "SELECT s.settlement_id, s.sequence, s.undone_sequence, s.status, s.request, s.response, s.settled_at, "
+        "s.member_id, m.scheme, m.retired, m.poverty, m.assistance FROM settlements s JOIN members m USING (member_id) "
+        "WHERE s.discharged_on BETWEEN $1 AND $2 AND s.sequence > $3 ORDER BY s.sequence LIMIT $4",
+        first_day, last_day, after_sequence, EXPORT_PAGE)
+
+
+async def filings_among(conn: asyncpg.Connection, member_ids: list[str]) -> dict[str, list[asyncpg.Record]]:
+    """Every filing of `member_ids`, with when it was recorded: member id → its filings."""
+    rows = await conn.fetch("SELECT member_id, category, treating_region, valid_from, valid_to, created_at "
+                            "FROM filings WHERE member_id = ANY($1::text[]) ORDER BY filing_id", member_ids)
+    found: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        found.setdefault(row["member_id"], []).append(row)
+    return found
+
+
+def filing_then(filings: list[asyncpg.Record], treating_region: str, admitted_on: date, recorded_at) -> FilingStatus:  # noqa: ANN001
+    """The filing status an adjudication recorded at `recorded_at` saw (`load_member`'s rule, MEMBER_WITH_FILINGS):
+    the strongest filing for the treating region (or any region) valid on the admission day and recorded by then."""
+    return strongest_filing([
+        row["category"] for row in filings
+        if (row["treating_region"] is None or row["treating_region"] == treating_region)
+        and row["valid_from"] <= admitted_on and (row["valid_to"] is None or row["valid_to"] >= admitted_on)
+        and row["created_at"] <= recorded_at])

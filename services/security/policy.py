@@ -215,6 +215,8 @@ POLICY: dict[str, Row] = {
                                                             OPERATOR_ANY)),
     "InsuredAgencyService.StreamAdjudicationDailyDetail": Row((Grant(CLEARINGHOUSE),
                                                                Grant(AGENCY, ("own_region_agency",)), OPERATOR_ANY)),
+    # Fund supervision's policy what-if (SPEC §12.5) reads every settlement with its member: operators only.
+    "InsuredAgencyService.ExportAdjudications": Row((OPERATOR_ANY,)),
     # ClearingHouseService: treating agencies for their own claims, every agency for its own figures, operators.
     "ClearingHouseService.QuoteClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
     "ClearingHouseService.SettleClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),

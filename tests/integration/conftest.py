@@ -280,8 +280,8 @@ class Kit:
       `encounter_id` / `settlement_id` / `original_request_id` in that treating agency's database — and as the
       operator for agency-wide calls (ImportCatalogue, ListPayouts, ClosePayoutMonth, Reconcile, GetDailyTotals
       and StreamDailyDetail without a hospital_code);
-    * `insured(region)`: as the operator for member calls (RegisterMember, RecordFiling, GetMember) and as the
-      clearing house for adjudication calls (tests call Adjudicate, CancelAdjudication, ReverseAdjudication…
+    * `insured(region)`: as the operator for member calls (RegisterMember, RecordFiling, GetMember) and
+      ExportAdjudications, and as the clearing house for adjudication calls (tests call Adjudicate, CancelAdjudication, ReverseAdjudication…
       directly to play the clearing house);
     * `clearing()`: as the treating agency of the claim (`claim.treating_region`, `treating_region`, or the claim
       looked up by settlement id) for SettleClaim, QuoteClaim, CancelClaim, ReverseClaim and the daily totals and

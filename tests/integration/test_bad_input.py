@@ -798,6 +798,16 @@ INSURED_CASES = [
         INSURED_PARTIES, field="treating_region"),
     case("GetAdjudicationDailyTotals-unknown-day-key", lambda k, s: ins(k, INSURED).GetAdjudicationDailyTotals(
         ia.GetAdjudicationDailyTotalsRequest(day="2026-03-06", day_key=3)), INVALID, INSURED_PARTIES, field="day_key"),
+    # ExportAdjudications (policy what-if)
+    case("ExportAdjudications-bad-month", lambda k, s: drain(ins(k, INSURED).ExportAdjudications(
+        ia.ExportAdjudicationsRequest(from_month="2026-13", to_month="2026-03"))), INVALID, INSURED_PARTIES,
+        field="from_month"),
+    case("ExportAdjudications-backwards", lambda k, s: drain(ins(k, INSURED).ExportAdjudications(
+        ia.ExportAdjudicationsRequest(from_month="2026-03", to_month="2026-02"))), INVALID, INSURED_PARTIES,
+        field="to_month"),
+    case("ExportAdjudications-too-long", lambda k, s: drain(ins(k, INSURED).ExportAdjudications(
+        ia.ExportAdjudicationsRequest(from_month="2024-01", to_month="2027-01"))), INVALID, INSURED_PARTIES,
+        field="to_month"),
     # CancelAdjudication
     case("CancelAdjudication-request_id-not-a-uuid", lambda k, s: ins(k, INSURED).CancelAdjudication(
         ia.CancelAdjudicationRequest(request_id="c", settlement_id=s.settlement_id)), INVALID, INSURED_PARTIES,

@@ -575,6 +575,9 @@ class Scene:
                 day=DISCHARGED_ON, day_key=types_pb2.DAY_KEY_DISCHARGE),
             "InsuredAgencyService.StreamAdjudicationDailyDetail": ia.StreamAdjudicationDailyDetailRequest(
                 day=DISCHARGED_ON, treating_region=TREATING, day_key=types_pb2.DAY_KEY_DISCHARGE),
+            # The policy what-if's read of every settlement of the scene's month (a read: writes nothing).
+            "InsuredAgencyService.ExportAdjudications": ia.ExportAdjudicationsRequest(from_month=DISCHARGED_ON[:7],
+                                                                                   to_month=DISCHARGED_ON[:7]),
             "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
             "AuditService.ListAuditEvents": audit_pb2.ListAuditEventsRequest(who="operator/admin", limit=5),
         }
