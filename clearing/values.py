@@ -41,4 +41,6 @@ def compile_constructor(cls: type[ValueT]) -> Callable[..., ValueT]:
               "    return _value\n")
     namespace = {"_twin": twin, "_cls": cls}
     exec(source, namespace)  # the source is built from field names only, as dataclasses builds __init__
-    return namespace[f"new_{cls.__name__}"]
+    constructor = namespace[f"new_{cls.__name__}"]
+    constructor.draft = twin
+    return constructor
