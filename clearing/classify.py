@@ -140,15 +140,19 @@ def row_plan(row: CatalogueRow) -> tuple:
             row.icd_prefixes)
 
 
-def classification_plans(catalogue: Catalogue) -> dict[str, tuple[tuple[date, date, tuple], ...]]:
-    """Per local code, `(valid_from, valid_to or date.max, row_plan(row))` in date order: built once per catalogue
-    version and kept in `catalogue.derived`, so a bill line costs one look-up and its own arithmetic (issue 11)."""
+def classification_plans(catalogue: Catalogue) -> dict[str, tuple]:
+    """Per local code, `(valid_from, valid_to or date.max, row_plan(row), later)` for its first row, `later` being
+    the same for each later row (() for most codes, which have one): built once per catalogue version and kept
+    in `catalogue.derived`, so a bill line costs one look-up and its own arithmetic (issue 11)."""
     plans = catalogue.derived.get(PLANS)
     if plans is None:
-        plans = {code: tuple((valid_from, valid_to, row_plan(row)) for valid_from, valid_to, row in ranges)
-                 for code, ranges in catalogue.ranges_by_code.items()}
+        plans = {}
+        for code, ranges in catalogue.ranges_by_code.items():
+            (valid_from, valid_to, row), *later = ranges
+            plans[code] = (valid_from, valid_to, row_plan(row),
+                           tuple((later_from, later_to, row_plan(later_row)) for later_from, later_to, later_row in later))
         catalogue.derived[PLANS] = plans
-    return plans  # type: ignore[return-value]
+    return plans
 
 
 def classify_bill(bill: Bill, catalogue: Catalogue) -> tuple[LineClass, ...]:
@@ -164,17 +168,17 @@ def classify_bill(bill: Bill, catalogue: Catalogue) -> tuple[LineClass, ...]:
     restriction_met: dict[tuple[str, ...], bool] = {}  # per icd: list, for this stay's diagnoses
     classified = []
     for line in bill.lines:
-        ranges = plans.get(line.code)
-        if ranges is None:
+        found = plans.get(line.code)
+        if found is None:
             classified.append(self_paid(line, None, UNMAPPED, region, line.code))
             continue
+        valid_from, valid_to, plan, later = found
         day = line.service_date
-        for valid_from, valid_to, plan in ranges:
-            if valid_from <= day <= valid_to:
-                break
-        else:
-            classified.append(self_paid(line, None, NOT_VALID_ON_DATE, region, line.code))
-            continue
+        if not valid_from <= day <= valid_to:
+            plan = next((plan for valid_from, valid_to, plan in later if valid_from <= day <= valid_to), None)
+            if plan is None:
+                classified.append(self_paid(line, None, NOT_VALID_ON_DATE, region, line.code))
+                continue
         how, code, national_code, relation, kind, grade, name, selfpay_bp, cap_fen, reason = plan
         if how == IN_SCOPE_IF_RESTRICTION_MET:
             met = restriction_met.get(reason)
