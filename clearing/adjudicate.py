@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from operator import attrgetter
 
 from clearing.classify import LineClass
 from clearing.errors import InvalidField, PreconditionFailed
@@ -131,27 +130,36 @@ def filing_cut_bp(member: Member, stay: StayFacts, policy: Policy) -> int:
     return policy.filing_cut_bp[status]
 
 
-def line_steps(lines: tuple[LineClass, ...]) -> list[Step]:
-    """Explain every line that is not wholly in scope."""
-    steps = []
+def line_sums_and_steps(lines: tuple[LineClass, ...]) -> tuple[int, int, int, int, int, list[Step]]:
+    """Step 1 in one pass over the lines: the stay's total, 全自费, 超限价, 先行自付 and 政策范围内 sums, and a step
+    for every part of a line that is not in scope (most lines of a stay have none: they only add to two sums)."""
+    total_fen = fulamt_fen = overlmt_fen = preselfpay_fen = inscp_fen = 0
+    steps: list[Step] = []
     for item in lines:
-        if not (item.fulamt_ownpay_fen or item.overlmt_selfpay_fen or item.preselfpay_fen or item.note):
-            continue  # wholly in scope: most lines have nothing to explain
         line = item.line
+        total_fen += line.amount_fen
+        inscp_fen += item.inscp_fen
+        line_fulamt_fen, line_overlmt_fen, line_preselfpay_fen = (
+            item.fulamt_ownpay_fen, item.overlmt_selfpay_fen, item.preselfpay_fen)
+        if not (line_fulamt_fen or line_overlmt_fen or line_preselfpay_fen or item.note):
+            continue  # wholly in scope: nothing to explain
         if item.note:
             steps.append(new_step("line_note", 0, {"line_id": line.line_id, "code": line.code, "note": item.note}))
-        if item.fulamt_ownpay_fen:
-            steps.append(new_step("line_excluded", item.fulamt_ownpay_fen, {
+        if line_fulamt_fen:
+            fulamt_fen += line_fulamt_fen
+            steps.append(new_step("line_excluded", line_fulamt_fen, {
                 "line_id": line.line_id, "code": line.code, "reason": str(item.reason)}))
-        if item.overlmt_selfpay_fen:
+        if line_overlmt_fen:
             assert item.price_cap_fen is not None
-            steps.append(new_step("line_over_cap", item.overlmt_selfpay_fen, {
+            overlmt_fen += line_overlmt_fen
+            steps.append(new_step("line_over_cap", line_overlmt_fen, {
                 "line_id": line.line_id, "code": line.code, "unit_price_fen": line.unit_price_fen,
                 "price_cap_fen": item.price_cap_fen}))
-        if item.preselfpay_fen:
-            steps.append(new_step("line_preselfpay", item.preselfpay_fen, {
+        if line_preselfpay_fen:
+            preselfpay_fen += line_preselfpay_fen
+            steps.append(new_step("line_preselfpay", line_preselfpay_fen, {
                 "line_id": line.line_id, "code": line.code, "selfpay_bp": item.selfpay_bp}))
-    return steps
+    return total_fen, fulamt_fen, overlmt_fen, preselfpay_fen, inscp_fen, steps
 
 
 def basic_fund(
@@ -258,13 +266,8 @@ def adjudicate(
     assert lines, "a bill has at least one line"
     assert ytd.is_non_negative()
     scheme = check_applicable(member, stay, policy)
-    total_fen = sum(map(LINE_AMOUNT, lines))
-    fulamt_fen = sum(map(FULAMT_OWNPAY, lines))
-    overlmt_fen = sum(map(OVERLMT_SELFPAY, lines))
-    preselfpay_fen = sum(map(PRESELFPAY, lines))
-    inscp_fen = sum(map(INSCP, lines))
+    total_fen, fulamt_fen, overlmt_fen, preselfpay_fen, inscp_fen, steps = line_sums_and_steps(lines)
     assert inscp_fen + fulamt_fen + overlmt_fen + preselfpay_fen == total_fen
-    steps = line_steps(lines)
     steps.append(new_step("total", total_fen, {}))
     steps.append(new_step("inscp", inscp_fen, {"selfpay_out_fen": fulamt_fen + overlmt_fen + preselfpay_fen}))
 
@@ -296,10 +299,3 @@ def adjudicate(
         ytd_before=ytd, ytd_after=ytd.plus(delta), explanation=tuple(steps),
     )
 
-
-# A stay's totals are five sums over its lines; attrgetter reads each part without a Python-level loop.
-LINE_AMOUNT = attrgetter("line.amount_fen")
-FULAMT_OWNPAY = attrgetter("fulamt_ownpay_fen")
-OVERLMT_SELFPAY = attrgetter("overlmt_selfpay_fen")
-PRESELFPAY = attrgetter("preselfpay_fen")
-INSCP = attrgetter("inscp_fen")

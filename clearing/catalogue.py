@@ -101,6 +101,9 @@ class Catalogue:
     # so the open end is closed once per version here rather than tested on every look-up (issue 11).
     ranges_by_code: dict[str, tuple[tuple[date, date, CatalogueRow], ...]] = field(
         init=False, repr=False, compare=False)
+    # Indexes other modules derive from this version once and reuse for every bill (clearing/classify.py keeps
+    # its per-code classification plans here): the catalogue is immutable, so they never go stale.
+    derived: dict[str, object] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_code: dict[str, list[CatalogueRow]] = defaultdict(list)
@@ -119,6 +122,7 @@ class Catalogue:
             code: tuple((row.valid_from, row.valid_to or date.max, row) for row in rows)
             for code, rows in self.by_code.items()
         })
+        object.__setattr__(self, "derived", {})
 
     def row_on(self, local_code: str, day: date) -> CatalogueRow | Lookup:
         """The row of `local_code` valid on `day`, or why there is none."""

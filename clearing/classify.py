@@ -75,6 +75,7 @@ def over_cap_fen(line: BillLine, price_cap_fen: int | None) -> int:
 # Its callers pass the fields by position, in LineClass's order: passing 16 by name costs more than the rest of
 # a line's classification.
 new_line_class = compile_constructor(LineClass)
+LINE_CLASS_DRAFT = new_line_class.draft
 # Reading an enum member off its class (`Grade.B`) costs about 0.1 µs in Python 3.11, more than the arithmetic
 # around it; what every line reads comes from here instead.
 GRADE_B, GRADE_C, OVER_CAP = Grade.B, Grade.C, Reason.OVER_CAP
@@ -119,14 +120,104 @@ def self_paid(
                           row.grade, row.name, 0, row.price_cap_fen, line.amount_fen, 0, 0, 0, reason, "")
 
 
+# How `classify_bill` treats a catalogue row, decided once per catalogue version (`classification_plans`): the
+# whole amount excluded (全自费), in scope once the stay's diagnoses meet the row's icd: list, or in scope outright.
+EXCLUDED, IN_SCOPE_IF_RESTRICTION_MET, IN_SCOPE = 0, 1, 2
+PLANS = "classify.plans"  # the key of the plans in `Catalogue.derived`
+UNMAPPED, NOT_VALID_ON_DATE, RESTRICTED = Reason.UNMAPPED, Reason.NOT_VALID_ON_DATE, Reason.RESTRICTED
+
+
+def row_plan(row: CatalogueRow) -> tuple:
+    """What `classify_line` decides from the row alone, in `LineClass` field order: (how, catalogue_code,
+    national_code, relation, kind, grade, name, selfpay_bp, price_cap_fen, reason or icd prefixes)."""
+    facts = (row.local_code, row.national_code, row.relation, row.kind, row.grade, row.name)
+    if not row.national_code:
+        return (EXCLUDED, *facts, 0, row.price_cap_fen, Reason.UNMAPPED)
+    if row.grade is GRADE_C:
+        return (EXCLUDED, *facts, 0, row.price_cap_fen, Reason.GRADE_C)
+    selfpay_bp = row.selfpay_bp if row.grade is GRADE_B else 0  # 甲类 has no self-pay share whatever the row says
+    return (IN_SCOPE_IF_RESTRICTION_MET if row.icd_prefixes else IN_SCOPE, *facts, selfpay_bp, row.price_cap_fen,
+            row.icd_prefixes)
+
+
+def classification_plans(catalogue: Catalogue) -> dict[str, tuple]:
+    """Per local code, `(valid_from, valid_to or date.max, row_plan(row), later)` for its first row, `later` being
+    the same for each later row (() for most codes, which have one): built once per catalogue version and kept
+    in `catalogue.derived`, so a bill line costs one look-up and its own arithmetic (issue 11)."""
+    plans = catalogue.derived.get(PLANS)
+    if plans is None:
+        plans = {}
+        for code, ranges in catalogue.ranges_by_code.items():
+            (valid_from, valid_to, row), *later = ranges
+            plans[code] = (valid_from, valid_to, row_plan(row),
+                           tuple((later_from, later_to, row_plan(later_row)) for later_from, later_to, later_row in later))
+        catalogue.derived[PLANS] = plans
+    return plans
+
+
 def classify_bill(bill: Bill, catalogue: Catalogue) -> tuple[LineClass, ...]:
-    """Classify every line with the row valid on its own service date (就医地目录). Each line's four parts add up
-    to its amount by construction: `classify_line` and `self_paid` assert what could break it."""
+    """Classify every line with the row valid on its own service date (就医地目录).
+
+    The same split as `classify_line(line, catalogue.row_on(…), …)` line by line (tests/property compare the two),
+    with what depends on the row alone looked up in `classification_plans` and the rounding of `apply_bp` and
+    `over_cap_fen` written out: this runs for every line of every bill (issue 11). Each line's four parts add up
+    to its amount by construction."""
     assert catalogue.region == bill.region, "the treating rule classifies with the treating region's catalogue"
-    row_on, diagnoses, region = catalogue.row_on, bill.diagnoses, catalogue.region
-    return tuple([
-        classify_line(line, row_on(line.code, line.service_date), diagnoses, region) for line in bill.lines
-    ])
+    plans = classification_plans(catalogue)
+    region, diagnoses = catalogue.region, bill.diagnoses
+    restriction_met: dict[tuple[str, ...], bool] = {}  # per icd: list, for this stay's diagnoses
+    classified = []
+    for line in bill.lines:
+        found = plans.get(line.code)
+        if found is None:
+            classified.append(self_paid(line, None, UNMAPPED, region, line.code))
+            continue
+        valid_from, valid_to, plan, later = found
+        day = line.service_date
+        if not valid_from <= day <= valid_to:
+            plan = next((plan for valid_from, valid_to, plan in later if valid_from <= day <= valid_to), None)
+            if plan is None:
+                classified.append(self_paid(line, None, NOT_VALID_ON_DATE, region, line.code))
+                continue
+        how, code, national_code, relation, kind, grade, name, selfpay_bp, cap_fen, reason = plan
+        if how == IN_SCOPE_IF_RESTRICTION_MET:
+            met = restriction_met.get(reason)
+            if met is None:
+                met = restriction_met[reason] = restriction_satisfied(reason, diagnoses)
+            how, reason = (IN_SCOPE, None) if met else (EXCLUDED, RESTRICTED)
+        amount_fen = line.amount_fen
+        if how == EXCLUDED:
+            classified.append(new_line_class(line, region, code, national_code, relation, kind, grade, name, 0,
+                                             cap_fen, amount_fen, 0, 0, 0, reason, ""))
+            continue
+        # round_half_up_div(n, d) for n ≥ 0 is (2n + d) // 2d: over-cap (qty in ten-thousandths), then apply_bp.
+        if cap_fen is not None and line.unit_price_fen > cap_fen:
+            overlmt_fen = (2 * (line.unit_price_fen - cap_fen) * line.qty_e4 + 10_000) // 20_000
+        else:
+            overlmt_fen = 0
+        preselfpay_fen = (2 * (amount_fen - overlmt_fen) * selfpay_bp + 10_000) // 20_000 if selfpay_bp else 0
+        inscp_fen = amount_fen - overlmt_fen - preselfpay_fen
+        assert inscp_fen >= 0 and preselfpay_fen >= 0 and overlmt_fen >= 0  # the over-cap part is at most the amount
+        item = LINE_CLASS_DRAFT()
+        item.line = line
+        item.catalogue_region = region
+        item.catalogue_code = code
+        item.national_code = national_code
+        item.relation = relation
+        item.kind = kind
+        item.grade = grade
+        item.name = name
+        item.selfpay_bp = selfpay_bp
+        item.price_cap_fen = cap_fen
+        item.fulamt_ownpay_fen = 0
+        item.overlmt_selfpay_fen = overlmt_fen
+        item.preselfpay_fen = preselfpay_fen
+        item.inscp_fen = inscp_fen
+        item.reason = OVER_CAP if overlmt_fen else None
+        item.note = ""
+        item.__class__ = LineClass
+        classified.append(item)
+    return tuple(classified)
 
 
 # Every part of a classification the clearing house re-derives and compares (the bill line itself is the

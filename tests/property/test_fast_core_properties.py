@@ -28,7 +28,7 @@ import clearing.member
 from clearing.adjudicate import Adjudication, AxisPart, adjudicate
 from clearing.bill import Bill, BillLine, make_bill, make_line
 from clearing.catalogue import Catalogue, Grade
-from clearing.classify import LineClass, Reason, check_classification, classify_bill
+from clearing.classify import LineClass, Reason, check_classification, classify_bill, classify_line
 from clearing.explain import Step
 from clearing.member import YTD_FIELDS, Ytd
 
@@ -161,3 +161,17 @@ def test_ytd_arithmetic_is_field_by_field(first: Ytd, second: Ytd) -> None:
     assert list(first.as_dict()) == list(YTD_FIELDS)
     difference = first.minus(second)
     assert difference.is_non_negative() == all(getattr(difference, name) >= 0 for name in YTD_FIELDS)
+
+
+@HEAVY
+@given(catalogues(), bills())
+def test_classify_bill_is_classify_line_with_row_on_line_by_line(catalogue: Catalogue, bill: Bill) -> None:
+    """The bill-level fast path (plans per catalogue version, rounding written out, values filled in place) against
+    the per-line functions that check_classification and the insured rule use, twice over one catalogue so the
+    second pass reads the plans kept from the first."""
+    expected = tuple(classify_line(line, catalogue.row_on(line.code, line.service_date), bill.diagnoses,
+                                   catalogue.region) for line in bill.lines)
+    for _ in range(2):
+        classified = classify_bill(bill, catalogue)
+        assert classified == expected and [repr(item) for item in classified] == [repr(item) for item in expected]
+        assert [type(item) for item in classified] == [LineClass] * len(expected)
