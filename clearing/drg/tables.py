@@ -85,7 +85,8 @@ class AdrgRule:
     label_zh: str
     matches: Predicate = field(repr=False, compare=False)
     drgs: tuple[DrgRule, ...]  # in suffix order; the last always matches
-    uses_procedure: bool  # procedure ADRG (A–Q as second letter) rather than medical
+    uses_procedure: bool
+    lists: Mapping[tuple[str, str | None], frozenset[str]]  # (list name, procedure group) → the codes it reads  # procedure ADRG (A–Q as second letter) rather than medical
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +232,8 @@ def parse_adrgs(
         adrg = row["adrg"]
         condition = parse_condition(row["condition"], f"{where}.condition")
         resolve = adrg_resolver(adrg, lists, groups, valid, f"{where}.condition")
-        for list_name, group in lists_used(condition):
-            resolve(list_name, group)  # every list the condition reads must exist and be non-empty
+        # Every list the condition reads must exist and be non-empty.
+        used = {(list_name, group): resolve(list_name, group) for list_name, group in lists_used(condition)}
         if adrg not in drgs:
             raise InvalidField(f"{where}.adrg", f"{adrg} has no DRG in {DRG_SPLIT}")
         if row["part"] not in ("procedure", "medical"):
@@ -240,7 +241,7 @@ def parse_adrgs(
         by_mdc.setdefault(row["mdc"], []).append(AdrgRule(
             adrg=adrg, mdc=row["mdc"], order=order_number(row["order"], f"{where}.order"), condition=condition,
             label_zh=row["label_zh"], matches=compile_condition(condition, resolve, {}), drgs=drgs[adrg],
-            uses_procedure=row["part"] == "procedure"))
+            uses_procedure=row["part"] == "procedure", lists=used))
     for mdc, rules in by_mdc.items():
         rules.sort(key=lambda rule: rule.order)
         if [rule.order for rule in rules] != list(range(1, len(rules) + 1)):
