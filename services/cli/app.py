@@ -99,7 +99,7 @@ def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, 
 @drg_app.command("group")
 def drg_group(
     cases: Annotated[list[Path], typer.Option(
-        "--case", help="A stay as C.json (SPEC §14: principal_diagnosis, other_diagnoses, procedures, sex, "
+        "--case", help="A stay as C.json (docs/drg.md: principal_diagnosis, other_diagnoses, procedures, sex, "
                        "age_years, age_days, birth_weight_g, los_days, discharge_status). Repeat for several.")],
 ) -> None:
     """Group stays into CHS-DRG 1.1 DRGs offline: one JSON line per case, in order ("drg": "0000" = ungroupable,
