@@ -110,10 +110,7 @@ class DrgTables:
     diagnosis_codes: frozenset[str]  # every diagnosis code anywhere in the tables
     procedure_codes: frozenset[str]  # every procedure code anywhere in the tables
     drg_names: Mapping[str, str]  # DRG → Chinese name (628)
-
-    @property
-    def adrgs(self) -> dict[str, AdrgRule]:
-        return {adrg.adrg: adrg for mdc in self.mdcs for adrg in mdc.adrgs}
+    adrgs: Mapping[str, AdrgRule]  # ADRG code → its rule (376)
 
 
 def read_rows(texts: Mapping[str, str], name: str) -> list[tuple[int, list[str]]]:
@@ -150,7 +147,7 @@ def parse_tables(texts: Mapping[str, str]) -> DrgTables:
         (procedure_codes if "procedure" in list_name else diagnosis_codes).update(codes)
     return DrgTables(mdcs=mdcs, cc=cc, cc_exclusions=exclusions, valid_procedures=valid,
                      diagnosis_codes=frozenset(diagnosis_codes), procedure_codes=frozenset(procedure_codes),
-                     drg_names=names)
+                     drg_names=names, adrgs={adrg.adrg: adrg for mdc in mdcs for adrg in mdc.adrgs})
 
 
 def parse_cc(texts: Mapping[str, str]) -> dict[str, tuple[CcLevel, str]]:

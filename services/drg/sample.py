@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from clearing.drg import DischargeStatus, DrgCase, DrgTables, Sex, group
+from clearing.drg import DischargeStatus, DrgCase, DrgTables, Sex, group, parse_tables
 from clearing.drg.conditions import Compare, InList, RegionCount, Subject, condition_subjects, fields_compared
 from clearing.drg.tables import AdrgRule, MdcRule
 
@@ -75,8 +75,7 @@ def aimed_case(rng: random.Random, tables: DrgTables, pools: Pools, mdc: MdcRule
     for listed in lists_of(adrg):
         if listed.subject is Subject.ANY_DIAGNOSIS and listed.list_name != "valid_procedures":
             others.append(rng.choice(sorted(resolve(listed.list_name, None))))
-    sex = Sex.MALE if "sex" in fields_compared(mdc.condition) and mdc.mdc == "MDCM" else \
-        Sex.FEMALE if mdc.mdc == "MDCN" else rng.choice((Sex.MALE, Sex.FEMALE))
+    sex = required_sex(mdc) or rng.choice((Sex.MALE, Sex.FEMALE))
     newborn = mdc.mdc == "MDCP"
     weight = newborn_weight(rng, adrg) if newborn else None
     case = DrgCase(
@@ -86,6 +85,15 @@ def aimed_case(rng: random.Random, tables: DrgTables, pools: Pools, mdc: MdcRule
         (rng.randint(0, 364) if newborn else None),
         birth_weight_g=weight, los_days=rng.randint(1, 30), discharge_status=rng.choice(list(DischargeStatus)))
     return Aimed(case, mdc.mdc, adrg.adrg)
+
+
+def required_sex(mdc: MdcRule) -> Sex | None:
+    """MDCM and MDCN compare `sex == 1` / `sex == 2` (the tables' numbers)."""
+    parts = getattr(mdc.condition, "parts", (mdc.condition,))
+    for part in parts:
+        if isinstance(part, Compare) and part.field == "sex":
+            return {1: Sex.MALE, 2: Sex.FEMALE}[part.value]
+    return None
 
 
 def adrg_lists(tables: DrgTables, adrg: AdrgRule):  # noqa: ANN201 - (list name, group) → codes
@@ -131,16 +139,12 @@ def newborn_weight(rng: random.Random, adrg: AdrgRule) -> int | None:
 
 def measure(count: int) -> None:
     """Print the table load time and the grouping speed (one process, one core)."""
-    from services.drg.reference import load_tables, table_texts
+    from services.drg.reference import table_texts
 
     start = time.perf_counter()
     cpu = time.process_time()
-    texts = table_texts()
-    from clearing.drg import parse_tables
-
-    tables = parse_tables(texts)
+    tables = parse_tables(table_texts())
     print(f"load: {time.perf_counter() - start:.2f} s wall, {time.process_time() - cpu:.2f} s CPU")
-    load_tables.cache_clear()
     cases = [item.case for item in sample_cases(tables, count)]
     cpu = time.process_time()
     grouped = sum(group(case, tables).grouped for case in cases)

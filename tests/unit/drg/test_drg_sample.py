@@ -38,3 +38,11 @@ def test_every_mdc_and_most_adrgs_are_reached_by_the_sample() -> None:
     results = [group(item.case, loaded) for item in sample_cases(loaded, COUNT, seed=7)]
     assert {result.mdc for result in results} == {mdc.mdc for mdc in loaded.mdcs}
     assert len({result.adrg for result in results}) >= 340  # of 376; each is aimed at about 8 times
+
+
+def test_the_speed_measurement_runs(capsys) -> None:  # noqa: ANN001 - pytest fixture
+    from services.drg.sample import measure
+
+    measure(200)
+    printed = capsys.readouterr().out
+    assert "load:" in printed and "grouped 200/200" in printed and "cases/s on one core" in printed
