@@ -64,7 +64,7 @@ def group(case: DrgCase, tables: DrgTables) -> GroupResult:
         adrg = first_adrg(mdc, facts)
         if adrg is None:
             if mdc.diagnoses:  # MDCA (entered by any OR procedure) falling through is the normal path
-                    notes.append(f"{mdc.mdc} entered ({mdc_reason(mdc, case, facts)}) but none of its ADRGs matches"
+                notes.append(f"{mdc.mdc} entered ({mdc_reason(mdc, case, facts)}) but none of its ADRGs matches"
                              f"{procedure_text(case)}")
             continue
         drg = first_drg(adrg, complications.level)

@@ -85,8 +85,8 @@ class AdrgRule:
     label_zh: str
     matches: Predicate = field(repr=False, compare=False)
     drgs: tuple[DrgRule, ...]  # in suffix order; the last always matches
-    uses_procedure: bool
-    lists: Mapping[tuple[str, str | None], frozenset[str]]  # (list name, procedure group) → the codes it reads  # procedure ADRG (A–Q as second letter) rather than medical
+    uses_procedure: bool  # procedure ADRG (A–Q as second letter) rather than medical
+    lists: Mapping[tuple[str, str | None], frozenset[str]]  # (list name, procedure group) → the codes it reads
 
 
 @dataclass(frozen=True, slots=True)
