@@ -209,3 +209,14 @@ def test_ac1_needs_both_transplants() -> None:
     # AC1 胰/肾联合移植: any procedure on main_procedure (52.8000 胰腺移植) and any on procedure_2 (55.6100 肾移植).
     assert group(case("E10.200", procedures=["52.8000", "55.6100"]), tables()).drg == "AC19"
     assert group(case("E10.200", procedures=["52.8000"]), tables()).adrg != "AC1"
+
+
+def test_the_spec_example_case_is_ungroupable_with_these_tables() -> None:
+    # SPEC §14's example: I21.000 is in the 医保版 2.0 dictionary and on the CC/exclusion tables, but on no MDC
+    # list; 36.0600 is a valid OR procedure on no MDCA list. docs/drg.md, simplification 9.
+    result = group(case("I21.000", "E11.900", procedures=["36.0600"], age_years=67), tables())
+    assert result.drg == UNGROUPABLE
+    assert "I21.000 is on no MDC's list" in result.reason
+    # With I21.001 (on the MDCF list) the stay is grouped, but 36.0600 is on no ADRG list (FM1 lists 36.0601 and
+    # 36.0602): without ambiguous groups it falls to the medical FR1.
+    assert group(case("I21.001", "E11.900", procedures=["36.0600"], age_years=67), tables()).drg == "FR19"
