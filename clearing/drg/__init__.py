@@ -8,8 +8,10 @@ docs/drg.md describes the rules and every simplification against the full CHS-DR
 """
 
 from clearing.drg.case import DischargeStatus, DrgCase, Sex, case_from_dict, case_json
-from clearing.drg.grouper import UNGROUPABLE, Complications, GroupResult, group, result_json
+from clearing.drg.grouper import (
+    UNGROUPABLE, Complications, GroupResult, Ungroupable, group, result_json,
+)
 from clearing.drg.tables import TABLE_FILES, CcLevel, DrgTables, Split, parse_tables
 
 __all__ = ["TABLE_FILES", "UNGROUPABLE", "CcLevel", "Complications", "DischargeStatus", "DrgCase", "DrgTables",
-           "GroupResult", "Sex", "Split", "case_from_dict", "case_json", "group", "parse_tables", "result_json"]
+           "GroupResult", "Sex", "Split", "Ungroupable", "case_from_dict", "case_json", "group", "parse_tables", "result_json"]

@@ -13,6 +13,7 @@ No MDC giving an ADRG means "0000" (无法入组) with a reason. `group` is pure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from clearing.drg.case import DrgCase, Sex
@@ -21,6 +22,17 @@ from clearing.drg.tables import AdrgRule, CcLevel, DrgRule, DrgTables, MdcRule, 
 
 UNGROUPABLE = "0000"
 SEX_NUMBER = {Sex.MALE: 1, Sex.FEMALE: 2}  # the tables' GB/T 2261.1 numbers
+
+
+class Ungroupable(StrEnum):
+    """Why a stay is "0000", for counting (the `reason` text says it in full)."""
+
+    SEX_CONFLICT = "sex_conflict"  # the principal diagnosis is on MDCM/MDCN's list only for the other sex
+    AGE_CONFLICT = "age_conflict"  # on the MDCP list, but not under one year
+    NO_ADRG = "no_adrg"  # an MDC was entered but none of its ADRGs matches
+    NO_MDC = "no_mdc"  # the principal diagnosis is a code of the tables but on no MDC's list
+    UNKNOWN_CODE = "unknown_code"  # the principal diagnosis is in none of the tables
+    OTHER = "other"  # an MDC condition on the list failed for another reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,7 @@ class GroupResult:
     cc_level: CcLevel
     reason: str
     complications: Complications
+    ungroupable: Ungroupable | None = None  # None when grouped
 
     @property
     def grouped(self) -> bool:
@@ -54,7 +67,7 @@ def group(case: DrgCase, tables: DrgTables) -> GroupResult:
     """Group a validated case with the given tables (pure, deterministic, never raises on a valid case)."""
     facts = case_facts(case)
     complications = classify_complications(case, tables)
-    notes: list[str] = []
+    notes: list[tuple[Ungroupable, str]] = []
     for mdc in tables.mdcs:
         if not mdc.matches(facts):
             note = skipped_mdc_note(mdc, case, facts)
@@ -64,8 +77,8 @@ def group(case: DrgCase, tables: DrgTables) -> GroupResult:
         adrg = first_adrg(mdc, facts)
         if adrg is None:
             if mdc.diagnoses:  # MDCA (entered by any OR procedure) falling through is the normal path
-                notes.append(f"{mdc.mdc} entered ({mdc_reason(mdc, case, facts)}) but none of its ADRGs matches"
-                             f"{procedure_text(case)}")
+                notes.append((Ungroupable.NO_ADRG, f"{mdc.mdc} entered ({mdc_reason(mdc, case, facts)}) but none "
+                                                   f"of its ADRGs matches{procedure_text(case)}"))
             continue
         drg = first_drg(adrg, complications.level)
         return GroupResult(
@@ -73,8 +86,9 @@ def group(case: DrgCase, tables: DrgTables) -> GroupResult:
             reason=f"{mdc.mdc} by {mdc_reason(mdc, case, facts)}; {adrg.adrg} by {adrg_reason(adrg, case)}; "
                    f"{drg.drg} {drg.name_zh}: {drg_reason(drg, complications)}",
             complications=complications)
+    kind, reason = ungroupable_reason(case, tables, notes)
     return GroupResult(mdc=None, adrg=None, drg=UNGROUPABLE, drg_name_zh=None, cc_level=complications.level,
-                       reason=ungroupable_reason(case, tables, notes), complications=complications)
+                       reason=reason, complications=complications, ungroupable=kind)
 
 
 def case_facts(case: DrgCase) -> Facts:
@@ -176,18 +190,21 @@ def drg_reason(drg: DrgRule, complications: Complications) -> str:
     return f"only a CC ({', '.join(complications.cc)}), and this ADRG has no CC group{excluded}"
 
 
-def skipped_mdc_note(mdc: MdcRule, case: DrgCase, facts: Facts) -> str | None:
+def skipped_mdc_note(mdc: MdcRule, case: DrgCase, facts: Facts) -> tuple[Ungroupable, str] | None:
     """Why an MDC whose list holds the principal diagnosis was not entered (sex, age, trauma regions)."""
     if case.principal_diagnosis not in mdc.diagnoses:
         return None
     condition = fields_compared(mdc.condition)
     if "sex" in condition:
-        return f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) but sex is {case.sex.value}"
+        return (Ungroupable.SEX_CONFLICT,
+                f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) but sex is {case.sex.value}")
     if "age_years" in condition:
-        return f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) but age_years is {case.age_years}"
+        return (Ungroupable.AGE_CONFLICT,
+                f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) but age_years is {case.age_years}")
     if mdc.body_regions:
         return None  # single-region trauma: the usual case, its body-system MDC takes it
-    return f"{case.principal_diagnosis} is on the {mdc.mdc} list but its condition does not hold"
+    return (Ungroupable.OTHER,
+            f"{case.principal_diagnosis} is on the {mdc.mdc} list but its condition does not hold")
 
 
 def procedure_text(case: DrgCase) -> str:
@@ -196,13 +213,15 @@ def procedure_text(case: DrgCase) -> str:
     return f" (main procedure {case.main_procedure})"
 
 
-def ungroupable_reason(case: DrgCase, tables: DrgTables, notes: list[str]) -> str:
+def ungroupable_reason(case: DrgCase, tables: DrgTables,
+                       notes: list[tuple[Ungroupable, str]]) -> tuple[Ungroupable, str]:
+    """The kind is the first note's (in MDC order: a sex or age conflict comes before a body-system MDC)."""
     if notes:
-        return "ungroupable: " + "; ".join(notes)
+        return notes[0][0], "ungroupable: " + "; ".join(text for _, text in notes)
     if case.principal_diagnosis not in tables.diagnosis_codes:
-        return (f"ungroupable: principal diagnosis {case.principal_diagnosis} is not a code of the CHS-DRG 1.1 "
-                "tables (医保版 2.0)")
-    return f"ungroupable: principal diagnosis {case.principal_diagnosis} is on no MDC's list"
+        return Ungroupable.UNKNOWN_CODE, (f"ungroupable: principal diagnosis {case.principal_diagnosis} is not a "
+                                          "code of the CHS-DRG 1.1 tables (医保版 2.0)")
+    return Ungroupable.NO_MDC, f"ungroupable: principal diagnosis {case.principal_diagnosis} is on no MDC's list"
 
 
 def result_json(result: GroupResult) -> dict[str, Any]:

@@ -44,6 +44,7 @@ def test_grouping_never_raises_and_keeps_the_contract_shape(case: DrgCase) -> No
     assert set(data) == {"mdc", "adrg", "drg", "cc_level", "reason"}
     assert data["cc_level"] in {level.value for level in CcLevel}
     assert data["reason"]
+    assert (result.ungroupable is None) == result.grouped
     if data["drg"] == UNGROUPABLE:
         assert data["mdc"] is None and data["adrg"] is None
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from drg_cases import case, tables
 
-from clearing.drg import UNGROUPABLE, CcLevel, group, result_json
+from clearing.drg import UNGROUPABLE, CcLevel, Ungroupable, group, result_json
 
 # J80.x00 成人呼吸窘迫综合征: on the MDCE list, on ER3's principal_diagnosis list (ER3 splits 1/3/5), its own
 # exclusion table is 106 (chs_drg_11_cc_exclusions.csv).
@@ -133,6 +133,7 @@ def test_a_newborn_code_on_an_older_patient_is_ungroupable_and_says_why() -> Non
     result = group(case("P07.200", age_years=3), tables())
     assert (result.mdc, result.adrg, result.drg) == (None, None, UNGROUPABLE)
     assert "MDCP" in result.reason and "age_years is 3" in result.reason
+    assert result.ungroupable is Ungroupable.AGE_CONFLICT
 
 
 def test_mdcy_hiv() -> None:
@@ -165,7 +166,9 @@ def test_a_male_only_diagnosis_in_a_woman_is_ungroupable_naming_the_sex_conflict
     result = group(case("N40.x00", sex="F"), tables())
     assert result.drg == UNGROUPABLE
     assert "MDCM" in result.reason and "sex is F" in result.reason
-    assert group(case("N40.x00", sex="M"), tables()).mdc == "MDCM"
+    assert result.ungroupable is Ungroupable.SEX_CONFLICT
+    male = group(case("N40.x00", sex="M"), tables())
+    assert (male.mdc, male.ungroupable) == ("MDCM", None)
 
 
 def test_a_code_on_no_mdc_list_is_ungroupable() -> None:
@@ -174,6 +177,7 @@ def test_a_code_on_no_mdc_list_is_ungroupable() -> None:
     assert result_json(result) == {"mdc": None, "adrg": None, "drg": "0000", "cc_level": "none",
                                    "reason": result.reason}
     assert "A00.000" in result.reason and "not a code of the CHS-DRG 1.1 tables" in result.reason
+    assert result.ungroupable is Ungroupable.UNKNOWN_CODE
 
 
 def test_an_entered_mdc_with_no_matching_adrg_is_ungroupable_naming_it() -> None:
@@ -182,6 +186,7 @@ def test_an_entered_mdc_with_no_matching_adrg_is_ungroupable_naming_it() -> None
     result = group(case("C50.000", sex="F"), tables())
     assert result.drg == UNGROUPABLE
     assert "MDCJ entered" in result.reason and "no procedure" in result.reason
+    assert result.ungroupable is Ungroupable.NO_ADRG
 
 
 def test_result_json_has_exactly_the_contract_keys() -> None:
@@ -217,6 +222,7 @@ def test_the_spec_example_case_is_ungroupable_with_these_tables() -> None:
     result = group(case("I21.000", "E11.900", procedures=["36.0600"], age_years=67), tables())
     assert result.drg == UNGROUPABLE
     assert "I21.000 is on no MDC's list" in result.reason
+    assert result.ungroupable is Ungroupable.NO_MDC
     # With I21.001 (on the MDCF list) the stay is grouped, but 36.0600 is on no ADRG list (FM1 lists 36.0601 and
     # 36.0602): without ambiguous groups it falls to the medical FR1.
     assert group(case("I21.001", "E11.900", procedures=["36.0600"], age_years=67), tables()).drg == "FR19"
