@@ -14,4 +14,5 @@ from clearing.drg.grouper import (
 from clearing.drg.tables import TABLE_FILES, CcLevel, DrgTables, Split, parse_tables
 
 __all__ = ["TABLE_FILES", "UNGROUPABLE", "CcLevel", "Complications", "DischargeStatus", "DrgCase", "DrgTables",
-           "GroupResult", "Sex", "Split", "Ungroupable", "case_from_dict", "case_json", "group", "parse_tables", "result_json"]
+           "GroupResult", "Sex", "Split", "Ungroupable", "case_from_dict", "case_json", "group", "parse_tables",
+           "result_json"]

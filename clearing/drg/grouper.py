@@ -200,7 +200,8 @@ def skipped_mdc_note(mdc: MdcRule, case: DrgCase, facts: Facts) -> tuple[Ungroup
                 f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) but sex is {case.sex.value}")
     if "age_years" in condition:
         return (Ungroupable.AGE_CONFLICT,
-                f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) but age_years is {case.age_years}")
+                f"{case.principal_diagnosis} is on the {mdc.mdc} list ({mdc.label_zh}) "
+                f"but age_years is {case.age_years}")
     if mdc.body_regions:
         return None  # single-region trauma: the usual case, its body-system MDC takes it
     return (Ungroupable.OTHER,
