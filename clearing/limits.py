@@ -8,6 +8,7 @@ LINES_PER_BILL_MAX = 2_000
 # over several uploads up to LINES_PER_BILL_MAX. The demo's bills have at most 60 (services/datagen/bills.py).
 LINES_PER_UPLOAD_MAX = 1_000
 DIAGNOSES_PER_STAY_MAX = 32
+PROCEDURES_PER_STAY_MAX = 32  # 病案首页 lists up to 7 operations; grouper input allows more
 STAY_DAYS_MAX = 366
 BANDS_MAX = 16
 CATALOGUE_ROWS_MAX = 500_000

@@ -64,6 +64,8 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 rules_app = sub_app("Smart-audit rule libraries (规则库, TOML; docs/smart-audit.md).")
 app.add_typer(rules_app, name="rules")
+drg_app = sub_app("CHS-DRG 1.1 grouping (疾病诊断相关分组; docs/drg.md): group stays offline.")
+app.add_typer(drg_app, name="drg")
 
 
 @app.callback()
@@ -98,6 +100,18 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine output: JSON on 
 def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, bill: BillFile) -> None:
     """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing."""
     output.print_json(offline.quote_files(catalog, policy, member, bill))
+
+
+@drg_app.command("group")
+def drg_group(
+    cases: Annotated[list[Path], typer.Option(
+        "--case", help="A stay as C.json (docs/drg.md: principal_diagnosis, other_diagnoses, procedures, sex, "
+                       "age_years, age_days, birth_weight_g, los_days, discharge_status). Repeat for several.")],
+) -> None:
+    """Group stays into CHS-DRG 1.1 DRGs offline: one JSON line per case, in order ("drg": "0000" = ungroupable,
+    with the reason). No server, no database."""
+    for result in offline.group_case_files(cases):
+        output.print_json_line(result)
 
 
 @policy_app.command("validate")

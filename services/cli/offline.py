@@ -392,3 +392,22 @@ def end_text(valid_to: object, absent: bool) -> str:
 
 def compare_catalogues(old_path: Path, new_path: Path, region: str | None) -> CatalogueDiff:
     return diff_catalogues(read_catalogue(old_path, region), read_catalogue(new_path, region))
+
+
+# ---- drg group (SPEC §14) ---------------------------------------------------------------------------------------
+
+
+def group_case_files(case_paths: list[Path]) -> list[dict[str, Any]]:
+    """Group each C.json with the shipped CHS-DRG 1.1 tables, in order; every file is read and validated before
+    any is grouped, so a bad one leaves stdout empty. Returns the §14 JSON per case."""
+    from clearing.drg import case_from_dict, group, result_json
+    from services.drg.reference import load_tables
+
+    cases = []
+    for path in case_paths:
+        source = f"case {path}"
+        data = read_json(path, source)
+        with blamed_on(source):
+            cases.append(case_from_dict(data))
+    tables = load_tables()
+    return [result_json(group(case, tables)) for case in cases]

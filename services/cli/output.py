@@ -38,6 +38,12 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_json_line(data: Any) -> None:
+    """Machine output, one compact JSON document per line (for commands that print one per input)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(", ", ": ")) + "\n")
+    sys.stdout.flush()
+
+
 def console() -> Console:
     """A rich console on stdout for human output; colour only on a terminal, never markup from data."""
     return Console(highlight=False, markup=False, emoji=False)
