@@ -26,13 +26,20 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from operator import attrgetter
 
-from clearing.adjudicate import (FULAMT_OWNPAY, INSCP, LINE_AMOUNT, OVERLMT_SELFPAY, PRESELFPAY, Adjudication,
-                                 StayFacts, adjudicate)
+from clearing.adjudicate import Adjudication, StayFacts, adjudicate
 from clearing.classify import LineClass, new_line_class
 from clearing.member import Member, Ytd
 from clearing.policy import Policy
 from clearing.values import compile_constructor
+
+# A condensed stay's one line carries the five sums of its lines; attrgetter reads each part without a Python loop.
+LINE_AMOUNT = attrgetter("line.amount_fen")
+FULAMT_OWNPAY = attrgetter("fulamt_ownpay_fen")
+OVERLMT_SELFPAY = attrgetter("overlmt_selfpay_fen")
+PRESELFPAY = attrgetter("preselfpay_fen")
+INSCP = attrgetter("inscp_fen")
 
 # The split fields the self-check compares (SPEC §5.3 output keys, `ytd_after` aside).
 CHECKED_FIELDS = (
