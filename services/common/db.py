@@ -83,6 +83,16 @@ async def apply_migrations(pool: asyncpg.Pool, directory: Path, context: dict[st
     return applied_now
 
 
+async def drop_databases(admin_dsn: str, *names: str) -> None:
+    """Drop databases `names` if they exist, whoever is still connected (a benchmark's or a test's own)."""
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        for name in names:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
 async def ensure_database(admin_dsn: str, name: str) -> None:
     """Create database `name` if it does not exist (one database per party)."""
     connection = await asyncpg.connect(admin_dsn)

@@ -28,7 +28,7 @@ from clearinghouse.v1 import types_pb2
 from services.clearinghouse import audit
 from services.clearinghouse.closing import next_month
 from services.common import clock
-from services.common.db import apply_migrations, create_pool, ensure_database
+from services.common.db import apply_migrations, create_pool, drop_databases, ensure_database
 from services.stack.config import StackConfig, dsn_for
 from services.stack.enrol import enrol_all
 from services.stack.wiring import connect_insured_agencies, connect_regions, start_clearing_house, start_region
@@ -558,11 +558,7 @@ async def test_the_migration_takes_over_a_ledger_written_before_it(database, tmp
                 await add_legs(connection, legacy, [("x/a", 1), ("x/b", -1)])
     finally:
         await pool.close()
-        admin = await asyncpg.connect(database.base_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(database.base_dsn, name)
     assert undo_months == {ids[0]: None, ids[1]: "2026-04", ids[2]: None}
     assert validated is False  # the zero legs stay; new ones are refused all the same
     assert mismatches == []  # the old aggregates are exactly what the claims trigger would have made

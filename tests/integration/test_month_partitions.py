@@ -29,7 +29,7 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from clearing.reconcile import DayKey
 from services.clearinghouse import audit, partitions, store
-from services.common.db import apply_migrations, create_pool, ensure_database
+from services.common.db import apply_migrations, create_pool, drop_databases, ensure_database
 from services.stack.config import StackConfig, dsn_for
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "clearinghouse" / "migrations"
@@ -51,11 +51,7 @@ async def fresh(database):
         yield pool
     finally:
         await pool.close()
-        admin = await asyncpg.connect(database.base_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(database.base_dsn, name)
 
 
 async def insert_claim(conn: asyncpg.Connection, settlement_day: str, insured: str = INSURED) -> uuid.UUID:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.common.db import apply_migrations, create_pool, ensure_database
+from services.common.db import apply_migrations, create_pool, drop_databases, ensure_database
 from services.stack.config import dsn_for
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "insured" / "migrations"
@@ -61,8 +61,4 @@ async def test_rows_of_before_are_numbered_in_the_order_they_happened(database, 
                 raise AssertionError("a reversed row without its undo number was accepted")
     finally:
         await pool.close()
-        admin = await asyncpg.connect(database.base_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(database.base_dsn, name)

@@ -9,10 +9,9 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from services.common.db import apply_migrations, create_pool, ensure_database
+from services.common.db import apply_migrations, create_pool, drop_databases, ensure_database
 from services.stack.config import dsn_for
 
 SERVICES = Path(__file__).parents[2] / "services"
@@ -83,11 +82,7 @@ async def test_rows_of_before_get_the_shanghai_day_they_were_recorded_on(databas
                 "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%(settlement_day%'", table)
     finally:
         await pool.close()
-        admin = await asyncpg.connect(database.base_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(database.base_dsn, name)
     assert day == SHANGHAI_DAY
     assert required, "every row has a settlement day from now on"
     assert indexed == 1

@@ -15,7 +15,7 @@ import pytest
 from clearinghouse.v1 import hospital_pb2
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
-from services.common.db import apply_migrations, create_pool, ensure_database
+from services.common.db import apply_migrations, create_pool, drop_databases, ensure_database
 from services.stack.config import dsn_for
 
 TREATING = "440100"
@@ -236,11 +236,7 @@ async def test_the_migration_posts_the_settlements_recorded_before_it(database, 
                 "status, fund_pay_fen")]
     finally:
         await pool.close()
-        admin = await asyncpg.connect(database.base_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(database.base_dsn, name)
     receivable = f"hospital/{H_GUANGZHOU}/receivable"
     assert [(row["kind"], row["payout_month"], row["legs"]) for row in transactions] == [
         ("settlement", "2026-03", {f"fund/{TREATING}/payable": -5_000, receivable: 5_000}),
