@@ -17,20 +17,26 @@ from pathlib import Path
 import prometheus_client
 import uvloop
 
+from services.common.db import POOL_SIZE_MAX
 from services.common.logs import configure
 from services.common.server import run_until_stopped
 from services.insured.keys import load_member_key
 from services.stack.config import StackConfig, process_name
 from services.stack.wiring import Running, start_clearing_house, start_his, start_region
 
+POOL_SIZE_MIN_SHARED = 2  # a process of a shared role keeps at least this many connections
+
 
 async def start(role: str, config: StackConfig) -> Running:
     regions = {region: config.dial_address(f"region:{region}") for region in config.region_ports}
     transport = config.transport()  # mutual TLS from config.certs_dir; plaintext (with a warning) if insecure
-    share_port = config.worker_count(role) > 1
+    workers = config.worker_count(role)
+    share_port = workers > 1
+    # The processes of a role share the database server's connections: each keeps a share of one party's pool.
+    pool_size = max(POOL_SIZE_MIN_SHARED, POOL_SIZE_MAX // workers)
     if role == "clearinghouse":
         return await start_clearing_house(config.dsn("clearinghouse"), regions, config.clearing_house_port,
-                                          transport=transport, share_port=share_port)
+                                          transport=transport, share_port=share_port, pool_size=pool_size)
     if role == "his":
         return await start_his(config.dsn("his"), regions, config.seed, config.members_per_region, config.his_port,
                                transport=transport)
@@ -41,7 +47,7 @@ async def start(role: str, config: StackConfig) -> Running:
                               config.dial_address("clearinghouse"), config.region_ports[region],
                               insured_addresses=regions, transport=transport,
                               member_key=load_member_key(region, config.member_key_dir or None),
-                              share_port=share_port)
+                              share_port=share_port, pool_size=pool_size)
 
 
 async def serve(role: str, config_path: Path, worker: int = 0, ready_file: Path | None = None) -> None:

@@ -26,7 +26,7 @@ from clearing.translate import Agreements
 from services.clearinghouse.servicer import ClearingHouseServicer
 from services.common.batch_settings import BatchSettings
 from services.common.batching import StreamBatcher
-from services.common.db import apply_migrations, create_pool
+from services.common.db import POOL_SIZE_MAX, apply_migrations, create_pool
 from services.common.regions import load_agreements, load_policy_book, load_regions
 from services.common.server import ServiceBinding, start_server
 from services.insured.keys import load_member_key
@@ -63,15 +63,17 @@ def audit_binding(logs: list[AuditLog], security: Security) -> ServiceBinding:
                           audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name)
 
 
-async def open_pool(dsn: str, migrations: str, context: dict[str, Any] | None = None) -> asyncpg.Pool:
-    pool = await create_pool(dsn)
+async def open_pool(dsn: str, migrations: str, context: dict[str, Any] | None = None,
+                    size_max: int = POOL_SIZE_MAX) -> asyncpg.Pool:
+    pool = await create_pool(dsn, size_max)
     await apply_migrations(pool, SERVICES_DIR / migrations / "migrations", context)
     return pool
 
 
 async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearing_house_address: str,
                        port: int = 0, insured_addresses: dict[str, str] | None = None,
-                       member_key: bytes | None = None, *, transport: Transport, share_port: bool = False) -> Running:
+                       member_key: bytes | None = None, *, transport: Transport, share_port: bool = False,
+                       pool_size: int = POOL_SIZE_MAX) -> Running:
     """One region's treating and insured agencies in one server (identity `agency/{region}`), each on its own
     database.
 
@@ -82,8 +84,8 @@ async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearin
     regions = load_regions()
     security = transport.security(agency(region))
     key = member_key if member_key is not None else load_member_key(region)
-    treating_pool = await open_pool(treating_dsn, "treating")
-    insured_pool = await open_pool(insured_dsn, "insured", {"member_key": key})
+    treating_pool = await open_pool(treating_dsn, "treating", size_max=pool_size)
+    insured_pool = await open_pool(insured_dsn, "insured", {"member_key": key}, pool_size)
     insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region), key, security=security)
     ch_channel = security.channel(clearing_house_address)
     treating = TreatingAgencyServicer(
@@ -126,11 +128,11 @@ def connect_insured_agencies(region: Running, insured_addresses: dict[str, str])
 
 async def start_clearing_house(dsn: str, region_addresses: dict[str, str], port: int = 0,
                                agreements: Agreements | None = None, *, transport: Transport,
-                               share_port: bool = False) -> Running:
+                               share_port: bool = False, pool_size: int = POOL_SIZE_MAX) -> Running:
     """The clearing house (identity `clearinghouse`); `agreements` default to the configured ones
     (services/regions/agreements.toml)."""
     security = transport.security(clearinghouse())
-    pool = await open_pool(dsn, "clearinghouse")
+    pool = await open_pool(dsn, "clearinghouse", size_max=pool_size)
     channels = {region: security.channel(address) for region, address in region_addresses.items()}
     servicer = ClearingHouseServicer(
         pool, agreements or load_agreements(),
