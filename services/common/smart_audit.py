@@ -36,9 +36,10 @@ def generated_knowledge(seed: int = KNOWLEDGE_SEED) -> KnowledgeBase:
     return parse_knowledge_base(knowledge_csv_text(seed))
 
 
-def load_audit_libraries(region: str, directory: Path = REGIONS_DIR) -> AuditLibraries:
-    """The knowledge base and `region`'s rule library; a broken or missing file is an error naming it."""
-    path = directory / "audit_rules" / f"{region}.toml"
+def load_audit_libraries(region: str, directory: Path | None = None) -> AuditLibraries:
+    """The knowledge base and `region`'s rule library `<region>.toml` in `directory` (default
+    services/regions/audit_rules/); a broken or missing file is an error naming it."""
+    path = (directory or REGIONS_DIR / "audit_rules") / f"{region}.toml"
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
