@@ -71,6 +71,12 @@ def with_action(result: AuditResult, action: Action) -> tuple[Finding, ...]:
     return tuple(item for item in result.findings if item.action is action)
 
 
+def not_blocking(result: AuditResult) -> tuple[Finding, ...]:
+    """What a settlement is recorded with: the `warn` findings, and the `dispute` ones (事中 they change nothing;
+    事后 turns a definite one into a dispute, SPEC §12.3) — every finding but a `block`."""
+    return tuple(item for item in result.findings if item.action is not Action.BLOCK)
+
+
 # A refusal's status travels in gRPC trailers, which clients may refuse beyond 8 KiB (services/common/errors.py):
 # the findings in the detail are cut to this many bytes, the blocking ones first, `truncated` set.
 DETAIL_BYTES_MAX = 4096

@@ -483,6 +483,14 @@ def _render(
     return rendered
 
 
+def stay_nights(seed: int, treating_region: str, hospital_code: str, admitted_on: date) -> int:
+    """The nights of the stay `generate_bill` draws for this int seed and stay (its first draws: the diagnoses,
+    then the nights), without building the bill: a plan of stays can keep one member's stays apart."""
+    rng = random.Random(f"bill:{treating_region}:{hospital_code}:{admitted_on.isoformat()}:{seed}")
+    _diagnoses(rng)
+    return rng.choices(range(NIGHTS_MIN, NIGHTS_MAX + 1), weights=_NIGHT_WEIGHTS)[0]
+
+
 def generate_bill(
     rng_or_seed: random.Random | int,
     catalogue_rows: Iterable[dict[str, str]] | CatalogueIndex,

@@ -34,7 +34,7 @@ from services.common.requests import check_request_id
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
 from services.datagen.population import generate_members
-from services.his.plan import Discharge, plan_discharge, request_id
+from services.his.plan import Discharge, plan_run, request_id
 from services.his.reconciler import reconcile_region
 from services.security.party import Security
 from services.security.audit_log import AuditLog
@@ -72,6 +72,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         self.regions = load_regions()
         self.catalogues: dict[str, CatalogueIndex] = {}
         self.members: dict[str, list[dict]] = {}
+        self.member_indexes: dict[str, dict[str, int]] = {}
 
     def treating_regions(self) -> list[str]:
         """The regions whose treating agencies this simulator dials (those of its hospitals)."""
@@ -115,13 +116,15 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         semaphore = asyncio.Semaphore(concurrency)
 
+        # The whole run's plan at once: it keeps each member's stays apart (but for the odd overlap).
+        plans = plan_run(seed, request.count, self.regions, self.members_per_region, month_start, treating_region,
+                         earlier=await self.stays_of_other_runs(run_id, month_start))
+
         async def one(index: int) -> None:
             outcome = (False, "")
             try:
                 async with semaphore:
-                    plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start,
-                                          treating_region)
-                    outcome = await self.discharge(run_id, plan, request.month)
+                    outcome = await self.discharge(run_id, plans[index], request.month)
             except Exception:  # noqa: BLE001 - every discharge reports, or the stream would wait forever
                 log.exception("discharge_crashed", index=index)
             finally:
@@ -144,6 +147,30 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         finally:
             for task in tasks:
                 task.cancel()
+
+    async def stays_of_other_runs(self, run_id: str, month_start: date) -> dict[tuple[str, int], list[tuple[date, date]]]:
+        """The stays settled by other runs that a stay of this month can overlap, by (insured region, member
+        index): a new run keeps its members' stays clear of them. The run's own are left out, so a replay of the
+        run plans exactly what it planned the first time."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT insured_region, member_id, admitted_on, discharged_on FROM discharges WHERE status = 'settled' "
+                "AND admitted_on IS NOT NULL AND run_request_id <> $1 AND discharged_on >= $2",
+                UUID(run_id), month_start)
+        stays: dict[tuple[str, int], list[tuple[date, date]]] = {}
+        for row in rows:
+            if row["insured_region"] not in self.regions:
+                continue
+            index = self.member_index(row["insured_region"], row["member_id"])
+            if index is not None:
+                stays.setdefault((row["insured_region"], index), []).append((row["admitted_on"], row["discharged_on"]))
+        return stays
+
+    def member_index(self, region: str, member_id: str) -> int | None:
+        if region not in self.member_indexes:
+            self.member(region, 0)  # the region's members, generated on first use
+            self.member_indexes[region] = {item["member_id"]: index for index, item in enumerate(self.members[region])}
+        return self.member_indexes[region].get(member_id)
 
     async def call(self, method, message):  # noqa: ANN001, ANN201
         """Call with retries on transient failures; the request id makes each retry safe."""
@@ -191,8 +218,9 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                     request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
             except grpc.aio.AioRpcError as error:
                 audit = blocking_audit(error)
-                if audit is None:
-                    raise
+                if audit is None or not any(item.violating_line_ids for item in audit.findings
+                                            if item.action == "block"):
+                    raise  # not smart audit, or nothing to void (an overlapping stay): the refusal stands
                 # 事中 smart audit refused it and recorded nothing: void (退费) the lines the blocking findings name,
                 # as a discharge desk would, and settle again under a request id of its own.
                 blocked = sorted({item.rule_id for item in audit.findings if item.action == "block"})
@@ -208,10 +236,14 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                     request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
         except grpc.aio.AioRpcError as error:
             status = "failed"
+            final = blocking_audit(error)  # refused by smart audit with nothing to void (an overlapping stay)
+            if final is not None:
+                blocked = sorted(set(blocked) | {item.rule_id for item in final.findings if item.action == "block"})
             if error.code() in RETRY_CODES:  # the outcome is unknown: reverse it (冲正) rather than guess
                 status = await self.reverse(stub, run_id, plan, settle_id)
             await self.record(settle_id, run_id, plan, member["member_id"], month, None,
-                              domain_error_from_status(error), status, bill["discharged_on"], requested_on)
+                              domain_error_from_status(error), status, bill["discharged_on"], requested_on,
+                              audit_blocked=blocked)
             log.warning("discharge_failed", error=domain_error_from_status(error), outcome=status)
             return False, ""
         await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None,
@@ -243,8 +275,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             await conn.execute(
                 "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
                 "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error, discharged_on, "
-                "settlement_day, audit_warned, audit_blocked) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+                "settlement_day, audit_warned, audit_blocked, admitted_on) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
                 "ON CONFLICT (request_id) DO NOTHING",
                 UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
                 member_id, month, status or ("settled" if settlement is not None else "failed"),
@@ -252,8 +284,9 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 split.total_fen if split else None, split.fund_pay_fen if split else None,
                 split.psn_pay_fen if split else None, error,
                 date.fromisoformat(discharged_on) if discharged_on else None, settlement_day,
-                sorted({item.rule_id for item in settlement.smart_audit.findings}) if settlement is not None else [],
-                audit_blocked or [])
+                sorted({item.rule_id for audit in (settlement.smart_audit, settlement.adjudication.smart_audit)
+                        for item in audit.findings}) if settlement is not None else [],
+                audit_blocked or [], plan.admitted_on)
 
     @rpc
     async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:

@@ -43,7 +43,9 @@ from services.common.logs import mask_id_number
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
-from services.common.smart_audit import audit_to_proto, blocked_refusal, load_audit_libraries, with_action
+from services.common.smart_audit import (
+    audit_to_proto, blocked_refusal, load_audit_libraries, not_blocking, with_action,
+)
 from services.insured import batch_adjudication, keys, store
 from services.security.caller import current_decision
 from services.security.party import Security
@@ -100,7 +102,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             log.info("adjudication_blocked_by_audit", settlement_id=claim.settlement_id,
                      rules=sorted({item.rule_id.value for item in with_action(audit, Action.BLOCK)}))
             raise blocked_refusal(audit, "claim.stay")
-        recorded = audit_to_proto(audit, with_action(audit, Action.WARN))
+        recorded = audit_to_proto(audit, not_blocking(audit))
         return recorded, store.StayRecord(claim.stay.admitted_on, claim.diagnoses, audit.rules_version,
                                           recorded.SerializeToString())
 

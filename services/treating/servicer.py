@@ -53,7 +53,7 @@ from services.common.requests import (
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
 from services.common.smart_audit import (
-    AuditLibraries, audit_to_proto, blocked_refusal, load_audit_libraries, with_action,
+    AuditLibraries, audit_to_proto, blocked_refusal, load_audit_libraries, not_blocking, with_action,
 )
 from services.treating import store
 from services.security.caller import current_decision
@@ -345,7 +345,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                     log.info("settlement_blocked_by_audit", encounter_id=encounter_id,
                              rules=sorted({item.rule_id.value for item in with_action(audit, Action.BLOCK)}))
                     raise blocked_refusal(audit)
-                recorded = audit_to_proto(audit, with_action(audit, Action.WARN))
+                recorded = audit_to_proto(audit, not_blocking(audit))
                 await store.insert_pending(conn, settlement_id, request_id, encounter_id, encounter["hospital_code"],
                                            claim.insured_region, claim.insured_region == self.region,
                                            request.SerializeToString(), claim.SerializeToString(),

@@ -8,6 +8,7 @@ import functools
 import uuid
 
 import grpc
+import pytest
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 
@@ -17,9 +18,16 @@ from clearing.smart_audit.rules import audit_stay
 from conftest import catalogue, hospital, plain_codes, rid, versions_by_code
 from services.common.smart_audit import audit_from_status, load_audit_libraries
 
+OWN_STACK_AUDIT_RULES = "shipped"  # the rule libraries as shipped (430100 blocks AUD-SEX), versions as shipped
+
 REGION = "430100"  # its rule library blocks AUD-SEX and AUD-AGE
 INSURED_ELSEWHERE = "440100"
 ADMITTED_ON, DISCHARGED_ON = "2026-03-01", "2026-03-05"
+
+
+@pytest.fixture
+def kit(own_kit):  # noqa: ANN001, ANN201
+    return own_kit
 
 
 @functools.cache
