@@ -186,6 +186,7 @@ async def live_stays(conn: asyncpg.Connection, member_ids: list[str], since: dat
     return list(await conn.fetch(
         "SELECT settlement_id, member_id, admitted_on, discharged_on, diagnoses FROM settlements "
         "WHERE member_id = ANY($1::text[]) AND status = 'settled' AND discharged_on >= $2 "
+        "AND admitted_on IS NOT NULL AND cardinality(diagnoses) > 0 "
         "ORDER BY admitted_on, settlement_id", sorted(set(member_ids)), since))
 
 

@@ -3,7 +3,8 @@ each settlement keeps its stay's admission day and diagnoses (the discharge day 
 cross-stay findings it was recorded with (a serialized clearinghouse.v1.SmartAudit, NULL for rows of before).
 
 Python, not SQL: rows of before get their admission day and diagnoses from the stored AdjudicateRequest (its
-claim's stay). Frozen here (it does not import the servicer) so later code cannot change what it did.
+claim's stay); a row whose stored request names no stay keeps both NULL and is never audited against (every row
+written since has them). Frozen here (it does not import the servicer) so later code cannot change what it did.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ async def migrate(connection: asyncpg.Connection, context: dict[str, Any]) -> No
     updates = []
     for row in rows:
         stay = pb.AdjudicateRequest.FromString(bytes(row["request"])).claim.stay
-        updates.append((row["settlement_id"], date.fromisoformat(stay.admitted_on), list(stay.diagnoses)))
+        if stay.admitted_on and stay.diagnoses:
+            updates.append((row["settlement_id"], date.fromisoformat(stay.admitted_on), list(stay.diagnoses)))
     if updates:
         await connection.executemany("UPDATE settlements SET admitted_on = $2, diagnoses = $3 WHERE settlement_id = $1",
                                      updates)
-    await connection.execute("ALTER TABLE settlements ALTER COLUMN admitted_on SET NOT NULL, "
-                             "ALTER COLUMN diagnoses SET NOT NULL")
     # The member's stays by date, for the look-up at every adjudication.
     await connection.execute("CREATE INDEX settlements_member_stays ON settlements (member_id, discharged_on)")
