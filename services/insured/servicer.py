@@ -133,7 +133,11 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         claim = self.parse_claim(request.claim)
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             result, policy = await self.adjudication_for(conn, claim)
-        return pb.QuoteAdjudicationResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+            stays = await store.live_stays(conn, [claim.member_id], self.history_since(claim))
+        answer = pb.QuoteAdjudicationResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+        # 事前 advice: the cross-stay findings Adjudicate would make now, a blocking one included (nothing is refused).
+        answer.adjudication.smart_audit.CopyFrom(audit_to_proto(self.cross_stay_audit(claim, stays)))
+        return answer
 
     @rpc
     async def Adjudicate(self, request: pb.AdjudicateRequest, context: grpc.aio.ServicerContext) -> pb.AdjudicateResponse:

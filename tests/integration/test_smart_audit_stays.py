@@ -80,6 +80,9 @@ async def test_a_blocked_stay_settles_once_the_other_is_cancelled_and_a_transfer
     first = await settle(kit, "430100", one, "2026-04-06")
     assert isinstance(first, types_pb2.Settlement), first
     two = await open_stay(kit, member, "440100", "2026-04-05")
+    quoted = await kit.treating("440100").PreSettle(ta.PreSettleRequest(encounter_id=two, discharged_on="2026-04-09"))
+    advice = quoted.settlement.adjudication.smart_audit.findings  # 事前: what Adjudicate will say
+    assert [(item.rule_id, item.action) for item in advice] == [("AUD-OVERLAP", "block")]
     request_id = rid()
     blocked = await settle(kit, "440100", two, "2026-04-09", request_id)
     overlap_refusal(blocked, first.settlement_id)
