@@ -46,7 +46,7 @@ os.environ["CLEARING_DB_IDLE_S"] = "3"
 # The insured agencies' member keys (services/insured/keys.py): random, one per region, new for every test session,
 # in a private temporary directory that every in-process `start_region` reads (CLEARING_MEMBER_KEY_DIR). Stacks
 # run as processes (tests/e2e) generate their own into their work directory.
-from services.common.regions import load_regions  # noqa: E402
+from services.common.regions import REGIONS_DIR, load_regions  # noqa: E402
 from services.insured.keys import KEY_DIR_ENV, ensure_member_keys  # noqa: E402
 
 _KEY_DIR = tempfile.mkdtemp(prefix="clearing-member-keys-")
@@ -427,6 +427,23 @@ class Stack:
 
 
 @functools.cache
+def test_audit_rules_dir() -> Path:
+    """The regions' smart-audit rule libraries as shipped, but with no `block`: most tests settle several stays of
+    one member on the same dates (caps, accumulators, batches), which would be overlapping stays (AUD-OVERLAP
+    blocks by default), and bills generated without regard to the patient (430100 blocks AUD-SEX and AUD-AGE).
+    Every finding is still made and recorded, as a warning. The modules that test smart audit run the shipped
+    files (OWN_STACK_AUDIT_RULES)."""
+    directory = Path(tempfile.mkdtemp(prefix="audit-rules-"))
+    atexit.register(shutil.rmtree, directory, True)
+    for path in sorted((REGIONS_DIR / "audit_rules").glob("*.toml")):
+        text = re.sub(r"^\[AUD-OVERLAP\][^\[]*", "", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        text = re.sub(r'^action = "block"', 'action = "warn"', text, flags=re.MULTILINE)
+        (directory / path.name).write_text(text + '\n[AUD-OVERLAP]\naction = "warn"  # tests: see conftest\n',
+                                           encoding="utf-8")
+    return directory
+
+
+@functools.cache
 def configured_hospitals() -> frozenset[str]:
     return frozenset(certs.configured_parties()[1])
 
@@ -434,11 +451,13 @@ def configured_hospitals() -> frozenset[str]:
 @contextlib.asynccontextmanager
 async def running_stack(database: Database, members_per_region: int = TEST_MEMBERS_PER_REGION,
                         funded_fen: int = FUNDED_FEN, limits: dict[str, Any] | None = None,
-                        batching: dict[str, Any] | None = None):
+                        batching: dict[str, Any] | None = None, audit_rules: str = "tests"):
     """Every party in this process on loopback ports, with its own databases (a fresh prefix), the
     catalogues imported, members enrolled and prepayments funded; everything dropped afterwards. `limits` is the
     stack's per-identity call limits as a configuration file has them (`StackConfig.limits`; None: the defaults);
-    `batching` how its parties batch settlements (`StackConfig.batching`; None: the defaults, batching on)."""
+    `batching` how its parties batch settlements (`StackConfig.batching`; None: the defaults, batching on).
+    `audit_rules`: "shipped", the regions' smart-audit rule libraries as shipped; "tests", the same with AUD-OVERLAP
+    a warning (`test_audit_rules_dir`)."""
     configure(json_output=True)
     regions = sorted(load_regions())
     config = StackConfig(base_dsn=database.base_dsn, database_prefix=f"t{uuid.uuid4().hex[:8]}",
@@ -450,7 +469,9 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
     clearing_house = await start_clearing_house(config.dsn("clearinghouse"), {}, transport=transport)
     ch_address = f"127.0.0.1:{clearing_house.port}"
     running = {region: await start_region(region, config.dsn(f"treating_{region}"), config.dsn(f"insured_{region}"),
-                                          ch_address, transport=transport) for region in regions}
+                                          ch_address, transport=transport,
+                                          audit_rules_dir=None if audit_rules == "shipped" else test_audit_rules_dir())
+               for region in regions}
     addresses = {region: f"127.0.0.1:{item.port}" for region, item in running.items()}
     connect_regions(clearing_house, addresses)
     for item in running.values():
@@ -493,12 +514,14 @@ async def own_stack(database: Database, request: pytest.FixtureRequest):
     publishing a catalogue version) and so must not leak into the shared `stack`. A module may set
     `OWN_STACK_FUNDED_FEN` to deposit realistic prepayments instead of bottomless ones, and `OWN_STACK_LIMITS` to
     run its stack with per-identity call limits of its own (a `StackConfig.limits` object), and `OWN_STACK_BATCHING`
-    to batch settlements its own way (a `StackConfig.batching` object, e.g. `{"enabled": False}`)."""
+    to batch settlements its own way (a `StackConfig.batching` object, e.g. `{"enabled": False}`), and
+    `OWN_STACK_AUDIT_RULES = "shipped"` to run the shipped smart-audit rule libraries (AUD-OVERLAP blocks)."""
     funded_fen = getattr(request.module, "OWN_STACK_FUNDED_FEN", FUNDED_FEN)
     limits = getattr(request.module, "OWN_STACK_LIMITS", None)
     batching = getattr(request.module, "OWN_STACK_BATCHING", None)
+    audit_rules = getattr(request.module, "OWN_STACK_AUDIT_RULES", "tests")
     async with running_stack(database, members_per_region=10, funded_fen=funded_fen, limits=limits,
-                             batching=batching) as result:
+                             batching=batching, audit_rules=audit_rules) as result:
         yield result
 
 

@@ -4,6 +4,7 @@ document from the same values, so this is the one place its keys are named."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from clearing.bill import check_diagnoses, check_text
@@ -73,3 +74,17 @@ def audit_json(result: AuditResult) -> dict[str, Any]:
     """The SPEC §12.4 output: findings in order and the sum of the definite ones."""
     return {"findings": [finding_json(item) for item in result.findings],
             "definite_amount_fen": result.definite_amount_fen}
+
+
+def member_facts_from_id_number(id_number: str, field: str = "patient.id_number") -> MemberFacts:
+    """Sex and birth date read from an 18-character ID number (身份证号, GB 11643): characters 7–14 are the birth
+    date (YYYYMMDD) and the 17th is odd for a man, even for a woman. The check character is not verified (as
+    at admission). An ID number whose date is not a real day is an error naming `field`."""
+    if len(id_number) != 18 or not id_number[:17].isascii() or not id_number[:17].isdigit():
+        raise InvalidField(field, "must be an 18-character ID number")
+    digits = id_number[6:14]
+    try:
+        birth_date = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        raise InvalidField(field, "characters 7-14 are not a birth date (YYYYMMDD)") from None
+    return MemberFacts(sex="M" if int(id_number[16]) % 2 == 1 else "F", birth_date=birth_date)

@@ -97,6 +97,7 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
                       f"discharge the stays of {month} and settle each at discharge (即时结算).")
         rows = await discharge(console, transport, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
+        print_audit(console, await audit_counts(config, month), sorted(addresses))
 
         await stack.move_clock_to(timeline.closing)
         console.print(f"[bold]{timeline.closing:%Y-%m-%d %H:%M}:[/] {month} is over. Every pair of neighbours "
@@ -176,6 +177,44 @@ async def discharge(console: Console, transport: Transport, his_address: str, co
         summary = await hospital.GetSummary(hospital_pb2.GetSummaryRequest(month=month))
     return [PairRow(p.treating_region, p.insured_region, p.stays, p.total_fen, p.fund_pay_fen, p.psn_pay_fen)
             for p in summary.pairs]
+
+
+async def audit_counts(config, month: str) -> dict[tuple[str, str, str], int]:  # noqa: ANN001 - a StackConfig
+    """What smart audit (智能审核) caught in the month's discharges, as the HIS saw it: (rule id, treating region,
+    "warn" | "block") → discharges. `warn`: recorded with the settlement (action warn or dispute); `block`: a Settle
+    refused (the HIS voided the violating lines and settled again, or — an overlapping stay — the refusal stood)."""
+    connection = await asyncpg.connect(config.dsn("his"))
+    try:
+        rows = await connection.fetch(
+            "SELECT rule, treating_region, kind, count(*) AS n FROM ("
+            " SELECT unnest(audit_warned) AS rule, treating_region, 'warn' AS kind FROM discharges WHERE month = $1"
+            " UNION ALL"
+            " SELECT unnest(audit_blocked), treating_region, 'block' FROM discharges WHERE month = $1) AS found "
+            "GROUP BY 1, 2, 3", month)
+    finally:
+        await connection.close()
+    return {(row["rule"], row["treating_region"], row["kind"]): row["n"] for row in rows}
+
+
+def print_audit(console: Console, counts: dict[tuple[str, str, str], int], regions: list[str]) -> None:
+    """A table of what audit caught, by rule and treating region: warned / blocked discharges."""
+    from clearing.smart_audit.library import RULE_NAMES, RuleId
+
+    table = Table(title="Smart audit (智能审核) at settlement: discharges warned / blocked, by rule and treating "
+                        "region", caption="warn: recorded with the settlement (action warn, or dispute: for 事后); block: "
+                                          "Settle refused — the HIS voided the violating lines (退费) and settled "
+                                          "again, or (AUD-OVERLAP) the refusal stood")
+    table.add_column("rule")
+    for region in regions:
+        table.add_column(region, justify="right")
+    table.add_column("total", justify="right")
+    for rule in RuleId:
+        cells = [counts.get((rule.value, region, "warn"), 0) for region in regions], \
+            [counts.get((rule.value, region, "block"), 0) for region in regions]
+        table.add_row(f"{rule.value} {RULE_NAMES[rule]}",
+                      *(f"{warned}/{blocked}" if warned or blocked else "·" for warned, blocked in zip(*cells)),
+                      f"{sum(cells[0])}/{sum(cells[1])}")
+    console.print(table)
 
 
 async def settlement_days(config, month: str) -> list[str]:  # noqa: ANN001 - a StackConfig

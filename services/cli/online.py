@@ -198,6 +198,33 @@ def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
     console.print(table)
     if settlement.flags:
         console.print(f"flags: {', '.join(settlement.flags)}")
+    for text in smart_audit_lines(settlement, "en"):
+        console.print(text, soft_wrap=True, markup=False)
+
+
+def smart_audit_lines(settlement: types_pb2.Settlement, language: str) -> list[str]:
+    """The smart audit (智能审核) recorded with the settlement: its `warn` findings and the versions that audited it
+    (nothing for a settlement recorded before smart audit)."""
+    lines: list[str] = []
+    for audit, who_zh, who_en in ((settlement.smart_audit, "就医地", "treating agency"),
+                                  (settlement.adjudication.smart_audit, "参保地", "insured agency")):
+        if audit.ByteSize() == 0:
+            continue  # not audited (a settlement from before smart audit, or a quote)
+        versions = ", ".join(part for part in (
+            f"knowledge base {audit.knowledge_version[:12]}" if audit.knowledge_version else "",
+            f"rules {audit.rules_version[:12]}") if part)
+        if not audit.findings:
+            lines.append((f"智能审核 ({who_zh}): 无疑点" if language == "zh"
+                          else f"smart audit ({who_en}): no findings") + f" ({versions})")
+            continue
+        lines.append((f"智能审核 ({who_zh}): {len(audit.findings)} 个疑点 (提醒)" if language == "zh"
+                      else f"smart audit ({who_en}): {len(audit.findings)} finding(s), recorded as warnings")
+                     + f" ({versions})")
+        for item in audit.findings:
+            where = ", ".join(list(item.violating_line_ids)) or "-"
+            lines.append(f"  {item.rule_id} {item.rule_name} {item.result} {item.action} "
+                         f"¥{format_yuan(item.amount_fen)} lines {where}: {item.evidence}")
+    return lines
 
 
 def check_language(language: str) -> None:
@@ -207,7 +234,8 @@ def check_language(language: str) -> None:
 
 def explain(settlement: types_pb2.Settlement, language: str) -> list[str]:
     check_language(language)
-    return [step.text_zh if language == "zh" else step.text_en for step in settlement.adjudication.explanation]
+    return [step.text_zh if language == "zh" else step.text_en
+            for step in settlement.adjudication.explanation] + smart_audit_lines(settlement, language)
 
 
 def import_catalogue(config_path: Path, region: str, file: Path) -> ta.ImportCatalogueResponse:

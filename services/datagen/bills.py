@@ -30,10 +30,19 @@ admitted_on)` builds one stay from one regional catalogue (its local codes). Dec
 
 The total averages about 10,000 yuan with a long tail (surgery with implants). Deterministic:
 all draws come from the given `random.Random` (or one seeded from the int and the stay).
+
+**For a patient** (`patient=`, the HIS simulator; smart audit 智能审核, SPEC §12): the bill is what a real HIS
+bills. Bed, nursing, ward round, infusion and oxygen are billed per day (one line a day, qty 1; infusion 1 or 2;
+oxygen in hours), and every pick fits the patient and the hospital by the generated knowledge base (the item's
+sex, age range on the service date and minimum hospital level). Then, on purpose and independently, the
+realistic small share of violations smart audit is there to catch (`VIOLATION_PCT`): an item for the other sex,
+an item outside the patient's age, a second nursing grade on one day (a doubled 等级护理), and an extra bed day.
+Without a patient the bill is drawn exactly as before (tests and benchmarks pin those bills).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +50,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from clearing.money import format_qty, line_amount_fen
+from clearing.smart_audit.knowledge import ItemFacts, KnowledgeBase, parse_knowledge_base
+from clearing.smart_audit.model import MemberFacts
+from clearing.smart_audit.rules import age_on
 from services.datagen import reference
 from services.datagen.national import (
     ANAESTHESIA_CODES,
@@ -67,6 +79,11 @@ _PICK_ATTEMPTS_MAX = 40
 _LEVEL_PRICE_PCT = {1: 85, 2: 92, 3: 100}
 _NIGHT_WEIGHTS = (6, 9, 11, 12, 12, 11, 9, 8, 6, 5, 4, 3, 3)  # for 3…15 nights
 _FRACTIONAL_QTY_E4 = (5_000, 2_500, 7_500, 12_500, 15_000, 25_000, 35_000)
+
+# Violations injected into a patient's bill, each on its own draw (percent of bills): what a demo-sized month
+# shows smart audit catching. Overlaps and quick readmissions come from the plan of stays, not from one bill.
+VIOLATION_PCT = {"wrong_sex": 2, "wrong_age": 1, "doubled_nursing": 2, "extra_bed_day": 2}
+KNOWLEDGE_SEED = 2026  # the knowledge base the agencies audit with (services/common/smart_audit.py)
 
 MEDICAL, ONCOLOGY, CARDIAC, GENERAL_SURGERY, ORTHOPAEDIC = "medical", "oncology", "cardiac", "general", "ortho"
 _PRIMARY_DIAGNOSES = (  # (category, pathway, weight)
@@ -178,7 +195,10 @@ class _BillBuilder:
     """Collects the lines of one stay; every pick goes through `pick` so validity rules hold."""
 
     def __init__(self, rng: random.Random, index: CatalogueIndex, diagnoses: list[str], admitted_on: date, nights: int,
-                 size_pct: int = 100):
+                 size_pct: int = 100, patient: MemberFacts | None = None, hospital_level: int = 3):
+        self.patient = patient
+        self.hospital_level = hospital_level
+        self.knowledge = knowledge_base() if patient is not None else None
         self.rng = rng
         self.size_pct = size_pct
         self.index = index
@@ -205,7 +225,21 @@ class _BillBuilder:
             and row["grade"] in ("A", "B")
             and bool(row["national_code"])
             and restriction_satisfied(row["restriction"], self.diagnoses)
+            and self.fits(row, day)
         )
+
+    def facts(self, row: dict[str, str]) -> ItemFacts | None:
+        return self.knowledge.facts(row["national_code"]) if self.knowledge is not None and row["national_code"] else None
+
+    def fits(self, row: dict[str, str], day: date) -> bool:
+        """The item may be billed for this patient at this hospital (always true without a patient)."""
+        facts = self.facts(row)
+        if facts is None or self.patient is None:
+            return True
+        age = age_on(self.patient.birth_date, day)
+        return ((not facts.sex or facts.sex == self.patient.sex)
+                and (facts.min_age is None or age >= facts.min_age) and (facts.max_age is None or age <= facts.max_age)
+                and (facts.min_hospital_level is None or self.hospital_level >= facts.min_hospital_level))
 
     def pick(self, pool: Sequence[str], day: date) -> str | None:
         """A code of `pool` usable on `day`, or None after a bounded number of tries."""
@@ -262,6 +296,66 @@ def _add_daily(b: _BillBuilder, intensive_first: bool) -> None:
             b.add(b.pick_national((OXYGEN_CODE,), first_on), b.rng.randint(4, 48) * 10_000 + 5_000, first_on, 4)
 
 
+def _add_per_day(b: _BillBuilder, intensive_first: bool) -> None:
+    """Bed, nursing, ward round (and infusion, oxygen) one line a day, as a real HIS bills them: a bed-day and a
+    nursing grade once a day (SPEC §12.1 `bed_day`, `max_qty_per_day` 1). Intensive (Ⅰ级) nursing for the
+    first days of a non-medical stay, Ⅱ级 after."""
+    bed = b.pick_national(BED_CODES, b.admitted_on)
+    intensive_days = b.rng.randint(1, 3) if intensive_first else 0
+    infusion_days = {day for day in range(b.nights) if b.rng.random() < 0.8}
+    oxygen_days = set(range(b.rng.randint(1, 3))) if b.rng.random() < 0.3 else set()
+    for offset in range(b.nights):
+        day = b.admitted_on + timedelta(days=offset)
+        if bed is None or not b.usable(bed, day):  # the bed's row may end mid-stay
+            bed = b.pick_national(BED_CODES, day)
+        b.add(bed, 10_000, day, 0)
+        nursing = NURSING_CODES[0] if offset < intensive_days else NURSING_CODES[1]
+        b.add(b.pick_national((nursing,), day), 10_000, day, 1)
+        b.add(b.pick_national((WARD_ROUND_CODE,), day), 10_000, day, 2)
+        if offset in infusion_days:
+            b.add(b.pick_national((INFUSION_CODE,), day), b.rng.choice((1, 2)) * 10_000, day, 3)
+        if offset in oxygen_days:  # oxygen in hours, often with a half hour
+            b.add(b.pick_national((OXYGEN_CODE,), day), b.rng.randint(4, 20) * 10_000 + 5_000, day, 4)
+
+
+def _add_violations(b: _BillBuilder) -> list[str]:
+    """The injected violations (VIOLATION_PCT), each its own draw; returns their names (for the tests)."""
+    rng, index, made = b.rng, b.index, []
+    draws = {name: rng.randrange(100) < pct for name, pct in VIOLATION_PCT.items()}
+    if draws["wrong_sex"] or draws["wrong_age"]:
+        day = b.day()
+        for name, unfit in (("wrong_sex", lambda f: bool(f.sex) and f.sex != b.patient.sex),
+                            ("wrong_age", lambda f: not f.sex and _outside_age(f, age_on(b.patient.birth_date, day)))):
+            if not draws[name]:
+                continue
+            candidates = [code for pool in ("drug", "lab", "treatment", "other_service") for code in index.pool(pool)
+                          if (row := index.row_on(code, day)) and row["grade"] in ("A", "B") and not row["restriction"]
+                          and (facts := b.facts(row)) is not None and unfit(facts)]
+            if candidates:
+                b.add(rng.choice(candidates), 10_000, day, 5)
+                made.append(name)
+    if draws["doubled_nursing"]:  # a second nursing grade on one day (互斥: 等级护理)
+        day = b.day(0, b.nights - 1)
+        b.add(b.pick_national((NURSING_CODES[2],), day), 10_000, day, 1)
+        made.append("doubled_nursing")
+    if draws["extra_bed_day"]:  # one bed-day more than the stay has (床日超住院天数)
+        day = b.discharged_on
+        b.add(b.pick_national(BED_CODES, day), 10_000, day, 0)
+        made.append("extra_bed_day")
+    return made
+
+
+def _outside_age(facts: ItemFacts, age: int) -> bool:
+    return (facts.min_age is not None and age < facts.min_age) or (facts.max_age is not None and age > facts.max_age)
+
+
+@functools.cache
+def knowledge_base() -> KnowledgeBase:
+    from services.datagen.knowledge import knowledge_csv_text  # reads the reference lists once
+
+    return parse_knowledge_base(knowledge_csv_text(KNOWLEDGE_SEED))
+
+
 def _add_exams_and_treatments(b: _BillBuilder) -> None:
     for _ in range(b.count(4, 10)):
         day = b.day(0, 1) if b.rng.random() < 0.7 else b.day(2, b.nights - 1)
@@ -308,7 +402,8 @@ def _add_oddities(b: _BillBuilder) -> None:
     rng, index = b.rng, b.index
     if rng.random() < 0.15:
         day = b.day()
-        grade_c = [c for c in index.pool("grade_c") if (row := index.row_on(c, day)) and row["grade"] == "C"]
+        grade_c = [c for c in index.pool("grade_c")
+                   if (row := index.row_on(c, day)) and row["grade"] == "C" and b.fits(row, day)]
         b.add(rng.choice(grade_c) if grade_c else None, 10_000, day)
     if rng.random() < 0.10 and index.pool("local_only"):
         day = b.day()
@@ -321,6 +416,7 @@ def _add_oddities(b: _BillBuilder) -> None:
             if (row := index.row_on(c, day))
             and row["kind"] == KIND_DRUG
             and not restriction_satisfied(row["restriction"], b.diagnoses)
+            and b.fits(row, day)
         ]
         b.add(rng.choice(unmet) if unmet else None, 10_000, day)
     if rng.random() < 0.05:
@@ -387,6 +483,14 @@ def _render(
     return rendered
 
 
+def stay_nights(seed: int, treating_region: str, hospital_code: str, admitted_on: date) -> int:
+    """The nights of the stay `generate_bill` draws for this int seed and stay (its first draws: the diagnoses,
+    then the nights), without building the bill: a plan of stays can keep one member's stays apart."""
+    rng = random.Random(f"bill:{treating_region}:{hospital_code}:{admitted_on.isoformat()}:{seed}")
+    _diagnoses(rng)
+    return rng.choices(range(NIGHTS_MIN, NIGHTS_MAX + 1), weights=_NIGHT_WEIGHTS)[0]
+
+
 def generate_bill(
     rng_or_seed: random.Random | int,
     catalogue_rows: Iterable[dict[str, str]] | CatalogueIndex,
@@ -395,6 +499,7 @@ def generate_bill(
     hospital_level: int,
     admitted_on: date | str,
     size_pct: int = 100,
+    patient: MemberFacts | None = None,
 ) -> dict[str, Any]:
     """One inpatient stay's itemised bill (住院费用明细) in B.json shape, in the catalogue's local codes.
 
@@ -413,8 +518,13 @@ def generate_bill(
     index = catalogue_rows if isinstance(catalogue_rows, CatalogueIndex) else CatalogueIndex(catalogue_rows)
     diagnoses, pathway = _diagnoses(rng)
     nights = rng.choices(range(NIGHTS_MIN, NIGHTS_MAX + 1), weights=_NIGHT_WEIGHTS)[0]
-    b = _BillBuilder(rng, index, diagnoses, admitted, nights, size_pct)
-    _add_daily(b, intensive_first=pathway != MEDICAL)
+    b = _BillBuilder(rng, index, diagnoses, admitted, nights, size_pct, patient, hospital_level)
+    if patient is None:
+        _add_daily(b, intensive_first=pathway != MEDICAL)
+    else:
+        if patient.birth_date > admitted:
+            raise ValueError("the patient is born after the admission")
+        _add_per_day(b, intensive_first=pathway != MEDICAL)
     _add_procedure(b, pathway)
     _add_oddities(b)
     _add_drugs(b, pathway)
@@ -426,7 +536,9 @@ def generate_bill(
         b.add(b.pick(index.pool("lab"), day), 10_000, day)
     if len(b.lines) < LINES_MIN:
         raise ValueError("the catalogue has too few usable items to build a bill")
-    b.lines = _trim(rng, b.lines, LINES_MAX * size_pct // 100)
+    violations = _add_violations(b) if patient is not None else []
+    daily = sum(1 for line in b.lines if line.order < 5)
+    b.lines = _trim(rng, b.lines, max(LINES_MAX * size_pct // 100, daily + LINES_MIN))
     emergency = rng.random() < (0.3 if pathway in (CARDIAC, MEDICAL) else 0.08)
     return {
         "region": treating_region,
@@ -436,4 +548,5 @@ def generate_bill(
         "emergency": emergency,
         "diagnoses": diagnoses,
         "lines": _render(rng, b, hospital_level),
+        **({"violations": violations} if patient is not None else {}),
     }

@@ -34,6 +34,7 @@ from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import generate_catalogue_rows
 from services.datagen.population import generate_members
 from services.faults.journal import DEFINITE_CODES, Entry, Intent, Journal, Outcome, Split
+from clearing.smart_audit.report import member_facts_from_id_number
 from services.his.plan import Discharge, plan_discharge, request_id
 from services.security.identity import hospital
 from services.security.party import CHANNEL_OPTIONS, Transport
@@ -143,7 +144,8 @@ class Driver:
         self.counts.discharges += 1
         member = self.members(plan.insured_region)[plan.member_index]
         bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
-                             plan.hospital_code, plan.hospital_level, plan.admitted_on)
+                             plan.hospital_code, plan.hospital_level, plan.admitted_on,
+                             patient=member_facts_from_id_number(member["id_number"]))  # as the HIS simulator bills
         stub = self.stubs[plan.hospital_code]  # the hospital settles as itself
         encounter_id = await self.open_encounter(stub, plan, member, bill, jitter)
         if encounter_id is None:

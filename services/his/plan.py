@@ -7,9 +7,10 @@ the same requests and settles nothing twice.
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from services.common.regions import Region
@@ -48,6 +49,45 @@ def plan_discharge(seed: int, index: int, regions: dict[str, Region], members_pe
     admitted_on = date.fromordinal(month_start.toordinal() + rng.randrange(ADMISSION_DAYS_SPREAD))
     return Discharge(index, treating, hospital.code, hospital.level, insured, rng.randrange(members_per_region),
                      admitted_on, rng.randrange(2**31))
+
+
+OVERLAP_PCT = 1  # of a run's stays deliberately given to a member who is in hospital then (the odd overlap)
+
+
+def plan_run(seed: int, count: int, regions: dict[str, Region], members_per_region: int, month_start: date,
+             treating_region: str | None = None, local_share_pct: int = LOCAL_SHARE_PCT,
+             earlier: dict[tuple[str, int], list[tuple[date, date]]] | None = None) -> list[Discharge]:
+    """The discharges of a run, each as `plan_discharge` draws it but for its member: one of the insured region's
+    members who is not in hospital during the stay (a member is rarely in two hospitals at once, and smart audit
+    blocks it: AUD-OVERLAP), but for OVERLAP_PCT of the stays, on purpose. A member's stays can still follow each
+    other closely (a quick readmission, AUD-READMIT, when the diagnoses agree). `earlier`: the stays (admission,
+    discharge) members have already, by (insured region, member index), from other runs. Deterministic for the
+    seed and `earlier`."""
+    from services.datagen.bills import stay_nights  # the bill decides the nights; the plan keeps stays apart
+
+    rng = random.Random(f"members:{seed}:{count}")
+    stays: dict[tuple[str, int], list[tuple[date, date]]] = {key: list(value) for key, value in (earlier or {}).items()}
+    planned = []
+    for index in range(count):
+        plan = plan_discharge(seed, index, regions, members_per_region, month_start, treating_region, local_share_pct)
+        admitted = plan.admitted_on
+        discharged = date.fromordinal(admitted.toordinal() + stay_nights(
+            plan.bill_seed, plan.treating_region, plan.hospital_code, admitted))
+        overlap = rng.randrange(100) < OVERLAP_PCT
+        # The drawn member first, then every other one from a random place on: the first that suits (none: the
+        # drawn member, whatever its stays).
+        start = rng.randrange(members_per_region)
+        member = plan.member_index
+        for candidate in itertools.chain([plan.member_index], ((start + step) % members_per_region
+                                                               for step in range(members_per_region))):
+            taken = stays.get((plan.insured_region, candidate), [])
+            busy = any(admitted < other_out and other_in < discharged for other_in, other_out in taken)
+            if busy == overlap and (taken or not overlap):
+                member = candidate
+                break
+        stays.setdefault((plan.insured_region, member), []).append((admitted, discharged))
+        planned.append(replace(plan, member_index=member))
+    return planned
 
 
 def request_id(run_request_id: str, index: int, step: str) -> str:

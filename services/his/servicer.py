@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 import grpc
 import structlog
+from grpc_status import rpc_status
 from clearinghouse.v1 import hospital_pb2 as pb
 from clearinghouse.v1 import hospital_pb2_grpc as pb_grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
@@ -23,20 +24,30 @@ from clearinghouse.v1 import types_pb2
 from clearing.bill import check_region
 from clearing.dates import check_month
 from clearing.errors import InvalidField
+from clearing.smart_audit.report import member_facts_from_id_number
 from services.common import reconciling
 from services.common.clock import shanghai_today
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
+from services.common.smart_audit import audit_from_status
 from services.common.requests import check_request_id
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
 from services.datagen.population import generate_members
-from services.his.plan import Discharge, plan_discharge, request_id
+from services.his.plan import Discharge, plan_run, request_id
 from services.his.reconciler import reconcile_region
 from services.security.party import Security
 from services.security.audit_log import AuditLog
 
 log = structlog.get_logger()
+
+
+def blocking_audit(error: grpc.aio.AioRpcError) -> types_pb2.SmartAudit | None:
+    """The smart-audit findings of a Settle refused by a `block` finding (FAILED_PRECONDITION), else None."""
+    if error.code() is not grpc.StatusCode.FAILED_PRECONDITION:
+        return None
+    status = rpc_status.from_call(error)
+    return audit_from_status(status) if status is not None else None
 UPLOAD_BATCH_LINES = 25
 RETRIES_MAX = 5
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED})
@@ -61,6 +72,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         self.regions = load_regions()
         self.catalogues: dict[str, CatalogueIndex] = {}
         self.members: dict[str, list[dict]] = {}
+        self.member_indexes: dict[str, dict[str, int]] = {}
 
     def treating_regions(self) -> list[str]:
         """The regions whose treating agencies this simulator dials (those of its hospitals)."""
@@ -104,13 +116,15 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
         semaphore = asyncio.Semaphore(concurrency)
 
+        # The whole run's plan at once: it keeps each member's stays apart (but for the odd overlap).
+        plans = plan_run(seed, request.count, self.regions, self.members_per_region, month_start, treating_region,
+                         earlier=await self.stays_of_other_runs(run_id, month_start))
+
         async def one(index: int) -> None:
             outcome = (False, "")
             try:
                 async with semaphore:
-                    plan = plan_discharge(seed, index, self.regions, self.members_per_region, month_start,
-                                          treating_region)
-                    outcome = await self.discharge(run_id, plan, request.month)
+                    outcome = await self.discharge(run_id, plans[index], request.month)
             except Exception:  # noqa: BLE001 - every discharge reports, or the stream would wait forever
                 log.exception("discharge_crashed", index=index)
             finally:
@@ -134,6 +148,30 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             for task in tasks:
                 task.cancel()
 
+    async def stays_of_other_runs(self, run_id: str, month_start: date) -> dict[tuple[str, int], list[tuple[date, date]]]:
+        """The stays settled by other runs that a stay of this month can overlap, by (insured region, member
+        index): a new run keeps its members' stays clear of them. The run's own are left out, so a replay of the
+        run plans exactly what it planned the first time."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT insured_region, member_id, admitted_on, discharged_on FROM discharges WHERE status = 'settled' "
+                "AND admitted_on IS NOT NULL AND run_request_id <> $1 AND discharged_on >= $2",
+                UUID(run_id), month_start)
+        stays: dict[tuple[str, int], list[tuple[date, date]]] = {}
+        for row in rows:
+            if row["insured_region"] not in self.regions:
+                continue
+            index = self.member_index(row["insured_region"], row["member_id"])
+            if index is not None:
+                stays.setdefault((row["insured_region"], index), []).append((row["admitted_on"], row["discharged_on"]))
+        return stays
+
+    def member_index(self, region: str, member_id: str) -> int | None:
+        if region not in self.member_indexes:
+            self.member(region, 0)  # the region's members, generated on first use
+            self.member_indexes[region] = {item["member_id"]: index for index, item in enumerate(self.members[region])}
+        return self.member_indexes[region].get(member_id)
+
     async def call(self, method, message):  # noqa: ANN001, ANN201
         """Call with retries on transient failures; the request id makes each retry safe."""
         for attempt in range(RETRIES_MAX):
@@ -147,8 +185,11 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
 
     async def discharge(self, run_id: str, plan: Discharge, month: str) -> tuple[bool, str]:
         member = self.member(plan.insured_region, plan.member_index)
+        # The bill fits the patient (sex, age) and the hospital, but for the small share of violations the
+        # generator injects on purpose for smart audit (智能审核) to catch.
         bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
-                             plan.hospital_code, plan.hospital_level, plan.admitted_on)
+                             plan.hospital_code, plan.hospital_level, plan.admitted_on,
+                             patient=member_facts_from_id_number(member["id_number"]))
         stub = self.hospital_stubs[plan.hospital_code]  # the hospital settles as itself
         settle_id = request_id(run_id, plan.index, "settle")
         try:
@@ -170,19 +211,43 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             log.warning("discharge_failed", error=domain_error_from_status(error))
             return False, ""
         requested_on = shanghai_today()  # the day of this Settle: its day until an answer names the settlement's
+        blocked: list[str] = []
         try:
-            settled = await self.call(stub.Settle, ta.SettleRequest(
-                request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
+            try:
+                settled = await self.call(stub.Settle, ta.SettleRequest(
+                    request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
+            except grpc.aio.AioRpcError as error:
+                audit = blocking_audit(error)
+                if audit is None or not any(item.violating_line_ids for item in audit.findings
+                                            if item.action == "block"):
+                    raise  # not smart audit, or nothing to void (an overlapping stay): the refusal stands
+                # 事中 smart audit refused it and recorded nothing: void (退费) the lines the blocking findings name,
+                # as a discharge desk would, and settle again under a request id of its own.
+                blocked = sorted({item.rule_id for item in audit.findings if item.action == "block"})
+                violating = sorted({line_id for item in audit.findings if item.action == "block"
+                                    for line_id in item.violating_line_ids})
+                log.info("settle_blocked_by_audit", rules=blocked, voided=len(violating))
+                if violating:
+                    await self.call(stub.VoidCharges, ta.VoidChargesRequest(
+                        request_id=request_id(run_id, plan.index, "void:audit"), encounter_id=admitted.encounter_id,
+                        line_ids=violating, reason="智能审核: " + ", ".join(blocked)))
+                settle_id = request_id(run_id, plan.index, "settle:audit")
+                settled = await self.call(stub.Settle, ta.SettleRequest(
+                    request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
         except grpc.aio.AioRpcError as error:
             status = "failed"
+            final = blocking_audit(error)  # refused by smart audit with nothing to void (an overlapping stay)
+            if final is not None:
+                blocked = sorted(set(blocked) | {item.rule_id for item in final.findings if item.action == "block"})
             if error.code() in RETRY_CODES:  # the outcome is unknown: reverse it (冲正) rather than guess
                 status = await self.reverse(stub, run_id, plan, settle_id)
             await self.record(settle_id, run_id, plan, member["member_id"], month, None,
-                              domain_error_from_status(error), status, bill["discharged_on"], requested_on)
+                              domain_error_from_status(error), status, bill["discharged_on"], requested_on,
+                              audit_blocked=blocked)
             log.warning("discharge_failed", error=domain_error_from_status(error), outcome=status)
             return False, ""
         await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None,
-                          discharged_on=bill["discharged_on"], requested_on=requested_on)
+                          discharged_on=bill["discharged_on"], requested_on=requested_on, audit_blocked=blocked)
         return True, settled.settlement.settlement_id
 
     async def reverse(self, stub, run_id: str, plan: Discharge, settle_id: str) -> str:  # noqa: ANN001
@@ -197,7 +262,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
 
     async def record(self, settle_id: str, run_id: str, plan: Discharge, member_id: str, month: str,
                      settlement: types_pb2.Settlement | None, error: str | None, status: str | None = None,
-                     discharged_on: str | None = None, requested_on: date | None = None) -> None:
+                     discharged_on: str | None = None, requested_on: date | None = None,
+                     audit_blocked: list[str] | None = None) -> None:
         """One row per Settle (or per discharge whose admission or upload failed, no Settle sent). Its day for
         reconciliation is the settlement day the answer named; without an answer, the day the Settle was sent,
         which is on or before the agency's day for it (the agency makes the day when the Settle arrives)."""
@@ -209,14 +275,18 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             await conn.execute(
                 "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
                 "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error, discharged_on, "
-                "settlement_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+                "settlement_day, audit_warned, audit_blocked, admitted_on) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
                 "ON CONFLICT (request_id) DO NOTHING",
                 UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
                 member_id, month, status or ("settled" if settlement is not None else "failed"),
                 UUID(settlement.settlement_id) if settlement is not None else None,
                 split.total_fen if split else None, split.fund_pay_fen if split else None,
                 split.psn_pay_fen if split else None, error,
-                date.fromisoformat(discharged_on) if discharged_on else None, settlement_day)
+                date.fromisoformat(discharged_on) if discharged_on else None, settlement_day,
+                sorted({item.rule_id for audit in (settlement.smart_audit, settlement.adjudication.smart_audit)
+                        for item in audit.findings}) if settlement is not None else [],
+                audit_blocked or [], plan.admitted_on)
 
     @rpc
     async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:

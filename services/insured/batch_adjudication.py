@@ -26,7 +26,9 @@ from clearing.errors import DomainError, NotFound
 from clearing.lifecycle import check_not_reversed
 from clearing.member import Member, Ytd
 from services.common import convert
+from clearing.smart_audit.model import OtherStay
 from services.common.batching import check_batch_size, refusal_for
+from services.common.errors import StoredRefusal
 from services.common.locks import lock_settlement_keys
 from services.common.metrics import SETTLEMENTS
 from services.common.requests import same_request_or_conflict
@@ -35,6 +37,10 @@ from services.security.caller import authorise, current_caller
 
 if TYPE_CHECKING:
     from services.insured.servicer import InsuredAgencyServicer, ParsedClaim
+
+
+def other_stay(row) -> OtherStay:  # noqa: ANN001 - a live_stays row
+    return OtherStay(str(row["settlement_id"]), row["admitted_on"], row["discharged_on"], tuple(row["diagnoses"]))
 
 log = structlog.get_logger()
 ADJUDICATE = "InsuredAgencyService.Adjudicate"  # each claim of a batch is authorised as this unary call would be
@@ -114,16 +120,28 @@ async def adjudicate_together(servicer: InsuredAgencyServicer, accepted: list[Ac
         ids = [item.settlement_id for item, _ in known]
         await lock_settlement_keys(conn, ids)  # a reversal of any of them waits, or is seen below
         reversed_ids = await store.reversed_among(conn, ids)
+        await store.lock_members(conn, [item.claim.member_id for item, _ in known])  # as Adjudicate, sorted
         ytds = await store.lock_accumulators_of(conn, [item.year_key for item, _ in known])
         earlier = await store.settlements_among(conn, ids)
+        # Every known member's live stays that can matter to any of its claims here (smart audit, 事中).
+        stays: dict[str, list[OtherStay]] = {}
+        if known:
+            since = min(servicer.history_since(item.claim) for item, _ in known)
+            for row in await store.live_stays(conn, [item.claim.member_id for item, _ in known], since):
+                stays.setdefault(row["member_id"], []).append(other_stay(row))
         moved: dict[tuple[str, int], Ytd] = {}
         for item, member in known:
-            outcome, new = adjudicate_claim(servicer, item, member, ytds, reversed_ids, earlier)
+            outcome, new = adjudicate_claim(servicer, item, member, ytds, reversed_ids, earlier,
+                                            stays.get(item.claim.member_id, []))
             answers[item.position] = outcome
             if new is not None:
                 recorded.append(new)
                 ytds[item.year_key] = moved[item.year_key] = new.result.ytd_after
                 earlier[item.settlement_id] = {"request": new.request, "response": new.response}  # a copy later in the batch
+                # A later claim of the same member in this batch sees this stay, as it would one call later.
+                claim = item.claim
+                stays.setdefault(claim.member_id, []).append(OtherStay(
+                    claim.settlement_id, claim.stay.admitted_on, claim.stay.discharged_on, claim.diagnoses))
         if recorded:
             await store.record_settlements(conn, recorded)
             await store.write_accumulators_of(conn, moved)
@@ -135,7 +153,8 @@ async def adjudicate_together(servicer: InsuredAgencyServicer, accepted: list[Ac
 
 
 def adjudicate_claim(servicer: InsuredAgencyServicer, item: Accepted, member: Member, ytds: dict[tuple[str, int], Ytd],
-                     reversed_ids: set[str], earlier: dict, ) -> tuple[pb.AdjudicateOutcome, store.NewSettlement | None]:
+                     reversed_ids: set[str], earlier: dict, stays: list[OtherStay],
+                     ) -> tuple[pb.AdjudicateOutcome, store.NewSettlement | None]:
     """One claim of the batch with everything loaded: its outcome, and what to record (None: nothing new)."""
     claim = item.claim
     try:
@@ -144,12 +163,14 @@ def adjudicate_claim(servicer: InsuredAgencyServicer, item: Accepted, member: Me
         if found is not None:
             same_request_or_conflict(bytes(found["request"]), item.request)
             return pb.AdjudicateOutcome(answer=pb.AdjudicateResponse.FromString(bytes(found["response"]))), None
+        recorded, stay = servicer.audited(claim, servicer.cross_stay_audit(claim, stays))
         policy = servicer.policies.on(claim.stay.discharged_on)
         result = adjudicate(claim.lines, claim.stay, member, policy, ytds[item.year_key])
-    except DomainError as error:
+    except (DomainError, StoredRefusal) as error:
         return refused(error), None
     response = pb.AdjudicateResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+    response.adjudication.smart_audit.CopyFrom(recorded)
     new = store.NewSettlement(claim.settlement_id, claim.member_id, claim.stay.discharged_on, claim.settlement_day,
                               claim.treating_region, result, item.request.SerializeToString(),
-                              response.SerializeToString())
+                              response.SerializeToString(), stay)
     return pb.AdjudicateOutcome(answer=response), new

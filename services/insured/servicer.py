@@ -31,6 +31,9 @@ from clearing.bill import check_id_number, check_region, check_text
 from clearing.dates import check_month, next_month, parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
+from clearing.smart_audit.library import Action, RuleId, RuleLibrary
+from clearing.smart_audit.model import AuditResult, OtherStay
+from clearing.smart_audit.rules import cross_stay_findings
 from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
 from services.common import convert, reconciling
 from services.common.batching import serve_batches
@@ -40,6 +43,9 @@ from services.common.logs import mask_id_number
 from services.common.requests import check_request_id, remember, replay, same_request_or_conflict
 from services.common.clock import shanghai_today
 from services.common.metrics import SETTLEMENTS
+from services.common.smart_audit import (
+    audit_to_proto, blocked_refusal, load_audit_libraries, not_blocking, with_action,
+)
 from services.insured import batch_adjudication, keys, store
 from services.security.caller import current_decision
 from services.security.party import Security
@@ -47,6 +53,7 @@ from services.security.policy import require
 from services.security.audit_log import AuditLog
 
 log = structlog.get_logger()
+HISTORY_STAYS_MAX = 1_000  # as the offline audit's history (clearing/smart_audit/report.py)
 BATCHES_AT_ONCE = 4  # a batch stream's batches adjudicated at once: the pool's connections
 
 
@@ -58,11 +65,12 @@ class ParsedClaim:
     stay: StayFacts
     lines: tuple[LineClass, ...]
     settlement_day: date
+    diagnoses: tuple[str, ...]
 
 
 class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
     def __init__(self, region: str, pool: asyncpg.Pool, policies: PolicyBook, member_key: bytes, *,
-                 security: Security) -> None:
+                 security: Security, rules: RuleLibrary | None = None) -> None:
         assert policies.region == region
         assert len(member_key) >= keys.KEY_BYTES, "the region's member key (services/insured/keys.py)"
         self.region = region
@@ -71,15 +79,42 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         self.audit_log = AuditLog(pool, f"insured:{region}")  # operators' calls, recorded by the rpc decorators
         self.policies = policies
         self.member_key = member_key
+        # Smart audit (智能审核) 事中: this region's rule library, for AUD-OVERLAP and AUD-READMIT (loaded once).
+        self.rules = rules if rules is not None else load_audit_libraries(region).rules
+
+    def history_since(self, claim: ParsedClaim) -> date:
+        """The earliest discharge day of another stay that can matter: overlapping, or READMIT's window."""
+        return claim.stay.admitted_on - timedelta(days=self.rules.settings(RuleId.READMIT).days)
+
+    def cross_stay_audit(self, claim: ParsedClaim, stays: list[asyncpg.Record] | list[OtherStay]) -> AuditResult:
+        """AUD-OVERLAP and AUD-READMIT of the claim's stay against the member's other live stays (every region:
+        every stay of this agency's members is adjudicated here), this stay itself left out."""
+        history = [stay if isinstance(stay, OtherStay) else other_stay(stay) for stay in stays]
+        history = [stay for stay in history if stay.settlement_id != claim.settlement_id][:HISTORY_STAYS_MAX]
+        findings = cross_stay_findings(claim.stay.admitted_on, claim.stay.discharged_on, claim.diagnoses, history,
+                                       self.rules)
+        return AuditResult(findings, "", self.rules.version)
+
+    def audited(self, claim: ParsedClaim, audit: AuditResult) -> tuple[types_pb2.SmartAudit, store.StayRecord]:
+        """A `block` finding refuses the claim (FAILED_PRECONDITION, the findings as a SmartAudit detail; nothing
+        is recorded); otherwise the `warn` findings ride back with the adjudication and are stored with it."""
+        if with_action(audit, Action.BLOCK):
+            log.info("adjudication_blocked_by_audit", settlement_id=claim.settlement_id,
+                     rules=sorted({item.rule_id.value for item in with_action(audit, Action.BLOCK)}))
+            raise blocked_refusal(audit, "claim.stay")
+        recorded = audit_to_proto(audit, not_blocking(audit))
+        return recorded, store.StayRecord(claim.stay.admitted_on, claim.diagnoses, audit.rules_version,
+                                          recorded.SerializeToString())
 
     def parse_claim(self, claim: types_pb2.Claim) -> ParsedClaim:
         settlement_id, treating_region, insured_region = convert.claim_header(claim)
         if insured_region != self.region:
             raise InvalidField("claim.insured_region", f"this agency insures region {self.region}, not {insured_region}")
         member_id = check_text(claim.member_id, "claim.member_id", 64)
-        stay, _ = convert.stay_from_proto(claim.stay, treating_region)
+        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
         lines = convert.claim_lines(claim)
-        return ParsedClaim(settlement_id, treating_region, member_id, stay, lines, convert.claim_settlement_day(claim))
+        return ParsedClaim(settlement_id, treating_region, member_id, stay, lines, convert.claim_settlement_day(claim),
+                           diagnoses)
 
     async def adjudication_for(self, conn: asyncpg.Connection, claim: ParsedClaim) -> tuple[Adjudication, Policy]:
         """Load what the core needs (prefetch), then adjudicate once; locks nothing (a quote)."""
@@ -98,7 +133,11 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         claim = self.parse_claim(request.claim)
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             result, policy = await self.adjudication_for(conn, claim)
-        return pb.QuoteAdjudicationResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+            stays = await store.live_stays(conn, [claim.member_id], self.history_since(claim))
+        answer = pb.QuoteAdjudicationResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+        # 事前 advice: the cross-stay findings Adjudicate would make now, a blocking one included (nothing is refused).
+        answer.adjudication.smart_audit.CopyFrom(audit_to_proto(self.cross_stay_audit(claim, stays)))
+        return answer
 
     @rpc
     async def Adjudicate(self, request: pb.AdjudicateRequest, context: grpc.aio.ServicerContext) -> pb.AdjudicateResponse:
@@ -129,18 +168,23 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             member = await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
             await lock_settlement_key(conn, request_id)  # a reversal of this id waits, or is seen
             check_not_reversed(await store.find_reversal(conn, request_id) is not None)
+            await store.lock_members(conn, [claim.member_id])  # the member's stays, below, cannot change meanwhile
             ytd = await store.read_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, lock=True)
             earlier = await store.find_settlement(conn, request_id)
             if earlier is not None:
                 same_request_or_conflict(bytes(earlier["request"]), request)
                 log.info("adjudication_replayed")
                 return pb.AdjudicateResponse.FromString(bytes(earlier["response"]))
+            audit = self.cross_stay_audit(claim, await store.live_stays(conn, [claim.member_id],
+                                                                        self.history_since(claim)))
+            recorded, stay = self.audited(claim, audit)
             policy = self.policies.on(claim.stay.discharged_on)
             result = adjudicate(claim.lines, claim.stay, member, policy, ytd)  # with the accumulators locked above
             response = pb.AdjudicateResponse(adjudication=convert.adjudication_to_proto(result, policy.effective_from))
+            response.adjudication.smart_audit.CopyFrom(recorded)
             await store.record_settlement(conn, request_id, claim.member_id, claim.stay.discharged_on,
                                           claim.settlement_day, claim.treating_region, result, request.SerializeToString(),
-                                          response.SerializeToString())
+                                          response.SerializeToString(), stay)
             await store.write_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, result.ytd_after)
         SETTLEMENTS.labels("insured", self.region, "adjudication", claim.treating_region, self.region).inc()
         log.info("adjudication_recorded", fund_pay_fen=result.fund_pay_fen, psn_pay_fen=result.psn_pay_fen)
@@ -389,6 +433,10 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
 MEMBERS_PAGE_DEFAULT = 100
 MEMBERS_PAGE_MAX = 1000
+
+
+def other_stay(row: Mapping[str, Any]) -> OtherStay:
+    return OtherStay(str(row["settlement_id"]), row["admitted_on"], row["discharged_on"], tuple(row["diagnoses"]))
 
 
 def member_message(row: Mapping[str, Any]) -> pb.Member:

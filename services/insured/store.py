@@ -148,15 +148,46 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 
 async def record_settlement(conn: asyncpg.Connection, settlement_id: str, member_id: str, discharged_on: date,
                             settlement_day: date, treating_region: str, result: Adjudication, request: bytes,
-                            response: bytes) -> None:
+                            response: bytes, stay: StayRecord) -> None:
     """Record the adjudication on the claim's settlement day; the database re-checks fund_pay + psn_pay = total."""
     await conn.execute(
         "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
-        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day) "
-        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day, "
+        "admitted_on, diagnoses, rules_version, smart_audit) "
+        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         UUID(settlement_id), member_id, discharged_on.year, treating_region, result.total_fen, result.fund_pay_fen,
         result.psn_pay_fen, result.hifp_fen, result.hifmi_fen, result.maf_fen,
-        result.ytd_delta.as_dict(), request, response, discharged_on, settlement_day)
+        result.ytd_delta.as_dict(), request, response, discharged_on, settlement_day, stay.admitted_on,
+        list(stay.diagnoses), stay.rules_version, stay.smart_audit)
+
+
+@dataclass(frozen=True)
+class StayRecord:
+    """What smart audit keeps of a settlement's stay (the discharge day is kept anyway): the admission day, the
+    diagnoses, and the cross-stay audit it was recorded with (rule library version, serialized SmartAudit)."""
+
+    admitted_on: date
+    diagnoses: tuple[str, ...]
+    rules_version: str
+    smart_audit: bytes
+
+
+async def lock_members(conn: asyncpg.Connection, member_ids: list[str]) -> None:
+    """Lock the members' rows (sorted: batches sharing members queue instead of deadlocking). Adjudication holds it
+    while it reads the member's other stays and records this one, so two stays of one member adjudicated at once
+    (two regions, whatever their policy years) see each other: exactly one of two overlapping stays is blocked."""
+    await conn.execute("SELECT 1 FROM members WHERE member_id = ANY($1::text[]) ORDER BY member_id FOR UPDATE",
+                       sorted(set(member_ids)))
+
+
+async def live_stays(conn: asyncpg.Connection, member_ids: list[str], since: date) -> list[asyncpg.Record]:
+    """The members' live stays (settled: not cancelled, not reversed) discharged on or after `since`, in the
+    order smart audit lists them (admission, then settlement id)."""
+    return list(await conn.fetch(
+        "SELECT settlement_id, member_id, admitted_on, discharged_on, diagnoses FROM settlements "
+        "WHERE member_id = ANY($1::text[]) AND status = 'settled' AND discharged_on >= $2 "
+        "AND admitted_on IS NOT NULL AND cardinality(diagnoses) > 0 "
+        "ORDER BY admitted_on, settlement_id", sorted(set(member_ids)), since))
 
 
 async def settlements_among(conn: asyncpg.Connection, settlement_ids: list[str]) -> dict[str, asyncpg.Record]:
@@ -185,26 +216,32 @@ class NewSettlement:
     result: Adjudication
     request: bytes
     response: bytes
+    stay: StayRecord
 
 
 async def record_settlements(conn: asyncpg.Connection, new: list[NewSettlement]) -> None:
     """`record_settlement` for each of `new`, in one statement (the database re-checks every split)."""
     await conn.execute(
         "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
-        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day) "
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day, "
+        "admitted_on, diagnoses, rules_version, smart_audit) "
         "SELECT s.settlement_id, s.member_id, s.year, s.treating_region, 'settled', s.total_fen, s.fund_pay_fen, "
         "s.psn_pay_fen, s.hifp_fen, s.hifmi_fen, s.maf_fen, s.delta::jsonb, s.request, s.response, s.discharged_on, "
-        "s.settlement_day FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
+        "s.settlement_day, s.admitted_on, string_to_array(s.diagnoses, ','), s.rules_version, s.smart_audit "
+        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], "
         "$7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::bytea[], $13::bytea[], $14::date[], "
-        "$15::date[]) AS s (settlement_id, member_id, year, treating_region, total_fen, fund_pay_fen, psn_pay_fen, "
-        "hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day)",
+        "$15::date[], $16::date[], $17::text[], $18::text[], $19::bytea[]) AS s (settlement_id, member_id, year, "
+        "treating_region, total_fen, fund_pay_fen, psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, "
+        "discharged_on, settlement_day, admitted_on, diagnoses, rules_version, smart_audit)",
         [UUID(item.settlement_id) for item in new], [item.member_id for item in new],
         [item.discharged_on.year for item in new], [item.treating_region for item in new],
         [item.result.total_fen for item in new], [item.result.fund_pay_fen for item in new],
         [item.result.psn_pay_fen for item in new], [item.result.hifp_fen for item in new],
         [item.result.hifmi_fen for item in new], [item.result.maf_fen for item in new],
         [json.dumps(item.result.ytd_delta.as_dict()) for item in new], [item.request for item in new],
-        [item.response for item in new], [item.discharged_on for item in new], [item.settlement_day for item in new])
+        [item.response for item in new], [item.discharged_on for item in new], [item.settlement_day for item in new],
+        [item.stay.admitted_on for item in new], [",".join(item.stay.diagnoses) for item in new],
+        [item.stay.rules_version for item in new], [item.stay.smart_audit for item in new])
 
 
 async def mark_cancelled(conn: asyncpg.Connection, settlement_id: str, cancel_request_id: str, response: bytes) -> None:

@@ -178,6 +178,7 @@ POLICY: dict[str, Row] = {
     "TreatingAgencyService.UploadCharges": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.VoidCharges": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.PreSettle": Row((_hospital_with("own_encounter"),)),
+    "TreatingAgencyService.AuditBill": Row((_hospital_with("own_encounter"), OPERATOR_ANY)),
     "TreatingAgencyService.Settle": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.Cancel": Row((_hospital_with("own_settlement"),)),
     "TreatingAgencyService.Reverse": Row((_hospital_with("own_settlement"),)),

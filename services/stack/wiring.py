@@ -29,6 +29,7 @@ from services.common.batching import StreamBatcher
 from services.common.db import POOL_SIZE_MAX, apply_migrations, create_pool
 from services.common.regions import load_agreements, load_policy_book, load_regions
 from services.common.server import ServiceBinding, start_server
+from services.common.smart_audit import load_audit_libraries
 from services.insured.keys import load_member_key
 from services.insured.servicer import InsuredAgencyServicer
 from services.security.audit_log import AuditLog
@@ -73,25 +74,28 @@ async def open_pool(dsn: str, migrations: str, context: dict[str, Any] | None = 
 async def start_region(region: str, treating_dsn: str, insured_dsn: str, clearing_house_address: str,
                        port: int = 0, insured_addresses: dict[str, str] | None = None,
                        member_key: bytes | None = None, *, transport: Transport, share_port: bool = False,
-                       pool_size: int = POOL_SIZE_MAX) -> Running:
+                       pool_size: int = POOL_SIZE_MAX, audit_rules_dir: Path | None = None) -> Running:
     """One region's treating and insured agencies in one server (identity `agency/{region}`), each on its own
     database.
 
     `insured_addresses`: where the treating agency reaches the other regions' insured agencies to check a
     patient at admission (VerifyMember; `connect_insured_agencies` adds them later). `member_key`: the insured
     agency's key for the members' ID-number hashes; by default read from the key directory the environment
-    names (services/insured/keys.py)."""
+    names (services/insured/keys.py). `audit_rules_dir`: where the region's smart-audit rule library
+    `<region>.toml` is (default services/regions/audit_rules/)."""
     regions = load_regions()
     security = transport.security(agency(region))
     key = member_key if member_key is not None else load_member_key(region)
     treating_pool = await open_pool(treating_dsn, "treating", size_max=pool_size)
     insured_pool = await open_pool(insured_dsn, "insured", {"member_key": key}, pool_size)
-    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region), key, security=security)
+    audit = load_audit_libraries(region, audit_rules_dir)
+    insured = InsuredAgencyServicer(region, insured_pool, load_policy_book(region), key, security=security,
+                                    rules=audit.rules)
     ch_channel = security.channel(clearing_house_address)
     treating = TreatingAgencyServicer(
         region, treating_pool, {h.code: h.level for h in regions[region].hospitals},
         clearing_house_pb2_grpc.ClearingHouseServiceStub(ch_channel), None,  # type: ignore[arg-type]
-        security=security)
+        security=security, audit=audit)
     await treating.load_catalogue()
     server, bound = await start_server([
         ServiceBinding(treating, treating_agency_pb2_grpc.add_TreatingAgencyServiceServicer_to_server,

@@ -27,11 +27,15 @@ from google.rpc import status_pb2
 
 from clearing import limits
 from clearing.bill import (
-    BillLine, check_diagnoses, check_hospital_code, check_id_number, check_region, check_text, make_bill,
+    Bill, BillLine, check_diagnoses, check_hospital_code, check_id_number, check_region, check_text, make_bill,
 )
 from clearing import catalogue_search
 from clearing.catalogue import Catalogue, CatalogueRow, parse_catalogue_csv
 from clearing.classify import classify_bill
+from clearing.smart_audit.library import Action
+from clearing.smart_audit.model import AuditResult
+from clearing.smart_audit.report import member_facts_from_id_number
+from clearing.smart_audit.rules import line_findings
 from clearing.dates import check_month, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
@@ -48,6 +52,9 @@ from services.common.requests import (
 )
 from services.common.locks import lock_settlement_key
 from services.common.metrics import SETTLEMENTS
+from services.common.smart_audit import (
+    AuditLibraries, audit_to_proto, blocked_refusal, load_audit_libraries, not_blocking, with_action,
+)
 from services.treating import store
 from services.security.caller import current_decision
 from services.security.party import Security
@@ -62,7 +69,8 @@ REASON_LENGTH_MAX = 256
 class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     def __init__(self, region: str, pool: asyncpg.Pool, hospital_levels: dict[str, int],
                  clearing_house: clearing_house_pb2_grpc.ClearingHouseServiceStub,
-                 local_insured: insured_agency_pb2_grpc.InsuredAgencyServiceStub, *, security: Security) -> None:
+                 local_insured: insured_agency_pb2_grpc.InsuredAgencyServiceStub, *, security: Security,
+                 audit: AuditLibraries | None = None) -> None:
         self.region = region
         self.security = security  # this agency's identity and deny list: every call is authenticated with it
         self.pool = pool
@@ -76,6 +84,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         # it when batching is on); None: each claim goes as a SettleClaim call of its own.
         self.claim_batcher: StreamBatcher | None = None
         self.catalogues = CatalogueVersions()
+        # Smart audit (智能审核): the knowledge base and this region's rule library, loaded once (versioned).
+        self.audit = audit if audit is not None else load_audit_libraries(region)
 
     async def load_catalogue(self) -> None:
         """Warm the cache with the newest version (parsing is the slow part)."""
@@ -106,6 +116,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         name = check_text(patient.name, "patient.name", 64)
         admitted_on = check_not_after_today(parse_day(request.admitted_on, "admitted_on"), "admitted_on")
         diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
+        check_member_facts(id_number, admitted_on)
         async with self.pool.acquire() as conn:
             earlier = await store.find_encounter_by_request(conn, request_id)
         if earlier is None:  # a retry of a recorded admission is replayed without asking again
@@ -221,11 +232,30 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
                           diagnoses_override: list[str], settlement_id: str, settlement_day: date,
                           lock: bool = True, encounter: asyncpg.Record | None = None,
-                          ) -> tuple[types_pb2.Claim, asyncpg.Record]:
+                          ) -> tuple[types_pb2.Claim, asyncpg.Record, AuditResult]:
         """Load the encounter (locked when settling; or take the one the caller has loaded and locked) and its
         lines, validate the bill and classify it (就医地目录). `settlement_day` is the day the settlement is made
         on (today, by the services' clock): the claim carries it to every party, which reconciles the settlement
-        on it."""
+        on it. Also the line rules' smart audit (智能审核) of the bill, with the same catalogue."""
+        bill, encounter = await self.load_bill(conn, encounter_id, discharged_on_text, diagnoses_override, lock,
+                                               encounter)
+        version, catalogue = await self.catalogue(conn)
+        audit = self.audit_lines(bill, catalogue, encounter)
+        classified = classify_bill(bill, catalogue)
+        claim = types_pb2.Claim(
+            settlement_id=settlement_id, treating_region=self.region, insured_region=encounter["insured_region"],
+            member_id=encounter["member_id"], treating_catalogue_version=version,
+            settlement_day=settlement_day.isoformat(),
+            stay=types_pb2.Stay(hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
+                                admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
+                                emergency=bill.emergency, diagnoses=list(bill.diagnoses)),
+            lines=[convert.line_class_to_proto(item) for item in classified])
+        return claim, encounter, audit
+
+    async def load_bill(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
+                        diagnoses_override: list[str], lock: bool = False, encounter: asyncpg.Record | None = None,
+                        ) -> tuple[Bill, asyncpg.Record]:
+        """The encounter's bill of its live lines, discharged on `discharged_on_text`, validated."""
         if encounter is None:
             encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
@@ -238,24 +268,35 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
                          encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
         check_not_after_today(bill.discharged_on, "discharged_on")
-        version, catalogue = await self.catalogue(conn)
-        classified = classify_bill(bill, catalogue)
-        claim = types_pb2.Claim(
-            settlement_id=settlement_id, treating_region=self.region, insured_region=encounter["insured_region"],
-            member_id=encounter["member_id"], treating_catalogue_version=version,
-            settlement_day=settlement_day.isoformat(),
-            stay=types_pb2.Stay(hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
-                                admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
-                                emergency=bill.emergency, diagnoses=list(bill.diagnoses)),
-            lines=[convert.line_class_to_proto(item) for item in classified])
-        return claim, encounter
+        return bill, encounter
+
+    def audit_lines(self, bill: Bill, catalogue: Catalogue, encounter: asyncpg.Record) -> AuditResult:
+        """事前/事中 smart audit at the treating agency: the line rules (SEX, AGE, LEVEL, DAYQTY, BEDDAYS, EXCL, IDLE),
+        the member's sex and birth date read from the ID number kept since admission. The cross-stay rules need
+        the member's other stays: the insured agency runs them (SPEC §12.2 stage scope)."""
+        member = member_facts_from_id_number(encounter["id_number"])
+        findings = line_findings(bill, catalogue, self.audit.knowledge, self.audit.rules, member)
+        return AuditResult(findings, self.audit.knowledge.version, self.audit.rules.version)
+
+    @rpc
+    async def AuditBill(self, request: pb.AuditBillRequest, context: grpc.aio.ServicerContext) -> pb.AuditBillResponse:
+        """事前 advice: the line rules' findings on the bill so far; nothing is recorded."""
+        encounter_id = check_request_id(request.encounter_id, "encounter_id")
+        discharged_on = request.discharged_on or shanghai_today().isoformat()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            bill, encounter = await self.load_bill(conn, encounter_id, discharged_on, list(request.diagnoses))
+            _, catalogue = await self.catalogue(conn)
+        audit = self.audit_lines(bill, catalogue, encounter)
+        return pb.AuditBillResponse(encounter_id=encounter_id, smart_audit=audit_to_proto(audit),
+                                    line_count=len(bill.lines))
 
     @rpc
     async def PreSettle(self, request: pb.PreSettleRequest, context: grpc.aio.ServicerContext) -> pb.PreSettleResponse:
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            claim, _ = await self.build_claim(conn, encounter_id, request.discharged_on, list(request.diagnoses),
-                                              str(uuid.uuid4()), shanghai_today(), lock=False)
+            claim, _, audit = await self.build_claim(conn, encounter_id, request.discharged_on,
+                                                     list(request.diagnoses), str(uuid.uuid4()), shanghai_today(),
+                                                     lock=False)
         timeout_s = downstream_timeout_s(context)
         if claim.insured_region == self.region:
             answer = await self.local_insured.QuoteAdjudication(
@@ -265,7 +306,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             quoted = await self.clearing_house.QuoteClaim(clearing_house_pb2.QuoteClaimRequest(claim=claim),
                                                           timeout=timeout_s)
             settlement = quoted.settlement
-        return pb.PreSettleResponse(settlement=settlement)
+        return pb.PreSettleResponse(settlement=settlement, smart_audit=audit_to_proto(audit))
 
     @rpc
     async def Settle(self, request: pb.SettleRequest, context: grpc.aio.ServicerContext) -> pb.SettleResponse:
@@ -288,21 +329,33 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 if earlier["status"] == "failed":
                     raise StoredRefusal(status_pb2.Status.FromString(bytes(earlier["error"])))
                 claim = types_pb2.Claim.FromString(bytes(earlier["claim"]))  # pending: drive it again
+                recorded = recorded_audit(earlier)  # the audit it was recorded with, never audited again
             else:
                 # The settlement id and its day are made here, once: a retry re-drives the stored claim, so
                 # every party records the settlement on this day, whenever the claim reaches it.
                 settlement_id, settlement_day = str(uuid.uuid4()), shanghai_today()
-                claim, encounter = await self.build_claim(conn, encounter_id, request.discharged_on,
-                                                          list(request.diagnoses), settlement_id, settlement_day,
-                                                          encounter=encounter)
+                claim, encounter, audit = await self.build_claim(conn, encounter_id, request.discharged_on,
+                                                                 list(request.diagnoses), settlement_id,
+                                                                 settlement_day, encounter=encounter)
                 if await store.live_settlement(conn, encounter_id) is not None:
                     raise PreconditionFailed("encounter_id", "the encounter is already settled")
+                if with_action(audit, Action.BLOCK):
+                    # 事中: refused, nothing recorded (the transaction rolls back); the same bill gets the same
+                    # answer on a retry, a bill whose violating lines were voided (退费) settles.
+                    log.info("settlement_blocked_by_audit", encounter_id=encounter_id,
+                             rules=sorted({item.rule_id.value for item in with_action(audit, Action.BLOCK)}))
+                    raise blocked_refusal(audit)
+                recorded = audit_to_proto(audit, not_blocking(audit))
                 await store.insert_pending(conn, settlement_id, request_id, encounter_id, encounter["hospital_code"],
                                            claim.insured_region, claim.insured_region == self.region,
                                            request.SerializeToString(), claim.SerializeToString(),
-                                           date.fromisoformat(claim.stay.discharged_on), settlement_day)
+                                           date.fromisoformat(claim.stay.discharged_on), settlement_day,
+                                           audit.knowledge_version, audit.rules_version,
+                                           recorded.SerializeToString())
         structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
         settlement = await self.settle_downstream(request_id, claim, context)
+        if recorded is not None:
+            settlement.smart_audit.CopyFrom(recorded)
         return await self.record_settled(request_id, settlement)
 
     async def settle_downstream(self, request_id: str, claim: types_pb2.Claim,
@@ -762,6 +815,19 @@ def local_settlement(request_id: str, claim: types_pb2.Claim, adjudication: type
         request_id=request_id, status=status, claim=claim, adjudication=adjudication,
         catalogue_rule=types_pb2.CATALOGUE_RULE_TREATING, local=True,
         flags=sorted({"UNMAPPED_LINE" for line in claim.lines if line.reason == types_pb2.LINE_REASON_UNMAPPED}))
+
+
+def check_member_facts(id_number: str, admitted_on: date) -> None:
+    """Smart audit reads the patient's sex and birth date from the ID number (SPEC §12.2 member facts): a number
+    whose birth date is not a real day, or after the admission, is refused at admission, naming it."""
+    facts = member_facts_from_id_number(id_number, "patient.id_number")
+    if facts.birth_date > admitted_on:
+        raise InvalidField("patient.id_number", "its birth date is after the admission day")
+
+
+def recorded_audit(row: asyncpg.Record) -> types_pb2.SmartAudit | None:
+    """The smart audit a settlement row was recorded with (None for a row from before smart audit)."""
+    return None if row["smart_audit"] is None else types_pb2.SmartAudit.FromString(bytes(row["smart_audit"]))
 
 
 def own_encounter(encounter: asyncpg.Record) -> None:

@@ -159,13 +159,14 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 
 async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
                          hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
-                         discharged_on: date, settlement_day: date) -> None:
+                         discharged_on: date, settlement_day: date, knowledge_version: str, rules_version: str,
+                         smart_audit: bytes) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
-        "status, request, claim, discharged_on, settlement_day) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10)",
+        "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13)",
         UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
-        discharged_on, settlement_day)
+        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:

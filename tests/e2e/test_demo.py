@@ -32,6 +32,7 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     assert sum(row.stays for row in rows) >= 30
     assert f"Stays discharged in {month}" in output and "clearing month" in output
     assert f"{month} is over" in output
+    assert "Smart audit (智能审核) at settlement" in output and "AUD-OVERLAP 重叠住院" in output  # by rule and region
     assert re.search(rf"{month}: settled \(已清算\)", output), "every transfer confirmed, the month cleared"
     assert f"Payout lists of {month}" in output and "closed, frozen" in output
     assert f"Cross-region settlements of {month}" in report

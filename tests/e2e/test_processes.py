@@ -540,10 +540,12 @@ async def test_settlement_show_and_explain_find_the_region_and_print_words(proce
         assert f"  settled  {'local' if row is local else 'cross-region'}  {rules[document['catalogue_rule']]}" \
             in shown.stdout
         assert "SETTLEMENT_STATUS" not in shown.stdout and "CATALOGUE_RULE" not in shown.stdout
+        assert "smart audit (treating agency): " in shown.stdout  # the 事中 audit recorded with it (warn findings, versions)
         explained = await asyncio.to_thread(clearing_admin, "settlement", "explain", settlement_id, "--lang", "en",
                                             "--config", config)
         assert explained.returncode == 0, explained.stderr
         assert "the patient pays" in explained.stdout and row["treating_region"] in explained.stdout
+        assert "smart audit (treating agency): " in explained.stdout
     one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "show", str(uuid.uuid4()), "--config", config),
                    "NOT_FOUND", "SETTLEMENT_ID")
     one_error_line(await asyncio.to_thread(clearing_admin, "settlement", "explain", "not-a-uuid", "--config", config),

@@ -31,6 +31,7 @@ from grpc_status import rpc_status
 
 from clearing.catalogue import COLUMNS, Catalogue, parse_catalogue_csv
 from services.common.regions import load_regions
+from services.common.smart_audit import generated_knowledge
 from services.datagen.catalogue import generate_catalogue_rows
 
 SEED = 2026  # the seed the session stack imported its catalogues and enrolled its members with
@@ -85,9 +86,11 @@ def versions_by_code(region: str) -> dict[str, list[dict[str, str]]]:
 
 
 def is_plain(row: dict[str, str], grade: str = "A") -> bool:
-    """A row whose classification is easy to reason about: mapped, no restriction, no price cap."""
+    """A row whose classification is easy to reason about: mapped, no restriction, no price cap; and one that
+    smart audit has nothing to say about (no knowledge-base facts: any sex, age, level and quantity)."""
     return (row["grade"] == grade and bool(row["national_code"]) and not row["restriction"].strip()
-            and not row["price_cap_fen"] and row["relation"] == "equivalent")
+            and not row["price_cap_fen"] and row["relation"] == "equivalent"
+            and generated_knowledge().facts(row["national_code"]) is None)
 
 
 @functools.cache

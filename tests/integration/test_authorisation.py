@@ -270,6 +270,11 @@ async def presettle_others_encounter(kit):  # noqa: ANN001, ANN201
             ta.PreSettleRequest(encounter_id=await open_stay(kit), discharged_on="2026-03-03"), "own_encounter")
 
 
+async def audit_others_encounter(kit):  # noqa: ANN001, ANN201
+    return ("TreatingAgencyService.AuditBill", hospital(H_OTHER),
+            ta.AuditBillRequest(encounter_id=await open_stay(kit), discharged_on="2026-03-03"), "own_encounter")
+
+
 async def settle_others_encounter(kit):  # noqa: ANN001, ANN201
     return ("TreatingAgencyService.Settle", hospital(H_OTHER),
             ta.SettleRequest(request_id=rid(), encounter_id=await open_stay(kit), discharged_on="2026-03-03"),
@@ -344,7 +349,8 @@ async def agency_reverses_a_cross_region_stay(kit):  # noqa: ANN001, ANN201
 
 
 RESOURCE_CASES: list[Case] = [
-    upload_others_encounter, void_others_encounter, presettle_others_encounter, settle_others_encounter,
+    upload_others_encounter, void_others_encounter, presettle_others_encounter, audit_others_encounter,
+    settle_others_encounter,
     cancel_others_settlement, read_others_settlement, reverse_others_settlement, cancel_another_regions_claim,
     reverse_another_regions_claim, read_a_claim_between_others, clearing_house_undoes_a_local_stay,
     clearing_house_reverses_a_local_stay, agency_undoes_a_cross_region_stay, agency_reverses_a_cross_region_stay,

@@ -241,6 +241,9 @@ TREATING_CASES = [
          INVALID, TREATING_PARTIES, field="patient.id_number"),
     case("Admit-id_number-letter-inside", lambda k, s: tr(k).Admit(admit(
         k, s, patient__id_number="X" + s.member.id_number[1:])), INVALID, TREATING_PARTIES, field="patient.id_number"),
+    case("Admit-id_number-birth-date-not-a-day", lambda k, s: tr(k).Admit(admit(
+        k, s, patient__id_number=s.member.id_number[:10] + "1399" + s.member.id_number[14:])), INVALID,
+        TREATING_PARTIES, field="patient.id_number"),
     case("Admit-member-unknown-to-the-insured-agency", lambda k, s: tr(k).Admit(admit(
         k, s, patient__member_id="NOBODY-ADMIT")), NOT_FOUND, TREATING_PARTIES, resource="NOBODY-ADMIT"),
     case("Admit-insured-region-unknown", lambda k, s: tr(k).Admit(admit(k, s, patient__insured_region="999998")),
@@ -342,6 +345,18 @@ TREATING_CASES = [
          PRECONDITION, TREATING_PARTIES, subject="encounter_id"),
     case("PreSettle-unknown-member", lambda k, s: tr(k).PreSettle(presettle(s, encounter_id=s.ghost_encounter)),
          NOT_FOUND, TREATING_PARTIES, resource="NOBODY"),
+    # AuditBill (事前 smart audit)
+    case("AuditBill-encounter_id-missing", lambda k, s: tr(k).AuditBill(ta.AuditBillRequest(encounter_id="")),
+         INVALID, TREATING_PARTIES, field="encounter_id"),
+    case("AuditBill-unknown-encounter", lambda k, s: tr(k).AuditBill(ta.AuditBillRequest(encounter_id=UNKNOWN)),
+         NOT_FOUND, TREATING_PARTIES, resource=UNKNOWN),
+    case("AuditBill-bad-discharge-date", lambda k, s: tr(k).AuditBill(ta.AuditBillRequest(
+        encounter_id=s.open_encounter, discharged_on="2026-13-01")), INVALID, TREATING_PARTIES, field="discharged_on"),
+    case("AuditBill-bad-diagnosis", lambda k, s: tr(k).AuditBill(ta.AuditBillRequest(
+        encounter_id=s.open_encounter, discharged_on=DISCHARGED_ON, diagnoses=["??"])),
+         INVALID, TREATING_PARTIES, field="diagnoses[0]"),
+    case("AuditBill-no-lines", lambda k, s: tr(k).AuditBill(ta.AuditBillRequest(encounter_id=s.empty_encounter)),
+         PRECONDITION, TREATING_PARTIES, subject="encounter_id"),
     # Settle (2304)
     case("Settle-request_id-not-a-uuid", lambda k, s: tr(k).Settle(settle(k, s, request_id="settle-1")),
          INVALID, TREATING_PARTIES, field="request_id"),

@@ -118,6 +118,7 @@ CSV_POSITION = re.compile(r"^(header|rows|row \d+(\.\w+)?)$")
 EXTRA_FIELD_ROOTS = {
     "TreatingAgencyService.Settle": ("lines", "claim"),
     "TreatingAgencyService.PreSettle": ("lines", "claim"),
+    "TreatingAgencyService.AuditBill": ("lines",),
 }
 CSV_RPCS = {"TreatingAgencyService.ImportCatalogue", "ClearingHouseService.PublishCatalogue"}
 
@@ -490,6 +491,8 @@ class Scene:
             "TreatingAgencyService.VoidCharges": ta.VoidChargesRequest(
                 request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER, line_ids=["1"], reason="退费"),
             "TreatingAgencyService.PreSettle": ta.PreSettleRequest(encounter_id=open_upload.encounter_id,
+                                                                   discharged_on=DISCHARGED_ON, diagnoses=["J18.9"]),
+            "TreatingAgencyService.AuditBill": ta.AuditBillRequest(encounter_id=open_upload.encounter_id,
                                                                    discharged_on=DISCHARGED_ON, diagnoses=["J18.9"]),
             "TreatingAgencyService.Settle": ta.SettleRequest(request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
                                                              discharged_on=DISCHARGED_ON, diagnoses=["J18.9", "C34.1"]),
