@@ -46,7 +46,8 @@ os.environ["CLEARING_DB_IDLE_S"] = "3"
 # The insured agencies' member keys (services/insured/keys.py): random, one per region, new for every test session,
 # in a private temporary directory that every in-process `start_region` reads (CLEARING_MEMBER_KEY_DIR). Stacks
 # run as processes (tests/e2e) generate their own into their work directory.
-from services.common.regions import REGIONS_DIR, load_regions  # noqa: E402
+from services.common.smart_audit import write_warning_libraries
+from services.common.regions import load_regions  # noqa: E402
 from services.insured.keys import KEY_DIR_ENV, ensure_member_keys  # noqa: E402
 
 _KEY_DIR = tempfile.mkdtemp(prefix="clearing-member-keys-")
@@ -435,12 +436,7 @@ def test_audit_rules_dir() -> Path:
     files (OWN_STACK_AUDIT_RULES)."""
     directory = Path(tempfile.mkdtemp(prefix="audit-rules-"))
     atexit.register(shutil.rmtree, directory, True)
-    for path in sorted((REGIONS_DIR / "audit_rules").glob("*.toml")):
-        text = re.sub(r"^\[AUD-OVERLAP\][^\[]*", "", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
-        text = re.sub(r'^action = "block"', 'action = "warn"', text, flags=re.MULTILINE)
-        (directory / path.name).write_text(text + '\n[AUD-OVERLAP]\naction = "warn"  # tests: see conftest\n',
-                                           encoding="utf-8")
-    return directory
+    return write_warning_libraries(directory)
 
 
 @functools.cache

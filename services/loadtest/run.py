@@ -22,6 +22,7 @@ from rich.console import Console
 
 from services.common.clock import shanghai_today
 from services.common.regions import load_regions
+from services.common.smart_audit import write_warning_libraries
 from services.loadtest import dbstat, procstat, report
 from services.loadtest.core import core_line
 from services.loadtest.fleet import Fleet
@@ -198,7 +199,10 @@ async def run(settings: Settings, database: Database | None = None, console: Con
     fleet = Fleet(settings.drivers, work_dir / "logs" / "loadgen.log")
     stack = StackProcesses(work_dir=work_dir / "stack", seed=settings.seed,
                            members_per_region=settings.members_per_region, database=database,
-                           insecure=settings.insecure, workers=stack_workers(settings.workers))
+                           insecure=settings.insecure, workers=stack_workers(settings.workers),
+                           # Ready-made discharges are replayed, so members' stays overlap by construction: smart
+                           # audit runs every rule and records its findings, and refuses none.
+                           audit_rules_dir=str(write_warning_libraries(work_dir / "audit_rules")))
     finished = False
     try:
         postgres = await postmaster_pid(database.base_dsn)

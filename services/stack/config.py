@@ -69,6 +69,9 @@ class StackConfig:
     # role → how many processes serve it on its one port (SO_REUSEPORT, SPEC §11), e.g. {"clearinghouse": 2};
     # a role not named has one. The HIS simulator has one always (it seeds its patients at start).
     workers: dict[str, int] = field(default_factory=dict)
+    # Where the regions' smart-audit rule libraries are (`<region>.toml`); empty: the shipped ones
+    # (services/regions/audit_rules/).
+    audit_rules_dir: str = ""
 
     def call_limits(self) -> CallLimits:
         """The configured limits (ValueError naming the entry when `limits` is malformed)."""

@@ -122,6 +122,8 @@ class StackProcesses:
     limits: dict[str, Any] = field(default_factory=dict)
     # role → processes serving it on its one port (`StackConfig.workers`, SO_REUSEPORT): empty for one each.
     workers: dict[str, int] = field(default_factory=dict)
+    # The regions' smart-audit rule libraries (`StackConfig.audit_rules_dir`): empty for the shipped ones.
+    audit_rules_dir: str = ""
     owns_database: bool = field(default=False, init=False)
 
     @property
@@ -159,7 +161,7 @@ class StackProcesses:
             base_dsn=self.database.base_dsn, database_prefix=prefix, clearing_house_port=free_port(),
             his_port=free_port(), region_ports={region: free_port() for region in regions}, seed=self.seed,
             members_per_region=self.members_per_region, certs_dir=certs_dir, insecure=self.insecure,
-            limits=self.limits, workers=self.workers,
+            limits=self.limits, workers=self.workers, audit_rules_dir=self.audit_rules_dir,
             # Development keys, random per stack directory and kept there (a restart still matches its hashes).
             member_key_dir=str(ensure_member_keys(self.work_dir / "keys", regions)))
         await asyncio.gather(*(ensure_database(self.database.base_dsn, self.config.database(party))

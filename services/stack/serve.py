@@ -47,7 +47,8 @@ async def start(role: str, config: StackConfig) -> Running:
                               config.dial_address("clearinghouse"), config.region_ports[region],
                               insured_addresses=regions, transport=transport,
                               member_key=load_member_key(region, config.member_key_dir or None),
-                              share_port=share_port, pool_size=pool_size)
+                              share_port=share_port, pool_size=pool_size,
+                              audit_rules_dir=Path(config.audit_rules_dir) if config.audit_rules_dir else None)
 
 
 async def serve(role: str, config_path: Path, worker: int = 0, ready_file: Path | None = None) -> None:

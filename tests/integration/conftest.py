@@ -12,12 +12,16 @@ something uses a fresh uuid4 (request ids, member ids), so tests never see each 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import io
+import os
+import sys
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -32,6 +36,7 @@ from grpc_status import rpc_status
 from clearing.catalogue import COLUMNS, Catalogue, parse_catalogue_csv
 from services.common.regions import load_regions
 from services.common.smart_audit import generated_knowledge
+from services.stack.config import StackConfig
 from services.datagen.catalogue import generate_catalogue_rows
 
 SEED = 2026  # the seed the session stack imported its catalogues and enrolled its members with
@@ -51,6 +56,35 @@ PARTY_TABLES = {
                       "reversals"),
     "his": ("discharges",),
 }
+
+CLI = Path(sys.executable).parent / "clearing-admin"
+
+
+def write_stack_file(stack, path: Path) -> Path:  # noqa: ANN001 - an in-process stack (own_stack or stack)
+    """A configuration file of an in-process test stack at `path`, as `clearing-admin stack up` would write it, so
+    the CLI can be pointed at it with `--config`."""
+    StackConfig(base_dsn=stack.config.base_dsn, database_prefix=stack.config.database_prefix,
+                clearing_house_port=stack.clearing_house.port, his_port=stack.his.port,
+                region_ports={region: running.port for region, running in stack.regions.items()},
+                certs_dir=str(stack.certs_dir)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack_file(stack, tmp_path_factory) -> Path:  # noqa: ANN001
+    """The shared test stack's configuration file (`write_stack_file`)."""
+    return write_stack_file(stack, tmp_path_factory.mktemp("stack-file") / "stack.json")
+
+
+async def clearing_admin(*arguments: str, timeout_s: float = 300) -> tuple[int, str, str]:
+    """Run the CLI as a subprocess while this process's event loop keeps serving the stack; (exit code, stdout,
+    stderr). 200 columns: a table row per line."""
+    process = await asyncio.create_subprocess_exec(str(CLI), *arguments, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE,
+                                                   env={**os.environ, "COLUMNS": "200"})
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
+    return process.returncode, stdout.decode(), stderr.decode()
+
 
 
 # ---------------------------------------------------------------------------------------------

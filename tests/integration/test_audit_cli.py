@@ -5,11 +5,7 @@ with one `error: …` line, exit 2."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-import os
-from pathlib import Path
 
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
@@ -17,32 +13,12 @@ from clearinghouse.v1 import clearing_house_pb2_grpc, hospital_pb2, hospital_pb2
 
 from services.common.clock import SHANGHAI
 from services.security.identity import operator
-from services.stack.config import StackConfig
+from conftest import clearing_admin
 
-CLI = Path(sys.executable).parent / "clearing-admin"
 AUDITOR = operator("auditor")
 INSURED = "430100"
 
 
-@pytest.fixture(scope="module")
-def stack_file(stack, tmp_path_factory) -> Path:  # noqa: ANN001
-    """A configuration file of the test stack, as `clearing-admin stack up` would write it."""
-    config = StackConfig(base_dsn=stack.config.base_dsn, database_prefix=stack.config.database_prefix,
-                         clearing_house_port=stack.clearing_house.port, his_port=stack.his.port,
-                         region_ports={region: running.port for region, running in stack.regions.items()},
-                         certs_dir=str(stack.certs_dir))
-    path = tmp_path_factory.mktemp("audit-cli") / "stack.json"
-    config.save(path)
-    return path
-
-
-async def clearing_admin(*arguments: str) -> tuple[int, str, str]:
-    """Run the CLI while this process's event loop keeps serving the stack."""
-    process = await asyncio.create_subprocess_exec(str(CLI), *arguments, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE,
-                                                   env={**os.environ, "COLUMNS": "200"})  # a table row per line
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    return process.returncode, stdout.decode(), stderr.decode()
 
 
 async def test_audit_show_merges_every_party_by_time(stack, kit, stack_file):

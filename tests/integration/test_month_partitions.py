@@ -14,9 +14,7 @@ settlement day, the ledger, the request log and the statement lines by month.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -30,7 +28,8 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearing.reconcile import DayKey
 from services.clearinghouse import audit, partitions, store
 from services.common.db import apply_migrations, create_pool, drop_databases, ensure_database
-from services.stack.config import StackConfig, dsn_for
+from services.stack.config import dsn_for
+from conftest import clearing_admin
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "clearinghouse" / "migrations"
 TABLES = ("claims", "ledger_transactions", "ledger_postings", "requests", "statement_lines")
@@ -370,27 +369,8 @@ async def test_a_claim_whose_settlement_day_cannot_be_is_refused_before_any_part
                                uuid.UUID(request.request_id)) == 0
 
 
-CLI = Path(sys.executable).parent / "clearing-admin"
 
 
-@pytest.fixture(scope="module")
-def stack_file(stack, tmp_path_factory) -> Path:  # noqa: ANN001
-    """A configuration file of the test stack, as `clearing-admin stack up` would write it."""
-    config = StackConfig(base_dsn=stack.config.base_dsn, database_prefix=stack.config.database_prefix,
-                         clearing_house_port=stack.clearing_house.port, his_port=stack.his.port,
-                         region_ports={region: running.port for region, running in stack.regions.items()},
-                         certs_dir=str(stack.certs_dir))
-    path = tmp_path_factory.mktemp("partitions-cli") / "stack.json"
-    config.save(path)
-    return path
-
-
-async def clearing_admin(*arguments: str) -> tuple[int, str, str]:
-    """Run the CLI while this process's event loop keeps serving the stack."""
-    process = await asyncio.create_subprocess_exec(str(CLI), *arguments, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE, env={**os.environ})
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    return process.returncode, stdout.decode(), stderr.decode()
 
 
 async def test_clearing_admin_month_detach_refuses_an_open_month_with_exit_2(stack, stack_file):

@@ -10,10 +10,7 @@ and nothing else that cannot move. Bad input is one `error:` line, exit 2.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -24,22 +21,13 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from clearing.money import apply_bp
 from services.common.regions import REGIONS_DIR
-from services.stack.config import StackConfig
+from conftest import clearing_admin, write_stack_file
 
-CLI = Path(sys.executable).parent / "clearing-admin"
 INSURED = "430100"
 MONTH = "2026-04"
 DISCHARGES = 400  # about sixty stays of 430100's members (10 members in the module's stack), several each
 IN_FORCE = REGIONS_DIR / "policies" / f"{INSURED}_2026.toml"
 
-
-async def clearing_admin(*arguments: str) -> tuple[int, str, str]:
-    """Run the CLI while this process's event loop keeps serving the stack."""
-    process = await asyncio.create_subprocess_exec(str(CLI), *arguments, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE,
-                                                   env={**os.environ, "COLUMNS": "200"})
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=300)
-    return process.returncode, stdout.decode(), stderr.decode()
 
 
 async def discharge(own_stack, seed: int, count: int) -> None:  # noqa: ANN001
@@ -70,13 +58,7 @@ async def month(own_stack, own_kit, timeline, tmp_path_factory) -> Path:  # noqa
     await own_kit.treating(region).Reverse(ta.ReverseRequest(request_id=own_kit.rid(), original_request_id=request_id,
                                                              reason="what-if test"))
     await discharge(own_stack, 12, DISCHARGES // 4)  # members settle again after the undoing
-    config = StackConfig(base_dsn=own_stack.config.base_dsn, database_prefix=own_stack.config.database_prefix,
-                         clearing_house_port=own_stack.clearing_house.port, his_port=own_stack.his.port,
-                         region_ports={code: running.port for code, running in own_stack.regions.items()},
-                         certs_dir=str(own_stack.certs_dir))
-    path = tmp_path_factory.mktemp("whatif") / "stack.json"
-    config.save(path)
-    return path
+    return write_stack_file(own_stack, tmp_path_factory.mktemp("whatif") / "stack.json")
 
 
 async def insured_figures(own_stack) -> dict[str, int]:  # noqa: ANN001

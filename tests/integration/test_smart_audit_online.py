@@ -15,7 +15,7 @@ from clearinghouse.v1 import types_pb2
 from clearing.bill import bill_from_dict
 from clearing.smart_audit.report import audit_json, member_facts_from_id_number
 from clearing.smart_audit.rules import audit_stay
-from conftest import catalogue, hospital, plain_codes, rid, versions_by_code
+from conftest import bill_line, catalogue, hospital, plain_codes, rid, versions_by_code
 from services.common.smart_audit import audit_from_status, load_audit_libraries
 
 OWN_STACK_AUDIT_RULES = "shipped"  # the rule libraries as shipped (430100 blocks AUD-SEX), versions as shipped
@@ -52,7 +52,6 @@ def other_sex(id_number: str) -> str:
 
 
 def line(line_id: str, code: str, qty: str, unit_price_fen: int, day: str) -> types_pb2.BillLine:
-    from conftest import bill_line
     return bill_line(line_id, code, qty, unit_price_fen, day)
 
 

@@ -14,7 +14,7 @@ from clearinghouse.v1 import insured_agency_pb2_grpc as ia_grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 
-from conftest import hospital, plain_codes, rid
+from conftest import hospital, plain_codes, rid, status_of
 from services.common.batching import error_of
 from services.common.smart_audit import audit_from_status
 from services.security.identity import clearinghouse
@@ -47,7 +47,7 @@ async def settle(kit, treating: str, encounter_id: str, discharged_on: str, requ
 def overlap_refusal(error: grpc.aio.AioRpcError, other_settlement_id: str) -> types_pb2.SmartAudit:
     assert isinstance(error, grpc.aio.AioRpcError), error
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error
-    audit = audit_from_status(__import__("conftest").status_of(error))
+    audit = audit_from_status(status_of(error))
     assert audit is not None, "the findings travel back in the error details"
     assert [item.rule_id for item in audit.findings] == ["AUD-OVERLAP"]
     assert audit.findings[0].action == "block" and other_settlement_id in audit.findings[0].evidence
