@@ -374,11 +374,13 @@ async def test_a_post_in_flight_lands_before_the_close_and_a_later_one_sees_the_
 async def test_every_months_list_adds_up_to_each_hospitals_receivable(march, own_kit):
     """Frozen or running, the lists of all months together are what the agency owes each hospital."""
     kit = own_kit
+    listed = set()
     for region in REGIONS:
         connection = await kit.db(f"treating_{region}")
         months = [row["month"] for row in await connection.fetch(
             "SELECT DISTINCT payout_month AS month FROM ledger_transactions UNION SELECT month FROM payout_closings")]
-        assert months, region
+        if months:  # (a region none of the run's few discharges went to owes nothing: checked below all the same)
+            listed.add(region)
         paid: dict[str, int] = {}
         for month in months:
             answer = await payouts(kit, month, region)
@@ -389,6 +391,7 @@ async def test_every_months_list_adds_up_to_each_hospitals_receivable(march, own
             "SELECT account, balance_fen FROM ledger_balances WHERE account LIKE 'hospital/%/receivable'")}
         assert {f"hospital/{code}/receivable": fen for code, fen in paid.items() if fen} == \
             {account: fen for account, fen in balances.items() if fen}, region
+    assert TREATING in listed and len(listed) >= 3, listed  # the hand-made stays and the generated ones
 
 
 # ---------------------------------------------------------------------------------------------
