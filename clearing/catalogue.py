@@ -11,6 +11,7 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -167,11 +168,10 @@ def parse_icd_prefixes(restriction: str, where: str = "restriction") -> tuple[st
     return tuple(sorted(prefixes))
 
 
-def parse_catalogue_csv(text: str, region: str) -> Catalogue:
-    """Parse a SPEC §4.1 catalogue CSV (BOM and extra columns allowed).
-
-    Errors name the file row (`row 7.grade`), counting the header as row 1.
-    """
+def csv_records(text: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """The records of a reference CSV (a catalogue, a knowledge base) with their file row numbers, the header
+    counting as row 1: a BOM and extra columns allowed, every one of `columns` required, at most
+    CATALOGUE_ROWS_MAX rows; a NUL, a malformed line or a missing column is `InvalidField` naming the row."""
     if "\x00" in text:  # no cell holds one, and Postgres could not store the text
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise InvalidField(f"row {line}", "contains a NUL character")
@@ -180,21 +180,29 @@ def parse_catalogue_csv(text: str, region: str) -> Catalogue:
         fieldnames = reader.fieldnames or ()
     except csv.Error as error:
         raise InvalidField("header", f"malformed CSV: {error}") from None
-    missing = [name for name in COLUMNS if name not in fieldnames]
+    missing = [name for name in columns if name not in fieldnames]
     if missing:
         raise InvalidField("header", f"missing column(s): {', '.join(missing)}")
-    rows: list[CatalogueRow] = []
-    row_numbers: dict[int, int] = {}
     try:
         for index, raw in enumerate(reader):
             if index >= limits.CATALOGUE_ROWS_MAX:
                 raise InvalidField("rows", f"more than {limits.CATALOGUE_ROWS_MAX} rows")
-            row_number = index + 2
-            row = parse_row(raw, f"row {row_number}")
-            row_numbers[id(row)] = row_number
-            rows.append(row)
+            yield index + 2, raw
     except csv.Error as error:
         raise InvalidField(f"row {reader.line_num}", f"malformed CSV: {error}") from None
+
+
+def parse_catalogue_csv(text: str, region: str) -> Catalogue:
+    """Parse a SPEC §4.1 catalogue CSV (BOM and extra columns allowed).
+
+    Errors name the file row (`row 7.grade`), counting the header as row 1.
+    """
+    rows: list[CatalogueRow] = []
+    row_numbers: dict[int, int] = {}
+    for row_number, raw in csv_records(text, COLUMNS):
+        row = parse_row(raw, f"row {row_number}")
+        row_numbers[id(row)] = row_number
+        rows.append(row)
     catalogue = Catalogue(region=region, rows=tuple(rows))
     check_no_overlap(catalogue, row_numbers)
     return catalogue

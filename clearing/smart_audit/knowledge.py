@@ -7,14 +7,13 @@ Errors name the file row and column (`row 7.max_age`), counting the header as ro
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 
 from clearing import limits
 from clearing.bill import CONTROL_CHARACTERS, HOSPITAL_LEVELS
+from clearing.catalogue import csv_records
 from clearing.errors import InvalidField
 from clearing.money import parse_qty_e4
 
@@ -65,32 +64,15 @@ def text_version(text: str) -> str:
 
 def parse_knowledge_base(text: str) -> KnowledgeBase:
     """Parse a SPEC §12.1 knowledge-base CSV (BOM and extra columns allowed, every column required)."""
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise InvalidField(f"row {line}", "contains a NUL character")
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    try:
-        fieldnames = reader.fieldnames or ()
-    except csv.Error as error:
-        raise InvalidField("header", f"malformed CSV: {error}") from None
-    missing = [name for name in COLUMNS if name not in fieldnames]
-    if missing:
-        raise InvalidField("header", f"missing column(s): {', '.join(missing)}")
     items: list[ItemFacts] = []
     first_row: dict[str, int] = {}
-    try:
-        for index, raw in enumerate(reader):
-            if index >= limits.CATALOGUE_ROWS_MAX:
-                raise InvalidField("rows", f"more than {limits.CATALOGUE_ROWS_MAX} rows")
-            row_number = index + 2
-            item = parse_row(raw, f"row {row_number}")
-            if item.national_code in first_row:
-                raise InvalidField(f"row {row_number}.national_code",
-                                   f"{item.national_code} is already on row {first_row[item.national_code]}")
-            first_row[item.national_code] = row_number
-            items.append(item)
-    except csv.Error as error:
-        raise InvalidField(f"row {reader.line_num}", f"malformed CSV: {error}") from None
+    for row_number, raw in csv_records(text, COLUMNS):
+        item = parse_row(raw, f"row {row_number}")
+        if item.national_code in first_row:
+            raise InvalidField(f"row {row_number}.national_code",
+                               f"{item.national_code} is already on row {first_row[item.national_code]}")
+        first_row[item.national_code] = row_number
+        items.append(item)
     return KnowledgeBase(version=text_version(text), items=tuple(items))
 
 
