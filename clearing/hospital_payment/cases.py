@@ -32,7 +32,7 @@ from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 
-from clearing.bill import HOSPITAL_LEVELS
+from clearing.bill import HOSPITAL_LEVELS, check_hospital_code
 from clearing.drg import UNGROUPABLE
 from clearing.errors import InvalidField
 from clearing.hospital_payment.params import PaymentParams
@@ -111,7 +111,7 @@ def case_payments(cases: Iterable[PaymentCase], weights: WeightTable, params: Pa
     `special_review_cap_bp` of its cases (`special_review.H44010000001`)."""
     checked = check_cases(cases)
     chosen = check_special_review(checked, special_review, params.special_review_cap_bp)
-    readmitted = readmissions(checked, weights, params)
+    readmitted = readmissions(checked, weights, params, chosen)
     return tuple(pay_case(case, weights, params, case.case_id in chosen, readmitted.get(case.case_id))
                  for case in checked)
 
@@ -127,7 +127,9 @@ def pay_case(case: PaymentCase, weights: WeightTable, params: PaymentParams, cho
         if halved_by is not None:
             points /= 2
         points_e4 = round_half_up_div(points.numerator, points.denominator)
-    fixed = params.fixed_price_fen(case.principal_diagnosis, case.main_procedure) if method is Method.FIXED_PRICE else None
+    fixed = None
+    if method is Method.FIXED_PRICE:
+        fixed = params.fixed_price_fen(case.principal_diagnosis, case.main_procedure)
     return CasePayment(
         case_id=case.case_id, hospital=case.hospital, method=method, by_item_reason=reason, points_e4=points_e4,
         by_item_fen=case.cost_fen if method is Method.BY_ITEM else 0, fixed_price_fen=fixed or 0,
@@ -154,7 +156,7 @@ def method_of(case: PaymentCase, weights: WeightTable, params: PaymentParams,
     if case.drg == UNGROUPABLE:
         return Method.BY_ITEM, ByItemReason.UNGROUPABLE
     weight = weights.weight_of(case.drg)
-    if weight is None:
+    if weight is None or weight.average_cost_fen == 0:  # no average to measure outliers against
         return Method.BY_ITEM, ByItemReason.NO_WEIGHT
     return outlier_method(case.cost_fen, weight.average_cost_fen, params), None
 
@@ -187,7 +189,8 @@ def exact_points(case: PaymentCase, weight: Weight, params: PaymentParams, metho
     return normal * Fraction(case.cost_fen, average_fen)
 
 
-def readmissions(cases: tuple[PaymentCase, ...], weights: WeightTable, params: PaymentParams) -> dict[str, str]:
+def readmissions(cases: tuple[PaymentCase, ...], weights: WeightTable, params: PaymentParams,
+                 chosen: frozenset[str]) -> dict[str, str]:
     """case_id of an earlier stay → case_id of the unjustified readmission that halves it.
 
     Both stays are DRG stays (their method has points) of the same member with the same DRG, and the later one
@@ -195,7 +198,7 @@ def readmissions(cases: tuple[PaymentCase, ...], weights: WeightTable, params: P
     named. Any hospital: the rule is about the member's DRG, not where."""
     drg_stays: dict[str, list[PaymentCase]] = {}
     for case in cases:
-        method, _ = method_of(case, weights, params, chosen=False)
+        method, _ = method_of(case, weights, params, case.case_id in chosen)
         if method.has_points:
             drg_stays.setdefault(case.member_key, []).append(case)
     halved: dict[str, str] = {}
@@ -225,9 +228,15 @@ def check_cases(cases: Iterable[PaymentCase]) -> tuple[PaymentCase, ...]:
             raise InvalidField(f"{field}.case_id", "must be a non-empty string")
         if case.case_id in seen:
             raise InvalidField(f"{field}.case_id", f"{case.case_id} appears twice")
+        check_hospital_code(case.hospital, f"{field}.hospital")
+        if not isinstance(case.drg, str) or len(case.drg) != 4:
+            raise InvalidField(f"{field}.drg", 'must be a 4-character CHS-DRG code such as ER31, or "0000"')
+        if not isinstance(case.member_key, str) or not case.member_key:
+            raise InvalidField(f"{field}.member_key", "must be a non-empty string")
         if case.hospital_level not in HOSPITAL_LEVELS or isinstance(case.hospital_level, bool):
             raise InvalidField(f"{field}.hospital_level", "must be 1, 2 or 3")
-        if isinstance(case.cost_fen, bool) or not isinstance(case.cost_fen, int) or not 0 <= case.cost_fen <= COST_FEN_MAX:
+        cost_fen = case.cost_fen
+        if isinstance(cost_fen, bool) or not isinstance(cost_fen, int) or not 0 <= cost_fen <= COST_FEN_MAX:
             raise InvalidField(f"{field}.cost_fen", f"must be an integer number of fen between 0 and {COST_FEN_MAX}")
         if isinstance(case.los_days, bool) or not isinstance(case.los_days, int) or case.los_days < 0:
             raise InvalidField(f"{field}.los_days", "must be a non-negative integer")

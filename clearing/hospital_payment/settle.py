@@ -32,7 +32,7 @@ from clearing.errors import InvalidField, PreconditionFailed
 from clearing.hospital_payment.cases import CasePayment, Method
 from clearing.hospital_payment.params import PaymentParams
 from clearing.hospital_payment.weights import POINTS_SCALE
-from clearing.money import BP_WHOLE, apply_bp
+from clearing.money import BP_WHOLE, apply_bp, round_half_up_div
 
 MONTHS_PER_YEAR = 12
 
@@ -149,11 +149,12 @@ def month_payment(payments: Iterable[CasePayment], params: PaymentParams) -> Mon
         cases, drg_cases, points_e4, cost_fen, drg_cost_fen, by_item_fen, fixed_fen = totals[hospital]
         advance_fen = advance_for(points_e4, params.provisional_point_value_fen, params.advance_share_bp)
         budget = params.global_budgets.get(hospital)
+        budget_fen = 0 if budget is None else global_budget_month_fen(budget.annual_fen, budget.monthly_share_bp)
         hospitals.append(MonthHospital(
             hospital=hospital, cases=cases, drg_cases=drg_cases, points_e4=points_e4, cost_fen=cost_fen,
-            drg_cost_fen=drg_cost_fen, advance_fen=advance_fen, hold_back_fen=apply_bp(advance_fen, params.hold_back_bp),
-            by_item_fen=by_item_fen, fixed_price_fen=fixed_fen,
-            global_budget_fen=0 if budget is None else global_budget_month_fen(budget.annual_fen, budget.monthly_share_bp),
+            drg_cost_fen=drg_cost_fen, advance_fen=advance_fen,
+            hold_back_fen=apply_bp(advance_fen, params.hold_back_bp), by_item_fen=by_item_fen,
+            fixed_price_fen=fixed_fen, global_budget_fen=budget_fen,
         ))
     return MonthPayment(tuple(hospitals))
 
@@ -218,8 +219,14 @@ def retention_and_sharing(payment_fen: int, cost_fen: int, params: PaymentParams
 
 
 def drg_year_end(hospitals: Iterable[HospitalYear], params: PaymentParams) -> YearEnd:
-    """The DRG year end of every DRG hospital: point value, payments summing to the budget, clearing each."""
+    """The DRG year end of every DRG hospital: point value, payments summing to the budget, clearing each.
+
+    A hospital under a global budget is refused (`InvalidField("hospitals[k].hospital")`): it clears by
+    `global_budget_year_end`."""
     checked = check_hospital_years(hospitals)
+    for index, code in enumerate(checked):
+        if code in params.global_budgets:
+            raise InvalidField(f"hospitals[{index}].hospital", f"{code} is under a global budget, not DRG")
     total = sum(hospital.points_e4 for hospital in checked.values())
     if total == 0:
         raise PreconditionFailed("points", "the year has no DRG points to share the budget by")
@@ -279,6 +286,39 @@ def hospital_years(payments: Iterable[CasePayment], months: Iterable[MonthPaymen
                 row = totals.setdefault(hospital.hospital, [0, 0, 0])
                 row[2] += hospital.advance_fen - hospital.hold_back_fen
     return tuple(HospitalYear(code, *totals[code]) for code in sorted(totals))
+
+
+@dataclass(frozen=True, slots=True)
+class CrossRegionBalance:
+    """The DRG budget's gain or loss on cross-region stays (异地就医): what the insured regions' funds paid for
+    them through clearing, against what the hospitals earn for them in DRG points."""
+
+    cases: int
+    points_e4: int
+    drg_payment_fen: int  # round_half_up(Σ points × point value), one rounding over the whole sum
+    fund_pay_fen: int  # Σ the insured regions' fund pay for those stays
+    gain_fen: int  # fund_pay − drg_payment: > 0 the budget gains, < 0 it loses
+
+
+def cross_region_balance(payments: Iterable[CasePayment], fund_pay_fen: Mapping[str, int],
+                         value: PointValue | int) -> CrossRegionBalance:
+    """Gain or loss on the cross-region DRG stays among `payments` at a point value: the provisional one (int fen
+    per point, for a month) or the year's `PointValue`. `fund_pay_fen` maps each such stay's case_id to the fund
+    pay the insured region sent; a missing one is `InvalidField("fund_pay_fen.<case_id>")`."""
+    numerator, denominator = (value, 1) if isinstance(value, int) else (value.numerator, value.denominator)
+    assert numerator >= 0 and denominator > 0
+    cases = points_e4 = fund_fen = 0
+    for payment in sorted(payments, key=lambda payment: payment.case_id):
+        if not (payment.cross_region and payment.method.has_points):
+            continue
+        paid = fund_pay_fen.get(payment.case_id)
+        if isinstance(paid, bool) or not isinstance(paid, int) or paid < 0:
+            raise InvalidField(f"fund_pay_fen.{payment.case_id}", "must be a non-negative integer number of fen")
+        cases += 1
+        points_e4 += payment.points_e4
+        fund_fen += paid
+    drg_fen = round_half_up_div(points_e4 * numerator, denominator * POINTS_SCALE)
+    return CrossRegionBalance(cases, points_e4, drg_fen, fund_fen, fund_fen - drg_fen)
 
 
 def split_fixed_price(price_fen: int, fund_ratio_bp: int) -> tuple[int, int]:

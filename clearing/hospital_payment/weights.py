@@ -13,6 +13,7 @@ Exactness and roundings (all integer):
   first three characters (ER31 → ER3), pooled over every DRG of that ADRG. If the ADRG also has fewer than
   `cases_min` cases, the group gets no weight: its stays are paid by item (按项目) until history accrues, the
   same as an ungroupable stay. (A region may instead decide such groups by 特病单议; that is an operator's act.)
+* A group whose average cost rounds to 0 fen gets no weight either.
 * Ungroupable stays ("0000") count in the all-cases average (they are cases of the region) but get no weight.
 """
 
@@ -114,6 +115,8 @@ def compute_weights(history: Iterable[HistoryCase], cases_min: int = 5) -> Weigh
             source = WeightSource.ADRG
             if cases < cases_min:
                 continue  # no weight: paid by item (module docstring)
+        if round_half_up_div(cost_fen, cases) == 0:
+            continue  # an average cost of 0 fen: nothing to weigh or to measure outliers against
         weights[drg] = Weight(
             drg=drg,
             rw_e4=round_half_up_div(cost_fen * all_cases * BP_WHOLE, cases * all_cost_fen),

@@ -67,7 +67,8 @@ def test_advance_never_exceeds_share_of_points_times_value(points_e4: int, value
 @PAYMENT
 @given(st.integers(0, 10**12), st.integers(0, 10**12), st.integers(0, BP_WHOLE), st.integers(0, BP_WHOLE),
        st.integers(0, BP_WHOLE))
-def test_retention_and_sharing_bounds(payment_fen: int, cost_fen: int, keep_bp: int, share_bp: int, band_bp: int) -> None:
+def test_retention_and_sharing_bounds(payment_fen: int, cost_fen: int, keep_bp: int, share_bp: int,
+                                      band_bp: int) -> None:
     params = example_params(retention_share_bp=keep_bp, overspend_share_bp=share_bp, overspend_band_bp=band_bp)
     retained, shared, final = retention_and_sharing(payment_fen, cost_fen, params)
     assert min(payment_fen, cost_fen) <= final <= max(payment_fen, cost_fen)
@@ -102,7 +103,8 @@ def stays(draw) -> list[PaymentCase]:
 
 @PAYMENT
 @given(stays(), st.randoms(use_true_random=False), st.booleans())
-def test_order_of_cases_changes_nothing(cases: list[PaymentCase], random, cross_region_in_drg: bool) -> None:  # noqa: ANN001
+def test_order_of_cases_changes_nothing(cases: list[PaymentCase], random,  # noqa: ANN001 - a hypothesis Random
+                                        cross_region_in_drg: bool) -> None:
     params = example_params(cross_region_in_drg=cross_region_in_drg)
     shuffled = list(cases)
     random.shuffle(shuffled)
@@ -126,7 +128,7 @@ def test_order_of_cases_changes_nothing(cases: list[PaymentCase], random, cross_
 @given(budgets.filter(lambda budget: budget > 0), points_maps)
 def test_year_end_payments_sum_to_the_budget(budget_fen: int, points_e4: dict[str, int]) -> None:
     year = drg_year_end([HospitalYear(hospital, points, 0, 0) for hospital, points in points_e4.items()],
-                        example_params(year_budget_fen=budget_fen))
+                        example_params(year_budget_fen=budget_fen, global_budgets={}))
     assert sum(row.payment_fen for row in year.hospitals) == budget_fen
     assert Fraction(year.point_value.numerator, year.point_value.denominator) == Fraction(
         budget_fen * 10_000, sum(points_e4.values()))

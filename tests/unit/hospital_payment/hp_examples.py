@@ -6,7 +6,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from clearing.hospital_payment import PaymentCase, PaymentParams, Weight, WeightSource, WeightTable, parse_payment_params
+from clearing.hospital_payment import (
+    PaymentCase, PaymentParams, Weight, WeightSource, WeightTable, parse_payment_params,
+)
 
 EXAMPLE_TOML = (Path(__file__).parent / "region_payment_example.toml").read_text(encoding="utf-8")
 

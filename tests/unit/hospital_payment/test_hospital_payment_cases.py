@@ -13,7 +13,7 @@ import pytest
 from hp_examples import DAY0, WEIGHTS, example_params, stay
 
 from clearing.errors import InvalidField
-from clearing.hospital_payment import ByItemReason, Method, case_payments
+from clearing.hospital_payment import ByItemReason, Method, Weight, WeightSource, case_payments
 
 
 def pay_one(case, params=None, special_review=()):  # noqa: ANN001, ANN202 - test helper
@@ -78,7 +78,8 @@ def test_length_of_stay_outside_drg(los_days: int, method: Method, reason: ByIte
 def test_ungroupable_and_no_weight_by_item() -> None:
     assert pay_one(stay("a", drg="0000")).by_item_reason is ByItemReason.UNGROUPABLE
     payment = pay_one(stay("b", drg="GB11", cost_fen=5_000))
-    assert (payment.method, payment.by_item_reason, payment.by_item_fen) == (Method.BY_ITEM, ByItemReason.NO_WEIGHT, 5_000)
+    assert (payment.method, payment.by_item_reason, payment.by_item_fen) == (
+        Method.BY_ITEM, ByItemReason.NO_WEIGHT, 5_000)
 
 
 def test_readmission_halves_the_earlier_stay() -> None:
@@ -128,7 +129,8 @@ def test_fixed_price() -> None:
     assert (payment.method, payment.fixed_price_fen, payment.points_e4, payment.by_item_fen) == (
         Method.FIXED_PRICE, 800_000, 0, 0)
     # 单病种 comes before the length-of-stay rule, after 特病单议
-    assert pay_one(stay("b", principal_diagnosis="K35.800", main_procedure="47.0100", los_days=1)).method is Method.FIXED_PRICE
+    short = stay("b", principal_diagnosis="K35.800", main_procedure="47.0100", los_days=1)
+    assert pay_one(short).method is Method.FIXED_PRICE
     assert pay_one(stay("c", principal_diagnosis="K35.800", main_procedure="")).method is Method.NORMAL
 
 
@@ -150,6 +152,8 @@ def test_global_budget_hospital() -> None:
     ({"level": 4}, "cases[0].hospital_level"),
     ({"cost_fen": -1}, "cases[0].cost_fen"),
     ({"los_days": -1}, "cases[0].los_days"),
+    ({"hospital": "H4401"}, "cases[0].hospital"),
+    ({"drg": "ER3"}, "cases[0].drg"),
 ])
 def test_bad_cases(changes: dict, field: str) -> None:
     fields = {"case_id": "a"} | changes
@@ -159,13 +163,35 @@ def test_bad_cases(changes: dict, field: str) -> None:
     assert raised.value.field == field
 
 
-def test_discharged_before_admitted() -> None:
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"discharged_on": DAY0 - timedelta(days=1)}, "cases[0].discharged_on"),
+    ({"member_key": ""}, "cases[0].member_key"),
+    ({"hospital_level": True}, "cases[0].hospital_level"),
+])
+def test_bad_case_fields(changes: dict, field: str) -> None:
     with pytest.raises(InvalidField) as raised:
-        case_payments([replace(stay("a"), discharged_on=DAY0 - timedelta(days=1))], WEIGHTS, example_params())
-    assert raised.value.field == "cases[0].discharged_on"
+        case_payments([replace(stay("a"), **changes)], WEIGHTS, example_params())
+    assert raised.value.field == field
 
 
 def test_repeated_case() -> None:
     with pytest.raises(InvalidField) as raised:
         case_payments([stay("a"), stay("a")], WEIGHTS, example_params())
     assert raised.value.field == "cases[1].case_id"
+
+
+def test_special_review_stay_is_no_readmission() -> None:
+    # the later stay went to 特病单议: it is not a DRG stay, so it halves nothing
+    cases = [stay(f"c{index:02d}", member_key=f"x{index}") for index in range(18)]
+    cases += [stay("a", member_key="m1"), stay("b", member_key="m1", admitted_on=DAY0 + timedelta(days=10))]
+    by_id = {payment.case_id: payment for payment in case_payments(cases, WEIGHTS, example_params(), {"b"})}
+    assert (by_id["a"].points_e4, by_id["a"].halved_by) == (1_575_000, None)
+    assert by_id["b"].by_item_reason is ByItemReason.SPECIAL_REVIEW
+
+
+def test_weight_with_zero_average_cost_is_by_item() -> None:
+    weights = replace(WEIGHTS, weights=dict(WEIGHTS.weights) | {"ZZ19": Weight("ZZ19", 0, 0, 5, WeightSource.DRG)})
+    payment = pay_one(stay("a", drg="ZZ19", cost_fen=100), special_review=())
+    assert payment.by_item_reason is ByItemReason.NO_WEIGHT  # not in WEIGHTS at all
+    (payment,) = case_payments([stay("a", drg="ZZ19", cost_fen=100)], weights, example_params())
+    assert (payment.method, payment.by_item_reason) == (Method.BY_ITEM, ByItemReason.NO_WEIGHT)

@@ -1,4 +1,5 @@
-"""The [hospital_payment] section: parsed values, defaults, and errors naming the key (clearing/hospital_payment/params.py)."""
+"""The [hospital_payment] section: parsed values, defaults, and errors naming the key
+(clearing/hospital_payment/params.py)."""
 
 from __future__ import annotations
 

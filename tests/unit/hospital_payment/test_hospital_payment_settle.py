@@ -9,7 +9,8 @@ from hp_examples import WEIGHTS, example_params, stay
 
 from clearing.errors import InvalidField, PreconditionFailed
 from clearing.hospital_payment import (
-    HospitalYear, Method, PointValue, allocate_budget, case_payments, drg_year_end, global_budget_year_end,
+    HospitalYear, Method, PointValue, allocate_budget, case_payments, cross_region_balance, drg_year_end,
+    global_budget_year_end,
     hospital_years, month_payment, point_value, retention_and_sharing, split_fixed_price,
 )
 from clearing.hospital_payment.settle import advance_for, count_methods, global_budget_month_fen
@@ -153,3 +154,30 @@ def test_bad_hospital_years() -> None:
     assert raised.value.field == "hospitals[0].points_e4"
     with pytest.raises(PreconditionFailed):
         drg_year_end([HospitalYear("H44010000001", 0, 0, 5)], example_params())
+
+
+def test_year_end_refuses_a_global_budget_hospital() -> None:
+    with pytest.raises(InvalidField) as raised:
+        drg_year_end([HospitalYear("H44010000001", 1, 0, 0), HospitalYear("H44010000004", 1, 0, 0)], example_params())
+    assert raised.value.field == "hospitals[1].hospital"
+
+
+def test_cross_region_balance() -> None:
+    params = example_params()
+    paid = case_payments([
+        stay("a", cross_region=True),  # 157.5 points
+        stay("b", cross_region=True, cost_fen=9_000),  # low outlier: 47.25 points
+        stay("c"),  # local: not counted
+        stay("d", cross_region=True, los_days=1),  # by item: not counted
+    ], WEIGHTS, params)
+    fund_pay = {"a": 1_500_000, "b": 400_000}
+    # at the provisional 10,000 fen a point: 204.75 points → 2,047,500 fen; the funds sent 1,900,000 → −147,500
+    month = cross_region_balance(paid, fund_pay, params.provisional_point_value_fen)
+    assert (month.cases, month.points_e4, month.drg_payment_fen, month.fund_pay_fen, month.gain_fen) == (
+        2, 2_047_500, 2_047_500, 1_900_000, -147_500)
+    # at the year's 10,000/3 fen a point: 204.75 × 3,333.33… = 682,500 fen → the budget gains 1,217,500
+    year = cross_region_balance(paid, fund_pay, PointValue(10_000, 3))
+    assert (year.drg_payment_fen, year.gain_fen) == (682_500, 1_217_500)
+    with pytest.raises(InvalidField) as raised:
+        cross_region_balance(paid, {"a": 1}, 10_000)
+    assert raised.value.field == "fund_pay_fen.b"

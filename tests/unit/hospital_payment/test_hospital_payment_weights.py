@@ -53,10 +53,10 @@ def test_rw_rounds_half_up() -> None:
     table = compute_weights([HistoryCase("AA11", 1), HistoryCase("AA11", 1), HistoryCase("AA13", 2)], cases_min=1)
     assert table.weights["AA11"].rw_e4 == 7_500
     assert table.weights["AA13"].rw_e4 == 15_000
-    # 3 cases 1, 1, 1 and one of 0: average 3/4; RW(BB11: 1) = 4/3 = 1.33333 → 13333; RW(BB13: 0) = 0
+    # 3 cases 1, 1, 1 and one of 0: average 3/4; RW(BB11: 1) = 4/3 = 1.33333 → 13333; BB13 averages 0 fen: no weight
     table = compute_weights([HistoryCase("BB11", 1)] * 3 + [HistoryCase("BB13", 0)], cases_min=1)
     assert table.weights["BB11"].rw_e4 == 13_333
-    assert table.weights["BB13"].rw_e4 == 0
+    assert "BB13" not in table.weights
 
 
 @pytest.mark.parametrize(("cases", "field"), [
