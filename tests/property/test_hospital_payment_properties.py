@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearing.hospital_payment import (
-    HospitalYear, PaymentCase, allocate_budget, case_payments, drg_year_end, month_payment, retention_and_sharing,
+    HistoryCase, HospitalYear, PaymentCase, WeightSource, allocate_budget, case_payments, compute_weights,
+    drg_year_end, month_payment, retention_and_sharing,
 )
 from clearing.hospital_payment.settle import advance_for
 from clearing.money import BP_WHOLE
@@ -132,3 +133,32 @@ def test_year_end_payments_sum_to_the_budget(budget_fen: int, points_e4: dict[st
     assert sum(row.payment_fen for row in year.hospitals) == budget_fen
     assert Fraction(year.point_value.numerator, year.point_value.denominator) == Fraction(
         budget_fen * 10_000, sum(points_e4.values()))
+
+
+histories = st.lists(st.builds(HistoryCase, st.sampled_from(("ER31", "ER33", "ER35", "FR19", "FR11", "GB11", "0000")),
+                               st.integers(0, 10**7)), max_size=60).filter(
+    lambda cases: sum(case.cost_fen for case in cases) > 0)
+
+
+@PAYMENT
+@given(histories, st.integers(1, 8), st.randoms(use_true_random=False))
+def test_weights_are_the_rounded_exact_ratio(history: list[HistoryCase], cases_min: int, random) -> None:  # noqa: ANN001
+    table = compute_weights(history, cases_min)
+    shuffled = list(history)
+    random.shuffle(shuffled)
+    assert compute_weights(shuffled, cases_min) == table  # the order of the history changes nothing
+    everyone = Fraction(sum(case.cost_fen for case in history), len(history))
+    for drg, weight in table.weights.items():
+        own = [case.cost_fen for case in history if case.drg == drg]
+        pool = own if len(own) >= cases_min else [case.cost_fen for case in history if case.drg[:3] == drg[:3]]
+        assert weight.source is (WeightSource.DRG if len(own) >= cases_min else WeightSource.ADRG)
+        assert len(pool) >= cases_min and weight.cases == len(pool)
+        exact_rw = Fraction(sum(pool), len(pool)) / everyone
+        assert abs(Fraction(weight.rw_e4, 10_000) - exact_rw) <= Fraction(1, 20_000)
+        assert weight.base_points_e4 == weight.rw_e4 * 100
+        assert weight.average_cost_fen > 0
+    for drg in {case.drg for case in history} - set(table.weights) - {"0000"}:  # left out: too little history …
+        own = [case.cost_fen for case in history if case.drg == drg]
+        pool = own if len(own) >= cases_min else [case.cost_fen for case in history if case.drg[:3] == drg[:3]]
+        average_rounds_to_zero = 2 * sum(pool) < len(pool)  # … or an average cost of 0 fen
+        assert len(pool) < cases_min or average_rounds_to_zero
