@@ -249,6 +249,8 @@ def check_cases(cases: Iterable[PaymentCase]) -> tuple[PaymentCase, ...]:
 def check_special_review(cases: tuple[PaymentCase, ...], chosen: Collection[str], cap_bp: int) -> frozenset[str]:
     """The operator's 特病单议 choice: known case_ids, at most cap_bp of each hospital's cases in this call."""
     by_id = {case.case_id: case for case in cases}
+    if isinstance(chosen, str) or not all(isinstance(case_id, str) for case_id in chosen):
+        raise InvalidField("special_review", "must be a collection of case_ids")
     for case_id in sorted(chosen):
         if case_id not in by_id:
             raise InvalidField("special_review", f"{case_id} is not one of the cases")

@@ -102,7 +102,7 @@ def stays(draw) -> list[PaymentCase]:
     return cases
 
 
-@PAYMENT
+@settings(PAYMENT, max_examples=100)  # each example draws up to 30 stays
 @given(stays(), st.randoms(use_true_random=False), st.booleans())
 def test_order_of_cases_changes_nothing(cases: list[PaymentCase], random,  # noqa: ANN001 - a hypothesis Random
                                         cross_region_in_drg: bool) -> None:

@@ -122,6 +122,9 @@ def test_special_review_at_most_five_percent() -> None:
     with pytest.raises(InvalidField) as raised:
         case_payments(cases, WEIGHTS, example_params(), special_review={"nope"})
     assert raised.value.field == "special_review"
+    with pytest.raises(InvalidField) as raised:
+        case_payments(cases, WEIGHTS, example_params(), special_review="c07")  # a string, not a set of ids
+    assert raised.value.field == "special_review"
 
 
 def test_fixed_price() -> None:
