@@ -141,7 +141,8 @@ REGION_CODE = re.compile(r"[0-9]{6}")
 TREATING_OPERATOR_CALLS = frozenset({"ImportCatalogue", "ListPayouts", "ClosePayoutMonth", "Reconcile"})
 # Insured-agency calls an operator makes (member data); every other one is the clearing house's.
 INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember", "ListMembers",
-                                    "ExportAdjudications"})
+                                    "ExportAdjudications", "RecordSpecialDisease", "CancelSpecialDisease",
+                                    "ListSpecialDiseases"})
 
 
 class RoutedStream:
