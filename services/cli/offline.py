@@ -243,11 +243,31 @@ def show_policy(console: Console, item: PolicyFile) -> None:
                       f"{percent(policy.poverty.critical_threshold_bp)}")
     if policy.assistance is None:
         console.print("assistance: none")
+    else:
+        tiers = table("assistance tiers (医疗救助)", "tier", "annual threshold", "ratio", "annual cap")
+        for tier, rule in sorted(policy.assistance.items()):
+            tiers.add_row(tier.value, format_yuan(rule.deductible_fen), percent(rule.ratio_bp),
+                          cap_text(rule.annual_cap_fen))
+        console.print(tiers)
+    show_outpatient_special(console, policy)
+
+
+def show_outpatient_special(console: Console, policy: Policy) -> None:
+    """The `[outpatient_special.*]` sections (SPEC §13.1), one row per disease the region covers."""
+    if not policy.outpatient_special:
+        console.print("outpatient special diseases (门诊慢特病): none covered")
         return
-    tiers = table("assistance tiers (医疗救助)", "tier", "annual threshold", "ratio", "annual cap")
-    for tier, rule in sorted(policy.assistance.items()):
-        tiers.add_row(tier.value, format_yuan(rule.deductible_fen), percent(rule.ratio_bp), cap_text(rule.annual_cap_fen))
-    console.print(tiers)
+    diseases = table("outpatient special diseases (门诊慢特病)", "disease", "icd", "deductible a year",
+                     "ratio 1 / 2 / 3", "limit", "shares inpatient cap")
+    for disease, section in sorted(policy.outpatient_special.items()):
+        icd = ", ".join(section.icd_prefixes[:6]) + (f" … ({len(section.icd_prefixes)})"
+                                                      if len(section.icd_prefixes) > 6 else "")
+        limit_fen, per = ((section.annual_limit_fen, "a year") if section.annual_limit_fen is not None
+                          else (section.monthly_limit_fen or 0, "a month"))
+        limit = f"{format_yuan(limit_fen)} {per}" if limit_fen else "no limit"
+        diseases.add_row(disease.value, icd, format_yuan(section.deductible_fen), by_level_text(section.ratio_bp, percent),
+                         limit, "yes" if section.shares_inpatient_cap else "no")
+    console.print(diseases)
 
 
 def show_policies(console: Console, files: list[PolicyFile], books: list[PolicyBook]) -> None:

@@ -198,3 +198,15 @@ NO_RESIDENT = {**MEMBER, "scheme": "resident"}
 ])
 def test_bad_visits_exit_2_naming_the_field(tmp_path: Path, inputs: dict[str, Any], named: tuple[str, ...]) -> None:
     assert_operator_error(run(tmp_path, **inputs), *named)
+
+
+def test_policy_validate_lists_the_diseases_a_region_covers(tmp_path: Path) -> None:
+    (tmp_path / "P.toml").write_text(POLICY, encoding="utf-8")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    result = subprocess.run([str(CLI), "policy", "validate", str(tmp_path / "P.toml")], capture_output=True, text=True,
+                            encoding="utf-8", env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
+    assert "3,000.00 a year" in rows["diabetes"] and "70% / 65% / 60%" in rows["diabetes"]
+    assert "6,000.00 a month" in rows["dialysis"] and rows["dialysis"].rstrip(" │").endswith("yes")
+    assert "hypertension" not in rows
