@@ -10,6 +10,7 @@ from typing import Any
 from clearing import limits
 from clearing.dates import check_month, parse_day
 from clearing.errors import InvalidField
+from clearing.outpatient.visit import shown
 from clearing.policy import Disease
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def recognitions_from_list(raw: Any, where: str = "member.special_diseases") -> 
                 raise InvalidField(f"{item_where}.{key}", "unknown field")
         disease = item.get("disease")
         if disease not in Disease.__members__.values():
-            raise InvalidField(f"{item_where}.disease", f"unknown disease {disease!r} (expected one of "
+            raise InvalidField(f"{item_where}.disease", f"unknown disease {shown(disease)} (expected one of "
                                                         f"{', '.join(Disease)})")
         valid_from = parse_day(item.get("valid_from"), f"{item_where}.valid_from")
         raw_to = item.get("valid_to")

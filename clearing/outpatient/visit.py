@@ -45,12 +45,18 @@ class Visit:
                     icd_prefixes, self.lines)
 
 
+def shown(value: Any) -> str:
+    """A bad value for an error message, cut short: the message is one line on an operator's terminal."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def is_visit(data: Any) -> bool:
     """A bill with a `kind` is a visit or an error; without one it is an inpatient stay (SPEC §13.3)."""
     if not isinstance(data, dict) or "kind" not in data:
         return False
     if data["kind"] != KIND:
-        raise InvalidField("kind", f"unknown kind {data['kind']!r} (expected {KIND!r}, or no kind for a stay)")
+        raise InvalidField("kind", f"unknown kind {shown(data['kind'])} (expected {KIND!r}, or no kind for a stay)")
     return True
 
 
@@ -65,7 +71,7 @@ def visit_from_dict(data: Any) -> Visit:
             raise InvalidField(key, "is not allowed on an outpatient visit (it has one day, visit_on)")
     disease = data.get("disease")
     if disease not in Disease.__members__.values():
-        raise InvalidField("disease", f"unknown disease {disease!r} (expected one of {', '.join(Disease)})")
+        raise InvalidField("disease", f"unknown disease {shown(disease)} (expected one of {', '.join(Disease)})")
     visit_on = parse_day(data.get("visit_on"), "visit_on")
     hospital = data.get("hospital")
     if not isinstance(hospital, dict):

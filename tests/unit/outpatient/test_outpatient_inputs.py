@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opd_cases import visit_bill
 
 from clearing.errors import InvalidField
@@ -98,3 +100,35 @@ def test_bad_member_additions_are_named(data: dict, field: str) -> None:
     with pytest.raises(InvalidField) as caught:
         special_member_from_dict(data)
     assert caught.value.field == field
+
+
+# ---- anything JSON can hold: a named error or a value, never another exception ----------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12)
+VISIT_KEYS = ("kind", "disease", "region", "hospital", "visit_on", "lines", "admitted_on", "diagnoses")
+LINE_KEYS = ("line_id", "code", "qty", "unit_price_fen", "amount_fen", "service_date")
+
+
+@given(st.sampled_from(VISIT_KEYS), json_values, st.sampled_from(LINE_KEYS), json_values)
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+def test_any_json_in_a_visit_field_is_a_named_error_or_a_visit(key: str, value: object, line_key: str,
+                                                               line_value: object) -> None:
+    for data in (visit_bill(**{key: value}), visit_bill(lines=[{**visit_bill()["lines"][0], line_key: line_value}])):
+        try:
+            visit_from_dict(data)
+        except InvalidField as error:
+            assert error.field and len(error.message) < 300
+
+
+@given(st.sampled_from(("special_diseases", "ytd_special")), json_values, json_values)
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+def test_any_json_in_the_member_additions_is_a_named_error_or_parses(key: str, value: object, inner: object) -> None:
+    wrapped = [{"disease": "diabetes", "valid_from": inner}] if key == "special_diseases" else {"dialysis": inner}
+    for data in ({key: value}, {key: wrapped}):
+        try:
+            special_member_from_dict(data)
+        except InvalidField as error:
+            assert error.field.startswith(f"member.{key}") and len(error.message) < 300
