@@ -91,14 +91,16 @@ PolicyFile = Annotated[Path, typer.Option(
 MemberFile = Annotated[Path, typer.Option(
     "--member", help="Member and year-to-date JSON (`python -m services.datagen members` writes examples).")]
 BillFile = Annotated[Path, typer.Option(
-    "--bill", help="The bill JSON (`python -m services.datagen bills` writes examples).")]
+    "--bill", help="The bill JSON (`python -m services.datagen bills` writes examples); a visit has \"kind\", "
+                   "\"disease\" and \"visit_on\".")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code the catalogue belongs to (a label).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
 
 
 @app.command("quote")
 def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, bill: BillFile) -> None:
-    """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing."""
+    """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing. A bill with
+    "kind": "outpatient_special" is an outpatient special-disease visit (docs/outpatient-special.md)."""
     output.print_json(offline.quote_files(catalog, policy, member, bill))
 
 
