@@ -136,7 +136,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if treating_region == insured_region:
             raise InvalidField("claim.insured_region", "a same-region stay is settled locally, not cleared")
         check_text(claim.member_id, "claim.member_id", 64)
-        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
+        # A visit's lines are judged by its disease's ICD prefixes (SPEC §13.4) where a stay's by its diagnoses.
+        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region, disease=convert.claim_disease(claim))
         convert.claim_settlement_day(claim)
         lines = convert.claim_lines(claim)
         self.stub_for(insured_region)

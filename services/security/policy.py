@@ -175,6 +175,7 @@ def _hospital_with(*resource: str) -> Grant:
 POLICY: dict[str, Row] = {
     # TreatingAgencyService: the hospitals of the region (their HIS), and operators for agency-wide work.
     "TreatingAgencyService.Admit": Row((Grant(HOSPITAL, ("in_served_region", "names_itself")),)),
+    "TreatingAgencyService.RegisterVisit": Row((Grant(HOSPITAL, ("in_served_region", "names_itself")),)),
     "TreatingAgencyService.UploadCharges": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.VoidCharges": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.PreSettle": Row((_hospital_with("own_encounter"),)),

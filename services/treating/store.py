@@ -67,13 +67,19 @@ async def find_encounter(conn: asyncpg.Connection, encounter_id: str, lock: bool
 
 async def insert_encounter(conn: asyncpg.Connection, encounter_id: str, request_id: str, request: bytes,
                            hospital_code: str, hospital_level: int, insured_region: str, member_id: str,
-                           id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...]) -> None:  # noqa: ANN001
+                           id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...],  # noqa: ANN001
+                           disease: str | None = None) -> None:
+    """A stay's encounter, or with `disease` an outpatient special-disease visit's (med_type 14; `admitted_on` is
+    the visit day)."""
     await conn.execute(
         "INSERT INTO encounters (encounter_id, request_id, request, hospital_code, hospital_level, insured_region, "
-        "member_id, id_number, name, admitted_on, emergency, diagnoses) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "member_id, id_number, name, admitted_on, emergency, diagnoses, med_type, disease) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         UUID(encounter_id), UUID(request_id), request, hospital_code, hospital_level, insured_region, member_id,
-        id_number, name, admitted_on, emergency, list(diagnoses))
+        id_number, name, admitted_on, emergency, list(diagnoses), MED_VISIT if disease else MED_STAY, disease)
+
+
+MED_VISIT, MED_STAY = 14, 21  # 医疗类别: 门诊慢特病, 普通住院
 
 
 async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
@@ -160,13 +166,13 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
                          hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
                          discharged_on: date, settlement_day: date, knowledge_version: str, rules_version: str,
-                         smart_audit: bytes) -> None:
+                         smart_audit: bytes, med_type: int = 21) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
-        "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13)",
+        "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, "
+        "med_type) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14)",
         UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
-        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit)
+        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, med_type)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
