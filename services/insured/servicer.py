@@ -533,6 +533,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             stored = await replay(conn, request_id, "RecordSpecialDisease", request)
             if stored is not None:
                 return pb.RecordSpecialDiseaseResponse.FromString(stored)
+            check_recognisable(self.policies, Disease(disease), diagnosis, valid_from)  # after the replay, as RegisterMember
             if await store.find_member_row(conn, member_id, lock=True) is None:
                 raise NotFound(f"regions/{self.region}/members/{member_id}")
             standing = await store.overlapping_recognition(conn, member_id, disease, valid_from, valid_to)
@@ -580,6 +581,23 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
 MEMBERS_PAGE_DEFAULT = 100
 MEMBERS_PAGE_MAX = 1000
+
+
+def check_recognisable(policies: PolicyBook, disease: Disease, diagnosis: str, valid_from: date) -> None:
+    """A recognition is of a disease the region's policy covers, on a diagnosis within the disease's ICD prefixes
+    (the `icd:` reading of SPEC §13.4: case and dots ignored). The policy is the version in force on `valid_from`,
+    or the first version when none is in force yet."""
+    in_force = [policy for policy in policies.versions if policy.effective_from <= valid_from]
+    policy = in_force[-1] if in_force else policies.versions[0]
+    section = policy.outpatient_special.get(disease)
+    if section is None:
+        raise PreconditionFailed(f"outpatient_special.{disease.value}", f"the {policies.region} policy in force (from "
+                                 f"{policy.effective_from}) does not cover {disease.value} outpatient visits")
+    code = diagnosis.upper().replace(".", "")
+    if not any(code.startswith(prefix) for prefix in section.icd_prefixes):
+        raise InvalidField("recognition.diagnosis", f"{diagnosis} is not within {disease.value}'s ICD-10 "
+                                                    f"prefixes ({', '.join(section.icd_prefixes[:8])}"
+                                                    f"{', …' if len(section.icd_prefixes) > 8 else ''})")
 
 
 def other_stay(row: Mapping[str, Any]) -> OtherStay:
