@@ -228,7 +228,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await store.insert_pending_claim(
                     conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
                     routed.stay.hospital_code, rule.value, request.SerializeToString(), routed.SerializeToString(),
-                    flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day))
+                    flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day),
+                    routed.med_type or types_pb2.MED_TYPE_INPATIENT)
         try:
             answer = await self.adjudicate(routed.insured_region, insured_agency_pb2.AdjudicateRequest(
                 request_id=request_id, claim=routed), timeout_s)
@@ -792,7 +793,8 @@ def statement_entry(row) -> pb.StatementEntry:  # noqa: ANN001 - a record of sto
         admitted_on=row["admitted_on"].isoformat() if row["admitted_on"] else "",
         discharged_on=row["discharged_on"].isoformat() if row["discharged_on"] else "",
         total_fen=row["total_fen"], hifp_fen=row["hifp_fen"] or 0, hifmi_fen=row["hifmi_fen"] or 0,
-        maf_fen=row["maf_fen"] or 0, fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"])
+        maf_fen=row["maf_fen"] or 0, fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"],
+        med_type=row["med_type"])
 
 
 def prepayment_message(row) -> pb.Prepayment:  # noqa: ANN001 - an asyncpg record of store.prepayment_rows

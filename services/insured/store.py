@@ -286,6 +286,7 @@ async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, own_re
     `own_region`."""
     return await conn.fetch(
         "SELECT settlement_id, status, treating_region, total_fen, fund_pay_fen, psn_pay_fen, settled_at AS created_at, "
+        "med_type, "
         f"cancel_request_id, settlement_day FROM settlements WHERE {DAY_COLUMNS[day_key]} = $1 "
         "AND CASE WHEN $3::text IS NULL THEN treating_region <> $2 ELSE treating_region = $3 END "
         "ORDER BY settlement_id", day, own_region, treating_region)

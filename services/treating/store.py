@@ -245,13 +245,14 @@ async def payouts(conn: asyncpg.Connection, month: str | None) -> list[asyncpg.R
         ("payout_month IS NOT NULL", "undo_payout_month IS NOT NULL")
     return await conn.fetch(f"""
         WITH moves AS (
-            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels
+            SELECT hospital_code, local, med_type, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels
             FROM settlements WHERE {settled}
             UNION ALL
-            SELECT hospital_code, local, -fund_pay_fen, 0, 1 FROM settlements WHERE {undone})
+            SELECT hospital_code, local, med_type, -fund_pay_fen, 0, 1 FROM settlements WHERE {undone})
         SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
                sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
-               coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen
+               coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen,
+               coalesce(sum(amount) FILTER (WHERE med_type = 14), 0)::bigint AS outpatient_special_fen
         FROM moves GROUP BY hospital_code ORDER BY hospital_code""", *([month] if month is not None else []))
 
 
@@ -317,7 +318,7 @@ async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey,
     """3202: every settlement made on `day` (or of a stay discharged on `day`), optionally one hospital's, with
     its reversal state."""
     return await conn.fetch(
-        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.settlement_day, "
+        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.settlement_day, s.med_type, "
         "coalesce(s.total_fen, 0) AS total_fen, coalesce(s.fund_pay_fen, 0) AS fund_pay_fen, "
         "coalesce(s.psn_pay_fen, 0) AS psn_pay_fen, s.created_at, s.cancel_request_id, "
         "coalesce(r.status = 'reversing', false) AS reversing FROM settlements s "

@@ -9,6 +9,7 @@ import asyncio
 from datetime import date
 
 import grpc
+from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import insured_agency_pb2 as ia
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
@@ -218,3 +219,56 @@ async def test_offline_quote_equals_online_settlement_of_visits(kit):
                     "month_paid_fen": after.month_paid_fen} == expected["ytd_special_after"]
             assert [(step.step, step.amount_fen) for step in adjudication.explanation] == \
                 [(step["step"], step["amount_fen"]) for step in expected["explanation"]]
+
+
+async def test_visits_are_their_own_clearing_type_in_reconciliation_statements_and_payouts(kit):
+    """A cross-region visit (长沙 member at a 昆明 hospital) is med_type 14 in the 3201 totals and 3202 lines at the
+    treating agency, the clearing house and the insured agency, which agree; in the clearing house's statement
+    figures and in the treating agency's payout list it is counted apart from the stays."""
+    from services.clearinghouse import store as clearing_store
+    from services.common.clock import clearing_month, now_utc, shanghai_today
+
+    member = await kit.new_member(CHANGSHA, filing="resident", filing_region=KUNMING)
+    await recognise(kit, member, disease=DIABETES, diagnosis="E11.900")
+    hospital = kit.hospital(KUNMING, level=3)
+    month = clearing_month(now_utc())
+    statement_before = await clearing_store.statement_totals(await kit.db("clearinghouse"), [month], CHANGSHA)
+    payouts_before = await kit.treating(KUNMING).ListPayouts(ta.ListPayoutsRequest(month=month))
+    encounter_id = await open_visit(kit, hospital, member, "2026-11-02", one_line(kit, KUNMING, "2026-11-02", 50000),
+                                    DIABETES)
+    settled = (await kit.treating(KUNMING).Settle(ta.SettleRequest(request_id=kit.rid(),
+                                                                   encounter_id=encounter_id))).settlement
+    fund_fen = settled.adjudication.split.fund_pay_fen
+    assert not settled.local and fund_fen > 0
+    today = shanghai_today().isoformat()
+
+    treating = [item.line async for item in kit.treating(KUNMING).StreamDailyDetail(ta.StreamDailyDetailRequest(
+        day=today, hospital_code=hospital))]
+    mine = [line for line in treating if line.settlement_id == settled.settlement_id]
+    assert [line.med_type for line in mine] == [types_pb2.MED_TYPE_OUTPATIENT_SPECIAL]
+    totals = (await kit.treating(KUNMING).GetDailyTotals(ta.GetDailyTotalsRequest(day=today,
+                                                                                  hospital_code=hospital))).totals
+    visits = [item for item in totals if item.med_type == types_pb2.MED_TYPE_OUTPATIENT_SPECIAL]
+    assert [item.clearing_type for item in visits] == ["cross_region"]
+    assert visits[0].fund_pay_fen == sum(line.fund_pay_fen for line in treating if line.status ==
+                                         types_pb2.SETTLEMENT_STATUS_SETTLED and line.med_type == 14 and not line.local)
+    assert all(item.med_type == types_pb2.MED_TYPE_INPATIENT for item in totals if item not in visits)
+    claims = [item.line async for item in kit.clearing().StreamClaimDailyDetail(ch.StreamClaimDailyDetailRequest(
+        day=today, treating_region=KUNMING, insured_region=CHANGSHA))]
+    assert [line.med_type for line in claims if line.settlement_id == settled.settlement_id] == [14]
+    adjudications = [item.line async for item in kit.insured(CHANGSHA).StreamAdjudicationDailyDetail(
+        ia.StreamAdjudicationDailyDetailRequest(day=today, treating_region=KUNMING))]
+    assert [line.med_type for line in adjudications if line.settlement_id == settled.settlement_id] == [14]
+    reports = (await kit.treating(KUNMING).Reconcile(ta.ReconcileRequest(day=today))).reports
+    assert not [repair for report in reports for repair in report.repairs if repair.key == settled.settlement_id]
+
+    statement = await clearing_store.statement_totals(await kit.db("clearinghouse"), [month], CHANGSHA)
+    assert statement["visit_owed_by_fen"] - statement_before["visit_owed_by_fen"] == fund_fen
+    assert statement["visit_entries_as_insured"] - statement_before["visit_entries_as_insured"] == 1
+    assert statement["owed_by_fen"] - statement_before["owed_by_fen"] == fund_fen  # visits are in the totals too
+    payouts = await kit.treating(KUNMING).ListPayouts(ta.ListPayoutsRequest(month=month))
+
+    def visit_fen(answer) -> int:  # noqa: ANN001
+        return sum(item.outpatient_special_fen for item in answer.payouts if item.hospital_code == hospital)
+
+    assert visit_fen(payouts) - visit_fen(payouts_before) == fund_fen
