@@ -82,6 +82,17 @@ async def test_local_dialysis_visits_hand_worked_monthly_limit_cancel_and_revers
     assert second.adjudication.split.fund_pay_fen == 210000 and second.adjudication.visit.limit_left_fen == 0
     texts = [step.text_zh for step in second.adjudication.explanation]
     assert any("尿毒症透析" in text and "2026-10" in text for text in texts), texts
+    # `clearing-admin settlement explain / show` of the visit: which disease, which limit, how much is left.
+    from rich.console import Console
+
+    from services.cli import online
+
+    assert any("尿毒症透析" in line and "剩余 0.00 元" in line for line in online.explain(second, "zh"))
+    assert any("dialysis" in line and "5,500.00" in line for line in online.explain(second, "en"))
+    console = Console(record=True, width=200)
+    online.show_settlement(console, second)
+    shown = console.export_text()
+    assert "门诊慢特病 尿毒症透析" in shown and "visit on 2026-10-07" in shown and "limit left after the visit ¥0.00" in shown
     third = await settle_visit(kit, hospital, member, "2026-11-02", 400000)
     assert third.adjudication.split.fund_pay_fen == 340000
     assert await special(kit, member) == SpecialYtd(0, 890000, "2026-11", 340000)
