@@ -140,13 +140,13 @@ async def earliest_open_month_before(conn: asyncpg.Connection, month: str) -> st
     """An earlier month that has obligations and has not been closed."""
     return await conn.fetchval(
         "SELECT min(a.clearing_month) FROM clearing_aggregates a WHERE a.clearing_month < $1 "
-        "AND (a.settlements > 0 OR a.cancels > 0) "
+        "AND (a.settlements > 0 OR a.cancels > 0 OR a.adjustments > 0) "
         "AND NOT EXISTS (SELECT 1 FROM month_closings c WHERE c.month = a.clearing_month)", month)
 
 
 async def month_cells(conn: asyncpg.Connection, month: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT insured_region, treating_region, settlements, cancels, fund_pay_fen FROM clearing_aggregates "
+        "SELECT insured_region, treating_region, settlements, cancels, adjustments, fund_pay_fen FROM clearing_aggregates "
         "WHERE clearing_month = $1 ORDER BY insured_region, treating_region", month)
 
 
@@ -281,9 +281,9 @@ async def closings_in(conn: asyncpg.Connection, months: list[str]) -> dict[str, 
 
 
 async def months_with_obligations(conn: asyncpg.Connection, months: list[str]) -> set[str]:
-    """Those of `months` that have settlements or cancels (closed or not)."""
+    """Those of `months` that have settlements, cancels or dispute adjustments (closed or not)."""
     rows = await conn.fetch("SELECT DISTINCT clearing_month FROM clearing_aggregates WHERE clearing_month = ANY($1::text[]) "
-                            "AND (settlements > 0 OR cancels > 0)", months)
+                            "AND (settlements > 0 OR cancels > 0 OR adjustments > 0)", months)
     return {row["clearing_month"] for row in rows}
 
 

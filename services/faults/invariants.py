@@ -71,6 +71,8 @@ class PartyRows:
     balance_mismatches: list[asyncpg.Record] = field(default_factory=list)
     aggregate_mismatches: list[asyncpg.Record] = field(default_factory=list)
     line_mismatches: list[asyncpg.Record] = field(default_factory=list)
+    dispute_mismatches: list[asyncpg.Record] = field(default_factory=list)
+    disputes: int = 0
     lines: int = 0
     transactions: int = 0
     accounts: int = 0
@@ -126,6 +128,8 @@ async def read_parties(config: StackConfig) -> PartyRows:
         rows.balance_mismatches = await audit.balance_mismatches(conn)
         rows.aggregate_mismatches = await audit.aggregate_mismatches(conn)
         rows.line_mismatches = await audit.statement_line_mismatches(conn)
+        rows.dispute_mismatches = await audit.dispute_mismatches(conn)
+        rows.disputes = await conn.fetchval("SELECT count(*) FROM disputes")
         rows.lines = await conn.fetchval("SELECT count(*) FROM statement_lines")
         rows.transactions = await conn.fetchval("SELECT count(*) FROM ledger_transactions")
         rows.accounts = await conn.fetchval("SELECT count(*) FROM ledger_balances")
@@ -288,7 +292,12 @@ def ledger_checks(rows: PartyRows) -> list[Check]:
                   "it clears in, and every one has its line", rows.lines)
     for row in rows.line_mismatches:
         lines.fail(f"{row['month']} {row['kind']} of {row['settlement_id']}: the line and the claim differ")
-    return [balanced, balances, aggregates, lines]
+    adjusted = Check("disputes_adjusted_once", "every accepted, lapsed or upheld dispute has exactly one balanced "
+                     "adjustment of its amount in the month it names, and no other dispute has one", rows.disputes)
+    for row in rows.dispute_mismatches:
+        adjusted.fail(f"dispute {row['dispute_id']} ({row['state']}): adjusted in {row['adjusted_month']}, "
+                      f"adjustment {row['amount_fen']} fen in {row['month']} ({row['kind']} in {row['tx_month']})")
+    return [balanced, balances, aggregates, lines, adjusted]
 
 
 def accumulators_recomputed(rows: PartyRows) -> Check:

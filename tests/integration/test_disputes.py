@@ -1,0 +1,190 @@
+"""Disputes between regions over RPCs (SPEC §12.3, issue 12 item 5), on a stack of its own whose clock lives
+through the months: raise, accept, appeal and decide, a lapse, the deadlines, who may do what, and the
+adjustment — a balanced `dispute` transaction in the first open clearing month, in that month's gross matrix —
+posted exactly once while the patient's share and the settled claim stay as they were."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+from clearinghouse.v1 import clearing_house_pb2 as ch
+from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
+
+from services.clearinghouse import audit
+from services.security.identity import AGENCY, Identity
+
+TREATING, INSURED, OTHER = "440100", "460100", "530100"
+HOSPITAL = "H44010000001"
+JUNE, JULY, SEPTEMBER = "2026-06", "2026-07", "2026-09"
+
+
+def as_agency(kit, region: str):  # noqa: ANN001, ANN201
+    return kit.stack.stub_as(Identity(AGENCY, region), ch_grpc.ClearingHouseServiceStub, kit.stack.clearing_address)
+
+
+def raise_request(settlement_id: str, amount_fen: int, key: str | None = None, rule_id: str = "AUD-DAYQTY",
+                  reason: str = "", region: str = INSURED) -> ch.RaiseDisputeRequest:
+    return ch.RaiseDisputeRequest(dispute_key=key or str(uuid.uuid4()), settlement_id=settlement_id,
+                                  amount_fen=amount_fen, rule_id=rule_id, reason=reason, insured_region=region)
+
+
+@pytest.fixture(scope="module")
+async def settled(own_kit, timeline) -> list[tuple[str, int, int]]:
+    """Three stays of INSURED's members at a TREATING hospital, settled in June: (id, fund pay, psn pay)."""
+    timeline.at("2026-06-20")
+    code = own_kit.plain_codes(TREATING)[3]
+    result = []
+    for _ in range(3):
+        member = await own_kit.new_member(INSURED)
+        lines = [own_kit.bill_line("1", code, "10", 500_000, "2026-06-11")]
+        settlement = await own_kit.discharge(HOSPITAL, member, lines, "2026-06-10", "2026-06-15")
+        split = settlement.adjudication.split
+        assert split.fund_pay_fen > 10_000
+        result.append((settlement.settlement_id, split.fund_pay_fen, split.psn_pay_fen))
+    return result
+
+
+async def claim_row(kit, settlement_id: str):  # noqa: ANN001, ANN201
+    return await (await kit.db("clearinghouse")).fetchrow(
+        "SELECT status, fund_pay_fen, psn_pay_fen, total_fen, response FROM claims WHERE settlement_id = $1",
+        uuid.UUID(settlement_id))
+
+
+async def cell(kit, month: str) -> tuple[int, int]:  # noqa: ANN001
+    row = await (await kit.db("clearinghouse")).fetchrow(
+        "SELECT fund_pay_fen, adjustments FROM clearing_aggregates WHERE clearing_month = $1 AND insured_region = $2 "
+        "AND treating_region = $3", month, INSURED, TREATING)
+    return (row["fund_pay_fen"], row["adjustments"]) if row else (0, 0)
+
+
+async def test_raise_and_accept_post_the_adjustment_once_and_leave_the_patients_share(own_kit, settled):
+    settlement_id, fund_pay_fen, psn_pay_fen = settled[0]
+    before = await claim_row(own_kit, settlement_id)
+    june_before = await cell(own_kit, JUNE)
+    key = str(uuid.uuid4())
+    raised = (await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 1234, key))).dispute
+    assert raised.state == ch.DISPUTE_STATE_RAISED and raised.raised.by == f"agency/{INSURED}"
+    assert (raised.treating_region, raised.hospital_code, raised.settlement_month) == (TREATING, HOSPITAL, JUNE)
+    assert raised.answer_deadline == JULY and raised.fund_pay_fen == fund_pay_fen
+    again = (await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 1234, key))).dispute
+    assert again == raised  # the same content returns the first dispute
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 1235, key)))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="amount_fen")
+
+    accepted = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
+    assert accepted.state == ch.DISPUTE_STATE_ACCEPTED and accepted.answered.by == f"agency/{TREATING}"
+    assert accepted.adjusted_month == JUNE  # June is open: the adjustment counts in it
+    repeat = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
+    assert repeat == accepted
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="changed our mind")))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="answer")
+
+    ledger = await own_kit.ledger(settlement_id)
+    assert ledger["dispute"] == {f"treating/{TREATING}/receivable/{INSURED}": -1234,
+                                 f"insured/{INSURED}/payable/{TREATING}": 1234,
+                                 f"insured/{INSURED}/prepayment_drawn": -1234,
+                                 f"insured/{INSURED}/prepayment": 1234}
+    assert await cell(own_kit, JUNE) == (june_before[0] - 1234, june_before[1] + 1)
+    after = await claim_row(own_kit, settlement_id)
+    assert dict(after) == dict(before)  # the settled claim is never updated: psn_pay, fund split, answer
+    assert after["psn_pay_fen"] == psn_pay_fen
+
+
+async def test_the_amount_is_capped_by_what_earlier_disputes_left_of_the_fund_pay(own_kit, settled):
+    settlement_id, fund_pay_fen, _ = settled[0]  # 1234 fen of it accepted above
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(
+        raise_request(settlement_id, fund_pay_fen - 1233)))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="amount_fen")
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 0)))
+    own_kit.assert_refused(error, grpc.StatusCode.INVALID_ARGUMENT, field="amount_fen")
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(
+        raise_request(settlement_id, 10, rule_id="", reason="")))
+    own_kit.assert_refused(error, grpc.StatusCode.INVALID_ARGUMENT, field="reason")
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(
+        raise_request(settlement_id, 10, rule_id="AUD-FOO")))
+    own_kit.assert_refused(error, grpc.StatusCode.INVALID_ARGUMENT, field="rule_id")
+
+
+async def test_each_party_acts_and_reads_only_as_itself(own_kit, settled):
+    settlement_id = settled[1][0]
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).RaiseDispute(raise_request(settlement_id, 10)))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    error = await own_kit.refusal(as_agency(own_kit, OTHER).RaiseDispute(
+        raise_request(settlement_id, 10, region=OTHER)))
+    own_kit.assert_refused(error, grpc.StatusCode.NOT_FOUND, resource=settlement_id)
+    key = str(uuid.uuid4())
+    await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 500, key, rule_id="",
+                                                                 reason="重复收费 by hand"))
+    for region, rpc in ((INSURED, "AnswerDispute"), (OTHER, "AnswerDispute"), (OTHER, "GetDispute")):
+        request = (ch.AnswerDisputeRequest(dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT) if rpc == "AnswerDispute"
+                   else ch.GetDisputeRequest(dispute_id=key))
+        error = await own_kit.refusal(getattr(as_agency(own_kit, region), rpc)(request))
+        assert error.code() is grpc.StatusCode.PERMISSION_DENIED, (region, rpc)
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).DecideDispute(ch.DecideDisputeRequest(
+        dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD)))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    for region in (INSURED, TREATING):
+        listed = (await as_agency(own_kit, region).ListDisputes(ch.ListDisputesRequest(region=region))).disputes
+        assert key in [item.dispute_id for item in listed]
+    assert not (await as_agency(own_kit, OTHER).ListDisputes(ch.ListDisputesRequest(region=OTHER))).disputes
+    error = await own_kit.refusal(as_agency(own_kit, OTHER).ListDisputes(ch.ListDisputesRequest(region=INSURED)))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_appeal_upheld_after_the_close_adjusts_the_first_open_month(own_kit, settled, timeline):
+    settlement_id = settled[2][0]
+    key = str(uuid.uuid4())
+    await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 2000, key, rule_id="AUD-EXCL"))
+    appealed = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="两种护理不在同一天"))).dispute
+    assert appealed.state == ch.DISPUTE_STATE_APPEALED and not appealed.adjusted_month
+    timeline.at("2026-07-03")
+    closing = (await own_kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=own_kit.rid(), month=JUNE))).closing
+    june = next(item for item in closing.cells if (item.insured_region, item.treating_region) == (INSURED, TREATING))
+    assert june.adjustments == 1  # the accepted dispute of the first test, not the appealed one
+    upheld = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+        dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
+    assert upheld.state == ch.DISPUTE_STATE_UPHELD and upheld.decided.by == "operator/admin"
+    assert upheld.adjusted_month == JULY  # June is closed: the first open month
+    assert await cell(own_kit, JULY) == (-2000, 1)
+    again = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+        dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
+    assert again == upheld
+    error = await own_kit.refusal(own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+        dispute_id=key, decision=ch.DISPUTE_DECISION_REJECTED)))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="decision")
+    assert (await own_kit.clearing().GetMonthClosing(ch.GetMonthClosingRequest(month=JUNE))).closing == closing
+
+
+async def test_no_answer_in_time_lapses_into_an_adjustment_and_a_late_raise_is_refused(own_kit, settled, timeline):
+    settlement_id = settled[1][0]  # 500 fen raised by hand in June, never answered
+    listed = (await own_kit.clearing().ListDisputes(ch.ListDisputesRequest(region=INSURED))).disputes
+    by_hand = next(item for item in listed if item.settlement_id == settlement_id)
+    assert by_hand.state == ch.DISPUTE_STATE_RAISED  # July is still within its answer window
+    timeline.at("2026-08-02")
+    got = (await as_agency(own_kit, INSURED).GetDispute(ch.GetDisputeRequest(dispute_id=by_hand.dispute_id))).dispute
+    assert got.state == ch.DISPUTE_STATE_LAPSED and got.lapsed_month == "2026-08" and got.adjusted_month == "2026-08"
+    assert not got.HasField("answered")
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        dispute_id=by_hand.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="too late")))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="dispute")
+    assert (await own_kit.ledger(settlement_id))["dispute"][f"treating/{TREATING}/receivable/{INSURED}"] == -500
+    await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 7))  # within June + 3 months
+    timeline.at("2026-10-01")  # after 2026-09, the last month a June settlement may be disputed in
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 7)))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="settlement_id")
+
+
+async def test_the_ledger_aggregates_and_disputes_agree(own_kit, settled):
+    connection = await own_kit.db("clearinghouse")
+    assert await audit.unbalanced_transactions(connection) == []
+    assert await audit.balance_mismatches(connection) == []
+    assert await audit.aggregate_mismatches(connection) == []
+    assert await audit.dispute_mismatches(connection) == []
+    # accepted, upheld, lapsed in August, and the 7 fen raised in August lapsed in October
+    assert await connection.fetchval("SELECT count(*) FROM dispute_adjustments") == 4
