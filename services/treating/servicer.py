@@ -614,9 +614,45 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
         return pb.GetSettlementResponse(settlement=pb.SettleResponse.FromString(bytes(stored)).settlement)
 
+    async def sync_dispute_deductions(self) -> int:
+        """Book, once each, the dispute adjustments the clearing house has posted against this region's hospitals
+        (扣款, SPEC §12.3; migration 0014), in the payout month of now. Asked before every payout list and close;
+        when the clearing house cannot be reached the list is what was booked so far (logged) and the next call
+        catches up. Returns how many were booked now."""
+        try:
+            answer = await self.clearing_house.ListDisputes(clearing_house_pb2.ListDisputesRequest(region=self.region),
+                                                            timeout=3.0)
+        except grpc.aio.AioRpcError as error:
+            log.warning("dispute_deductions_not_synced", code=error.code().name)
+            return 0
+        owed = [item for item in answer.disputes if item.treating_region == self.region and item.adjusted_month]
+        booked = 0
+        async with self.pool.acquire() as conn:
+            done = await store.deducted_dispute_ids(conn)
+            for dispute in owed:
+                if dispute.dispute_id in done:
+                    continue
+                async with conn.transaction(isolation="read_committed"):
+                    await lock_settlement_key(conn, dispute.dispute_id)
+                    if dispute.dispute_id in await store.deducted_dispute_ids(conn):  # a concurrent sync booked it
+                        continue
+                    await store.lock_payouts_for_posting(conn)
+                    month = await payout_month_now(conn)
+                    postings = mirror(payout_postings(dispute.hospital_code, self.region, dispute.insured_region,
+                                                      dispute.amount_fen))
+                    tx_id = await store.post_transaction(conn, dispute.settlement_id, "dispute", month, postings)
+                    await store.insert_deduction(conn, dispute.dispute_id, dispute.settlement_id,
+                                                 dispute.hospital_code, dispute.insured_region, dispute.amount_fen,
+                                                 dispute.adjusted_month, month, tx_id, now_utc())
+                booked += 1
+                log.info("dispute_deducted", dispute_id=dispute.dispute_id, payout_month=month,
+                         amount_fen=dispute.amount_fen)
+        return booked
+
     @rpc
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
         month = check_month(request.month, "month")
+        await self.sync_dispute_deductions()
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             frozen = await store.find_payout_closing(conn, month)
             rows = await store.payouts(conn, month)
@@ -641,6 +677,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         """Freeze a month's payout list (拨付月结), as the clearing house closes a clearing month (CloseMonth)."""
         request_id = check_request_id(request.request_id)
         month = check_month(request.month, "month")
+        await self.sync_dispute_deductions()  # deductions the clearing house posted count before the close
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "ClosePayoutMonth", request)
             if stored is not None:

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
+from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from services.clearinghouse import audit
 from services.security.identity import AGENCY, Identity
@@ -93,6 +94,21 @@ async def test_raise_and_accept_post_the_adjustment_once_and_leave_the_patients_
     after = await claim_row(own_kit, settlement_id)
     assert dict(after) == dict(before)  # the settled claim is never updated: psn_pay, fund split, answer
     assert after["psn_pay_fen"] == psn_pay_fen
+
+    # The treating agency deducts it from the hospital's payout (扣款) when it next lists or closes payouts.
+    treating_before = await (await own_kit.db(f"treating_{TREATING}")).fetchrow(
+        "SELECT fund_pay_fen, psn_pay_fen, status FROM settlements WHERE settlement_id = $1", uuid.UUID(settlement_id))
+    payouts = await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month=JUNE))
+    payout = next(item for item in payouts.payouts if item.hospital_code == HOSPITAL)
+    assert (payout.deductions, payout.deducted_fen) == (1, 1234)
+    assert payout.fund_pay_fen == sum(fund for _, fund, _ in settled) - 1234  # this hospital's June stays
+    assert (await own_kit.ledger(settlement_id, f"treating_{TREATING}"))["dispute"] == {
+        f"hospital/{HOSPITAL}/receivable": -1234, f"insured/{INSURED}/payable/{TREATING}": 1234}
+    again = await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month=JUNE))
+    assert again == payouts  # booked once
+    treating_after = await (await own_kit.db(f"treating_{TREATING}")).fetchrow(
+        "SELECT fund_pay_fen, psn_pay_fen, status FROM settlements WHERE settlement_id = $1", uuid.UUID(settlement_id))
+    assert dict(treating_after) == dict(treating_before) and treating_after["psn_pay_fen"] == psn_pay_fen
 
 
 async def test_the_amount_is_capped_by_what_earlier_disputes_left_of_the_fund_pay(own_kit, settled):
@@ -188,3 +204,15 @@ async def test_the_ledger_aggregates_and_disputes_agree(own_kit, settled):
     assert await audit.dispute_mismatches(connection) == []
     # accepted, upheld, lapsed in August, and the 7 fen raised in August lapsed in October
     assert await connection.fetchval("SELECT count(*) FROM dispute_adjustments") == 4
+    # the treating agency books every one of them once, and its totals agree with the clearing house's
+    await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month="2026-10"))
+    adjusted = {str(row["dispute_id"]): row["amount_fen"] for row in await connection.fetch(
+        "SELECT dispute_id, amount_fen FROM dispute_adjustments WHERE treating_region = $1", TREATING)}
+    treating = await own_kit.db(f"treating_{TREATING}")
+    deducted = {str(row["dispute_id"]): row["amount_fen"] for row in await treating.fetch(
+        "SELECT dispute_id, amount_fen FROM dispute_deductions")}
+    assert deducted == adjusted
+    receivable = await treating.fetchval(
+        "SELECT sum(p.amount_fen) FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "WHERE t.kind = 'dispute' AND p.account LIKE 'hospital/%'")
+    assert receivable == -sum(adjusted.values())
