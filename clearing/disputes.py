@@ -19,6 +19,7 @@ a conflicting one is `PreconditionFailed` naming the field.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +56,15 @@ OWED = frozenset({State.ACCEPTED, State.LAPSED, State.UPHELD})  # the adjustment
 FINAL = frozenset({State.ACCEPTED, State.LAPSED, State.UPHELD, State.REJECTED})
 # What counts against the settlement's fund pay for a later dispute: everything but a rejected one.
 CLAIMING = frozenset(State) - {State.REJECTED}
+
+
+# The dispute key of a dispute the 事后 audit raises from a finding: one per (settlement, rule), the same on every
+# run, so running the audit twice raises nothing new (the clearing house is idempotent on the key).
+FINDING_KEY_NAMESPACE = uuid.UUID("0b5e7d0c-3c2e-4f4e-9a43-6a1f1d6e1203")
+
+
+def finding_dispute_key(settlement_id: str, rule_id: str) -> str:
+    return str(uuid.uuid5(FINDING_KEY_NAMESPACE, f"{settlement_id}/{rule_id}"))
 
 
 def months_after(earlier: str, later: str) -> int:

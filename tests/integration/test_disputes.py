@@ -5,6 +5,7 @@ posted exactly once while the patient's share and the settled claim stay as they
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import grpc
@@ -14,7 +15,9 @@ from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from services.clearinghouse import audit
+from services.common.smart_audit import generated_knowledge
 from services.security.identity import AGENCY, Identity
+from conftest import clearing_admin, write_stack_file
 
 TREATING, INSURED, OTHER = "440100", "460100", "530100"
 HOSPITAL = "H44010000001"
@@ -216,3 +219,56 @@ async def test_the_ledger_aggregates_and_disputes_agree(own_kit, settled):
         "SELECT sum(p.amount_fen) FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
         "WHERE t.kind = 'dispute' AND p.account LIKE 'hospital/%'")
     assert receivable == -sum(adjusted.values())
+
+
+def nursing_code(kit) -> tuple[str, int]:  # noqa: ANN001
+    """A plain TREATING item whose knowledge-base facts are only `max_qty_per_day = 1` (a nursing grade or a
+    limited test): (local code, unit price)."""
+    knowledge = generated_knowledge()
+    for code, versions in sorted(kit.versions_by_code(TREATING).items()):
+        row = versions[0]
+        facts = knowledge.facts(row["national_code"]) if row["national_code"] else None
+        if len(versions) == 1 and facts is not None and facts.max_qty_per_day_e4 == 10_000 and not facts.sex \
+                and facts.min_age is None and facts.max_age is None and facts.min_hospital_level is None \
+                and not facts.bed_day and row["grade"] == "A" and not row["restriction"].strip() \
+                and not row["price_cap_fen"] and row["valid_from"] <= "2026-01-01" and not row["valid_to"]:
+            return code, 2_000
+    raise AssertionError("no item limited to one a day in the catalogue")
+
+
+async def test_the_monthly_audit_raises_a_dispute_per_finding_once_and_the_cli_answers_it(own_kit, tmp_path):
+    """事后 at the insured agency (`clearing-admin audit month --raise`), then the dispute commands."""
+    code, price = nursing_code(own_kit)
+    member = await own_kit.new_member(INSURED)
+    lines = [own_kit.bill_line("1", own_kit.plain_codes(TREATING)[3], "10", 500_000, "2026-09-21"),
+             own_kit.bill_line("2", code, "3", price, "2026-09-22")]  # two too many on one day: AUD-DAYQTY
+    settlement = await own_kit.discharge(HOSPITAL, member, lines, "2026-09-20", "2026-09-25")
+    stack_file = write_stack_file(own_kit.stack, tmp_path / "stack.json")
+
+    async def cli(*arguments: str) -> tuple[int, str, str]:
+        return await clearing_admin(*arguments, "--config", str(stack_file))
+
+    code_, out, err = await cli("audit", "month", INSURED, SEPTEMBER,
+                                           "--raise", "--json")
+    assert code_ == 0, err
+    result = json.loads(out)
+    stay = next(item for item in result["stays"] if item["settlement_id"] == settlement.settlement_id)
+    dayqty = [item for item in stay["findings"] if item["rule_id"] == "AUD-DAYQTY"]
+    assert [(item["action"], item["amount_fen"]) for item in dayqty] == [("dispute", 2 * price)]
+    raised = [item for item in result["raised"] if item["settlement_id"] == settlement.settlement_id]
+    assert [(item["rule_id"], int(item["amount_fen"])) for item in raised] == [("AUD-DAYQTY", 2 * price)]
+    dispute_id = raised[0]["dispute_id"]
+    code_, out, err = await cli("audit", "month", INSURED, SEPTEMBER,
+                                           "--raise", "--json")
+    assert code_ == 0 and json.loads(out)["raised"] == [], err  # a second run raises nothing new
+    code_, out, err = await cli("dispute", "answer", dispute_id, "--accept")
+    assert code_ == 0, err
+    assert "adjustment posted in 2026-10" in out
+    code_, out, err = await cli("dispute", "show", dispute_id, "--json")
+    shown = json.loads(out)
+    assert shown["state"] == "DISPUTE_STATE_ACCEPTED" and shown["answered"]["by"] == "operator/admin"
+    code_, out, err = await cli("dispute", "answer", dispute_id, "--appeal",
+                                           "no")
+    assert code_ == 2 and out == "" and err.startswith("error: FAILED_PRECONDITION") and "answer" in err, err
+    code_, out, err = await cli("dispute", "list", "--region", INSURED)
+    assert code_ == 0 and dispute_id[:8] in out
