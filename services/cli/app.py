@@ -66,8 +66,8 @@ rules_app = sub_app("Smart-audit rule libraries (规则库, TOML; docs/smart-aud
 app.add_typer(rules_app, name="rules")
 drg_app = sub_app("CHS-DRG 1.1 grouping (疾病诊断相关分组; docs/drg.md): group stays offline.")
 app.add_typer(drg_app, name="drg")
-dispute_app = sub_app("Disputes between regions (拒付 / 申诉, SPEC §12.3; docs/smart-audit.md \"Disputes\"): raise, "
-                      "answer, decide, list, show (needs the running stack).")
+dispute_app = sub_app("Disputes between regions (拒付 / 申诉; docs/smart-audit.md \"Disputes\"): raise, answer, "
+                      "decide, list, show (needs the running stack).")
 app.add_typer(dispute_app, name="dispute")
 
 
@@ -705,8 +705,8 @@ def audit_month(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonFlag = False,
 ) -> None:
-    """事后 audit (SPEC §12.2, §12.3) of an insured region's members' settled cross-region stays of a month, under
-    the region's rule library: the findings by rule, and with --raise the disputes raised."""
+    """事后 audit of an insured region's members' settled cross-region stays of a month, under the region's rule
+    library (docs/smart-audit.md): the findings by rule, and with --raise the disputes raised."""
     from services.cli import dispute_view
 
     result = dispute_view.audit_month(config, region, month, raise_disputes)
