@@ -863,6 +863,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 region, closing, totals, await self.clearing_status(conn, closing, region)))
             async for row in conn.cursor(store.STATEMENT_ENTRIES_SQL, month, region, prefetch=500):
                 yield pb.StreamStatementResponse(entry=statement_entry(row))
+            for row in await conn.fetch(store.DISPUTE_ENTRIES_SQL, month, region):
+                yield pb.StreamStatementResponse(entry=statement_entry(row))
+            for row in await conn.fetch(store.DISPUTES_OF_MONTH_SQL, month, region):
+                yield pb.StreamStatementResponse(dispute=dispute_store.message(dispute_store.from_row(row)))
 
     @rpc
     async def GetYearSummary(self, request: pb.GetYearSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetYearSummaryResponse:

@@ -507,13 +507,17 @@ def statement_show(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write every entry to this CSV file.")] = None,
 ) -> None:
     """A region's statement of a closed month: totals by fund, net position, transfers, every settlement."""
-    summary, entries = online.statement(config, region, month)
+    summary, entries, disputes = online.statement(config, region, month)
     if csv_file is not None:
         online.write_statement_csv(csv_file, entries)
     if as_json:
-        output.print_json(online.statement_json(summary, entries))
+        output.print_json(online.statement_json(summary, entries, disputes))
     else:
         online.show_statement(output.console(), summary, entries)
+        if disputes:
+            from services.cli.dispute_view import show_disputes
+
+            show_disputes(output.console(), disputes, f"Disputes of {region} with a step in {month}")
 
 
 @statement_app.command("year")

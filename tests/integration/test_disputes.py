@@ -179,6 +179,18 @@ async def test_an_appeal_upheld_after_the_close_adjusts_the_first_open_month(own
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="decision")
     assert (await own_kit.clearing().GetMonthClosing(ch.GetMonthClosingRequest(month=JUNE))).closing == closing
 
+    # Both regions' June statements show the accepted dispute's adjustment and every dispute with a June step.
+    june_position = {item.region: item.net_fen for item in closing.positions}
+    for region, adjusted_field in ((INSURED, "adjusted_by_fen"), (TREATING, "adjusted_to_fen")):
+        items = [item async for item in own_kit.clearing().StreamStatement(
+            ch.StreamStatementRequest(region=region, month=JUNE))]
+        summary = items[0].summary
+        assert getattr(summary, adjusted_field) == 1234 and summary.net_fen == june_position[region]
+        entries = [item.entry for item in items if item.HasField("entry") and item.entry.kind == "dispute"]
+        assert [(entry.fund_pay_fen, entry.psn_pay_fen) for entry in entries] == [(1234, 0)]
+        listed = [item.dispute for item in items if item.HasField("dispute")]
+        assert key in [item.dispute_id for item in listed] and len(listed) == 3  # accepted, by hand, appealed
+
 
 async def test_no_answer_in_time_lapses_into_an_adjustment_and_a_late_raise_is_refused(own_kit, settled, timeline):
     settlement_id = settled[1][0]  # 500 fen raised by hand in June, never answered
