@@ -362,6 +362,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             # item 9), as the treating agency replays it.
             return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
         check_cancellable(row["status"])
+        async with self.pool.acquire() as conn:
+            await self.refuse_if_disputed(conn, settlement_id, "cancel")
         answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
             insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
             timeout=downstream_timeout_s(context))
@@ -424,6 +426,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                                request_key(claim, insured_region, now_month))
                 return response
             if reversal is None:
+                await self.refuse_if_disputed(conn, settlement_id, "reverse")
                 await store.begin_reversal(conn, settlement_id, request_id)
             outcome = reversal_outcome(claim["status"] if claim else None)
             if outcome is not ReversalOutcome.REVERSED:  # nothing reached the insured agency, or nothing stands
@@ -467,6 +470,16 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await remember(conn, request_id, "ReverseClaim", request, response, request_key(claim))
         log.info("claim_reversed", outcome=outcome.value)
         return response
+
+    @staticmethod
+    async def refuse_if_disputed(conn, settlement_id: str, verb: str) -> None:  # noqa: ANN001
+        """A settlement with a dispute that is not rejected is not undone: the undo gives the whole fund pay back,
+        and an accepted or upheld dispute gives its amount back too (twice). Its disputes are decided first."""
+        for dispute in await dispute_store.of_settlement(conn, settlement_id):
+            if dispute.state is not disputes.State.REJECTED:
+                raise PreconditionFailed("settlement_id", f"is disputed (拒付 {dispute.dispute_key}, "
+                                                          f"{dispute.state.value}): it cannot be {verb}d while a "
+                                                          "dispute on it stands")
 
     async def post_undo(self, conn, claim, kind: str, committed_at) -> None:  # noqa: ANN001
         """Mirror the claim's settlement transaction, clearing in the month the undo is committed in
@@ -661,11 +674,13 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 if differs is not None:
                     raise PreconditionFailed(differs, "differs from the dispute first raised with this dispute_key")
                 return pb.RaiseDisputeResponse(dispute=dispute_store.message(first))
-            claim = await store.find_claim(conn, settlement_id)
+            claim = await store.find_claim(conn, settlement_id, lock=True)  # serialised with a cancel's post
             if claim is None or claim["insured_region"] != insured_region or claim["clearing_month"] is None:
                 raise NotFound(f"settlements/{settlement_id}", f"no settled claim of a member of {insured_region}")
             if claim["status"] != "settled":
                 raise PreconditionFailed("settlement_id", f"the settlement is {claim['status']}: nothing to dispute")
+            if await store.find_reversal(conn, settlement_id) is not None:
+                raise PreconditionFailed("settlement_id", "the settlement is being reversed (冲正): nothing to dispute")
             earlier = await dispute_store.of_settlement(conn, settlement_id)
             dispute = disputes.raise_dispute(
                 dispute_key=dispute_key, settlement_id=settlement_id, insured_region=insured_region,

@@ -211,6 +211,15 @@ async def test_no_answer_in_time_lapses_into_an_adjustment_and_a_late_raise_is_r
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="settlement_id")
 
 
+async def test_a_disputed_settlement_is_not_cancelled(own_kit, settled):
+    settlement_id = settled[2][0]  # its dispute was upheld
+    error = await own_kit.refusal(own_kit.treating(TREATING).Cancel(ta.CancelRequest(
+        request_id=own_kit.rid(), settlement_id=settlement_id, reason="re-bill")))
+    own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="settlement_id")
+    assert "disputed" in error.details()
+    assert (await claim_row(own_kit, settlement_id))["status"] == "settled"
+
+
 async def test_the_ledger_aggregates_and_disputes_agree(own_kit, settled):
     connection = await own_kit.db("clearinghouse")
     assert await audit.unbalanced_transactions(connection) == []
