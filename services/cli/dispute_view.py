@@ -38,6 +38,8 @@ from clearing.smart_audit.month import DisputeClaim, MonthStay, disputes_to_rais
 from services.cli import online, output
 from services.cli.offline import InputError
 from services.common.smart_audit import load_audit_libraries
+from services.security.identity import Identity
+from services.security.party import Transport
 from services.stack.config import StackConfig
 
 EXPORT_TIMEOUT_S = 600.0
@@ -185,42 +187,19 @@ def audit_month(config_path: Path, region: str, month: str, raise_disputes: bool
     month = check_month(month, "MONTH")
     config = online.load_config(config_path)
     check_stack_region(config, region)
+    identity = online.operator()
+    try:
+        return asyncio.run(run_month_audit(config, config.transport(), identity, region, month, raise_disputes))
+    except grpc.aio.AioRpcError as error:
+        output.fail(online.describe_error(error, config, config.address(config.clearing_house_port), identity))
+
+
+async def run_month_audit(config: StackConfig, transport: Transport, identity: Identity, region: str, month: str,
+                          raise_disputes: bool) -> MonthAudit:
+    """The 事后 audit of `region`'s members' cross-region stays discharged in `month` (and, with `raise_disputes`,
+    the disputes it raises), calling the parties as `identity`."""
     rules_dir = Path(config.audit_rules_dir) if config.audit_rules_dir else None
     library = load_audit_libraries(region, rules_dir).rules
-    identity = online.operator()
-    transport = config.transport()
-
-    async def run() -> MonthAudit:
-        exported: list[ia.ExportedAdjudication] = []
-        async with transport.channel(config.address(config.region_ports[region]), identity) as channel:
-            stub = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
-            window = export_window(month, library.settings(RuleId.READMIT).days)
-            async for page in stub.ExportAdjudications(ia.ExportAdjudicationsRequest(
-                    from_month=window[0], to_month=window[1]), timeout=EXPORT_TIMEOUT_S):
-                exported.extend(page.settlements)
-        live = [item for item in exported if item.status == types_pb2.SETTLEMENT_STATUS_SETTLED
-                and not item.undone_sequence]
-        history: dict[str, list[OtherStay]] = {}
-        for item in live:
-            stay = item.claim.stay
-            history.setdefault(item.member.member_id, []).append(OtherStay(
-                item.settlement_id, date.fromisoformat(stay.admitted_on), date.fromisoformat(stay.discharged_on),
-                tuple(stay.diagnoses)))
-        chosen = [item for item in live if item.claim.treating_region != region
-                  and item.claim.stay.discharged_on[:7] == month]
-        audited = []
-        for item in chosen:
-            recorded = await treating_record(item.claim.treating_region, item.settlement_id)
-            stay = item.claim.stay
-            month_stay = MonthStay(item.settlement_id, item.member.member_id, item.claim.treating_region,
-                                   item.adjudication.split.fund_pay_fen, date.fromisoformat(stay.admitted_on),
-                                   date.fromisoformat(stay.discharged_on), tuple(stay.diagnoses), recorded)
-            audited.append((month_stay, stay_findings(month_stay, history[item.member.member_id], library)))
-        raised: list[ch.Dispute] = []
-        refused: list[tuple[DisputeClaim, str]] = []
-        if raise_disputes:
-            raised, refused = await raise_from_findings(audited)
-        return MonthAudit(region, month, library.version, audited, raised, refused)
 
     async def treating_record(treating_region: str, settlement_id: str) -> tuple[Finding, ...]:
         if treating_region not in config.region_ports:
@@ -230,37 +209,68 @@ def audit_month(config_path: Path, region: str, month: str, raise_disputes: bool
                 ta.GetSettlementRequest(settlement_id=settlement_id), timeout=online.CALL_TIMEOUT_S)
         return tuple(recorded_finding(item) for item in answer.settlement.smart_audit.findings)
 
-    async def raise_from_findings(audited) -> tuple[list[ch.Dispute], list[tuple[DisputeClaim, str]]]:  # noqa: ANN001
+    exported: list[ia.ExportedAdjudication] = []
+    async with transport.channel(config.address(config.region_ports[region]), identity) as channel:
+        stub = insured_agency_pb2_grpc.InsuredAgencyServiceStub(channel)
+        window = export_window(month, library.settings(RuleId.READMIT).days)
+        async for page in stub.ExportAdjudications(ia.ExportAdjudicationsRequest(
+                from_month=window[0], to_month=window[1]), timeout=EXPORT_TIMEOUT_S):
+            exported.extend(page.settlements)
+    live = [item for item in exported if item.status == types_pb2.SETTLEMENT_STATUS_SETTLED
+            and not item.undone_sequence]
+    history: dict[str, list[OtherStay]] = {}
+    for item in live:
+        stay = item.claim.stay
+        history.setdefault(item.member.member_id, []).append(OtherStay(
+            item.settlement_id, date.fromisoformat(stay.admitted_on), date.fromisoformat(stay.discharged_on),
+            tuple(stay.diagnoses)))
+    chosen = [item for item in live if item.claim.treating_region != region
+              and item.claim.stay.discharged_on[:7] == month]
+    audited = []
+    for item in chosen:
+        recorded = await treating_record(item.claim.treating_region, item.settlement_id)
+        stay = item.claim.stay
+        month_stay = MonthStay(item.settlement_id, item.member.member_id, item.claim.treating_region,
+                               item.adjudication.split.fund_pay_fen, date.fromisoformat(stay.admitted_on),
+                               date.fromisoformat(stay.discharged_on), tuple(stay.diagnoses), recorded)
+        audited.append((month_stay, stay_findings(month_stay, history[item.member.member_id], library)))
+    raised: list[ch.Dispute] = []
+    refused: list[tuple[DisputeClaim, str]] = []
+    if raise_disputes:
         async with transport.channel(config.address(config.clearing_house_port), identity) as channel:
-            stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
-            existing = (await stub.ListDisputes(ch.ListDisputesRequest(region=region),
-                                                timeout=online.CALL_TIMEOUT_S)).disputes
-            claimed: dict[str, int] = {}
-            for item in existing:
-                if item.state != ch.DISPUTE_STATE_REJECTED:
-                    claimed[item.settlement_id] = claimed.get(item.settlement_id, 0) + item.amount_fen
-            keys = {item.dispute_id for item in existing}
-            done = {(stay.settlement_id, rule.value) for stay, _ in audited for rule in RuleId
-                    if disputes.finding_dispute_key(stay.settlement_id, rule.value) in keys}
-            raised, refused = [], []
-            for claim in disputes_to_raise(audited, claimed, done):
-                try:
-                    answer = await stub.RaiseDispute(ch.RaiseDisputeRequest(
-                        dispute_key=disputes.finding_dispute_key(claim.settlement_id, claim.rule_id.value),
-                        settlement_id=claim.settlement_id, amount_fen=claim.amount_fen, rule_id=claim.rule_id.value,
-                        insured_region=region), timeout=online.CALL_TIMEOUT_S)
-                except grpc.aio.AioRpcError as error:
-                    if error.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-                        raise
-                    refused.append((claim, online.domain_error_from_status(error)))  # e.g. past the raise window
-                    continue
-                raised.append(answer.dispute)
-            return raised, refused
+            raised, refused = await raise_from_findings(clearing_house_pb2_grpc.ClearingHouseServiceStub(channel),
+                                                        region, audited)
+    return MonthAudit(region, month, library.version, audited, raised, refused)
 
-    try:
-        return asyncio.run(run())
-    except grpc.aio.AioRpcError as error:
-        output.fail(online.describe_error(error, config, config.address(config.clearing_house_port), identity))
+
+async def raise_from_findings(stub: clearing_house_pb2_grpc.ClearingHouseServiceStub, region: str,
+                              audited: list[tuple[MonthStay, tuple[Finding, ...]]],
+                              limit: int | None = None) -> tuple[list[ch.Dispute], list[tuple[DisputeClaim, str]]]:
+    """Raise the disputes the findings call for (at most `limit`), skipping those raised by an earlier run (their
+    keys are the (settlement, rule) pairs) and capping each at the fund pay its settlement has left."""
+    existing = (await stub.ListDisputes(ch.ListDisputesRequest(region=region), timeout=online.CALL_TIMEOUT_S)).disputes
+    claimed: dict[str, int] = {}
+    for item in existing:
+        if item.state != ch.DISPUTE_STATE_REJECTED:
+            claimed[item.settlement_id] = claimed.get(item.settlement_id, 0) + item.amount_fen
+    keys = {item.dispute_id for item in existing}
+    done = {(stay.settlement_id, rule.value) for stay, _ in audited for rule in RuleId
+            if disputes.finding_dispute_key(stay.settlement_id, rule.value) in keys}
+    raised: list[ch.Dispute] = []
+    refused: list[tuple[DisputeClaim, str]] = []
+    for claim in disputes_to_raise(audited, claimed, done)[:limit]:
+        try:
+            answer = await stub.RaiseDispute(ch.RaiseDisputeRequest(
+                dispute_key=disputes.finding_dispute_key(claim.settlement_id, claim.rule_id.value),
+                settlement_id=claim.settlement_id, amount_fen=claim.amount_fen, rule_id=claim.rule_id.value,
+                insured_region=region), timeout=online.CALL_TIMEOUT_S)
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                raise
+            refused.append((claim, online.domain_error_from_status(error)))  # e.g. past the raise window
+            continue
+        raised.append(answer.dispute)
+    return raised, refused
 
 
 def month_audit_json(result: MonthAudit) -> dict[str, Any]:
