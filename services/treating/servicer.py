@@ -616,7 +616,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     async def sync_dispute_deductions(self) -> int:
         """Book, once each, the dispute adjustments the clearing house has posted against this region's hospitals
-        (扣款, SPEC §12.3; migration 0014), in the payout month of now. Asked before every payout list and close;
+        (扣款, SPEC §12.3; migration 0014), in the month the clearing house adjusted in (or the first open payout
+        month after it). Asked before every payout list and close;
         when the clearing house cannot be reached the list is what was booked so far (logged) and the next call
         catches up. Returns how many were booked now."""
         try:
@@ -637,7 +638,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                     if dispute.dispute_id in await store.deducted_dispute_ids(conn):  # a concurrent sync booked it
                         continue
                     await store.lock_payouts_for_posting(conn)
-                    month = await payout_month_now(conn)
+                    # The clearing month the clearing house adjusted in, if this agency's list of it is still open
+                    # (so both ledgers count it in the same month), else the first open payout month after it.
+                    month = first_open_month(dispute.adjusted_month,
+                                             await store.closed_payout_months_from(conn, dispute.adjusted_month))
                     postings = mirror(payout_postings(dispute.hospital_code, self.region, dispute.insured_region,
                                                       dispute.amount_fen))
                     tx_id = await store.post_transaction(conn, dispute.settlement_id, "dispute", month, postings)

@@ -39,6 +39,8 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     assert f"事后 audit of 460100's members' cross-region stays discharged in {month}" in output
     assert "accepted" in output and "appeal" in output and "upheld" in output
     assert output.count(f"adjustment posted in {month}") == 2
+    deducted = re.findall(r"│\s+([\d,]+\.\d\d)\s+│\s+[\d,]+\.\d\d\s+│ closed, frozen", output)
+    assert len(deducted) == 7 and sum(value != "0.00" for value in deducted) >= 1, deducted  # the hospitals' 扣款
     assert f"Cross-region settlements of {month}" in report
     assert "*discharge month*" in report and "*clearing month*" in report
     assert "Month state: **settled" in report

@@ -1,10 +1,10 @@
 -- Dispute deductions (扣款, SPEC §12.3): an accepted, lapsed or upheld dispute's adjustment, as this treating
 -- agency books it against the hospital's payout. The clearing house posts the adjustment first (its
 -- dispute_adjustments); this agency learns of it from the clearing house (ListDisputes, before a payout list or
--- a payout close) and books it once — the primary key is the dispute — in the payout month of its own clock
--- when it records it (or the first open one after: never an edit of a closed list), as a ledger transaction of
--- kind 'dispute': hospital/{H}/receivable −amount, insured/{I}/payable/{T} +amount. The settlement row is not
--- touched: its fund split and the patient's share stay as settled.
+-- a payout close) and books it once — the primary key is the dispute — in the payout month equal to the clearing
+-- month the clearing house adjusted in (or the first open one after: never an edit of a closed list), as a ledger
+-- transaction of kind 'dispute': hospital/{H}/receivable −amount, insured/{I}/payable/{T} +amount. The settlement
+-- row is not touched: its fund split and the patient's share stay as settled.
 
 CREATE TABLE dispute_deductions (
     dispute_id     uuid PRIMARY KEY,
