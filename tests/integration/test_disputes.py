@@ -205,6 +205,17 @@ async def test_no_answer_in_time_lapses_into_an_adjustment_and_a_late_raise_is_r
         dispute_id=by_hand.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="too late")))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="dispute")
     assert (await own_kit.ledger(settlement_id))["dispute"][f"treating/{TREATING}/receivable/{INSURED}"] == -500
+    # Reconciliation (对账) with the clearing house finds the adjustments not yet deducted and books them, once.
+    pair = f"treating_agency:{TREATING}<->clearing_house:disputes"
+    answer = await own_kit.treating(TREATING).Reconcile(ta.ReconcileRequest(day="2026-08-01"))
+    report = next(item for item in answer.reports if item.pair == pair)
+    assert not report.totals_agreed
+    assert {(item.key, item.action, item.repaired) for item in report.repairs} >= {
+        (by_hand.dispute_id, "book_deduction", True)}
+    again = await own_kit.treating(TREATING).Reconcile(ta.ReconcileRequest(day="2026-08-01"))
+    report = next(item for item in again.reports if item.pair == pair)
+    assert report.totals_agreed and not report.repairs
+    assert report.upstream_totals[0].fund_pay_fen == report.downstream_totals[0].fund_pay_fen == 1234 + 2000 + 500
     await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 7))  # within June + 3 months
     timeline.at("2026-10-01")  # after 2026-09, the last month a June settlement may be disputed in
     error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 7)))
