@@ -654,7 +654,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def RaiseDispute(self, request: pb.RaiseDisputeRequest, context: grpc.aio.ServicerContext) -> pb.RaiseDisputeResponse:
-        dispute_key = check_request_id(request.dispute_key, "dispute_key")
+        dispute_key = check_request_id(request.request_id)
         settlement_id = check_request_id(request.settlement_id, "settlement_id")
         insured_region = check_region(request.insured_region, "insured_region")
         if request.rule_id and request.rule_id not in {rule.value for rule in RuleId}:
@@ -672,7 +672,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                                               rule_id=request.rule_id, reason=request.reason) \
                     if first.insured_region == insured_region else "insured_region"
                 if differs is not None:
-                    raise PreconditionFailed(differs, "differs from the dispute first raised with this dispute_key")
+                    raise PreconditionFailed(differs, "differs from the dispute first raised with this request_id")
                 return pb.RaiseDisputeResponse(dispute=dispute_store.message(first))
             claim = await store.find_claim(conn, settlement_id, lock=True)  # serialised with a cancel's post
             if claim is None or claim["insured_region"] != insured_region or claim["clearing_month"] is None:
@@ -695,6 +695,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def AnswerDispute(self, request: pb.AnswerDisputeRequest, context: grpc.aio.ServicerContext) -> pb.AnswerDisputeResponse:
+        check_request_id(request.request_id)
         dispute_id = check_request_id(request.dispute_id, "dispute_id")
         answers = {pb.DISPUTE_ANSWER_ACCEPT: disputes.Answer.ACCEPT, pb.DISPUTE_ANSWER_APPEAL: disputes.Answer.APPEAL}
         if request.answer not in answers:
@@ -711,6 +712,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
 
     @rpc
     async def DecideDispute(self, request: pb.DecideDisputeRequest, context: grpc.aio.ServicerContext) -> pb.DecideDisputeResponse:
+        check_request_id(request.request_id)
         dispute_id = check_request_id(request.dispute_id, "dispute_id")
         decisions = {pb.DISPUTE_DECISION_UPHELD: disputes.Decision.UPHELD,
                      pb.DISPUTE_DECISION_REJECTED: disputes.Decision.REJECTED}

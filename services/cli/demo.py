@@ -237,19 +237,19 @@ async def dispute_cycle(console: Console, config, transport: Transport, month: s
         spare = [stay for stay, _ in audit.audited if stay.settlement_id not in disputed and stay.fund_pay_fen > 0]
         for stay in spare[:max(0, 2 - len(raised))]:
             raised.append((await stub.RaiseDispute(ch.RaiseDisputeRequest(  # too few findings: by hand
-                dispute_key=str(uuid.uuid4()), settlement_id=stay.settlement_id,
+                request_id=str(uuid.uuid4()), settlement_id=stay.settlement_id,
                 amount_fen=max(1, stay.fund_pay_fen // 20), reason="重复收费: billed twice on one day (by hand)",
                 insured_region=DISPUTING_REGION), timeout=30)).dispute)
         if len(raised) < 2:
             console.print(f"(no two cross-region stays of {DISPUTING_REGION}'s members to dispute this month)")
             return
         first, second = raised[:2]
-        accepted = (await stub.AnswerDispute(ch.AnswerDisputeRequest(
+        accepted = (await stub.AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
             dispute_id=first.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT), timeout=30)).dispute
-        await stub.AnswerDispute(ch.AnswerDisputeRequest(
+        await stub.AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
             dispute_id=second.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL,
             appeal_text="申诉: the extra quantity was ordered by the physician"), timeout=30)
-        upheld = (await stub.DecideDispute(ch.DecideDisputeRequest(
+        upheld = (await stub.DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
             dispute_id=second.dispute_id, decision=ch.DISPUTE_DECISION_UPHELD), timeout=30)).dispute
     console.print(f"{DISPUTING_REGION} raises two disputes (拒付); the treating agency accepts the first and appeals "
                   "the second (申诉), which the clearing house upholds:")

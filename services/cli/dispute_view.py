@@ -78,7 +78,7 @@ def raise_dispute(config_path: Path, region: str, settlement_id: str, amount_fen
     if rule_id is None and not (reason or "").strip():
         raise InputError("--reason", "is required for a dispute raised by hand (or name the finding's --rule)")
     request = ch.RaiseDisputeRequest(
-        dispute_key=check_uuid(key, "--key") if key else str(uuid.uuid4()), settlement_id=settlement_id,
+        request_id=check_uuid(key, "--key") if key else str(uuid.uuid4()), settlement_id=settlement_id,
         amount_fen=amount_fen, rule_id=rule_id or "", reason=reason or "", insured_region=region)
     check_stack_region(online.load_config(config_path), region)
     return online.clearing_house_call(config_path, "RaiseDispute", request).dispute
@@ -90,7 +90,7 @@ def answer_dispute(config_path: Path, dispute_id: str, accept: bool, appeal: str
         raise InputError("--accept/--appeal", "give exactly one: --accept, or --appeal TEXT")
     if appeal is not None and not appeal.strip():
         raise InputError("--appeal", "the appeal needs a text")
-    request = ch.AnswerDisputeRequest(dispute_id=dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT if accept
+    request = ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT if accept
                                       else ch.DISPUTE_ANSWER_APPEAL, appeal_text=appeal or "")
     return online.clearing_house_call(config_path, "AnswerDispute", request).dispute
 
@@ -102,7 +102,7 @@ def decide_dispute(config_path: Path, dispute_id: str, decision: str) -> ch.Disp
     dispute_id = check_uuid(dispute_id, "DISPUTE_ID")
     if decision not in DECISIONS:
         raise InputError("DECISION", f"{decision!r} is neither upheld nor rejected")
-    return online.clearing_house_call(config_path, "DecideDispute", ch.DecideDisputeRequest(
+    return online.clearing_house_call(config_path, "DecideDispute", ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=dispute_id, decision=DECISIONS[decision])).dispute
 
 
@@ -261,7 +261,7 @@ async def raise_from_findings(stub: clearing_house_pb2_grpc.ClearingHouseService
     for claim in disputes_to_raise(audited, claimed, done)[:limit]:
         try:
             answer = await stub.RaiseDispute(ch.RaiseDisputeRequest(
-                dispute_key=disputes.finding_dispute_key(claim.settlement_id, claim.rule_id.value),
+                request_id=disputes.finding_dispute_key(claim.settlement_id, claim.rule_id.value),
                 settlement_id=claim.settlement_id, amount_fen=claim.amount_fen, rule_id=claim.rule_id.value,
                 insured_region=region), timeout=online.CALL_TIMEOUT_S)
         except grpc.aio.AioRpcError as error:

@@ -1,7 +1,7 @@
 """The harness's dispute phase (拒付 / 申诉, SPEC §12.3): after the discharges, disputes are raised, answered and
 decided while the faults run again, each step retried with the same content until it is answered (every step is
 idempotent at the clearing house), then finished on clean links; each treating agency then books its deductions
-(扣款) by listing its payouts. The invariants (services/faults/invariants.py) check that every owed adjustment was
+(扣款) by reconciling with the clearing house. The invariants (services/faults/invariants.py) check that every owed adjustment was
 posted exactly once at the clearing house and booked exactly once by the treating agency.
 
 Which stays are disputed, for how much and how each ends is the seed's: a share of the settled cross-region stays
@@ -19,7 +19,7 @@ import grpc
 from clearinghouse.v1 import clearing_house_pb2 as ch
 from clearinghouse.v1 import clearing_house_pb2_grpc, treating_agency_pb2 as ta, treating_agency_pb2_grpc
 
-from services.common.clock import clearing_month, now_utc
+from services.common.clock import shanghai_today
 from services.faults.journal import DEFINITE_CODES, Intent, Journal, Outcome
 from services.security.party import Transport
 from services.stack.config import StackConfig, operator_identity
@@ -116,33 +116,34 @@ class Disputer:
     @staticmethod
     def next_request(item: PlannedDispute):  # noqa: ANN205 - a request message
         if item.state == 0:
-            return ch.RaiseDisputeRequest(dispute_key=item.dispute_id, settlement_id=item.settlement_id,
+            return ch.RaiseDisputeRequest(request_id=item.dispute_id, settlement_id=item.settlement_id,
                                           amount_fen=item.amount_fen, rule_id="AUD-DAYQTY",
                                           insured_region=item.insured_region)
         if item.state == ch.DISPUTE_STATE_RAISED:
             if item.ending == "accepted":
-                return ch.AnswerDisputeRequest(dispute_id=item.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT)
-            return ch.AnswerDisputeRequest(dispute_id=item.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL,
-                                           appeal_text="billed as the catalogue allows")
+                return ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=item.dispute_id,
+                                               answer=ch.DISPUTE_ANSWER_ACCEPT)
+            return ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=item.dispute_id,
+                                           answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="billed as the catalogue allows")
         decision = ch.DISPUTE_DECISION_UPHELD if item.ending == "upheld" else ch.DISPUTE_DECISION_REJECTED
-        return ch.DecideDisputeRequest(dispute_id=item.dispute_id, decision=decision)
+        return ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=item.dispute_id, decision=decision)
 
     async def book_deductions(self) -> None:
-        """Every treating agency books the deductions the clearing house posted (it asks when it lists payouts);
-        retried until each answers."""
-        month = clearing_month(now_utc())
+        """Every treating agency reconciles today with the clearing house (对账), which books the deductions the
+        clearing house posted against its hospitals; retried until each answers."""
+        today = shanghai_today().isoformat()
         for region in sorted(self.config.region_ports):
             async with self.transport.channel(self.config.address(self.config.region_ports[region]),
                                               operator_identity(None)) as channel:
                 stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
                 for attempt in range(ATTEMPTS_MAX):
                     try:
-                        await stub.ListPayouts(ta.ListPayoutsRequest(month=month), timeout=30.0)
+                        await stub.Reconcile(ta.ReconcileRequest(day=today), timeout=60.0)
                         break
                     except grpc.aio.AioRpcError:
-                        await asyncio.sleep(0.5)
                         if attempt == ATTEMPTS_MAX - 1:
                             raise
+                        await asyncio.sleep(0.5)
 
     def tally(self) -> DisputeCounts:
         done: dict[str, int] = {}

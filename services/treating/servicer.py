@@ -618,9 +618,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     async def sync_dispute_deductions(self) -> int:
         """Book, once each, the dispute adjustments the clearing house has posted against this region's hospitals
-        (扣款, SPEC §12.3; migration 0014). Asked before every payout list and close, and by reconciliation; when
-        the clearing house cannot be reached the list is what was booked so far (logged) and the next call catches
-        up. Returns how many were booked now."""
+        (扣款, SPEC §12.3; migration 0014). Asked before every payout close (reconciliation books them too, see
+        `reconcile_deductions`); when the clearing house cannot be reached the close freezes what was booked so far
+        (logged) and the next month's list has the rest. Returns how many were booked now."""
         try:
             adjusted = await self.adjusted_disputes(3.0)
         except grpc.aio.AioRpcError as error:
@@ -702,7 +702,6 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     @rpc
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
         month = check_month(request.month, "month")
-        await self.sync_dispute_deductions()
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             frozen = await store.find_payout_closing(conn, month)
             rows = await store.payouts(conn, month)

@@ -356,7 +356,7 @@ async def raised_dispute(kit) -> str:  # noqa: ANN001
     settlement = await kit.discharge(H_OWN, member, lines, "2026-03-01", "2026-03-03")
     key = rid()
     await kit.clearing().RaiseDispute(ch.RaiseDisputeRequest(
-        dispute_key=key, settlement_id=settlement.settlement_id, amount_fen=100, reason="test",
+        request_id=key, settlement_id=settlement.settlement_id, amount_fen=100, reason="test",
         insured_region=THIRD))
     return key
 
@@ -364,7 +364,7 @@ async def raised_dispute(kit) -> str:  # noqa: ANN001
 async def answer_a_dispute_of_another_region(kit):  # noqa: ANN001, ANN201
     key = await raised_dispute(kit)
     return ("ClearingHouseService.AnswerDispute", agency(OTHER),
-            ch.AnswerDisputeRequest(dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT), "dispute_treated_by_caller")
+            ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT), "dispute_treated_by_caller")
 
 
 async def read_a_dispute_between_others(kit):  # noqa: ANN001, ANN201

@@ -5,8 +5,12 @@ posted exactly once while the patient's share and the settled claim stay as they
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import grpc
 import pytest
@@ -17,7 +21,28 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from services.clearinghouse import audit
 from services.common.smart_audit import generated_knowledge
 from services.security.identity import AGENCY, Identity
-from conftest import clearing_admin, write_stack_file
+from services.stack.config import StackConfig
+
+CLI = Path(sys.executable).parent / "clearing-admin"
+
+
+def write_stack_file(stack, path: Path) -> Path:  # noqa: ANN001 - the module's in-process stack
+    """The stack's configuration file, as `clearing-admin stack up` writes it (as tests/integration/conftest.py's,
+    which a test module cannot import reliably when several conftest directories are collected)."""
+    StackConfig(base_dsn=stack.config.base_dsn, database_prefix=stack.config.database_prefix,
+                clearing_house_port=stack.clearing_house.port, his_port=stack.his.port,
+                region_ports={region: running.port for region, running in stack.regions.items()},
+                certs_dir=str(stack.certs_dir)).save(path)
+    return path
+
+
+async def clearing_admin(*arguments: str) -> tuple[int, str, str]:
+    """The CLI as a subprocess while this process's event loop serves the stack: (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(str(CLI), *arguments, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE,
+                                                   env={**os.environ, "COLUMNS": "200"})
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=300)
+    return process.returncode, stdout.decode(), stderr.decode()
 
 TREATING, INSURED, OTHER = "440100", "460100", "530100"
 HOSPITAL = "H44010000001"
@@ -30,7 +55,7 @@ def as_agency(kit, region: str):  # noqa: ANN001, ANN201
 
 def raise_request(settlement_id: str, amount_fen: int, key: str | None = None, rule_id: str = "AUD-DAYQTY",
                   reason: str = "", region: str = INSURED) -> ch.RaiseDisputeRequest:
-    return ch.RaiseDisputeRequest(dispute_key=key or str(uuid.uuid4()), settlement_id=settlement_id,
+    return ch.RaiseDisputeRequest(request_id=key or str(uuid.uuid4()), settlement_id=settlement_id,
                                   amount_fen=amount_fen, rule_id=rule_id, reason=reason, insured_region=region)
 
 
@@ -77,14 +102,14 @@ async def test_raise_and_accept_post_the_adjustment_once_and_leave_the_patients_
     error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 1235, key)))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="amount_fen")
 
-    accepted = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+    accepted = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
     assert accepted.state == ch.DISPUTE_STATE_ACCEPTED and accepted.answered.by == f"agency/{TREATING}"
     assert accepted.adjusted_month == JUNE  # June is open: the adjustment counts in it
-    repeat = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+    repeat = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
     assert repeat == accepted
-    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="changed our mind")))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="answer")
 
@@ -98,15 +123,19 @@ async def test_raise_and_accept_post_the_adjustment_once_and_leave_the_patients_
     assert dict(after) == dict(before)  # the settled claim is never updated: psn_pay, fund split, answer
     assert after["psn_pay_fen"] == psn_pay_fen
 
-    # The treating agency deducts it from the hospital's payout (扣款) when it next lists or closes payouts.
+    # The treating agency deducts it from the hospital's payout (扣款) when it next reconciles or closes payouts.
     treating_before = await (await own_kit.db(f"treating_{TREATING}")).fetchrow(
         "SELECT fund_pay_fen, psn_pay_fen, status FROM settlements WHERE settlement_id = $1", uuid.UUID(settlement_id))
+    listed = await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month=JUNE))
+    assert all(item.deductions == 0 for item in listed.payouts)  # a list is a read: nothing booked yet
+    await own_kit.treating(TREATING).Reconcile(ta.ReconcileRequest(day="2026-06-20"))
     payouts = await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month=JUNE))
     payout = next(item for item in payouts.payouts if item.hospital_code == HOSPITAL)
     assert (payout.deductions, payout.deducted_fen) == (1, 1234)
     assert payout.fund_pay_fen == sum(fund for _, fund, _ in settled) - 1234  # this hospital's June stays
     assert (await own_kit.ledger(settlement_id, f"treating_{TREATING}"))["dispute"] == {
         f"hospital/{HOSPITAL}/receivable": -1234, f"insured/{INSURED}/payable/{TREATING}": 1234}
+    await own_kit.treating(TREATING).Reconcile(ta.ReconcileRequest(day="2026-06-20"))
     again = await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month=JUNE))
     assert again == payouts  # booked once
     treating_after = await (await own_kit.db(f"treating_{TREATING}")).fetchrow(
@@ -140,11 +169,11 @@ async def test_each_party_acts_and_reads_only_as_itself(own_kit, settled):
     await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 500, key, rule_id="",
                                                                  reason="重复收费 by hand"))
     for region, rpc in ((INSURED, "AnswerDispute"), (OTHER, "AnswerDispute"), (OTHER, "GetDispute")):
-        request = (ch.AnswerDisputeRequest(dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT) if rpc == "AnswerDispute"
+        request = (ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT) if rpc == "AnswerDispute"
                    else ch.GetDisputeRequest(dispute_id=key))
         error = await own_kit.refusal(getattr(as_agency(own_kit, region), rpc)(request))
         assert error.code() is grpc.StatusCode.PERMISSION_DENIED, (region, rpc)
-    error = await own_kit.refusal(as_agency(own_kit, INSURED).DecideDispute(ch.DecideDisputeRequest(
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD)))
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
     for region in (INSURED, TREATING):
@@ -159,22 +188,22 @@ async def test_an_appeal_upheld_after_the_close_adjusts_the_first_open_month(own
     settlement_id = settled[2][0]
     key = str(uuid.uuid4())
     await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 2000, key, rule_id="AUD-EXCL"))
-    appealed = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+    appealed = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="两种护理不在同一天"))).dispute
     assert appealed.state == ch.DISPUTE_STATE_APPEALED and not appealed.adjusted_month
     timeline.at("2026-07-03")
     closing = (await own_kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=own_kit.rid(), month=JUNE))).closing
     june = next(item for item in closing.cells if (item.insured_region, item.treating_region) == (INSURED, TREATING))
     assert june.adjustments == 1  # the accepted dispute of the first test, not the appealed one
-    upheld = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+    upheld = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
     assert upheld.state == ch.DISPUTE_STATE_UPHELD and upheld.decided.by == "operator/admin"
     assert upheld.adjusted_month == JULY  # June is closed: the first open month
     assert await cell(own_kit, JULY) == (-2000, 1)
-    again = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+    again = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
     assert again == upheld
-    error = await own_kit.refusal(own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+    error = await own_kit.refusal(own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=key, decision=ch.DISPUTE_DECISION_REJECTED)))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="decision")
     assert (await own_kit.clearing().GetMonthClosing(ch.GetMonthClosingRequest(month=JUNE))).closing == closing
@@ -201,7 +230,7 @@ async def test_no_answer_in_time_lapses_into_an_adjustment_and_a_late_raise_is_r
     got = (await as_agency(own_kit, INSURED).GetDispute(ch.GetDisputeRequest(dispute_id=by_hand.dispute_id))).dispute
     assert got.state == ch.DISPUTE_STATE_LAPSED and got.lapsed_month == "2026-08" and got.adjusted_month == "2026-08"
     assert not got.HasField("answered")
-    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
         dispute_id=by_hand.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="too late")))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="dispute")
     assert (await own_kit.ledger(settlement_id))["dispute"][f"treating/{TREATING}/receivable/{INSURED}"] == -500
@@ -240,7 +269,7 @@ async def test_the_ledger_aggregates_and_disputes_agree(own_kit, settled):
     # accepted, upheld, lapsed in August, and the 7 fen raised in August lapsed in October
     assert await connection.fetchval("SELECT count(*) FROM dispute_adjustments") == 4
     # the treating agency books every one of them once, and its totals agree with the clearing house's
-    await own_kit.treating(TREATING).ListPayouts(ta.ListPayoutsRequest(month="2026-10"))
+    await own_kit.treating(TREATING).Reconcile(ta.ReconcileRequest(day="2026-10-01"))
     adjusted = {str(row["dispute_id"]): row["amount_fen"] for row in await connection.fetch(
         "SELECT dispute_id, amount_fen FROM dispute_adjustments WHERE treating_region = $1", TREATING)}
     treating = await own_kit.db(f"treating_{TREATING}")
