@@ -244,13 +244,15 @@ async def dispute_cycle(console: Console, config, transport: Transport, month: s
             console.print(f"(no two cross-region stays of {DISPUTING_REGION}'s members to dispute this month)")
             return
         first, second = raised[:2]
-        accepted = (await stub.AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-            dispute_id=first.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT), timeout=30)).dispute
-        await stub.AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-            dispute_id=second.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL,
+        accepted = (await stub.AnswerDispute(ch.AnswerDisputeRequest(
+            request_id=str(uuid.uuid4()), dispute_id=first.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT),
+            timeout=30)).dispute
+        await stub.AnswerDispute(ch.AnswerDisputeRequest(
+            request_id=str(uuid.uuid4()), dispute_id=second.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL,
             appeal_text="申诉: the extra quantity was ordered by the physician"), timeout=30)
-        upheld = (await stub.DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
-            dispute_id=second.dispute_id, decision=ch.DISPUTE_DECISION_UPHELD), timeout=30)).dispute
+        upheld = (await stub.DecideDispute(ch.DecideDisputeRequest(
+            request_id=str(uuid.uuid4()), dispute_id=second.dispute_id, decision=ch.DISPUTE_DECISION_UPHELD),
+            timeout=30)).dispute
     console.print(f"{DISPUTING_REGION} raises two disputes (拒付); the treating agency accepts the first and appeals "
                   "the second (申诉), which the clearing house upholds:")
     for item in (accepted, upheld):

@@ -90,8 +90,9 @@ def answer_dispute(config_path: Path, dispute_id: str, accept: bool, appeal: str
         raise InputError("--accept/--appeal", "give exactly one: --accept, or --appeal TEXT")
     if appeal is not None and not appeal.strip():
         raise InputError("--appeal", "the appeal needs a text")
-    request = ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT if accept
-                                      else ch.DISPUTE_ANSWER_APPEAL, appeal_text=appeal or "")
+    request = ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=dispute_id,
+        answer=ch.DISPUTE_ANSWER_ACCEPT if accept else ch.DISPUTE_ANSWER_APPEAL, appeal_text=appeal or "")
     return online.clearing_house_call(config_path, "AnswerDispute", request).dispute
 
 
@@ -102,8 +103,8 @@ def decide_dispute(config_path: Path, dispute_id: str, decision: str) -> ch.Disp
     dispute_id = check_uuid(dispute_id, "DISPUTE_ID")
     if decision not in DECISIONS:
         raise InputError("DECISION", f"{decision!r} is neither upheld nor rejected")
-    return online.clearing_house_call(config_path, "DecideDispute", ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=dispute_id, decision=DECISIONS[decision])).dispute
+    return online.clearing_house_call(config_path, "DecideDispute", ch.DecideDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=dispute_id, decision=DECISIONS[decision])).dispute
 
 
 def list_disputes(config_path: Path, region: str | None, month: str | None) -> list[ch.Dispute]:
@@ -154,8 +155,9 @@ def show_dispute(console: Console, item: ch.Dispute) -> None:
     if item.HasField("decided"):
         console.print(f"  decided by {step_text(item.decided)}")
     if item.adjusted_month:
-        console.print(f"  adjustment posted in {item.adjusted_month}: {item.insured_region} owes {item.treating_region} "
-                      f"¥{format_yuan(item.amount_fen)} less; the hospital's payout falls by as much (扣款)")
+        console.print(f"  adjustment posted in {item.adjusted_month}: {item.insured_region} owes "
+                      f"{item.treating_region} ¥{format_yuan(item.amount_fen)} less; the hospital's payout falls by "
+                      "as much (扣款)")
 
 
 # -- 事后: the monthly audit ------------------------------------------------------------------------------------
@@ -303,4 +305,5 @@ def show_month_audit(console: Console, result: MonthAudit) -> None:
     if result.raised:
         show_disputes(console, result.raised, "Disputes raised by this run")
     for claim, error in result.refused:
-        console.print(f"not raised: {claim.settlement_id} {claim.rule_id.value} ¥{format_yuan(claim.amount_fen)}: {error}")
+        console.print(f"not raised: {claim.settlement_id} {claim.rule_id.value} "
+                      f"¥{format_yuan(claim.amount_fen)}: {error}")

@@ -1,8 +1,8 @@
 """The harness's dispute phase (拒付 / 申诉, SPEC §12.3): after the discharges, disputes are raised, answered and
 decided while the faults run again, each step retried with the same content until it is answered (every step is
 idempotent at the clearing house), then finished on clean links; each treating agency then books its deductions
-(扣款) by reconciling with the clearing house. The invariants (services/faults/invariants.py) check that every owed adjustment was
-posted exactly once at the clearing house and booked exactly once by the treating agency.
+(扣款) by reconciling with the clearing house. The invariants (services/faults/invariants.py) check that every owed
+adjustment was posted exactly once at the clearing house and booked exactly once by the treating agency.
 
 Which stays are disputed, for how much and how each ends is the seed's: a share of the settled cross-region stays
 the HIS kept (not cancelled, not reversed); a tenth of the fund pay; accepted, or appealed then upheld or rejected.
@@ -124,7 +124,8 @@ class Disputer:
                 return ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=item.dispute_id,
                                                answer=ch.DISPUTE_ANSWER_ACCEPT)
             return ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=item.dispute_id,
-                                           answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="billed as the catalogue allows")
+                                           answer=ch.DISPUTE_ANSWER_APPEAL,
+                                           appeal_text="billed as the catalogue allows")
         decision = ch.DISPUTE_DECISION_UPHELD if item.ending == "upheld" else ch.DISPUTE_DECISION_REJECTED
         return ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=item.dispute_id, decision=decision)
 

@@ -364,7 +364,8 @@ async def raised_dispute(kit) -> str:  # noqa: ANN001
 async def answer_a_dispute_of_another_region(kit):  # noqa: ANN001, ANN201
     key = await raised_dispute(kit)
     return ("ClearingHouseService.AnswerDispute", agency(OTHER),
-            ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT), "dispute_treated_by_caller")
+            ch.AnswerDisputeRequest(request_id=rid(), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT),
+            "dispute_treated_by_caller")
 
 
 async def read_a_dispute_between_others(kit):  # noqa: ANN001, ANN201

@@ -102,15 +102,15 @@ async def test_raise_and_accept_post_the_adjustment_once_and_leave_the_patients_
     error = await own_kit.refusal(as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 1235, key)))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="amount_fen")
 
-    accepted = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
+    accepted = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
     assert accepted.state == ch.DISPUTE_STATE_ACCEPTED and accepted.answered.by == f"agency/{TREATING}"
     assert accepted.adjusted_month == JUNE  # June is open: the adjustment counts in it
-    repeat = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
+    repeat = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT))).dispute
     assert repeat == accepted
-    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="changed our mind")))
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="changed our mind")))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="answer")
 
     ledger = await own_kit.ledger(settlement_id)
@@ -169,12 +169,13 @@ async def test_each_party_acts_and_reads_only_as_itself(own_kit, settled):
     await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 500, key, rule_id="",
                                                                  reason="重复收费 by hand"))
     for region, rpc in ((INSURED, "AnswerDispute"), (OTHER, "AnswerDispute"), (OTHER, "GetDispute")):
-        request = (ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT) if rpc == "AnswerDispute"
+        request = (ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), dispute_id=key,
+                                           answer=ch.DISPUTE_ANSWER_ACCEPT) if rpc == "AnswerDispute"
                    else ch.GetDisputeRequest(dispute_id=key))
         error = await own_kit.refusal(getattr(as_agency(own_kit, region), rpc)(request))
         assert error.code() is grpc.StatusCode.PERMISSION_DENIED, (region, rpc)
-    error = await own_kit.refusal(as_agency(own_kit, INSURED).DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD)))
+    error = await own_kit.refusal(as_agency(own_kit, INSURED).DecideDispute(ch.DecideDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD)))
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
     for region in (INSURED, TREATING):
         listed = (await as_agency(own_kit, region).ListDisputes(ch.ListDisputesRequest(region=region))).disputes
@@ -188,23 +189,24 @@ async def test_an_appeal_upheld_after_the_close_adjusts_the_first_open_month(own
     settlement_id = settled[2][0]
     key = str(uuid.uuid4())
     await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 2000, key, rule_id="AUD-EXCL"))
-    appealed = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="两种护理不在同一天"))).dispute
+    appealed = (await as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_APPEAL,
+        appeal_text="两种护理不在同一天"))).dispute
     assert appealed.state == ch.DISPUTE_STATE_APPEALED and not appealed.adjusted_month
     timeline.at("2026-07-03")
     closing = (await own_kit.clearing().CloseMonth(ch.CloseMonthRequest(request_id=own_kit.rid(), month=JUNE))).closing
     june = next(item for item in closing.cells if (item.insured_region, item.treating_region) == (INSURED, TREATING))
     assert june.adjustments == 1  # the accepted dispute of the first test, not the appealed one
-    upheld = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
+    upheld = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
     assert upheld.state == ch.DISPUTE_STATE_UPHELD and upheld.decided.by == "operator/admin"
     assert upheld.adjusted_month == JULY  # June is closed: the first open month
     assert await cell(own_kit, JULY) == (-2000, 1)
-    again = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
+    again = (await own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, decision=ch.DISPUTE_DECISION_UPHELD))).dispute
     assert again == upheld
-    error = await own_kit.refusal(own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=key, decision=ch.DISPUTE_DECISION_REJECTED)))
+    error = await own_kit.refusal(own_kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, decision=ch.DISPUTE_DECISION_REJECTED)))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="decision")
     assert (await own_kit.clearing().GetMonthClosing(ch.GetMonthClosingRequest(month=JUNE))).closing == closing
 
@@ -230,8 +232,9 @@ async def test_no_answer_in_time_lapses_into_an_adjustment_and_a_late_raise_is_r
     got = (await as_agency(own_kit, INSURED).GetDispute(ch.GetDisputeRequest(dispute_id=by_hand.dispute_id))).dispute
     assert got.state == ch.DISPUTE_STATE_LAPSED and got.lapsed_month == "2026-08" and got.adjusted_month == "2026-08"
     assert not got.HasField("answered")
-    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(request_id=str(uuid.uuid4()), 
-        dispute_id=by_hand.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="too late")))
+    error = await own_kit.refusal(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=by_hand.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL,
+        appeal_text="too late")))
     own_kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="dispute")
     assert (await own_kit.ledger(settlement_id))["dispute"][f"treating/{TREATING}/receivable/{INSURED}"] == -500
     # Reconciliation (对账) with the clearing house finds the adjustments not yet deducted and books them, once.
