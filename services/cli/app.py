@@ -257,6 +257,72 @@ def members_list(
         lookup_view.show_members(output.console(), region, answer)
 
 
+DISEASE_HELP = "hypertension, diabetes, cancer_therapy, dialysis or transplant (门诊慢特病)."
+RequestIdOption = Annotated[str, typer.Option(
+    "--request-id", help="Idempotency key (UUID4) to repeat an earlier call safely; default: a new one.")]
+
+
+@members_app.command("recognise")
+def members_recognise(
+    region: Annotated[str, typer.Argument(help="Insured region whose agency records the recognition.")],
+    member_id: Annotated[str, typer.Argument(help="Member number.")],
+    disease: Annotated[str, typer.Argument(help=DISEASE_HELP)],
+    valid_from: Annotated[str, typer.Option("--from", help="First valid day, YYYY-MM-DD.")],
+    diagnosis: Annotated[str, typer.Option("--diagnosis", help="ICD-10 (医保版) code it rests on, e.g. N18.500.")],
+    valid_to: Annotated[str, typer.Option("--to", help="Last valid day (inclusive); default: open-ended.")] = "",
+    certified_by: Annotated[str, typer.Option("--certified-by", help="Hospital code that certified it.")] = "",
+    request_id: RequestIdOption = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record a member's outpatient special disease (认定备案, 2503): visits for it are paid from that day."""
+    from services.cli import special_disease_view as view
+
+    answer = view.record(config, region, member_id, disease, valid_from, valid_to, diagnosis, certified_by, request_id)
+    if as_json:
+        output.print_json(view.as_json(answer))
+    else:
+        print(view.recognition_line(answer.recognition))
+
+
+@members_app.command("unrecognise")
+def members_unrecognise(
+    region: Annotated[str, typer.Argument(help="Insured region whose agency holds the recognition.")],
+    member_id: Annotated[str, typer.Argument(help="Member number.")],
+    recognition_id: Annotated[str, typer.Argument(help="The recognition's id (`members diseases` lists them).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is cancelled.")],
+    request_id: RequestIdOption = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a recognition (撤销, 2504); it is kept with when and why, and settled visits stay settled."""
+    from services.cli import special_disease_view as view
+
+    answer = view.cancel(config, region, member_id, recognition_id, reason, request_id)
+    if as_json:
+        output.print_json(view.as_json(answer))
+    else:
+        print(view.recognition_line(answer.recognition))
+
+
+@members_app.command("diseases")
+def members_diseases(
+    region: Annotated[str, typer.Argument(help="Insured region of the member.")],
+    member_id: Annotated[str, typer.Argument(help="Member number.")],
+    on: Annotated[str, typer.Option("--on", help="Only those standing and valid that day (YYYY-MM-DD).")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """A member's recognised outpatient special diseases (查询, 5301), cancelled ones too unless --on is given."""
+    from services.cli import special_disease_view as view
+
+    answer = view.list_recognitions(config, region, member_id, on)
+    if as_json:
+        output.print_json(view.as_json(answer))
+    else:
+        view.show(output.console(), region, member_id, answer)
+
+
 @catalog_app.command("show")
 def catalog_show(
     region: Annotated[str, typer.Argument(help="Treating region whose catalogue in force is searched.")],

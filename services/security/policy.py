@@ -223,6 +223,11 @@ POLICY: dict[str, Row] = {
                                                                Grant(AGENCY, ("own_region_agency",)), OPERATOR_ANY)),
     # Fund supervision's policy what-if (SPEC §12.5) reads every settlement with its member: operators only.
     "InsuredAgencyService.ExportAdjudications": Row((OPERATOR_ANY,)),
+    # Outpatient special diseases (SPEC §13): the region's operators recognise and cancel (2503/2504); any treating
+    # agency may look a member's recognitions up (5301) for its hospital before a visit, as it verifies a member.
+    "InsuredAgencyService.RecordSpecialDisease": Row((OPERATOR_ANY,)),
+    "InsuredAgencyService.CancelSpecialDisease": Row((OPERATOR_ANY,)),
+    "InsuredAgencyService.ListSpecialDiseases": Row((Grant(AGENCY), OPERATOR_ANY)),
     # ClearingHouseService: treating agencies for their own claims, every agency for its own figures, operators.
     "ClearingHouseService.QuoteClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
     "ClearingHouseService.SettleClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),

@@ -778,6 +778,17 @@ INSURED_CASES = [
         k, s, filing__valid_to="2026-02-28")), INVALID, INSURED_PARTIES, field="filing.valid_to"),
     case("RecordFiling-unknown-member", lambda k, s: ins(k, INSURED).RecordFiling(filing(
         k, s, member_id="NOBODY-1")), NOT_FOUND, INSURED_PARTIES, resource="NOBODY-1"),
+    # RecordSpecialDisease / CancelSpecialDisease / ListSpecialDiseases (SPEC §13: 2503 / 2504 / 5301)
+    case("RecordSpecialDisease-disease-unspecified", lambda k, s: ins(k, INSURED).RecordSpecialDisease(
+        ia.RecordSpecialDiseaseRequest(request_id=k.rid(), member_id=s.member.member_id,
+                                       recognition=types_pb2.SpecialDiseaseRecognition(
+                                           valid_from="2026-01-01", diagnosis="N18.500"))),
+         INVALID, INSURED_PARTIES, field="recognition.disease"),
+    case("CancelSpecialDisease-reason-missing", lambda k, s: ins(k, INSURED).CancelSpecialDisease(
+        ia.CancelSpecialDiseaseRequest(request_id=k.rid(), member_id=s.member.member_id, recognition_id="1")),
+         INVALID, INSURED_PARTIES, field="reason"),
+    case("ListSpecialDiseases-unknown-member", lambda k, s: ins(k, INSURED).ListSpecialDiseases(
+        ia.ListSpecialDiseasesRequest(member_id="NOBODY-1")), NOT_FOUND, INSURED_PARTIES, resource="NOBODY-1"),
     # GetMember
     case("GetMember-member_id-missing", lambda k, s: ins(k).GetMember(ia.GetMemberRequest()),
          INVALID, INSURED_PARTIES, field="member_id"),
