@@ -101,8 +101,11 @@ FROM disputes d FULL JOIN dispute_adjustments a USING (insured_region, dispute_i
 LEFT JOIN ledger_transactions t ON t.tx_id = a.tx_id AND t.insured_region = a.insured_region
 WHERE (d.state IN ('accepted', 'lapsed', 'upheld')) IS DISTINCT FROM (a.dispute_id IS NOT NULL)
    OR d.adjusted_month IS DISTINCT FROM a.month
-   OR (a.dispute_id IS NOT NULL AND (t.kind IS DISTINCT FROM 'dispute' OR t.clearing_month IS DISTINCT FROM a.month
-       OR t.settlement_id IS DISTINCT FROM a.settlement_id OR d.amount_fen IS DISTINCT FROM a.amount_fen
+   OR (a.dispute_id IS NOT NULL AND d.amount_fen IS DISTINCT FROM a.amount_fen)
+   -- an archived month's journals are detached (what they added up to is in archived_postings)
+   OR (a.dispute_id IS NOT NULL AND a.month NOT IN (SELECT month FROM archived_months)
+       AND (t.kind IS DISTINCT FROM 'dispute' OR t.clearing_month IS DISTINCT FROM a.month
+       OR t.settlement_id IS DISTINCT FROM a.settlement_id
        OR (SELECT sum(p.amount_fen) FROM ledger_postings p WHERE p.tx_id = a.tx_id AND p.account LIKE 'treating/%')
           IS DISTINCT FROM -a.amount_fen))
 ORDER BY 1
