@@ -11,6 +11,7 @@ the HIS kept (not cancelled, not reversed); a tenth of the fund pay; accepted, o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -67,30 +68,37 @@ def plan(journal: Journal, seed: int) -> list[PlannedDispute]:
 
 
 class Disputer:
-    def __init__(self, config: StackConfig, transport: Transport, planned: list[PlannedDispute]) -> None:
+    """Drives the planned disputes as the operators would, over `address` (the clearing house, or a proxy of it)."""
+
+    def __init__(self, config: StackConfig, transport: Transport, planned: list[PlannedDispute],
+                 address: str | None = None) -> None:
         self.config = config
         self.transport = transport
         self.planned = planned
+        self.address = address or config.address(config.clearing_house_port)
         self.counts = DisputeCounts(planned=len(planned))
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Drive every dispute to its ending; with `stop`, only until it is set (the faults' window)."""
-        async with self.transport.channel(self.config.address(self.config.clearing_house_port),
-                                          operator_identity(None)) as channel:
+    async def run(self, stop: asyncio.Event | None = None, spread_s: float = 0.0) -> None:
+        """Drive every dispute to its ending; with `stop`, only until it is set (the faults' window), each dispute
+        starting within `spread_s` and its steps a moment apart, so that they meet the kills and cuts."""
+        async with self.transport.channel(self.address, operator_identity(None)) as channel:
             stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
-            await asyncio.gather(*(self.drive(stub, item, stop) for item in self.planned))
+            await asyncio.gather(*(self.drive(stub, item, stop, spread_s) for item in self.planned))
 
     async def drive(self, stub: clearing_house_pb2_grpc.ClearingHouseServiceStub, item: PlannedDispute,
-                    stop: asyncio.Event | None) -> None:
+                    stop: asyncio.Event | None, spread_s: float) -> None:
         rng = random.Random(item.dispute_id)
-        for attempt in range(ATTEMPTS_MAX):
+        if stop is not None and await stopped(stop, rng.uniform(0, spread_s)):
+            return
+        failures = 0
+        for _ in range(ATTEMPTS_MAX):
             if item.refused or self.finished(item) or (stop is not None and stop.is_set()):
                 return
-            if attempt:
-                await asyncio.sleep(min(2.0, 0.2 * 2 ** min(attempt, 4)) * (0.5 + rng.random()))
             try:
                 call = getattr(stub, self.next_rpc(item))
                 item.state = (await call(self.next_request(item), timeout=CALL_DEADLINE_S)).dispute.state
+                failures = 0
+                pause_s = rng.uniform(0.3, 1.5) if stop is not None else 0.0  # the next step a moment later
             except grpc.aio.AioRpcError as error:
                 if error.code() in DEFINITE_CODES:
                     item.refused = f"{error.code().name}: {error.details()}"
@@ -98,6 +106,12 @@ class Disputer:
                     return
                 item.retries += 1
                 self.counts.retries += 1
+                failures += 1
+                pause_s = min(2.0, 0.2 * 2 ** min(failures, 4)) * (0.5 + rng.random())  # resend, same content
+            if stop is not None and await stopped(stop, pause_s):
+                return
+            if stop is None and pause_s:
+                await asyncio.sleep(pause_s)
 
     @staticmethod
     def finished(item: PlannedDispute) -> bool:
@@ -155,12 +169,19 @@ class Disputer:
         return self.counts
 
 
+async def stopped(stop: asyncio.Event, delay_s: float) -> bool:
+    """Wait `delay_s` unless `stop` is set first; whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay_s)
+    return stop.is_set()
+
+
 async def dispute_under_faults(disputer: Disputer, chaos, links, window_s: float, faults: bool,  # noqa: ANN001
                                phase) -> DisputeCounts:  # noqa: ANN001
     """Drive the disputes for `window_s` while chaos kills and the proxies cut (when `faults`), then finish them on
     clean links with every service up, and have every treating agency book its deductions."""
     stop_disputes, stop_chaos = asyncio.Event(), asyncio.Event()
-    tasks = [asyncio.create_task(disputer.run(stop_disputes))]
+    tasks = [asyncio.create_task(disputer.run(stop_disputes, spread_s=window_s / 2))]
     if faults:
         tasks.append(asyncio.create_task(chaos.run(stop_chaos)))
     links.set_faulty(faults)

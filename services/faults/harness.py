@@ -121,10 +121,13 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
             phase(f"discharging for {duration_s:g} s" + (" with faults" if faults else ""))
             await discharge_under_faults(driver, chaos, links, duration_s, faults, phase)
 
-        disputer = Disputer(config, transport, plan_disputes(journal, seed))
+        # The operators' dispute calls reach the clearing house through a proxy of their own, cut and delayed too.
+        disputer = Disputer(config, transport, plan_disputes(journal, seed),
+                            await links.add("operator→clearinghouse", config.clearing_house_port))
         phase(f"disputing {len(disputer.planned)} settlements" + (" with faults" if faults else ""))
         counts = await dispute_under_faults(disputer, chaos, links, min(DISPUTE_WINDOW_S, duration_s), faults, phase)
-        report.disputes, report.dispute_retries, report.disputes_refused = counts.planned, counts.retries, counts.refused
+        report.disputes, report.dispute_retries = counts.planned, counts.retries
+        report.disputes_refused = counts.refused
         report.dispute_states = counts.done
 
         phase("reconciling")
