@@ -336,3 +336,20 @@ async def test_the_monthly_audit_raises_a_dispute_per_finding_once_and_the_cli_a
     assert code_ == 2 and out == "" and err.startswith("error: FAILED_PRECONDITION") and "answer" in err, err
     code_, out, err = await cli("dispute", "list", "--region", INSURED)
     assert code_ == 0 and dispute_id[:8] in out
+
+
+async def test_concurrent_copies_of_an_accept_post_one_adjustment(own_kit):
+    """Six copies of one accept at once (a client retrying while the first runs): one answer, one adjustment."""
+    connection = await own_kit.db("clearinghouse")
+    settlement_id = str(await connection.fetchval(
+        "SELECT settlement_id FROM claims WHERE discharged_on = '2026-09-25' AND status = 'settled' LIMIT 1"))
+    key = str(uuid.uuid4())
+    await as_agency(own_kit, INSURED).RaiseDispute(raise_request(settlement_id, 100, key, rule_id="", reason="重复"))
+    answers = await asyncio.gather(*(as_agency(own_kit, TREATING).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=str(uuid.uuid4()), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT)) for _ in range(6)))
+    assert len({answer.dispute.SerializeToString() for answer in answers}) == 1
+    assert answers[0].dispute.state == ch.DISPUTE_STATE_ACCEPTED
+    assert await connection.fetchval("SELECT count(*) FROM dispute_adjustments WHERE dispute_id = $1",
+                                     uuid.UUID(key)) == 1
+    assert await audit.dispute_mismatches(connection) == []
+    assert await audit.aggregate_mismatches(connection) == []
