@@ -66,6 +66,9 @@ rules_app = sub_app("Smart-audit rule libraries (规则库, TOML; docs/smart-aud
 app.add_typer(rules_app, name="rules")
 drg_app = sub_app("CHS-DRG 1.1 grouping (疾病诊断相关分组; docs/drg.md): group stays offline.")
 app.add_typer(drg_app, name="drg")
+dispute_app = sub_app("Disputes between regions (拒付 / 申诉; docs/smart-audit.md \"Disputes\"): raise, answer, "
+                      "decide, list, show (needs the running stack).")
+app.add_typer(dispute_app, name="dispute")
 
 
 @app.callback()
@@ -572,13 +575,17 @@ def statement_show(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write every entry to this CSV file.")] = None,
 ) -> None:
     """A region's statement of a closed month: totals by fund, net position, transfers, every settlement."""
-    summary, entries = online.statement(config, region, month)
+    summary, entries, disputes = online.statement(config, region, month)
     if csv_file is not None:
         online.write_statement_csv(csv_file, entries)
     if as_json:
-        output.print_json(online.statement_json(summary, entries))
+        output.print_json(online.statement_json(summary, entries, disputes))
     else:
         online.show_statement(output.console(), summary, entries)
+        if disputes:
+            from services.cli.dispute_view import show_disputes
+
+            show_disputes(output.console(), disputes, f"Disputes of {region} with a step in {month}")
 
 
 @statement_app.command("year")
@@ -758,6 +765,111 @@ def audit_show(
         output.print_json([audit_view.event_json(event) for event in events])
     else:
         audit_view.show(output.console(), events)
+
+
+@audit_app.command("month")
+def audit_month(
+    region: Annotated[str, typer.Argument(help="The insured region whose members' stays are audited.")],
+    month: Annotated[str, typer.Argument(help="Discharge month YYYY-MM.")],
+    raise_disputes: Annotated[bool, typer.Option(
+        "--raise", help="Raise a dispute per (settlement, rule) for the definite findings whose action is `dispute` "
+                        "(idempotent: a second run raises nothing new).")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """事后 audit of an insured region's members' settled cross-region stays of a month, under the region's rule
+    library (docs/smart-audit.md): the findings by rule, and with --raise the disputes raised."""
+    from services.cli import dispute_view
+
+    result = dispute_view.audit_month(config, region, month, raise_disputes)
+    if as_json:
+        output.print_json(dispute_view.month_audit_json(result))
+    else:
+        dispute_view.show_month_audit(output.console(), result)
+
+
+DisputeIdArgument = Annotated[str, typer.Argument(help="The dispute's id (its dispute key, a UUID).")]
+
+
+@dispute_app.command("raise")
+def dispute_raise(
+    region: Annotated[str, typer.Argument(help="The insured region raising it (the settlement's).")],
+    settlement_id: Annotated[str, typer.Argument(help="The settled cross-region settlement disputed.")],
+    amount_fen: Annotated[int, typer.Option("--amount-fen", help="The disputed amount, fen (1 to the fund pay "
+                                                                 "left by earlier disputes).")],
+    rule: Annotated[str | None, typer.Option("--rule", help="The 事后 finding's rule id, e.g. AUD-DAYQTY.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required without --rule).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Dispute key (UUID) to make a retry idempotent; "
+                                                          "default: a new one.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Raise a dispute (拒付) on a settlement within 3 clearing months of its month."""
+    from services.cli import dispute_view
+
+    dispute = dispute_view.raise_dispute(config, region, settlement_id, amount_fen, rule, reason, key)
+    show_one(dispute, as_json)
+
+
+@dispute_app.command("answer")
+def dispute_answer(
+    dispute_id: DisputeIdArgument,
+    accept: Annotated[bool, typer.Option("--accept", help="Accept: the hospital's payout falls (扣款).")] = False,
+    appeal: Annotated[str | None, typer.Option("--appeal", help="Appeal (申诉) with this text.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """The treating agency's answer within 1 clearing month of the raise: --accept, or --appeal TEXT."""
+    from services.cli import dispute_view
+
+    show_one(dispute_view.answer_dispute(config, dispute_id, accept, appeal), as_json)
+
+
+@dispute_app.command("decide")
+def dispute_decide(
+    dispute_id: DisputeIdArgument,
+    decision: Annotated[str, typer.Argument(help="upheld (the adjustment is posted) or rejected.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """The clearing house's decision on an appealed dispute."""
+    from services.cli import dispute_view
+
+    show_one(dispute_view.decide_dispute(config, dispute_id, decision), as_json)
+
+
+@dispute_app.command("list")
+def dispute_list(
+    region: Annotated[str | None, typer.Option("--region", help="Only disputes this region is party to.")] = None,
+    month: Annotated[str | None, typer.Option("--month", help="Only settlements of this clearing month.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Disputes in the order they were raised (lapses due are applied first)."""
+    from services.cli import dispute_view
+
+    items = dispute_view.list_disputes(config, region, month)
+    if as_json:
+        output.print_json([dispute_view.dispute_json(item) for item in items])
+    else:
+        dispute_view.show_disputes(output.console(), items)
+
+
+@dispute_app.command("show")
+def dispute_show(dispute_id: DisputeIdArgument, config: ConfigOption = DEFAULT_CONFIG, as_json: JsonFlag = False) -> None:
+    """One dispute with every step: who and when."""
+    from services.cli import dispute_view
+
+    show_one(dispute_view.get_dispute(config, dispute_id), as_json)
+
+
+def show_one(dispute: Any, as_json: bool) -> None:  # noqa: ANN401 - a clearing_house_pb2.Dispute
+    from services.cli import dispute_view
+
+    if as_json:
+        output.print_json(dispute_view.dispute_json(dispute))
+    else:
+        dispute_view.show_dispute(output.console(), dispute)
 
 
 def main() -> None:

@@ -445,6 +445,28 @@ class Scene:
                                              threshold_bp=7000)
         return confirm, terms
 
+    async def disputes(self) -> tuple[str, str, str]:
+        """A stay the funds pay for, settled now, with two disputes: one appealed, one appealed and rejected."""
+        kit, treating, member = self.kit, self.kit.treating(TREATING), self.members[INSURED]
+        encounter_id = (await treating.Admit(ta.AdmitRequest(
+            request_id=kit.rid(), hospital_code=H_GUANGZHOU, admitted_on=ADMITTED_ON, diagnoses=["J18.9"],
+            patient=ta.Patient(insured_region=INSURED, member_id=member.member_id, id_number=member.id_number,
+                               name=member.name)))).encounter_id
+        await treating.UploadCharges(ta.UploadChargesRequest(request_id=kit.rid(), encounter_id=encounter_id, lines=[
+            kit.bill_line("1", self.code, "3", 250000, "2026-03-03")]))
+        settlement_id = (await treating.Settle(ta.SettleRequest(
+            request_id=kit.rid(), encounter_id=encounter_id, discharged_on=DISCHARGED_ON))).settlement.settlement_id
+        appealed_id, decided_id = kit.rid(), kit.rid()
+        for dispute_id in (appealed_id, decided_id):
+            await kit.clearing().RaiseDispute(ch.RaiseDisputeRequest(
+                request_id=dispute_id, settlement_id=settlement_id, amount_fen=1, rule_id="AUD-DAYQTY",
+                insured_region=INSURED))
+            await kit.clearing().AnswerDispute(ch.AnswerDisputeRequest(
+                request_id=kit.rid(), dispute_id=dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="垃圾测试"))
+        await kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+            request_id=kit.rid(), dispute_id=decided_id, decision=ch.DISPUTE_DECISION_REJECTED))
+        return appealed_id, decided_id, settlement_id
+
     async def build(self) -> None:
         kit, rid = self.kit, self.kit.rid
         for region, member in self.members.items():
@@ -478,6 +500,7 @@ class Scene:
         confirm, terms = await self.paid_month()
         await kit.clearing().PublishCatalogue(ch.PublishCatalogueRequest(
             request_id=rid(), region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()))
+        appealed_id, decided_id, disputed_id = await self.disputes()
         run = hp.RunDischargesRequest(request_id=rid(), count=1, seed=5, concurrency=1, month="2026-03")
         async for _ in kit.hospital_service().RunDischarges(run):
             pass
@@ -582,6 +605,19 @@ class Scene:
             "InsuredAgencyService.ExportAdjudications": ia.ExportAdjudicationsRequest(from_month=DISCHARGED_ON[:7],
                                                                                    to_month=DISCHARGED_ON[:7]),
             "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
+            # Disputes (拒付): a new 1-fen dispute each time on a stay the funds pay for; the answer and the decision
+            # replayed on disputes appealed and rejected in the scene (the same content returns the first result),
+            # so no garbage ever posts an adjustment into a payout list another test reads.
+            "ClearingHouseService.RaiseDispute": ch.RaiseDisputeRequest(
+                request_id=NEW_REQUEST_ID, settlement_id=disputed_id, amount_fen=1, rule_id="AUD-DAYQTY",
+                insured_region=INSURED),
+            "ClearingHouseService.AnswerDispute": ch.AnswerDisputeRequest(
+                request_id=NEW_REQUEST_ID, dispute_id=appealed_id, answer=ch.DISPUTE_ANSWER_APPEAL,
+                appeal_text="垃圾测试"),
+            "ClearingHouseService.DecideDispute": ch.DecideDisputeRequest(
+                request_id=NEW_REQUEST_ID, dispute_id=decided_id, decision=ch.DISPUTE_DECISION_REJECTED),
+            "ClearingHouseService.GetDispute": ch.GetDisputeRequest(dispute_id=appealed_id),
+            "ClearingHouseService.ListDisputes": ch.ListDisputesRequest(region=INSURED),
             "AuditService.ListAuditEvents": audit_pb2.ListAuditEventsRequest(who="operator/admin", limit=5),
         }
         self.bases = {rpc: base if isinstance(base, list) else [base] for rpc, base in bases.items()}
