@@ -260,6 +260,7 @@ POLICY: dict[str, Row] = {
     "ClearingHouseService.ListDisputes": Row((Grant(AGENCY, ("region_is_caller",)), OPERATOR_ANY)),
     # HospitalService: the HIS simulator, driven by operators.
     "HospitalService.RunDischarges": Row((OPERATOR_ANY,)),
+    "HospitalService.RunVisits": Row((OPERATOR_ANY,)),
     "HospitalService.GetSummary": Row((OPERATOR_ANY,)),
     "HospitalService.ReconcileWithAgencies": Row((OPERATOR_ANY,)),
     # AuditService, on every server: the operator audit log is read by operators only.

@@ -942,6 +942,14 @@ HOSPITAL_CASES = [
          INVALID, HIS_PARTIES, field="month"),
     case("RunDischarges-month-missing", lambda k, s: drain(his(k).RunDischarges(run(k, month=""))),
          INVALID, HIS_PARTIES, field="month"),
+    case("RunVisits-request_id-not-a-uuid", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id="visits-1", month="2026-03", count=1))), INVALID, HIS_PARTIES, field="request_id"),
+    case("RunVisits-count-zero", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id=k.rid(), month="2026-03"))), INVALID, HIS_PARTIES, field="count"),
+    case("RunVisits-concurrency-too-large", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id=k.rid(), month="2026-03", count=1, concurrency=65))), INVALID, HIS_PARTIES, field="concurrency"),
+    case("RunVisits-month-not-begun", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id=k.rid(), month="2099-01", count=1))), INVALID, HIS_PARTIES, field="month"),
     case("GetSummary-month-not-a-month", lambda k, s: his(k).GetSummary(hp.GetSummaryRequest(month="2026-13")),
          INVALID, HIS_PARTIES, field="month"),
 ]

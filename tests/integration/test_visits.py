@@ -283,3 +283,34 @@ async def test_visits_are_their_own_clearing_type_in_reconciliation_statements_a
         return sum(item.outpatient_special_fen for item in answer.payouts if item.hospital_code == hospital)
 
     assert visit_fen(payouts) - visit_fen(payouts_before) == fund_fen
+
+
+async def test_the_his_simulator_runs_a_month_of_visits_of_the_members_enrolment_recognised(kit):
+    """Enrolment recorded the recognitions (services/datagen/visits.py); RunVisits settles October's first visits of
+    those patients at their own hospitals (dialysis on its weekdays), and GetSummary shows them by disease and insured
+    region apart from the stays. A second run of the same request settles nothing twice."""
+    from clearinghouse.v1 import hospital_pb2 as hp
+
+    from services.common.regions import load_regions
+    from services.datagen.visits import special_patients, visit_days
+
+    regions = sorted(load_regions())
+    patients = [item for region in regions for item in special_patients(region, 30, kit.seed, regions)]
+    assert patients, "the test stack's members include recognised patients"
+    request = hp.RunVisitsRequest(request_id=kit.rid(), month="2026-10", count=25, concurrency=4)
+    progress = [item async for item in kit.hospital_service().RunVisits(request)]
+    assert progress[-1].done == progress[-1].total == 25 and progress[-1].failed == 0
+    summary = await kit.hospital_service().GetSummary(hp.GetSummaryRequest(month="2026-10",
+                                                                           run_request_id=request.request_id))
+    assert sum(item.visits for item in summary.visits) == 25 and not summary.pairs
+    assert all(item.fund_pay_fen > 0 for item in summary.visits)
+    first_days = sorted(day for patient in patients for day in visit_days(patient, date(2026, 10, 1),
+                                                                          date(2026, 10, 31)))[:25]
+    rows = await (await kit.db("his")).fetch(
+        "SELECT discharged_on, med_type, disease FROM discharges WHERE run_request_id = $1 ORDER BY discharged_on",
+        __import__("uuid").UUID(request.request_id))
+    assert [row["discharged_on"] for row in rows] == first_days and {row["med_type"] for row in rows} == {14}
+    again = [item async for item in kit.hospital_service().RunVisits(request)]
+    assert again[-1].failed == 0
+    assert await (await kit.db("his")).fetchval("SELECT count(*) FROM discharges WHERE run_request_id = $1",
+                                                __import__("uuid").UUID(request.request_id)) == 25
