@@ -17,6 +17,7 @@ class Report:
     elapsed_s: float = 0.0
     discharges: int = 0
     abandoned: int = 0  # admit or upload never went through, no settlement requested
+    visits: int = 0  # of the discharges, outpatient special-disease visits (门诊慢特病, med_type 14)
     attempted: int = 0  # settlement request ids sent
     succeeded: int = 0  # the HIS holds the settlement (not cancelled)
     failed: int = 0

@@ -298,8 +298,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     async def load_bill(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
                         diagnoses_override: list[str], lock: bool = False, encounter: asyncpg.Record | None = None,
-                        ) -> tuple[Bill, asyncpg.Record]:
-        """The encounter's bill of its live lines, discharged on `discharged_on_text`, validated."""
+                        discharged_by_default: str = "") -> tuple[Bill, asyncpg.Record]:
+        """The encounter's bill of its live lines, discharged on `discharged_on_text` (or, empty, on
+        `discharged_by_default` for a stay: a visit's day is its own), validated."""
         if encounter is None:
             encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
@@ -310,6 +311,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
         if is_visit(encounter):
             return visit_bill(self.region, encounter, discharged_on_text, diagnoses_override, lines), encounter
+        discharged_on_text = discharged_on_text or discharged_by_default
         diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
                          encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
@@ -328,9 +330,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def AuditBill(self, request: pb.AuditBillRequest, context: grpc.aio.ServicerContext) -> pb.AuditBillResponse:
         """事前 advice: the line rules' findings on the bill so far; nothing is recorded."""
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
-        discharged_on = request.discharged_on or shanghai_today().isoformat()
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            bill, encounter = await self.load_bill(conn, encounter_id, discharged_on, list(request.diagnoses))
+            bill, encounter = await self.load_bill(conn, encounter_id, request.discharged_on, list(request.diagnoses),
+                                                   discharged_by_default=shanghai_today().isoformat())
             _, catalogue = await self.catalogue(conn)
         audit = self.audit_lines(bill, catalogue, encounter)
         return pb.AuditBillResponse(encounter_id=encounter_id, smart_audit=audit_to_proto(audit),

@@ -150,6 +150,8 @@ async def test_pre_settle_moves_nothing_and_refusals_name_the_field(kit):
     kit.assert_refused(await kit.refusal(stub.UploadCharges(ta.UploadChargesRequest(
         request_id=kit.rid(), encounter_id=encounter_id, lines=one_line(kit, CHANGSHA, "2026-10-04", 10, "2")))),
         grpc.StatusCode.INVALID_ARGUMENT, "lines[0].service_date")
+    audited = await stub.AuditBill(ta.AuditBillRequest(encounter_id=encounter_id))  # 事前 advice on a visit too
+    assert audited.line_count == 1
     settled = await stub.Settle(ta.SettleRequest(request_id=kit.rid(), encounter_id=encounter_id,
                                                  discharged_on="2026-10-05"))
     assert settled.settlement.adjudication.split.fund_pay_fen == 850
