@@ -367,6 +367,7 @@ async def stored_request(kit, party: str, table: str, settlement_id: str, kind: 
 NEW_REQUEST_ID = "00000000-0000-4000-8000-0000000000a1"
 NEW_ENCOUNTER = "00000000-0000-4000-8000-0000000000e1"  # an admitted encounter with two uploaded lines
 NEW_MEMBER = "GARBAGE-NEW-MEMBER"
+ENROLLED_MEMBER = "GARBAGE-ENROLLED-MEMBER"  # a member registered at INSURED for the example (a recognition's)
 
 
 def new_member(region: str) -> ia.Member:
@@ -414,6 +415,11 @@ class Scene:
                         setattr(message, field.name, (await self.encounter())[1].encounter_id)
                     elif value == NEW_MEMBER:
                         setattr(message, field.name, f"G{uuid.uuid4().hex[:16].upper()}")
+                    elif value == ENROLLED_MEMBER:
+                        member = new_member(INSURED)
+                        await self.kit.insured(INSURED).RegisterMember(ia.RegisterMemberRequest(
+                            request_id=self.kit.rid(), member=member))
+                        setattr(message, field.name, member.member_id)
         return request
 
     async def paid_month(self) -> tuple[ch.ConfirmTransferRequest, ch.SetPrepaymentTermsRequest]:
@@ -473,6 +479,13 @@ class Scene:
             await kit.insured(region).RegisterMember(ia.RegisterMemberRequest(request_id=rid(), member=member))
         filing = ia.RecordFilingRequest(request_id=NEW_REQUEST_ID, member_id=self.member.member_id, filing=ia.Filing(
             category=types_pb2.FILING_STATUS_RESIDENT, treating_region=TREATING, valid_from="2026-01-01"))
+        dialysis = await kit.insured(INSURED).RecordSpecialDisease(ia.RecordSpecialDiseaseRequest(
+            request_id=rid(), member_id=self.member.member_id, recognition=types_pb2.SpecialDiseaseRecognition(
+                disease=types_pb2.SPECIAL_DISEASE_DIALYSIS, valid_from="2026-01-01", diagnosis="N18.500")))
+        self.cancelled_recognition = ia.CancelSpecialDiseaseRequest(
+            request_id=rid(), member_id=self.member.member_id,
+            recognition_id=dialysis.recognition.recognition_id, reason="垃圾测试")
+        await kit.insured(INSURED).CancelSpecialDisease(self.cancelled_recognition)
         admit, settled_upload = await self.encounter()
         _, open_upload = await self.encounter()
         treating = kit.treating(TREATING)
@@ -559,6 +572,15 @@ class Scene:
                 member_id=NEW_MEMBER, id_number=f"{INSURED}19900101002X", name="新成员", scheme=types_pb2.SCHEME_RESIDENT,
                 retired=True, poverty=True, assistance=types_pb2.ASSISTANCE_TIER_DIBAO)),
             "InsuredAgencyService.RecordFiling": filing,
+            # A recognition of a member registered for the example (a corruption that stays valid records one);
+            # the cancel replays the build's; the query is a read.
+            "InsuredAgencyService.RecordSpecialDisease": ia.RecordSpecialDiseaseRequest(
+                request_id=NEW_REQUEST_ID, member_id=ENROLLED_MEMBER,
+                recognition=types_pb2.SpecialDiseaseRecognition(
+                    disease=types_pb2.SPECIAL_DISEASE_DIABETES, valid_from="2026-01-01", diagnosis="E11.900")),
+            "InsuredAgencyService.CancelSpecialDisease": self.cancelled_recognition,
+            "InsuredAgencyService.ListSpecialDiseases": ia.ListSpecialDiseasesRequest(
+                member_id=self.member.member_id, valid_on="2026-03-01"),
             "InsuredAgencyService.GetMember": ia.GetMemberRequest(member_id=self.member.member_id, year=2026),
             # A page after the scene's member, and a catalogue look-up by code and by name (reads).
             "InsuredAgencyService.ListMembers": ia.ListMembersRequest(limit=5, page_token=self.member.member_id),
