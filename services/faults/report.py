@@ -62,7 +62,7 @@ class Report:
             ("concurrency", str(self.concurrency)),
             ("discharges started", str(self.discharges)),
             ("abandoned before settle", str(self.abandoned)),
-            ("of which outpatient special-disease visits", str(self.visits)),
+            ("outpatient special-disease visits among the discharges", str(self.visits)),
             ("settlements attempted", str(self.attempted)),
             ("succeeded", str(self.succeeded)),
             ("failed (definite refusal)", str(self.failed)),
