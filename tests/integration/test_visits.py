@@ -316,3 +316,26 @@ async def test_the_his_simulator_runs_a_month_of_visits_of_the_members_enrolment
     assert again[-1].failed == 0
     assert await (await kit.db("his")).fetchval("SELECT count(*) FROM discharges WHERE run_request_id = $1",
                                                 __import__("uuid").UUID(request.request_id)) == 25
+
+
+async def test_a_cross_region_visit_is_quoted_settled_and_cancelled_through_the_clearing_house(kit):
+    """A 长沙 dialysis patient at a 昆明 hospital: PreSettle (2206) through the clearing house's QuoteClaim moves
+    nothing, Settle pays what it quoted, Cancel (撤销) through CancelClaim gives the disease's accumulators back."""
+    member = await kit.new_member(CHANGSHA, filing="resident", filing_region=KUNMING)
+    await recognise(kit, member)
+    hospital = kit.hospital(KUNMING, level=3)
+    encounter_id = await open_visit(kit, hospital, member, "2026-11-03", one_line(kit, KUNMING, "2026-11-03", 200000))
+    quoted = (await kit.treating(KUNMING).PreSettle(ta.PreSettleRequest(encounter_id=encounter_id))).settlement
+    assert not quoted.local and quoted.claim.med_type == types_pb2.MED_TYPE_OUTPATIENT_SPECIAL
+    assert await special(kit, member) == SpecialYtd()
+    settled = (await kit.treating(KUNMING).Settle(ta.SettleRequest(request_id=kit.rid(),
+                                                                   encounter_id=encounter_id))).settlement
+    assert settled.adjudication.split == quoted.adjudication.split
+    pay = settled.adjudication.split.fund_pay_fen
+    assert pay == 170000  # 长沙 dialysis at level 3: 85 %, a resident filing takes no cut
+    assert await special(kit, member) == SpecialYtd(0, pay, "2026-11", pay)
+    cancelled = (await kit.treating(KUNMING).Cancel(ta.CancelRequest(
+        request_id=kit.rid(), settlement_id=settled.settlement_id, reason="entered twice"))).settlement
+    assert cancelled.status == types_pb2.SETTLEMENT_STATUS_CANCELLED
+    assert await special(kit, member) == SpecialYtd()
+    assert (await kit.accumulators(member)).hifp_fen == 0
