@@ -69,14 +69,15 @@ async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes
 
 async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, split, stay,  # noqa: ANN001
                        settled_at: datetime, clearing_month: str) -> None:
-    """Mark a pending claim settled with its answer, fund split (a FundSplit) and stay dates (a Stay)."""
+    """Mark a pending claim settled with its answer, fund split (a FundSplit), and the stay's dates, principal
+    diagnosis and procedures (a Stay)."""
     status = await conn.execute(
         "UPDATE claims SET status = 'settled', response = $2, total_fen = $3, fund_pay_fen = $4, psn_pay_fen = $5, "
         "settled_at = $6, clearing_month = $7, hifp_fen = $8, hifmi_fen = $9, maf_fen = $10, admitted_on = $11, "
-        "discharged_on = $12 WHERE settlement_id = $1 AND status = 'pending'",
+        "discharged_on = $12, principal_diagnosis = $13, procedures = $14 WHERE settlement_id = $1 AND status = 'pending'",
         UUID(settlement_id), response, split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at,
         clearing_month, split.hifp_fen, split.hifmi_fen, split.maf_fen, date.fromisoformat(stay.admitted_on),
-        date.fromisoformat(stay.discharged_on))
+        date.fromisoformat(stay.discharged_on), stay.diagnoses[0] if stay.diagnoses else None, list(stay.procedures))
     assert status == "UPDATE 1", "only a pending claim settles"
 
 
@@ -238,7 +239,8 @@ async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None =
 
 
 STATEMENT_COLUMNS = ("settlement_id", "insured_region", "treating_region", "hospital_code", "admitted_on",
-                     "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen")
+                     "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen",
+                     "principal_diagnosis", "procedures")
 
 
 def statement_entries_sql(month_match: str) -> str:
