@@ -5,8 +5,8 @@
 ALTER TABLE encounters
     ADD COLUMN sex            text CHECK (sex IN ('M', 'F')),
     ADD COLUMN age_years      integer CHECK (age_years BETWEEN 0 AND 150),
-    ADD COLUMN age_days       integer CHECK (age_days BETWEEN 0 AND 365 AND age_years = 0),
-    ADD COLUMN birth_weight_g integer CHECK (birth_weight_g BETWEEN 1 AND 9999 AND age_years = 0);
+    ADD COLUMN age_days       integer CHECK (age_days IS NULL OR (age_days BETWEEN 0 AND 365 AND age_years = 0)),
+    ADD COLUMN birth_weight_g integer CHECK (birth_weight_g IS NULL OR (birth_weight_g BETWEEN 1 AND 9999 AND age_years = 0));
 ALTER TABLE settlements
     ADD COLUMN procedures       text[],
     ADD COLUMN discharge_status text CHECK (discharge_status IN ('1', '2', '3', '4', '5', '9'));
