@@ -40,7 +40,7 @@ from clearing.dates import check_month, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
-from clearing.drg.case import BIRTH_WEIGHT_G_MAX
+from clearing.drg.case import AGE_YEARS_MAX, BIRTH_WEIGHT_G_MAX
 from clearing.medical_record import MedicalRecord, ages_at, check_discharge_status, check_procedures, check_whole
 from services.common.batching import StreamBatcher
 from services.common import convert, ledger_sql, reconciling
@@ -847,7 +847,10 @@ def admission_record(id_number: str, admitted_on: date, request: pb.AdmitRequest
         if age_years != 0:
             raise InvalidField("birth_weight_g", f"only for a patient under one year; the ID number's birth date "
                                                  f"makes the patient {age_years} on the admission day")
-    return MedicalRecord(sex=facts.sex, age_years=age_years, age_days=age_days, birth_weight_g=weight)
+    # An ID number's birth date over 150 years back (a test or legacy number; Admit has always taken it) gives no
+    # age rather than a refusal: the age only feeds DRG grouping.
+    return MedicalRecord(sex=facts.sex, age_years=age_years if age_years <= AGE_YEARS_MAX else None,
+                         age_days=age_days, birth_weight_g=weight)
 
 
 def discharge_record(encounter: asyncpg.Record, request: object) -> MedicalRecord:

@@ -69,6 +69,11 @@ async def test_a_stay_without_facts_still_settles_with_sex_and_age_from_the_id_n
                                                                       "2026-03-03")], ADMITTED_ON, DISCHARGED_ON)
     stay = settled.claim.stay
     assert not stay.procedures and stay.discharge_status == "" and stay.sex in ("M", "F") and stay.HasField("age_years")
+    # A (test or legacy) ID number born over 150 years ago is admitted as always: the stay has no age then.
+    old = await register(kit, f"{INSURED}18500101{uuid.uuid4().int % 100:02d}11")
+    settled = await kit.discharge(H_GUANGZHOU, old, [kit.bill_line("1", kit.plain_codes(TREATING)[0], "1", 5000,
+                                                                   "2026-03-03")], ADMITTED_ON, DISCHARGED_ON)
+    assert settled.claim.stay.sex == "M" and not settled.claim.stay.HasField("age_years")
 
 
 async def test_a_bad_procedure_or_discharge_status_is_refused_naming_it_and_nothing_is_recorded(kit):
