@@ -117,10 +117,14 @@ def check_diagnoses(values: object, field: str) -> tuple[str, ...]:
         raise InvalidField(field, "must list at least one ICD-10 diagnosis")
     if len(values) > limits.DIAGNOSES_PER_STAY_MAX:
         raise InvalidField(field, f"must have at most {limits.DIAGNOSES_PER_STAY_MAX} diagnoses")
-    for index, code in enumerate(values):
-        if not isinstance(code, str) or not DIAGNOSIS_PATTERN.match(code):
-            raise InvalidField(f"{field}[{index}]", "must be an ICD-10 code such as C34.1")
-    return tuple(values)
+    return tuple(check_diagnosis(code, f"{field}[{index}]") for index, code in enumerate(values))
+
+
+def check_diagnosis(code: object, field: str) -> str:
+    """One ICD-10 (医保版) diagnosis code."""
+    if not isinstance(code, str) or not DIAGNOSIS_PATTERN.match(code):
+        raise InvalidField(field, "must be an ICD-10 code such as C34.1")
+    return code
 
 
 def make_line(

@@ -45,6 +45,87 @@ REASONS_EN = {
 }
 
 
+# The outpatient special diseases (门诊慢特病, SPEC §13) by their policy key.
+DISEASES_ZH = {
+    "hypertension": "高血压", "diabetes": "糖尿病", "cancer_therapy": "恶性肿瘤门诊放化疗", "dialysis": "尿毒症透析",
+    "transplant": "器官移植术后抗排异治疗",
+}
+DISEASES_EN = {
+    "hypertension": "hypertension", "diabetes": "diabetes", "cancer_therapy": "outpatient cancer radio/chemotherapy",
+    "dialysis": "dialysis for uraemia", "transplant": "anti-rejection therapy after a transplant",
+}
+
+
+def render_special_zh(step: Step) -> str | None:
+    """The outpatient special-disease steps (clearing/outpatient) in Chinese; None for any other step."""
+    f = step.facts
+    a = yuan(step.amount_fen)
+    name = DISEASES_ZH.get(str(f.get("disease", "")), "")
+    match step.key:
+        case "special_disease":
+            until = f["valid_to"] or "长期"
+            return f"门诊慢特病：{name}（认定有效期 {f['valid_from']} 至 {until}），就诊日 {f['visit_on']}"
+        case "special_deductible":
+            return (f"{name}年度起付线 {yuan(f['deductible_fen'])} 元，本年度尚余 {yuan(f['year_left_fen'])} 元，"
+                    f"本次计 {a} 元")
+        case "special_ratio":
+            return (f"进入统筹支付的费用 {yuan(f['eligible_fen'])} 元，{f['level']}级医院按 {percent(f['ratio_bp'])} 计 {a} 元"
+                    f"（基础 {percent(f['base_bp'])}，退休 +{percent(f['retired_bp'])}，备案 -{percent(f['cut_bp'])}）")
+        case "special_annual_limit":
+            return (f"{name}年度支付限额 {yuan(f['limit_fen'])} 元，本年度已支付 {yuan(f['used_fen'])} 元，"
+                    f"剩余 {yuan(f['left_fen'])} 元，本次支付 {a} 元")
+        case "special_monthly_limit":
+            return (f"{name}月度定额（{f['month']}）{yuan(f['limit_fen'])} 元，本月已支付 {yuan(f['used_fen'])} 元，"
+                    f"剩余 {yuan(f['left_fen'])} 元，本次支付 {a} 元")
+        case "special_no_limit":
+            kind = "年度支付限额" if f["kind"] == "annual" else "月度定额"
+            return f"{name}不设{kind}，本次支付 {a} 元"
+        case "special_inpatient_cap":
+            if not int(f["annual_cap_fen"]):
+                return f"与住院共用统筹基金年度限额：不封顶（已支付 {yuan(f['used_fen'])} 元），本次支付 {a} 元"
+            return (f"与住院共用统筹基金年度限额 {yuan(f['annual_cap_fen'])} 元，已支付 {yuan(f['used_fen'])} 元，"
+                    f"剩余 {yuan(f['left_fen'])} 元，本次支付 {a} 元")
+        case "special_limit_left":
+            which = f"{f['month']} 月度定额" if "month" in f else "年度支付限额"
+            return f"本次结算后{name}{which}剩余 {a} 元"
+    return None
+
+
+def render_special_en(step: Step) -> str | None:
+    """The outpatient special-disease steps in English; None for any other step."""
+    f = step.facts
+    a = yuan(step.amount_fen)
+    name = DISEASES_EN.get(str(f.get("disease", "")), "")
+    match step.key:
+        case "special_disease":
+            until = f["valid_to"] or "open-ended"
+            return (f"outpatient special disease: {name} (recognised from {f['valid_from']} to {until}), "
+                    f"visit on {f['visit_on']}")
+        case "special_deductible":
+            return (f"{name} deductible {yuan(f['deductible_fen'])} per year, {yuan(f['year_left_fen'])} of it left: "
+                    f"this visit {a}")
+        case "special_ratio":
+            return (f"eligible {yuan(f['eligible_fen'])} at {percent(f['ratio_bp'])} (level-{f['level']} hospital) = {a} "
+                    f"(base {percent(f['base_bp'])}, retired +{percent(f['retired_bp'])}, filing -{percent(f['cut_bp'])})")
+        case "special_annual_limit":
+            return (f"{name} annual limit {yuan(f['limit_fen'])}, {yuan(f['used_fen'])} paid this year, "
+                    f"{yuan(f['left_fen'])} left: pays {a}")
+        case "special_monthly_limit":
+            return (f"{name} monthly limit for {f['month']} {yuan(f['limit_fen'])}, {yuan(f['used_fen'])} paid this month, "
+                    f"{yuan(f['left_fen'])} left: pays {a}")
+        case "special_no_limit":
+            return f"{name} has no {f['kind']} limit: pays {a}"
+        case "special_inpatient_cap":
+            if not int(f["annual_cap_fen"]):
+                return f"shared inpatient annual cap: none ({yuan(f['used_fen'])} paid this year): pays {a}"
+            return (f"shared inpatient annual cap {yuan(f['annual_cap_fen'])}, {yuan(f['used_fen'])} paid this year, "
+                    f"{yuan(f['left_fen'])} left: pays {a}")
+        case "special_limit_left":
+            which = f"monthly limit for {f['month']}" if "month" in f else "annual limit"
+            return f"after this visit {a} of the {name} {which} is left"
+    return None
+
+
 def render_zh(step: Step) -> str:
     f = step.facts
     a = yuan(step.amount_fen)
@@ -104,6 +185,9 @@ def render_zh(step: Step) -> str:
             return f"基金支付合计 {a} 元"
         case "psn_pay":
             return f"个人支付 {a} 元"
+    special = render_special_zh(step)
+    if special is not None:
+        return special
     raise AssertionError(f"no Chinese text for step {step.key}")
 
 
@@ -166,6 +250,9 @@ def render_en(step: Step) -> str:
             return f"funds pay {a} in all"
         case "psn_pay":
             return f"the patient pays {a}"
+    special = render_special_en(step)
+    if special is not None:
+        return special
     raise AssertionError(f"no English text for step {step.key}")
 
 

@@ -11,6 +11,9 @@ DIAGNOSES_PER_STAY_MAX = 32
 PROCEDURES_PER_STAY_MAX = 32  # 病案首页 lists up to 7 operations; grouper input allows more
 STAY_DAYS_MAX = 366
 BANDS_MAX = 16
+ICD_PREFIXES_PER_DISEASE_MAX = 128  # [outpatient_special.<disease>] icd: cancer lists every C category (91)
+# A member's recognised outpatient special diseases (门诊慢特病认定) in one file: five diseases, renewed over years.
+RECOGNITIONS_PER_MEMBER_MAX = 100
 CATALOGUE_ROWS_MAX = 500_000
 CODE_LENGTH_MAX = 64
 LINE_ID_LENGTH_MAX = 64

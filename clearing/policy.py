@@ -1,4 +1,4 @@
-"""An insured region's benefits policy (待遇政策), parsed from TOML and validated — SPEC §5.1.
+"""An insured region's benefits policy (待遇政策), parsed from TOML and validated — SPEC §5.1, §13.1.
 
 `parse_policy(text)` takes the file's text (the caller reads it) and returns frozen values; every
 error names the key (`schemes.employee.bands[1].upto_fen`). Absent optional sections mean "not
@@ -8,13 +8,14 @@ applicable": no 大病, no filing cut, no poverty bonus, no assistance. A cap of
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from clearing import limits
 from clearing.bill import HOSPITAL_LEVELS, check_region
+from clearing.catalogue import ICD_PREFIX
 from clearing.dates import parse_day
 from clearing.errors import InvalidField, PreconditionFailed
 from clearing.money import BP_WHOLE
@@ -97,6 +98,33 @@ class AssistanceRule:
     annual_cap_fen: int
 
 
+class Disease(StrEnum):
+    """The five outpatient special diseases settled directly across regions (门诊慢特病, SPEC §13)."""
+
+    HYPERTENSION = "hypertension"  # 高血压
+    DIABETES = "diabetes"  # 糖尿病
+    CANCER_THERAPY = "cancer_therapy"  # 恶性肿瘤门诊放化疗
+    DIALYSIS = "dialysis"  # 尿毒症透析
+    TRANSPLANT = "transplant"  # 器官移植术后抗排异治疗
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialDiseasePolicy:
+    """One `[outpatient_special.<disease>]` section (SPEC §13.1). Exactly one of the two limits is set (not None);
+    a limit of 0 means no limit. `icd_prefixes` are upper-case without dots, as a catalogue's `icd:` lists are."""
+
+    icd_prefixes: tuple[str, ...]
+    deductible_fen: int  # 起付线 per policy year for this disease
+    ratio_bp: dict[int, int]  # by hospital level
+    annual_limit_fen: int | None  # 年度支付限额
+    monthly_limit_fen: int | None  # 月度定额 (e.g. dialysis)
+    shares_inpatient_cap: bool  # the pay also counts toward the scheme's annual_cap_fen
+
+    def __post_init__(self) -> None:
+        assert (self.annual_limit_fen is None) != (self.monthly_limit_fen is None)
+        assert self.icd_prefixes
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     region: str
@@ -106,6 +134,8 @@ class Policy:
     filing_cut_bp: dict[FilingStatus, int] | None
     poverty: Poverty | None
     assistance: dict[AssistanceTier, AssistanceRule] | None
+    # A disease without a section is not covered by the region (SPEC §13.1).
+    outpatient_special: dict[Disease, SpecialDiseasePolicy] = field(default_factory=dict)
 
 
 def parse_policy(text: str) -> Policy:
@@ -115,7 +145,7 @@ def parse_policy(text: str) -> Policy:
     except ValueError as error:  # TOMLDecodeError, and plain ValueError for integers of thousands of digits
         raise InvalidField("policy", f"not valid TOML: {error}") from None
     check_keys(document, "", required={"region", "name", "effective_from", "schemes"},
-               optional={"filing", "poverty", "assistance"})
+               optional={"filing", "poverty", "assistance", "outpatient_special"})
     schemes_table = table_at(document, "schemes", "schemes")
     if not schemes_table:
         raise InvalidField("schemes", "must define at least one scheme (employee or resident)")
@@ -136,6 +166,8 @@ def parse_policy(text: str) -> Policy:
         filing_cut_bp=parse_filing(document["filing"]) if "filing" in document else None,
         poverty=parse_poverty(document["poverty"]) if "poverty" in document else None,
         assistance=parse_assistance(document["assistance"]) if "assistance" in document else None,
+        outpatient_special=parse_outpatient_special(document["outpatient_special"])
+        if "outpatient_special" in document else {},
     )
 
 
@@ -227,6 +259,51 @@ def parse_assistance(raw: Any) -> dict[AssistanceTier, AssistanceRule]:
             annual_cap_fen=amount(table.get("annual_cap_fen", 0), f"{where}.annual_cap_fen"),
         )
     return tiers
+
+
+def parse_outpatient_special(raw: Any) -> dict[Disease, SpecialDiseasePolicy]:
+    """The `[outpatient_special.<disease>]` sections (SPEC §13.1, readings of §13.4)."""
+    if not isinstance(raw, dict):
+        raise InvalidField("outpatient_special", "must be a table of diseases")
+    diseases: dict[Disease, SpecialDiseasePolicy] = {}
+    for name, table in raw.items():
+        where = f"outpatient_special.{name}"
+        if name not in Disease.__members__.values():
+            raise InvalidField(where, f"unknown disease (expected one of {', '.join(Disease)})")
+        if not isinstance(table, dict):
+            raise InvalidField(where, "must be a table")
+        check_keys(table, where, required={"icd", "ratio_bp"},
+                   optional={"deductible_fen", "annual_limit_fen", "monthly_limit_fen", "shares_inpatient_cap"})
+        has_annual, has_monthly = "annual_limit_fen" in table, "monthly_limit_fen" in table
+        if has_annual == has_monthly:
+            raise InvalidField(f"{where}.annual_limit_fen" if not has_annual else f"{where}.monthly_limit_fen",
+                               "exactly one of annual_limit_fen and monthly_limit_fen is required")
+        shares = table.get("shares_inpatient_cap", False)
+        if not isinstance(shares, bool):
+            raise InvalidField(f"{where}.shares_inpatient_cap", "must be true or false")
+        diseases[Disease(name)] = SpecialDiseasePolicy(
+            icd_prefixes=icd_list(table["icd"], f"{where}.icd"),
+            deductible_fen=amount(table.get("deductible_fen", 0), f"{where}.deductible_fen"),
+            ratio_bp=by_level(table["ratio_bp"], f"{where}.ratio_bp", ratio),
+            annual_limit_fen=amount(table["annual_limit_fen"], f"{where}.annual_limit_fen") if has_annual else None,
+            monthly_limit_fen=amount(table["monthly_limit_fen"], f"{where}.monthly_limit_fen") if has_monthly else None,
+            shares_inpatient_cap=shares,
+        )
+    return diseases
+
+
+def icd_list(raw: Any, where: str) -> tuple[str, ...]:
+    """A non-empty list of ICD-10 prefixes (`C`, `E11`, `N18.5`), kept upper-case without dots."""
+    if not isinstance(raw, list) or not raw:
+        raise InvalidField(where, "must be a non-empty list of ICD-10 prefixes such as \"E11\"")
+    if len(raw) > limits.ICD_PREFIXES_PER_DISEASE_MAX:
+        raise InvalidField(where, f"must have at most {limits.ICD_PREFIXES_PER_DISEASE_MAX} prefixes")
+    prefixes = []
+    for index, code in enumerate(raw):
+        if not isinstance(code, str) or not ICD_PREFIX.fullmatch(code.strip().upper()):
+            raise InvalidField(f"{where}[{index}]", "must be an ICD-10 prefix such as \"E11\" or \"N18.5\"")
+        prefixes.append(code.strip().upper().replace(".", ""))
+    return tuple(prefixes)
 
 
 def check_keys(table: dict[str, Any], where: str, required: set[str], optional: set[str]) -> None:

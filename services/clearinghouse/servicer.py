@@ -26,8 +26,11 @@ from clearing.ledger import clearing_postings, mirror, prepayment, settlement_po
 from clearing.prepayment import (
     OUTFLOW_WINDOW_MONTHS, PREPAYMENT_MONTHS_MAX, Draw, draw, prepayment_state, required_prepayment_fen,
 )
+from clearing import disputes
+from clearing.smart_audit.library import RuleId
 from clearing.translate import Agreements, CatalogueRule, Translated, apply_agreement, translate
 from clearing.classify import Reason, check_classification
+from services.clearinghouse import disputes as dispute_store
 from services.clearinghouse import statements, store
 from services.clearinghouse.partitions import MonthPartitions, month_of_day
 from services.clearinghouse.reconciler import ClearingReconciliation
@@ -359,6 +362,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             # item 9), as the treating agency replays it.
             return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
         check_cancellable(row["status"])
+        async with self.pool.acquire() as conn:
+            await self.refuse_if_disputed(conn, settlement_id, "cancel")
         answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
             insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
             timeout=downstream_timeout_s(context))
@@ -421,6 +426,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                                request_key(claim, insured_region, now_month))
                 return response
             if reversal is None:
+                await self.refuse_if_disputed(conn, settlement_id, "reverse")
                 await store.begin_reversal(conn, settlement_id, request_id)
             outcome = reversal_outcome(claim["status"] if claim else None)
             if outcome is not ReversalOutcome.REVERSED:  # nothing reached the insured agency, or nothing stands
@@ -464,6 +470,16 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await remember(conn, request_id, "ReverseClaim", request, response, request_key(claim))
         log.info("claim_reversed", outcome=outcome.value)
         return response
+
+    @staticmethod
+    async def refuse_if_disputed(conn, settlement_id: str, verb: str) -> None:  # noqa: ANN001
+        """A settlement with a dispute that is not rejected is not undone: the undo gives the whole fund pay back,
+        and an accepted or upheld dispute gives its amount back too (twice). Its disputes are decided first."""
+        for dispute in await dispute_store.of_settlement(conn, settlement_id):
+            if dispute.state is not disputes.State.REJECTED:
+                raise PreconditionFailed("settlement_id", f"is disputed (拒付 {dispute.dispute_key}, "
+                                                          f"{dispute.state.value}): it cannot be {verb}d while a "
+                                                          "dispute on it stands")
 
     async def post_undo(self, conn, claim, kind: str, committed_at) -> None:  # noqa: ANN001
         """Mirror the claim's settlement transaction, clearing in the month the undo is committed in
@@ -580,6 +596,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         month = check_month(request.month, "month")
         # The request is filed under its month; the clearings a close posts go into the current month.
         await self.partitions.ensure(month, clearing_month(now_utc()))
+        await self.sweep_disputes()  # lapses due are adjusted before the close, in their own transactions
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "CloseMonth", request)
             if stored is not None:
@@ -597,7 +614,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 if earlier is not None:
                     raise PreconditionFailed("month", f"{earlier} has obligations and is still open: close it first")
                 cells = await store.month_cells(conn, month)
-                if not request.allow_empty and not any(cell["settlements"] or cell["cancels"] for cell in cells):
+                if not request.allow_empty and not any(cell["settlements"] or cell["cancels"] or cell["adjustments"]
+                                                     for cell in cells):
                     raise PreconditionFailed("month", f"{month} has no obligations; a closed month is closed for good, "
                                                       "so close an empty month only on purpose (allow_empty, --empty)")
                 closing = month_closing(month, now_utc(), cells)
@@ -610,6 +628,126 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                          gross_total_fen=closing.gross_total_fen)
             await remember(conn, request_id, "CloseMonth", request, response, ("", month))
         return response
+
+    # -- disputes (拒付 / 申诉, SPEC §12.3; services/clearinghouse/disputes.py) -------------------------------
+
+    async def sweep_disputes(self) -> tuple:
+        """Apply the lapses due now; returns (now, its clearing month) for the step that follows."""
+        now = now_utc()
+        month = clearing_month(now)
+        await self.partitions.ensure(month)
+        await dispute_store.sweep(self.pool, self.partitions, now, month)
+        return now, month
+
+    @staticmethod
+    def step_now(now, month: str) -> disputes.Step:  # noqa: ANN001
+        caller = current_caller()
+        return disputes.Step(by=caller.path if caller is not None else "insecure", at=now, month=month)
+
+    async def locked_dispute(self, conn, dispute_id: str) -> disputes.Dispute:  # noqa: ANN001
+        """The dispute under its settlement's lock (every step of a dispute, and its adjustment, holds it)."""
+        found = await dispute_store.find(conn, dispute_id)
+        if found is None:
+            raise NotFound(f"disputes/{dispute_id}", "no dispute with this id")
+        await lock_settlement_key(conn, found.settlement_id)
+        return await dispute_store.find(conn, dispute_id)
+
+    @rpc
+    async def RaiseDispute(self, request: pb.RaiseDisputeRequest, context: grpc.aio.ServicerContext) -> pb.RaiseDisputeResponse:
+        dispute_key = check_request_id(request.request_id)
+        settlement_id = check_request_id(request.settlement_id, "settlement_id")
+        insured_region = check_region(request.insured_region, "insured_region")
+        if request.rule_id and request.rule_id not in {rule.value for rule in RuleId}:
+            raise InvalidField("rule_id", f"is not a rule id of SPEC §12.2 ({request.rule_id})")
+        if request.amount_fen <= 0:
+            raise InvalidField("amount_fen", "must be a positive number of fen")
+        disputes.check_reason(request.reason, request.rule_id)
+        now, month = await self.sweep_disputes()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_settlement_key(conn, settlement_id)
+            await lock_settlement_key(conn, dispute_key)
+            first = await dispute_store.find(conn, dispute_key)
+            if first is not None:
+                differs = disputes.same_raise(first, settlement_id=settlement_id, amount_fen=request.amount_fen,
+                                              rule_id=request.rule_id, reason=request.reason) \
+                    if first.insured_region == insured_region else "insured_region"
+                if differs is not None:
+                    raise PreconditionFailed(differs, "differs from the dispute first raised with this request_id")
+                return pb.RaiseDisputeResponse(dispute=dispute_store.message(first))
+            claim = await store.find_claim(conn, settlement_id, lock=True)  # serialised with a cancel's post
+            if claim is None or claim["insured_region"] != insured_region or claim["clearing_month"] is None:
+                raise NotFound(f"settlements/{settlement_id}", f"no settled claim of a member of {insured_region}")
+            if claim["status"] != "settled":
+                raise PreconditionFailed("settlement_id", f"the settlement is {claim['status']}: nothing to dispute")
+            if await store.find_reversal(conn, settlement_id) is not None:
+                raise PreconditionFailed("settlement_id", "the settlement is being reversed (冲正): nothing to dispute")
+            earlier = await dispute_store.of_settlement(conn, settlement_id)
+            dispute = disputes.raise_dispute(
+                dispute_key=dispute_key, settlement_id=settlement_id, insured_region=insured_region,
+                treating_region=claim["treating_region"], hospital_code=claim["hospital_code"],
+                settlement_month=claim["clearing_month"], fund_pay_fen=claim["fund_pay_fen"],
+                claimed_fen=disputes.claimed_fen(earlier), amount_fen=request.amount_fen, rule_id=request.rule_id,
+                reason=request.reason, step=self.step_now(now, month))
+            await dispute_store.insert(conn, dispute)
+        log.info("dispute_raised", dispute_id=dispute_key, amount_fen=dispute.amount_fen, rule_id=dispute.rule_id,
+                 insured_region=insured_region, treating_region=dispute.treating_region)
+        return pb.RaiseDisputeResponse(dispute=dispute_store.message(dispute))
+
+    @rpc
+    async def AnswerDispute(self, request: pb.AnswerDisputeRequest, context: grpc.aio.ServicerContext) -> pb.AnswerDisputeResponse:
+        check_request_id(request.request_id)
+        dispute_id = check_request_id(request.dispute_id, "dispute_id")
+        answers = {pb.DISPUTE_ANSWER_ACCEPT: disputes.Answer.ACCEPT, pb.DISPUTE_ANSWER_APPEAL: disputes.Answer.APPEAL}
+        if request.answer not in answers:
+            raise InvalidField("answer", "must be DISPUTE_ANSWER_ACCEPT or DISPUTE_ANSWER_APPEAL")
+        now, month = await self.sweep_disputes()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            before = await self.locked_dispute(conn, dispute_id)
+            require_caller(current_decision(), "dispute_treated_by_caller", before.treating_region,
+                           f"answer dispute {dispute_id}: its hospital is of region {before.treating_region}")
+            after = disputes.answer(before, answers[request.answer], request.appeal_text, self.step_now(now, month))
+            after = await dispute_store.store_step(conn, self.partitions, before, after, now, month)
+        log.info("dispute_answered", dispute_id=dispute_id, state=after.state.value)
+        return pb.AnswerDisputeResponse(dispute=dispute_store.message(after))
+
+    @rpc
+    async def DecideDispute(self, request: pb.DecideDisputeRequest, context: grpc.aio.ServicerContext) -> pb.DecideDisputeResponse:
+        check_request_id(request.request_id)
+        dispute_id = check_request_id(request.dispute_id, "dispute_id")
+        decisions = {pb.DISPUTE_DECISION_UPHELD: disputes.Decision.UPHELD,
+                     pb.DISPUTE_DECISION_REJECTED: disputes.Decision.REJECTED}
+        if request.decision not in decisions:
+            raise InvalidField("decision", "must be DISPUTE_DECISION_UPHELD or DISPUTE_DECISION_REJECTED")
+        now, month = await self.sweep_disputes()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            before = await self.locked_dispute(conn, dispute_id)
+            after = disputes.decide(before, decisions[request.decision], self.step_now(now, month))
+            after = await dispute_store.store_step(conn, self.partitions, before, after, now, month)
+        log.info("dispute_decided", dispute_id=dispute_id, state=after.state.value)
+        return pb.DecideDisputeResponse(dispute=dispute_store.message(after))
+
+    @rpc
+    async def GetDispute(self, request: pb.GetDisputeRequest, context: grpc.aio.ServicerContext) -> pb.GetDisputeResponse:
+        dispute_id = check_request_id(request.dispute_id, "dispute_id")
+        await self.sweep_disputes()
+        async with self.pool.acquire() as conn:
+            found = await dispute_store.find(conn, dispute_id)
+        if found is None:
+            raise NotFound(f"disputes/{dispute_id}", "no dispute with this id")
+        decision = current_decision()
+        require(decision, "dispute_involves_caller", decision is not None and decision.caller.subject in (
+            found.insured_region, found.treating_region), f"read dispute {dispute_id}: between "
+            f"{found.insured_region} and {found.treating_region}")
+        return pb.GetDisputeResponse(dispute=dispute_store.message(found))
+
+    @rpc
+    async def ListDisputes(self, request: pb.ListDisputesRequest, context: grpc.aio.ServicerContext) -> pb.ListDisputesResponse:
+        region = check_region(request.region, "region") if request.region else None
+        month = check_month(request.settlement_month, "settlement_month") if request.settlement_month else None
+        await self.sweep_disputes()
+        async with self.pool.acquire() as conn:
+            found = await dispute_store.listed(conn, region, month)
+        return pb.ListDisputesResponse(disputes=[dispute_store.message(item) for item in found])
 
     async def clear_regions_with_nothing_to_pay(self, conn, closing: pb.MonthClosing) -> None:  # noqa: ANN001
         """A region whose net position is zero has no transfer to wait for: its clearing is posted at the close."""
@@ -742,6 +880,10 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 region, closing, totals, await self.clearing_status(conn, closing, region)))
             async for row in conn.cursor(store.STATEMENT_ENTRIES_SQL, month, region, prefetch=500):
                 yield pb.StreamStatementResponse(entry=statement_entry(row))
+            for row in await conn.fetch(store.DISPUTE_ENTRIES_SQL, month, region):
+                yield pb.StreamStatementResponse(entry=statement_entry(row))
+            for row in await conn.fetch(store.DISPUTES_OF_MONTH_SQL, month, region):
+                yield pb.StreamStatementResponse(dispute=dispute_store.message(dispute_store.from_row(row)))
 
     @rpc
     async def GetYearSummary(self, request: pb.GetYearSummaryRequest, context: grpc.aio.ServicerContext) -> pb.GetYearSummaryResponse:

@@ -12,7 +12,8 @@ from clearinghouse.v1 import clearing_house_pb2 as pb
 
 # The figures a statement summary adds up from its entries (store.statement_totals).
 TOTAL_KEYS = ("entries_as_insured", "entries_as_treating", "owed_by_fen", "owed_to_fen", "hifp_fen", "hifmi_fen",
-              "maf_fen", "psn_pay_fen")
+              "maf_fen", "psn_pay_fen", "adjustments_as_insured", "adjustments_as_treating", "adjusted_by_fen",
+              "adjusted_to_fen")
 
 
 def month_summary(region: str, closing: pb.MonthClosing, totals: Mapping[str, int],

@@ -141,13 +141,13 @@ async def earliest_open_month_before(conn: asyncpg.Connection, month: str) -> st
     """An earlier month that has obligations and has not been closed."""
     return await conn.fetchval(
         "SELECT min(a.clearing_month) FROM clearing_aggregates a WHERE a.clearing_month < $1 "
-        "AND (a.settlements > 0 OR a.cancels > 0) "
+        "AND (a.settlements > 0 OR a.cancels > 0 OR a.adjustments > 0) "
         "AND NOT EXISTS (SELECT 1 FROM month_closings c WHERE c.month = a.clearing_month)", month)
 
 
 async def month_cells(conn: asyncpg.Connection, month: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT insured_region, treating_region, settlements, cancels, fund_pay_fen FROM clearing_aggregates "
+        "SELECT insured_region, treating_region, settlements, cancels, adjustments, fund_pay_fen FROM clearing_aggregates "
         "WHERE clearing_month = $1 ORDER BY insured_region, treating_region", month)
 
 
@@ -260,9 +260,10 @@ ORDER BY committed_at, settlement_id, kind DESC
 STATEMENT_ENTRIES_SQL = statement_entries_sql("= $1")
 
 
-async def statement_totals(conn: asyncpg.Connection, months: list[str], region: str) -> asyncpg.Record:
-    """A region's totals over `months` from their entries; a cancel or reversal counts negatively."""
-    return await conn.fetchrow(f"""
+async def statement_totals(conn: asyncpg.Connection, months: list[str], region: str) -> dict:
+    """A region's totals over `months` from their entries; a cancel or reversal counts negatively, and so does a
+    dispute's adjustment (migration 0016), checked against the ledger's `dispute` postings of the months."""
+    totals = await conn.fetchrow(f"""
         WITH e AS ({statement_entries_sql("= ANY($1::text[])")}),
              s AS (SELECT *, CASE kind WHEN 'settlement' THEN 1 ELSE -1 END AS sign FROM e)
         SELECT count(*) FILTER (WHERE insured_region = $2)::int AS entries_as_insured,
@@ -274,6 +275,45 @@ async def statement_totals(conn: asyncpg.Connection, months: list[str], region: 
                coalesce(sum(sign * maf_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS maf_fen,
                coalesce(sum(sign * psn_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS psn_pay_fen
         FROM s""", months, region)
+    adjusted = await conn.fetchrow("""
+        SELECT count(*) FILTER (WHERE insured_region = $2)::int AS adjustments_as_insured,
+               count(*) FILTER (WHERE treating_region = $2)::int AS adjustments_as_treating,
+               coalesce(sum(amount_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS adjusted_by_fen,
+               coalesce(sum(amount_fen) FILTER (WHERE treating_region = $2), 0)::bigint AS adjusted_to_fen
+        FROM dispute_adjustments WHERE month = ANY($1::text[]) AND (insured_region = $2 OR treating_region = $2)""",
+                                   months, region)
+    ledger_fen = await conn.fetchval("""
+        SELECT coalesce(sum(p.amount_fen), 0)::bigint FROM ledger_postings p JOIN ledger_transactions t
+            ON t.tx_id = p.tx_id AND t.insured_region = p.insured_region AND t.clearing_month = p.clearing_month
+        WHERE t.kind = 'dispute' AND t.clearing_month = ANY($1::text[])
+          AND (p.account LIKE 'treating/' || $2 || '/receivable/%' OR p.account LIKE 'treating/%/receivable/' || $2)""",
+                                     months, region)
+    # The statement's adjustments (dispute_adjustments) are what the ledger posted: each leg on the treating
+    # receivable is −amount, booked in the month of its adjustment.
+    assert ledger_fen == -(adjusted["adjusted_by_fen"] + adjusted["adjusted_to_fen"]), \
+        "dispute adjustments and the ledger disagree"
+    result = {**dict(totals), **dict(adjusted)}
+    result["owed_by_fen"] -= adjusted["adjusted_by_fen"]
+    result["owed_to_fen"] -= adjusted["adjusted_to_fen"]
+    return result
+
+
+# A dispute's adjustment as a statement entry: the disputed amount as fund pay (negative), the rest 0.
+DISPUTE_ENTRIES_SQL = """
+SELECT 'dispute' AS kind, a.settlement_id, a.insured_region, a.treating_region, a.hospital_code, c.admitted_on,
+       c.discharged_on, 0::bigint AS total_fen, 0::bigint AS hifp_fen, 0::bigint AS hifmi_fen, 0::bigint AS maf_fen,
+       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen
+FROM dispute_adjustments a LEFT JOIN claims c ON c.settlement_id = a.settlement_id AND c.insured_region = a.insured_region
+WHERE a.month = $1 AND (a.insured_region = $2 OR a.treating_region = $2)
+ORDER BY a.posted_at, a.dispute_id
+"""
+
+# Disputes a region is party to with a step in the month.
+DISPUTES_OF_MONTH_SQL = """
+SELECT * FROM disputes WHERE (insured_region = $2 OR treating_region = $2)
+  AND $1 IN (raised_month, answered_month, decided_month, lapsed_month, adjusted_month)
+ORDER BY raised_order
+"""
 
 
 async def closings_in(conn: asyncpg.Connection, months: list[str]) -> dict[str, bytes]:
@@ -283,9 +323,9 @@ async def closings_in(conn: asyncpg.Connection, months: list[str]) -> dict[str, 
 
 
 async def months_with_obligations(conn: asyncpg.Connection, months: list[str]) -> set[str]:
-    """Those of `months` that have settlements or cancels (closed or not)."""
+    """Those of `months` that have settlements, cancels or dispute adjustments (closed or not)."""
     rows = await conn.fetch("SELECT DISTINCT clearing_month FROM clearing_aggregates WHERE clearing_month = ANY($1::text[]) "
-                            "AND (settlements > 0 OR cancels > 0)", months)
+                            "AND (settlements > 0 OR cancels > 0 OR adjustments > 0)", months)
     return {row["clearing_month"] for row in rows}
 
 

@@ -66,6 +66,9 @@ rules_app = sub_app("Smart-audit rule libraries (规则库, TOML; docs/smart-aud
 app.add_typer(rules_app, name="rules")
 drg_app = sub_app("CHS-DRG 1.1 grouping (疾病诊断相关分组; docs/drg.md): group stays offline.")
 app.add_typer(drg_app, name="drg")
+dispute_app = sub_app("Disputes between regions (拒付 / 申诉; docs/smart-audit.md \"Disputes\"): raise, answer, "
+                      "decide, list, show (needs the running stack).")
+app.add_typer(dispute_app, name="dispute")
 
 
 @app.callback()
@@ -91,14 +94,16 @@ PolicyFile = Annotated[Path, typer.Option(
 MemberFile = Annotated[Path, typer.Option(
     "--member", help="Member and year-to-date JSON (`python -m services.datagen members` writes examples).")]
 BillFile = Annotated[Path, typer.Option(
-    "--bill", help="The bill JSON (`python -m services.datagen bills` writes examples).")]
+    "--bill", help="The bill JSON (`python -m services.datagen bills` writes examples); a visit has \"kind\", "
+                   "\"disease\" and \"visit_on\".")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code the catalogue belongs to (a label).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
 
 
 @app.command("quote")
 def quote_command(catalog: CatalogFile, policy: PolicyFile, member: MemberFile, bill: BillFile) -> None:
-    """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing."""
+    """Quote a bill offline: classify and adjudicate, print the JSON split; persists nothing. A bill with
+    "kind": "outpatient_special" is an outpatient special-disease visit (docs/outpatient-special.md)."""
     output.print_json(offline.quote_files(catalog, policy, member, bill))
 
 
@@ -252,6 +257,72 @@ def members_list(
         output.print_json(lookup_view.members_json(answer))
     else:
         lookup_view.show_members(output.console(), region, answer)
+
+
+DISEASE_HELP = "hypertension, diabetes, cancer_therapy, dialysis or transplant (门诊慢特病)."
+RequestIdOption = Annotated[str, typer.Option(
+    "--request-id", help="Idempotency key (UUID4) to repeat an earlier call safely; default: a new one.")]
+
+
+@members_app.command("recognise")
+def members_recognise(
+    region: Annotated[str, typer.Argument(help="Insured region whose agency records the recognition.")],
+    member_id: Annotated[str, typer.Argument(help="Member number.")],
+    disease: Annotated[str, typer.Argument(help=DISEASE_HELP)],
+    valid_from: Annotated[str, typer.Option("--from", help="First valid day, YYYY-MM-DD.")],
+    diagnosis: Annotated[str, typer.Option("--diagnosis", help="ICD-10 (医保版) code it rests on, e.g. N18.500.")],
+    valid_to: Annotated[str, typer.Option("--to", help="Last valid day (inclusive); default: open-ended.")] = "",
+    certified_by: Annotated[str, typer.Option("--certified-by", help="Hospital code that certified it.")] = "",
+    request_id: RequestIdOption = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record a member's outpatient special disease (认定备案, 2503): visits for it are paid from that day."""
+    from services.cli import special_disease_view as view
+
+    answer = view.record(config, region, member_id, disease, valid_from, valid_to, diagnosis, certified_by, request_id)
+    if as_json:
+        output.print_json(view.as_json(answer))
+    else:
+        print(view.recognition_line(answer.recognition))
+
+
+@members_app.command("unrecognise")
+def members_unrecognise(
+    region: Annotated[str, typer.Argument(help="Insured region whose agency holds the recognition.")],
+    member_id: Annotated[str, typer.Argument(help="Member number.")],
+    recognition_id: Annotated[str, typer.Argument(help="The recognition's id (`members diseases` lists them).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is cancelled.")],
+    request_id: RequestIdOption = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a recognition (撤销, 2504); it is kept with when and why, and settled visits stay settled."""
+    from services.cli import special_disease_view as view
+
+    answer = view.cancel(config, region, member_id, recognition_id, reason, request_id)
+    if as_json:
+        output.print_json(view.as_json(answer))
+    else:
+        print(view.recognition_line(answer.recognition))
+
+
+@members_app.command("diseases")
+def members_diseases(
+    region: Annotated[str, typer.Argument(help="Insured region of the member.")],
+    member_id: Annotated[str, typer.Argument(help="Member number.")],
+    on: Annotated[str, typer.Option("--on", help="Only those standing and valid that day (YYYY-MM-DD).")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """A member's recognised outpatient special diseases (查询, 5301), cancelled ones too unless --on is given."""
+    from services.cli import special_disease_view as view
+
+    answer = view.list_recognitions(config, region, member_id, on)
+    if as_json:
+        output.print_json(view.as_json(answer))
+    else:
+        view.show(output.console(), region, member_id, answer)
 
 
 @catalog_app.command("show")
@@ -504,13 +575,17 @@ def statement_show(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write every entry to this CSV file.")] = None,
 ) -> None:
     """A region's statement of a closed month: totals by fund, net position, transfers, every settlement."""
-    summary, entries = online.statement(config, region, month)
+    summary, entries, disputes = online.statement(config, region, month)
     if csv_file is not None:
         online.write_statement_csv(csv_file, entries)
     if as_json:
-        output.print_json(online.statement_json(summary, entries))
+        output.print_json(online.statement_json(summary, entries, disputes))
     else:
         online.show_statement(output.console(), summary, entries)
+        if disputes:
+            from services.cli.dispute_view import show_disputes
+
+            show_disputes(output.console(), disputes, f"Disputes of {region} with a step in {month}")
 
 
 @statement_app.command("year")
@@ -690,6 +765,111 @@ def audit_show(
         output.print_json([audit_view.event_json(event) for event in events])
     else:
         audit_view.show(output.console(), events)
+
+
+@audit_app.command("month")
+def audit_month(
+    region: Annotated[str, typer.Argument(help="The insured region whose members' stays are audited.")],
+    month: Annotated[str, typer.Argument(help="Discharge month YYYY-MM.")],
+    raise_disputes: Annotated[bool, typer.Option(
+        "--raise", help="Raise a dispute per (settlement, rule) for the definite findings whose action is `dispute` "
+                        "(idempotent: a second run raises nothing new).")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """事后 audit of an insured region's members' settled cross-region stays of a month, under the region's rule
+    library (docs/smart-audit.md): the findings by rule, and with --raise the disputes raised."""
+    from services.cli import dispute_view
+
+    result = dispute_view.audit_month(config, region, month, raise_disputes)
+    if as_json:
+        output.print_json(dispute_view.month_audit_json(result))
+    else:
+        dispute_view.show_month_audit(output.console(), result)
+
+
+DisputeIdArgument = Annotated[str, typer.Argument(help="The dispute's id (its dispute key, a UUID).")]
+
+
+@dispute_app.command("raise")
+def dispute_raise(
+    region: Annotated[str, typer.Argument(help="The insured region raising it (the settlement's).")],
+    settlement_id: Annotated[str, typer.Argument(help="The settled cross-region settlement disputed.")],
+    amount_fen: Annotated[int, typer.Option("--amount-fen", help="The disputed amount, fen (1 to the fund pay "
+                                                                 "left by earlier disputes).")],
+    rule: Annotated[str | None, typer.Option("--rule", help="The 事后 finding's rule id, e.g. AUD-DAYQTY.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required without --rule).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Dispute key (UUID) to make a retry idempotent; "
+                                                          "default: a new one.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Raise a dispute (拒付) on a settlement within 3 clearing months of its month."""
+    from services.cli import dispute_view
+
+    dispute = dispute_view.raise_dispute(config, region, settlement_id, amount_fen, rule, reason, key)
+    show_one(dispute, as_json)
+
+
+@dispute_app.command("answer")
+def dispute_answer(
+    dispute_id: DisputeIdArgument,
+    accept: Annotated[bool, typer.Option("--accept", help="Accept: the hospital's payout falls (扣款).")] = False,
+    appeal: Annotated[str | None, typer.Option("--appeal", help="Appeal (申诉) with this text.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """The treating agency's answer within 1 clearing month of the raise: --accept, or --appeal TEXT."""
+    from services.cli import dispute_view
+
+    show_one(dispute_view.answer_dispute(config, dispute_id, accept, appeal), as_json)
+
+
+@dispute_app.command("decide")
+def dispute_decide(
+    dispute_id: DisputeIdArgument,
+    decision: Annotated[str, typer.Argument(help="upheld (the adjustment is posted) or rejected.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """The clearing house's decision on an appealed dispute."""
+    from services.cli import dispute_view
+
+    show_one(dispute_view.decide_dispute(config, dispute_id, decision), as_json)
+
+
+@dispute_app.command("list")
+def dispute_list(
+    region: Annotated[str | None, typer.Option("--region", help="Only disputes this region is party to.")] = None,
+    month: Annotated[str | None, typer.Option("--month", help="Only settlements of this clearing month.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+) -> None:
+    """Disputes in the order they were raised (lapses due are applied first)."""
+    from services.cli import dispute_view
+
+    items = dispute_view.list_disputes(config, region, month)
+    if as_json:
+        output.print_json([dispute_view.dispute_json(item) for item in items])
+    else:
+        dispute_view.show_disputes(output.console(), items)
+
+
+@dispute_app.command("show")
+def dispute_show(dispute_id: DisputeIdArgument, config: ConfigOption = DEFAULT_CONFIG, as_json: JsonFlag = False) -> None:
+    """One dispute with every step: who and when."""
+    from services.cli import dispute_view
+
+    show_one(dispute_view.get_dispute(config, dispute_id), as_json)
+
+
+def show_one(dispute: Any, as_json: bool) -> None:  # noqa: ANN401 - a clearing_house_pb2.Dispute
+    from services.cli import dispute_view
+
+    if as_json:
+        output.print_json(dispute_view.dispute_json(dispute))
+    else:
+        dispute_view.show_dispute(output.console(), dispute)
 
 
 def main() -> None:

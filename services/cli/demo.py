@@ -98,6 +98,7 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
         rows = await discharge(console, transport, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
         print_audit(console, await audit_counts(config, month), sorted(addresses))
+        await dispute_cycle(console, config, transport, month)
 
         await stack.move_clock_to(timeline.closing)
         console.print(f"[bold]{timeline.closing:%Y-%m-%d %H:%M}:[/] {month} is over. Every pair of neighbours "
@@ -217,6 +218,48 @@ def print_audit(console: Console, counts: dict[tuple[str, str, str], int], regio
     console.print(table)
 
 
+DISPUTING_REGION = "460100"  # its rule library sends AUD-DAYQTY, AUD-BEDDAYS and AUD-EXCL to dispute
+
+
+async def dispute_cycle(console: Console, config, transport: Transport, month: str) -> None:  # noqa: ANN001
+    """事后 and disputes (拒付 / 申诉): the disputing region's monthly audit of its members' stays elsewhere, then one
+    dispute accepted by the treating agency and one appealed and decided (upheld) by the clearing house. Their
+    adjustments count in this month, still open: they show in its netting and in the hospitals' payout lists."""
+    from services.cli import dispute_view
+
+    operator = operator_identity()
+    audit = await dispute_view.run_month_audit(config, transport, operator, DISPUTING_REGION, month, False)
+    dispute_view.show_month_audit(console, audit)
+    async with operator_channel(transport, config.address(config.clearing_house_port)) as channel:
+        stub = clearing_house_pb2_grpc.ClearingHouseServiceStub(channel)
+        raised, _ = await dispute_view.raise_from_findings(stub, DISPUTING_REGION, audit.audited, limit=2)
+        disputed = {item.settlement_id for item in raised}
+        spare = [stay for stay, _ in audit.audited if stay.settlement_id not in disputed and stay.fund_pay_fen > 0]
+        for stay in spare[:max(0, 2 - len(raised))]:
+            raised.append((await stub.RaiseDispute(ch.RaiseDisputeRequest(  # too few findings: by hand
+                request_id=str(uuid.uuid4()), settlement_id=stay.settlement_id,
+                amount_fen=max(1, stay.fund_pay_fen // 20), reason="重复收费: billed twice on one day (by hand)",
+                insured_region=DISPUTING_REGION), timeout=30)).dispute)
+        if len(raised) < 2:
+            console.print(f"(no two cross-region stays of {DISPUTING_REGION}'s members to dispute this month)")
+            return
+        first, second = raised[:2]
+        accepted = (await stub.AnswerDispute(ch.AnswerDisputeRequest(
+            request_id=str(uuid.uuid4()), dispute_id=first.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT),
+            timeout=30)).dispute
+        await stub.AnswerDispute(ch.AnswerDisputeRequest(
+            request_id=str(uuid.uuid4()), dispute_id=second.dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL,
+            appeal_text="申诉: the extra quantity was ordered by the physician"), timeout=30)
+        upheld = (await stub.DecideDispute(ch.DecideDisputeRequest(
+            request_id=str(uuid.uuid4()), dispute_id=second.dispute_id, decision=ch.DISPUTE_DECISION_UPHELD),
+            timeout=30)).dispute
+    console.print(f"{DISPUTING_REGION} raises two disputes (拒付); the treating agency accepts the first and appeals "
+                  "the second (申诉), which the clearing house upholds:")
+    for item in (accepted, upheld):
+        dispute_view.show_dispute(console, item)
+    dispute_view.show_disputes(console, [accepted, upheld], f"Disputes of {month}: adjusted in the first open month")
+
+
 async def settlement_days(config, month: str) -> list[str]:  # noqa: ANN001 - a StackConfig
     """Every day the month's stays can have been settled on: from the HIS's first Settle of them (the day its
     answer named, or the day it sent it) through today. An agency makes a settlement's day when the Settle
@@ -308,14 +351,16 @@ async def close_payout_months(transport: Transport, addresses: dict[str, str],
 def show_payouts(console: Console, lists: dict[str, ta.ListPayoutsResponse], month: str) -> None:
     names = {code: region.name for code, region in load_regions().items()}
     table = Table(title=f"Payout lists of {month} (拨付), closed by each treating agency: what it owes its hospitals")
-    for header in ("treating region", "hospitals", "local ¥", "cross-region ¥", "total ¥", "list"):
+    for header in ("treating region", "hospitals", "local ¥", "cross-region ¥", "deducted (扣款) ¥", "total ¥", "list"):
         table.add_column(header, justify="left" if header in ("treating region", "list") else "right")
     for region, item in lists.items():
         local = sum(payout.local_fen for payout in item.payouts)
-        cross = sum(payout.cross_region_fen for payout in item.payouts)
+        cross = sum(payout.cross_region_fen for payout in item.payouts)  # deductions already subtracted
+        deducted = sum(payout.deducted_fen for payout in item.payouts)
         assert local + cross == item.total_fen
         table.add_row(f"{names.get(region, region)} {region}", str(len(item.payouts)), format_yuan(local),
-                      format_yuan(cross), format_yuan(item.total_fen), "closed, frozen" if item.closed else "open")
+                      format_yuan(cross), format_yuan(deducted), format_yuan(item.total_fen),
+                      "closed, frozen" if item.closed else "open")
     console.print(table)
 
 

@@ -27,6 +27,9 @@ from clearing.errors import DomainError
 from clearing.explain import percent
 from clearing.member import member_from_dict
 from clearing.money import format_yuan
+from clearing.outpatient.member import special_member_from_dict
+from clearing.outpatient.quote import quote_visit, visit_adjudication_json
+from clearing.outpatient.visit import is_visit, visit_from_dict
 from clearing.policy import Policy, PolicyBook, SchemePolicy, parse_policy
 from clearing.quote import adjudication_json, quote
 from services.cli.output import table
@@ -110,11 +113,16 @@ def read_json(path: Path, source: str) -> Any:
 
 
 def quote_files(catalog_path: Path, policy_path: Path, member_path: Path, bill_path: Path) -> dict[str, Any]:
-    """Run §4.2 and §5.2 on the four files and return the §5.3 JSON; persists nothing."""
+    """Run §4.2 and §5.2 on the four files and return the §5.3 JSON; persists nothing. A bill with
+    `"kind": "outpatient_special"` is a visit (§13.3, `quote_visit_data`); without a kind, a stay."""
     catalog_text = read_text(catalog_path, "catalog")
     policy_text = read_text(policy_path, "policy")
     member_data = read_json(member_path, "member")
     bill_data = read_json(bill_path, "bill")
+    with blamed_on("bill"):
+        visit = is_visit(bill_data)
+    if visit:
+        return quote_visit_data(catalog_text, policy_text, member_data, bill_data)
     with blamed_on("bill"):
         bill = bill_from_dict(bill_data)
     with blamed_on("member"):
@@ -130,10 +138,31 @@ def quote_files(catalog_path: Path, policy_path: Path, member_path: Path, bill_p
     return adjudication_json(result)
 
 
+def quote_visit_data(catalog_text: str, policy_text: str, member_data: Any, bill_data: Any) -> dict[str, Any]:
+    """Run §4.2 and §13.2 on one outpatient special-disease visit and return the §13.3 JSON."""
+    with blamed_on("bill"):
+        visit = visit_from_dict(bill_data)
+    with blamed_on("member"):
+        member, ytd = member_from_dict(member_data)
+        recognitions, special = special_member_from_dict(member_data)
+    with blamed_on("catalog"):
+        catalogue = parse_catalogue_csv(catalog_text, region=visit.region)  # 就医地目录: the visit's region
+    with blamed_on("policy"):
+        policy = parse_policy(policy_text)
+    try:
+        result = quote_visit(visit, catalogue, member, recognitions, policy, ytd, special)
+    except DomainError as error:
+        raise InputError(quote_error_source(error), error.message) from None
+    return visit_adjudication_json(result)
+
+
 def quote_error_source(error: DomainError) -> str:
-    """Which file an adjudication error belongs to: `member.*` fields are the member's, the rest
-    (`discharged_on` before the policy takes effect) the bill's."""
+    """Which file an adjudication error belongs to: `member.*` fields are the member's, a disease the policy has
+    no section for (`outpatient_special.<disease>`) the policy's, the rest (`discharged_on` or `visit_on` before
+    the policy takes effect) the bill's."""
     field_path = getattr(error, "field", None) or getattr(error, "subject", "")
+    if field_path.startswith("outpatient_special."):
+        return "policy"
     return "member" if field_path.startswith("member.") else "bill"
 
 
@@ -214,11 +243,31 @@ def show_policy(console: Console, item: PolicyFile) -> None:
                       f"{percent(policy.poverty.critical_threshold_bp)}")
     if policy.assistance is None:
         console.print("assistance: none")
+    else:
+        tiers = table("assistance tiers (医疗救助)", "tier", "annual threshold", "ratio", "annual cap")
+        for tier, rule in sorted(policy.assistance.items()):
+            tiers.add_row(tier.value, format_yuan(rule.deductible_fen), percent(rule.ratio_bp),
+                          cap_text(rule.annual_cap_fen))
+        console.print(tiers)
+    show_outpatient_special(console, policy)
+
+
+def show_outpatient_special(console: Console, policy: Policy) -> None:
+    """The `[outpatient_special.*]` sections (SPEC §13.1), one row per disease the region covers."""
+    if not policy.outpatient_special:
+        console.print("outpatient special diseases (门诊慢特病): none covered")
         return
-    tiers = table("assistance tiers (医疗救助)", "tier", "annual threshold", "ratio", "annual cap")
-    for tier, rule in sorted(policy.assistance.items()):
-        tiers.add_row(tier.value, format_yuan(rule.deductible_fen), percent(rule.ratio_bp), cap_text(rule.annual_cap_fen))
-    console.print(tiers)
+    diseases = table("outpatient special diseases (门诊慢特病)", "disease", "icd", "deductible a year",
+                     "ratio 1 / 2 / 3", "limit", "shares inpatient cap")
+    for disease, section in sorted(policy.outpatient_special.items()):
+        icd = ", ".join(section.icd_prefixes[:6]) + (f" … ({len(section.icd_prefixes)})"
+                                                      if len(section.icd_prefixes) > 6 else "")
+        limit_fen, per = ((section.annual_limit_fen, "a year") if section.annual_limit_fen is not None
+                          else (section.monthly_limit_fen or 0, "a month"))
+        limit = f"{format_yuan(limit_fen)} {per}" if limit_fen else "no limit"
+        diseases.add_row(disease.value, icd, format_yuan(section.deductible_fen), by_level_text(section.ratio_bp, percent),
+                         limit, "yes" if section.shares_inpatient_cap else "no")
+    console.print(diseases)
 
 
 def show_policies(console: Console, files: list[PolicyFile], books: list[PolicyBook]) -> None:

@@ -376,8 +376,9 @@ STATEMENT_COLUMNS = ("settlement_id", "kind", "insured_region", "treating_region
                      "principal_diagnosis", "procedures")
 
 
-def statement(config_path: Path, region: str, month: str) -> tuple[ch.StatementSummary, list[ch.StatementEntry]]:
-    """Read a region's statement stream: the summary, then every entry."""
+def statement(config_path: Path, region: str,
+              month: str) -> tuple[ch.StatementSummary, list[ch.StatementEntry], list[ch.Dispute]]:
+    """Read a region's statement stream: the summary, then every entry, then the disputes with a step in the month."""
     config = load_config(config_path)
     region_address(config, region, "REGION")  # an unknown region is refused, not an empty statement
 
@@ -387,13 +388,16 @@ def statement(config_path: Path, region: str, month: str) -> tuple[ch.StatementS
                                                             timeout=300)]
 
     items = call(config, config.address(config.clearing_house_port), read)
-    return items[0].summary, [item.entry for item in items[1:]]
+    return (items[0].summary, [item.entry for item in items[1:] if item.HasField("entry")],
+            [item.dispute for item in items[1:] if item.HasField("dispute")])
 
 
-def statement_json(summary: ch.StatementSummary, entries: list[ch.StatementEntry]) -> dict[str, Any]:
+def statement_json(summary: ch.StatementSummary, entries: list[ch.StatementEntry],
+                   disputes: list[ch.Dispute] | None = None) -> dict[str, Any]:
     options = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
     return {"summary": json_format.MessageToDict(summary, **options),
-            "entries": [json_format.MessageToDict(entry, **options) for entry in entries]}
+            "entries": [json_format.MessageToDict(entry, **options) for entry in entries],
+            "disputes": [json_format.MessageToDict(item, preserving_proto_field_name=True) for item in disputes or []]}
 
 
 def write_statement_csv(path: Path, entries: list[ch.StatementEntry]) -> None:
@@ -415,7 +419,9 @@ def show_statement(console: Console, summary: ch.StatementSummary, entries: list
     for label, value in (("owed by the region's funds (as insured)", summary.owed_by_fen),
                          ("  of which basic fund 统筹", summary.hifp_fen), ("  of which 大病", summary.hifmi_fen),
                          ("  of which 医疗救助", summary.maf_fen), ("members' own share", summary.psn_pay_fen),
+                         ("  dispute adjustments subtracted (拒付)", summary.adjusted_by_fen),
                          ("owed to the region's hospitals (as treating)", summary.owed_to_fen),
+                         ("  dispute deductions subtracted (扣款)", summary.adjusted_to_fen),
                          ("net position", summary.net_fen)):
         table.add_row(label, format_yuan(value))
     console.print(table)

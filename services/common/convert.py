@@ -48,6 +48,10 @@ OUTCOMES = {ReversalOutcome.REVERSED: pb.REVERSAL_OUTCOME_REVERSED,
             ReversalOutcome.NOTHING_RECORDED: pb.REVERSAL_OUTCOME_NOTHING_RECORDED,
             ReversalOutcome.ALREADY_UNDONE: pb.REVERSAL_OUTCOME_ALREADY_UNDONE}
 KINDS = {kind.value: kind for kind in Kind}
+# Outpatient special diseases (SPEC §13) by their policy keys.
+SPECIAL_DISEASES = {"hypertension": pb.SPECIAL_DISEASE_HYPERTENSION, "diabetes": pb.SPECIAL_DISEASE_DIABETES,
+                    "cancer_therapy": pb.SPECIAL_DISEASE_CANCER_THERAPY, "dialysis": pb.SPECIAL_DISEASE_DIALYSIS,
+                    "transplant": pb.SPECIAL_DISEASE_TRANSPLANT}
 RULES = {CatalogueRule.TREATING: pb.CATALOGUE_RULE_TREATING, CatalogueRule.INSURED: pb.CATALOGUE_RULE_INSURED}
 
 

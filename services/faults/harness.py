@@ -10,6 +10,8 @@
    The HIS resends an unknown settlement, reverses it (冲正), or — for a share — walks away from it.
 3. Stop the faults (proxies clean, every service up), let the discharges in flight finish, resolve
    every unknown settlement and cancel the HIS still pursues (settle down).
+3a. Dispute a share of the settled cross-region stays (services/faults/disputes.py) while the faults run again,
+   then finish the disputes on clean links; every treating agency books its deductions (扣款).
 4. Reconcile every day of the run between every pair of neighbours (services/faults/recovery.py):
    what the HIS walked away from, and anything a crash left half-done, is repaired.
 5. Check the invariants against every party's database.
@@ -33,6 +35,8 @@ from pathlib import Path
 from services.common.regions import load_regions
 from services.faults import recovery
 from services.faults.chaos import Chaos
+from services.faults.disputes import Disputer, dispute_under_faults
+from services.faults.disputes import plan as plan_disputes
 from services.faults.driver import Driver, DriverSettings, Reverser
 from services.faults.invariants import check_all
 from services.faults.journal import Intent, Journal, Outcome
@@ -43,6 +47,7 @@ from services.stack.processes import StackProcesses
 
 MEMBERS_PER_REGION = 40  # few members, so concurrent stays of one member meet at the insured agency
 PREPAYMENT_FEN = 50_000_000_00  # 5 million yuan per insured region
+DISPUTE_WINDOW_S = 15.0  # the dispute phase's faults last this long at most (the run's duration if shorter)
 
 Reconciler = Callable[[StackProcesses, Journal], Awaitable[int]]
 
@@ -115,6 +120,15 @@ async def run(seed: int, duration_s: float, faults: bool = True, concurrency: in
                           reverser, transport=transport) as driver:
             phase(f"discharging for {duration_s:g} s" + (" with faults" if faults else ""))
             await discharge_under_faults(driver, chaos, links, duration_s, faults, phase)
+
+        # The operators' dispute calls reach the clearing house through a proxy of their own, cut and delayed too.
+        disputer = Disputer(config, transport, plan_disputes(journal, seed),
+                            await links.add("operator→clearinghouse", config.clearing_house_port))
+        phase(f"disputing {len(disputer.planned)} settlements" + (" with faults" if faults else ""))
+        counts = await dispute_under_faults(disputer, chaos, links, min(DISPUTE_WINDOW_S, duration_s), faults, phase)
+        report.disputes, report.dispute_retries = counts.planned, counts.retries
+        report.disputes_refused = counts.refused
+        report.dispute_states = counts.done
 
         phase("reconciling")
         report.repairs = await reconciler(stack, journal)

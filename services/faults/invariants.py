@@ -71,6 +71,11 @@ class PartyRows:
     balance_mismatches: list[asyncpg.Record] = field(default_factory=list)
     aggregate_mismatches: list[asyncpg.Record] = field(default_factory=list)
     line_mismatches: list[asyncpg.Record] = field(default_factory=list)
+    dispute_mismatches: list[asyncpg.Record] = field(default_factory=list)
+    disputes: int = 0
+    adjustments: dict[str, tuple[str, int]] = field(default_factory=dict)  # dispute id → (treating region, fen)
+    deductions: dict[str, tuple[str, int]] = field(default_factory=dict)  # dispute id → (treating region, fen)
+    deduction_ledger: dict[str, tuple[int, int]] = field(default_factory=dict)  # region → (Σ deductions, ledger)
     lines: int = 0
     transactions: int = 0
     accounts: int = 0
@@ -98,6 +103,13 @@ async def read_parties(config: StackConfig) -> PartyRows:
                 item = {**dict(row), "settlement_id": str(row["settlement_id"]), "region": region}
                 rows.treating[str(row["request_id"])] = item
                 rows.treating_by_encounter.setdefault(str(row["encounter_id"]), []).append(item)
+            for row in await conn.fetch("SELECT dispute_id, amount_fen FROM dispute_deductions"):
+                rows.deductions[str(row["dispute_id"])] = (region, row["amount_fen"])
+            rows.deduction_ledger[region] = (
+                await conn.fetchval("SELECT coalesce(sum(amount_fen), 0)::bigint FROM dispute_deductions"),
+                await conn.fetchval(
+                    "SELECT coalesce(-sum(p.amount_fen), 0)::bigint FROM ledger_postings p JOIN ledger_transactions t "
+                    "USING (tx_id) WHERE t.kind = 'dispute' AND p.account LIKE 'hospital/%/receivable'"))
         finally:
             await conn.close()
         conn = await asyncpg.connect(config.dsn(f"insured_{region}"))
@@ -118,7 +130,8 @@ async def read_parties(config: StackConfig) -> PartyRows:
                 "SELECT t.settlement_id, count(DISTINCT t.tx_id) FILTER (WHERE t.kind = 'settlement') AS settlements, "
                 "count(DISTINCT t.tx_id) FILTER (WHERE t.kind = 'cancel') AS cancels, "
                 "coalesce(sum(p.amount_fen) FILTER (WHERE t.kind = 'settlement' AND p.account LIKE $1), 0)::bigint "
-                "AS posted_fen, coalesce(sum(p.amount_fen) FILTER (WHERE p.account LIKE $1), 0)::bigint AS net_fen "
+                "AS posted_fen, coalesce(sum(p.amount_fen) FILTER (WHERE p.account LIKE $1 AND t.kind <> 'dispute'), 0)"
+                "::bigint AS net_fen "  # a dispute's adjustment is checked on its own (disputes_adjusted_once)
                 "FROM ledger_transactions t JOIN ledger_postings p USING (tx_id) "
                 "WHERE t.settlement_id IS NOT NULL GROUP BY t.settlement_id", RECEIVABLE):
             rows.ledger[str(row["settlement_id"])] = dict(row)
@@ -126,6 +139,10 @@ async def read_parties(config: StackConfig) -> PartyRows:
         rows.balance_mismatches = await audit.balance_mismatches(conn)
         rows.aggregate_mismatches = await audit.aggregate_mismatches(conn)
         rows.line_mismatches = await audit.statement_line_mismatches(conn)
+        rows.dispute_mismatches = await audit.dispute_mismatches(conn)
+        rows.disputes = await conn.fetchval("SELECT count(*) FROM disputes")
+        for row in await conn.fetch("SELECT dispute_id, treating_region, amount_fen FROM dispute_adjustments"):
+            rows.adjustments[str(row["dispute_id"])] = (row["treating_region"], row["amount_fen"])
         rows.lines = await conn.fetchval("SELECT count(*) FROM statement_lines")
         rows.transactions = await conn.fetchval("SELECT count(*) FROM ledger_transactions")
         rows.accounts = await conn.fetchval("SELECT count(*) FROM ledger_balances")
@@ -138,8 +155,24 @@ async def read_parties(config: StackConfig) -> PartyRows:
 async def check_all(config: StackConfig, journal: Journal) -> list[Check]:
     rows = await read_parties(config)
     return [succeeded_recorded(journal, rows), refused_not_paid(journal, rows), nothing_paid_unseen(journal, rows),
-            parties_agree(rows), *ledger_checks(rows), accumulators_recomputed(rows), no_pending(rows),
-            unknowns_resolved(journal)]
+            parties_agree(rows), *ledger_checks(rows), deductions_booked(rows), accumulators_recomputed(rows),
+            no_pending(rows), unknowns_resolved(journal)]
+
+
+def deductions_booked(rows: PartyRows) -> Check:
+    """The treating agencies' deductions (扣款) are the clearing house's dispute adjustments, one for one, and each
+    agency's ledger took exactly that off its hospitals' receivables."""
+    check = Check("deductions_equal_adjustments", "every dispute adjustment at the clearing house is booked once by "
+                  "its treating agency, for the same amount, and the agency's ledger moved exactly that",
+                  len(rows.adjustments))
+    for dispute_id in sorted(set(rows.adjustments) | set(rows.deductions)):
+        if rows.adjustments.get(dispute_id) != rows.deductions.get(dispute_id):
+            check.fail(f"dispute {dispute_id}: clearing house {rows.adjustments.get(dispute_id)}, treating agency "
+                       f"{rows.deductions.get(dispute_id)}")
+    for region, (deducted, ledger) in sorted(rows.deduction_ledger.items()):
+        if deducted != ledger:
+            check.fail(f"{region}: deductions {deducted} fen, ledger {ledger} fen")
+    return check
 
 
 def split_of(row: dict[str, Any], fields: tuple[str, ...] = SPLIT_FIELDS) -> tuple[int, ...]:
@@ -288,7 +321,12 @@ def ledger_checks(rows: PartyRows) -> list[Check]:
                   "it clears in, and every one has its line", rows.lines)
     for row in rows.line_mismatches:
         lines.fail(f"{row['month']} {row['kind']} of {row['settlement_id']}: the line and the claim differ")
-    return [balanced, balances, aggregates, lines]
+    adjusted = Check("disputes_adjusted_once", "every accepted, lapsed or upheld dispute has exactly one balanced "
+                     "adjustment of its amount in the month it names, and no other dispute has one", rows.disputes)
+    for row in rows.dispute_mismatches:
+        adjusted.fail(f"dispute {row['dispute_id']} ({row['state']}): adjusted in {row['adjusted_month']}, "
+                      f"adjustment {row['amount_fen']} fen in {row['month']} ({row['kind']} in {row['tx_month']})")
+    return [balanced, balances, aggregates, lines, adjusted]
 
 
 def accumulators_recomputed(rows: PartyRows) -> Check:

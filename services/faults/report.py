@@ -33,6 +33,10 @@ class Report:
     stalls: int = 0
     refused_connections: int = 0
     repairs: int = 0
+    disputes: int = 0  # disputes the run raised (SPEC §12.3), each driven to accepted, upheld or rejected
+    dispute_retries: int = 0  # dispute steps resent with the same content after no answer
+    disputes_refused: int = 0  # refused definitely (none expected)
+    dispute_states: dict[str, int] = field(default_factory=dict)  # how the disputes ended
     codes: dict[str, int] = field(default_factory=dict)  # non-OK status codes the HIS received
     invariants: list[Check] = field(default_factory=list)
     work_dir: str = ""  # kept (with every service's log) when an invariant fails
@@ -72,6 +76,10 @@ class Report:
             ("chunks stalled (≤ 3 s)", str(self.stalls)),
             ("connections refused (target down)", str(self.refused_connections)),
             ("repairs (reconciliation)", str(self.repairs)),
+            ("disputes (拒付): raised, steps resent, refused", f"{self.disputes}, {self.dispute_retries}, "
+                                                            f"{self.disputes_refused}"),
+            ("disputes ended", ", ".join(f"{name.removeprefix('DISPUTE_STATE_').lower()} {count}"
+                                         for name, count in sorted(self.dispute_states.items())) or "none"),
             ("error codes seen by the HIS", ", ".join(f"{code} {count}" for code, count in sorted(self.codes.items()))
              or "none"),
         ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,7 @@ from clearinghouse.v1 import types_pb2
 from clearing.adjudicate import Adjudication, StayFacts, adjudicate
 from clearing.classify import LineClass
 from clearing.member import Member
-from clearing.bill import check_id_number, check_region, check_text
+from clearing.bill import check_diagnosis, check_hospital_code, check_id_number, check_region, check_text
 from clearing.dates import check_month, next_month, parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
 from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_outcome
@@ -431,6 +431,73 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
                                     filings=[filing_message(item) for item in filings])
 
 
+    # -- outpatient special diseases (门诊慢特病, SPEC §13): recognitions 2503 / 2504 / 5301 ----------------------
+
+    @rpc
+    async def RecordSpecialDisease(self, request: pb.RecordSpecialDiseaseRequest,
+                                   context: grpc.aio.ServicerContext) -> pb.RecordSpecialDiseaseResponse:
+        request_id = check_request_id(request.request_id)
+        member_id = check_text(request.member_id, "member_id", 64)
+        given = request.recognition
+        disease = convert.from_enum(convert.SPECIAL_DISEASES, given.disease, "recognition.disease")
+        valid_from = parse_day(given.valid_from, "recognition.valid_from")
+        valid_to = parse_day(given.valid_to, "recognition.valid_to") if given.valid_to else None
+        if valid_to is not None and valid_to < valid_from:
+            raise InvalidField("recognition.valid_to", "is before valid_from")
+        diagnosis = check_diagnosis(given.diagnosis, "recognition.diagnosis")
+        certified_by = check_hospital_code(given.certified_by, "recognition.certified_by") if given.certified_by else None
+        for name in ("recognition_id", "recorded_at", "cancelled_at", "cancel_reason"):
+            if getattr(given, name):
+                raise InvalidField(f"recognition.{name}", "is set by the agency: leave it empty")
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "RecordSpecialDisease", request)
+            if stored is not None:
+                return pb.RecordSpecialDiseaseResponse.FromString(stored)
+            if await store.find_member_row(conn, member_id, lock=True) is None:
+                raise NotFound(f"regions/{self.region}/members/{member_id}")
+            standing = await store.overlapping_recognition(conn, member_id, disease, valid_from, valid_to)
+            if standing is not None:
+                raise PreconditionFailed(
+                    "recognition.valid_from", f"recognition {standing['recognition_id']} of {disease} stands from "
+                    f"{standing['valid_from']} to {standing['valid_to'] or 'open'}: cancel it first (2504)")
+            row = await store.insert_recognition(conn, member_id, disease, valid_from, valid_to, diagnosis, certified_by)
+            response = pb.RecordSpecialDiseaseResponse(recognition=recognition_message(row))
+            await remember(conn, request_id, "RecordSpecialDisease", request, response)
+        log.info("special_disease_recognised", member_id=member_id, disease=disease,
+                 recognition_id=row["recognition_id"])
+        return response
+
+    @rpc
+    async def CancelSpecialDisease(self, request: pb.CancelSpecialDiseaseRequest,
+                                   context: grpc.aio.ServicerContext) -> pb.CancelSpecialDiseaseResponse:
+        request_id = check_request_id(request.request_id)
+        member_id = check_text(request.member_id, "member_id", 64)
+        if not request.recognition_id.isdigit() or len(request.recognition_id) > 18:
+            raise InvalidField("recognition_id", "must be the recognition_id RecordSpecialDisease answered")
+        reason = check_text(request.reason, "reason", 200)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            stored = await replay(conn, request_id, "CancelSpecialDisease", request)
+            if stored is not None:
+                return pb.CancelSpecialDiseaseResponse.FromString(stored)
+            row = await store.cancel_recognition(conn, member_id, int(request.recognition_id), reason)
+            if row is None:
+                raise NotFound(f"regions/{self.region}/members/{member_id}/special_diseases/{request.recognition_id}")
+            response = pb.CancelSpecialDiseaseResponse(recognition=recognition_message(row))
+            await remember(conn, request_id, "CancelSpecialDisease", request, response)
+        return response
+
+    @rpc
+    async def ListSpecialDiseases(self, request: pb.ListSpecialDiseasesRequest,
+                                  context: grpc.aio.ServicerContext) -> pb.ListSpecialDiseasesResponse:
+        member_id = check_text(request.member_id, "member_id", 64)
+        valid_on = parse_day(request.valid_on, "valid_on") if request.valid_on else None
+        async with self.pool.acquire() as conn:
+            if await store.find_member_row(conn, member_id) is None:
+                raise NotFound(f"regions/{self.region}/members/{member_id}")
+            rows = await store.recognitions_of(conn, member_id, valid_on)
+        return pb.ListSpecialDiseasesResponse(recognitions=[recognition_message(row) for row in rows])
+
+
 MEMBERS_PAGE_DEFAULT = 100
 MEMBERS_PAGE_MAX = 1000
 
@@ -512,3 +579,17 @@ def redacted_registration(request: pb.RegisterMemberRequest, key: bytes) -> pb.R
     copy.member.id_number = HASHED + keys.id_hash(key, request.member.id_number)
     copy.member.name = HASHED + keys.name_hash(key, request.member.name)
     return copy
+
+
+def recognition_message(row: Mapping[str, Any]) -> types_pb2.SpecialDiseaseRecognition:
+    """A recognition's row as the agency answers it."""
+    return types_pb2.SpecialDiseaseRecognition(
+        recognition_id=str(row["recognition_id"]), disease=convert.SPECIAL_DISEASES[row["disease"]],
+        valid_from=row["valid_from"].isoformat(), valid_to=row["valid_to"].isoformat() if row["valid_to"] else "",
+        diagnosis=row["diagnosis"], certified_by=row["certified_by"] or "",
+        recorded_at=rfc3339(row["recorded_at"]), cancelled_at=rfc3339(row["cancelled_at"]) if row["cancelled_at"] else "",
+        cancel_reason=row["cancel_reason"] or "")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

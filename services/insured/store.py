@@ -18,8 +18,9 @@ from clearing.reconcile import DayKey
 FILING_PRIORITY = (FilingStatus.RESIDENT, FilingStatus.REFERRAL, FilingStatus.TEMPORARY)
 
 
-async def find_member_row(conn: asyncpg.Connection, member_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+async def find_member_row(conn: asyncpg.Connection, member_id: str, lock: bool = False) -> asyncpg.Record | None:
+    """The member's row; `lock`: FOR UPDATE, so that what is recorded for the member is recorded one at a time."""
+    return await conn.fetchrow("SELECT * FROM members WHERE member_id = $1" + (" FOR UPDATE" if lock else ""), member_id)
 
 
 async def members_page(conn: asyncpg.Connection, after: str, limit: int) -> list[asyncpg.Record]:
@@ -320,3 +321,44 @@ def filing_then(filings: list[asyncpg.Record], treating_region: str, admitted_on
         if (row["treating_region"] is None or row["treating_region"] == treating_region)
         and row["valid_from"] <= admitted_on and (row["valid_to"] is None or row["valid_to"] >= admitted_on)
         and row["created_at"] <= recorded_at])
+
+
+# -- outpatient special diseases: recognitions (认定备案 2503 / 撤销 2504 / 查询 5301) ---------------------------------
+
+async def overlapping_recognition(conn: asyncpg.Connection, member_id: str, disease: str, valid_from: date,
+                                  valid_to: date | None) -> asyncpg.Record | None:
+    """A standing recognition of the disease whose validity shares a day with [valid_from, valid_to]."""
+    return await conn.fetchrow(
+        "SELECT * FROM special_disease_recognitions WHERE member_id = $1 AND disease = $2 AND cancelled_at IS NULL "
+        "AND (valid_to IS NULL OR valid_to >= $3) AND ($4::date IS NULL OR valid_from <= $4) "
+        "ORDER BY recognition_id LIMIT 1", member_id, disease, valid_from, valid_to)
+
+
+async def insert_recognition(conn: asyncpg.Connection, member_id: str, disease: str, valid_from: date,
+                             valid_to: date | None, diagnosis: str, certified_by: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO special_disease_recognitions (member_id, disease, valid_from, valid_to, diagnosis, certified_by) "
+        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *", member_id, disease, valid_from, valid_to, diagnosis, certified_by)
+
+
+async def cancel_recognition(conn: asyncpg.Connection, member_id: str, recognition_id: int,
+                             reason: str) -> asyncpg.Record | None:
+    """Cancel a standing recognition of the member (a cancelled one is answered as it is); None when the member
+    has no such recognition."""
+    row = await conn.fetchrow("SELECT * FROM special_disease_recognitions WHERE recognition_id = $1 AND member_id = $2 "
+                              "FOR UPDATE", recognition_id, member_id)
+    if row is None or row["cancelled_at"] is not None:
+        return row
+    return await conn.fetchrow(
+        "UPDATE special_disease_recognitions SET cancelled_at = now(), cancel_reason = $2 WHERE recognition_id = $1 "
+        "RETURNING *", recognition_id, reason)
+
+
+async def recognitions_of(conn: asyncpg.Connection, member_id: str, valid_on: date | None) -> list[asyncpg.Record]:
+    """The member's recognitions, oldest first: all of them, or those standing and valid on `valid_on`."""
+    if valid_on is None:
+        return await conn.fetch("SELECT * FROM special_disease_recognitions WHERE member_id = $1 "
+                                "ORDER BY recognition_id", member_id)
+    return await conn.fetch(
+        "SELECT * FROM special_disease_recognitions WHERE member_id = $1 AND cancelled_at IS NULL "
+        "AND valid_from <= $2 AND (valid_to IS NULL OR valid_to >= $2) ORDER BY recognition_id", member_id, valid_on)

@@ -112,6 +112,7 @@ def _field_is_caller(field: str, verb: str = "acts only for") -> Check:
 _treating_region_is_caller = _field_is_caller("treating_region")
 _region_is_caller = _field_is_caller("region")
 _insured_region_is_caller = _field_is_caller("insured_region", "reads only")
+_disputes_for_itself = _field_is_caller("insured_region", "disputes only for")
 
 
 def _claim_from_another_region(caller: Identity, request: Any, served: Served) -> str | None:  # noqa: ANN401
@@ -148,6 +149,8 @@ REQUEST_RULES: dict[str, tuple[Check, str]] = {
     "local_claim_of_own_agency": (_local_claim_of_own_agency,
                                   "the caller is this region's own agency and the claim a same-region stay"),
     "own_region_agency": (_own_region_agency, "the caller is this region's own agency"),
+    "disputes_for_itself": (_disputes_for_itself, "`insured_region` is the caller's region (and the disputed "
+                                                  "settlement's insured region, checked by the servicer)"),
 }
 
 # -- resource rules: checked by the servicer once the resource is loaded (`require`) ---------------------------
@@ -160,6 +163,8 @@ RESOURCE_RULES: dict[str, str] = {
     "foreign_settlement": "the settlement's treating region is not this agency's (the clearing house clears "
                           "only cross-region stays)",
     "local_settlement": "the settlement's treating region is this agency's own (a same-region stay)",
+    "dispute_treated_by_caller": "the dispute's treating region (its hospital's) is the calling agency's",
+    "dispute_involves_caller": "the dispute's insured or treating region is the calling agency's",
 }
 
 # -- the table ----------------------------------------------------------------------------------------------
@@ -218,6 +223,11 @@ POLICY: dict[str, Row] = {
                                                                Grant(AGENCY, ("own_region_agency",)), OPERATOR_ANY)),
     # Fund supervision's policy what-if (SPEC §12.5) reads every settlement with its member: operators only.
     "InsuredAgencyService.ExportAdjudications": Row((OPERATOR_ANY,)),
+    # Outpatient special diseases (SPEC §13): the region's operators recognise and cancel (2503/2504); any treating
+    # agency may look a member's recognitions up (5301) for its hospital before a visit, as it verifies a member.
+    "InsuredAgencyService.RecordSpecialDisease": Row((OPERATOR_ANY,)),
+    "InsuredAgencyService.CancelSpecialDisease": Row((OPERATOR_ANY,)),
+    "InsuredAgencyService.ListSpecialDiseases": Row((Grant(AGENCY), OPERATOR_ANY)),
     # ClearingHouseService: treating agencies for their own claims, every agency for its own figures, operators.
     "ClearingHouseService.QuoteClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
     "ClearingHouseService.SettleClaim": Row((Grant(AGENCY, ("claim_treated_by_caller",)),)),
@@ -240,6 +250,13 @@ POLICY: dict[str, Row] = {
     "ClearingHouseService.ListPrepayments": Row((Grant(AGENCY, ("insured_region_is_caller",)), OPERATOR_ANY)),
     "ClearingHouseService.StreamStatement": Row((Grant(AGENCY, ("region_is_caller",)), OPERATOR_ANY)),
     "ClearingHouseService.GetYearSummary": Row((Grant(AGENCY, ("region_is_caller",)), OPERATOR_ANY)),
+    # Disputes (SPEC §12.3): the insured agency raises for its members, the treating agency answers for its
+    # hospitals, an operator decides; an operator may also act for an agency (the step records who did it).
+    "ClearingHouseService.RaiseDispute": Row((Grant(AGENCY, ("disputes_for_itself",)), OPERATOR_ANY)),
+    "ClearingHouseService.AnswerDispute": Row((Grant(AGENCY, (), ("dispute_treated_by_caller",)), OPERATOR_ANY)),
+    "ClearingHouseService.DecideDispute": Row((OPERATOR_ANY,)),
+    "ClearingHouseService.GetDispute": Row((Grant(AGENCY, (), ("dispute_involves_caller",)), OPERATOR_ANY)),
+    "ClearingHouseService.ListDisputes": Row((Grant(AGENCY, ("region_is_caller",)), OPERATOR_ANY)),
     # HospitalService: the HIS simulator, driven by operators.
     "HospitalService.RunDischarges": Row((OPERATOR_ANY,)),
     "HospitalService.GetSummary": Row((OPERATOR_ANY,)),

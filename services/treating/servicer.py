@@ -611,7 +611,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     @rpc
     async def Reconcile(self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileResponse:
         day, grace_s, day_key = reconciling.reconcile_request(request)
-        return pb.ReconcileResponse(reports=await TreatingReconciliation(self).run(day, grace_s, day_key))
+        reports = await TreatingReconciliation(self).run(day, grace_s, day_key)
+        reports.append(await self.reconcile_deductions(day.isoformat(), reports[0].day_key))
+        return pb.ReconcileResponse(reports=reports)
 
     @rpc
     async def GetSettlement(self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext) -> pb.GetSettlementResponse:
@@ -624,6 +626,89 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             raise NotFound(f"regions/{self.region}/settlements/{settlement_id}")
         stored = row["cancel_response"] if row["status"] == "cancelled" else row["response"]
         return pb.GetSettlementResponse(settlement=pb.SettleResponse.FromString(bytes(stored)).settlement)
+
+    async def sync_dispute_deductions(self) -> int:
+        """Book, once each, the dispute adjustments the clearing house has posted against this region's hospitals
+        (扣款, SPEC §12.3; migration 0014). Asked before every payout close (reconciliation books them too, see
+        `reconcile_deductions`); when the clearing house cannot be reached the close freezes what was booked so far
+        (logged) and the next month's list has the rest. Returns how many were booked now."""
+        try:
+            adjusted = await self.adjusted_disputes(3.0)
+        except grpc.aio.AioRpcError as error:
+            log.warning("dispute_deductions_not_synced", code=error.code().name)
+            return 0
+        return len(await self.book_deductions(adjusted))
+
+    async def adjusted_disputes(self, timeout_s: float) -> list[clearing_house_pb2.Dispute]:
+        """The disputes the clearing house has adjusted against this region's hospitals."""
+        answer = await self.clearing_house.ListDisputes(clearing_house_pb2.ListDisputesRequest(region=self.region),
+                                                        timeout=timeout_s)
+        return [item for item in answer.disputes if item.treating_region == self.region and item.adjusted_month]
+
+    async def book_deductions(self, adjusted: list[clearing_house_pb2.Dispute]) -> list[str]:
+        """Book those of `adjusted` not booked yet, each once (under its id's lock), in the month the clearing house
+        adjusted in — both ledgers count it in the same month — or the first open payout month after it when that
+        list is closed. Returns the ids booked now."""
+        booked = []
+        async with self.pool.acquire() as conn:
+            done = await store.deducted_dispute_ids(conn)
+            for dispute in adjusted:
+                if dispute.dispute_id in done:
+                    continue
+                async with conn.transaction(isolation="read_committed"):
+                    await lock_settlement_key(conn, dispute.dispute_id)
+                    if dispute.dispute_id in await store.deducted_dispute_ids(conn):  # a concurrent sync booked it
+                        continue
+                    await store.lock_payouts_for_posting(conn)
+                    month = first_open_month(dispute.adjusted_month,
+                                             await store.closed_payout_months_from(conn, dispute.adjusted_month))
+                    postings = mirror(payout_postings(dispute.hospital_code, self.region, dispute.insured_region,
+                                                      dispute.amount_fen))
+                    tx_id = await store.post_transaction(conn, dispute.settlement_id, "dispute", month, postings)
+                    await store.insert_deduction(conn, dispute.dispute_id, dispute.settlement_id,
+                                                 dispute.hospital_code, dispute.insured_region, dispute.amount_fen,
+                                                 dispute.adjusted_month, month, tx_id, now_utc())
+                booked.append(dispute.dispute_id)
+                log.info("dispute_deducted", dispute_id=dispute.dispute_id, payout_month=month,
+                         amount_fen=dispute.amount_fen)
+        return booked
+
+    async def reconcile_deductions(self, day: str, day_key: int) -> types_pb2.ReconciliationReport:
+        """Reconciliation of the dispute deductions with the clearing house (all of them, whatever the day): its
+        adjustments against this region's hospitals and this agency's deductions, count and amount; an adjustment
+        not booked here is booked (the repair), a deduction the clearing house does not know is reported."""
+        pair = f"treating_agency:{self.region}<->clearing_house:disputes"
+        adjusted = await self.adjusted_disputes(30.0)
+        async with self.pool.acquire() as conn:
+            booked = {str(row["dispute_id"]): row["amount_fen"]
+                      for row in await conn.fetch("SELECT dispute_id, amount_fen FROM dispute_deductions")}
+        down = {item.dispute_id: item.amount_fen for item in adjusted}
+        report = types_pb2.ReconciliationReport(
+            pair=pair, day=day, day_key=day_key,
+            upstream_totals=[types_pb2.DailyTotals(clearing_type="dispute_deductions", settled=len(booked),
+                                                   fund_pay_fen=sum(booked.values()))],
+            downstream_totals=[types_pb2.DailyTotals(clearing_type="dispute_deductions", settled=len(down),
+                                                     fund_pay_fen=sum(down.values()))],
+            totals_agreed=booked == down, lines_compared=0 if booked == down else len(set(booked) | set(down)))
+        if booked == down:
+            return report
+        missing = [item for item in adjusted if item.dispute_id not in booked]
+        done = set(await self.book_deductions(missing))
+        for item in missing:
+            report.repairs.append(types_pb2.Repair(
+                key=item.dispute_id, pair=pair, upstream_status="", downstream_status="adjusted", action="book_deduction",
+                note=f"adjusted at the clearing house in {item.adjusted_month}, not yet deducted here: booked now",
+                repaired=item.dispute_id in done))
+        for dispute_id in sorted(set(booked) - set(down)):
+            report.repairs.append(types_pb2.Repair(
+                key=dispute_id, pair=pair, upstream_status="deducted", downstream_status="", action="report",
+                note="deducted here but not adjusted at the clearing house: for an operator to look into"))
+        for dispute_id in sorted(set(booked) & set(down)):
+            if booked[dispute_id] != down[dispute_id]:
+                report.repairs.append(types_pb2.Repair(
+                    key=dispute_id, pair=pair, upstream_status="deducted", downstream_status="adjusted",
+                    action="report", note=f"deducted {booked[dispute_id]} fen here, adjusted {down[dispute_id]} fen"))
+        return report
 
     @rpc
     async def ListPayouts(self, request: pb.ListPayoutsRequest, context: grpc.aio.ServicerContext) -> pb.ListPayoutsResponse:
@@ -652,6 +737,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         """Freeze a month's payout list (拨付月结), as the clearing house closes a clearing month (CloseMonth)."""
         request_id = check_request_id(request.request_id)
         month = check_month(request.month, "month")
+        await self.sync_dispute_deductions()  # deductions the clearing house posted count before the close
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "ClosePayoutMonth", request)
             if stored is not None:

@@ -228,7 +228,8 @@ async def earliest_open_payout_month_before(conn: asyncpg.Connection, month: str
     return await conn.fetchval("""
         SELECT min(m.month) FROM (
             SELECT payout_month AS month FROM settlements WHERE payout_month < $1
-            UNION SELECT undo_payout_month FROM settlements WHERE undo_payout_month < $1) m
+            UNION SELECT undo_payout_month FROM settlements WHERE undo_payout_month < $1
+            UNION SELECT payout_month FROM dispute_deductions WHERE payout_month < $1) m
         WHERE NOT EXISTS (SELECT 1 FROM payout_closings c WHERE c.month = m.month)""", month)
 
 
@@ -242,17 +243,21 @@ async def payouts(conn: asyncpg.Connection, month: str | None) -> list[asyncpg.R
     settled ones that count in it (`payout_month`, `undo_payout_month`: the agency's own commit month, or the
     first open one after it); every month together when `month` is None. A reversal of a settlement that never
     completed here moves nothing."""
-    settled, undone = ("payout_month = $1", "undo_payout_month = $1") if month is not None else \
-        ("payout_month IS NOT NULL", "undo_payout_month IS NOT NULL")
+    settled, undone, deducted = ("payout_month = $1", "undo_payout_month = $1", "payout_month = $1") \
+        if month is not None else ("payout_month IS NOT NULL", "undo_payout_month IS NOT NULL", "true")
     return await conn.fetch(f"""
         WITH moves AS (
-            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels
+            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels, 0 AS deductions
             FROM settlements WHERE {settled}
             UNION ALL
-            SELECT hospital_code, local, -fund_pay_fen, 0, 1 FROM settlements WHERE {undone})
+            SELECT hospital_code, local, -fund_pay_fen, 0, 1, 0 FROM settlements WHERE {undone}
+            UNION ALL  -- dispute deductions (扣款, migration 0014): cross-region by nature
+            SELECT hospital_code, false, -amount_fen, 0, 0, 1 FROM dispute_deductions WHERE {deducted})
         SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
                sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
-               coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen
+               coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen,
+               sum(deductions)::int AS deductions,
+               coalesce(-sum(amount) FILTER (WHERE deductions = 1), 0)::bigint AS deducted_fen
         FROM moves GROUP BY hospital_code ORDER BY hospital_code""", *([month] if month is not None else []))
 
 
@@ -260,9 +265,23 @@ async def post_transaction(conn: asyncpg.Connection, settlement_id: str, kind: s
                            postings: tuple[Posting, ...]) -> int:
     """Append one balanced transaction of the agency's ledger; the deferred trigger re-checks the balance
     at commit, another trigger moves the accounts' running balances."""
-    assert kind in ("settlement", "cancel", "reversal")
+    assert kind in ("settlement", "cancel", "reversal", "dispute")
     return await insert_transaction(
         conn, {"settlement_id": UUID(settlement_id), "kind": kind, "payout_month": payout_month}, postings)
+
+
+async def deducted_dispute_ids(conn: asyncpg.Connection) -> set[str]:
+    return {str(row["dispute_id"]) for row in await conn.fetch("SELECT dispute_id FROM dispute_deductions")}
+
+
+async def insert_deduction(conn: asyncpg.Connection, dispute_id: str, settlement_id: str, hospital_code: str,
+                           insured_region: str, amount_fen: int, cleared_month: str, payout_month: str, tx_id: int,
+                           recorded_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO dispute_deductions (dispute_id, settlement_id, hospital_code, insured_region, amount_fen, "
+        "cleared_month, payout_month, tx_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        UUID(dispute_id), UUID(settlement_id), hospital_code, insured_region, amount_fen, cleared_month,
+        payout_month, tx_id, recorded_at)
 
 
 async def receivable_movements(conn: asyncpg.Connection, month: str) -> dict[str, int]:

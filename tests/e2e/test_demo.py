@@ -35,6 +35,12 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     assert "Smart audit (智能审核) at settlement" in output and "AUD-OVERLAP 重叠住院" in output  # by rule and region
     assert re.search(rf"{month}: settled \(已清算\)", output), "every transfer confirmed, the month cleared"
     assert f"Payout lists of {month}" in output and "closed, frozen" in output
+    # One full dispute cycle after the audit table: 事后 audit, one accepted, one appealed and upheld, adjusted.
+    assert f"事后 audit of 460100's members' cross-region stays discharged in {month}" in output
+    assert "accepted" in output and "appeal" in output and "upheld" in output
+    assert output.count(f"adjustment posted in {month}") == 2
+    deducted = re.findall(r"│\s+([\d,]+\.\d\d)\s+│\s+[\d,]+\.\d\d\s+│ closed, frozen", output)
+    assert len(deducted) == 7 and sum(value != "0.00" for value in deducted) >= 1, deducted  # the hospitals' 扣款
     assert f"Cross-region settlements of {month}" in report
     assert "*discharge month*" in report and "*clearing month*" in report
     assert "Month state: **settled" in report

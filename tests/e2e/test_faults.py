@@ -22,7 +22,7 @@ CLEARING_ADMIN = Path(sys.executable).parent / "clearing-admin"
 INVARIANTS = {"succeeded_recorded", "refused_not_paid", "nothing_paid_unseen", "parties_agree", "ledger_balanced",
               "balances_equal_postings", "aggregates_equal_postings", "statement_lines_equal_claims",
               "accumulators_recomputed", "no_pending",
-              "unknowns_resolved"}
+              "unknowns_resolved", "disputes_adjusted_once", "deductions_equal_adjustments"}
 
 
 def simulate(*arguments: str) -> subprocess.CompletedProcess:
@@ -52,6 +52,11 @@ async def test_forty_seconds_of_kills_cuts_and_delays_loses_no_settlement_and_pa
     # The HIS reversed (冲正) some unknowns itself; reconciliation repaired the ones it walked away from.
     assert report["reversed"] > 0
     assert report["repairs"] >= report["walked_away"]
+    # Disputes (拒付) raised, answered and decided while services were killed: each ended as planned, every owed
+    # adjustment was posted once at the clearing house and booked once by its treating agency (the invariants).
+    assert report["disputes"] > 0 and report["disputes_refused"] == 0
+    assert set(report["dispute_states"]) <= {"DISPUTE_STATE_ACCEPTED", "DISPUTE_STATE_UPHELD",
+                                             "DISPUTE_STATE_REJECTED"}, report["dispute_states"]
 
 
 def test_a_failed_invariant_is_printed_with_its_ids_and_exits_1():

@@ -116,8 +116,9 @@ def breaches(rpc: str, grant: Grant) -> list[Breach]:
         elif rule == "claim_treated_by_caller":
             request.claim.treating_region = OTHER
             found.append((rule, caller, request, SERVED))
-        elif rule in ("treating_region_is_caller", "region_is_caller", "insured_region_is_caller"):
-            field = rule.removesuffix("_is_caller")
+        elif rule in ("treating_region_is_caller", "region_is_caller", "insured_region_is_caller",
+                      "disputes_for_itself"):
+            field = "insured_region" if rule == "disputes_for_itself" else rule.removesuffix("_is_caller")
             setattr(request, field, OTHER)
             found.append((rule, caller, request, SERVED))
             empty = meeting(rpc, caller)
@@ -348,12 +349,38 @@ async def agency_reverses_a_cross_region_stay(kit):  # noqa: ANN001, ANN201
             ia.ReverseAdjudicationRequest(request_id=rid(), settlement_id=settlement), "local_settlement")
 
 
+async def raised_dispute(kit) -> str:  # noqa: ANN001
+    """A dispute (raised by an operator for THIRD) on a stay of THIRD's member at SERVED's hospital."""
+    member = await kit.new_member(THIRD)
+    lines = [kit.bill_line("1", kit.plain_codes(SERVED)[3], "10", 500_000, "2026-03-02")]
+    settlement = await kit.discharge(H_OWN, member, lines, "2026-03-01", "2026-03-03")
+    key = rid()
+    await kit.clearing().RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=key, settlement_id=settlement.settlement_id, amount_fen=100, reason="test",
+        insured_region=THIRD))
+    return key
+
+
+async def answer_a_dispute_of_another_region(kit):  # noqa: ANN001, ANN201
+    key = await raised_dispute(kit)
+    return ("ClearingHouseService.AnswerDispute", agency(OTHER),
+            ch.AnswerDisputeRequest(request_id=rid(), dispute_id=key, answer=ch.DISPUTE_ANSWER_ACCEPT),
+            "dispute_treated_by_caller")
+
+
+async def read_a_dispute_between_others(kit):  # noqa: ANN001, ANN201
+    key = await raised_dispute(kit)
+    return ("ClearingHouseService.GetDispute", agency(OTHER), ch.GetDisputeRequest(dispute_id=key),
+            "dispute_involves_caller")
+
+
 RESOURCE_CASES: list[Case] = [
     upload_others_encounter, void_others_encounter, presettle_others_encounter, audit_others_encounter,
     settle_others_encounter,
     cancel_others_settlement, read_others_settlement, reverse_others_settlement, cancel_another_regions_claim,
     reverse_another_regions_claim, read_a_claim_between_others, clearing_house_undoes_a_local_stay,
     clearing_house_reverses_a_local_stay, agency_undoes_a_cross_region_stay, agency_reverses_a_cross_region_stay,
+    answer_a_dispute_of_another_region, read_a_dispute_between_others,
 ]
 
 

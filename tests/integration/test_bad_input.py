@@ -686,6 +686,54 @@ CLEARING_CASES = [
     case("PublishCatalogue-version-exists-with-other-content", lambda k, s: chs(k).PublishCatalogue(
         ch.PublishCatalogueRequest(request_id=k.rid(), region=TREATING, version=1, csv_text=catalogue_csv())),
         PRECONDITION, CLEARING_PARTIES, subject="version"),
+    # Disputes (拒付 / 申诉)
+    case("RaiseDispute-request_id-missing", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        settlement_id=s.settlement_id, amount_fen=1, rule_id="AUD-DAYQTY", insured_region=INSURED)),
+        INVALID, CLEARING_PARTIES, field="request_id"),
+    case("RaiseDispute-settlement_id-not-a-uuid", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id="S1", amount_fen=1, rule_id="AUD-DAYQTY", insured_region=INSURED)),
+        INVALID, CLEARING_PARTIES, field="settlement_id"),
+    case("RaiseDispute-amount-zero", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=s.settlement_id, amount_fen=0, rule_id="AUD-DAYQTY",
+        insured_region=INSURED)), INVALID, CLEARING_PARTIES, field="amount_fen"),
+    case("RaiseDispute-unknown-rule", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=s.settlement_id, amount_fen=1, rule_id="AUD-FOO", insured_region=INSURED)),
+        INVALID, CLEARING_PARTIES, field="rule_id"),
+    case("RaiseDispute-by-hand-without-a-reason", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=s.settlement_id, amount_fen=1, insured_region=INSURED)),
+        INVALID, CLEARING_PARTIES, field="reason"),
+    case("RaiseDispute-bad-region", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=s.settlement_id, amount_fen=1, rule_id="AUD-SEX", insured_region="61")),
+        INVALID, CLEARING_PARTIES, field="insured_region"),
+    case("RaiseDispute-unknown-settlement", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=UNKNOWN, amount_fen=1, rule_id="AUD-SEX", insured_region=INSURED)),
+        NOT_FOUND, CLEARING_PARTIES, resource=UNKNOWN),
+    case("RaiseDispute-another-regions-member", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=s.settlement_id, amount_fen=1, rule_id="AUD-SEX", insured_region="430100")),
+        NOT_FOUND, CLEARING_PARTIES, resource="settlements/"),
+    case("RaiseDispute-a-cancelled-settlement", lambda k, s: chs(k).RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=k.rid(), settlement_id=s.cancelled_id, amount_fen=1, rule_id="AUD-SEX", insured_region=INSURED)),
+        PRECONDITION, CLEARING_PARTIES, subject="settlement_id"),
+    case("AnswerDispute-request_id-missing", lambda k, s: chs(k).AnswerDispute(ch.AnswerDisputeRequest(
+        dispute_id=UNKNOWN, answer=ch.DISPUTE_ANSWER_ACCEPT)), INVALID, CLEARING_PARTIES, field="request_id"),
+    case("AnswerDispute-answer-unspecified", lambda k, s: chs(k).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=k.rid(), dispute_id=UNKNOWN)), INVALID, CLEARING_PARTIES, field="answer"),
+    case("AnswerDispute-unknown-dispute", lambda k, s: chs(k).AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=k.rid(), dispute_id=UNKNOWN, answer=ch.DISPUTE_ANSWER_ACCEPT)), NOT_FOUND, CLEARING_PARTIES,
+        resource=f"disputes/{UNKNOWN}"),
+    case("DecideDispute-decision-unspecified", lambda k, s: chs(k).DecideDispute(ch.DecideDisputeRequest(
+        request_id=k.rid(), dispute_id=UNKNOWN)), INVALID, CLEARING_PARTIES, field="decision"),
+    case("DecideDispute-unknown-dispute", lambda k, s: chs(k).DecideDispute(ch.DecideDisputeRequest(
+        request_id=k.rid(), dispute_id=UNKNOWN, decision=ch.DISPUTE_DECISION_UPHELD)), NOT_FOUND, CLEARING_PARTIES,
+        resource=f"disputes/{UNKNOWN}"),
+    case("GetDispute-not-a-uuid", lambda k, s: chs(k).GetDispute(ch.GetDisputeRequest(dispute_id="D1")),
+         INVALID, CLEARING_PARTIES, field="dispute_id"),
+    case("GetDispute-unknown", lambda k, s: chs(k).GetDispute(ch.GetDisputeRequest(dispute_id=UNKNOWN)),
+         NOT_FOUND, CLEARING_PARTIES, resource=f"disputes/{UNKNOWN}"),
+    case("ListDisputes-bad-region", lambda k, s: chs(k).ListDisputes(ch.ListDisputesRequest(region="4401")),
+         INVALID, CLEARING_PARTIES, field="region"),
+    case("ListDisputes-bad-month", lambda k, s: chs(k).ListDisputes(ch.ListDisputesRequest(
+        settlement_month="2026-13")), INVALID, CLEARING_PARTIES, field="settlement_month"),
 ]
 
 
@@ -730,6 +778,17 @@ INSURED_CASES = [
         k, s, filing__valid_to="2026-02-28")), INVALID, INSURED_PARTIES, field="filing.valid_to"),
     case("RecordFiling-unknown-member", lambda k, s: ins(k, INSURED).RecordFiling(filing(
         k, s, member_id="NOBODY-1")), NOT_FOUND, INSURED_PARTIES, resource="NOBODY-1"),
+    # RecordSpecialDisease / CancelSpecialDisease / ListSpecialDiseases (SPEC §13: 2503 / 2504 / 5301)
+    case("RecordSpecialDisease-disease-unspecified", lambda k, s: ins(k, INSURED).RecordSpecialDisease(
+        ia.RecordSpecialDiseaseRequest(request_id=k.rid(), member_id=s.member.member_id,
+                                       recognition=types_pb2.SpecialDiseaseRecognition(
+                                           valid_from="2026-01-01", diagnosis="N18.500"))),
+         INVALID, INSURED_PARTIES, field="recognition.disease"),
+    case("CancelSpecialDisease-reason-missing", lambda k, s: ins(k, INSURED).CancelSpecialDisease(
+        ia.CancelSpecialDiseaseRequest(request_id=k.rid(), member_id=s.member.member_id, recognition_id="1")),
+         INVALID, INSURED_PARTIES, field="reason"),
+    case("ListSpecialDiseases-unknown-member", lambda k, s: ins(k, INSURED).ListSpecialDiseases(
+        ia.ListSpecialDiseasesRequest(member_id="NOBODY-1")), NOT_FOUND, INSURED_PARTIES, resource="NOBODY-1"),
     # GetMember
     case("GetMember-member_id-missing", lambda k, s: ins(k).GetMember(ia.GetMemberRequest()),
          INVALID, INSURED_PARTIES, field="member_id"),

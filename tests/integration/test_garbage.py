@@ -367,6 +367,7 @@ async def stored_request(kit, party: str, table: str, settlement_id: str, kind: 
 NEW_REQUEST_ID = "00000000-0000-4000-8000-0000000000a1"
 NEW_ENCOUNTER = "00000000-0000-4000-8000-0000000000e1"  # an admitted encounter with two uploaded lines
 NEW_MEMBER = "GARBAGE-NEW-MEMBER"
+ENROLLED_MEMBER = "GARBAGE-ENROLLED-MEMBER"  # a member registered at INSURED for the example (a recognition's)
 
 
 def new_member(region: str) -> ia.Member:
@@ -414,6 +415,11 @@ class Scene:
                         setattr(message, field.name, (await self.encounter())[1].encounter_id)
                     elif value == NEW_MEMBER:
                         setattr(message, field.name, f"G{uuid.uuid4().hex[:16].upper()}")
+                    elif value == ENROLLED_MEMBER:
+                        member = new_member(INSURED)
+                        await self.kit.insured(INSURED).RegisterMember(ia.RegisterMemberRequest(
+                            request_id=self.kit.rid(), member=member))
+                        setattr(message, field.name, member.member_id)
         return request
 
     async def paid_month(self) -> tuple[ch.ConfirmTransferRequest, ch.SetPrepaymentTermsRequest]:
@@ -445,12 +451,41 @@ class Scene:
                                              threshold_bp=7000)
         return confirm, terms
 
+    async def disputes(self) -> tuple[str, str, str]:
+        """A stay the funds pay for, settled now, with two disputes: one appealed, one appealed and rejected."""
+        kit, treating, member = self.kit, self.kit.treating(TREATING), self.members[INSURED]
+        encounter_id = (await treating.Admit(ta.AdmitRequest(
+            request_id=kit.rid(), hospital_code=H_GUANGZHOU, admitted_on=ADMITTED_ON, diagnoses=["J18.9"],
+            patient=ta.Patient(insured_region=INSURED, member_id=member.member_id, id_number=member.id_number,
+                               name=member.name)))).encounter_id
+        await treating.UploadCharges(ta.UploadChargesRequest(request_id=kit.rid(), encounter_id=encounter_id, lines=[
+            kit.bill_line("1", self.code, "3", 250000, "2026-03-03")]))
+        settlement_id = (await treating.Settle(ta.SettleRequest(
+            request_id=kit.rid(), encounter_id=encounter_id, discharged_on=DISCHARGED_ON))).settlement.settlement_id
+        appealed_id, decided_id = kit.rid(), kit.rid()
+        for dispute_id in (appealed_id, decided_id):
+            await kit.clearing().RaiseDispute(ch.RaiseDisputeRequest(
+                request_id=dispute_id, settlement_id=settlement_id, amount_fen=1, rule_id="AUD-DAYQTY",
+                insured_region=INSURED))
+            await kit.clearing().AnswerDispute(ch.AnswerDisputeRequest(
+                request_id=kit.rid(), dispute_id=dispute_id, answer=ch.DISPUTE_ANSWER_APPEAL, appeal_text="垃圾测试"))
+        await kit.clearing().DecideDispute(ch.DecideDisputeRequest(
+            request_id=kit.rid(), dispute_id=decided_id, decision=ch.DISPUTE_DECISION_REJECTED))
+        return appealed_id, decided_id, settlement_id
+
     async def build(self) -> None:
         kit, rid = self.kit, self.kit.rid
         for region, member in self.members.items():
             await kit.insured(region).RegisterMember(ia.RegisterMemberRequest(request_id=rid(), member=member))
         filing = ia.RecordFilingRequest(request_id=NEW_REQUEST_ID, member_id=self.member.member_id, filing=ia.Filing(
             category=types_pb2.FILING_STATUS_RESIDENT, treating_region=TREATING, valid_from="2026-01-01"))
+        dialysis = await kit.insured(INSURED).RecordSpecialDisease(ia.RecordSpecialDiseaseRequest(
+            request_id=rid(), member_id=self.member.member_id, recognition=types_pb2.SpecialDiseaseRecognition(
+                disease=types_pb2.SPECIAL_DISEASE_DIALYSIS, valid_from="2026-01-01", diagnosis="N18.500")))
+        self.cancelled_recognition = ia.CancelSpecialDiseaseRequest(
+            request_id=rid(), member_id=self.member.member_id,
+            recognition_id=dialysis.recognition.recognition_id, reason="垃圾测试")
+        await kit.insured(INSURED).CancelSpecialDisease(self.cancelled_recognition)
         admit, settled_upload = await self.encounter()
         _, open_upload = await self.encounter()
         treating = kit.treating(TREATING)
@@ -478,6 +513,7 @@ class Scene:
         confirm, terms = await self.paid_month()
         await kit.clearing().PublishCatalogue(ch.PublishCatalogueRequest(
             request_id=rid(), region=SCRATCH_REGION, version=1, csv_text=tiny_catalogue_csv()))
+        appealed_id, decided_id, disputed_id = await self.disputes()
         run = hp.RunDischargesRequest(request_id=rid(), count=1, seed=5, concurrency=1, month="2026-03")
         async for _ in kit.hospital_service().RunDischarges(run):
             pass
@@ -536,6 +572,15 @@ class Scene:
                 member_id=NEW_MEMBER, id_number=f"{INSURED}19900101002X", name="新成员", scheme=types_pb2.SCHEME_RESIDENT,
                 retired=True, poverty=True, assistance=types_pb2.ASSISTANCE_TIER_DIBAO)),
             "InsuredAgencyService.RecordFiling": filing,
+            # A recognition of a member registered for the example (a corruption that stays valid records one);
+            # the cancel replays the build's; the query is a read.
+            "InsuredAgencyService.RecordSpecialDisease": ia.RecordSpecialDiseaseRequest(
+                request_id=NEW_REQUEST_ID, member_id=ENROLLED_MEMBER,
+                recognition=types_pb2.SpecialDiseaseRecognition(
+                    disease=types_pb2.SPECIAL_DISEASE_DIABETES, valid_from="2026-01-01", diagnosis="E11.900")),
+            "InsuredAgencyService.CancelSpecialDisease": self.cancelled_recognition,
+            "InsuredAgencyService.ListSpecialDiseases": ia.ListSpecialDiseasesRequest(
+                member_id=self.member.member_id, valid_on="2026-03-01"),
             "InsuredAgencyService.GetMember": ia.GetMemberRequest(member_id=self.member.member_id, year=2026),
             # A page after the scene's member, and a catalogue look-up by code and by name (reads).
             "InsuredAgencyService.ListMembers": ia.ListMembersRequest(limit=5, page_token=self.member.member_id),
@@ -582,6 +627,19 @@ class Scene:
             "InsuredAgencyService.ExportAdjudications": ia.ExportAdjudicationsRequest(from_month=DISCHARGED_ON[:7],
                                                                                    to_month=DISCHARGED_ON[:7]),
             "HospitalService.ReconcileWithAgencies": hp.ReconcileWithAgenciesRequest(day=SCRATCH_DAY),
+            # Disputes (拒付): a new 1-fen dispute each time on a stay the funds pay for; the answer and the decision
+            # replayed on disputes appealed and rejected in the scene (the same content returns the first result),
+            # so no garbage ever posts an adjustment into a payout list another test reads.
+            "ClearingHouseService.RaiseDispute": ch.RaiseDisputeRequest(
+                request_id=NEW_REQUEST_ID, settlement_id=disputed_id, amount_fen=1, rule_id="AUD-DAYQTY",
+                insured_region=INSURED),
+            "ClearingHouseService.AnswerDispute": ch.AnswerDisputeRequest(
+                request_id=NEW_REQUEST_ID, dispute_id=appealed_id, answer=ch.DISPUTE_ANSWER_APPEAL,
+                appeal_text="垃圾测试"),
+            "ClearingHouseService.DecideDispute": ch.DecideDisputeRequest(
+                request_id=NEW_REQUEST_ID, dispute_id=decided_id, decision=ch.DISPUTE_DECISION_REJECTED),
+            "ClearingHouseService.GetDispute": ch.GetDisputeRequest(dispute_id=appealed_id),
+            "ClearingHouseService.ListDisputes": ch.ListDisputesRequest(region=INSURED),
             "AuditService.ListAuditEvents": audit_pb2.ListAuditEventsRequest(who="operator/admin", limit=5),
         }
         self.bases = {rpc: base if isinstance(base, list) else [base] for rpc, base in bases.items()}

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from clearing.money import line_amount_fen, parse_qty_e4
+from clearing.policy import parse_policy
 from services.datagen import reference
 from services.datagen.__main__ import main as datagen_main
 from services.datagen.bills import LINES_MAX, LINES_MIN, CatalogueIndex, generate_bill, restriction_satisfied
@@ -375,7 +376,9 @@ def test_agreements_file_is_well_formed():
     assert "insured" in rules and any(a.get("unmapped") == "reject" for a in document["agreements"])
 
 
-POLICY_TOP_KEYS = {"region", "name", "effective_from", "schemes", "filing", "poverty", "assistance"}
+POLICY_TOP_KEYS = {"region", "name", "effective_from", "schemes", "filing", "poverty", "assistance",
+                   "outpatient_special"}
+SPECIAL_DISEASES = {"hypertension", "diabetes", "cancer_therapy", "dialysis", "transplant"}
 SCHEME_KEYS = {"annual_cap_fen", "annual_deductible_cap_fen", "retired_bonus_bp", "deductible_fen", "bands", "critical"}
 LEVELS = {"1", "2", "3"}
 
@@ -426,6 +429,14 @@ def test_policy_file_has_the_spec_shape(region):
     for tier in policy["assistance"].values():
         assert set(tier) == {"deductible_fen", "ratio_bp", "annual_cap_fen"}
         assert all(isinstance(v, int) and v >= 0 for v in tier.values())
+    # SPEC §13.1: every demo region covers the five diseases (issue 14), the parser checks each section's keys
+    assert set(policy["outpatient_special"]) == SPECIAL_DISEASES
+    parsed = parse_policy(path.read_text(encoding="utf-8"))
+    special = {disease.value: section for disease, section in parsed.outpatient_special.items()}
+    assert special["dialysis"].monthly_limit_fen  # dialysis is paid by a monthly 定额
+    for disease in ("hypertension", "diabetes"):  # the national floor for 两病 outpatient drugs: 50 %
+        assert min(special[disease].ratio_bp.values()) >= 5000
+        assert special[disease].annual_limit_fen
 
 
 def test_published_figures_are_in_the_policies():
@@ -435,6 +446,11 @@ def test_published_figures_are_in_the_policies():
     assert {band["ratio_bp"] for band in critical["bands"]} <= set(range(6000, 7001))
     hegang = tomllib.loads((REGIONS_DIR / "policies" / "230400_2026.toml").read_text(encoding="utf-8"))
     assert hegang["schemes"]["resident"]["bands"][0]["ratio_bp"]["2"] == 7500
+    changsha = tomllib.loads((REGIONS_DIR / "policies" / "430100_2026.toml").read_text(encoding="utf-8"))
+    # 长沙's diabetes section is the SPEC §13.1 example, as its employee scheme is the §5.1 one
+    assert changsha["outpatient_special"]["diabetes"] == {
+        "icd": ["E10", "E11", "E12", "E13", "E14"], "ratio_bp": {"1": 7000, "2": 6500, "3": 6000},
+        "annual_limit_fen": 300000}
 
 
 def test_reference_copies_are_attributed():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from services.faults.invariants import (
-    PartyRows, no_pending, nothing_paid_unseen, parties_agree, refused_not_paid, succeeded_recorded,
+    PartyRows, deductions_booked, no_pending, nothing_paid_unseen, parties_agree, refused_not_paid, succeeded_recorded,
     unknowns_resolved,
 )
 from services.faults.journal import Entry, Intent, Journal, Outcome, Split
@@ -153,3 +153,16 @@ def test_a_request_the_his_walked_away_from_is_left_to_reconciliation_but_must_b
     assert parties_agree(rows).ok
     rows.treating[walked.request_id]["status"] = "pending"
     assert not no_pending(rows).ok
+
+
+def test_a_dispute_adjustment_the_treating_agency_never_booked_or_booked_otherwise_is_named():
+    rows = PartyRows(adjustments={"d1": ("440100", 500), "d2": ("440100", 700)},
+                     deductions={"d1": ("440100", 500), "d2": ("440100", 600)},
+                     deduction_ledger={"440100": (1100, 1100), "430100": (0, 5)})
+    check = deductions_booked(rows)
+    assert not check.ok and check.checked == 2
+    assert any("d2" in failure for failure in check.failures)
+    assert any("430100" in failure for failure in check.failures)
+    rows.deductions["d2"] = ("440100", 700)
+    rows.deduction_ledger = {"440100": (1200, 1200)}
+    assert deductions_booked(rows).ok

@@ -117,6 +117,14 @@ CASES = [
     ("ClearingHouseService.GetYearSummary", identity.agency("440100"), ch.GetYearSummaryRequest(region="440100"),
      None, None),
     ("ClearingHouseService.CloseMonth", identity.operator("admin"), ch.CloseMonthRequest(), None, None),
+    ("ClearingHouseService.RaiseDispute", identity.agency("460100"), ch.RaiseDisputeRequest(insured_region="460100"),
+     None, None),
+    ("ClearingHouseService.RaiseDispute", identity.agency("440100"), ch.RaiseDisputeRequest(insured_region="460100"),
+     None, "disputes_for_itself"),
+    ("ClearingHouseService.RaiseDispute", identity.agency("440100"), ch.RaiseDisputeRequest(), None,
+     "disputes_for_itself"),
+    ("ClearingHouseService.ListDisputes", identity.agency("440100"), ch.ListDisputesRequest(), None,
+     "region_is_caller"),
 ]
 
 
