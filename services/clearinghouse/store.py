@@ -298,11 +298,12 @@ async def statement_totals(conn: asyncpg.Connection, months: list[str], region: 
     return result
 
 
-# A dispute's adjustment as a statement entry: the disputed amount as fund pay (negative), the rest 0.
+# A dispute's adjustment as a statement entry: the disputed amount as fund pay (negative), the rest 0; the stay's
+# principal diagnosis and procedures (migration 0017) as its settlement's entry shows them.
 DISPUTE_ENTRIES_SQL = """
 SELECT 'dispute' AS kind, a.settlement_id, a.insured_region, a.treating_region, a.hospital_code, c.admitted_on,
        c.discharged_on, 0::bigint AS total_fen, 0::bigint AS hifp_fen, 0::bigint AS hifmi_fen, 0::bigint AS maf_fen,
-       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen
+       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen, c.principal_diagnosis, c.procedures
 FROM dispute_adjustments a LEFT JOIN claims c ON c.settlement_id = a.settlement_id AND c.insured_region = a.insured_region
 WHERE a.month = $1 AND (a.insured_region = $2 OR a.treating_region = $2)
 ORDER BY a.posted_at, a.dispute_id
