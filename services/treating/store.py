@@ -10,6 +10,7 @@ import asyncpg
 
 from clearing.bill import BillLine
 from clearing.ledger import Posting
+from clearing.medical_record import MedicalRecord
 from clearing.reconcile import DayKey
 from services.common.ledger_sql import insert_transaction
 
@@ -67,13 +68,16 @@ async def find_encounter(conn: asyncpg.Connection, encounter_id: str, lock: bool
 
 async def insert_encounter(conn: asyncpg.Connection, encounter_id: str, request_id: str, request: bytes,
                            hospital_code: str, hospital_level: int, insured_region: str, member_id: str,
-                           id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...]) -> None:  # noqa: ANN001
+                           id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...],  # noqa: ANN001
+                           record: MedicalRecord) -> None:
+    """`record`: the admission's facts (sex, age, a newborn's birth weight)."""
     await conn.execute(
         "INSERT INTO encounters (encounter_id, request_id, request, hospital_code, hospital_level, insured_region, "
-        "member_id, id_number, name, admitted_on, emergency, diagnoses) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "member_id, id_number, name, admitted_on, emergency, diagnoses, sex, age_years, age_days, birth_weight_g) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         UUID(encounter_id), UUID(request_id), request, hospital_code, hospital_level, insured_region, member_id,
-        id_number, name, admitted_on, emergency, list(diagnoses))
+        id_number, name, admitted_on, emergency, list(diagnoses), record.sex, record.age_years, record.age_days,
+        record.birth_weight_g)
 
 
 async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
@@ -160,13 +164,16 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
                          hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
                          discharged_on: date, settlement_day: date, knowledge_version: str, rules_version: str,
-                         smart_audit: bytes) -> None:
+                         smart_audit: bytes, procedures: tuple[str, ...] = (), discharge_status: str | None = None,
+                         ) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
-        "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13)",
+        "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, "
+        "procedures, discharge_status) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
-        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit)
+        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, list(procedures),
+        discharge_status)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
