@@ -15,6 +15,7 @@ from typing import Any
 from clearing import limits
 from clearing.dates import parse_day
 from clearing.errors import InvalidField
+from clearing.medical_record import MedicalRecord, record_from_dict
 from clearing.money import line_amount_fen, parse_qty_e4
 
 # ASCII digits and \Z: `\d` also takes ４ and ٤, and `$` matches before a trailing newline.
@@ -50,6 +51,8 @@ class Bill:
     emergency: bool
     diagnoses: tuple[str, ...]
     lines: tuple[BillLine, ...]
+    # Procedures, sex, age, newborn facts, discharge status (病案首页): for DRG grouping, never for the money.
+    record: MedicalRecord = MedicalRecord()
 
     @property
     def total_fen(self) -> int:
@@ -151,7 +154,7 @@ def make_line(
 
 def make_bill(
     region: object, hospital_code: object, hospital_level: object, admitted_on: object, discharged_on: object,
-    emergency: object, diagnoses: object, lines: tuple[BillLine, ...],
+    emergency: object, diagnoses: object, lines: tuple[BillLine, ...], record: MedicalRecord | None = None,
 ) -> Bill:
     """Validate the stay around already-validated lines; checks dates, bounds and uniqueness."""
     admitted = parse_day(admitted_on, "admitted_on")
@@ -182,6 +185,7 @@ def make_bill(
         emergency=emergency,
         diagnoses=check_diagnoses(diagnoses, "diagnoses"),
         lines=lines,
+        record=record or MedicalRecord(),
     )
     if bill.total_fen > limits.BILL_TOTAL_FEN_MAX:
         raise InvalidField("lines", f"total exceeds {limits.BILL_TOTAL_FEN_MAX} fen")
@@ -191,7 +195,8 @@ def make_bill(
 
 
 def bill_from_dict(data: Any) -> Bill:
-    """Parse the SPEC §5.3 B.json shape (already JSON-decoded)."""
+    """Parse the SPEC §5.3 B.json shape (already JSON-decoded), with the optional 病案首页 keys of
+    `clearing.medical_record` (procedures, sex, age_years, age_days, birth_weight_g, discharge_status)."""
     if not isinstance(data, dict):
         raise InvalidField("bill", "must be a JSON object")
     hospital = data.get("hospital")
@@ -213,4 +218,5 @@ def bill_from_dict(data: Any) -> Bill:
     return make_bill(
         data.get("region"), hospital.get("code"), hospital.get("level"), data.get("admitted_on"),
         data.get("discharged_on"), data.get("emergency", False), data.get("diagnoses"), tuple(lines),
+        record_from_dict(data),
     )

@@ -936,6 +936,7 @@ def statement_entry(row) -> pb.StatementEntry:  # noqa: ANN001 - a record of sto
         discharged_on=row["discharged_on"].isoformat() if row["discharged_on"] else "",
         total_fen=row["total_fen"], hifp_fen=row["hifp_fen"] or 0, hifmi_fen=row["hifmi_fen"] or 0,
         maf_fen=row["maf_fen"] or 0, fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"],
+        principal_diagnosis=row["principal_diagnosis"] or "", procedures=row["procedures"] or [],
         med_type=row["med_type"])
 
 

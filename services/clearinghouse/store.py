@@ -69,14 +69,15 @@ async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes
 
 async def mark_settled(conn: asyncpg.Connection, settlement_id: str, response: bytes, split, stay,  # noqa: ANN001
                        settled_at: datetime, clearing_month: str) -> None:
-    """Mark a pending claim settled with its answer, fund split (a FundSplit) and stay dates (a Stay)."""
+    """Mark a pending claim settled with its answer, fund split (a FundSplit), and the stay's dates, principal
+    diagnosis and procedures (a Stay)."""
     status = await conn.execute(
         "UPDATE claims SET status = 'settled', response = $2, total_fen = $3, fund_pay_fen = $4, psn_pay_fen = $5, "
         "settled_at = $6, clearing_month = $7, hifp_fen = $8, hifmi_fen = $9, maf_fen = $10, admitted_on = $11, "
-        "discharged_on = $12 WHERE settlement_id = $1 AND status = 'pending'",
+        "discharged_on = $12, principal_diagnosis = $13, procedures = $14 WHERE settlement_id = $1 AND status = 'pending'",
         UUID(settlement_id), response, split.total_fen, split.fund_pay_fen, split.psn_pay_fen, settled_at,
         clearing_month, split.hifp_fen, split.hifmi_fen, split.maf_fen, date.fromisoformat(stay.admitted_on),
-        date.fromisoformat(stay.discharged_on))
+        date.fromisoformat(stay.discharged_on), stay.diagnoses[0] if stay.diagnoses else None, list(stay.procedures))
     assert status == "UPDATE 1", "only a pending claim settles"
 
 
@@ -239,7 +240,7 @@ async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None =
 
 STATEMENT_COLUMNS = ("settlement_id", "insured_region", "treating_region", "hospital_code", "admitted_on",
                      "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen",
-                     "med_type")
+                     "principal_diagnosis", "procedures", "med_type")
 
 
 def statement_entries_sql(month_match: str) -> str:
@@ -303,11 +304,13 @@ async def statement_totals(conn: asyncpg.Connection, months: list[str], region: 
     return result
 
 
-# A dispute's adjustment as a statement entry: the disputed amount as fund pay (negative), the rest 0.
+# A dispute's adjustment as a statement entry: the disputed amount as fund pay (negative), the rest 0; the stay's
+# principal diagnosis and procedures (migration 0017) as its settlement's entry shows them.
 DISPUTE_ENTRIES_SQL = """
 SELECT 'dispute' AS kind, a.settlement_id, a.insured_region, a.treating_region, a.hospital_code, c.admitted_on,
        c.discharged_on, 0::bigint AS total_fen, 0::bigint AS hifp_fen, 0::bigint AS hifmi_fen, 0::bigint AS maf_fen,
-       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen, coalesce(c.med_type, 21) AS med_type
+       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen, c.principal_diagnosis, c.procedures,
+       coalesce(c.med_type, 21) AS med_type
 FROM dispute_adjustments a LEFT JOIN claims c ON c.settlement_id = a.settlement_id AND c.insured_region = a.insured_region
 WHERE a.month = $1 AND (a.insured_region = $2 OR a.treating_region = $2)
 ORDER BY a.posted_at, a.dispute_id

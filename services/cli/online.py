@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from clearing.errors import InvalidField
 from clearing.explain import DISEASES_ZH
 from clearing.money import format_yuan
 from services.cli import output
+from services.common import convert
 from services.common.clock import SHANGHAI
 from services.common.errors import domain_error_from_status
 from services.security import tls
@@ -193,7 +194,9 @@ def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
     else:
         console.print(f"hospital {claim.stay.hospital_code} (level {claim.stay.hospital_level}), "
                       f"{claim.stay.admitted_on} → {claim.stay.discharged_on}, insured by {claim.insured_region}, "
-                      f"diagnoses {', '.join(claim.stay.diagnoses)}")
+                      f"diagnoses {', '.join(claim.stay.diagnoses)}", soft_wrap=True)
+        for text in stay_facts_lines(claim.stay):
+            console.print(text, soft_wrap=True, markup=False)
     table = Table(title="Fund split (¥)")
     table.add_column("part")
     table.add_column("amount", justify="right")
@@ -224,6 +227,40 @@ def visit_lines(settlement: types_pb2.Settlement) -> list[str]:
         f"¥{format_yuan(after.paid_fen)}" + (f", {after.month} 月支付 paid in month ¥{format_yuan(after.month_paid_fen)}"
                                               if after.month else ""),
     ]
+
+
+def stay_facts_lines(stay: types_pb2.Stay) -> list[str]:
+    """The stay's 病案首页 facts and its CHS-DRG 1.1 group computed from them (clearing.drg.group; the money never
+    depends on it). Nothing for a stay recorded before the facts were carried."""
+    from clearing.drg import group
+    from clearing.medical_record import drg_case
+    from services.drg.reference import load_tables
+
+    try:
+        record = convert.stay_record(stay, "stay")
+    except InvalidField:
+        return []  # checked by every party before it was recorded: not expected
+    if record.sex is None and not record.procedures:
+        return []
+    patient = f"{record.sex or '?'}, {record.age_years if record.age_years is not None else '?'} y"
+    if record.age_days is not None:
+        patient += f" ({record.age_days} d)"
+    if record.birth_weight_g is not None:
+        patient += f", birth weight {record.birth_weight_g} g"
+    lines = [f"procedures {', '.join(record.procedures) or 'none'}; patient {patient}; "
+             f"discharge status {record.discharge_status or 'not given'}"]
+    los_days = (date.fromisoformat(stay.discharged_on) - date.fromisoformat(stay.admitted_on)).days
+    case = drg_case(tuple(stay.diagnoses), record, los_days)
+    if case is None:
+        lines.append("DRG: not grouped (the stay lacks sex and age, or its diagnoses are not 医保版 codes)")
+        return lines
+    result = group(case, load_tables())
+    if result.grouped:
+        lines.append(f"DRG {result.drg} {result.drg_name_zh} (CHS-DRG 1.1; {result.mdc}, ADRG {result.adrg}, "
+                     f"complications {result.cc_level.value})")
+    else:
+        lines.append(f"DRG 0000 (not grouped): {result.reason}")
+    return lines
 
 
 def smart_audit_lines(settlement: types_pb2.Settlement, language: str) -> list[str]:
@@ -359,7 +396,8 @@ def show_prepayments(console: Console, items: list[ch.Prepayment]) -> None:
 
 
 STATEMENT_COLUMNS = ("settlement_id", "kind", "insured_region", "treating_region", "hospital_code", "admitted_on",
-                     "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen")
+                     "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen",
+                     "principal_diagnosis", "procedures")
 
 
 def statement(config_path: Path, region: str,
@@ -393,7 +431,9 @@ def write_statement_csv(path: Path, entries: list[ch.StatementEntry]) -> None:
         writer = csv.writer(handle)
         writer.writerow(STATEMENT_COLUMNS)
         for entry in entries:
-            writer.writerow([getattr(entry, column) for column in STATEMENT_COLUMNS])
+            # Procedures in one cell, main first, `;` between (a code never holds one).
+            writer.writerow([";".join(entry.procedures) if column == "procedures" else getattr(entry, column)
+                             for column in STATEMENT_COLUMNS])
 
 
 def show_statement(console: Console, summary: ch.StatementSummary, entries: list[ch.StatementEntry]) -> None:

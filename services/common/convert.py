@@ -20,9 +20,13 @@ from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_
 from clearing.catalogue import Grade, Kind, Relation
 from clearing.classify import LineClass, Reason, over_cap_fen
 from clearing.dates import parse_day
+from clearing.drg.case import AGE_DAYS_MAX, AGE_YEARS_MAX, BIRTH_WEIGHT_G_MAX
 from clearing.errors import InvalidField
 from clearing.explain import Step, render_en, render_zh
 from clearing.lifecycle import ReversalOutcome
+from clearing.medical_record import (
+    MedicalRecord, check_discharge_status, check_newborn, check_procedures, check_sex, check_whole,
+)
 from clearing.member import YTD_FIELDS, Ytd
 from clearing.money import BP_WHOLE, apply_bp, format_qty
 from clearing.policy import AssistanceTier, Disease, FilingStatus, Scheme
@@ -196,8 +200,13 @@ def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.sta
             raise InvalidField(f"{where}.emergency", "must be false on a visit")
         if stay.admitted_on != stay.discharged_on:
             raise InvalidField(f"{where}.discharged_on", "must be the visit day, admitted_on")
-        return stay_facts(stay, treating_region, where), national_icd(disease)
-    return stay_facts(stay, treating_region, where), check_diagnoses(list(stay.diagnoses), f"{where}.diagnoses")
+        facts = stay_facts(stay, treating_region, where)
+        stay_record(stay, where)  # checked at every hop though no money depends on it: a party stores what it shows
+        return facts, national_icd(disease)
+    facts = stay_facts(stay, treating_region, where)
+    diagnoses = check_diagnoses(list(stay.diagnoses), f"{where}.diagnoses")
+    stay_record(stay, where)  # checked at every hop though no money depends on it: a party stores what it shows
+    return facts, diagnoses
 
 
 def stay_facts(stay: pb.Stay, treating_region: str, where: str) -> StayFacts:
@@ -210,6 +219,36 @@ def stay_facts(stay: pb.Stay, treating_region: str, where: str) -> StayFacts:
         raise InvalidField(f"{where}.discharged_on", "must not be before admitted_on")
     return StayFacts(treating_region, check_hospital_level(stay.hospital_level, f"{where}.hospital_level"),
                      admitted, discharged, stay.emergency)
+
+
+def stay_record(stay: pb.Stay, where: str = "claim.stay") -> MedicalRecord:
+    """The stay's 病案首页 facts (procedures, sex, age, newborn facts, discharge status), validated; unset is None."""
+    def optional(name: str, low: int, high: int) -> int | None:
+        return check_whole(getattr(stay, name), f"{where}.{name}", low, high) if stay.HasField(name) else None
+
+    record = MedicalRecord(
+        procedures=check_procedures(list(stay.procedures), f"{where}.procedures"),
+        sex=check_sex(stay.sex, f"{where}.sex"),
+        age_years=optional("age_years", 0, AGE_YEARS_MAX),
+        age_days=optional("age_days", 0, AGE_DAYS_MAX),
+        birth_weight_g=optional("birth_weight_g", 1, BIRTH_WEIGHT_G_MAX),
+        discharge_status=check_discharge_status(stay.discharge_status, f"{where}.discharge_status"))
+    check_newborn(record.age_years, record.age_days, record.birth_weight_g, f"{where}.")
+    return record
+
+
+def put_record(stay: pb.Stay, record: MedicalRecord) -> pb.Stay:
+    """Set the facts of `record` on `stay` (unset ones stay unset); returns the stay."""
+    stay.procedures[:] = list(record.procedures)
+    stay.sex = record.sex or ""
+    stay.discharge_status = record.discharge_status or ""
+    for name in ("age_years", "age_days", "birth_weight_g"):
+        value = getattr(record, name)
+        if value is None:
+            stay.ClearField(name)
+        else:
+            setattr(stay, name, value)
+    return stay
 
 
 def ytd_to_proto(ytd: Ytd) -> pb.Accumulators:

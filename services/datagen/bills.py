@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from clearing.medical_record import ages_at
 from clearing.money import format_qty, line_amount_fen
 from clearing.smart_audit.knowledge import ItemFacts, KnowledgeBase, parse_knowledge_base
 from clearing.smart_audit.model import MemberFacts
@@ -68,6 +69,8 @@ from services.datagen.national import (
 )
 from services.datagen.prices import local_price_fen, reference_price_fen
 from services.datagen.restrictions import icd_prefixes_of
+from services.datagen.stay_facts import Patient as FactsPatient
+from services.datagen.stay_facts import stay_facts
 
 LINES_MIN = 10
 LINES_MAX = 60
@@ -207,6 +210,7 @@ class _BillBuilder:
         self.nights = nights
         self.discharged_on = admitted_on + timedelta(days=nights)
         self.lines: list[_Line] = []
+        self.operation: str | None = None  # "surgery" or "intervention" once such a line is billed
 
     def count(self, low: int, high: int) -> int:
         """How many items of a kind: one draw in `low`…`high`, scaled by `size_pct` (one draw either way, so
@@ -384,7 +388,10 @@ def _add_procedure(b: _BillBuilder, pathway: str) -> None:
     if not surgery and not intervention:
         return
     day = b.day(1, min(3, b.nights - 1))
-    b.add(b.pick(b.index.pool("surgery" if surgery else "intervention"), day), 10_000, day)
+    code = b.pick(b.index.pool("surgery" if surgery else "intervention"), day)
+    b.add(code, 10_000, day)
+    if code is not None:
+        b.operation = "surgery" if surgery else "intervention"
     if surgery:
         anaesthesia = ANAESTHESIA_CODES[:2] if b.rng.random() < 0.8 else ANAESTHESIA_CODES[2:]  # general/spinal, or local
         b.add(b.pick_national(anaesthesia, day), 10_000, day)
@@ -515,6 +522,9 @@ def generate_bill(
         rng = rng_or_seed
     else:
         rng = random.Random(f"bill:{treating_region}:{hospital_code}:{admitted.isoformat()}:{rng_or_seed}")
+    # The 病案首页 facts draw from a generator of their own, so the lines (and the money) stay as they were drawn.
+    facts_rng = random.Random(f"facts:{treating_region}:{hospital_code}:{admitted.isoformat()}:{rng_or_seed}"
+                              if not isinstance(rng_or_seed, random.Random) else str(rng.getstate()))
     index = catalogue_rows if isinstance(catalogue_rows, CatalogueIndex) else CatalogueIndex(catalogue_rows)
     diagnoses, pathway = _diagnoses(rng)
     nights = rng.choices(range(NIGHTS_MIN, NIGHTS_MAX + 1), weights=_NIGHT_WEIGHTS)[0]
@@ -540,13 +550,22 @@ def generate_bill(
     daily = sum(1 for line in b.lines if line.order < 5)
     b.lines = _trim(rng, b.lines, max(LINES_MAX * size_pct // 100, daily + LINES_MIN))
     emergency = rng.random() < (0.3 if pathway in (CARDIAC, MEDICAL) else 0.08)
+    full_diagnoses, record = stay_facts(facts_rng, diagnoses, b.operation, _facts_patient(patient, admitted), nights)
     return {
         "region": treating_region,
         "hospital": {"code": hospital_code, "level": hospital_level},
         "admitted_on": admitted.isoformat(),
         "discharged_on": b.discharged_on.isoformat(),
         "emergency": emergency,
-        "diagnoses": diagnoses,
+        "diagnoses": full_diagnoses,
         "lines": _render(rng, b, hospital_level),
+        **record.as_dict(),
         **({"violations": violations} if patient is not None else {}),
     }
+
+
+def _facts_patient(patient: MemberFacts | None, admitted_on: date) -> FactsPatient | None:
+    if patient is None:
+        return None
+    age_years, age_days = ages_at(patient.birth_date, admitted_on)
+    return FactsPatient(sex=patient.sex, age_years=age_years, age_days=age_days)

@@ -162,7 +162,7 @@ class Driver:
                              patient.insured_region, patient.member_index, day, patient.seed)
             stub = self.stubs[plan.hospital_code]
             encounter_id = await self.open_visit(stub, plan, patient, member, jitter)
-            discharged_on = day.isoformat()
+            discharged_on, procedures, discharge_status = day.isoformat(), (), ""  # a visit has no 病案首页 facts
         else:
             member = self.members(plan.insured_region)[plan.member_index]
             bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
@@ -171,13 +171,15 @@ class Driver:
             stub = self.stubs[plan.hospital_code]  # the hospital settles as itself
             encounter_id = await self.open_encounter(stub, plan, member, bill, jitter)
             discharged_on = bill["discharged_on"]
+            procedures, discharge_status = tuple(bill["procedures"]), bill["discharge_status"]
         if encounter_id is None:
             self.counts.abandoned += 1
             return
         entry = self.journal.add(Entry(
             request_id=request_id(self.run_id, index, "settle"), index=index, treating_region=plan.treating_region,
             insured_region=plan.insured_region, hospital_code=plan.hospital_code, member_id=member["member_id"],
-            encounter_id=encounter_id, discharged_on=discharged_on))
+            encounter_id=encounter_id, discharged_on=discharged_on, procedures=procedures,
+            discharge_status=discharge_status))
         await self.settle(stub, entry, 1 + self.settings.settle_retries_in_run, self.settings.settle_deadline_s,
                           jitter)
         if entry.outcome is Outcome.UNKNOWN and reverse_if_unknown and self.reverser is not None:
@@ -239,7 +241,8 @@ class Driver:
             request_id=request_id(self.run_id, plan.index, "admit"), hospital_code=plan.hospital_code,
             patient=ta.Patient(insured_region=plan.insured_region, member_id=member["member_id"],
                                id_number=member["id_number"], name=member["name"]),
-            admitted_on=bill["admitted_on"], emergency=bill["emergency"], diagnoses=bill["diagnoses"]),
+            admitted_on=bill["admitted_on"], emergency=bill["emergency"], diagnoses=bill["diagnoses"],
+            birth_weight_g=bill["birth_weight_g"]),
             attempts, self.settings.call_deadline_s, jitter)
         if admitted.kind != "ok":
             return None
@@ -264,7 +267,8 @@ class Driver:
         """Send (or resend: the very same request) the settlement until the answer is definite or
         `attempts` are spent."""
         request = ta.SettleRequest(request_id=entry.request_id, encounter_id=entry.encounter_id,
-                                   discharged_on=entry.discharged_on)
+                                   discharged_on=entry.discharged_on, procedures=list(entry.procedures),
+                                   discharge_status=entry.discharge_status)
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(backoff_s(attempt, jitter))

@@ -64,6 +64,8 @@ class Entry:
     member_id: str
     encounter_id: str
     discharged_on: str = ""
+    procedures: tuple[str, ...] = ()  # the stay's 病案首页 facts sent with the Settle (docs/stay-facts.md)
+    discharge_status: str = ""
     requested_on: str = ""  # the day the HIS first sent the Settle (the services' clock, Asia/Shanghai)
     settlement_day: str = ""  # the settlement day the agency's answer named (Claim.settlement_day)
     outcome: Outcome = Outcome.UNKNOWN

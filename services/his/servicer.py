@@ -303,7 +303,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 request_id=request_id(run_id, plan.index, "admit"), hospital_code=plan.hospital_code,
                 patient=ta.Patient(insured_region=plan.insured_region, member_id=member["member_id"],
                                    id_number=member["id_number"], name=member["name"]),
-                admitted_on=bill["admitted_on"], emergency=bill["emergency"], diagnoses=bill["diagnoses"]))
+                admitted_on=bill["admitted_on"], emergency=bill["emergency"], diagnoses=bill["diagnoses"],
+                birth_weight_g=bill["birth_weight_g"]))  # None: unset (only a patient under one year has one)
             lines = bill["lines"]
             for batch, start in enumerate(range(0, len(lines), UPLOAD_BATCH_LINES)):
                 await self.call(stub.UploadCharges, ta.UploadChargesRequest(
@@ -321,7 +322,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         try:
             try:
                 settled = await self.call(stub.Settle, ta.SettleRequest(
-                    request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
+                    request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"],
+                    procedures=bill["procedures"], discharge_status=bill["discharge_status"]))
             except grpc.aio.AioRpcError as error:
                 audit = blocking_audit(error)
                 if audit is None or not any(item.violating_line_ids for item in audit.findings
@@ -339,7 +341,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                         line_ids=violating, reason="智能审核: " + ", ".join(blocked)))
                 settle_id = request_id(run_id, plan.index, "settle:audit")
                 settled = await self.call(stub.Settle, ta.SettleRequest(
-                    request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"]))
+                    request_id=settle_id, encounter_id=admitted.encounter_id, discharged_on=bill["discharged_on"],
+                    procedures=bill["procedures"], discharge_status=bill["discharge_status"]))
         except grpc.aio.AioRpcError as error:
             status = "failed"
             final = blocking_audit(error)  # refused by smart audit with nothing to void (an overlapping stay)

@@ -43,6 +43,8 @@ from clearing.dates import check_month, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
+from clearing.drg.case import AGE_YEARS_MAX, BIRTH_WEIGHT_G_MAX
+from clearing.medical_record import MedicalRecord, ages_at, check_discharge_status, check_procedures, check_whole
 from services.common.batching import StreamBatcher
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
@@ -120,6 +122,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         admitted_on = check_not_after_today(parse_day(request.admitted_on, "admitted_on"), "admitted_on")
         diagnoses = check_diagnoses(list(request.diagnoses), "diagnoses")
         check_member_facts(id_number, admitted_on)
+        record = admission_record(id_number, admitted_on, request)
         async with self.pool.acquire() as conn:
             earlier = await store.find_encounter_by_request(conn, request_id)
         if earlier is None:  # a retry of a recorded admission is replayed without asking again
@@ -133,7 +136,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             encounter_id = str(uuid.uuid4())
             await store.insert_encounter(conn, encounter_id, request_id, request.SerializeToString(), hospital_code,
                                          level, insured_region, member_id, id_number, name, admitted_on,
-                                         request.emergency, diagnoses)
+                                         request.emergency, diagnoses, record)
         log.info("patient_admitted", encounter_id=encounter_id, hospital_code=hospital_code, id_number=id_number)
         return pb.AdmitResponse(encounter_id=encounter_id, hospital_level=level)
 
@@ -169,7 +172,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             encounter_id = str(uuid.uuid4())
             await store.insert_encounter(conn, encounter_id, request_id, request.SerializeToString(), hospital_code,
                                          level, insured_region, member_id, id_number, name, visit_on, False, (),
-                                         disease=disease)
+                                         visit_record(id_number, visit_on), disease=disease)
         log.info("visit_registered", encounter_id=encounter_id, hospital_code=hospital_code, disease=disease,
                  id_number=id_number)
         return pb.RegisterVisitResponse(encounter_id=encounter_id, hospital_level=level)
@@ -271,14 +274,15 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     async def build_claim(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
                           diagnoses_override: list[str], settlement_id: str, settlement_day: date,
-                          lock: bool = True, encounter: asyncpg.Record | None = None,
+                          lock: bool = True, encounter: asyncpg.Record | None = None, discharge: object = None,
                           ) -> tuple[types_pb2.Claim, asyncpg.Record, AuditResult]:
         """Load the encounter (locked when settling; or take the one the caller has loaded and locked) and its
         lines, validate the bill and classify it (就医地目录). `settlement_day` is the day the settlement is made
         on (today, by the services' clock): the claim carries it to every party, which reconciles the settlement
-        on it. Also the line rules' smart audit (智能审核) of the bill, with the same catalogue."""
+        on it. Also the line rules' smart audit (智能审核) of the bill, with the same catalogue. `discharge`: the
+        PreSettle or Settle request, whose procedures and discharge status the claim's stay carries."""
         bill, encounter = await self.load_bill(conn, encounter_id, discharged_on_text, diagnoses_override, lock,
-                                               encounter)
+                                               encounter, discharge)
         version, catalogue = await self.catalogue(conn)
         audit = self.audit_lines(bill, catalogue, encounter)
         classified = classify_bill(bill, catalogue)
@@ -286,9 +290,10 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
             settlement_id=settlement_id, treating_region=self.region, insured_region=encounter["insured_region"],
             member_id=encounter["member_id"], treating_catalogue_version=version,
             settlement_day=settlement_day.isoformat(),
-            stay=types_pb2.Stay(hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
-                                admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
-                                emergency=bill.emergency, diagnoses=list(bill.diagnoses)),
+            stay=convert.put_record(types_pb2.Stay(
+                hospital_code=bill.hospital_code, hospital_level=bill.hospital_level,
+                admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
+                emergency=bill.emergency, diagnoses=list(bill.diagnoses)), bill.record),
             lines=[convert.line_class_to_proto(item) for item in classified])
         if is_visit(encounter):  # the prefixes classified it; every party takes them from the disease again
             del claim.stay.diagnoses[:]
@@ -298,23 +303,30 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
 
     async def load_bill(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
                         diagnoses_override: list[str], lock: bool = False, encounter: asyncpg.Record | None = None,
-                        discharged_by_default: str = "") -> tuple[Bill, asyncpg.Record]:
+                        discharge: object = None, discharged_by_default: str = "") -> tuple[Bill, asyncpg.Record]:
         """The encounter's bill of its live lines, discharged on `discharged_on_text` (or, empty, on
-        `discharged_by_default` for a stay: a visit's day is its own), validated."""
+        `discharged_by_default` for a stay: a visit's day is its own), validated; a stay's 病案首页 facts are the
+        admission's (sex, age, birth weight) and `discharge`'s (a request with procedures and discharge_status;
+        None: not given). A visit has none."""
         if encounter is None:
             encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
             raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
         own_encounter(encounter)
+        visit = is_visit(encounter)
+        if not visit:
+            diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
+            record = discharge_record(encounter, discharge)
         lines = tuple(await store.charge_lines(conn, encounter_id))
         if not lines:
             raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
-        if is_visit(encounter):
+        if visit:
+            check_no_stay_facts(discharge)
             return visit_bill(self.region, encounter, discharged_on_text, diagnoses_override, lines), encounter
         discharged_on_text = discharged_on_text or discharged_by_default
-        diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
-                         encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines)
+                         encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines,
+                         record)
         check_not_after_today(bill.discharged_on, "discharged_on")
         return bill, encounter
 
@@ -332,7 +344,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             bill, encounter = await self.load_bill(conn, encounter_id, request.discharged_on, list(request.diagnoses),
-                                                   discharged_by_default=shanghai_today().isoformat())
+                                                   discharge=request, discharged_by_default=shanghai_today().isoformat())
             _, catalogue = await self.catalogue(conn)
         audit = self.audit_lines(bill, catalogue, encounter)
         return pb.AuditBillResponse(encounter_id=encounter_id, smart_audit=audit_to_proto(audit),
@@ -344,7 +356,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             claim, _, audit = await self.build_claim(conn, encounter_id, request.discharged_on,
                                                      list(request.diagnoses), str(uuid.uuid4()), shanghai_today(),
-                                                     lock=False)
+                                                     lock=False, discharge=request)
         timeout_s = downstream_timeout_s(context)
         if claim.insured_region == self.region:
             answer = await self.local_insured.QuoteAdjudication(
@@ -384,7 +396,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 settlement_id, settlement_day = str(uuid.uuid4()), shanghai_today()
                 claim, encounter, audit = await self.build_claim(conn, encounter_id, request.discharged_on,
                                                                  list(request.diagnoses), settlement_id,
-                                                                 settlement_day, encounter=encounter)
+                                                                 settlement_day, encounter=encounter, discharge=request)
                 if await store.live_settlement(conn, encounter_id) is not None:
                     raise PreconditionFailed("encounter_id", "the encounter is already settled")
                 if with_action(audit, Action.BLOCK):
@@ -399,7 +411,8 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                            request.SerializeToString(), claim.SerializeToString(),
                                            date.fromisoformat(claim.stay.discharged_on), settlement_day,
                                            audit.knowledge_version, audit.rules_version,
-                                           recorded.SerializeToString(), encounter["med_type"])
+                                           recorded.SerializeToString(), tuple(claim.stay.procedures),
+                                           claim.stay.discharge_status or None, encounter["med_type"])
         structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
         settlement = await self.settle_downstream(request_id, claim, context)
         if recorded is not None:
@@ -976,9 +989,54 @@ def visit_bill(region: str, encounter: asyncpg.Record, discharged_on_text: str, 
     return visit.for_classification(national_icd(disease))
 
 
+def check_no_stay_facts(request: object) -> None:
+    """A visit has no 病案首页 discharge facts: procedures or a discharge status sent with it are refused, naming them."""
+    if request is None:
+        return
+    if list(getattr(request, "procedures", ())):
+        raise InvalidField("procedures", "must be empty on a visit (an outpatient special-disease visit has no "
+                                         "discharge record)")
+    if getattr(request, "discharge_status", ""):
+        raise InvalidField("discharge_status", "must be empty on a visit")
+
+
+def visit_record(id_number: str, visit_on: date) -> MedicalRecord:
+    """A visit's facts kept with its encounter: sex and age on the visit day (no birth weight, no procedures)."""
+    facts = member_facts_from_id_number(id_number, "patient.id_number")
+    age_years, age_days = ages_at(facts.birth_date, visit_on)
+    return MedicalRecord(sex=facts.sex, age_years=age_years if age_years <= AGE_YEARS_MAX else None, age_days=age_days)
+
+
 def is_visit(encounter: asyncpg.Record) -> bool:
     """An outpatient special-disease visit's encounter (med_type 14), not a stay's."""
     return encounter["med_type"] == store.MED_VISIT
+
+
+def admission_record(id_number: str, admitted_on: date, request: pb.AdmitRequest) -> MedicalRecord:
+    """The admission's 病案首页 facts: sex and age read from the ID number (as smart audit reads them), and the
+    birth weight sent for a patient under one year (refused, naming it, for an older one)."""
+    facts = member_facts_from_id_number(id_number, "patient.id_number")
+    age_years, age_days = ages_at(facts.birth_date, admitted_on)
+    weight = None
+    if request.HasField("birth_weight_g"):
+        weight = check_whole(request.birth_weight_g, "birth_weight_g", 1, BIRTH_WEIGHT_G_MAX)
+        if age_years != 0:
+            raise InvalidField("birth_weight_g", f"only for a patient under one year; the ID number's birth date "
+                                                 f"makes the patient {age_years} on the admission day")
+    # An ID number's birth date over 150 years back (a test or legacy number; Admit has always taken it) gives no
+    # age rather than a refusal: the age only feeds DRG grouping.
+    return MedicalRecord(sex=facts.sex, age_years=age_years if age_years <= AGE_YEARS_MAX else None,
+                         age_days=age_days, birth_weight_g=weight)
+
+
+def discharge_record(encounter: asyncpg.Record, request: object) -> MedicalRecord:
+    """The stay's facts at discharge: the admission's, with the procedures and discharge status of `request` (a
+    PreSettle, AuditBill or Settle request; None: not given)."""
+    procedures = check_procedures(list(request.procedures), "procedures") if request is not None else ()
+    status = check_discharge_status(request.discharge_status, "discharge_status") if request is not None else None
+    return MedicalRecord(procedures=procedures, sex=encounter["sex"], age_years=encounter["age_years"],
+                         age_days=encounter["age_days"], birth_weight_g=encounter["birth_weight_g"],
+                         discharge_status=status)
 
 
 def recorded_audit(row: asyncpg.Record) -> types_pb2.SmartAudit | None:

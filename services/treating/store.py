@@ -10,6 +10,7 @@ import asyncpg
 
 from clearing.bill import BillLine
 from clearing.ledger import Posting
+from clearing.medical_record import MedicalRecord
 from clearing.reconcile import DayKey
 from services.common.ledger_sql import insert_transaction
 
@@ -68,15 +69,16 @@ async def find_encounter(conn: asyncpg.Connection, encounter_id: str, lock: bool
 async def insert_encounter(conn: asyncpg.Connection, encounter_id: str, request_id: str, request: bytes,
                            hospital_code: str, hospital_level: int, insured_region: str, member_id: str,
                            id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...],  # noqa: ANN001
-                           disease: str | None = None) -> None:
-    """A stay's encounter, or with `disease` an outpatient special-disease visit's (med_type 14; `admitted_on` is
-    the visit day)."""
+                           record: MedicalRecord, disease: str | None = None) -> None:
+    """`record`: the admission's facts (sex, age, a newborn's birth weight). With `disease`, an outpatient
+    special-disease visit's encounter (med_type 14; `admitted_on` is the visit day)."""
     await conn.execute(
         "INSERT INTO encounters (encounter_id, request_id, request, hospital_code, hospital_level, insured_region, "
-        "member_id, id_number, name, admitted_on, emergency, diagnoses, med_type, disease) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "member_id, id_number, name, admitted_on, emergency, diagnoses, sex, age_years, age_days, birth_weight_g, "
+        "med_type, disease) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         UUID(encounter_id), UUID(request_id), request, hospital_code, hospital_level, insured_region, member_id,
-        id_number, name, admitted_on, emergency, list(diagnoses), MED_VISIT if disease else MED_STAY, disease)
+        id_number, name, admitted_on, emergency, list(diagnoses), record.sex, record.age_years, record.age_days,
+        record.birth_weight_g, MED_VISIT if disease else MED_STAY, disease)
 
 
 MED_VISIT, MED_STAY = 14, 21  # 医疗类别: 门诊慢特病, 普通住院
@@ -166,13 +168,16 @@ async def find_settlement(conn: asyncpg.Connection, settlement_id: str, lock: bo
 async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_id: str, encounter_id: str,
                          hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
                          discharged_on: date, settlement_day: date, knowledge_version: str, rules_version: str,
-                         smart_audit: bytes, med_type: int = 21) -> None:
+                         smart_audit: bytes, procedures: tuple[str, ...] = (), discharge_status: str | None = None,
+                         med_type: int = 21) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
         "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, "
-        "med_type) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14)",
+        "procedures, discharge_status, med_type) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
-        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, med_type)
+        discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, list(procedures),
+        discharge_status, med_type)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:

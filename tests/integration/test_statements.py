@@ -8,7 +8,7 @@ import uuid
 import grpc
 import pytest
 from clearinghouse.v1 import clearing_house_pb2 as ch
-from clearinghouse.v1 import hospital_pb2
+from clearinghouse.v1 import hospital_pb2, types_pb2
 
 from services.clearinghouse.closing import next_month
 
@@ -55,6 +55,29 @@ async def test_every_statement_adds_up_to_its_entries_and_to_the_closing(own_sta
         assert all(region in (t.payer, t.payee) for t in summary.transfers)
         nets += summary.net_fen
     assert nets == 0
+
+
+async def test_statement_entries_show_the_stays_principal_diagnosis_and_procedures(own_stack, closing):
+    """The HIS simulator's stays carry full 医保版 codes and procedures (docs/stay-facts.md): each settlement entry
+    shows the principal diagnosis and the procedures of the claim its treating agency recorded."""
+    entries = {}
+    for region in sorted({item.region for item in closing.positions}):
+        _, found = await statement(own_stack, region, closing.month)
+        entries.update({entry.settlement_id: entry for entry in found if entry.kind == "settlement"})
+    assert entries
+    operated = 0
+    for settlement_id, entry in entries.items():
+        connection = await own_stack.connect(f"treating_{entry.treating_region}")
+        try:
+            stored = await connection.fetchval("SELECT claim FROM settlements WHERE settlement_id = $1",
+                                               uuid.UUID(settlement_id))
+        finally:
+            await connection.close()
+        stay = types_pb2.Claim.FromString(bytes(stored)).stay
+        assert entry.principal_diagnosis == stay.diagnoses[0] and "." in entry.principal_diagnosis
+        assert list(entry.procedures) == list(stay.procedures)
+        operated += bool(entry.procedures)
+    assert 0 < operated < len(entries)  # surgical and medical stays both
 
 
 async def test_a_statement_of_an_open_month_is_refused(own_stack, closing):

@@ -154,6 +154,18 @@ def test_quote_one_grade_a_line_level_3_flat_80(tmp_path: Path) -> None:
     assert result.stdout == json.dumps(out, ensure_ascii=False, indent=2) + "\n"
 
 
+def test_quote_with_the_stays_facts_prints_exactly_the_same(tmp_path: Path) -> None:
+    """Procedures, sex, age and discharge status are accepted in B.json and never change the money (§5.3 output)."""
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "facts").mkdir()
+    plain = run(*write_inputs(tmp_path / "plain"), cwd=tmp_path)
+    facts = {**BILL, "procedures": ["32.4100", "33.2400"], "sex": "F",
+             "age_years": 0, "age_days": 40, "birth_weight_g": 2900, "discharge_status": "5"}
+    with_facts = run(*write_inputs(tmp_path / "facts", bill=facts), cwd=tmp_path)
+    assert plain.returncode == with_facts.returncode == 0, with_facts.stderr
+    assert with_facts.stdout == plain.stdout
+
+
 def test_quote_spec_worked_check_with_grade_b_and_c_lines(tmp_path: Path) -> None:
     # SPEC §5.2: total 70,000.00 of which 1,000.00 乙类先行自付 (25 % of a 4,000.00 grade-B line) and
     # 3,000.00 全自费 (grade C) → inscp 66,000.00, eligible 64,800.00, hifp 65 % = 42,120.00 yuan.
@@ -243,6 +255,12 @@ BAD_QUOTE_INPUTS = {
                                                           *CATALOG_ROWS[3:]])), ["catalog: "]),
     "invalid json": (dict(bill='{"region": "440100",'), ["bill: ", "B.json: not valid JSON", "line 1"]),
     "duplicate json key": (dict(member='{"region": "430100", "region": "440100"}'), ["member: ", "'region' appears twice"]),
+    # The optional 病案首页 keys (docs/stay-facts.md) are checked when given.
+    "procedure code not ICD-9-CM3": (dict(bill={**BILL, "procedures": ["51.2300", "cholecystectomy"]}),
+                                     ["bill: procedures[1]", "ICD-9-CM3"]),
+    "discharge status not a 离院方式 code": (dict(bill={**BILL, "discharge_status": 1}), ["bill: discharge_status"]),
+    "birth weight of an adult": (dict(bill={**BILL, "age_years": 40, "birth_weight_g": 3200}),
+                                 ["bill: birth_weight_g", "under one year"]),
 }
 
 

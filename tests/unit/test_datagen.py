@@ -35,11 +35,11 @@ from services.datagen.national import ESSENTIAL, KINDS, national_item, national_
 from services.datagen.population import YTD_KEYS, generate_members
 from services.datagen.regions import REGIONS_DIR, demo_region_codes, load_regions
 from services.datagen.restrictions import icd_prefixes_for, icd_prefixes_of
+from services.drg.reference import load_tables
 
 SEED = 2026
 DEMO_REGIONS = ("440100", "430100", "460100", "530100", "211100", "230400", "610924")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DIAGNOSIS = re.compile(r"^[A-Z]\d{2}(\.\d)?$")
 
 
 @cache
@@ -296,10 +296,12 @@ def test_bill_size_scales_the_line_counts_and_the_default_is_unchanged():
 def test_bill_lines_add_up_and_stay_within_the_stay(region):
     codes = {r["local_code"] for r in catalogue(region)}
     for bill in _bills(region, 120, 3):
-        assert set(bill) == {"region", "hospital", "admitted_on", "discharged_on", "emergency", "diagnoses", "lines"}
+        assert set(bill) == {"region", "hospital", "admitted_on", "discharged_on", "emergency", "diagnoses", "lines",
+                             "procedures", "sex", "age_years", "age_days", "birth_weight_g", "discharge_status"}
         admitted_on, discharged_on = date.fromisoformat(bill["admitted_on"]), date.fromisoformat(bill["discharged_on"])
         assert 3 <= (discharged_on - admitted_on).days <= 15
-        assert bill["diagnoses"] and all(DIAGNOSIS.match(d) for d in bill["diagnoses"])
+        # Full 医保版 2.0 codes of the CHS-DRG tables (services/datagen/stay_facts.py), not bare categories.
+        assert bill["diagnoses"] and all(d in load_tables().diagnosis_codes for d in bill["diagnoses"])
         assert LINES_MIN <= len(bill["lines"]) <= LINES_MAX
         assert [line["line_id"] for line in bill["lines"]] == [str(i) for i in range(1, len(bill["lines"]) + 1)]
         for line in bill["lines"]:
