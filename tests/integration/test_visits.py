@@ -144,6 +144,7 @@ async def test_pre_settle_moves_nothing_and_refusals_name_the_field(kit):
     for request, field in [
         (ta.PreSettleRequest(encounter_id=encounter_id, discharged_on="2026-10-06"), "discharged_on"),
         (ta.PreSettleRequest(encounter_id=encounter_id, diagnoses=["N18.5"]), "diagnoses"),
+        (ta.PreSettleRequest(encounter_id=encounter_id, procedures=["39.9501"]), "procedures"),  # no 病案首页
     ]:
         kit.assert_refused(await kit.refusal(stub.PreSettle(request)), grpc.StatusCode.INVALID_ARGUMENT, field)
     # A line of another day than the visit's.
