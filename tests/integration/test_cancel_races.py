@@ -182,3 +182,38 @@ async def test_a_cancel_that_reconciliation_completed_is_replayed_by_the_clearin
     again = await kit.clearing().CancelClaim(ch.CancelClaimRequest(
         request_id=cancel_id, settlement_id=settlement.settlement_id))
     assert kit.same_bytes(answer, again)
+
+
+async def test_a_dispute_raised_while_a_clearing_house_cancel_waits_downstream_is_refused_after_it(kit):
+    """The insured agency raises a dispute while the clearing house's cancel of the same settlement waits for the
+    insured agency's answer: the raise waits for the cancel (the settlement's undo lock) and then finds it cancelled,
+    so the disputed amount is never given back on top of the whole fund pay."""
+    from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
+
+    from services.security.identity import AGENCY, Identity
+
+    _, _, settlement = await settled_stay(kit)
+    proxy = SlowAnswers(kit.stack.address(INSURED))
+    clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: await proxy.start()},
+                                          transport=kit.stack.transport)
+    address = f"127.0.0.1:{clearing.port}"
+    try:
+        slow = kit.stack.clearing(address)
+        await slow.ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(day="2000-01-15"), timeout=30)
+        proxy.holding = True
+        cancel = asyncio.ensure_future(slow.CancelClaim(ch.CancelClaimRequest(
+            request_id=kit.rid(), settlement_id=settlement.settlement_id, reason="race"), timeout=30))
+        await asyncio.sleep(ANSWER_HELD_S / 3)
+        insured = kit.stack.stub_as(Identity(AGENCY, INSURED), ch_grpc.ClearingHouseServiceStub, address)
+        raised = asyncio.ensure_future(insured.RaiseDispute(ch.RaiseDisputeRequest(
+            request_id=kit.rid(), settlement_id=settlement.settlement_id, amount_fen=100, rule_id="AUD-DAYQTY",
+            insured_region=INSURED), timeout=30))
+        cancelled = await cancel
+        error = await kit.refusal(raised)
+    finally:
+        await clearing.stop()
+        await proxy.close()
+    assert cancelled.settlement.status == types_pb2.SETTLEMENT_STATUS_CANCELLED
+    assert error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND), error
+    ledger = await kit.ledger(settlement.settlement_id)
+    assert set(ledger) == {"settlement", "cancel"}, "undone once, no dispute adjustment"
