@@ -53,6 +53,8 @@ discharge_app = sub_app("Feed the running stack: the HIS simulator's hospitals d
 app.add_typer(discharge_app, name="discharge")
 payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
 app.add_typer(payouts_app, name="payouts")
+payment_app = sub_app("Paying a treating region's hospitals: DRG points, 单病种, 总额预付 (docs/hospital-payment.md).")
+app.add_typer(payment_app, name="payment")
 certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (docs/security.md).")
 app.add_typer(certs_app, name="certs")
 # `audit` is both the offline smart audit (智能审核, SPEC §12.4: the group's own options, no subcommand) and the
@@ -735,6 +737,16 @@ def audit_command(
     from services.cli import smart_audit_offline
 
     output.print_json(smart_audit_offline.audit_files(catalog, kb, rules, member, bill, history))
+
+
+@payment_app.command("validate")
+def payment_validate(
+    files: Annotated[list[Path], typer.Argument(help="Hospital-payment TOML files (services/regions/payment/).")],
+) -> None:
+    """Parse regions' [hospital_payment] sections; show each one's budget, advance terms and switches."""
+    from services.cli import payment_view
+
+    payment_view.show_payment_files(output.console(), payment_view.load_payment_files(files))
 
 
 @rules_app.command("validate")
