@@ -236,13 +236,22 @@ def compute_month(config_path: Path, region: str, month: str, weights_year: str 
     region = check_region(region, "REGION")
     month = check_month(month, "MONTH")
     weights_year = check_year(weights_year or month[:4], "--weights-year")
+    load_payment_params(region)  # a region without parameters is refused before any call
+    return month_from_stays(region, month, weights_year, settled_stays(config_path, region, weights_year),
+                            settled_stays(config_path, region, month))
+
+
+def month_from_stays(region: str, month: str, weights_year: str, history_stays: list[ta.SettledStay],
+                     month_stays: list[ta.SettledStay]) -> MonthResult:
+    """`compute_month` on stays already fetched (the demo fetches them on its own channel)."""
     params = load_payment_params(region)
-    history = weights_from_history(config_path, region, weights_year)
-    if history.table is None:
+    history = [HistoryCase(item.drg, item.stay.total_fen) for item in group_stays(history_stays)]
+    if not any(case.cost_fen > 0 for case in history):
         raise InputError("--weights-year", f"{region} has no settled stay with a cost in {weights_year}")
-    grouped = group_stays(settled_stays(config_path, region, month))
+    table = compute_weights(history, params.weights_cases_min)
+    grouped = group_stays(month_stays)
     exempt = readmission_exemptions(region)
-    payments = case_payments([payment_case(item, exempt) for item in grouped], history.table, params)
+    payments = case_payments([payment_case(item, exempt) for item in grouped], table, params)
     fund_pay = {item.stay.settlement_id: item.stay.fund_pay_fen for item in grouped}
     return MonthResult(region, month, weights_year, payments, month_payment(payments, params),
                        cross_region_balance(payments, fund_pay, params.provisional_point_value_fen),
@@ -304,6 +313,10 @@ def show_month(console: Console, result: MonthResult) -> None:
     console.print(table)
     balance = result.cross_region
     verdict = "gains" if balance.gain_fen > 0 else "loses" if balance.gain_fen < 0 else "breaks even"
+    summary = result.grouping
+    reasons = ", ".join(f"{reason} {count}" for reason, count in summary["ungroupable_by_reason"].items())
+    console.print(f"grouped {summary['grouped']} of {summary['stays']} stays "
+                  f"({decimal_e4(summary['grouped_share_bp'] * 100, 2)} %); 0000: {reasons or 'none'}", soft_wrap=True)
     console.print(f"cross-region DRG stays: {balance.cases}, {decimal_e4(balance.points_e4, 4)} points; the insured "
                   f"regions paid {format_yuan(balance.fund_pay_fen)} yuan through clearing, the hospitals earn "
                   f"{format_yuan(balance.drg_payment_fen)} yuan at the provisional point value: the DRG budget "
