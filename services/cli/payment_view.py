@@ -258,6 +258,10 @@ def month_from_stays(region: str, month: str, weights_year: str, history_stays: 
                        grouping_summary(grouped))
 
 
+# The table's methods column, short so a hospital's row stays one line (the JSON spells them out).
+METHOD_LETTERS = {"normal": "N", "high_outlier": "H", "low_outlier": "L", "by_item": "I", "fixed_price": "F",
+                  "global_budget": "G"}
+
 MONTH_COLUMNS = ("hospital", "cases", "drg_cases", "points", "advance_fen", "hold_back_fen", "by_item_fen",
                  "fixed_price_fen", "global_budget_fen", "paid_fen", "cost_fen")
 
@@ -302,7 +306,7 @@ def show_month(console: Console, result: MonthResult) -> None:
                          numeric=("cases", "points", "advance ¥", "调剂金 ¥", "by item ¥", "单病种 ¥", "总额预付 ¥",
                                   "paid ¥"))
     for row in month_rows(result):
-        table.add_row(row["hospital"], ", ".join(f"{name} {count}" for name, count in row["methods"].items()),
+        table.add_row(row["hospital"], " ".join(f"{METHOD_LETTERS[name]}{count}" for name, count in row["methods"].items()),
                       str(row["cases"]), row["points"], format_yuan(row["advance_fen"]),
                       format_yuan(row["hold_back_fen"]), format_yuan(row["by_item_fen"]),
                       format_yuan(row["fixed_price_fen"]), format_yuan(row["global_budget_fen"]),
@@ -311,6 +315,7 @@ def show_month(console: Console, result: MonthResult) -> None:
     table.add_row("all", "", str(len(result.payments)), decimal_e4(result.payment.points_e4, 4), "", "", "", "", "",
                   format_yuan(result.payment.paid_fen))
     console.print(table)
+    console.print("methods: " + ", ".join(f"{letter} {name}" for name, letter in METHOD_LETTERS.items()), soft_wrap=True)
     balance = result.cross_region
     verdict = "gains" if balance.gain_fen > 0 else "loses" if balance.gain_fen < 0 else "breaks even"
     summary = result.grouping
