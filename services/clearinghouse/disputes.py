@@ -33,7 +33,7 @@ from clearing.errors import PreconditionFailed
 from clearing.ledger import mirror, settlement_postings
 from services.clearinghouse import store
 from services.common.ledger_sql import insert_transaction
-from services.common.locks import lock_settlement_key
+from services.common.locks import lock_disputed_settlement
 
 log = structlog.get_logger()
 
@@ -185,7 +185,7 @@ async def sweep(pool, partitions, now: datetime, month_now: str) -> int:  # noqa
         for row in rows:
             try:
                 async with conn.transaction(isolation="read_committed"):
-                    await lock_settlement_key(conn, str(row["settlement_id"]))
+                    await lock_disputed_settlement(conn, str(row["settlement_id"]))
                     before = await find(conn, str(row["dispute_id"]))
                     after = disputes.lapse(before, month_now)
                     if after is not before or after.adjustment_owed:

@@ -41,7 +41,7 @@ from services.common.batch_settings import BatchSettings
 from services.common.batching import (
     StreamBatcher, check_batch_size, refusal_for, serve_batches,
 )
-from services.common.locks import lock_settlement_key
+from services.common.locks import holding_settlement_key, lock_disputed_settlement, lock_settlement_key, undo_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
@@ -362,30 +362,34 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             # item 9), as the treating agency replays it.
             return pb.CancelClaimResponse.FromString(bytes(row["cancel_response"]))
         check_cancellable(row["status"])
-        async with self.pool.acquire() as conn:
+        # The settlement's undo lock is held from the dispute check to the undo, across the insured agency's cancel:
+        # a dispute raised or accepted meanwhile (every dispute step takes this lock) would otherwise be adjusted on
+        # top of the undo, giving its amount back twice. A reversal (冲正) does not wait for it. A cancel is rare;
+        # holding a connection for it is cheap.
+        async with self.pool.acquire() as conn, holding_settlement_key(conn, undo_key(settlement_id)):
             await self.refuse_if_disputed(conn, settlement_id, "cancel")
-        answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
-            insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
-            timeout=downstream_timeout_s(context))
-        cancelled_at = now_utc()
-        settlement = pb.SettleClaimResponse.FromString(bytes(row["response"])).settlement
-        settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
-        settlement.adjudication.ytd_after.CopyFrom(answer.adjudication.ytd_after)
-        response = pb.CancelClaimResponse(settlement=settlement)
-        await self.partitions.ensure(clearing_month(cancelled_at))
-        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            locked = await store.find_claim(conn, settlement_id, lock=True)
-            stored = await replay(conn, request_id, "CancelClaim", request)
-            if stored is not None:  # a concurrent copy of this request finished first
-                return pb.CancelClaimResponse.FromString(stored)
-            if locked["status"] == "cancelled" and str(locked["cancel_request_id"]) == request_id:
-                return pb.CancelClaimResponse.FromString(bytes(locked["cancel_response"]))  # reconciliation completed this cancel
-            # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
-            # reversed, and only a settled row can be cancelled (issue 9 item 8).
-            check_cancellable(locked["status"])
-            await self.post_undo(conn, locked, "cancel", cancelled_at)
-            await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
-            await remember(conn, request_id, "CancelClaim", request, response, request_key(locked))
+            answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
+                insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
+                timeout=downstream_timeout_s(context))
+            cancelled_at = now_utc()
+            settlement = pb.SettleClaimResponse.FromString(bytes(row["response"])).settlement
+            settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
+            settlement.adjudication.ytd_after.CopyFrom(answer.adjudication.ytd_after)
+            response = pb.CancelClaimResponse(settlement=settlement)
+            await self.partitions.ensure(clearing_month(cancelled_at))
+            async with conn.transaction(isolation="read_committed"):
+                locked = await store.find_claim(conn, settlement_id, lock=True)
+                stored = await replay(conn, request_id, "CancelClaim", request)
+                if stored is not None:  # a concurrent copy of this request finished first
+                    return pb.CancelClaimResponse.FromString(stored)
+                if locked["status"] == "cancelled" and str(locked["cancel_request_id"]) == request_id:
+                    return pb.CancelClaimResponse.FromString(bytes(locked["cancel_response"]))  # reconciliation did
+                # Under the lock, whatever happened meanwhile: a reversal (冲正) that won the race leaves the row
+                # reversed, and only a settled row can be cancelled (issue 9 item 8).
+                check_cancellable(locked["status"])
+                await self.post_undo(conn, locked, "cancel", cancelled_at)
+                await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString(), cancelled_at)
+                await remember(conn, request_id, "CancelClaim", request, response, request_key(locked))
         log.info("claim_cancelled")
         return response
 
@@ -649,7 +653,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         found = await dispute_store.find(conn, dispute_id)
         if found is None:
             raise NotFound(f"disputes/{dispute_id}", "no dispute with this id")
-        await lock_settlement_key(conn, found.settlement_id)
+        await lock_disputed_settlement(conn, found.settlement_id)
         return await dispute_store.find(conn, dispute_id)
 
     @rpc
@@ -664,7 +668,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         disputes.check_reason(request.reason, request.rule_id)
         now, month = await self.sweep_disputes()
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
-            await lock_settlement_key(conn, settlement_id)
+            await lock_disputed_settlement(conn, settlement_id)
             await lock_settlement_key(conn, dispute_key)
             first = await dispute_store.find(conn, dispute_key)
             if first is not None:

@@ -100,12 +100,11 @@ async def test_a_cancel_after_the_insured_agency_reversed_is_refused_there(kit):
         "restored once, by the reversal"
 
 
-async def test_a_reversal_in_the_gap_of_a_clearing_house_cancel_wins_and_nothing_asserts(kit):
-    """The insured agency cancels, its answer is held back; the reversal runs at the clearing house meanwhile
-    (the insured agency answers ALREADY_UNDONE, the claim is mirrored and reversed); the cancel's answer then
-    reaches a claim that is no longer settled."""
-    member, _, settlement = await settled_stay(kit)
-    ytd_before_stay = kit.ytd_dict(settlement.adjudication.ytd_before)
+@contextlib.asynccontextmanager
+async def cancel_held_downstream(kit, settlement_id: str):  # noqa: ANN001, ANN201
+    """A clearing house of the test's own whose answers from the insured agency are held back `ANSWER_HELD_S`,
+    with a CancelClaim of the settlement sent through it and waiting for that answer: yields (the cancel's future,
+    the clearing house's address)."""
     proxy = SlowAnswers(kit.stack.address(INSURED))
     clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: await proxy.start()},
                                           transport=kit.stack.transport)
@@ -116,15 +115,25 @@ async def test_a_reversal_in_the_gap_of_a_clearing_house_cancel_wins_and_nothing
         await slow.ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(day="2000-01-15"), timeout=30)
         proxy.holding = True
         cancel = asyncio.ensure_future(slow.CancelClaim(ch.CancelClaimRequest(
-            request_id=kit.rid(), settlement_id=settlement.settlement_id, reason="race"), timeout=30))
+            request_id=kit.rid(), settlement_id=settlement_id, reason="race"), timeout=30))
         await asyncio.sleep(ANSWER_HELD_S / 3)
+        yield cancel, address
+    finally:
+        await clearing.stop()
+        await proxy.close()
+
+
+async def test_a_reversal_in_the_gap_of_a_clearing_house_cancel_wins_and_nothing_asserts(kit):
+    """The insured agency cancels, its answer is held back; the reversal runs at the clearing house meanwhile
+    (the insured agency answers ALREADY_UNDONE, the claim is mirrored and reversed); the cancel's answer then
+    reaches a claim that is no longer settled."""
+    member, _, settlement = await settled_stay(kit)
+    ytd_before_stay = kit.ytd_dict(settlement.adjudication.ytd_before)
+    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, _):
         reversal = await kit.clearing().ReverseClaim(ch.ReverseClaimRequest(
             request_id=kit.rid(), settlement_id=settlement.settlement_id, treating_region=TREATING,
             insured_region=INSURED))
         error = await kit.refusal(cancel)
-    finally:
-        await clearing.stop()
-        await proxy.close()
     assert reversal.outcome == types_pb2.REVERSAL_OUTCOME_REVERSED
     kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="settlement_id")
     assert (await statuses(kit, settlement.settlement_id))[1:] == ("reversed", "cancelled")
@@ -182,3 +191,25 @@ async def test_a_cancel_that_reconciliation_completed_is_replayed_by_the_clearin
     again = await kit.clearing().CancelClaim(ch.CancelClaimRequest(
         request_id=cancel_id, settlement_id=settlement.settlement_id))
     assert kit.same_bytes(answer, again)
+
+
+async def test_a_dispute_raised_while_a_clearing_house_cancel_waits_downstream_is_refused_after_it(kit):
+    """The insured agency raises a dispute while the clearing house's cancel of the same settlement waits for the
+    insured agency's answer: the raise waits for the cancel (the settlement's undo lock) and then finds it cancelled,
+    so the disputed amount is never given back on top of the whole fund pay."""
+    from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
+
+    from services.security.identity import AGENCY, Identity
+
+    _, _, settlement = await settled_stay(kit)
+    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, address):
+        insured = kit.stack.stub_as(Identity(AGENCY, INSURED), ch_grpc.ClearingHouseServiceStub, address)
+        raised = asyncio.ensure_future(insured.RaiseDispute(ch.RaiseDisputeRequest(
+            request_id=kit.rid(), settlement_id=settlement.settlement_id, amount_fen=100, rule_id="AUD-DAYQTY",
+            insured_region=INSURED), timeout=30))
+        cancelled = await cancel
+        error = await kit.refusal(raised)
+    assert cancelled.settlement.status == types_pb2.SETTLEMENT_STATUS_CANCELLED
+    assert error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND), error
+    ledger = await kit.ledger(settlement.settlement_id)
+    assert set(ledger) == {"settlement", "cancel"}, "undone once, no dispute adjustment"
