@@ -53,6 +53,8 @@ discharge_app = sub_app("Feed the running stack: the HIS simulator's hospitals d
 app.add_typer(discharge_app, name="discharge")
 payouts_app = sub_app("A treating agency's payout lists to its hospitals (拨付): close a month.")
 app.add_typer(payouts_app, name="payouts")
+payment_app = sub_app("Paying a treating region's hospitals: DRG points, 单病种, 总额预付 (docs/hospital-payment.md).")
+app.add_typer(payment_app, name="payment")
 certs_app = sub_app("Development CA and the parties' certificates for mutual TLS (docs/security.md).")
 app.add_typer(certs_app, name="certs")
 # `audit` is both the offline smart audit (智能审核, SPEC §12.4: the group's own options, no subcommand) and the
@@ -735,6 +737,66 @@ def audit_command(
     from services.cli import smart_audit_offline
 
     output.print_json(smart_audit_offline.audit_files(catalog, kb, rules, member, bill, history))
+
+
+@drg_app.command("weights")
+def drg_weights(
+    region: Annotated[str, typer.Argument(help="The treating region whose settled stays are the history.")],
+    from_history: Annotated[bool, typer.Option(
+        "--from-history", help="Compute the weights from the region's settled stays (the only source so far).")] = False,
+    year: Annotated[str | None, typer.Option(
+        "--year", help="The year YYYY whose payout months' stays are the history; default: this year.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the weights table to this CSV file.")] = None,
+) -> None:
+    """The region's DRG weights (病组权重, 基准点数) from its own settled stays: RW, base points, cases, average cost
+    and whether a small group took its ADRG's figures; plus how many stays grouped ("0000" by reason)."""
+    from services.cli import payment_view
+    from services.common.clock import shanghai_today
+
+    if not from_history:
+        raise offline.InputError("--from-history", "is required: the weights come from the region's settled stays")
+    result = payment_view.weights_from_history(config, region, year or str(shanghai_today().year))
+    if csv_file is not None:
+        payment_view.write_weights_csv(csv_file, result)
+    if as_json:
+        output.print_json(payment_view.weights_json(result))
+    else:
+        payment_view.show_weights(output.console(), result)
+
+
+@payment_app.command("month")
+def payment_month(
+    region: TreatingRegionArgument,
+    month: Annotated[str, typer.Argument(help="Payout month YYYY-MM: the stays settled at the region's hospitals in it.")],
+    weights_year: Annotated[str | None, typer.Option(
+        "--weights-year", help="Whose settled stays give the DRG weights (YYYY); default: the month's year.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the per-hospital list to this CSV file.")] = None,
+) -> None:
+    """A month's DRG payment (月度预拨) of the region's hospitals: per hospital its cases by method, points, advance,
+    调剂金, by-item, 单病种 and 总额预付 money; and the cross-region stays' gain or loss. Computed, not yet posted."""
+    from services.cli import payment_view
+
+    result = payment_view.compute_month(config, region, month, weights_year)
+    if csv_file is not None:
+        payment_view.write_month_csv(csv_file, result)
+    if as_json:
+        output.print_json(payment_view.month_json(result))
+    else:
+        payment_view.show_month(output.console(), result)
+
+
+@payment_app.command("validate")
+def payment_validate(
+    files: Annotated[list[Path], typer.Argument(help="Hospital-payment TOML files (services/regions/payment/).")],
+) -> None:
+    """Parse regions' [hospital_payment] sections; show each one's budget, advance terms and switches."""
+    from services.cli import payment_view
+
+    payment_view.show_payment_files(output.console(), payment_view.load_payment_files(files))
 
 
 @rules_app.command("validate")

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clearing.errors import DomainError
 from clearing.money import format_yuan
 from services.common.clock import shanghai_instant, shanghai_today
 from services.common.regions import load_regions
@@ -120,6 +121,7 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
         show_transfers(console, status)
         payouts = await close_payout_months(transport, addresses, month)
         show_payouts(console, payouts, month)
+        await drg_month(console, transport, addresses[DRG_DEMO_REGION], month)
         after = await prepayments(transport, clearing_house)
         show_prepayments(console, after, f"Prepayments after {month} is cleared: draws given back, re-sized from "
                                          "recent outflow")
@@ -336,6 +338,28 @@ async def close_month(transport: Transport, address: str, month: str) -> ch.Mont
         answer = await clearing_house_pb2_grpc.ClearingHouseServiceStub(channel).CloseMonth(
             ch.CloseMonthRequest(request_id=str(uuid.uuid4()), month=month), timeout=60)
     return answer.closing
+
+
+DRG_DEMO_REGION = "440100"  # 广州: the busiest demo region; its cross-region stays are in its DRG (the switch on)
+
+
+async def drg_month(console: Console, transport: Transport, address: str, month: str) -> None:
+    """One region pays its hospitals for the month by DRG points (issue 13): computed from the agency's settled
+    stays, weights from the same year's history; shown, not posted (posting is not built yet)."""
+    from services.cli import payment_view
+
+    async with operator_channel(transport, address) as channel:
+        stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+        year = (await stub.ListSettledStays(ta.ListSettledStaysRequest(period=month[:4]), timeout=60)).stays
+        stays = (await stub.ListSettledStays(ta.ListSettledStaysRequest(period=month), timeout=60)).stays
+    console.print(f"{DRG_DEMO_REGION} pays its hospitals for {month} by DRG points (按病组点数法付费): the stays "
+                  "grouped with CHS-DRG 1.1, weights from the region's own settled stays of the year.")
+    try:
+        result = payment_view.month_from_stays(DRG_DEMO_REGION, month, month[:4], list(year), list(stays))
+    except DomainError as error:
+        console.print(f"no DRG payment: {error}")
+        return
+    payment_view.show_month(console, result)
 
 
 async def close_payout_months(transport: Transport, addresses: dict[str, str],

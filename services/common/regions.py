@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clearing.errors import InvalidField
+from clearing.hospital_payment import PaymentParams, parse_payment_params
 from clearing.policy import PolicyBook, parse_policy
 from clearing.translate import Agreements, parse_agreements
 
 REGIONS_DIR = Path(__file__).resolve().parents[1] / "regions"
 REGIONS_FILE = REGIONS_DIR / "regions.toml"
+PAYMENT_DIR = "payment"  # services/regions/payment/<region>.toml: the [hospital_payment] section (issue 13)
 _REGION_RE = re.compile(r"^\d{6}$")
 _HOSPITAL_RE = re.compile(r"^H\d{11}$")
 
@@ -120,3 +122,33 @@ def load_policy_book(region: str, directory: Path = REGIONS_DIR) -> PolicyBook:
 
 def load_agreements(directory: Path = REGIONS_DIR) -> Agreements:
     return parse_agreements((directory / "agreements.toml").read_text(encoding="utf-8"))
+
+
+def check_payment_params(params: PaymentParams, region: Region, where: str = "hospital_payment") -> PaymentParams:
+    """The parameters' hospitals must be the region's own: a 总额预付 budget for another region's hospital is a typo."""
+    own = {hospital.code for hospital in region.hospitals}
+    for index, hospital in enumerate(params.global_budgets):
+        if hospital not in own:
+            raise InvalidField(f"{where}.global_budgets[{index}].hospital",
+                               f"{hospital} is not a designated hospital of region {region.code}")
+    return params
+
+
+def parse_region_payment_params(text: str, region: Region | None, name: str) -> PaymentParams:
+    """Parse one payment file's text; errors name the file (`name`) and the key."""
+    try:
+        params = parse_payment_params(text)
+        return params if region is None else check_payment_params(params, region)
+    except InvalidField as error:
+        raise InvalidField(f"{name}: {error.field}", error.reason) from None
+
+
+def load_payment_params(region: str, directory: Path = REGIONS_DIR) -> PaymentParams:
+    """The treating region's hospital-payment parameters, `payment/<region>.toml`; errors name the file and key."""
+    regions = load_regions(directory)
+    if region not in regions:
+        raise InvalidField("region", f"{region} is not a configured region")
+    path = directory / PAYMENT_DIR / f"{region}.toml"
+    if not path.is_file():
+        raise InvalidField("region", f"region {region} has no hospital-payment file {PAYMENT_DIR}/{region}.toml")
+    return parse_region_payment_params(path.read_text(encoding="utf-8"), regions[region], path.name)

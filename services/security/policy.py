@@ -194,6 +194,8 @@ POLICY: dict[str, Row] = {
     "TreatingAgencyService.SearchCatalogue": Row((HOSPITAL_AT_HOME, OPERATOR_ANY)),
     "TreatingAgencyService.ListPayouts": Row((OPERATOR_ANY,)),
     "TreatingAgencyService.ClosePayoutMonth": Row((OPERATOR_ANY,)),
+    # The stays' facts feed the DRG weights and hospital payments: operators only (hospitals see their own bills).
+    "TreatingAgencyService.ListSettledStays": Row((OPERATOR_ANY,)),
     "TreatingAgencyService.GetDailyTotals": Row((Grant(HOSPITAL, ("in_served_region", "filters_on_itself")),
                                                  OPERATOR_ANY)),
     "TreatingAgencyService.StreamDailyDetail": Row((Grant(HOSPITAL, ("in_served_region", "filters_on_itself")),

@@ -13,6 +13,7 @@ the same request_id re-drives the same settlement id and nothing is paid twice.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, date, datetime
 
@@ -39,7 +40,7 @@ from clearing.smart_audit.library import Action
 from clearing.smart_audit.model import AuditResult
 from clearing.smart_audit.report import member_facts_from_id_number
 from clearing.smart_audit.rules import line_findings
-from clearing.dates import check_month, first_open_month, parse_day
+from clearing.dates import check_month, check_year, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
@@ -782,6 +783,22 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return answer
 
     @rpc
+    async def ListSettledStays(self, request: pb.ListSettledStaysRequest,
+                               context: grpc.aio.ServicerContext) -> pb.ListSettledStaysResponse:
+        """The settled stays of a payout month or year with their grouping facts, for DRG weights and payments."""
+        period = request.period
+        if len(period) == 4:
+            period = check_year(period, "period")
+        else:
+            try:
+                period = check_month(period, "period")
+            except InvalidField:
+                raise InvalidField("period", "must be a payout month YYYY-MM or a year YYYY") from None
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await store.settled_stays(conn, period)
+        return pb.ListSettledStaysResponse(stays=[settled_stay(row) for row in rows])
+
+    @rpc
     async def ClosePayoutMonth(self, request: pb.ClosePayoutMonthRequest,
                                context: grpc.aio.ServicerContext) -> pb.ClosePayoutMonthResponse:
         """Freeze a month's payout list (拨付月结), as the clearing house closes a clearing month (CloseMonth)."""
@@ -912,6 +929,20 @@ def payout_list(month: str, rows: list[asyncpg.Record], closed_at: datetime | No
     if closed_at is not None:
         response.closed_at.FromDatetime(closed_at)
     return response
+
+
+def member_key(insured_region: str, member_id: str) -> str:
+    """An opaque key per member: the same member, the same key; neither the ID number nor the member id shows."""
+    return hashlib.sha256(f"{insured_region}/{member_id}".encode()).hexdigest()[:24]
+
+
+def settled_stay(row: asyncpg.Record) -> pb.SettledStay:
+    """One settled stay's facts, its stay as in the claim it was settled with."""
+    return pb.SettledStay(
+        settlement_id=str(row["settlement_id"]), insured_region=row["insured_region"], local=row["local"],
+        member_key=member_key(row["insured_region"], row["member_id"]),
+        stay=types_pb2.Claim.FromString(row["claim"]).stay, total_fen=row["total_fen"],
+        fund_pay_fen=row["fund_pay_fen"], payout_month=row["payout_month"])
 
 
 def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:

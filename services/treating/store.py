@@ -358,3 +358,15 @@ async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, re
         "INSERT INTO repairs (day, day_key, pair, key, upstream_status, downstream_status, action, note, repaired, "
         "error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", day, day_key.value, repair.pair, repair.key,
         repair.upstream_status, repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)
+
+
+async def settled_stays(conn: asyncpg.Connection, period: str) -> list[asyncpg.Record]:
+    """The settled (not cancelled, not reversed) stays whose payout month is `period` (YYYY-MM) or in it (YYYY),
+    with the claim they were settled with (its stay carries the grouping facts) and the member id to key them."""
+    where = "s.payout_month = $1" if len(period) == 7 else "left(s.payout_month, 4) = $1"
+    return await conn.fetch(f"""
+        SELECT s.settlement_id, s.hospital_code, s.insured_region, s.local, s.claim, s.total_fen, s.fund_pay_fen,
+               s.payout_month, e.member_id
+        FROM settlements s JOIN encounters e USING (encounter_id)
+        WHERE s.status = 'settled' AND {where}
+        ORDER BY s.payout_month, s.discharged_on, s.settlement_id""", period)

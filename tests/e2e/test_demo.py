@@ -44,6 +44,9 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     assert output.count(f"adjustment posted in {month}") == 2
     deducted = re.findall(r"│\s+([\d,]+\.\d\d)\s+│\s+[\d,]+\.\d\d\s+│ closed, frozen", output)
     assert len(deducted) == 7 and sum(value != "0.00" for value in deducted) >= 1, deducted  # the hospitals' 扣款
+    # One region's DRG payment of the month (issue 13): per hospital, the grouped share, the cross-region balance.
+    assert f"440100 pays its hospitals for {month} by DRG points" in output
+    assert re.search(r"grouped \d+ of \d+ stays", output) and "cross-region DRG stays:" in output
     assert f"Cross-region settlements of {month}" in report
     assert "*discharge month*" in report and "*clearing month*" in report
     assert "Month state: **settled" in report

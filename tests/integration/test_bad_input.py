@@ -642,6 +642,13 @@ CLEARING_CASES = [
     # ListPayouts (treating agency)
     case("ListPayouts-month-not-a-month", lambda k, s: tr(k).ListPayouts(ta.ListPayoutsRequest(month="2026-13")),
          INVALID, CLEARING_PARTIES, field="month"),
+    # ListSettledStays (treating agency)
+    case("ListSettledStays-period-not-a-month", lambda k, s: tr(k).ListSettledStays(ta.ListSettledStaysRequest(
+        period="2026-13")), INVALID, CLEARING_PARTIES, field="period"),
+    case("ListSettledStays-period-missing", lambda k, s: tr(k).ListSettledStays(ta.ListSettledStaysRequest()),
+         INVALID, CLEARING_PARTIES, field="period"),
+    case("ListSettledStays-period-year-out-of-range", lambda k, s: tr(k).ListSettledStays(
+        ta.ListSettledStaysRequest(period="1999")), INVALID, CLEARING_PARTIES, field="period"),
     # ClosePayoutMonth (treating agency). A month with no payouts: after the garbage test's scratch month, which
     # it may close (test_garbage SHARED_STATE_GUARDS), and long before any test settles.
     case("ClosePayoutMonth-request_id-missing", lambda k, s: tr(k).ClosePayoutMonth(ta.ClosePayoutMonthRequest(

@@ -547,6 +547,8 @@ class Scene:
             # The running list of this month, and the frozen list of the scratch month (closed above).
             "TreatingAgencyService.ListPayouts": [ta.ListPayoutsRequest(month=clearing_month(now_utc())),
                                                   ta.ListPayoutsRequest(month=SCRATCH_MONTH)],
+            # Read-only: the scratch month's settled stays (a month no test settles in: a short answer).
+            "TreatingAgencyService.ListSettledStays": ta.ListSettledStaysRequest(period=SCRATCH_MONTH),
             "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
                                                 ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
             "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],

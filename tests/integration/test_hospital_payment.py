@@ -1,0 +1,143 @@
+"""The hospitals' DRG payment, services side (issue 13): the treating agency lists its settled stays with their
+grouping facts and an opaque member key (ListSettledStays), and `clearing-admin drg weights --from-history` groups
+them and prints the weights table. A module stack of its own, so the region's history is exactly these few stays."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import grpc
+from clearinghouse.v1 import treating_agency_pb2 as ta
+
+from clearing.money import round_half_up_div
+from services.common.clock import shanghai_today
+from tests.integration.conftest import clearing_admin, write_stack_file
+
+TREATING, INSURED = "440100", "610924"
+H1, H2 = "H44010000001", "H44010000003"  # levels 3 and 2
+YEAR = str(shanghai_today().year)  # the stays count in this payout month
+
+
+async def settle(kit, hospital: str, member, amount_fen: int, diagnoses: tuple[str, ...],  # noqa: ANN001
+                 procedures: tuple[str, ...] = ()) -> str:
+    line = kit.bill_line("1", kit.plain_codes(TREATING)[0], "1", amount_fen, "2026-03-03")
+    encounter_id = await kit.open_encounter(hospital, member, [line], "2026-03-02", diagnoses=diagnoses)
+    settled = await kit.treating(TREATING).Settle(ta.SettleRequest(
+        request_id=kit.rid(), encounter_id=encounter_id, discharged_on="2026-03-06", procedures=list(procedures),
+        discharge_status="1"))
+    return settled.settlement.settlement_id
+
+
+async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> None:
+    kit = own_kit
+    cross = [await kit.new_member(INSURED) for _ in range(3)]
+    local = [await kit.new_member(TREATING) for _ in range(3)]
+    # Six 腹腔镜胆囊切除 stays for cholelithiasis (HC29, ≥ 5 cases: its own weight), cross-region and local, at two
+    # hospitals; one appendicitis stay of another ADRG (1 case, its ADRG has 1 too: no weight); one stay with the
+    # demo diagnosis "J18.9", in no table of the grouper: "0000". A cancelled stay is not history.
+    costs = [800_000, 900_000, 1_000_000, 1_100_000, 1_200_000, 1_300_000]
+    for index, cost in enumerate(costs):
+        await settle(kit, H1 if index % 2 else H2, (cross + local)[index], cost, ("K80.101",), ("51.2300",))
+    await settle(kit, H1, cross[0], 600_000, ("K35.800x001",), ("47.0100",))
+    await settle(kit, H2, local[0], 300_000, ("J18.9",))
+    cancelled = await settle(kit, H1, local[1], 5_000_000, ("K80.101",), ("51.2300",))
+    await kit.treating(TREATING).Cancel(ta.CancelRequest(request_id=kit.rid(), settlement_id=cancelled))
+
+    answer = await kit.treating(TREATING).ListSettledStays(ta.ListSettledStaysRequest(period=YEAR))
+    stays = list(answer.stays)
+    assert len(stays) == 8 and cancelled not in {stay.settlement_id for stay in stays}
+    month = (await kit.treating(TREATING).ListSettledStays(ta.ListSettledStaysRequest(period=stays[0].payout_month)))
+    assert [stay.settlement_id for stay in month.stays] == [stay.settlement_id for stay in stays]
+    by_cost = {stay.total_fen: stay for stay in stays}
+    assert by_cost[800_000].insured_region == INSURED and not by_cost[800_000].local and by_cost[1_100_000].local
+    assert list(by_cost[800_000].stay.procedures) == ["51.2300"] and by_cost[800_000].stay.hospital_code == H2
+    # The member key links a member's stays and shows neither the ID number nor the member id.
+    assert by_cost[800_000].member_key == by_cost[600_000].member_key != by_cost[900_000].member_key
+    for member in cross + local:
+        assert all(member.id_number not in str(stay) and member.member_id not in str(stay) for stay in stays)
+    assert (await kit.treating(TREATING).ListSettledStays(ta.ListSettledStaysRequest(period="2001"))).stays == []
+
+    config = str(write_stack_file(kit.stack, tmp_path / "stack.json"))
+    code, out, err = await clearing_admin("drg", "weights", TREATING, "--from-history", "--year", YEAR,
+                                          "--config", config, "--json", "--csv", str(tmp_path / "w.csv"))
+    assert code == 0, err
+    result = json.loads(out)
+    # RW = (S_g / n_g) / (S / N) to 4 decimals from the exact sums; base points = RW × 100.
+    total = sum(costs) + 600_000 + 300_000
+    rw_e4 = round_half_up_div(sum(costs) * 8 * 10_000, 6 * total)
+    assert result["grouping"] == {"stays": 8, "grouped": 7, "grouped_share_bp": 8750,
+                                  "ungroupable_by_reason": {"unknown_code": 1}}
+    assert (result["all_cases"], result["all_cost_fen"]) == (8, total)
+    assert result["weights"] == [{"drg": "HC29", "name_zh": result["weights"][0]["name_zh"],
+                                  "rw": f"{rw_e4 // 10_000}.{rw_e4 % 10_000:04d}",
+                                  "base_points": f"{rw_e4 * 100 // 10_000}.{rw_e4 * 100 % 10_000:04d}"[:-2],
+                                  "cases": 6, "average_cost_fen": 1_050_000, "source": "drg"}]
+    assert "胆囊切除" in result["weights"][0]["name_zh"]
+    with (tmp_path / "w.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["drg"], row["rw"], row["cases"]) for row in rows] == [("HC29", result["weights"][0]["rw"], "6")]
+
+    code, out, err = await clearing_admin("drg", "weights", TREATING, "--from-history", "--config", config)
+    assert code == 0, err
+    assert "HC29" in out and "8 stays, 7 grouped (87.50 %); 0000: unknown_code 1" in out
+
+    # The month, by hand with 440100's parameters (services/regions/payment/440100.toml): point value 100 yuan,
+    # advance 85 %, 调剂金 5 %, 差异系数 level 3 1.05 and level 2 0.95. Every HC29 stay is normal (4 days; cost
+    # 0.76–1.24 × the average 10,500 yuan): B × k points. The appendicitis stay is 单病种 (8,000 yuan), the
+    # J18.9 one by item; H44010000004 is paid its 总额预付 month: 1,200,000 × 90 % ÷ 12 yuan.
+    month = stays[0].payout_month
+    code, out, err = await clearing_admin("payment", "month", TREATING, month, "--config", config, "--json",
+                                          "--csv", str(tmp_path / "m.csv"))
+    assert code == 0, err
+    paid = json.loads(out)
+    base_e4 = rw_e4 * 100
+    h1_points, h2_points = 3 * round_half_up_div(base_e4 * 10_500, 10_000), 3 * round_half_up_div(base_e4 * 9_500, 10_000)
+
+    def advance(points_e4: int) -> tuple[int, int]:
+        whole = points_e4 * 10_000 * 8_500 // (10_000 * 10_000)  # down to the fen
+        return whole, round_half_up_div(whole * 500, 10_000)
+
+    rows = {row["hospital"]: row for row in paid["hospitals"]}
+    assert set(rows) == {H1, H2, "H44010000004"}
+    (a1, k1), (a2, k2) = advance(h1_points), advance(h2_points)
+    assert (rows[H1]["cases"], rows[H1]["drg_cases"], rows[H1]["methods"]) == (4, 3, {"fixed_price": 1, "normal": 3})
+    assert (rows[H1]["advance_fen"], rows[H1]["hold_back_fen"], rows[H1]["fixed_price_fen"]) == (a1, k1, 800_000)
+    assert rows[H1]["paid_fen"] == a1 - k1 + 800_000
+    assert (rows[H2]["methods"], rows[H2]["by_item_fen"]) == ({"by_item": 1, "normal": 3}, 300_000)
+    assert rows[H2]["paid_fen"] == a2 - k2 + 300_000
+    assert rows["H44010000004"]["global_budget_fen"] == rows["H44010000004"]["paid_fen"] == 9_000_000
+    assert paid["total"]["paid_fen"] == sum(row["paid_fen"] for row in rows.values())
+    # Cross-region DRG stays: members of 610924, the HC29 stays 0, 1, 2 (H2, H1, H2); the appendicitis stay of
+    # cross[0] is 单病种, outside the balance. Gain = their fund pay − points × 100 yuan.
+    cross_points = 2 * round_half_up_div(base_e4 * 9_500, 10_000) + round_half_up_div(base_e4 * 10_500, 10_000)
+    fund = sum(by_cost[cost].fund_pay_fen for cost in costs[:3])
+    assert paid["cross_region"] == {"cases": 3, "points": f"{cross_points // 10_000}.{cross_points % 10_000:04d}",
+                                    "drg_payment_fen": cross_points, "fund_pay_fen": fund,
+                                    "gain_fen": fund - cross_points}
+    assert paid["posted"] is False
+    with (tmp_path / "m.csv").open(encoding="utf-8") as handle:
+        assert [row["hospital"] for row in csv.DictReader(handle)] == sorted(rows)
+    code, out, err = await clearing_admin("payment", "month", TREATING, month, "--config", config)
+    assert code == 0, err
+    assert "cross-region DRG stays: 3" in out and "the DRG budget" in out
+
+
+async def test_bad_input_is_exit_2_naming_the_field(own_kit, tmp_path: Path) -> None:
+    config = str(write_stack_file(own_kit.stack, tmp_path / "stack.json"))
+    for arguments, named in ((("440100", "--from-history", "--year", "26"), "--year"),
+                             (("440100",), "--from-history"),
+                             (("4401", "--from-history"), "REGION"),
+                             (("999999", "--from-history"), "region")):
+        code, out, err = await clearing_admin("drg", "weights", *arguments, "--config", config)
+        assert code == 2 and out == "" and err.startswith("error: ") and named in err, (arguments, err)
+    for arguments, named in ((("440100", "2026-13"), "MONTH"), (("440100", "2026-11", "--weights-year", "2026-11"),
+                                                                "--weights-year"),
+                             (("44010", "2026-11"), "REGION"), (("440100", "2001-01", "--weights-year", "2001"),
+                                                                "--weights-year")):
+        code, out, err = await clearing_admin("payment", "month", *arguments, "--config", config)
+        assert code == 2 and out == "" and err.startswith("error: ") and named in err, (arguments, err)
+    error = await own_kit.refusal(own_kit.treating(TREATING).ListSettledStays(ta.ListSettledStaysRequest(
+        period="2026-3")))
+    own_kit.assert_refused(error, grpc.StatusCode.INVALID_ARGUMENT, field="period")
