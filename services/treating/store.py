@@ -362,11 +362,12 @@ async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, re
 
 async def settled_stays(conn: asyncpg.Connection, period: str) -> list[asyncpg.Record]:
     """The settled (not cancelled, not reversed) stays whose payout month is `period` (YYYY-MM) or in it (YYYY),
-    with the claim they were settled with (its stay carries the grouping facts) and the member id to key them."""
+    with the claim they were settled with (its stay carries the grouping facts) and the member id to key them.
+    Stays only: an outpatient special-disease visit (med_type 14) is not a DRG case."""
     where = "s.payout_month = $1" if len(period) == 7 else "left(s.payout_month, 4) = $1"
     return await conn.fetch(f"""
         SELECT s.settlement_id, s.hospital_code, s.insured_region, s.local, s.claim, s.total_fen, s.fund_pay_fen,
                s.payout_month, e.member_id
         FROM settlements s JOIN encounters e USING (encounter_id)
-        WHERE s.status = 'settled' AND {where}
+        WHERE s.status = 'settled' AND s.med_type = 21 AND {where}
         ORDER BY s.payout_month, s.discharged_on, s.settlement_id""", period)
