@@ -396,11 +396,12 @@ class PolicyBook:
                 raise InvalidField("effective_from", f"two versions take effect on {later.effective_from}")
         return cls(region, tuple(ordered))
 
-    def on(self, day: date) -> Policy:
-        """The version in force on `day`; a day before the first version is a precondition failure."""
+    def on(self, day: date, field: str = "discharged_on") -> Policy:
+        """The version in force on `day`; a day before the first version is a precondition failure naming `field`
+        (a stay's `discharged_on`, a visit's `visit_on`)."""
         in_force = [policy for policy in self.versions if policy.effective_from <= day]
         if not in_force:
             raise PreconditionFailed(
-                "discharged_on", f"{day} is before the first {self.region} policy ({self.versions[0].effective_from})",
+                field, f"{day} is before the first {self.region} policy ({self.versions[0].effective_from})",
             )
         return in_force[-1]

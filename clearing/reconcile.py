@@ -31,6 +31,7 @@ from enum import StrEnum
 
 STANDING = ("pending", "settled")  # states in which a party may still pay
 STATUSES = ("pending", "settled", "failed", "cancelled", "reversed")
+MED_INPATIENT, MED_OUTPATIENT_SPECIAL = 21, 14  # 医疗类别 (med_type): a stay, an outpatient special-disease visit
 
 
 class DayKey(StrEnum):
@@ -53,6 +54,7 @@ class DetailLine:
     reversing: bool = False  # a reversal is recorded here and not finished
     stale: bool = False  # pending longer than the grace period
     cancel_request_id: str = ""  # the cancel's request id, when cancelled
+    med_type: int = MED_INPATIENT  # 21 a stay, 14 an outpatient special-disease visit
 
     def __post_init__(self) -> None:
         assert self.status in STATUSES, self.status
@@ -69,13 +71,15 @@ class DailyTotals:
     fund_pay_fen: int = 0
     psn_pay_fen: int = 0
     pending: int = 0
+    med_type: int = MED_INPATIENT  # stays and visits are totalled apart
 
 
 def daily_totals(lines: Iterable[DetailLine]) -> tuple[DailyTotals, ...]:
-    """Totals per clearing type over the day's lines; cancelled, reversed and failed ones count nowhere."""
-    sums: dict[str, list[int]] = {}
+    """Totals per clearing type (local or cross-region, and stay or visit) over the day's lines; cancelled,
+    reversed and failed ones count nowhere."""
+    sums: dict[tuple[str, int], list[int]] = {}
     for line in lines:
-        bucket = sums.setdefault("local" if line.local else "cross_region", [0, 0, 0, 0, 0])
+        bucket = sums.setdefault(("local" if line.local else "cross_region", line.med_type), [0, 0, 0, 0, 0])
         if line.status == "settled":
             bucket[0] += 1
             bucket[1] += line.total_fen
@@ -83,7 +87,8 @@ def daily_totals(lines: Iterable[DetailLine]) -> tuple[DailyTotals, ...]:
             bucket[3] += line.psn_pay_fen
         elif line.status == "pending":
             bucket[4] += 1
-    totals = tuple(DailyTotals(kind, *values) for kind, values in sorted(sums.items()))
+    totals = tuple(DailyTotals(kind, *values, med_type=med_type)
+                   for (kind, med_type), values in sorted(sums.items(), key=lambda item: (item[0][0], -item[0][1])))
     for item in totals:
         assert item.fund_pay_fen + item.psn_pay_fen == item.total_fen
     return totals
@@ -91,8 +96,8 @@ def daily_totals(lines: Iterable[DetailLine]) -> tuple[DailyTotals, ...]:
 
 def totals_agree(upstream: Iterable[DailyTotals], downstream: Iterable[DailyTotals]) -> bool:
     """3201 passes when both sides report the same settled totals and nothing is left pending."""
-    def settled(items: Iterable[DailyTotals]) -> dict[str, tuple[int, int, int, int]]:
-        return {t.clearing_type: (t.settled, t.total_fen, t.fund_pay_fen, t.psn_pay_fen) for t in items
+    def settled(items: Iterable[DailyTotals]) -> dict[tuple[str, int], tuple[int, int, int, int]]:
+        return {(t.clearing_type, t.med_type): (t.settled, t.total_fen, t.fund_pay_fen, t.psn_pay_fen) for t in items
                 if t.settled or t.total_fen}
 
     upstream, downstream = tuple(upstream), tuple(downstream)

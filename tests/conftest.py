@@ -217,7 +217,7 @@ class Stack:
     stubs `treating(region)`, `insured(region)`, `clearing()`, `hospital()`, which call as whoever the request
     concerns:
 
-    * treating agency: as the HOSPITAL of the request — `hospital_code` (Admit; GetDailyTotals and
+    * treating agency: as the HOSPITAL of the request — `hospital_code` (Admit, RegisterVisit; GetDailyTotals and
       StreamDailyDetail with one), or the hospital of the `encounter_id` (UploadCharges, VoidCharges, PreSettle,
       Settle), `settlement_id` (Cancel, GetSettlement) or `original_request_id` (Reverse) as this treating
       agency's database (or an earlier call of this stack) has it; a code or id it does not know goes as the
@@ -321,7 +321,7 @@ class Stack:
         if method in TREATING_OPERATOR_CALLS or (method in ("GetDailyTotals", "StreamDailyDetail")
                                                  and not request.hospital_code):
             return OPERATOR
-        if method in ("Admit", "GetDailyTotals", "StreamDailyDetail"):
+        if method in ("Admit", "RegisterVisit", "GetDailyTotals", "StreamDailyDetail"):
             code: str | None = request.hospital_code
         elif method in ("UploadCharges", "VoidCharges", "PreSettle", "Settle"):
             code = await self.lookup_hospital(region, "encounters", "encounter_id", request.encounter_id)

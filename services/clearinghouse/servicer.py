@@ -139,7 +139,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         if treating_region == insured_region:
             raise InvalidField("claim.insured_region", "a same-region stay is settled locally, not cleared")
         check_text(claim.member_id, "claim.member_id", 64)
-        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
+        # A visit's lines are judged by its disease's ICD prefixes (SPEC §13.4) where a stay's by its diagnoses.
+        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region, disease=convert.claim_disease(claim))
         convert.claim_settlement_day(claim)
         lines = convert.claim_lines(claim)
         self.stub_for(insured_region)
@@ -230,7 +231,8 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
                 await store.insert_pending_claim(
                     conn, request_id, routed.treating_region, routed.insured_region, routed.member_id,
                     routed.stay.hospital_code, rule.value, request.SerializeToString(), routed.SerializeToString(),
-                    flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day))
+                    flags, date.fromisoformat(routed.stay.discharged_on), date.fromisoformat(routed.settlement_day),
+                    routed.med_type or types_pb2.MED_TYPE_INPATIENT)
         try:
             answer = await self.adjudicate(routed.insured_region, insured_agency_pb2.AdjudicateRequest(
                 request_id=request_id, claim=routed), timeout_s)
@@ -938,7 +940,8 @@ def statement_entry(row) -> pb.StatementEntry:  # noqa: ANN001 - a record of sto
         discharged_on=row["discharged_on"].isoformat() if row["discharged_on"] else "",
         total_fen=row["total_fen"], hifp_fen=row["hifp_fen"] or 0, hifmi_fen=row["hifmi_fen"] or 0,
         maf_fen=row["maf_fen"] or 0, fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"],
-        principal_diagnosis=row["principal_diagnosis"] or "", procedures=row["procedures"] or [])
+        principal_diagnosis=row["principal_diagnosis"] or "", procedures=row["procedures"] or [],
+        med_type=row["med_type"])
 
 
 def prepayment_message(row) -> pb.Prepayment:  # noqa: ANN001 - an asyncpg record of store.prepayment_rows

@@ -51,15 +51,15 @@ async def find_claim(conn: asyncpg.Connection, settlement_id: str, lock: bool = 
 async def insert_pending_claim(conn: asyncpg.Connection, settlement_id: str, treating_region: str,
                                insured_region: str, member_id: str, hospital_code: str, catalogue_rule: str,
                                request: bytes, routed: bytes, flags: list[str], discharged_on: date,
-                               settlement_day: date) -> None:
+                               settlement_day: date, med_type: int = 21) -> None:
     """Record a new claim as pending, with the routed claim a retry re-drives (the caller holds the id's lock
-    and has looked it up), on the settlement day the claim carries."""
+    and has looked it up), on the settlement day the claim carries; `med_type` 14 for a visit, 21 for a stay."""
     await conn.execute(
         "INSERT INTO claims (settlement_id, treating_region, insured_region, member_id, hospital_code, status, "
-        "catalogue_rule, request, routed, flags, discharged_on, settlement_day) "
-        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)",
+        "catalogue_rule, request, routed, flags, discharged_on, settlement_day, med_type) "
+        "VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11, $12)",
         UUID(settlement_id), treating_region, insured_region, member_id, hospital_code, catalogue_rule, request,
-        routed, flags, discharged_on, settlement_day)
+        routed, flags, discharged_on, settlement_day, med_type)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
@@ -240,7 +240,7 @@ async def prepayment_rows(conn: asyncpg.Connection, insured_region: str | None =
 
 STATEMENT_COLUMNS = ("settlement_id", "insured_region", "treating_region", "hospital_code", "admitted_on",
                      "discharged_on", "total_fen", "hifp_fen", "hifmi_fen", "maf_fen", "fund_pay_fen", "psn_pay_fen",
-                     "principal_diagnosis", "procedures")
+                     "principal_diagnosis", "procedures", "med_type")
 
 
 def statement_entries_sql(month_match: str) -> str:
@@ -273,7 +273,13 @@ async def statement_totals(conn: asyncpg.Connection, months: list[str], region: 
                coalesce(sum(sign * hifp_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS hifp_fen,
                coalesce(sum(sign * hifmi_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS hifmi_fen,
                coalesce(sum(sign * maf_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS maf_fen,
-               coalesce(sum(sign * psn_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS psn_pay_fen
+               coalesce(sum(sign * psn_pay_fen) FILTER (WHERE insured_region = $2), 0)::bigint AS psn_pay_fen,
+               count(*) FILTER (WHERE insured_region = $2 AND med_type = 14)::int AS visit_entries_as_insured,
+               count(*) FILTER (WHERE treating_region = $2 AND med_type = 14)::int AS visit_entries_as_treating,
+               coalesce(sum(sign * fund_pay_fen) FILTER (WHERE insured_region = $2 AND med_type = 14), 0)::bigint
+                   AS visit_owed_by_fen,
+               coalesce(sum(sign * fund_pay_fen) FILTER (WHERE treating_region = $2 AND med_type = 14), 0)::bigint
+                   AS visit_owed_to_fen
         FROM s""", months, region)
     adjusted = await conn.fetchrow("""
         SELECT count(*) FILTER (WHERE insured_region = $2)::int AS adjustments_as_insured,
@@ -303,7 +309,8 @@ async def statement_totals(conn: asyncpg.Connection, months: list[str], region: 
 DISPUTE_ENTRIES_SQL = """
 SELECT 'dispute' AS kind, a.settlement_id, a.insured_region, a.treating_region, a.hospital_code, c.admitted_on,
        c.discharged_on, 0::bigint AS total_fen, 0::bigint AS hifp_fen, 0::bigint AS hifmi_fen, 0::bigint AS maf_fen,
-       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen, c.principal_diagnosis, c.procedures
+       a.amount_fen AS fund_pay_fen, 0::bigint AS psn_pay_fen, c.principal_diagnosis, c.procedures,
+       coalesce(c.med_type, 21) AS med_type
 FROM dispute_adjustments a LEFT JOIN claims c ON c.settlement_id = a.settlement_id AND c.insured_region = a.insured_region
 WHERE a.month = $1 AND (a.insured_region = $2 OR a.treating_region = $2)
 ORDER BY a.posted_at, a.dispute_id
@@ -359,7 +366,7 @@ DAY_COLUMNS = {DayKey.SETTLEMENT: "c.settlement_day", DayKey.DISCHARGE: "c.disch
 
 
 DAY_LINES_SQL = (
-    "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.settlement_day, "
+    "SELECT c.settlement_id, c.status, c.treating_region, c.insured_region, c.settlement_day, c.med_type, "
     "coalesce(c.total_fen, 0) AS total_fen, coalesce(c.fund_pay_fen, 0) AS fund_pay_fen, "
     "coalesce(c.psn_pay_fen, 0) AS psn_pay_fen, c.created_at, c.cancel_request_id, "
     "coalesce(r.status = 'reversing', false) AS reversing FROM claims c "

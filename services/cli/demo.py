@@ -98,6 +98,8 @@ async def run_demo(console: Console, count: int, members: int, concurrency: int,
                       f"discharge the stays of {month} and settle each at discharge (即时结算).")
         rows = await discharge(console, transport, config.address(config.his_port), count, concurrency, seed, month)
         print_summary(console, rows, month)
+        visits = await run_visits(console, transport, config.address(config.his_port), concurrency, month)
+        print_visits(console, visits, month)
         print_audit(console, await audit_counts(config, month), sorted(addresses))
         await dispute_cycle(console, config, transport, month)
 
@@ -420,6 +422,51 @@ def print_summary(console: Console, rows: list[PairRow], month: str) -> None:
     table.add_section()
     table.add_row("all pairs", str(total.stays), format_yuan(total.total_fen), format_yuan(total.fund_pay_fen),
                   format_yuan(total.psn_pay_fen), percent(total.spared_bp))
+    console.print(table)
+
+
+VISITS_MAX = 100_000  # every planned visit of the month (about 1.5 a member with a recognised disease)
+
+
+async def run_visits(console: Console, transport: Transport, his_address: str, concurrency: int,
+                     month: str) -> list[hospital_pb2.VisitSummary]:
+    """The month's outpatient special-disease visits (门诊慢特病) of the members enrolment recognised, beside the
+    stays: dialysis three times a week, monthly prescriptions, chemotherapy cycles (services/datagen/visits.py)."""
+    async with operator_channel(transport, his_address) as channel:
+        hospital = hospital_pb2_grpc.HospitalServiceStub(channel)
+        run_id = str(uuid.uuid4())
+        with Progress(TextColumn("Outpatient special-disease visits"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("visits", total=None, failed=0)
+            async for update in hospital.RunVisits(hospital_pb2.RunVisitsRequest(
+                    request_id=run_id, month=month, count=VISITS_MAX, concurrency=concurrency)):
+                progress.update(task, total=update.total, completed=update.done, failed=update.failed)
+        summary = await hospital.GetSummary(hospital_pb2.GetSummaryRequest(month=month, run_request_id=run_id))
+    return list(summary.visits)
+
+
+def print_visits(console: Console, visits: list[hospital_pb2.VisitSummary], month: str) -> None:
+    """The month's visits by disease and insured region: patients, visits (of them away from home), the bill, what
+    the funds paid, and how many visits used the disease's limit up (the annual limit, or the month's 定额)."""
+    from clearing.explain import DISEASES_ZH
+    from clearinghouse.v1 import types_pb2
+
+    names = {code: region.name for code, region in load_regions().items()}
+    table = Table(title=f"Outpatient special-disease visits (门诊慢特病, med_type 14) in {month}, settled at each visit "
+                        "(2207), by disease and insured region (参保地)")
+    for header, justify in (("disease", "left"), ("insured", "left"), ("patients", "right"), ("visits", "right"),
+                            ("away 异地", "right"), ("total ¥", "right"), ("fund paid ¥", "right"),
+                            ("limits met", "right")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for item in visits:
+        key = types_pb2.SpecialDisease.Name(item.disease).removeprefix("SPECIAL_DISEASE_").lower()
+        table.add_row(f"{DISEASES_ZH.get(key, key)} {key}", f"{names.get(item.insured_region, item.insured_region)} "
+                      f"({item.insured_region})", str(item.patients), str(item.visits), str(item.cross_region),
+                      format_yuan(item.total_fen), format_yuan(item.fund_pay_fen), str(item.limits_met))
+    table.add_section()
+    table.add_row("all", "", str(sum(item.patients for item in visits)), str(sum(item.visits for item in visits)),
+                  str(sum(item.cross_region for item in visits)), format_yuan(sum(item.total_fen for item in visits)),
+                  format_yuan(sum(item.fund_pay_fen for item in visits)), str(sum(item.limits_met for item in visits)))
     console.print(table)
 
 

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from clearing.bill import check_region
 from clearing.errors import InvalidField
+from clearing.explain import DISEASES_ZH
 from clearing.money import format_yuan
 from services.cli import output
 from services.common import convert
@@ -187,11 +188,15 @@ def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
     console.print(f"{settlement.name}  {SETTLEMENT_STATUS_WORDS.get(settlement.status, 'unknown status')}  "
                   f"{'local' if settlement.local else 'cross-region'}  "
                   f"{CATALOGUE_RULE_WORDS.get(settlement.catalogue_rule, 'catalogue rule not set')}", soft_wrap=True)
-    console.print(f"hospital {claim.stay.hospital_code} (level {claim.stay.hospital_level}), "
-                  f"{claim.stay.admitted_on} → {claim.stay.discharged_on}, insured by {claim.insured_region}, "
-                  f"diagnoses {', '.join(claim.stay.diagnoses)}", soft_wrap=True)
-    for text in stay_facts_lines(claim.stay):
-        console.print(text, soft_wrap=True, markup=False)
+    if claim.med_type == types_pb2.MED_TYPE_OUTPATIENT_SPECIAL:
+        for line in visit_lines(settlement):
+            console.print(line, soft_wrap=True, markup=False)
+    else:
+        console.print(f"hospital {claim.stay.hospital_code} (level {claim.stay.hospital_level}), "
+                      f"{claim.stay.admitted_on} → {claim.stay.discharged_on}, insured by {claim.insured_region}, "
+                      f"diagnoses {', '.join(claim.stay.diagnoses)}", soft_wrap=True)
+        for text in stay_facts_lines(claim.stay):
+            console.print(text, soft_wrap=True, markup=False)
     table = Table(title="Fund split (¥)")
     table.add_column("part")
     table.add_column("amount", justify="right")
@@ -203,6 +208,25 @@ def show_settlement(console: Console, settlement: types_pb2.Settlement) -> None:
         console.print(f"flags: {', '.join(settlement.flags)}")
     for text in smart_audit_lines(settlement, "en"):
         console.print(text, soft_wrap=True, markup=False)
+
+
+def visit_lines(settlement: types_pb2.Settlement) -> list[str]:
+    """An outpatient special-disease visit's heading (门诊慢特病, med_type 14): the disease, the day, the ratio, the
+    limit left after it and the disease's accumulators, in Chinese and English."""
+    claim, visit = settlement.claim, settlement.adjudication.visit
+    key = types_pb2.SpecialDisease.Name(claim.disease).removeprefix("SPECIAL_DISEASE_").lower()
+    left = format_yuan(visit.limit_left_fen) if visit.HasField("limit_left_fen") else None
+    after = visit.special_after
+    return [
+        f"门诊慢特病 {DISEASES_ZH.get(key, key)} / outpatient special disease {key} (med_type 14): hospital "
+        f"{claim.stay.hospital_code} (level {claim.stay.hospital_level}), visit on {claim.stay.admitted_on}, insured by "
+        f"{claim.insured_region}",
+        f"比例 ratio {visit.ratio_bp / 100:g} %; " + (f"本次后限额剩余 limit left after the visit ¥{left}" if left is not None
+                                                    else "不设限额 no limit"),
+        f"年度累计 year to date: 起付 deductible ¥{format_yuan(after.deductible_fen)}, 支付 paid "
+        f"¥{format_yuan(after.paid_fen)}" + (f", {after.month} 月支付 paid in month ¥{format_yuan(after.month_paid_fen)}"
+                                              if after.month else ""),
+    ]
 
 
 def stay_facts_lines(stay: types_pb2.Stay) -> list[str]:

@@ -12,6 +12,10 @@ from clearinghouse.v1 import types_pb2 as pb
 
 from clearing import limits
 from clearing.adjudicate import Adjudication, StayFacts
+from clearing.outpatient.adjudicate import VisitAdjudication
+from clearing.outpatient.icd import national_icd
+from clearing.outpatient.member import SpecialYtd
+from clearing.outpatient.quote import VISIT_SPLIT_KEYS
 from clearing.bill import BillLine, check_diagnoses, check_hospital_code, check_hospital_level, check_region, make_line
 from clearing.catalogue import Grade, Kind, Relation
 from clearing.classify import LineClass, Reason, over_cap_fen
@@ -25,7 +29,7 @@ from clearing.medical_record import (
 )
 from clearing.member import YTD_FIELDS, Ytd
 from clearing.money import BP_WHOLE, apply_bp, format_qty
-from clearing.policy import AssistanceTier, FilingStatus, Scheme
+from clearing.policy import AssistanceTier, Disease, FilingStatus, Scheme
 from clearing.quote import SPLIT_KEYS
 from clearing.translate import CatalogueRule
 from services.common.clock import check_not_after_today
@@ -172,7 +176,40 @@ def check_split_agrees(item: LineClass, where: str) -> None:
                            f"must be {expected_fen}: apply_bp(amount − over-cap, selfpay_bp) for grade B, 0 for A")
 
 
-def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.stay") -> tuple[StayFacts, tuple[str, ...]]:
+def claim_disease(claim: pb.Claim) -> Disease | None:
+    """The disease of an outpatient special-disease visit's claim (med_type 14), None for an inpatient stay; the
+    two fields agree or the claim is refused naming one."""
+    if claim.med_type == pb.MED_TYPE_OUTPATIENT_SPECIAL:
+        return Disease(from_enum(SPECIAL_DISEASES, claim.disease, "claim.disease"))
+    if claim.med_type not in (pb.MED_TYPE_UNSPECIFIED, pb.MED_TYPE_INPATIENT):
+        raise InvalidField("claim.med_type", "must be MED_TYPE_INPATIENT (or unset) or MED_TYPE_OUTPATIENT_SPECIAL")
+    if claim.disease != pb.SPECIAL_DISEASE_UNSPECIFIED:
+        raise InvalidField("claim.disease", "is set only on an outpatient special-disease visit (med_type 14)")
+    return None
+
+
+def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.stay",
+                    disease: Disease | None = None) -> tuple[StayFacts, tuple[str, ...]]:
+    """The stay's facts and its diagnoses. For a visit (`disease`): one day, no emergency and no diagnoses, and the
+    disease's national ICD prefixes in the diagnoses' place, which judge the `icd:` restrictions (SPEC §13.4)."""
+    if disease is not None:
+        if stay.diagnoses:
+            raise InvalidField(f"{where}.diagnoses", "must be empty on a visit: the disease's ICD prefixes judge "
+                                                     "its lines")
+        if stay.emergency:
+            raise InvalidField(f"{where}.emergency", "must be false on a visit")
+        if stay.admitted_on != stay.discharged_on:
+            raise InvalidField(f"{where}.discharged_on", "must be the visit day, admitted_on")
+        facts = stay_facts(stay, treating_region, where)
+        stay_record(stay, where)  # checked at every hop though no money depends on it: a party stores what it shows
+        return facts, national_icd(disease)
+    facts = stay_facts(stay, treating_region, where)
+    diagnoses = check_diagnoses(list(stay.diagnoses), f"{where}.diagnoses")
+    stay_record(stay, where)  # checked at every hop though no money depends on it: a party stores what it shows
+    return facts, diagnoses
+
+
+def stay_facts(stay: pb.Stay, treating_region: str, where: str) -> StayFacts:
     hospital_code = check_hospital_code(stay.hospital_code, f"{where}.hospital_code")
     if hospital_code[1:7] != treating_region:
         raise InvalidField(f"{where}.hospital_code", f"is not a hospital of region {treating_region}")
@@ -180,11 +217,8 @@ def stay_from_proto(stay: pb.Stay, treating_region: str, where: str = "claim.sta
     discharged = check_not_after_today(parse_day(stay.discharged_on, f"{where}.discharged_on"), f"{where}.discharged_on")
     if discharged < admitted:
         raise InvalidField(f"{where}.discharged_on", "must not be before admitted_on")
-    facts = StayFacts(treating_region, check_hospital_level(stay.hospital_level, f"{where}.hospital_level"),
-                      admitted, discharged, stay.emergency)
-    diagnoses = check_diagnoses(list(stay.diagnoses), f"{where}.diagnoses")
-    stay_record(stay, where)  # checked at every hop though no money depends on it: a party stores what it shows
-    return facts, diagnoses
+    return StayFacts(treating_region, check_hospital_level(stay.hospital_level, f"{where}.hospital_level"),
+                     admitted, discharged, stay.emergency)
 
 
 def stay_record(stay: pb.Stay, where: str = "claim.stay") -> MedicalRecord:
@@ -274,3 +308,29 @@ def claim_lines(claim: pb.Claim) -> tuple[LineClass, ...]:
             raise InvalidField(f"claim.lines[{index}].line.line_id", "appears twice")
         seen.add(item.line.line_id)
     return lines
+
+
+def special_to_proto(value: SpecialYtd) -> pb.SpecialAccumulators:
+    return pb.SpecialAccumulators(deductible_fen=value.deductible_fen, paid_fen=value.paid_fen,
+                                  month=value.month or "", month_paid_fen=value.month_paid_fen)
+
+
+def special_from_proto(message: pb.SpecialAccumulators) -> SpecialYtd:
+    return SpecialYtd(message.deductible_fen, message.paid_fen, message.month or None, message.month_paid_fen)
+
+
+def visit_adjudication_to_proto(result: VisitAdjudication, policy_effective_from: date) -> pb.Adjudication:
+    """A visit's adjudication (SPEC §13.2) in the stay's message: the §5.3 split (the 大病 and 救助 axes, burden
+    and assist base included, stay 0: a visit does not move them),
+    the inpatient accumulators and, in `visit`, the disease's."""
+    split = pb.FundSplit(**{key: getattr(result, key) for key in VISIT_SPLIT_KEYS})  # burden, assist base: 0
+    visit = pb.VisitAdjudication(disease=SPECIAL_DISEASES[result.disease.value], ratio_bp=result.ratio_bp,
+                                 special_before=special_to_proto(result.special_before),
+                                 special_after=special_to_proto(result.special_after))
+    if result.limit_left_fen is not None:
+        visit.limit_left_fen = result.limit_left_fen
+    return pb.Adjudication(
+        split=split, lines=[line_class_to_proto(item) for item in result.lines],
+        ytd_before=ytd_to_proto(result.ytd_before), ytd_after=ytd_to_proto(result.ytd_after),
+        explanation=[step_to_proto(step) for step in result.explanation],
+        policy_effective_from=policy_effective_from.isoformat(), visit=visit)

@@ -17,7 +17,7 @@ from clearinghouse.v1 import types_pb2
 from clearing.dates import parse_day
 from clearing.errors import DomainError, InvalidField
 from clearing.reconcile import (
-    DailyTotals, DayKey, DetailLine, Difference, Repair, compare, daily_totals, totals_agree,
+    MED_INPATIENT, DailyTotals, DayKey, DetailLine, Difference, Repair, compare, daily_totals, totals_agree,
 )
 from services.common.metrics import RECONCILIATION_REPAIRS, Party
 
@@ -73,7 +73,7 @@ def detail_line(row, **extra) -> types_pb2.DetailLine:  # noqa: ANN001 - an asyn
         settlement_id=str(row["settlement_id"]), status=STATUSES[row["status"]], total_fen=row["total_fen"],
         fund_pay_fen=row["fund_pay_fen"], psn_pay_fen=row["psn_pay_fen"],
         cancel_request_id=str(row["cancel_request_id"]) if row["cancel_request_id"] else "",
-        settlement_day=row["settlement_day"].isoformat(), **extra)
+        settlement_day=row["settlement_day"].isoformat(), med_type=row["med_type"], **extra)
     if row["created_at"] is not None:
         message.created_at.FromDatetime(row["created_at"])
     return message
@@ -85,7 +85,7 @@ def core_line(message: types_pb2.DetailLine, key: str, now: datetime, grace_s: i
     settled_amounts = status in ("settled", "cancelled", "reversed")
     return DetailLine(key, status, message.local, message.total_fen if settled_amounts else 0,
                       message.fund_pay_fen if settled_amounts else 0, message.psn_pay_fen if settled_amounts else 0,
-                      message.reversing, stale, message.cancel_request_id)
+                      message.reversing, stale, message.cancel_request_id, message.med_type or MED_INPATIENT)
 
 
 def totals(lines: Iterable[types_pb2.DetailLine]) -> list[types_pb2.DailyTotals]:
@@ -96,12 +96,13 @@ def totals(lines: Iterable[types_pb2.DetailLine]) -> list[types_pb2.DailyTotals]
 
 def totals_to_proto(item: DailyTotals) -> types_pb2.DailyTotals:
     return types_pb2.DailyTotals(clearing_type=item.clearing_type, settled=item.settled, total_fen=item.total_fen,
-                                 fund_pay_fen=item.fund_pay_fen, psn_pay_fen=item.psn_pay_fen, pending=item.pending)
+                                 fund_pay_fen=item.fund_pay_fen, psn_pay_fen=item.psn_pay_fen, pending=item.pending,
+                                 med_type=item.med_type)
 
 
 def totals_from_proto(message: types_pb2.DailyTotals) -> DailyTotals:
     return DailyTotals(message.clearing_type, message.settled, message.total_fen, message.fund_pay_fen,
-                       message.psn_pay_fen, message.pending)
+                       message.psn_pay_fen, message.pending, message.med_type or MED_INPATIENT)
 
 
 # A refused repair call, said as what happened (operators read it in `clearing-admin reconcile`'s "why" column).

@@ -20,19 +20,21 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import grpc
 from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
 
+from services.common import convert
 from services.common.clock import shanghai_today
 from services.common.errors import domain_error_from_status
 from services.common.regions import Region
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import generate_catalogue_rows
 from services.datagen.population import generate_members
+from services.datagen.visits import SpecialPatient, special_patients, visit_days, visit_lines
 from services.faults.journal import DEFINITE_CODES, Entry, Intent, Journal, Outcome, Split
 from clearing.smart_audit.report import member_facts_from_id_number
 from services.his.plan import Discharge, plan_discharge, request_id
@@ -64,6 +66,9 @@ class DriverSettings:
     # Share of still-unknown settlements the HIS never resends: they stay unknown to it and their
     # fate is reconciliation's to settle.
     abandon_share_bp: int = 1000
+    # Share of the discharge numbers that are outpatient special-disease visits (门诊慢特病) of the members enrolment
+    # recognised, settled by the same Settle / Cancel / Reverse as a stay (RegisterVisit opens them).
+    visit_share_bp: int = 2000
     settle_down_attempts_max: int = 30
     settle_down_deadline_s: float = 10.0
 
@@ -81,6 +86,7 @@ class Answer:
 class DriverCounts:
     discharges: int = 0
     abandoned: int = 0  # admit or upload never went through: no settlement was requested
+    visits: int = 0  # of the discharges, outpatient special-disease visits (门诊慢特病)
 
 
 class Driver:
@@ -115,7 +121,11 @@ class Driver:
 
     @functools.cache  # noqa: B019 - one driver per run, a handful of regions
     def catalogue(self, region: str) -> CatalogueIndex:
-        return CatalogueIndex(generate_catalogue_rows(region, self.seed))
+        return CatalogueIndex(self.catalogue_rows(region))
+
+    @functools.cache  # noqa: B019
+    def catalogue_rows(self, region: str) -> list[dict[str, str]]:
+        return generate_catalogue_rows(region, self.seed)
 
     @functools.cache  # noqa: B019
     def members(self, region: str) -> list[dict]:
@@ -142,20 +152,34 @@ class Driver:
         abandon_if_unknown = decisions.randrange(10_000) < self.settings.abandon_share_bp
         jitter = random.Random(f"his-jitter:{self.seed}:{index}")
         self.counts.discharges += 1
-        member = self.members(plan.insured_region)[plan.member_index]
-        bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
-                             plan.hospital_code, plan.hospital_level, plan.admitted_on,
-                             patient=member_facts_from_id_number(member["id_number"]))  # as the HIS simulator bills
-        stub = self.stubs[plan.hospital_code]  # the hospital settles as itself
-        encounter_id = await self.open_encounter(stub, plan, member, bill, jitter)
+        visit = self.visit_of(index) if decisions.randrange(10_000) < self.settings.visit_share_bp else None
+        if visit is not None:  # an outpatient special-disease visit: its day is its "discharge"
+            patient, day = visit
+            self.counts.visits += 1
+            member = self.members(patient.insured_region)[patient.member_index]
+            codes = sorted(item.code for item in self.regions[patient.treating_region].hospitals)
+            plan = Discharge(index, patient.treating_region, codes[patient.hospital_index % len(codes)], 0,
+                             patient.insured_region, patient.member_index, day, patient.seed)
+            stub = self.stubs[plan.hospital_code]
+            encounter_id = await self.open_visit(stub, plan, patient, member, jitter)
+            discharged_on, procedures, discharge_status = day.isoformat(), (), ""  # a visit has no 病案首页 facts
+        else:
+            member = self.members(plan.insured_region)[plan.member_index]
+            bill = generate_bill(plan.bill_seed, self.catalogue(plan.treating_region), plan.treating_region,
+                                 plan.hospital_code, plan.hospital_level, plan.admitted_on,
+                                 patient=member_facts_from_id_number(member["id_number"]))  # as the HIS simulator
+            stub = self.stubs[plan.hospital_code]  # the hospital settles as itself
+            encounter_id = await self.open_encounter(stub, plan, member, bill, jitter)
+            discharged_on = bill["discharged_on"]
+            procedures, discharge_status = tuple(bill["procedures"]), bill["discharge_status"]
         if encounter_id is None:
             self.counts.abandoned += 1
             return
         entry = self.journal.add(Entry(
             request_id=request_id(self.run_id, index, "settle"), index=index, treating_region=plan.treating_region,
             insured_region=plan.insured_region, hospital_code=plan.hospital_code, member_id=member["member_id"],
-            encounter_id=encounter_id, discharged_on=bill["discharged_on"], procedures=tuple(bill["procedures"]),
-            discharge_status=bill["discharge_status"]))
+            encounter_id=encounter_id, discharged_on=discharged_on, procedures=procedures,
+            discharge_status=discharge_status))
         await self.settle(stub, entry, 1 + self.settings.settle_retries_in_run, self.settings.settle_deadline_s,
                           jitter)
         if entry.outcome is Outcome.UNKNOWN and reverse_if_unknown and self.reverser is not None:
@@ -168,6 +192,45 @@ class Driver:
             entry.cancel_request_id = request_id(self.run_id, index, "cancel")
             await self.cancel(stub, entry, 1 + self.settings.settle_retries_in_run, self.settings.call_deadline_s,
                               jitter)
+
+    @functools.cached_property
+    def patients(self) -> list[SpecialPatient]:
+        """The members enrolment recognised (services/datagen/visits.py), treated at a hospital of this run."""
+        treating = sorted(self.treating_addresses)
+        return [patient for region in sorted(self.regions) if region in self.treating_addresses
+                for patient in special_patients(region, self.members_per_region, self.seed, treating)]
+
+    def visit_of(self, index: int) -> tuple[SpecialPatient, date] | None:
+        """Discharge number `index` as a visit: a recognised patient and one of their visit days of the run's month
+        (None when nobody is recognised, or the patient has no visit day that month)."""
+        if not self.patients:
+            return None
+        rng = random.Random(f"his-visit:{self.seed}:{index}")
+        patient = rng.choice(self.patients)
+        end = (self.month_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        days = visit_days(patient, self.month_start, min(end, shanghai_today()))
+        return (patient, rng.choice(days)) if days else None
+
+    async def open_visit(self, stub: treating_agency_pb2_grpc.TreatingAgencyServiceStub, plan: Discharge,
+                         patient: SpecialPatient, member: dict, jitter: random.Random) -> str | None:
+        """RegisterVisit and upload the visit's lines, each retried until definite; None when a step never is."""
+        attempts = self.settings.step_attempts_max
+        lines = visit_lines(patient, plan.admitted_on, self.catalogue_rows(plan.treating_region))
+        if not lines:
+            return None
+        registered = await self.call_until_definite(stub.RegisterVisit, ta.RegisterVisitRequest(
+            request_id=request_id(self.run_id, plan.index, "visit"), hospital_code=plan.hospital_code,
+            visit_on=plan.admitted_on.isoformat(), disease=convert.SPECIAL_DISEASES[patient.disease.value],
+            patient=ta.Patient(insured_region=plan.insured_region, member_id=member["member_id"],
+                               id_number=member["id_number"], name=member["name"])),
+            attempts, self.settings.call_deadline_s, jitter)
+        if registered.kind != "ok":
+            return None
+        uploaded = await self.call_until_definite(stub.UploadCharges, ta.UploadChargesRequest(
+            request_id=request_id(self.run_id, plan.index, "visit:upload"),
+            encounter_id=registered.response.encounter_id, lines=[types_pb2.BillLine(**line) for line in lines]),
+            attempts, self.settings.call_deadline_s, jitter)
+        return registered.response.encounter_id if uploaded.kind == "ok" else None
 
     async def open_encounter(self, stub: treating_agency_pb2_grpc.TreatingAgencyServiceStub, plan: Discharge,
                              member: dict, bill: dict, jitter: random.Random) -> str | None:

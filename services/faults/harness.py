@@ -180,6 +180,7 @@ def fill_counts(report: Report, journal: Journal, driver: Driver, chaos: Chaos, 
     entries = list(journal.entries.values())
     report.discharges = driver.counts.discharges
     report.abandoned = driver.counts.abandoned
+    report.visits = driver.counts.visits
     report.attempted = len(entries)
     report.succeeded = journal.count(Outcome.SUCCEEDED)
     report.failed = journal.count(Outcome.FAILED)

@@ -15,7 +15,8 @@ member numbers — never an ID number or a name), so a report says more than pas
 * `ledger_balanced`, `balances_equal_postings`, `aggregates_equal_postings`, `statement_lines_equal_claims`
                          (c) the ledger, and the month-partitioned statement lines (migration 0014);
 * `accumulators_recomputed`  (d) every member's accumulators equal the sum of the recorded deltas of
-                         that member's live (settled) settlements;
+                         that member's live (settled) settlements; and each outpatient special disease's
+                         (门诊慢特病) year and month pay equal those of its live visits;
 * `no_pending`           (e) no settlement is left pending at any party;
 * `unknowns_resolved`    the HIS knows the fate of every request it still pursues.
 """
@@ -93,6 +94,27 @@ ORDER BY member_id, year
 """
 
 
+# The outpatient special-disease accumulators (门诊慢特病): each disease's year equals its live visits' moves, and the
+# recorded month's pay equals that of the live visits of that month (a cancel or reversal gives its part back).
+SPECIAL_MISMATCHES_SQL = """
+WITH visits AS (
+    SELECT member_id, year, disease, to_char(discharged_on, 'YYYY-MM') AS month,
+           (special_delta->'after'->>'paid_fen')::bigint - (special_delta->'before'->>'paid_fen')::bigint AS pay,
+           (special_delta->'after'->>'deductible_fen')::bigint - (special_delta->'before'->>'deductible_fen')::bigint
+               AS deductible
+    FROM settlements WHERE status = 'settled' AND med_type = 14),
+recomputed AS (
+    SELECT member_id, year, disease, sum(pay)::bigint AS paid_fen, sum(deductible)::bigint AS deductible_fen
+    FROM visits GROUP BY 1, 2, 3)
+SELECT member_id, year, disease FROM special_accumulators a FULL JOIN recomputed r USING (member_id, year, disease)
+WHERE (coalesce(a.paid_fen, 0), coalesce(a.deductible_fen, 0))
+      IS DISTINCT FROM (coalesce(r.paid_fen, 0), coalesce(r.deductible_fen, 0))
+   OR coalesce(a.month_paid_fen, 0) <> coalesce((SELECT sum(v.pay) FROM visits v WHERE v.member_id = a.member_id
+          AND v.year = a.year AND v.disease = a.disease AND v.month = a.month), 0)
+ORDER BY member_id, year, disease
+"""
+
+
 async def read_parties(config: StackConfig) -> PartyRows:
     rows = PartyRows()
     for region in sorted(config.region_ports):
@@ -120,6 +142,9 @@ async def read_parties(config: StackConfig) -> PartyRows:
             rows.accumulator_rows += await conn.fetchval("SELECT count(*) FROM accumulators")
             rows.accumulator_mismatches += [f"{region}/{row['member_id']}/{row['year']}"
                                             for row in await conn.fetch(ACCUMULATOR_MISMATCHES_SQL)]
+            rows.accumulator_rows += await conn.fetchval("SELECT count(*) FROM special_accumulators")
+            rows.accumulator_mismatches += [f"{region}/{row['member_id']}/{row['year']}/{row['disease']}"
+                                            for row in await conn.fetch(SPECIAL_MISMATCHES_SQL)]
         finally:
             await conn.close()
     conn = await asyncpg.connect(config.dsn("clearinghouse"))

@@ -17,6 +17,7 @@ class Report:
     elapsed_s: float = 0.0
     discharges: int = 0
     abandoned: int = 0  # admit or upload never went through, no settlement requested
+    visits: int = 0  # of the discharges, outpatient special-disease visits (门诊慢特病, med_type 14)
     attempted: int = 0  # settlement request ids sent
     succeeded: int = 0  # the HIS holds the settlement (not cancelled)
     failed: int = 0
@@ -61,7 +62,7 @@ class Report:
             ("concurrency", str(self.concurrency)),
             ("discharges started", str(self.discharges)),
             ("abandoned before settle", str(self.abandoned)),
-            ("of which outpatient special-disease visits", str(self.visits)),
+            ("outpatient special-disease visits among the discharges", str(self.visits)),
             ("settlements attempted", str(self.attempted)),
             ("succeeded", str(self.succeeded)),
             ("failed (definite refusal)", str(self.failed)),

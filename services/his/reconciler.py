@@ -35,7 +35,7 @@ def his_line(row) -> types_pb2.DetailLine:  # noqa: ANN001 - a discharges row
         status=STATUSES[HIS_STATUSES[row["status"]]], local=row["treating_region"] == row["insured_region"],
         total_fen=row["total_fen"] or 0, fund_pay_fen=row["fund_pay_fen"] or 0, psn_pay_fen=row["psn_pay_fen"] or 0,
         treating_region=row["treating_region"], insured_region=row["insured_region"],
-        settlement_day=row["settlement_day"].isoformat())
+        settlement_day=row["settlement_day"].isoformat(), med_type=row["med_type"])
     message.created_at.FromDatetime(row["created_at"])
     return message
 
@@ -45,11 +45,13 @@ DAY_COLUMNS = {DayKey.SETTLEMENT: "settlement_day", DayKey.DISCHARGE: "discharge
 
 
 def summed(answers: Iterable[Iterable[types_pb2.DailyTotals]]) -> list[types_pb2.DailyTotals]:
-    """Several hospitals' 3201 totals added up per clearing type (ordered by it, as an agency answers)."""
-    sums: dict[str, types_pb2.DailyTotals] = {}
+    """Several hospitals' 3201 totals added up per clearing type and med_type (ordered as an agency answers: by
+    clearing type, stays before visits)."""
+    sums: dict[tuple[str, int], types_pb2.DailyTotals] = {}
     for totals in answers:
         for item in totals:
-            into = sums.setdefault(item.clearing_type, types_pb2.DailyTotals(clearing_type=item.clearing_type))
+            into = sums.setdefault((item.clearing_type, -item.med_type), types_pb2.DailyTotals(
+                clearing_type=item.clearing_type, med_type=item.med_type))
             into.settled += item.settled
             into.total_fen += item.total_fen
             into.fund_pay_fen += item.fund_pay_fen

@@ -25,7 +25,7 @@ from clearing.bill import check_region
 from clearing.dates import check_month
 from clearing.errors import InvalidField
 from clearing.smart_audit.report import member_facts_from_id_number
-from services.common import reconciling
+from services.common import convert, reconciling
 from services.common.clock import shanghai_today
 from services.common.errors import domain_error_from_status, rpc, rpc_stream
 from services.common.regions import load_regions
@@ -34,6 +34,7 @@ from services.common.requests import check_request_id
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import BASE_VALID_FROM, generate_catalogue_rows
 from services.datagen.population import generate_members
+from services.datagen.visits import SpecialPatient, special_patients, visit_days, visit_lines
 from services.his.plan import Discharge, plan_run, request_id
 from services.his.reconciler import reconcile_region
 from services.security.party import Security
@@ -71,6 +72,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         self.members_per_region = members_per_region
         self.regions = load_regions()
         self.catalogues: dict[str, CatalogueIndex] = {}
+        self.rows: dict[str, list[dict[str, str]]] = {}  # the catalogues' rows, for the visits' items
         self.members: dict[str, list[dict]] = {}
         self.member_indexes: dict[str, dict[str, int]] = {}
 
@@ -148,6 +150,110 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             for task in tasks:
                 task.cancel()
 
+    @rpc_stream
+    async def RunVisits(self, request: pb.RunVisitsRequest, context: grpc.aio.ServicerContext):  # noqa: ANN201
+        """A month of outpatient special-disease visits (门诊慢特病) of the recognised members, each patient's in day
+        order at their own hospital; progress as RunDischarges reports it."""
+        run_id = check_request_id(request.request_id)
+        if not 1 <= request.count <= COUNT_MAX:
+            raise InvalidField("count", f"must be between 1 and {COUNT_MAX}")
+        concurrency = request.concurrency or 8
+        if not 1 <= concurrency <= CONCURRENCY_MAX:
+            raise InvalidField("concurrency", f"must be between 1 and {CONCURRENCY_MAX}")
+        month_start = parse_month(request.month, "month")
+        if not FIRST_MONTH <= month_start <= LAST_MONTH:
+            raise InvalidField("month", f"must be a month from {FIRST_MONTH:%Y-%m} to {LAST_MONTH:%Y-%m}")
+        today = shanghai_today()
+        if month_start > today:
+            raise InvalidField("month", f"{request.month} has not begun (today is {today.isoformat()})")
+        regions = self.treating_regions()
+        patients = [patient for region in regions
+                    for patient in special_patients(region, self.members_per_region, self.seed, regions)]
+        planned = sorted(((day, patient) for patient in patients for day in visit_days(patient, month_start, today)),
+                         key=lambda item: (item[0], item[1].insured_region, item[1].member_index))[:request.count]
+        by_patient: dict[tuple[str, int], list[tuple[int, date, SpecialPatient]]] = {}
+        for index, (day, patient) in enumerate(planned):
+            by_patient.setdefault((patient.insured_region, patient.member_index), []).append((index, day, patient))
+        queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def patient_visits(visits: list[tuple[int, date, SpecialPatient]]) -> None:
+            for index, day, patient in visits:  # one after the other: each reads the accumulators the last left
+                outcome = (False, "")
+                try:
+                    async with semaphore:
+                        outcome = await self.visit(run_id, index, day, patient, request.month)
+                except Exception:  # noqa: BLE001 - every visit reports, or the stream would wait forever
+                    log.exception("visit_crashed", index=index)
+                finally:
+                    await queue.put(outcome)
+
+        yield pb.RunDischargesResponse(done=0, total=len(planned), failed=0)
+        tasks = [asyncio.create_task(patient_visits(visits)) for visits in by_patient.values()]
+        done = failed = 0
+        last = ""
+        try:
+            while done < len(planned):
+                ok, settlement_id = await queue.get()
+                done += 1
+                failed += 0 if ok else 1
+                last = settlement_id or last
+                if done % 10 == 0 or done == len(planned):
+                    yield pb.RunDischargesResponse(done=done, total=len(planned), failed=failed,
+                                                   last_settlement_id=last)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def visit(self, run_id: str, index: int, day: date, patient: SpecialPatient, month: str) -> tuple[bool, str]:
+        """One visit: RegisterVisit, UploadCharges, Settle (2207); recorded like a discharge, med_type 14."""
+        member = self.member(patient.insured_region, patient.member_index)
+        codes = self.hospitals_of(patient.treating_region)
+        code = codes[patient.hospital_index % len(codes)]
+        lines = visit_lines(patient, day, self.catalogue_rows(patient.treating_region))
+        plan = Discharge(index, patient.treating_region, code, 0, patient.insured_region, patient.member_index, day,
+                         patient.seed)
+        stub = self.hospital_stubs[code]
+        settle_id = request_id(run_id, index, "visit:settle")
+        disease = patient.disease.value
+        if not lines:  # the treating catalogue has none of the disease's items: nothing to bill
+            await self.record(settle_id, run_id, plan, member["member_id"], month, None, "no items to bill",
+                              discharged_on=day.isoformat(), disease=disease)
+            return False, ""
+        try:
+            registered = await self.call(stub.RegisterVisit, ta.RegisterVisitRequest(
+                request_id=request_id(run_id, index, "visit"), hospital_code=code, visit_on=day.isoformat(),
+                disease=convert.SPECIAL_DISEASES[disease],
+                patient=ta.Patient(insured_region=patient.insured_region, member_id=member["member_id"],
+                                   id_number=member["id_number"], name=member["name"])))
+            await self.call(stub.UploadCharges, ta.UploadChargesRequest(
+                request_id=request_id(run_id, index, "visit:upload"), encounter_id=registered.encounter_id,
+                lines=[types_pb2.BillLine(**line) for line in lines]))
+        except grpc.aio.AioRpcError as error:
+            await self.record(settle_id, run_id, plan, member["member_id"], month, None,
+                              domain_error_from_status(error), discharged_on=day.isoformat(), disease=disease)
+            return False, ""
+        requested_on = shanghai_today()
+        try:
+            settled = await self.call(stub.Settle, ta.SettleRequest(request_id=settle_id,
+                                                                    encounter_id=registered.encounter_id))
+        except grpc.aio.AioRpcError as error:
+            status = await self.reverse(stub, run_id, plan, settle_id) if error.code() in RETRY_CODES else "failed"
+            await self.record(settle_id, run_id, plan, member["member_id"], month, None,
+                              domain_error_from_status(error), status, day.isoformat(), requested_on, disease=disease)
+            log.warning("visit_failed", error=domain_error_from_status(error), outcome=status)
+            return False, ""
+        visit = settled.settlement.adjudication.visit
+        await self.record(settle_id, run_id, plan, member["member_id"], month, settled.settlement, None,
+                          discharged_on=day.isoformat(), requested_on=requested_on, disease=disease,
+                          limit_met=visit.HasField("limit_left_fen") and visit.limit_left_fen == 0)
+        return True, settled.settlement.settlement_id
+
+    def catalogue_rows(self, region: str) -> list[dict[str, str]]:
+        if region not in self.rows:
+            self.rows[region] = generate_catalogue_rows(region, self.seed)
+        return self.rows[region]
+
     async def stays_of_other_runs(self, run_id: str, month_start: date) -> dict[tuple[str, int], list[tuple[date, date]]]:
         """The stays settled by other runs that a stay of this month can overlap, by (insured region, member
         index): a new run keeps its members' stays clear of them. The run's own are left out, so a replay of the
@@ -155,7 +261,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT insured_region, member_id, admitted_on, discharged_on FROM discharges WHERE status = 'settled' "
-                "AND admitted_on IS NOT NULL AND run_request_id <> $1 AND discharged_on >= $2",
+                "AND med_type = 21 AND admitted_on IS NOT NULL AND run_request_id <> $1 AND discharged_on >= $2",
                 UUID(run_id), month_start)
         stays: dict[tuple[str, int], list[tuple[date, date]]] = {}
         for row in rows:
@@ -266,7 +372,8 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
     async def record(self, settle_id: str, run_id: str, plan: Discharge, member_id: str, month: str,
                      settlement: types_pb2.Settlement | None, error: str | None, status: str | None = None,
                      discharged_on: str | None = None, requested_on: date | None = None,
-                     audit_blocked: list[str] | None = None) -> None:
+                     audit_blocked: list[str] | None = None, disease: str | None = None,
+                     limit_met: bool = False) -> None:
         """One row per Settle (or per discharge whose admission or upload failed, no Settle sent). Its day for
         reconciliation is the settlement day the answer named; without an answer, the day the Settle was sent,
         which is on or before the agency's day for it (the agency makes the day when the Settle arrives)."""
@@ -278,8 +385,9 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             await conn.execute(
                 "INSERT INTO discharges (request_id, run_request_id, treating_region, insured_region, hospital_code, "
                 "member_id, month, status, settlement_id, total_fen, fund_pay_fen, psn_pay_fen, error, discharged_on, "
-                "settlement_day, audit_warned, audit_blocked, admitted_on) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+                "settlement_day, audit_warned, audit_blocked, admitted_on, med_type, disease, limit_met) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
+                "$21) "
                 "ON CONFLICT (request_id) DO NOTHING",
                 UUID(settle_id), UUID(run_id), plan.treating_region, plan.insured_region, plan.hospital_code,
                 member_id, month, status or ("settled" if settlement is not None else "failed"),
@@ -289,7 +397,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 date.fromisoformat(discharged_on) if discharged_on else None, settlement_day,
                 sorted({item.rule_id for audit in (settlement.smart_audit, settlement.adjudication.smart_audit)
                         for item in audit.findings}) if settlement is not None else [],
-                audit_blocked or [], plan.admitted_on)
+                audit_blocked or [], plan.admitted_on, 14 if disease else 21, disease, limit_met)
 
     @rpc
     async def ReconcileWithAgencies(self, request: pb.ReconcileWithAgenciesRequest, context: grpc.aio.ServicerContext) -> pb.ReconcileWithAgenciesResponse:
@@ -307,14 +415,24 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
             rows = await conn.fetch(
                 "SELECT treating_region, insured_region, count(*) AS stays, sum(total_fen)::bigint AS total_fen, "
                 "sum(fund_pay_fen)::bigint AS fund_pay_fen, sum(psn_pay_fen)::bigint AS psn_pay_fen FROM discharges "
-                f"WHERE status = 'settled' AND {where} GROUP BY 1, 2 ORDER BY 1, 2", request.month, run)
+                f"WHERE status = 'settled' AND med_type = 21 AND {where} GROUP BY 1, 2 ORDER BY 1, 2", request.month, run)
+            visits = await conn.fetch(
+                "SELECT disease, insured_region, count(DISTINCT member_id)::int AS patients, count(*)::int AS visits, "
+                "count(*) FILTER (WHERE treating_region <> insured_region)::int AS cross_region, "
+                "sum(total_fen)::bigint AS total_fen, sum(fund_pay_fen)::bigint AS fund_pay_fen, "
+                "count(*) FILTER (WHERE limit_met)::int AS limits_met FROM discharges "
+                f"WHERE status = 'settled' AND med_type = 14 AND {where} GROUP BY 1, 2 ORDER BY 1, 2", request.month, run)
             failed = await conn.fetchval(f"SELECT count(*) FROM discharges WHERE status <> 'settled' AND {where}",
                                          request.month, run)
         return pb.GetSummaryResponse(
             pairs=[pb.PairSummary(treating_region=row["treating_region"], insured_region=row["insured_region"],
                                   stays=row["stays"], total_fen=row["total_fen"], fund_pay_fen=row["fund_pay_fen"],
                                   psn_pay_fen=row["psn_pay_fen"]) for row in rows],
-            failed=failed)
+            failed=failed,
+            visits=[pb.VisitSummary(disease=convert.SPECIAL_DISEASES[row["disease"]],
+                                    **{key: row[key] for key in ("insured_region", "patients", "visits", "cross_region",
+                                                                 "total_fen", "fund_pay_fen", "limits_met")})
+                    for row in visits])
 
 
 def parse_month(text: str, field: str) -> date:

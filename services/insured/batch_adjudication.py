@@ -76,11 +76,17 @@ async def adjudicate_batch(servicer: InsuredAgencyServicer, requests: list[pb.Ad
             accepted.append(Accepted(position, request, servicer.parse_adjudicate_request(request)))
         except DomainError as error:
             outcomes[position] = refused(error)
+    # Outpatient special-disease visits (med_type 14) each in a transaction of their own, after the stays: they
+    # lock the same member row, so a visit and a stay of one member in one batch still queue.
+    visits = [item for item in accepted if item.claim.disease is not None]
+    accepted = [item for item in accepted if item.claim.disease is None]
     try:
         answers = await adjudicate_together(servicer, accepted)
     except Exception as error:  # noqa: BLE001 - the batch failed as a whole: each claim on its own
         log.warning("batch_fallback", claims=len(accepted), error=str(error) or type(error).__name__)
         answers = {item.position: await adjudicate_alone(servicer, item) for item in accepted}
+    for item in visits:
+        answers[item.position] = await adjudicate_alone(servicer, item)
     for position, outcome in answers.items():
         outcomes[position] = outcome
     assert all(outcome is not None for outcome in outcomes), "every claim of the batch has its outcome"

@@ -26,7 +26,9 @@ from clearinghouse.v1 import types_pb2
 
 from clearing.adjudicate import Adjudication, StayFacts, adjudicate
 from clearing.classify import LineClass
-from clearing.member import Member
+from clearing.member import Member, Ytd
+from clearing.outpatient.adjudicate import VisitAdjudication, VisitFacts, adjudicate_visit
+from clearing.outpatient.member import Recognition, month_of
 from clearing.bill import check_diagnosis, check_hospital_code, check_id_number, check_region, check_text
 from clearing.dates import check_month, next_month, parse_day
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
@@ -34,7 +36,7 @@ from clearing.lifecycle import check_cancellable, check_not_reversed, reversal_o
 from clearing.smart_audit.library import Action, RuleId, RuleLibrary
 from clearing.smart_audit.model import AuditResult, OtherStay
 from clearing.smart_audit.rules import cross_stay_findings
-from clearing.policy import AssistanceTier, FilingStatus, Policy, PolicyBook, Scheme
+from clearing.policy import AssistanceTier, Disease, FilingStatus, Policy, PolicyBook, Scheme
 from services.common import convert, reconciling
 from services.common.batching import serve_batches
 from services.common.errors import rpc, rpc_bidi, rpc_stream
@@ -55,6 +57,7 @@ from services.security.audit_log import AuditLog
 log = structlog.get_logger()
 HISTORY_STAYS_MAX = 1_000  # as the offline audit's history (clearing/smart_audit/report.py)
 BATCHES_AT_ONCE = 4  # a batch stream's batches adjudicated at once: the pool's connections
+VISIT_MED_TYPE = 14  # 门诊慢特病: a settlement row of an outpatient special-disease visit
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,12 @@ class ParsedClaim:
     stay: StayFacts
     lines: tuple[LineClass, ...]
     settlement_day: date
-    diagnoses: tuple[str, ...]
+    diagnoses: tuple[str, ...]  # a visit's: its disease's national ICD prefixes (they classified its lines)
+    disease: Disease | None = None  # an outpatient special-disease visit's (med_type 14); None for a stay
+
+    def visit_facts(self) -> VisitFacts:
+        assert self.disease is not None
+        return VisitFacts(self.treating_region, self.stay.hospital_level, self.stay.discharged_on, self.disease)
 
 
 class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
@@ -111,10 +119,11 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         if insured_region != self.region:
             raise InvalidField("claim.insured_region", f"this agency insures region {self.region}, not {insured_region}")
         member_id = check_text(claim.member_id, "claim.member_id", 64)
-        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region)
+        disease = convert.claim_disease(claim)
+        stay, diagnoses = convert.stay_from_proto(claim.stay, treating_region, disease=disease)
         lines = convert.claim_lines(claim)
         return ParsedClaim(settlement_id, treating_region, member_id, stay, lines, convert.claim_settlement_day(claim),
-                           diagnoses)
+                           diagnoses, disease)
 
     async def adjudication_for(self, conn: asyncpg.Connection, claim: ParsedClaim) -> tuple[Adjudication, Policy]:
         """Load what the core needs (prefetch), then adjudicate once; locks nothing (a quote)."""
@@ -128,9 +137,76 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         return await store.load_member(conn, self.region, claim.member_id, claim.treating_region,
                                        claim.stay.admitted_on)
 
+    async def visit_adjudication(self, conn: asyncpg.Connection, claim: ParsedClaim, member: Member,
+                                 ytd: Ytd) -> tuple[VisitAdjudication, Policy]:
+        """A visit by the core (SPEC §13.2): the member's recognitions standing on the visit day and the disease's
+        accumulators of the year. The caller holds the member's accumulators row lock when it records the result."""
+        assert claim.disease is not None
+        visit_on = claim.stay.discharged_on
+        policy = self.policies.on(visit_on, "visit_on")
+        recognitions = tuple(Recognition(Disease(row["disease"]), row["valid_from"], row["valid_to"])
+                             for row in await store.recognitions_of(conn, claim.member_id, visit_on))
+        special = await store.read_special(conn, claim.member_id, visit_on.year, claim.disease.value)
+        month = month_of(visit_on)
+        if special.month is not None and special.month > month:
+            # A visit settled after a later month's visit of the disease (docs/outpatient-special.md, "late visits").
+            raise PreconditionFailed("visit_on", f"a {claim.disease.value} visit of {special.month} is settled "
+                                                 f"already: visits of a disease settle in month order, so one of "
+                                                 f"{month} can no longer be settled online")
+        result = adjudicate_visit(claim.lines, claim.visit_facts(), member, recognitions, policy, ytd,
+                                  {claim.disease: special})
+        return result, policy
+
+    async def adjudicate_visit_one(self, request: pb.AdjudicateRequest, claim: ParsedClaim) -> pb.AdjudicateResponse:
+        """A visit in a transaction of its own, under the member's accumulators row lock, the lock a stay takes:
+        two visits (or a visit and a stay) of one member queue there and never take the same remaining limit."""
+        request_id, visit_on = claim.settlement_id, claim.stay.discharged_on
+        assert claim.disease is not None
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            member = await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
+            await lock_settlement_key(conn, request_id)
+            check_not_reversed(await store.find_reversal(conn, request_id) is not None)
+            await store.lock_members(conn, [claim.member_id])
+            ytd = await store.read_accumulators(conn, claim.member_id, visit_on.year, lock=True)
+            earlier = await store.find_settlement(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                log.info("adjudication_replayed")
+                return pb.AdjudicateResponse.FromString(bytes(earlier["response"]))
+            result, policy = await self.visit_adjudication(conn, claim, member, ytd)
+            response = pb.AdjudicateResponse(adjudication=convert.visit_adjudication_to_proto(result,
+                                                                                            policy.effective_from))
+            await store.record_visit(conn, request_id, claim.member_id, visit_on, claim.settlement_day,
+                                     claim.treating_region, result, request.SerializeToString(),
+                                     response.SerializeToString())
+            await store.write_accumulators(conn, claim.member_id, visit_on.year, result.ytd_after)
+            await store.write_special(conn, claim.member_id, visit_on.year, claim.disease.value, result.special_after)
+        SETTLEMENTS.labels("insured", self.region, "adjudication", claim.treating_region, self.region).inc()
+        log.info("visit_adjudication_recorded", disease=claim.disease.value, fund_pay_fen=result.fund_pay_fen,
+                 psn_pay_fen=result.psn_pay_fen)
+        return response
+
+    async def undo_special(self, conn: asyncpg.Connection, row: asyncpg.Record,
+                           adjudication: types_pb2.Adjudication) -> None:
+        """A cancelled or reversed visit gives its disease's accumulators back (the caller holds the member's row
+        lock); the answer's `visit.special_after` shows them restored."""
+        if row["med_type"] != VISIT_MED_TYPE:
+            return
+        now = await store.read_special(conn, row["member_id"], row["year"], row["disease"])
+        restored = store.special_restored(row, now)
+        await store.write_special(conn, row["member_id"], row["year"], row["disease"], restored)
+        adjudication.visit.special_after.CopyFrom(convert.special_to_proto(restored))
+
     @rpc
     async def QuoteAdjudication(self, request: pb.QuoteAdjudicationRequest, context: grpc.aio.ServicerContext) -> pb.QuoteAdjudicationResponse:
         claim = self.parse_claim(request.claim)
+        if claim.disease is not None:  # 2206: a visit's quote, nothing locked or recorded
+            async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                member = await self.load_member(conn, claim)
+                ytd = await store.read_accumulators(conn, claim.member_id, claim.stay.discharged_on.year, lock=False)
+                result, policy = await self.visit_adjudication(conn, claim, member, ytd)
+            return pb.QuoteAdjudicationResponse(
+                adjudication=convert.visit_adjudication_to_proto(result, policy.effective_from))
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             result, policy = await self.adjudication_for(conn, claim)
             stays = await store.live_stays(conn, [claim.member_id], self.history_since(claim))
@@ -163,6 +239,8 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
     async def adjudicate_one(self, request: pb.AdjudicateRequest, claim: ParsedClaim) -> pb.AdjudicateResponse:
         """Adjudicate one claim in a transaction of its own (SPEC §8: the accumulators move with the record)."""
+        if claim.disease is not None:
+            return await self.adjudicate_visit_one(request, claim)
         request_id = claim.settlement_id
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             member = await self.load_member(conn, claim)  # NOT_FOUND before any lock or write
@@ -215,6 +293,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             assert restored.is_non_negative(), "accumulators never fall below zero on a cancel"
             first = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication
             first.ytd_after.CopyFrom(convert.ytd_to_proto(restored))
+            await self.undo_special(conn, row, first)
             response = pb.CancelAdjudicationResponse(adjudication=first)
             await store.write_accumulators(conn, row["member_id"], row["year"], restored)
             await store.mark_cancelled(conn, settlement_id, request_id, response.SerializeToString())
@@ -269,6 +348,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
         assert restored.is_non_negative(), "accumulators never fall below zero on a reversal"
         adjudication = pb.AdjudicateResponse.FromString(bytes(row["response"])).adjudication
         adjudication.ytd_after.CopyFrom(convert.ytd_to_proto(restored))
+        await self.undo_special(conn, row, adjudication)
         await store.write_accumulators(conn, row["member_id"], row["year"], restored)
         await store.mark_reversed(conn, settlement_id)
         return pb.ReverseAdjudicationResponse(outcome=convert.OUTCOMES[outcome], adjudication=adjudication)
@@ -453,6 +533,7 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
             stored = await replay(conn, request_id, "RecordSpecialDisease", request)
             if stored is not None:
                 return pb.RecordSpecialDiseaseResponse.FromString(stored)
+            check_recognisable(self.policies, Disease(disease), diagnosis, valid_from)  # after the replay, as RegisterMember
             if await store.find_member_row(conn, member_id, lock=True) is None:
                 raise NotFound(f"regions/{self.region}/members/{member_id}")
             standing = await store.overlapping_recognition(conn, member_id, disease, valid_from, valid_to)
@@ -500,6 +581,23 @@ class InsuredAgencyServicer(pb_grpc.InsuredAgencyServiceServicer):
 
 MEMBERS_PAGE_DEFAULT = 100
 MEMBERS_PAGE_MAX = 1000
+
+
+def check_recognisable(policies: PolicyBook, disease: Disease, diagnosis: str, valid_from: date) -> None:
+    """A recognition is of a disease the region's policy covers, on a diagnosis within the disease's ICD prefixes
+    (the `icd:` reading of SPEC §13.4: case and dots ignored). The policy is the version in force on `valid_from`,
+    or the first version when none is in force yet."""
+    in_force = [policy for policy in policies.versions if policy.effective_from <= valid_from]
+    policy = in_force[-1] if in_force else policies.versions[0]
+    section = policy.outpatient_special.get(disease)
+    if section is None:
+        raise PreconditionFailed(f"outpatient_special.{disease.value}", f"the {policies.region} policy in force (from "
+                                 f"{policy.effective_from}) does not cover {disease.value} outpatient visits")
+    code = diagnosis.upper().replace(".", "")
+    if not any(code.startswith(prefix) for prefix in section.icd_prefixes):
+        raise InvalidField("recognition.diagnosis", f"{diagnosis} is not within {disease.value}'s ICD-10 "
+                                                    f"prefixes ({', '.join(section.icd_prefixes[:8])}"
+                                                    f"{', …' if len(section.icd_prefixes) > 8 else ''})")
 
 
 def other_stay(row: Mapping[str, Any]) -> OtherStay:

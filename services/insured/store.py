@@ -12,6 +12,8 @@ import asyncpg
 from clearing.adjudicate import Adjudication
 from clearing.errors import NotFound
 from clearing.member import YTD_FIELDS, Member, Ytd
+from clearing.outpatient.adjudicate import VisitAdjudication
+from clearing.outpatient.member import SpecialYtd
 from clearing.policy import AssistanceTier, FilingStatus, Scheme
 from clearing.reconcile import DayKey
 
@@ -284,6 +286,7 @@ async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey, own_re
     `own_region`."""
     return await conn.fetch(
         "SELECT settlement_id, status, treating_region, total_fen, fund_pay_fen, psn_pay_fen, settled_at AS created_at, "
+        "med_type, "
         f"cancel_request_id, settlement_day FROM settlements WHERE {DAY_COLUMNS[day_key]} = $1 "
         "AND CASE WHEN $3::text IS NULL THEN treating_region <> $2 ELSE treating_region = $3 END "
         "ORDER BY settlement_id", day, own_region, treating_region)
@@ -294,12 +297,12 @@ EXPORT_PAGE = 500  # settlements per query (and per message) of ExportAdjudicati
 
 async def settlements_discharged(conn: asyncpg.Connection, first_day: date, last_day: date, after_sequence: int,
                                  ) -> list[asyncpg.Record]:
-    """Up to EXPORT_PAGE settlements discharged from `first_day` to `last_day`, in recording order after
-    `after_sequence` (keyset paging: each page its own short query), with the member's row."""
+    """Up to EXPORT_PAGE stays (no visits: the what-if replays stays) discharged from `first_day` to `last_day`, in
+    recording order after `after_sequence` (keyset paging: each page its own short query), with the member's row."""
     return await conn.fetch(
         "SELECT s.settlement_id, s.sequence, s.undone_sequence, s.status, s.request, s.response, s.settled_at, "
         "s.member_id, m.scheme, m.retired, m.poverty, m.assistance FROM settlements s JOIN members m USING (member_id) "
-        "WHERE s.discharged_on BETWEEN $1 AND $2 AND s.sequence > $3 ORDER BY s.sequence LIMIT $4",
+        "WHERE s.discharged_on BETWEEN $1 AND $2 AND s.med_type = 21 AND s.sequence > $3 ORDER BY s.sequence LIMIT $4",
         first_day, last_day, after_sequence, EXPORT_PAGE)
 
 
@@ -362,3 +365,62 @@ async def recognitions_of(conn: asyncpg.Connection, member_id: str, valid_on: da
     return await conn.fetch(
         "SELECT * FROM special_disease_recognitions WHERE member_id = $1 AND cancelled_at IS NULL "
         "AND valid_from <= $2 AND (valid_to IS NULL OR valid_to >= $2) ORDER BY recognition_id", member_id, valid_on)
+
+
+# -- outpatient special-disease visits (门诊慢特病, med_type 14): the per-disease accumulators --------------------------
+
+async def read_special(conn: asyncpg.Connection, member_id: str, year: int, disease: str) -> SpecialYtd:
+    """The disease's accumulators of the year (zeros when none). Read and written only under the member's
+    accumulators row lock (`read_accumulators(lock=True)`), which serialises every stay and visit of the member."""
+    row = await conn.fetchrow("SELECT deductible_fen, paid_fen, month, month_paid_fen FROM special_accumulators "
+                              "WHERE member_id = $1 AND year = $2 AND disease = $3", member_id, year, disease)
+    return SpecialYtd() if row is None else SpecialYtd(row["deductible_fen"], row["paid_fen"], row["month"],
+                                                        row["month_paid_fen"])
+
+
+async def write_special(conn: asyncpg.Connection, member_id: str, year: int, disease: str, value: SpecialYtd) -> None:
+    await conn.execute(
+        "INSERT INTO special_accumulators (member_id, year, disease, deductible_fen, paid_fen, month, month_paid_fen) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (member_id, year, disease) DO UPDATE SET "
+        "deductible_fen = $4, paid_fen = $5, month = $6, month_paid_fen = $7",
+        member_id, year, disease, value.deductible_fen, value.paid_fen, value.month, value.month_paid_fen)
+
+
+async def specials_of(conn: asyncpg.Connection, member_id: str, year: int) -> dict[str, SpecialYtd]:
+    rows = await conn.fetch("SELECT * FROM special_accumulators WHERE member_id = $1 AND year = $2 ORDER BY disease",
+                            member_id, year)
+    return {row["disease"]: SpecialYtd(row["deductible_fen"], row["paid_fen"], row["month"], row["month_paid_fen"])
+            for row in rows}
+
+
+async def record_visit(conn: asyncpg.Connection, settlement_id: str, member_id: str, visit_on: date,
+                       settlement_day: date, treating_region: str, result: VisitAdjudication, request: bytes,
+                       response: bytes) -> None:
+    """Record a visit's adjudication as a settlement row (med_type 14) with the accumulators it moved: `delta` the
+    inpatient ones (hifp, with a shared cap), `special_delta` the disease's before and after."""
+    delta = Ytd(*(getattr(result.ytd_after, name) - getattr(result.ytd_before, name) for name in YTD_FIELDS))
+    await conn.execute(
+        "INSERT INTO settlements (settlement_id, member_id, year, treating_region, status, total_fen, fund_pay_fen, "
+        "psn_pay_fen, hifp_fen, hifmi_fen, maf_fen, delta, request, response, discharged_on, settlement_day, "
+        "admitted_on, diagnoses, med_type, disease, special_delta) "
+        "VALUES ($1, $2, $3, $4, 'settled', $5, $6, $7, $8, 0, 0, $9, $10, $11, $12, $13, $12, '{}', 14, $14, $15)",
+        UUID(settlement_id), member_id, visit_on.year, treating_region, result.total_fen, result.fund_pay_fen,
+        result.psn_pay_fen, result.hifp_fen, delta.as_dict(), request, response, visit_on, settlement_day,
+        result.disease.value, {"before": result.special_before.as_dict(), "after": result.special_after.as_dict()})
+
+
+def special_restored(row: asyncpg.Record, now: SpecialYtd) -> SpecialYtd:
+    """The disease's accumulators once the visit of `row` is undone. When nothing moved them since, exactly what
+    they were before it; otherwise (a later visit of the disease settled since) its deductible and pay come off,
+    and its pay comes off the month's when the recorded month is still the visit's."""
+    delta = row["special_delta"] if isinstance(row["special_delta"], dict) else json.loads(row["special_delta"])
+    before, after = (SpecialYtd(**delta[key]) for key in ("before", "after"))
+    if now == after:
+        return before
+    pay_fen = after.paid_fen - before.paid_fen
+    month_paid_fen = now.month_paid_fen - pay_fen if now.month == after.month else now.month_paid_fen
+    restored = SpecialYtd(now.deductible_fen - (after.deductible_fen - before.deductible_fen), now.paid_fen - pay_fen,
+                          now.month, month_paid_fen)
+    assert min(restored.deductible_fen, restored.paid_fen, restored.month_paid_fen) >= 0, \
+        "accumulators never fall below zero on an undo"
+    return restored

@@ -180,6 +180,7 @@ def _hospital_with(*resource: str) -> Grant:
 POLICY: dict[str, Row] = {
     # TreatingAgencyService: the hospitals of the region (their HIS), and operators for agency-wide work.
     "TreatingAgencyService.Admit": Row((Grant(HOSPITAL, ("in_served_region", "names_itself")),)),
+    "TreatingAgencyService.RegisterVisit": Row((Grant(HOSPITAL, ("in_served_region", "names_itself")),)),
     "TreatingAgencyService.UploadCharges": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.VoidCharges": Row((_hospital_with("own_encounter"),)),
     "TreatingAgencyService.PreSettle": Row((_hospital_with("own_encounter"),)),
@@ -261,6 +262,7 @@ POLICY: dict[str, Row] = {
     "ClearingHouseService.ListDisputes": Row((Grant(AGENCY, ("region_is_caller",)), OPERATOR_ANY)),
     # HospitalService: the HIS simulator, driven by operators.
     "HospitalService.RunDischarges": Row((OPERATOR_ANY,)),
+    "HospitalService.RunVisits": Row((OPERATOR_ANY,)),
     "HospitalService.GetSummary": Row((OPERATOR_ANY,)),
     "HospitalService.ReconcileWithAgencies": Row((OPERATOR_ANY,)),
     # AuditService, on every server: the operator audit log is read by operators only.

@@ -1,4 +1,5 @@
-"""Seed a fresh stack the way operators would: import each region's catalogue and enrol its members.
+"""Seed a fresh stack the way operators would: import each region's catalogue and enrol its members (with their
+filings and the recognitions of outpatient special diseases, services/datagen/visits.py).
 
 Request ids are UUID5s of the seed and the item, so enrolling twice replays instead of duplicating.
 Every call is made as the operator (`operator/admin`, or $CLEARING_OPERATOR), over the stack's transport.
@@ -14,12 +15,13 @@ import uuid
 from collections.abc import Callable
 
 from clearinghouse.v1 import insured_agency_pb2 as ia
-from clearinghouse.v1 import insured_agency_pb2_grpc, treating_agency_pb2, treating_agency_pb2_grpc
+from clearinghouse.v1 import insured_agency_pb2_grpc, treating_agency_pb2, treating_agency_pb2_grpc, types_pb2
 
 from clearing.catalogue import COLUMNS
 from services.common import convert
 from services.datagen.catalogue import generate_catalogue_rows
 from services.datagen.population import generate_members
+from services.datagen.visits import recognised
 from services.security.party import Transport
 from services.stack.config import operator_identity
 
@@ -71,8 +73,16 @@ async def enrol_region(address: str, region: str, seed: int, members_per_region:
                         member_id=member["member_id"],
                         filing=ia.Filing(category=convert.FILINGS[member["filing"]], valid_from=FILINGS_VALID_FROM)),
                         timeout=30)
+                found = recognised(region, index_of[member["member_id"]], seed)
+                if found is not None:  # a recognised outpatient special disease (认定 2503): the HIS visits follow
+                    await insured.RecordSpecialDisease(ia.RecordSpecialDiseaseRequest(
+                        request_id=enrol_request_id(seed, f"{member['member_id']}:special"),
+                        member_id=member["member_id"], recognition=types_pb2.SpecialDiseaseRecognition(
+                            disease=convert.SPECIAL_DISEASES[found[0].value], valid_from=FILINGS_VALID_FROM,
+                            diagnosis=found[1])), timeout=30)
 
         members = generate_members(region, members_per_region, seed)
+        index_of = {member["member_id"]: index for index, member in enumerate(members)}
         await asyncio.gather(*(enrol_member(member) for member in members))
         return len(members)
     finally:

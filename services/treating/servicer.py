@@ -33,6 +33,9 @@ from clearing.bill import (
 from clearing import catalogue_search
 from clearing.catalogue import Catalogue, CatalogueRow, parse_catalogue_csv
 from clearing.classify import classify_bill
+from clearing.outpatient.icd import national_icd
+from clearing.outpatient.visit import Visit
+from clearing.policy import Disease
 from clearing.smart_audit.library import Action
 from clearing.smart_audit.model import AuditResult
 from clearing.smart_audit.report import member_facts_from_id_number
@@ -138,6 +141,43 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         log.info("patient_admitted", encounter_id=encounter_id, hospital_code=hospital_code, id_number=id_number)
         return pb.AdmitResponse(encounter_id=encounter_id, hospital_level=level)
 
+    @rpc
+    async def RegisterVisit(self, request: pb.RegisterVisitRequest,
+                            context: grpc.aio.ServicerContext) -> pb.RegisterVisitResponse:
+        """门诊慢特病就诊登记: an encounter of one outpatient special-disease visit (med_type 14) on one day, checked
+        as an admission is; its day is kept as the encounter's `admitted_on`, its disease beside it."""
+        request_id = check_request_id(request.request_id)
+        hospital_code = check_hospital_code(request.hospital_code, "hospital_code")
+        level = self.hospital_levels.get(hospital_code)
+        if level is None:
+            raise NotAllowed(hospital_code, f"settle at the {self.region} agency: not one of its designated hospitals")
+        patient = request.patient
+        insured_region = check_region(patient.insured_region, "patient.insured_region")
+        member_id = check_text(patient.member_id, "patient.member_id", 64)
+        id_number = check_id_number(patient.id_number, "patient.id_number")
+        name = check_text(patient.name, "patient.name", 64)
+        visit_on = check_not_after_today(parse_day(request.visit_on, "visit_on"), "visit_on")
+        disease = convert.from_enum(convert.SPECIAL_DISEASES, request.disease, "disease")
+        check_member_facts(id_number, visit_on, "visit")
+        async with self.pool.acquire() as conn:
+            earlier = await store.find_encounter_by_request(conn, request_id)
+        if earlier is None:  # a retry of a recorded registration is replayed without asking again
+            await self.verify_patient(insured_region, member_id, id_number, context)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await lock_request(conn, request_id)
+            earlier = await store.find_encounter_by_request(conn, request_id)
+            if earlier is not None:
+                same_request_or_conflict(bytes(earlier["request"]), request)
+                return pb.RegisterVisitResponse(encounter_id=str(earlier["encounter_id"]),
+                                                hospital_level=earlier["hospital_level"])
+            encounter_id = str(uuid.uuid4())
+            await store.insert_encounter(conn, encounter_id, request_id, request.SerializeToString(), hospital_code,
+                                         level, insured_region, member_id, id_number, name, visit_on, False, (),
+                                         visit_record(id_number, visit_on), disease=disease)
+        log.info("visit_registered", encounter_id=encounter_id, hospital_code=hospital_code, disease=disease,
+                 id_number=id_number)
+        return pb.RegisterVisitResponse(encounter_id=encounter_id, hospital_level=level)
+
     def insured_agency(self, insured_region: str) -> insured_agency_pb2_grpc.InsuredAgencyServiceStub:
         if insured_region == self.region:
             return self.local_insured
@@ -185,7 +225,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 return pb.UploadChargesResponse.FromString(bytes(earlier["response"]))
             if await store.live_settlement(conn, encounter_id) is not None:
                 raise PreconditionFailed("encounter_id", "the encounter is already settled")
-            check_service_dates(new_lines, encounter["admitted_on"])
+            check_service_dates(new_lines, encounter["admitted_on"], is_visit(encounter))
             so_far = await store.lines_so_far(conn, encounter_id, [line.line_id for line in new_lines])
             check_new_lines(so_far.uploaded, so_far.taken, new_lines)
             await store.insert_lines(conn, encounter_id, so_far.uploaded, new_lines)
@@ -256,24 +296,35 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                 admitted_on=bill.admitted_on.isoformat(), discharged_on=bill.discharged_on.isoformat(),
                 emergency=bill.emergency, diagnoses=list(bill.diagnoses)), bill.record),
             lines=[convert.line_class_to_proto(item) for item in classified])
+        if is_visit(encounter):  # the prefixes classified it; every party takes them from the disease again
+            del claim.stay.diagnoses[:]
+            claim.med_type = types_pb2.MED_TYPE_OUTPATIENT_SPECIAL
+            claim.disease = convert.SPECIAL_DISEASES[encounter["disease"]]
         return claim, encounter, audit
 
     async def load_bill(self, conn: asyncpg.Connection, encounter_id: str, discharged_on_text: str,
                         diagnoses_override: list[str], lock: bool = False, encounter: asyncpg.Record | None = None,
-                        discharge: object = None) -> tuple[Bill, asyncpg.Record]:
-        """The encounter's bill of its live lines, discharged on `discharged_on_text`, validated; its 病案首页 facts
-        are the admission's (sex, age, birth weight) and `discharge`'s (a request with procedures and
-        discharge_status; None: not given)."""
+                        discharge: object = None, discharged_by_default: str = "") -> tuple[Bill, asyncpg.Record]:
+        """The encounter's bill of its live lines, discharged on `discharged_on_text` (or, empty, on
+        `discharged_by_default` for a stay: a visit's day is its own), validated; a stay's 病案首页 facts are the
+        admission's (sex, age, birth weight) and `discharge`'s (a request with procedures and discharge_status;
+        None: not given). A visit has none."""
         if encounter is None:
             encounter = await store.find_encounter(conn, encounter_id, lock=lock)
         if encounter is None:
             raise NotFound(f"regions/{self.region}/encounters/{encounter_id}")
         own_encounter(encounter)
-        diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
-        record = discharge_record(encounter, discharge)
+        visit = is_visit(encounter)
+        if not visit:
+            diagnoses = check_diagnoses(diagnoses_override, "diagnoses") if diagnoses_override else tuple(encounter["diagnoses"])
+            record = discharge_record(encounter, discharge)
         lines = tuple(await store.charge_lines(conn, encounter_id))
         if not lines:
             raise PreconditionFailed("encounter_id", "the encounter has no charge lines")
+        if visit:
+            check_no_stay_facts(discharge)
+            return visit_bill(self.region, encounter, discharged_on_text, diagnoses_override, lines), encounter
+        discharged_on_text = discharged_on_text or discharged_by_default
         bill = make_bill(self.region, encounter["hospital_code"], encounter["hospital_level"],
                          encounter["admitted_on"].isoformat(), discharged_on_text, encounter["emergency"], diagnoses, lines,
                          record)
@@ -292,10 +343,9 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     async def AuditBill(self, request: pb.AuditBillRequest, context: grpc.aio.ServicerContext) -> pb.AuditBillResponse:
         """事前 advice: the line rules' findings on the bill so far; nothing is recorded."""
         encounter_id = check_request_id(request.encounter_id, "encounter_id")
-        discharged_on = request.discharged_on or shanghai_today().isoformat()
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            bill, encounter = await self.load_bill(conn, encounter_id, discharged_on, list(request.diagnoses),
-                                                   discharge=request)
+            bill, encounter = await self.load_bill(conn, encounter_id, request.discharged_on, list(request.diagnoses),
+                                                   discharge=request, discharged_by_default=shanghai_today().isoformat())
             _, catalogue = await self.catalogue(conn)
         audit = self.audit_lines(bill, catalogue, encounter)
         return pb.AuditBillResponse(encounter_id=encounter_id, smart_audit=audit_to_proto(audit),
@@ -363,7 +413,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
                                            date.fromisoformat(claim.stay.discharged_on), settlement_day,
                                            audit.knowledge_version, audit.rules_version,
                                            recorded.SerializeToString(), tuple(claim.stay.procedures),
-                                           claim.stay.discharge_status or None)
+                                           claim.stay.discharge_status or None, encounter["med_type"])
         structlog.contextvars.bind_contextvars(settlement_id=claim.settlement_id)
         settlement = await self.settle_downstream(request_id, claim, context)
         if recorded is not None:
@@ -899,10 +949,13 @@ def fund_pay_by_hospital(rows: list[asyncpg.Record]) -> dict[str, int]:
     return {row["hospital_code"]: row["fund_pay_fen"] for row in rows}
 
 
-def check_service_dates(lines: list[BillLine], admitted_on: date) -> None:
+def check_service_dates(lines: list[BillLine], admitted_on: date, visit: bool = False) -> None:
     """A charge is for a day of the stay so far: not before admission (a bill with such a line could never be
-    settled), not after today."""
+    settled), not after today; a visit's charge is of the visit day (SPEC §13.3)."""
     for index, line in enumerate(lines):
+        if visit and line.service_date != admitted_on:
+            raise InvalidField(f"lines[{index}].service_date",
+                               f"{line.service_date.isoformat()} is not the visit day {admitted_on.isoformat()}")
         if line.service_date < admitted_on:
             raise InvalidField(f"lines[{index}].service_date",
                                f"{line.service_date.isoformat()} is before the admission day {admitted_on.isoformat()}")
@@ -945,12 +998,49 @@ def local_settlement(request_id: str, claim: types_pb2.Claim, adjudication: type
         flags=sorted({"UNMAPPED_LINE" for line in claim.lines if line.reason == types_pb2.LINE_REASON_UNMAPPED}))
 
 
-def check_member_facts(id_number: str, admitted_on: date) -> None:
+def check_member_facts(id_number: str, admitted_on: date, what: str = "admission") -> None:
     """Smart audit reads the patient's sex and birth date from the ID number (SPEC §12.2 member facts): a number
-    whose birth date is not a real day, or after the admission, is refused at admission, naming it."""
+    whose birth date is not a real day, or after the admission (or visit), is refused at admission, naming it."""
     facts = member_facts_from_id_number(id_number, "patient.id_number")
     if facts.birth_date > admitted_on:
-        raise InvalidField("patient.id_number", "its birth date is after the admission day")
+        raise InvalidField("patient.id_number", f"its birth date is after the {what} day")
+
+
+def visit_bill(region: str, encounter: asyncpg.Record, discharged_on_text: str, diagnoses: list[str],
+               lines: tuple[BillLine, ...]) -> Bill:
+    """A visit's bill as classification sees it (`Visit.for_classification`): one day, the disease's national ICD
+    prefixes in the diagnoses' place (SPEC §13.4). The HIS sends no day but the visit's and no diagnoses."""
+    visit_on = encounter["admitted_on"]
+    if discharged_on_text and discharged_on_text != visit_on.isoformat():
+        raise InvalidField("discharged_on", f"must be empty or the visit day {visit_on.isoformat()} on a visit")
+    if diagnoses:
+        raise InvalidField("diagnoses", "must be empty on a visit: its disease's ICD prefixes judge the lines")
+    disease = Disease(encounter["disease"])
+    visit = Visit(region, encounter["hospital_code"], encounter["hospital_level"], visit_on, disease, lines)
+    return visit.for_classification(national_icd(disease))
+
+
+def check_no_stay_facts(request: object) -> None:
+    """A visit has no 病案首页 discharge facts: procedures or a discharge status sent with it are refused, naming them."""
+    if request is None:
+        return
+    if list(getattr(request, "procedures", ())):
+        raise InvalidField("procedures", "must be empty on a visit (an outpatient special-disease visit has no "
+                                         "discharge record)")
+    if getattr(request, "discharge_status", ""):
+        raise InvalidField("discharge_status", "must be empty on a visit")
+
+
+def visit_record(id_number: str, visit_on: date) -> MedicalRecord:
+    """A visit's facts kept with its encounter: sex and age on the visit day (no birth weight, no procedures)."""
+    facts = member_facts_from_id_number(id_number, "patient.id_number")
+    age_years, age_days = ages_at(facts.birth_date, visit_on)
+    return MedicalRecord(sex=facts.sex, age_years=age_years if age_years <= AGE_YEARS_MAX else None, age_days=age_days)
+
+
+def is_visit(encounter: asyncpg.Record) -> bool:
+    """An outpatient special-disease visit's encounter (med_type 14), not a stay's."""
+    return encounter["med_type"] == store.MED_VISIT
 
 
 def admission_record(id_number: str, admitted_on: date, request: pb.AdmitRequest) -> MedicalRecord:

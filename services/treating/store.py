@@ -69,15 +69,19 @@ async def find_encounter(conn: asyncpg.Connection, encounter_id: str, lock: bool
 async def insert_encounter(conn: asyncpg.Connection, encounter_id: str, request_id: str, request: bytes,
                            hospital_code: str, hospital_level: int, insured_region: str, member_id: str,
                            id_number: str, name: str, admitted_on, emergency: bool, diagnoses: tuple[str, ...],  # noqa: ANN001
-                           record: MedicalRecord) -> None:
-    """`record`: the admission's facts (sex, age, a newborn's birth weight)."""
+                           record: MedicalRecord, disease: str | None = None) -> None:
+    """`record`: the admission's facts (sex, age, a newborn's birth weight). With `disease`, an outpatient
+    special-disease visit's encounter (med_type 14; `admitted_on` is the visit day)."""
     await conn.execute(
         "INSERT INTO encounters (encounter_id, request_id, request, hospital_code, hospital_level, insured_region, "
-        "member_id, id_number, name, admitted_on, emergency, diagnoses, sex, age_years, age_days, birth_weight_g) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "member_id, id_number, name, admitted_on, emergency, diagnoses, sex, age_years, age_days, birth_weight_g, "
+        "med_type, disease) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         UUID(encounter_id), UUID(request_id), request, hospital_code, hospital_level, insured_region, member_id,
         id_number, name, admitted_on, emergency, list(diagnoses), record.sex, record.age_years, record.age_days,
-        record.birth_weight_g)
+        record.birth_weight_g, MED_VISIT if disease else MED_STAY, disease)
+
+
+MED_VISIT, MED_STAY = 14, 21  # 医疗类别: 门诊慢特病, 普通住院
 
 
 async def find_upload(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
@@ -165,15 +169,15 @@ async def insert_pending(conn: asyncpg.Connection, settlement_id: str, request_i
                          hospital_code: str, insured_region: str, local: bool, request: bytes, claim: bytes,
                          discharged_on: date, settlement_day: date, knowledge_version: str, rules_version: str,
                          smart_audit: bytes, procedures: tuple[str, ...] = (), discharge_status: str | None = None,
-                         ) -> None:
+                         med_type: int = 21) -> None:
     await conn.execute(
         "INSERT INTO settlements (settlement_id, request_id, encounter_id, hospital_code, insured_region, local, "
         "status, request, claim, discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, "
-        "procedures, discharge_status) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "procedures, discharge_status, med_type) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         UUID(settlement_id), UUID(request_id), UUID(encounter_id), hospital_code, insured_region, local, request, claim,
         discharged_on, settlement_day, knowledge_version, rules_version, smart_audit, list(procedures),
-        discharge_status)
+        discharge_status, med_type)
 
 
 async def mark_failed(conn: asyncpg.Connection, settlement_id: str, error: bytes) -> None:
@@ -243,21 +247,24 @@ async def payouts(conn: asyncpg.Connection, month: str | None) -> list[asyncpg.R
     settled ones that count in it (`payout_month`, `undo_payout_month`: the agency's own commit month, or the
     first open one after it); every month together when `month` is None. A reversal of a settlement that never
     completed here moves nothing."""
-    settled, undone, deducted = ("payout_month = $1", "undo_payout_month = $1", "payout_month = $1") \
+    settled, undone, deducted = ("payout_month = $1", "undo_payout_month = $1", "d.payout_month = $1") \
         if month is not None else ("payout_month IS NOT NULL", "undo_payout_month IS NOT NULL", "true")
     return await conn.fetch(f"""
         WITH moves AS (
-            SELECT hospital_code, local, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels, 0 AS deductions
+            SELECT hospital_code, local, med_type, fund_pay_fen AS amount, 1 AS settlements, 0 AS cancels,
+                   0 AS deductions
             FROM settlements WHERE {settled}
             UNION ALL
-            SELECT hospital_code, local, -fund_pay_fen, 0, 1, 0 FROM settlements WHERE {undone}
-            UNION ALL  -- dispute deductions (扣款, migration 0014): cross-region by nature
-            SELECT hospital_code, false, -amount_fen, 0, 0, 1 FROM dispute_deductions WHERE {deducted})
+            SELECT hospital_code, local, med_type, -fund_pay_fen, 0, 1, 0 FROM settlements WHERE {undone}
+            UNION ALL  -- dispute deductions (扣款, migration 0014): cross-region by nature; a visit's is the visit's
+            SELECT d.hospital_code, false, coalesce(s.med_type, 21), -d.amount_fen, 0, 0, 1
+            FROM dispute_deductions d LEFT JOIN settlements s USING (settlement_id) WHERE {deducted})
         SELECT hospital_code, sum(settlements)::int AS settlements, sum(cancels)::int AS cancels,
                sum(amount)::bigint AS fund_pay_fen, coalesce(sum(amount) FILTER (WHERE local), 0)::bigint AS local_fen,
                coalesce(sum(amount) FILTER (WHERE NOT local), 0)::bigint AS cross_region_fen,
                sum(deductions)::int AS deductions,
-               coalesce(-sum(amount) FILTER (WHERE deductions = 1), 0)::bigint AS deducted_fen
+               coalesce(-sum(amount) FILTER (WHERE deductions = 1), 0)::bigint AS deducted_fen,
+               coalesce(sum(amount) FILTER (WHERE med_type = 14), 0)::bigint AS outpatient_special_fen
         FROM moves GROUP BY hospital_code ORDER BY hospital_code""", *([month] if month is not None else []))
 
 
@@ -337,7 +344,7 @@ async def day_lines(conn: asyncpg.Connection, day: date, day_key: DayKey,
     """3202: every settlement made on `day` (or of a stay discharged on `day`), optionally one hospital's, with
     its reversal state."""
     return await conn.fetch(
-        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.settlement_day, "
+        "SELECT s.settlement_id, s.request_id, s.status, s.local, s.insured_region, s.settlement_day, s.med_type, "
         "coalesce(s.total_fen, 0) AS total_fen, coalesce(s.fund_pay_fen, 0) AS fund_pay_fen, "
         "coalesce(s.psn_pay_fen, 0) AS psn_pay_fen, s.created_at, s.cancel_request_id, "
         "coalesce(r.status = 'reversing', false) AS reversing FROM settlements s "
@@ -355,11 +362,12 @@ async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, re
 
 async def settled_stays(conn: asyncpg.Connection, period: str) -> list[asyncpg.Record]:
     """The settled (not cancelled, not reversed) stays whose payout month is `period` (YYYY-MM) or in it (YYYY),
-    with the claim they were settled with (its stay carries the grouping facts) and the member id to key them."""
+    with the claim they were settled with (its stay carries the grouping facts) and the member id to key them.
+    Stays only: an outpatient special-disease visit (med_type 14) is not a DRG case."""
     where = "s.payout_month = $1" if len(period) == 7 else "left(s.payout_month, 4) = $1"
     return await conn.fetch(f"""
         SELECT s.settlement_id, s.hospital_code, s.insured_region, s.local, s.claim, s.total_fen, s.fund_pay_fen,
                s.payout_month, e.member_id
         FROM settlements s JOIN encounters e USING (encounter_id)
-        WHERE s.status = 'settled' AND {where}
+        WHERE s.status = 'settled' AND s.med_type = 21 AND {where}
         ORDER BY s.payout_month, s.discharged_on, s.settlement_id""", period)

@@ -32,6 +32,9 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     assert sum(row.stays for row in rows) >= 30
     assert f"Stays discharged in {month}" in output and "clearing month" in output
     assert f"{month} is over" in output
+    # A month of outpatient special-disease visits beside the stays (seed 7, 10 members: one diabetes patient).
+    assert f"Outpatient special-disease visits (门诊慢特病, med_type 14) in {month}" in output
+    assert re.search(r"糖尿病 diabetes .*│\s+1\s+│\s+1\s+│", output), "the diabetes patient's monthly visit"
     assert "Smart audit (智能审核) at settlement" in output and "AUD-OVERLAP 重叠住院" in output  # by rule and region
     assert re.search(rf"{month}: settled \(已清算\)", output), "every transfer confirmed, the month cleared"
     assert f"Payout lists of {month}" in output and "closed, frozen" in output

@@ -45,6 +45,7 @@ async def test_forty_seconds_of_kills_cuts_and_delays_loses_no_settlement_and_pa
     assert report["resolved_after_unknown"] > 0
     # A realistic mix went through: cross-region and local, settled, refused by an agreement, cancelled.
     assert report["succeeded"] > 100
+    assert report["visits"] > 0  # outpatient special-disease visits (门诊慢特病) among them, through the same faults
     assert 0 < report["local"] < report["attempted"]
     assert report["cancelled"] > 0
     assert report["unknown"] == 0

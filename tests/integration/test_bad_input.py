@@ -128,6 +128,15 @@ def admit(kit, scene: Scene, **fields) -> ta.AdmitRequest:  # noqa: ANN001
     return with_fields(kit.admit_request(H_GUANGZHOU, scene.member, ADMITTED_ON), **fields)
 
 
+def visit(kit, scene: Scene, **fields) -> ta.RegisterVisitRequest:  # noqa: ANN001
+    request = ta.RegisterVisitRequest(
+        request_id=kit.rid(), hospital_code=H_GUANGZHOU, visit_on=ADMITTED_ON,
+        disease=types_pb2.SPECIAL_DISEASE_DIALYSIS,
+        patient=ta.Patient(insured_region=scene.member.region, member_id=scene.member.member_id,
+                           id_number=scene.member.id_number, name=scene.member.name))
+    return with_fields(request, **fields)
+
+
 def line(kit, line_id: str = "u1", **fields) -> types_pb2.BillLine:  # noqa: ANN001
     return with_fields(kit.bill_line(line_id, kit.plain_codes(TREATING)[8], "2", 1234, "2026-03-04"), **fields)
 
@@ -221,6 +230,17 @@ def current_month() -> str:
 
 
 TREATING_CASES = [
+    # RegisterVisit (门诊慢特病就诊登记, med_type 14)
+    case("RegisterVisit-request_id-not-a-uuid", lambda k, s: tr(k).RegisterVisit(visit(k, s, request_id="visit-1")),
+         INVALID, TREATING_PARTIES, field="request_id"),
+    case("RegisterVisit-disease-unspecified", lambda k, s: tr(k).RegisterVisit(visit(
+        k, s, disease=types_pb2.SPECIAL_DISEASE_UNSPECIFIED)), INVALID, TREATING_PARTIES, field="disease"),
+    case("RegisterVisit-visit_on-not-a-day", lambda k, s: tr(k).RegisterVisit(visit(k, s, visit_on="2026-02-30")),
+         INVALID, TREATING_PARTIES, field="visit_on"),
+    case("RegisterVisit-visit_on-after-today", lambda k, s: tr(k).RegisterVisit(visit(k, s, visit_on="2099-01-01")),
+         INVALID, TREATING_PARTIES, field="visit_on"),
+    case("RegisterVisit-id_number-short", lambda k, s: tr(k).RegisterVisit(visit(
+        k, s, patient__id_number=s.member.id_number[:17])), INVALID, TREATING_PARTIES, field="patient.id_number"),
     # Admit (2201)
     case("Admit-request_id-not-a-uuid", lambda k, s: tr(k).Admit(admit(k, s, request_id="admit-1")),
          INVALID, TREATING_PARTIES, field="request_id"),
@@ -929,6 +949,14 @@ HOSPITAL_CASES = [
          INVALID, HIS_PARTIES, field="month"),
     case("RunDischarges-month-missing", lambda k, s: drain(his(k).RunDischarges(run(k, month=""))),
          INVALID, HIS_PARTIES, field="month"),
+    case("RunVisits-request_id-not-a-uuid", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id="visits-1", month="2026-03", count=1))), INVALID, HIS_PARTIES, field="request_id"),
+    case("RunVisits-count-zero", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id=k.rid(), month="2026-03"))), INVALID, HIS_PARTIES, field="count"),
+    case("RunVisits-concurrency-too-large", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id=k.rid(), month="2026-03", count=1, concurrency=65))), INVALID, HIS_PARTIES, field="concurrency"),
+    case("RunVisits-month-not-begun", lambda k, s: drain(his(k).RunVisits(hp.RunVisitsRequest(
+        request_id=k.rid(), month="2099-01", count=1))), INVALID, HIS_PARTIES, field="month"),
     case("GetSummary-month-not-a-month", lambda k, s: his(k).GetSummary(hp.GetSummaryRequest(month="2026-13")),
          INVALID, HIS_PARTIES, field="month"),
 ]

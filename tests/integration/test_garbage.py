@@ -239,6 +239,8 @@ SHARED_STATE_GUARDS: dict[str, Callable[[Any], bool]] = {
     "TreatingAgencyService.ImportCatalogue": lambda r: _other_catalogue(r.csv_text),
     # Up to 100,000 real discharges.
     "HospitalService.RunDischarges": lambda r: 2 < r.count <= 100_000,
+    # Up to 100,000 real visits (门诊慢特病) of the enrolled patients.
+    "HospitalService.RunVisits": lambda r: 2 < r.count <= 100_000,
 }
 
 
@@ -519,6 +521,10 @@ class Scene:
             pass
         bases = {
             "TreatingAgencyService.Admit": with_request_id(admit, NEW_REQUEST_ID),
+            # An outpatient special-disease visit's registration (门诊慢特病, med_type 14) for the scene's member.
+            "TreatingAgencyService.RegisterVisit": ta.RegisterVisitRequest(
+                request_id=NEW_REQUEST_ID, hospital_code=admit.hospital_code, patient=admit.patient,
+                visit_on=admit.admitted_on, disease=types_pb2.SPECIAL_DISEASE_DIABETES),
             "TreatingAgencyService.UploadCharges": ta.UploadChargesRequest(
                 request_id=NEW_REQUEST_ID, encounter_id=NEW_ENCOUNTER,
                 lines=[kit.bill_line("u1", self.code, "2", 1500, "2026-03-04"),
@@ -601,6 +607,8 @@ class Scene:
                 request_id=cancel.request_id, settlement_id=cancelled_id),
             "HospitalService.RunDischarges": with_request_id(run, NEW_REQUEST_ID),
             "HospitalService.GetSummary": hp.GetSummaryRequest(month="2026-03"),
+            "HospitalService.RunVisits": hp.RunVisitsRequest(request_id=NEW_REQUEST_ID, month="2026-03", count=1,
+                                                             concurrency=1),
             # 冲正 of ids nobody recorded (each example a new one): the outcome is NOTHING_RECORDED.
             "TreatingAgencyService.Reverse": ta.ReverseRequest(request_id=NEW_REQUEST_ID,
                                                                original_request_id=NEW_REQUEST_ID, reason="垃圾"),

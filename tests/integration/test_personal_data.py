@@ -364,7 +364,7 @@ async def test_the_migration_hashes_the_members_of_before_and_forgets_their_numb
             await apply_migrations(pool, INSURED_MIGRATIONS)
         assert await apply_migrations(pool, INSURED_MIGRATIONS, {"member_key": key}) == [
             "0005_member_id_hash.py", "0006_operator_audit.py", "0007_recording_order.sql", "0008_stays_for_audit.py",
-            "0010_special_diseases.sql"]
+            "0010_special_diseases.sql", "0020_visits.sql"]
         async with pool.acquire() as connection:
             row = await connection.fetchrow("SELECT * FROM members WHERE member_id = 'M-OLD'")
             assert "id_number" not in row.keys() and "name" not in row.keys()

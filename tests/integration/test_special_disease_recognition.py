@@ -75,6 +75,7 @@ async def test_bad_requests_name_the_field_and_write_nothing(kit):
         (recognition(valid_from=""), "recognition.valid_from"),
         (recognition(valid_to="2025-12-31"), "recognition.valid_to"),
         (recognition(diagnosis="dialysis"), "recognition.diagnosis"),
+        (recognition(diagnosis="E11.900"), "recognition.diagnosis"),  # a diabetes code, not within dialysis
         (recognition(certified_by="H12"), "recognition.certified_by"),
         (recognition(recognition_id="7"), "recognition.recognition_id"),
         (recognition(cancelled_at="2026-01-01T00:00:00Z"), "recognition.cancelled_at"),
