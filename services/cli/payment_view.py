@@ -325,4 +325,6 @@ def show_month(console: Console, result: MonthResult) -> None:
     console.print(f"cross-region DRG stays: {balance.cases}, {decimal_e4(balance.points_e4, 4)} points; the insured "
                   f"regions paid {format_yuan(balance.fund_pay_fen)} yuan through clearing, the hospitals earn "
                   f"{format_yuan(balance.drg_payment_fen)} yuan at the provisional point value: the DRG budget "
-                  f"{verdict} {format_yuan(abs(balance.gain_fen))} yuan", soft_wrap=True)
+                  f"{verdict} {format_yuan(abs(balance.gain_fen))} yuan (not yet a meaningful figure: the DRG value "
+                  "includes the patients' own share, which fund pay does not, and the provisional point value is "
+                  "illustrative — docs/hospital-payment.md)", soft_wrap=True)
