@@ -188,7 +188,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 finally:
                     await queue.put(outcome)
 
-        yield pb.RunDischargesResponse(done=0, total=len(planned), failed=0)
+        yield pb.RunVisitsResponse(done=0, total=len(planned), failed=0)
         tasks = [asyncio.create_task(patient_visits(visits)) for visits in by_patient.values()]
         done = failed = 0
         last = ""
@@ -199,7 +199,7 @@ class HospitalServicer(pb_grpc.HospitalServiceServicer):
                 failed += 0 if ok else 1
                 last = settlement_id or last
                 if done % 10 == 0 or done == len(planned):
-                    yield pb.RunDischargesResponse(done=done, total=len(planned), failed=failed,
+                    yield pb.RunVisitsResponse(done=done, total=len(planned), failed=failed,
                                                    last_settlement_id=last)
         finally:
             for task in tasks:
