@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -64,10 +65,39 @@ async def wait_until_serving(channel: grpc.aio.Channel, process: subprocess.Pope
         await asyncio.sleep(0.1)
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range), 32768 where it cannot be read."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+SERVER_PORT_LOW = 20000
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nobody listens on, for a server about to start.
+
+    Drawn below the kernel's ephemeral range: a port the kernel hands a probe is free again the moment the probe
+    closes, and the next outgoing connection of any process may take it before the server binds it (seen in a full
+    test run: a stack's region exited at start, its port taken). Ports this process handed out are not handed out
+    again."""
+    high = max(_ephemeral_low(), SERVER_PORT_LOW + 1000)
+    draw = random.SystemRandom()
+    for _ in range(2000):  # bounded: the range holds thousands of ports, a busy machine uses a few hundred
+        port = draw.randrange(SERVER_PORT_LOW, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port in {SERVER_PORT_LOW}–{high - 1}")
 
 
 SCRAPE_TARGETS = "prometheus_targets.json"
