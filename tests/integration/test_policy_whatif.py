@@ -25,7 +25,7 @@ from conftest import clearing_admin, write_stack_file
 
 INSURED = "430100"
 MONTH = "2026-04"
-DISCHARGES = 400  # about sixty stays of 430100's members (10 members in the module's stack), several each
+DISCHARGES = 300  # about forty stays of 430100's members (10 members in the module's stack), several each
 IN_FORCE = REGIONS_DIR / "policies" / f"{INSURED}_2026.toml"
 
 
@@ -103,7 +103,7 @@ async def band_0_change_by_hand(own_stack, level_3_ratio_bp: int) -> int:  # noq
 
 async def test_the_policy_in_force_reproduces_every_settlement_of_the_month(own_stack, month, tmp_path):
     figures = await insured_figures(own_stack)
-    assert figures["undone"] >= 4 and figures["standing"] >= 50  # the simulator cancels a few of its own too
+    assert figures["undone"] >= 4 and figures["standing"] >= 30  # the simulator cancels a few of its own too
     code, out, err = await clearing_admin("policy", "whatif", INSURED, "--policy", str(IN_FORCE), "--months",
                                           f"{MONTH}..{MONTH}", "--config", str(month), "--json", "--out", str(tmp_path))
     assert code == 0, err

@@ -1,22 +1,22 @@
-"""`clearing-admin certs …` as the real console script: the directory it makes, rotation, revocation, the table,
+"""`clearing-admin certs …` through the console script's `main()` (tests/in_process_cli.py): the directory it makes, rotation, revocation, the table,
 and every refusal as one `error: …` line with exit code 2."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
+
+from in_process_cli import run_cli
 
 from services.common.regions import load_regions
 from services.security import certs
 from services.security.certs import CertDir
 from services.security.identity import agency, hospital, operator
 
-CLI = Path(sys.executable).parent / "clearing-admin"
 
 
 def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CLI), "certs", *arguments], capture_output=True, text=True, timeout=120)
+    return run_cli("certs", *arguments)
 
 
 def test_init_issue_revoke_show(tmp_path: Path) -> None:

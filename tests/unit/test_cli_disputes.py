@@ -4,18 +4,15 @@ argument or option, nothing on stdout, exit 2 — before any stack is asked (non
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from in_process_cli import run_cli
 
-CLI = Path(sys.executable).parent / "clearing-admin"
 SETTLEMENT = "0b5e7d0c-3c2e-4f4e-9a43-6a1f1d6e1203"
 
 
 def run(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), *arguments, "--config", "/nonexistent/stack.json"], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return run_cli(*arguments, "--config", "/nonexistent/stack.json")
 
 
 @pytest.mark.parametrize(("arguments", "field"), [

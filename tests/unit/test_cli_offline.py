@@ -1,5 +1,6 @@
 """The offline commands of `clearing-admin` (SPEC §5.3 quote, §5.1 policy validate, §4.1 catalog validate/diff),
-run as the real console script in a subprocess on small files in `tmp_path`.
+run through the console script's `main()` in this process (tests/in_process_cli.py) on small files in
+`tmp_path`.
 
 Numbers are worked out by hand in the comments. Every bad input must give exit code 2, nothing on stdout
 and exactly one stderr line naming the bad field.
@@ -8,14 +9,11 @@ and exactly one stderr line naming the bad field.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-CLI = Path(sys.executable).parent / "clearing-admin"
+from in_process_cli import run_cli
 
 HEADER = "local_code,national_code,relation,kind,name,grade,selfpay_bp,price_cap_fen,restriction,valid_from,valid_to"
 CATALOG_ROWS = [
@@ -87,10 +85,7 @@ LINE_KEYS = {"fulamt_ownpay_fen", "overlmt_selfpay_fen", "preselfpay_fen", "insc
 
 
 def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    env.pop("FORCE_COLOR", None)
-    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, encoding="utf-8", cwd=cwd,
-                          env=env, timeout=60, check=False)
+    return run_cli(*args, cwd=cwd)
 
 
 def catalog_text(rows: list[str] = CATALOG_ROWS) -> str:

@@ -8,15 +8,13 @@ Every bad input: exit code 2, nothing on stdout, one stderr line naming the fiel
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from in_process_cli import run_cli
 
-CLI = Path(sys.executable).parent / "clearing-admin"
 
 CATALOG = """\
 local_code,national_code,relation,kind,name,grade,selfpay_bp,price_cap_fen,restriction,valid_from,valid_to
@@ -92,12 +90,8 @@ def run(tmp_path: Path, *, policy: str = POLICY, member: Any = MEMBER, bill: Any
              "B.json": json.dumps(bill, ensure_ascii=False)}
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    env.pop("FORCE_COLOR", None)
-    return subprocess.run(
-        [str(CLI), "quote", "--catalog", str(tmp_path / "C.csv"), "--policy", str(tmp_path / "P.toml"),
-         "--member", str(tmp_path / "M.json"), "--bill", str(tmp_path / "B.json")],
-        capture_output=True, text=True, encoding="utf-8", cwd=tmp_path, env=env, timeout=60, check=False)
+    return run_cli("quote", "--catalog", tmp_path / "C.csv", "--policy", tmp_path / "P.toml",
+                   "--member", tmp_path / "M.json", "--bill", tmp_path / "B.json", cwd=tmp_path)
 
 
 def quoted(tmp_path: Path, **inputs: Any) -> dict[str, Any]:
@@ -202,9 +196,7 @@ def test_bad_visits_exit_2_naming_the_field(tmp_path: Path, inputs: dict[str, An
 
 def test_policy_validate_lists_the_diseases_a_region_covers(tmp_path: Path) -> None:
     (tmp_path / "P.toml").write_text(POLICY, encoding="utf-8")
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    result = subprocess.run([str(CLI), "policy", "validate", str(tmp_path / "P.toml")], capture_output=True, text=True,
-                            encoding="utf-8", env=env, timeout=60, check=False)
+    result = run_cli("policy", "validate", tmp_path / "P.toml")
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
     assert "3,000.00 a year" in rows["diabetes"] and "70% / 65% / 60%" in rows["diabetes"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 from clearinghouse.v1 import types_pb2
+from in_process_cli import run_cli
 from prometheus_client import REGISTRY
 
 from clearing.errors import NotFound, PreconditionFailed
@@ -35,13 +36,21 @@ def run(*arguments: str) -> subprocess.CompletedProcess:
     (("no-such-command",), ("No such command", "no-such-command")),
 ])
 def test_a_usage_error_is_one_error_line_with_exit_code_2(arguments, names):
-    result = run(*arguments)
+    result = run_cli(*arguments)
     assert result.returncode == 2, result
     assert result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "╭" not in result.stderr and "Usage:" not in result.stderr, "not typer's boxed block"
     for name in names:
         assert name in result.stderr
+
+
+def test_a_usage_error_is_one_line_from_the_console_script_too():
+    """The entry point itself, as a process: the same one line and exit 2 (the rest of the module runs `main()` in
+    this process)."""
+    result = run("settlement", "show")
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith("error: ") and "settlement_id" in result.stderr
 
 
 def test_help_still_works():
