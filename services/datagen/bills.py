@@ -68,7 +68,7 @@ from services.datagen.national import (
     WARD_ROUND_CODE,
 )
 from services.datagen.prices import local_price_fen, reference_price_fen
-from services.datagen.restrictions import icd_prefixes_of
+from services.datagen.restrictions import restriction_satisfied
 from services.datagen.stay_facts import Patient as FactsPatient
 from services.datagen.stay_facts import stay_facts
 
@@ -183,15 +183,6 @@ def _service_pool(national: str) -> str:
     if chapter in ("12", "24", "31", "34") or chapter.startswith("4"):
         return "treatment"
     return "other_service"
-
-
-def restriction_satisfied(restriction: str, diagnoses: Sequence[str]) -> bool:
-    """SPEC §4.2: an `icd:` list is met when any diagnosis starts with any prefix (case and dots ignored)."""
-    prefixes = [p.replace(".", "").upper() for p in icd_prefixes_of(restriction)]
-    if not prefixes:
-        return True
-    codes = [d.replace(".", "").upper() for d in diagnoses]
-    return any(code.startswith(prefix) for code in codes for prefix in prefixes)
 
 
 class _BillBuilder:

@@ -27,7 +27,10 @@ decided here):
   hospital price can exceed the cap; negotiated drugs with a published 支付标准 are capped at it.
 * **Restrictions**: NRDL text; when its keywords imply diagnoses (`restrictions.py`), the
   region appends ` icd:…` with its profile's probability. A few services (肿瘤, 透析) get a
-  synthetic restriction the same way.
+  synthetic restriction the same way, with the outpatient special diseases' national prefixes
+  (`clearing/outpatient/icd.py`). The five diseases' drugs (the HIS simulator's, found by name:
+  `visits.ITEMS`) without an NRDL restriction of their own are restricted to their disease's
+  national prefixes in every region (限高血压患者 … icd:I10,…), with no draw.
 * **Validity** (inclusive ISO dates, SPEC §4.2): from 2024-01-01 (or a negotiated drug's
   agreement start), open-ended for most rows. ~4 % have two non-overlapping versions split at
   2025-07-01, 2026-04-01 or 2026-07-01 (new cap after 集采, new self-pay ratio, or B→A); ~1.5 %
@@ -61,8 +64,11 @@ from services.datagen.national import (
     NationalItem,
     national_items,
 )
+from clearing.outpatient.icd import national_icd
+from clearing.policy import Disease
 from services.datagen.prices import local_price_fen, reference_price_fen
 from services.datagen.restrictions import icd_prefixes_for, with_icd
+from services.datagen.visits import ITEMS
 
 __all__ = [
     "CATALOGUE_COLUMNS",
@@ -103,9 +109,18 @@ _SERVICE_C_WORDS = ("美容", "眼袋", "单人间", "套间", "体检", "健康
 _SERVICE_B_WORDS = ("CT", "磁共振", "MRI", "PET", "伽玛刀", "体外冲击波", "激光", "高压氧")
 _SERVICE_B_CHAPTERS = frozenset({"23", "24", "32"})
 _SERVICE_RESTRICTIONS = (  # (name keyword, text, icd prefixes): synthetic, for a few services
-    ("肿瘤", "限恶性肿瘤患者。", ("C",)),
-    ("透析", "限急慢性肾功能衰竭患者。", ("N17", "N18", "N19")),
+    # the outpatient special diseases' sessions: their national prefixes (a 放化疗 visit is coded Z51.0/Z51.1, a
+    # dialysis one Z49/Z99.2), and acute renal failure (N17) for inpatient dialysis
+    ("肿瘤", "限恶性肿瘤患者。", national_icd(Disease.CANCER_THERAPY)),
+    ("透析", "限急慢性肾功能衰竭患者。", ("N17", *national_icd(Disease.DIALYSIS))),
 )
+_DISEASE_DRUG_TEXT = {
+    Disease.HYPERTENSION: "限高血压患者。",
+    Disease.DIABETES: "限糖尿病患者。",
+    Disease.CANCER_THERAPY: "限恶性肿瘤患者。",
+    Disease.DIALYSIS: "限慢性肾功能衰竭透析患者。",
+    Disease.TRANSPLANT: "限器官移植术后抗排异患者。",
+}
 _PREPARATION_PARTS = (
     ("复方", "加味", "清热", "健脾", "活血", "止咳", "通络", "养阴", "益气", "消炎"),
     ("黄芪", "丹参", "金银花", "板蓝根", "川贝", "当归", "枇杷", "三七", "茯苓", "甘草"),
@@ -259,9 +274,30 @@ def _cap_fen(rng: random.Random, profile: RegionProfile, item: NationalItem, gra
     return max(1, reference_price_fen(item.national_code, item.kind) * rng.randint(80, 150) // 100)
 
 
+_TOPICAL_FORMS = ("软膏", "乳膏", "凝胶", "外用", "滴眼", "贴剂")  # 他克莫司软膏 treats eczema, not a transplant
+
+
+def disease_of_drug(name: str) -> Disease | None:
+    """The outpatient special disease whose drugs (the HIS simulator's, `visits.ITEMS`) a drug's name names; None
+    for a topical form, and for an injectable antihypertensive (an emergency or arrhythmia drug, 美托洛尔注射液)."""
+    if any(form in name for form in _TOPICAL_FORMS):
+        return None
+    for disease, entries in ITEMS.items():
+        if disease is Disease.HYPERTENSION and "注射" in name:
+            continue
+        if any(kind == KIND_DRUG and any(word in name for word in words) for words, kind, _, _ in entries):
+            return disease
+    return None
+
+
 def _restriction(rng: random.Random, profile: RegionProfile, item: NationalItem) -> str:
     text = item.restriction
     prefixes = icd_prefixes_for(text) if text else ()
+    if item.kind == KIND_DRUG and not prefixes and (disease := disease_of_drug(item.name)) is not None:
+        # A disease drug (门诊慢特病用药) is restricted to its disease's national prefixes in every region (no draw:
+        # the seeded sequence of every other row stays as it was), so a visit's drugs meet the recognised
+        # diagnosis and a stay without the disease does not bill them as covered.
+        return with_icd(text or _DISEASE_DRUG_TEXT[disease], national_icd(disease))
     if item.kind == KIND_SERVICE:
         for keyword, service_text, service_prefixes in _SERVICE_RESTRICTIONS:
             if keyword in item.name:

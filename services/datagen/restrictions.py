@@ -15,6 +15,7 @@ no list: such a restriction stays informational.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 ICD_MARK = "icd:"
@@ -110,3 +111,12 @@ def icd_prefixes_of(restriction: str) -> tuple[str, ...]:
     if not mark:
         return ()
     return tuple(p.strip() for p in listed.split(",") if p.strip())
+
+
+def restriction_satisfied(restriction: str, diagnoses: Sequence[str]) -> bool:
+    """SPEC §4.2: an `icd:` list is met when any diagnosis starts with any prefix (case and dots ignored)."""
+    prefixes = [p.replace(".", "").upper() for p in icd_prefixes_of(restriction)]
+    if not prefixes:
+        return True
+    codes = [d.replace(".", "").upper() for d in diagnoses]
+    return any(code.startswith(prefix) for code in codes for prefix in prefixes)

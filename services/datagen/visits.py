@@ -11,8 +11,9 @@ demo (no I/O).
   prescription for hypertension, diabetes and transplant (one visit a month); chemotherapy cycles every 21 days.
 * **What**: items of the treating region's catalogue, found by name: the disease's drugs (e.g. 二甲双胍, 胰岛素 for
   diabetes; 地平, 沙坦 for hypertension; 他克莫司, 环孢素 after a transplant; 促红素 for dialysis) and, for dialysis and
-  chemotherapy, the session itself (血液透析, 化疗). Quantities and prices are illustrative: a price cap if the row
-  has one, else a typical price for the kind of item.
+  chemotherapy, the session itself (血液透析, 化疗), among the rows whose `icd:` restriction the disease's national
+  prefixes meet (the catalogue generator restricts the disease drugs to them). Quantities and prices are
+  illustrative: a price cap if the row has one, else a typical price for the kind of item.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from clearing.money import line_amount_fen
+from clearing.outpatient.icd import national_icd
 from clearing.policy import Disease
+from services.datagen.restrictions import restriction_satisfied
 
 SPECIAL_SHARE_PCT = 6
 AWAY_SHARE_PCT = 70
@@ -118,6 +121,7 @@ def visit_lines(patient: SpecialPatient, day: date, catalogue_rows: list[dict[st
     for keywords, kind, most, (low, high) in ITEMS[patient.disease]:
         found = sorted({row["local_code"]: row for row in catalogue_rows
                         if row["kind"] == kind and any(word in row["name"] for word in keywords)
+                        and restriction_satisfied(row["restriction"], national_icd(patient.disease))
                         and row["valid_from"] <= day.isoformat() and (not row["valid_to"]
                                                                       or day.isoformat() <= row["valid_to"])}.items())
         # The patient's own regimen: the same items every visit (the first draw is by patient, not by day).

@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from clearing.money import line_amount_fen, parse_qty_e4
-from clearing.policy import parse_policy
+from clearing.outpatient.icd import national_icd
+from clearing.policy import Disease, parse_policy
 from services.datagen import reference
 from services.datagen.__main__ import main as datagen_main
 from services.datagen.bills import LINES_MAX, LINES_MIN, CatalogueIndex, generate_bill, restriction_satisfied
 from services.datagen.catalogue import (
     CATALOGUE_COLUMNS,
+    disease_of_drug,
     generate_catalogue_rows,
     read_catalogue_csv,
     reference_price_fen,
@@ -94,7 +96,8 @@ def test_catalogue_rows_have_valid_values(region):
         assert ISO_DATE.match(row["valid_from"])
         assert row["valid_to"] == "" or ISO_DATE.match(row["valid_to"])
         for prefix in icd_prefixes_of(row["restriction"]):
-            assert any(c.startswith(prefix) for c in categories), (row["local_code"], prefix)
+            # a chapter letter or a category (C, C34), or a subcategory without its dot (Z510: Z51.0)
+            assert any(c.startswith(prefix) or prefix.startswith(c) for c in categories), (row["local_code"], prefix)
         if row["national_code"]:
             item = national_item(row["national_code"])
             assert item is not None and item.kind == row["kind"]
@@ -201,6 +204,27 @@ def test_restriction_keywords_map_to_icd_prefixes():
     assert restriction_satisfied("限…肺癌 icd:C34,C78", ["c34.1"])
     assert not restriction_satisfied("限…肺癌 icd:C34", ["I10"])
     assert restriction_satisfied("限二线用药。", ["I10"])
+
+
+@pytest.mark.parametrize("region", ["440100", "610924"])
+def test_the_special_diseases_drugs_are_restricted_to_their_diseases_prefixes(region):
+    """Issue 14: every region restricts the five diseases' drugs (those the HIS simulator bills for a visit) to the
+    disease's national prefixes, so a visit's drugs meet its recognised disease and a stay without it does not."""
+    assert disease_of_drug("氨氯地平（口服常释剂型）") is Disease.HYPERTENSION
+    assert disease_of_drug("美托洛尔（注射剂）") is None  # an emergency / arrhythmia drug, not the prescription
+    assert disease_of_drug("他克莫司（软膏剂）") is None  # eczema
+    assert disease_of_drug("阿莫西林（口服常释剂型）") is None
+    seen = set()
+    for row in generate_catalogue_rows(region, 2026):
+        disease = disease_of_drug(row["name"]) if row["kind"] == "drug" else None
+        if disease is None or icd_prefixes_for(national_item(row["national_code"]).restriction
+                                               if row["national_code"] else ""):
+            continue  # not a disease drug, or one with an NRDL restriction of its own
+        seen.add(disease)
+        assert icd_prefixes_of(row["restriction"]) == national_icd(disease), row
+        assert restriction_satisfied(row["restriction"], ["I10.x00" if disease is Disease.HYPERTENSION else "E11.900"]) \
+            is (disease in (Disease.HYPERTENSION, Disease.DIABETES))
+    assert seen >= {Disease.HYPERTENSION, Disease.DIABETES, Disease.TRANSPLANT}
 
 
 def test_cli_writes_one_catalogue_per_region(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
