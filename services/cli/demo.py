@@ -484,6 +484,6 @@ def run(count: int, members: int, concurrency: int, seed: int, insecure: bool = 
                              insecure=insecure))
     except grpc.aio.AioRpcError as error:
         from services.cli.output import fail
-        from services.common.errors import domain_error_from_status
+        from services.common.status_text import domain_error_from_status
 
         fail(f"the demo stopped: {domain_error_from_status(error)}; logs are in {DEMO_DIR / 'logs'}")

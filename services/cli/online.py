@@ -30,7 +30,7 @@ from clearing.money import format_yuan
 from services.cli import output
 from services.common import convert
 from services.common.clock import SHANGHAI
-from services.common.errors import domain_error_from_status
+from services.common.status_text import domain_error_from_status
 from services.security import tls
 from services.security.identity import Identity, IdentityError
 from services.stack.config import StackConfig, operator_identity

@@ -48,7 +48,7 @@ def stack_up(work_dir: Path, members: int, seed: int, prepayment_fen: int, insec
     SIGTERM (`stack down`), which stop everything and the embedded Postgres."""
     import grpc
 
-    from services.common.errors import domain_error_from_status
+    from services.common.status_text import domain_error_from_status
     from services.stack.database import exit_on_sigterm
     from services.stack.enrol import enrol_all, fund_prepayments
     from services.stack.processes import StackProcesses

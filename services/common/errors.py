@@ -36,6 +36,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.common.status_text import domain_error_from_status  # noqa: F401 - re-exported
 from services.common.rpc_metrics import BIDI_STREAM, SERVER_STREAM, UNARY, full_service_name, server_meter
 from services.security.audit_log import AuditUnavailable, OperatorCall, begin_call
 from services.security.caller import authenticate, authorise
@@ -379,15 +380,3 @@ async def served_stream(servicer: Any, name: str, kind: str, request: Any,  # no
     finally:
         await admission.end(ended, context)
         meter.end(began, code)
-
-
-def domain_error_from_status(error: grpc.aio.AioRpcError) -> str:
-    """One line naming the field of a downstream refusal (for the CLI and the HIS simulator)."""
-    status = rpc_status.from_call(error)
-    if status is not None:
-        for detail in status.details:
-            bad_request = error_details_pb2.BadRequest()
-            if detail.Unpack(bad_request) and bad_request.field_violations:
-                violation = bad_request.field_violations[0]
-                return f"{error.code().name}: {violation.field}: {violation.description}"
-    return f"{error.code().name}: {error.details()}"

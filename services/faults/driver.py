@@ -29,7 +29,7 @@ from clearinghouse.v1 import treating_agency_pb2_grpc, types_pb2
 
 from services.common import convert
 from services.common.clock import shanghai_today
-from services.common.errors import domain_error_from_status
+from services.common.status_text import domain_error_from_status
 from services.common.regions import Region
 from services.datagen.bills import CatalogueIndex, generate_bill
 from services.datagen.catalogue import generate_catalogue_rows
