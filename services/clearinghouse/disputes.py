@@ -138,6 +138,12 @@ async def post_adjustment(conn: asyncpg.Connection, partitions, dispute: Dispute
     if claim["status"] != "settled":
         raise PreconditionFailed("dispute", f"the settlement is {claim['status']} since the dispute was raised: "
                                             "its whole fund pay was given back, there is nothing to adjust")
+    if await store.find_cancel_intent(conn, dispute.settlement_id) is not None:
+        # The insured agency may have cancelled already (the clearing house stopped before recording it): the
+        # cancel's completion will give the whole fund pay back, so the amount must not go back now as well.
+        raise PreconditionFailed("dispute", "a cancel (撤销) of the settlement was sent to the insured agency and "
+                                            "has not completed here: retry the cancel or reconcile its settlement "
+                                            "day, then the dispute")
     await store.lock_aggregates_for_posting(conn)  # the lock order of a settlement's post
     month = first_open_month(month_now, await store.closed_months_from(conn, month_now))
     await partitions.ensure_within(conn, month)

@@ -370,9 +370,17 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         # holding a connection for it is cheap.
         async with self.pool.acquire() as conn, holding_settlement_key(conn, undo_key(settlement_id)):
             await self.refuse_if_disputed(conn, settlement_id, "cancel")
-            answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
-                insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
-                timeout=downstream_timeout_s(context))
+            # Committed before the call: if this process dies after the insured agency cancelled, no dispute
+            # adjustment is posted until the cancel is completed (retry or reconciliation) — migration 0021.
+            await store.record_cancel_intent(conn, settlement_id, request_id, now_utc())
+            try:
+                answer = await self.stub_for(row["insured_region"]).CancelAdjudication(
+                    insured_agency_pb2.CancelAdjudicationRequest(request_id=request_id, settlement_id=settlement_id),
+                    timeout=downstream_timeout_s(context))
+            except grpc.aio.AioRpcError as error:
+                if is_definite(error):  # refused there, nothing cancelled: the intent is void
+                    await store.drop_cancel_intent(conn, settlement_id)
+                raise
             cancelled_at = now_utc()
             settlement = pb.SettleClaimResponse.FromString(bytes(row["response"])).settlement
             settlement.status = types_pb2.SETTLEMENT_STATUS_CANCELLED
@@ -381,6 +389,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await self.partitions.ensure(clearing_month(cancelled_at))
             async with conn.transaction(isolation="read_committed"):
                 locked = await store.find_claim(conn, settlement_id, lock=True)
+                await store.drop_cancel_intent(conn, settlement_id)  # the insured agency answered: no longer unknown
                 stored = await replay(conn, request_id, "CancelClaim", request)
                 if stored is not None:  # a concurrent copy of this request finished first
                     return pb.CancelClaimResponse.FromString(stored)
@@ -513,6 +522,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
             await self.post_undo(conn, claim, "cancel", cancelled_at)
             await store.mark_cancelled(conn, settlement_id, cancel_request_id,
                                        pb.CancelClaimResponse(settlement=settlement).SerializeToString(), cancelled_at)
+            await store.drop_cancel_intent(conn, settlement_id)
         log.warning("claim_cancel_completed_by_reconciliation", settlement_id=settlement_id)
 
     async def day_detail(self, day, day_key, treating_region: str | None, insured_region: str | None) -> list[types_pb2.DetailLine]:  # noqa: ANN001

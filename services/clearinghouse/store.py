@@ -389,3 +389,19 @@ async def record_repair(conn: asyncpg.Connection, day: date, day_key: DayKey, re
         "INSERT INTO repairs (day, day_key, pair, key, upstream_status, downstream_status, action, note, repaired, "
         "error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", day, day_key.value, repair.pair, repair.key,
         repair.upstream_status, repair.downstream_status, repair.action, repair.note, repair.repaired, repair.error)
+
+
+async def record_cancel_intent(conn: asyncpg.Connection, settlement_id: str, request_id: str, at: datetime) -> None:
+    """A cancel is about to be sent to the insured agency (migration 0021): committed before the call."""
+    await conn.execute(
+        "INSERT INTO cancel_intents (settlement_id, request_id, started_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (settlement_id) DO UPDATE SET request_id = EXCLUDED.request_id, started_at = EXCLUDED.started_at",
+        UUID(settlement_id), UUID(request_id), at)
+
+
+async def drop_cancel_intent(conn: asyncpg.Connection, settlement_id: str) -> None:
+    await conn.execute("DELETE FROM cancel_intents WHERE settlement_id = $1", UUID(settlement_id))
+
+
+async def find_cancel_intent(conn: asyncpg.Connection, settlement_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM cancel_intents WHERE settlement_id = $1", UUID(settlement_id))

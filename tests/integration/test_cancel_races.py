@@ -104,7 +104,7 @@ async def test_a_cancel_after_the_insured_agency_reversed_is_refused_there(kit):
 async def cancel_held_downstream(kit, settlement_id: str):  # noqa: ANN001, ANN201
     """A clearing house of the test's own whose answers from the insured agency are held back `ANSWER_HELD_S`,
     with a CancelClaim of the settlement sent through it and waiting for that answer: yields (the cancel's future,
-    the clearing house's address)."""
+    the clearing house's address, the clearing house's running server — stop it to crash it mid-cancel)."""
     proxy = SlowAnswers(kit.stack.address(INSURED))
     clearing = await start_clearing_house(kit.stack.config.dsn("clearinghouse"), {INSURED: await proxy.start()},
                                           transport=kit.stack.transport)
@@ -117,7 +117,7 @@ async def cancel_held_downstream(kit, settlement_id: str):  # noqa: ANN001, ANN2
         cancel = asyncio.ensure_future(slow.CancelClaim(ch.CancelClaimRequest(
             request_id=kit.rid(), settlement_id=settlement_id, reason="race"), timeout=30))
         await asyncio.sleep(ANSWER_HELD_S / 3)
-        yield cancel, address
+        yield cancel, address, clearing
     finally:
         await clearing.stop()
         await proxy.close()
@@ -129,7 +129,7 @@ async def test_a_reversal_in_the_gap_of_a_clearing_house_cancel_wins_and_nothing
     reaches a claim that is no longer settled."""
     member, _, settlement = await settled_stay(kit)
     ytd_before_stay = kit.ytd_dict(settlement.adjudication.ytd_before)
-    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, _):
+    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, _, _):
         reversal = await kit.clearing().ReverseClaim(ch.ReverseClaimRequest(
             request_id=kit.rid(), settlement_id=settlement.settlement_id, treating_region=TREATING,
             insured_region=INSURED))
@@ -202,7 +202,7 @@ async def test_a_dispute_raised_while_a_clearing_house_cancel_waits_downstream_i
     from services.security.identity import AGENCY, Identity
 
     _, _, settlement = await settled_stay(kit)
-    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, address):
+    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, address, _):
         insured = kit.stack.stub_as(Identity(AGENCY, INSURED), ch_grpc.ClearingHouseServiceStub, address)
         raised = asyncio.ensure_future(insured.RaiseDispute(ch.RaiseDisputeRequest(
             request_id=kit.rid(), settlement_id=settlement.settlement_id, amount_fen=100, rule_id="AUD-DAYQTY",
@@ -213,3 +213,46 @@ async def test_a_dispute_raised_while_a_clearing_house_cancel_waits_downstream_i
     assert error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND), error
     ledger = await kit.ledger(settlement.settlement_id)
     assert set(ledger) == {"settlement", "cancel"}, "undone once, no dispute adjustment"
+
+
+async def test_a_dispute_is_not_adjusted_while_a_cancel_the_clearing_house_crashed_in_is_unfinished(kit):
+    """The insured agency cancels, and the clearing house stops before it records the cancel (its answer was held
+    back). The settlement is still settled here, so a dispute can be raised; but accepting it posts nothing while
+    the cancel's intent stands — reconciliation then completes the cancel, and the settlement's whole fund pay is
+    given back once: no dispute amount on top (without the intent, the accept would have posted it)."""
+    from clearinghouse.v1 import clearing_house_pb2_grpc as ch_grpc
+
+    from services.security.identity import AGENCY, Identity
+
+    _, _, settlement = await settled_stay(kit)
+    day = await (await kit.db("clearinghouse")).fetchval(
+        "SELECT settlement_day::text FROM claims WHERE settlement_id = $1", uuid.UUID(settlement.settlement_id))
+    async with cancel_held_downstream(kit, settlement.settlement_id) as (cancel, _, crashing):
+        for _ in range(100):  # bounded: the insured agency cancels within the hold
+            row = await (await kit.db(f"insured_{INSURED}")).fetchrow(
+                "SELECT status FROM settlements WHERE settlement_id = $1", uuid.UUID(settlement.settlement_id))
+            if row["status"] == "cancelled":
+                break
+            await asyncio.sleep(0.05)
+        await crashing.stop(0)  # before the held answer arrives: nothing recorded here
+        await kit.refusal(cancel)
+    assert (await statuses(kit, settlement.settlement_id))[1:] == ("settled", "cancelled")
+    insured = kit.stack.stub_as(Identity(AGENCY, INSURED), ch_grpc.ClearingHouseServiceStub,
+                                kit.stack.clearing_address)
+    raised = (await insured.RaiseDispute(ch.RaiseDisputeRequest(
+        request_id=kit.rid(), settlement_id=settlement.settlement_id, amount_fen=100, rule_id="AUD-DAYQTY",
+        insured_region=INSURED))).dispute
+    treating = kit.stack.stub_as(Identity(AGENCY, TREATING), ch_grpc.ClearingHouseServiceStub,
+                                 kit.stack.clearing_address)
+    error = await kit.refusal(treating.AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=kit.rid(), dispute_id=raised.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT)))
+    kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="dispute")
+    assert "cancel" in error.details()
+    assert set(await kit.ledger(settlement.settlement_id)) == {"settlement"}, "no adjustment while the cancel stands"
+
+    await kit.clearing().ReconcileInsuredAgencies(ch.ReconcileInsuredAgenciesRequest(day=day, pending_grace_s=0))
+    assert (await statuses(kit, settlement.settlement_id))[1:] == ("cancelled", "cancelled")
+    error = await kit.refusal(treating.AnswerDispute(ch.AnswerDisputeRequest(
+        request_id=kit.rid(), dispute_id=raised.dispute_id, answer=ch.DISPUTE_ANSWER_ACCEPT)))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION and "cancelled" in error.details(), error
+    assert set(await kit.ledger(settlement.settlement_id)) == {"settlement", "cancel"}, "given back once"
