@@ -216,7 +216,8 @@ def payment_case(item: GroupedStay, exempt: tuple[str, ...]) -> PaymentCase:
         member_key=item.stay.member_key, drg=item.drg, principal_diagnosis=principal,
         main_procedure=stay.procedures[0] if stay.procedures else "", los_days=(discharged - admitted).days,
         admitted_on=admitted, discharged_on=discharged, cost_fen=item.stay.total_fen,
-        cross_region=not item.stay.local, readmission_justified=bool(principal) and is_exempt(principal, exempt))
+        cross_region=not item.stay.local, readmission_justified=bool(principal) and is_exempt(principal, exempt),
+        fund_pay_fen=min(item.stay.fund_pay_fen, item.stay.total_fen))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,8 @@ def month_from_stays(region: str, month: str, weights_year: str, history_stays: 
     payments = case_payments([payment_case(item, exempt) for item in grouped], table, params)
     fund_pay = {item.stay.settlement_id: item.stay.fund_pay_fen for item in grouped}
     return MonthResult(region, month, weights_year, payments, month_payment(payments, params),
-                       cross_region_balance(payments, fund_pay, params.provisional_point_value_fen),
+                       cross_region_balance(payments, fund_pay, params.provisional_point_value_fen,
+                                            params.deducts_patients),
                        grouping_summary(grouped))
 
 
@@ -262,8 +264,8 @@ def month_from_stays(region: str, month: str, weights_year: str, history_stays: 
 METHOD_LETTERS = {"normal": "N", "high_outlier": "H", "low_outlier": "L", "by_item": "I", "fixed_price": "F",
                   "global_budget": "G"}
 
-MONTH_COLUMNS = ("hospital", "cases", "drg_cases", "points", "advance_fen", "hold_back_fen", "by_item_fen",
-                 "fixed_price_fen", "global_budget_fen", "paid_fen", "cost_fen")
+MONTH_COLUMNS = ("hospital", "cases", "drg_cases", "points", "patients_fen", "advance_fen", "hold_back_fen",
+                 "by_item_fen", "fixed_price_fen", "global_budget_fen", "paid_fen", "cost_fen")
 
 
 def month_rows(result: MonthResult) -> list[dict[str, Any]]:
@@ -271,7 +273,8 @@ def month_rows(result: MonthResult) -> list[dict[str, Any]]:
     for payment in result.payments:
         methods.setdefault(payment.hospital, Counter())[payment.method.value] += 1
     return [{"hospital": item.hospital, "cases": item.cases, "drg_cases": item.drg_cases,
-             "points": decimal_e4(item.points_e4, 4), "advance_fen": item.advance_fen,
+             "points": decimal_e4(item.points_e4, 4), "patients_fen": item.patients_fen,
+             "advance_fen": item.advance_fen,
              "hold_back_fen": item.hold_back_fen, "by_item_fen": item.by_item_fen,
              "fixed_price_fen": item.fixed_price_fen, "global_budget_fen": item.global_budget_fen,
              "paid_fen": item.paid_fen, "cost_fen": item.cost_fen,
@@ -286,7 +289,7 @@ def month_json(result: MonthResult) -> dict[str, Any]:
             "total": {"points": decimal_e4(result.payment.points_e4, 4), "paid_fen": result.payment.paid_fen},
             "cross_region": {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
                              "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
-                             "gain_fen": balance.gain_fen},
+                             "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen},
             "grouping": result.grouping}
 
 
@@ -324,7 +327,7 @@ def show_month(console: Console, result: MonthResult) -> None:
                   f"({decimal_e4(summary['grouped_share_bp'] * 100, 2)} %); 0000: {reasons or 'none'}", soft_wrap=True)
     console.print(f"cross-region DRG stays: {balance.cases}, {decimal_e4(balance.points_e4, 4)} points; the insured "
                   f"regions paid {format_yuan(balance.fund_pay_fen)} yuan through clearing, the hospitals earn "
-                  f"{format_yuan(balance.drg_payment_fen)} yuan at the provisional point value: the DRG budget "
-                  f"{verdict} {format_yuan(abs(balance.gain_fen))} yuan (not yet a meaningful figure: the DRG value "
-                  "includes the patients' own share, which fund pay does not, and the provisional point value is "
-                  "illustrative — docs/hospital-payment.md)", soft_wrap=True)
+                  f"{format_yuan(balance.drg_payment_fen)} yuan from the fund at the provisional point value (their "
+                  f"patients' {format_yuan(balance.patients_fen)} yuan deducted): the DRG budget "
+                  f"{verdict} {format_yuan(abs(balance.gain_fen))} yuan (the provisional point value is illustrative "
+                  "— docs/hospital-payment.md)", soft_wrap=True)

@@ -84,9 +84,11 @@ async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> 
     assert "HC29" in out and "8 stays, 7 grouped (87.50 %); 0000: unknown_code 1" in out
 
     # The month, by hand with 440100's parameters (services/regions/payment/440100.toml): point value 100 yuan,
-    # advance 85 %, 调剂金 5 %, 差异系数 level 3 1.05 and level 2 0.95. Every HC29 stay is normal (4 days; cost
-    # 0.76–1.24 × the average 10,500 yuan): B × k points. The appendicitis stay is 单病种 (8,000 yuan), the
-    # J18.9 one by item; H44010000004 is paid its 总额预付 month: 1,200,000 × 90 % ÷ 12 yuan.
+    # advance 85 %, 调剂金 5 %, 差异系数 level 3 1.05 and level 2 0.95, the "fund_and_patients" budget form (the
+    # advance is on points × value less what the DRG stays' patients paid). Every HC29 stay is normal (4 days;
+    # cost 0.76–1.24 × the average 10,500 yuan): B × k points. The appendicitis stay is 单病种 (8,000 yuan, the
+    # fund pays it less what its patient paid), the J18.9 one by item (its fund pay); H44010000004 is paid its
+    # 总额预付 month: 1,200,000 × 90 % ÷ 12 yuan.
     month = stays[0].payout_month
     code, out, err = await clearing_admin("payment", "month", TREATING, month, "--config", config, "--json",
                                           "--csv", str(tmp_path / "m.csv"))
@@ -95,27 +97,34 @@ async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> 
     base_e4 = rw_e4 * 100
     h1_points, h2_points = 3 * round_half_up_div(base_e4 * 10_500, 10_000), 3 * round_half_up_div(base_e4 * 9_500, 10_000)
 
-    def advance(points_e4: int) -> tuple[int, int]:
-        whole = points_e4 * 10_000 * 8_500 // (10_000 * 10_000)  # down to the fen
+    def patients(*cost_list: int) -> int:  # what those stays' patients paid at discharge
+        return sum(by_cost[cost].total_fen - by_cost[cost].fund_pay_fen for cost in cost_list)
+
+    def advance(points_e4: int, patients_fen: int) -> tuple[int, int]:
+        whole = max(0, points_e4 * 10_000 - patients_fen * 10_000) * 8_500 // (10_000 * 10_000)  # down to the fen
         return whole, round_half_up_div(whole * 500, 10_000)
 
     rows = {row["hospital"]: row for row in paid["hospitals"]}
     assert set(rows) == {H1, H2, "H44010000004"}
-    (a1, k1), (a2, k2) = advance(h1_points), advance(h2_points)
+    ps1, ps2 = patients(*costs[1::2]), patients(*costs[0::2])
+    assert ps1 > 0 and ps2 > 0
+    (a1, k1), (a2, k2) = advance(h1_points, ps1), advance(h2_points, ps2)
+    fixed_fund = 800_000 - patients(600_000)
     assert (rows[H1]["cases"], rows[H1]["drg_cases"], rows[H1]["methods"]) == (4, 3, {"fixed_price": 1, "normal": 3})
-    assert (rows[H1]["advance_fen"], rows[H1]["hold_back_fen"], rows[H1]["fixed_price_fen"]) == (a1, k1, 800_000)
-    assert rows[H1]["paid_fen"] == a1 - k1 + 800_000
-    assert (rows[H2]["methods"], rows[H2]["by_item_fen"]) == ({"by_item": 1, "normal": 3}, 300_000)
-    assert rows[H2]["paid_fen"] == a2 - k2 + 300_000
+    assert (rows[H1]["advance_fen"], rows[H1]["hold_back_fen"], rows[H1]["fixed_price_fen"]) == (a1, k1, fixed_fund)
+    assert (rows[H1]["patients_fen"], rows[H1]["paid_fen"]) == (ps1, a1 - k1 + fixed_fund)
+    assert (rows[H2]["methods"], rows[H2]["by_item_fen"]) == ({"by_item": 1, "normal": 3}, by_cost[300_000].fund_pay_fen)
+    assert rows[H2]["paid_fen"] == a2 - k2 + by_cost[300_000].fund_pay_fen
     assert rows["H44010000004"]["global_budget_fen"] == rows["H44010000004"]["paid_fen"] == 9_000_000
     assert paid["total"]["paid_fen"] == sum(row["paid_fen"] for row in rows.values())
     # Cross-region DRG stays: members of 610924, the HC29 stays 0, 1, 2 (H2, H1, H2); the appendicitis stay of
-    # cross[0] is 单病种, outside the balance. Gain = their fund pay − points × 100 yuan.
+    # cross[0] is 单病种, outside the balance. Gain = their fund pay − (points × 100 yuan − their patients' share).
     cross_points = 2 * round_half_up_div(base_e4 * 9_500, 10_000) + round_half_up_div(base_e4 * 10_500, 10_000)
     fund = sum(by_cost[cost].fund_pay_fen for cost in costs[:3])
+    cross_patients = patients(*costs[:3])
     assert paid["cross_region"] == {"cases": 3, "points": f"{cross_points // 10_000}.{cross_points % 10_000:04d}",
-                                    "drg_payment_fen": cross_points, "fund_pay_fen": fund,
-                                    "gain_fen": fund - cross_points}
+                                    "drg_payment_fen": cross_points - cross_patients, "fund_pay_fen": fund,
+                                    "patients_fen": cross_patients, "gain_fen": fund - cross_points + cross_patients}
     assert paid["posted"] is False
     with (tmp_path / "m.csv").open(encoding="utf-8") as handle:
         assert [row["hospital"] for row in csv.DictReader(handle)] == sorted(rows)
