@@ -1,23 +1,27 @@
 """The hospitals' DRG payment, services side (issue 13): the treating agency lists its settled stays with their
-grouping facts and an opaque member key (ListSettledStays), and `clearing-admin drg weights --from-history` groups
-them and prints the weights table. A module stack of its own, so the region's history is exactly these few stays."""
+grouping facts and an opaque member key (ListSettledStays), `clearing-admin drg weights --from-history` groups
+them and prints the weights table, and the agency computes and posts the month's payment as ledger transfers
+(CloseHospitalPaymentMonth). A module stack of its own, so the region's history is exactly these few stays; the
+module's clock lives in March 2026 and moves on to close its months."""
 
 from __future__ import annotations
 
 import csv
 import json
+import uuid
 from pathlib import Path
 
+import asyncpg
 import grpc
+import pytest
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from clearing.money import round_half_up_div
-from services.common.clock import shanghai_today
 from tests.integration.conftest import clearing_admin, write_stack_file
 
 TREATING, INSURED = "440100", "610924"
 H1, H2 = "H44010000001", "H44010000003"  # levels 3 and 2
-YEAR = str(shanghai_today().year)  # the stays count in this payout month
+YEAR, MONTH = "2026", "2026-03"  # the stays count in payout month March 2026 (the module's clock)
 
 
 async def settle(kit, hospital: str, member, amount_fen: int, diagnoses: tuple[str, ...],  # noqa: ANN001
@@ -30,8 +34,9 @@ async def settle(kit, hospital: str, member, amount_fen: int, diagnoses: tuple[s
     return settled.settlement.settlement_id
 
 
-async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> None:
+async def test_settled_stays_feed_the_weights_table(own_kit, timeline, tmp_path: Path) -> None:
     kit = own_kit
+    timeline.at("2026-03-10")
     cross = [await kit.new_member(INSURED) for _ in range(3)]
     local = [await kit.new_member(TREATING) for _ in range(3)]
     # Six 腹腔镜胆囊切除 stays for cholelithiasis (HC29, ≥ 5 cases: its own weight), cross-region and local, at two
@@ -90,6 +95,11 @@ async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> 
     # fund pays it less what its patient paid), the J18.9 one by item (its fund pay); H44010000004 is paid its
     # 总额预付 month: 1,200,000 × 90 % ÷ 12 yuan.
     month = stays[0].payout_month
+    assert month == MONTH
+    code, out, err = await clearing_admin("payment", "month", TREATING, month, "--config", config, "--json")
+    assert code == 2 and "month" in err and "not closed" in err, err  # the payout month must be closed first
+    timeline.at("2026-04-02")
+    await kit.treating(TREATING).ClosePayoutMonth(ta.ClosePayoutMonthRequest(request_id=kit.rid(), month=MONTH))
     code, out, err = await clearing_admin("payment", "month", TREATING, month, "--config", config, "--json",
                                           "--csv", str(tmp_path / "m.csv"))
     assert code == 0, err
@@ -110,10 +120,10 @@ async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> 
     assert ps1 > 0 and ps2 > 0
     (a1, k1), (a2, k2) = advance(h1_points, ps1), advance(h2_points, ps2)
     fixed_fund = 800_000 - patients(600_000)
-    assert (rows[H1]["cases"], rows[H1]["drg_cases"], rows[H1]["methods"]) == (4, 3, {"fixed_price": 1, "normal": 3})
+    assert (rows[H1]["cases"], rows[H1]["drg_cases"], rows[H1]["methods"]) == (4, 3, {"drg": 3, "fixed_price": 1})
     assert (rows[H1]["advance_fen"], rows[H1]["hold_back_fen"], rows[H1]["fixed_price_fen"]) == (a1, k1, fixed_fund)
     assert (rows[H1]["patients_fen"], rows[H1]["paid_fen"]) == (ps1, a1 - k1 + fixed_fund)
-    assert (rows[H2]["methods"], rows[H2]["by_item_fen"]) == ({"by_item": 1, "normal": 3}, by_cost[300_000].fund_pay_fen)
+    assert (rows[H2]["methods"], rows[H2]["by_item_fen"]) == ({"by_item": 1, "drg": 3}, by_cost[300_000].fund_pay_fen)
     assert rows[H2]["paid_fen"] == a2 - k2 + by_cost[300_000].fund_pay_fen
     assert rows["H44010000004"]["global_budget_fen"] == rows["H44010000004"]["paid_fen"] == 9_000_000
     assert paid["total"]["paid_fen"] == sum(row["paid_fen"] for row in rows.values())
@@ -133,6 +143,89 @@ async def test_settled_stays_feed_the_weights_table(own_kit, tmp_path: Path) -> 
     assert "cross-region DRG stays: 3" in out and "the DRG budget" in out
 
 
+async def ledger_of(db, month: str) -> dict[str, dict[str, int]]:  # noqa: ANN001
+    """The payment transfers of `month`: hospital → {account: amount}; and every one balances."""
+    rows = await db.fetch("SELECT t.tx_id, t.hospital_code, p.account, p.amount_fen FROM ledger_transactions t "
+                          "JOIN ledger_postings p USING (tx_id) WHERE t.kind = 'payment' AND t.payment_period = $1",
+                          month)
+    result: dict[str, dict[str, int]] = {}
+    for row in rows:
+        result.setdefault(row["hospital_code"], {})[row["account"]] = row["amount_fen"]
+    for legs in result.values():
+        assert sum(legs.values()) == 0 and len(legs) >= 2
+    return result
+
+
+async def test_a_posted_month_settles_the_receivables(own_kit) -> None:
+    """Posting March (after the first test closed its payout month): one balanced transfer per hospital, the
+    month's receivables settled, the DRG budget bearing the rest; idempotent; never changed after."""
+    kit = own_kit
+    treating, db = kit.treating(TREATING), await kit.db(f"treating_{TREATING}")
+    request = ta.CloseHospitalPaymentMonthRequest(month=MONTH, validate_only=True)
+    preview = await treating.CloseHospitalPaymentMonth(request)
+    assert not preview.posted and not preview.HasField("posted_at")
+    assert await db.fetchval("SELECT count(*) FROM payment_closings") == 0  # validate_only writes nothing …
+    assert await db.fetchval("SELECT count(*) FROM drg_weight_tables") == 0  # … and freezes nothing
+    assert await ledger_of(db, MONTH) == {}
+
+    posted = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=MONTH))
+    assert posted.posted and posted.weights_year == YEAR
+    preview.posted = True
+    preview.posted_at.CopyFrom(posted.posted_at)
+    assert posted == preview  # a preview and a post compute the same thing
+    hospitals = {item.hospital_code: item for item in posted.hospitals}
+    transfers = await ledger_of(db, MONTH)
+    # The month's receivable movements (settlements, cancels) per hospital, and the payout list's net R.
+    moved = {row["hospital"]: row["fen"] for row in await db.fetch(
+        "SELECT split_part(p.account, '/', 2) AS hospital, sum(p.amount_fen)::bigint AS fen FROM ledger_postings p "
+        "JOIN ledger_transactions t USING (tx_id) WHERE t.payout_month = $1 AND p.account LIKE 'hospital/%/receivable' "
+        "GROUP BY 1", MONTH)}
+    assert {code: item.receivable_fen for code, item in hospitals.items() if item.receivable_fen} == moved
+    budget = f"drg/{TREATING}/budget"
+    for code, item in hospitals.items():
+        legs = transfers[code]
+        assert legs.get(f"hospital/{code}/receivable", 0) == -item.receivable_fen
+        assert legs.get(f"hospital/{code}/held_back", 0) == item.hold_back_fen
+        assert legs.get(f"hospital/{code}/paid", 0) == item.paid_fen
+        assert legs.get(budget, 0) == -(item.paid_fen + item.hold_back_fen - item.receivable_fen)
+        # after posting, the hospital's receivable of the payout month is 0
+        assert moved.get(code, 0) + legs.get(f"hospital/{code}/receivable", 0) == 0
+    assert hospitals["H44010000004"].global_budget_fen == 9_000_000  # no receivable: the budget pays it all
+    balance = await db.fetchval("SELECT balance_fen FROM ledger_balances WHERE account = $1", budget)
+    assert balance == sum(item.receivable_fen - item.paid_fen - item.hold_back_fen for item in posted.hospitals)
+    assert await db.fetchval("SELECT weights_year FROM drg_weight_tables WHERE payment_year = $1", YEAR) == YEAR
+    # The payout list still agrees with the ledger (the receivables before the payments that settled them).
+    assert (await treating.ListPayouts(ta.ListPayoutsRequest(month=MONTH))).closed
+
+    again = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=MONTH, weights_year=YEAR))
+    assert kit.same_bytes(again, posted) and await ledger_of(db, MONTH) == transfers  # the stored answer
+    stay_id = (await treating.ListSettledStays(ta.ListSettledStaysRequest(period=MONTH))).stays[0].settlement_id
+    for changed, field in ((ta.CloseHospitalPaymentMonthRequest(month=MONTH, special_review_case_ids=[stay_id]),
+                            "special_review_case_ids"),
+                           (ta.CloseHospitalPaymentMonthRequest(month=MONTH, weights_year="2025"), "weights_year")):
+        for validate_only in (False, True):
+            changed.validate_only = validate_only
+            error = await kit.refusal(treating.CloseHospitalPaymentMonth(changed))
+            kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject=field)
+    # The database keeps the posted month as it is, whoever writes.
+    for statement in ("UPDATE payment_closings SET closed_at = now()", "DELETE FROM payment_closings",
+                      "TRUNCATE payment_closings", "UPDATE drg_weight_tables SET weights_year = '2025'"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.execute(statement)
+    with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):  # a second payment of a posted period
+        async with db.transaction():
+            await db.execute("INSERT INTO ledger_transactions (kind, payment_period, hospital_code) "
+                             "VALUES ('payment', $1, $2)", MONTH, H1)
+    with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):  # an unposted one without its closing
+        async with db.transaction():
+            await db.execute("INSERT INTO ledger_transactions (kind, payment_period, hospital_code) "
+                             "VALUES ('payment', '2026-04', $1)", H1)
+    with pytest.raises(asyncpg.CheckViolationError):  # only a payment has a payment period
+        async with db.transaction():
+            await db.execute("INSERT INTO ledger_transactions (settlement_id, kind, payout_month, payment_period) "
+                             "VALUES ($1, 'dispute', '2026-04', '2026-04')", uuid.UUID(stay_id))
+
+
 async def test_bad_input_is_exit_2_naming_the_field(own_kit, tmp_path: Path) -> None:
     config = str(write_stack_file(own_kit.stack, tmp_path / "stack.json"))
     for arguments, named in ((("440100", "--from-history", "--year", "26"), "--year"),
@@ -144,7 +237,8 @@ async def test_bad_input_is_exit_2_naming_the_field(own_kit, tmp_path: Path) -> 
     for arguments, named in ((("440100", "2026-13"), "MONTH"), (("440100", "2026-11", "--weights-year", "2026-11"),
                                                                 "--weights-year"),
                              (("44010", "2026-11"), "REGION"), (("440100", "2001-01", "--weights-year", "2001"),
-                                                                "--weights-year")):
+                                                                "month: payout month 2001-01 is not closed"),
+                             (("440100", "2026-03", "--special-review", "S1"), "--special-review")):
         code, out, err = await clearing_admin("payment", "month", *arguments, "--config", config)
         assert code == 2 and out == "" and err.startswith("error: ") and named in err, (arguments, err)
     error = await own_kit.refusal(own_kit.treating(TREATING).ListSettledStays(ta.ListSettledStaysRequest(
