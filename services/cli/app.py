@@ -796,6 +796,36 @@ def payment_month(
         payment_view.show_month(output.console(), region, answer)
 
 
+@payment_app.command("year")
+def payment_year(
+    region: TreatingRegionArgument,
+    year: Annotated[str, typer.Argument(help="Payment year YYYY: every payout month closed, every payment month posted.")],
+    post: Annotated[bool, typer.Option(
+        "--post", help="Post the year end: the settlements (negative: clawbacks) and the 调剂金 released.")] = False,
+    chart: Annotated[Path | None, typer.Option(
+        "--chart", help="Also draw the points, cost and payment per hospital to this PNG file.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the per-hospital list to this CSV file.")] = None,
+) -> None:
+    """The year-end clearing (年终清算) of the region's hospitals, computed by its treating agency: the point value,
+    each hospital's payment, 结余留用/超支分担 and settlement against its advances (negative: 追回). Without --post
+    a preview; on an unfinished year a year-to-date preview against the budget × months posted ÷ 12."""
+    from services.cli import payment_view
+
+    if chart is not None and chart.suffix.lower() != ".png":
+        raise offline.InputError("--chart", "must name a .png file")
+    answer = payment_view.close_year(config, region, year, post)
+    if csv_file is not None:
+        payment_view.write_year_csv(csv_file, answer)
+    if chart is not None:
+        payment_view.write_year_chart(chart, region, answer)
+    if as_json:
+        output.print_json(payment_view.year_json(region, answer))
+    else:
+        payment_view.show_year(output.console(), region, answer)
+
+
 @payment_app.command("validate")
 def payment_validate(
     files: Annotated[list[Path], typer.Argument(help="Hospital-payment TOML files (services/regions/payment/).")],

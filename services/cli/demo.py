@@ -358,7 +358,11 @@ async def drg_month(console: Console, transport: Transport, address: str, month:
         except grpc.aio.AioRpcError as error:
             console.print(f"no DRG payment: {error.details()}")
             return
-    payment_view.show_month(console, DRG_DEMO_REGION, answer)
+        payment_view.show_month(console, DRG_DEMO_REGION, answer)
+        # The year so far (a preview, nothing posted): the month's points against the budget's twelfth.
+        preview = await stub.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(
+            year=month[:4], validate_only=True), timeout=120)
+    payment_view.show_year(console, DRG_DEMO_REGION, preview)
 
 
 async def close_payout_months(transport: Transport, addresses: dict[str, str],

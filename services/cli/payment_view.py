@@ -256,3 +256,109 @@ def show_month(console: Console, region: str, answer: ta.CloseHospitalPaymentMon
                   f"(their patients' {format_yuan(balance.patients_fen)} yuan deducted): the DRG budget {verdict} "
                   f"{format_yuan(abs(balance.gain_fen))} yuan (the provisional point value is illustrative — "
                   "docs/hospital-payment.md)", soft_wrap=True)
+
+
+# ---- payment year REGION YEAR [--post] (CloseHospitalPaymentYear at the treating agency) --------------------------
+
+def close_year(config_path: Path, region: str, year: str, post: bool) -> ta.CloseHospitalPaymentYearResponse:
+    """The year end computed (validate_only: a year-to-date preview while the year is unfinished) or posted."""
+    check_region(region, "REGION")
+    request = ta.CloseHospitalPaymentYearRequest(year=check_year(year, "YEAR"), validate_only=not post)
+    config = online.load_config(config_path)
+    return online.call(config, online.region_address(config, region, "REGION"),
+                       lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+                       .CloseHospitalPaymentYear(request, timeout=online.CALL_TIMEOUT_S))
+
+
+YEAR_COLUMNS = ("hospital", "global_budget", "points", "cost_fen", "payment_fen", "retained_fen", "shared_fen",
+                "final_fen", "patients_fen", "fund_final_fen", "advances_paid_fen", "held_back_fen", "settlement_fen")
+
+
+def year_rows(answer: ta.CloseHospitalPaymentYearResponse) -> list[dict[str, Any]]:
+    return [{"hospital": item.hospital_code, "global_budget": item.global_budget,
+             "points": decimal_e4(item.points_e4, 4), "cost_fen": item.cost_fen, "payment_fen": item.payment_fen,
+             "retained_fen": item.retained_fen, "shared_fen": item.shared_fen, "final_fen": item.final_fen,
+             "patients_fen": item.patients_fen, "fund_final_fen": item.fund_final_fen,
+             "advances_paid_fen": item.advances_paid_fen, "held_back_fen": item.held_back_fen,
+             "settlement_fen": item.settlement_fen} for item in answer.hospitals]
+
+
+def year_json(region: str, answer: ta.CloseHospitalPaymentYearResponse) -> dict[str, Any]:
+    balance = answer.cross_region
+    return {"region": region, "year": answer.year, "year_to_date": answer.year_to_date,
+            "months_posted": answer.months_posted, "budget_form": answer.budget_form,
+            "fund_budget_fen": answer.fund_budget_fen, "gross_budget_fen": answer.gross_budget_fen,
+            "point_value": {"exact_fen": answer.point_value_exact,
+                            "fen": decimal_e4(answer.point_value_fen_e4, 4)},
+            "posted": answer.posted, "hospitals": year_rows(answer),
+            "cross_region": {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
+                             "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
+                             "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen}}
+
+
+def write_year_csv(path: Path, answer: ta.CloseHospitalPaymentYearResponse) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(YEAR_COLUMNS)
+        for row in year_rows(answer):
+            writer.writerow([row[column] for column in YEAR_COLUMNS])
+
+
+def year_label(answer: ta.CloseHospitalPaymentYearResponse) -> str:
+    if answer.year_to_date:
+        return f"year-to-date preview after {answer.months_posted} posted month(s), against the budget × k ÷ 12"
+    return "posted" if answer.posted else "computed, not posted (--post posts it)"
+
+
+def show_year(console: Console, region: str, answer: ta.CloseHospitalPaymentYearResponse) -> None:
+    table = output.table(f"Year-end clearing (年终清算) of {region}'s hospitals, {answer.year} ({year_label(answer)})",
+                         "hospital", "points", "cost ¥", "payment ¥", "结余留用 ¥", "超支分担 ¥", "final ¥",
+                         "patients ¥", "advances ¥", "settlement ¥",
+                         numeric=("points", "cost ¥", "payment ¥", "结余留用 ¥", "超支分担 ¥", "final ¥", "patients ¥",
+                                  "advances ¥", "settlement ¥"))
+    for item in answer.hospitals:
+        table.add_row(item.hospital_code + (" 总额预付" if item.global_budget else ""), decimal_e4(item.points_e4, 4),
+                      format_yuan(item.cost_fen), format_yuan(item.payment_fen), format_yuan(item.retained_fen),
+                      format_yuan(item.shared_fen), format_yuan(item.final_fen), format_yuan(item.patients_fen),
+                      format_yuan(item.advances_paid_fen),
+                      format_yuan(item.settlement_fen) + (" 追回" if item.settlement_fen < 0 else ""))
+    console.print(table)
+    preview = f"year-to-date preview ({answer.months_posted} month(s) posted): " if answer.year_to_date else ""
+    console.print(f"{preview}point value {decimal_e4(answer.point_value_fen_e4, 4)} fen a point (exactly "
+                  f"{answer.point_value_exact}); fund budget {format_yuan(answer.fund_budget_fen)} yuan, gross "
+                  f"{format_yuan(answer.gross_budget_fen)} yuan (budget form {answer.budget_form})", soft_wrap=True)
+    balance = answer.cross_region
+    verdict = "gains" if balance.gain_fen > 0 else "loses" if balance.gain_fen < 0 else "breaks even"
+    console.print(f"cross-region DRG stays of the year: {balance.cases}; the insured regions paid "
+                  f"{format_yuan(balance.fund_pay_fen)} yuan, the fund pays {format_yuan(balance.drg_payment_fen)} "
+                  f"yuan for them at the year's point value: the DRG budget {verdict} "
+                  f"{format_yuan(abs(balance.gain_fen))} yuan", soft_wrap=True)
+
+
+def write_year_chart(path: Path, region: str, answer: ta.CloseHospitalPaymentYearResponse) -> None:
+    """Per DRG hospital: its points (left axis) and its cost and payment (right axis, yuan; display only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = [item for item in answer.hospitals if not item.global_budget]
+    codes = [item.hospital_code for item in items]
+    positions = list(range(len(codes)))
+    figure, points_axis = plt.subplots(figsize=(max(6, 1.6 * len(codes) + 3), 4.5))
+    points_axis.bar([x - 0.27 for x in positions], [item.points_e4 / 10_000 for item in items], width=0.27,
+                    color="tab:gray", label="points")
+    points_axis.set_ylabel("points")
+    money_axis = points_axis.twinx()
+    money_axis.bar(positions, [item.cost_fen / 100 for item in items], width=0.27, color="tab:orange", label="cost")
+    money_axis.bar([x + 0.27 for x in positions], [item.final_fen / 100 for item in items], width=0.27,
+                   color="tab:blue", label="payment (final)")
+    money_axis.set_ylabel("yuan")
+    points_axis.set_xticks(positions, codes)
+    handles = points_axis.get_legend_handles_labels()[0] + money_axis.get_legend_handles_labels()[0]
+    points_axis.legend(handles, [handle.get_label() for handle in handles], loc="upper left", fontsize=8)
+    points_axis.set_title(f"{region} {answer.year}: points, cost and payment per hospital ({year_label(answer)})",
+                          fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

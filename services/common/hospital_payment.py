@@ -135,3 +135,10 @@ def weight_table_from_json(text: str) -> WeightTable:
     weights = {drg: Weight(drg, rw_e4, average_fen, cases, WeightSource(source))
                for drg, rw_e4, average_fen, cases, source in data["weights"]}
     return WeightTable(weights, data["all_cases"], data["all_cost_fen"])
+
+
+def case_payments_of(region: str, table: WeightTable, params: PaymentParams, stays: list[ta.SettledStay],
+                     special_review: Collection[str] = ()) -> tuple[CasePayment, ...]:
+    """Every stay's method and points (a year's, for the year end: readmissions across months count)."""
+    exempt = readmission_exemptions(region)
+    return case_payments([payment_case(item, exempt) for item in group_stays(stays)], table, params, special_review)

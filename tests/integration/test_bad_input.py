@@ -676,6 +676,14 @@ CLEARING_CASES = [
         INVALID, CLEARING_PARTIES, field="special_review_case_ids[0]"),
     case("CloseHospitalPaymentMonth-an-open-payout-month", lambda k, s: tr(k).CloseHospitalPaymentMonth(
         ta.CloseHospitalPaymentMonthRequest(month="2100-01")), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    # CloseHospitalPaymentYear (treating agency)
+    case("CloseHospitalPaymentYear-year-a-month", lambda k, s: tr(k).CloseHospitalPaymentYear(
+        ta.CloseHospitalPaymentYearRequest(year="2026-03", validate_only=True)), INVALID, CLEARING_PARTIES,
+        field="year"),
+    case("CloseHospitalPaymentYear-year-missing", lambda k, s: tr(k).CloseHospitalPaymentYear(
+        ta.CloseHospitalPaymentYearRequest(validate_only=True)), INVALID, CLEARING_PARTIES, field="year"),
+    case("CloseHospitalPaymentYear-an-unfinished-year", lambda k, s: tr(k).CloseHospitalPaymentYear(
+        ta.CloseHospitalPaymentYearRequest(year="2099")), PRECONDITION, CLEARING_PARTIES, subject="year"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),

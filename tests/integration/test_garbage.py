@@ -232,6 +232,7 @@ SHARED_STATE_GUARDS: dict[str, Callable[[Any], bool]] = {
     "TreatingAgencyService.ClosePayoutMonth": lambda r: _valid_month_after_scratch(r.month),
     # A posted hospital payment freezes the year's weights and writes ledger transfers: previews only.
     "TreatingAgencyService.CloseHospitalPaymentMonth": lambda r: not r.validate_only,
+    "TreatingAgencyService.CloseHospitalPaymentYear": lambda r: not r.validate_only,
     # Other regions' prepayment terms are what test_prepayment_draws measures against.
     "ClearingHouseService.SetPrepaymentTerms": lambda r: _real_region(r.insured_region) and r.insured_region != TOPUP_REGION,
     # A real region's catalogue (or one for 999999, test_bad_input's region without a catalogue).
@@ -555,6 +556,9 @@ class Scene:
             # year's settled stays (the scene's among them); nothing is posted (the guard keeps validate_only).
             "TreatingAgencyService.CloseHospitalPaymentMonth": ta.CloseHospitalPaymentMonthRequest(
                 month=SCRATCH_MONTH, weights_year=clearing_month(now_utc())[:4], validate_only=True),
+            # A year-to-date preview of this year (nothing posted: the guard keeps validate_only).
+            "TreatingAgencyService.CloseHospitalPaymentYear": ta.CloseHospitalPaymentYearRequest(
+                year=clearing_month(now_utc())[:4], validate_only=True),
             "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
                                                 ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
             "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],

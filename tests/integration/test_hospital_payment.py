@@ -17,6 +17,7 @@ import pytest
 from clearinghouse.v1 import treating_agency_pb2 as ta
 
 from clearing.money import round_half_up_div
+from services.common.regions import load_payment_params
 from tests.integration.conftest import clearing_admin, write_stack_file
 
 TREATING, INSURED = "440100", "610924"
@@ -88,7 +89,7 @@ async def test_settled_stays_feed_the_weights_table(own_kit, timeline, tmp_path:
     assert code == 0, err
     assert "HC29" in out and "8 stays, 7 grouped (87.50 %); 0000: unknown_code 1" in out
 
-    # The month, by hand with 440100's parameters (services/regions/payment/440100.toml): point value 100 yuan,
+    # The month, by hand with 440100's parameters (services/regions/payment/440100.toml): point value v (90 yuan),
     # advance 85 %, 调剂金 5 %, 差异系数 level 3 1.05 and level 2 0.95, the "fund_and_patients" budget form (the
     # advance is on points × value less what the DRG stays' patients paid). Every HC29 stay is normal (4 days;
     # cost 0.76–1.24 × the average 10,500 yuan): B × k points. The appendicitis stay is 单病种 (8,000 yuan, the
@@ -105,13 +106,14 @@ async def test_settled_stays_feed_the_weights_table(own_kit, timeline, tmp_path:
     assert code == 0, err
     paid = json.loads(out)
     base_e4 = rw_e4 * 100
+    v = load_payment_params(TREATING).provisional_point_value_fen
     h1_points, h2_points = 3 * round_half_up_div(base_e4 * 10_500, 10_000), 3 * round_half_up_div(base_e4 * 9_500, 10_000)
 
     def patients(*cost_list: int) -> int:  # what those stays' patients paid at discharge
         return sum(by_cost[cost].total_fen - by_cost[cost].fund_pay_fen for cost in cost_list)
 
     def advance(points_e4: int, patients_fen: int) -> tuple[int, int]:
-        whole = max(0, points_e4 * 10_000 - patients_fen * 10_000) * 8_500 // (10_000 * 10_000)  # down to the fen
+        whole = max(0, points_e4 * v - patients_fen * 10_000) * 8_500 // (10_000 * 10_000)  # down to the fen
         return whole, round_half_up_div(whole * 500, 10_000)
 
     rows = {row["hospital"]: row for row in paid["hospitals"]}
@@ -128,13 +130,14 @@ async def test_settled_stays_feed_the_weights_table(own_kit, timeline, tmp_path:
     assert rows["H44010000004"]["global_budget_fen"] == rows["H44010000004"]["paid_fen"] == 9_000_000
     assert paid["total"]["paid_fen"] == sum(row["paid_fen"] for row in rows.values())
     # Cross-region DRG stays: members of 610924, the HC29 stays 0, 1, 2 (H2, H1, H2); the appendicitis stay of
-    # cross[0] is 单病种, outside the balance. Gain = their fund pay − (points × 100 yuan − their patients' share).
+    # cross[0] is 单病种, outside the balance. Gain = their fund pay − (points × v − their patients' share).
     cross_points = 2 * round_half_up_div(base_e4 * 9_500, 10_000) + round_half_up_div(base_e4 * 10_500, 10_000)
     fund = sum(by_cost[cost].fund_pay_fen for cost in costs[:3])
     cross_patients = patients(*costs[:3])
+    cross_fen = round_half_up_div(cross_points * v, 10_000)
     assert paid["cross_region"] == {"cases": 3, "points": f"{cross_points // 10_000}.{cross_points % 10_000:04d}",
-                                    "drg_payment_fen": cross_points - cross_patients, "fund_pay_fen": fund,
-                                    "patients_fen": cross_patients, "gain_fen": fund - cross_points + cross_patients}
+                                    "drg_payment_fen": cross_fen - cross_patients, "fund_pay_fen": fund,
+                                    "patients_fen": cross_patients, "gain_fen": fund - cross_fen + cross_patients}
     assert paid["posted"] is False
     with (tmp_path / "m.csv").open(encoding="utf-8") as handle:
         assert [row["hospital"] for row in csv.DictReader(handle)] == sorted(rows)
@@ -226,6 +229,74 @@ async def test_a_posted_month_settles_the_receivables(own_kit) -> None:
                              "VALUES ($1, 'dispute', '2026-04', '2026-04')", uuid.UUID(stay_id))
 
 
+async def test_the_year_end_claws_back_and_releases_the_hold_backs(own_kit, timeline, tmp_path: Path) -> None:
+    """After March: a year-to-date preview; then the module lives into January 2027, closes the year's other
+    (empty) payout months, posts their payment months and clears the year."""
+    kit = own_kit
+    treating, db = kit.treating(TREATING), await kit.db(f"treating_{TREATING}")
+    preview = await treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR, validate_only=True))
+    # one month posted: against the fund budget × 1 ÷ 12 (440100's illustrative 10,000,000 yuan)
+    budget_fen = load_payment_params(TREATING).year_budget_fen
+    assert (preview.year_to_date, preview.months_posted, preview.fund_budget_fen, preview.posted) == (
+        True, 1, budget_fen // 12, False)
+    error = await kit.refusal(treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR)))
+    kit.assert_refused(error, grpc.StatusCode.FAILED_PRECONDITION, subject="year")
+    assert await ledger_of(db, YEAR) == {}
+
+    timeline.at("2027-01-05")
+    for number in range(1, 13):
+        month = f"{YEAR}-{number:02d}"
+        if month != MONTH:
+            await treating.ClosePayoutMonth(ta.ClosePayoutMonthRequest(request_id=kit.rid(), month=month,
+                                                                       allow_empty=True))
+            empty = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=month))
+            assert [(item.hospital_code, item.paid_fen) for item in empty.hospitals] == [("H44010000004", 9_000_000)]
+    march = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=MONTH))
+    year = await treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR))
+    assert (year.posted, year.year_to_date, year.months_posted, year.fund_budget_fen) == (True, False, 12, budget_fen)
+    rows = {item.hospital_code: item for item in year.hospitals}
+    # 总额预付, no stays: annual 1,200,000 yuan against a cost of 0 keeps 60 % → 720,000; it was advanced
+    # 12 × 90,000 = 1,080,000: a clawback (追回) of 360,000 yuan.
+    budgeted = rows.pop("H44010000004")
+    assert (budgeted.global_budget, budgeted.payment_fen, budgeted.final_fen, budgeted.advances_paid_fen,
+            budgeted.settlement_fen) == (True, 120_000_000, 72_000_000, 108_000_000, -36_000_000)
+    # DRG: the gross budget shared by points; Σ (payment − patients' share) is the fund budget to the fen.
+    assert sum(item.payment_fen - item.patients_fen for item in rows.values()) == budget_fen
+    assert year.gross_budget_fen == budget_fen + sum(item.patients_fen for item in rows.values())
+    numerator, denominator = map(int, year.point_value_exact.split("/"))
+    assert numerator * sum(item.points_e4 for item in rows.values()) == year.gross_budget_fen * 10_000 * denominator
+    advanced = {item.hospital_code: item for item in march.hospitals}
+    for code, item in rows.items():
+        assert item.advances_paid_fen == advanced[code].advance_fen - advanced[code].hold_back_fen
+        assert (item.held_back_fen, item.patients_fen) == (advanced[code].hold_back_fen, advanced[code].patients_fen)
+        assert item.settlement_fen == item.final_fen - item.patients_fen - item.advances_paid_fen
+    # The year's transfers: the hold-backs released, the settlement paid (or clawed back), the budget the rest.
+    transfers = await ledger_of(db, YEAR)
+    budget = f"drg/{TREATING}/budget"
+    for item in year.hospitals:
+        legs = transfers[item.hospital_code]
+        assert legs.get(f"hospital/{item.hospital_code}/held_back", 0) == -item.held_back_fen
+        assert legs.get(f"hospital/{item.hospital_code}/paid", 0) == item.settlement_fen
+        assert legs.get(budget, 0) == -(item.settlement_fen - item.held_back_fen)
+    assert transfers["H44010000004"] == {"hospital/H44010000004/paid": -36_000_000, budget: 36_000_000}
+    held = await db.fetch("SELECT account, balance_fen FROM ledger_balances WHERE account LIKE 'hospital/%/held_back'")
+    assert held and all(row["balance_fen"] == 0 for row in held)  # every 调剂金 released
+    again = await treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR))
+    assert kit.same_bytes(again, year) and await ledger_of(db, YEAR) == transfers
+    config = str(write_stack_file(kit.stack, tmp_path / "stack.json"))
+    code, out, err = await clearing_admin("payment", "year", TREATING, YEAR, "--config", config, "--json",
+                                          "--chart", str(tmp_path / "y.png"), "--csv", str(tmp_path / "y.csv"))
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["posted"], shown["year_to_date"], shown["point_value"]["exact_fen"]) == (
+        True, False, year.point_value_exact)
+    assert [(row["hospital"], row["settlement_fen"]) for row in shown["hospitals"]] == [
+        (item.hospital_code, item.settlement_fen) for item in year.hospitals]
+    assert (tmp_path / "y.png").stat().st_size > 0
+    with (tmp_path / "y.csv").open(encoding="utf-8") as handle:
+        assert [row["hospital"] for row in csv.DictReader(handle)] == [item.hospital_code for item in year.hospitals]
+
+
 async def test_bad_input_is_exit_2_naming_the_field(own_kit, tmp_path: Path) -> None:
     config = str(write_stack_file(own_kit.stack, tmp_path / "stack.json"))
     for arguments, named in ((("440100", "--from-history", "--year", "26"), "--year"),
@@ -240,6 +311,10 @@ async def test_bad_input_is_exit_2_naming_the_field(own_kit, tmp_path: Path) -> 
                                                                 "month: payout month 2001-01 is not closed"),
                              (("440100", "2026-03", "--special-review", "S1"), "--special-review")):
         code, out, err = await clearing_admin("payment", "month", *arguments, "--config", config)
+        assert code == 2 and out == "" and err.startswith("error: ") and named in err, (arguments, err)
+    for arguments, named in ((("440100", "26"), "YEAR"), (("440100", "2026", "--chart", "y.jpg"), "--chart"),
+                             (("4401", "2026"), "REGION")):
+        code, out, err = await clearing_admin("payment", "year", *arguments, "--config", config)
         assert code == 2 and out == "" and err.startswith("error: ") and named in err, (arguments, err)
     error = await own_kit.refusal(own_kit.treating(TREATING).ListSettledStays(ta.ListSettledStaysRequest(
         period="2026-3")))

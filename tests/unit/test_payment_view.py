@@ -53,9 +53,10 @@ def test_a_readmission_halves_the_earlier_stay_unless_it_is_chemotherapy() -> No
     halved = {payment.case_id: payment.halved_by for payment in result.payments}
     assert halved == {"S020": "S021", "S021": None, "S022": None, "S023": None}
     (hospital,) = [item for item in result.payment.hospitals if item.hospital == H1]
-    # Advance = ⌊(points × 100 yuan − what the patients paid) × 85 %⌋ (440100: point value 10,000 fen, the
-    # "fund_and_patients" form; each patient paid 20 % of 10,000 yuan).
-    advance = (hospital.points_e4 * 10_000 - 4 * 200_000 * 10_000) * 8_500 // 10_000**2
+    # Advance = ⌊(points × v − what the patients paid) × 85 %⌋ (440100: v = 9,000 fen, the "fund_and_patients"
+    # form; each patient paid 20 % of 10,000 yuan).
+    assert params.provisional_point_value_fen == 9_000
+    advance = (hospital.points_e4 * 9_000 - 4 * 200_000 * 10_000) * 8_500 // 10_000**2
     assert (hospital.points_e4, hospital.patients_fen, hospital.advance_fen) == (full // 2 + 3 * full, 800_000,
                                                                                  advance)
     assert result.cross_region.cases == 0 and result.grouping["grouped"] == 4
