@@ -3,6 +3,8 @@
 `payment validate FILE…` is offline: it parses each region's `[hospital_payment]` section
 (services/regions/payment/<region>.toml) with the core's parser and prints a summary; a broken file is one
 `error: payment FILE: hospital_payment.KEY: …` line and exit 2, nothing printed for the others.
+`payment month` and `payment year` ask the region's treating agency (CloseHospitalPaymentMonth/Year), which
+computes them from its own settled stays: without `--post` a preview (validate_only), with it posted once.
 """
 
 from __future__ import annotations
