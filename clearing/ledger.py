@@ -105,6 +105,52 @@ def payout_postings(hospital_code: str, treating_region: str, insured_region: st
     return postings
 
 
+def hospital_held_back(hospital_code: str) -> str:
+    """调剂金 withheld from a hospital's DRG advances, owed to it until the year end (docs/hospital-payment.md)."""
+    return f"hospital/{hospital_code}/held_back"
+
+
+def hospital_paid(hospital_code: str) -> str:
+    """What the treating agency has paid the hospital (月度预拨 and year-end settlements; a clawback is negative)."""
+    return f"hospital/{hospital_code}/paid"
+
+
+def drg_budget(treating_region: str) -> str:
+    """The treating region's DRG budget: what its hospital payments spend beyond the item claims they settle."""
+    return f"drg/{treating_region}/budget"
+
+
+def nonzero(postings: tuple[Posting, ...]) -> tuple[Posting, ...]:
+    """Zero legs omitted; nothing at all when every leg is zero."""
+    kept = tuple(posting for posting in postings if posting.amount_fen != 0)
+    if kept:
+        assert_balanced(kept)
+    return kept
+
+
+def payment_month_postings(hospital_code: str, treating_region: str, receivable_fen: int, hold_back_fen: int,
+                           paid_fen: int) -> tuple[Posting, ...]:
+    """A hospital's monthly payment: its receivable of the payout month (the net R of its postings there) is
+    settled, the 调剂金 becomes owed to it, what it is paid is paid, and the DRG budget bears the difference:
+    receivable −R, held_back +hold-back, paid +paid, budget −(paid + hold-back − R)."""
+    assert hospital_code[1:7] == treating_region and hold_back_fen >= 0
+    return nonzero((Posting(hospital_receivable(hospital_code), -receivable_fen),
+                    Posting(hospital_held_back(hospital_code), hold_back_fen),
+                    Posting(hospital_paid(hospital_code), paid_fen),
+                    Posting(drg_budget(treating_region), -(paid_fen + hold_back_fen - receivable_fen))))
+
+
+def payment_year_postings(hospital_code: str, treating_region: str, hold_backs_fen: int,
+                          settlement_fen: int) -> tuple[Posting, ...]:
+    """A hospital's year-end settlement: the year's 调剂金 is released, the settlement paid (negative: clawed back,
+    追回), the DRG budget bears the difference: held_back −hold-backs, paid +settlement,
+    budget −(settlement − hold-backs)."""
+    assert hospital_code[1:7] == treating_region and hold_backs_fen >= 0
+    return nonzero((Posting(hospital_held_back(hospital_code), -hold_backs_fen),
+                    Posting(hospital_paid(hospital_code), settlement_fen),
+                    Posting(drg_budget(treating_region), -(settlement_fen - hold_backs_fen))))
+
+
 def check_payouts_match_ledger(paid_fen_by_hospital: Mapping[str, int], ledger_fen_by_hospital: Mapping[str, int],
                                scope: str) -> None:
     """The payout list (from the settlements) and the hospitals' receivables (from the ledger) agree,

@@ -139,7 +139,7 @@ SERVICES = {
 # Agency-wide treating-agency calls, made by an operator (a hospital's own calls go as the hospital).
 REGION_CODE = re.compile(r"[0-9]{6}")
 TREATING_OPERATOR_CALLS = frozenset({"ImportCatalogue", "ListPayouts", "ClosePayoutMonth", "Reconcile",
-                                     "ListSettledStays"})
+                                     "ListSettledStays", "CloseHospitalPaymentMonth", "CloseHospitalPaymentYear"})
 # Insured-agency calls an operator makes (member data); every other one is the clearing house's.
 INSURED_OPERATOR_CALLS = frozenset({"RegisterMember", "RecordFiling", "GetMember", "ListMembers",
                                     "ExportAdjudications", "RecordSpecialDisease", "CancelSpecialDisease",

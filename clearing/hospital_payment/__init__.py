@@ -15,7 +15,7 @@ from clearing.hospital_payment.params import (
 )
 from clearing.hospital_payment.settle import (
     Clearing, CrossRegionBalance, HospitalYear, MonthHospital, MonthPayment, PointValue, YearEnd, allocate_budget,
-    cross_region_balance, drg_year_end, global_budget_year_end, hospital_years, month_payment, point_value,
+    cross_region_balance, drg_year_end, drg_year_to_date, global_budget_year_end, hospital_years, month_payment, point_value,
     retention_and_sharing, split_fixed_price,
 )
 from clearing.hospital_payment.weights import HistoryCase, Weight, WeightSource, WeightTable, compute_weights
@@ -24,6 +24,6 @@ __all__ = [
     "ByItemReason", "CasePayment", "Clearing", "CrossRegionBalance", "FixedPrice", "GlobalBudget", "HistoryCase",
     "HospitalYear", "Method", "MonthHospital", "MonthPayment", "PaymentCase", "PaymentParams", "PointValue", "Weight",
     "WeightSource", "WeightTable", "YearEnd", "allocate_budget", "case_payments", "compute_weights",
-    "cross_region_balance", "drg_year_end", "global_budget_year_end", "hospital_years", "month_payment",
+    "cross_region_balance", "drg_year_end", "drg_year_to_date", "global_budget_year_end", "hospital_years", "month_payment",
     "parse_payment_params", "payment_params_from_table", "point_value", "retention_and_sharing", "split_fixed_price",
 ]

@@ -21,7 +21,8 @@ A stay's method is decided in this order (the first that applies wins):
 
 Rounding: a stay's points are one exact rational, rounded half up once to ten-thousandths of a point
 (`points_e4`); sums of points are sums of those integers, so any order of the cases gives the same totals.
-BY_ITEM pays the stay's item amount (`cost_fen`), FIXED_PRICE the price; neither has points.
+BY_ITEM: the fund pays the stay's fund pay (the patient paid the rest at discharge); FIXED_PRICE: the hospital
+gets the price, the fund pays max(0, price − what the patient paid at discharge); neither has points.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class PaymentCase:
     """One discharged stay at a hospital of the treating region, as payment needs it.
 
     `member_key` is an opaque key of the patient (never the ID number: it only links readmissions).
-    `cost_fen` is the stay's total cost (医疗总费用), the amount a by-item payment pays."""
+    `cost_fen` is the stay's total cost (医疗总费用); `fund_pay_fen` what the funds paid of it at discharge
+    (统筹基金支付, None: all of it), the rest the patient paid (个人负担, `patient_paid_fen`)."""
 
     case_id: str
     hospital: str
@@ -84,6 +86,12 @@ class PaymentCase:
     cost_fen: int
     cross_region: bool = False  # 异地就医: the member is insured in another region
     readmission_justified: bool = False  # this stay is a readmission with a reason (不减半前次)
+    fund_pay_fen: int | None = None  # None: the fund paid the whole cost (the patient nothing)
+
+    @property
+    def patient_paid_fen(self) -> int:
+        """What the patient paid at discharge: the total less the fund pay (everything the fund did not pay)."""
+        return 0 if self.fund_pay_fen is None else self.cost_fen - self.fund_pay_fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +103,18 @@ class CasePayment:
     method: Method
     by_item_reason: ByItemReason | None
     points_e4: int  # 0 unless method.has_points
-    by_item_fen: int  # the cost when BY_ITEM, else 0
-    fixed_price_fen: int  # the 单病种 price when FIXED_PRICE, else 0
+    by_item_fen: int  # what the fund pays when BY_ITEM (the stay's fund pay), else 0
+    fixed_price_fen: int  # the 单病种 price when FIXED_PRICE (what the hospital gets), else 0
     cost_fen: int
     cross_region: bool
     halved_by: str | None  # the readmission's case_id when the points were halved
+    fund_pay_fen: int = 0  # what the funds paid at discharge (through clearing when cross-region)
+    patient_paid_fen: int = 0  # what the patient paid at discharge (cost − fund pay)
+
+    @property
+    def fixed_price_fund_fen(self) -> int:
+        """单病种: the fund's part, max(0, price − what the patient paid at discharge); 0 for other methods."""
+        return max(0, self.fixed_price_fen - self.patient_paid_fen) if self.method is Method.FIXED_PRICE else 0
 
 
 def case_payments(cases: Iterable[PaymentCase], weights: WeightTable, params: PaymentParams,
@@ -132,9 +147,10 @@ def pay_case(case: PaymentCase, weights: WeightTable, params: PaymentParams, cho
         fixed = params.fixed_price_fen(case.principal_diagnosis, case.main_procedure)
     return CasePayment(
         case_id=case.case_id, hospital=case.hospital, method=method, by_item_reason=reason, points_e4=points_e4,
-        by_item_fen=case.cost_fen if method is Method.BY_ITEM else 0, fixed_price_fen=fixed or 0,
-        cost_fen=case.cost_fen, cross_region=case.cross_region,
+        by_item_fen=case.cost_fen - case.patient_paid_fen if method is Method.BY_ITEM else 0,
+        fixed_price_fen=fixed or 0, cost_fen=case.cost_fen, cross_region=case.cross_region,
         halved_by=halved_by if method.has_points else None,
+        fund_pay_fen=case.cost_fen - case.patient_paid_fen, patient_paid_fen=case.patient_paid_fen,
     )
 
 
@@ -238,6 +254,10 @@ def check_cases(cases: Iterable[PaymentCase]) -> tuple[PaymentCase, ...]:
         cost_fen = case.cost_fen
         if isinstance(cost_fen, bool) or not isinstance(cost_fen, int) or not 0 <= cost_fen <= COST_FEN_MAX:
             raise InvalidField(f"{field}.cost_fen", f"must be an integer number of fen between 0 and {COST_FEN_MAX}")
+        fund_pay = case.fund_pay_fen
+        if fund_pay is not None and (isinstance(fund_pay, bool) or not isinstance(fund_pay, int)
+                                     or not 0 <= fund_pay <= cost_fen):
+            raise InvalidField(f"{field}.fund_pay_fen", "must be an integer number of fen between 0 and cost_fen")
         if isinstance(case.los_days, bool) or not isinstance(case.los_days, int) or case.los_days < 0:
             raise InvalidField(f"{field}.los_days", "must be a non-negative integer")
         if case.discharged_on < case.admitted_on:

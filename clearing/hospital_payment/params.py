@@ -26,6 +26,10 @@ DAYS_MAX = 366
 FIXED_PRICES_MAX = 10_000
 GLOBAL_BUDGETS_MAX = 10_000
 WEIGHTS_CASES_MIN_DEFAULT = 5  # 病例数过少(原则上少于5例): the group falls back to its ADRG
+# What the DRG budget covers (docs/hospital-payment.md, "What the budget covers"):
+FUND_AND_PATIENTS = "fund_and_patients"  # 点值 = (统筹基金预算 + 参保人员个人负担) ÷ 总点数; the fund pays points × value − ps
+FUND = "fund"  # 点值 = fund budget ÷ points; nothing deducted
+BUDGET_FORMS = (FUND_AND_PATIENTS, FUND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,12 @@ class PaymentParams:
     weights_cases_min: int  # a group with fewer history cases takes its ADRG's average
     fixed_prices: tuple[FixedPrice, ...]  # sorted by (principal_diagnosis, procedure)
     global_budgets: dict[str, GlobalBudget]  # by hospital code
+    budget_form: str = FUND_AND_PATIENTS  # FUND_AND_PATIENTS or FUND
+
+    @property
+    def deducts_patients(self) -> bool:
+        """The fund_and_patients form: a hospital's DRG money is points × value less what its patients paid."""
+        return self.budget_form == FUND_AND_PATIENTS
 
     def fixed_price_fen(self, principal_diagnosis: str, procedure: str) -> int | None:
         """The 单病种 price of a stay (its principal diagnosis and main procedure, "" for none), or None."""
@@ -81,7 +91,7 @@ REQUIRED = {"year_budget_fen", "advance_share_bp", "hold_back_bp", "provisional_
             "level_coefficient_bp", "retention_share_bp", "overspend_share_bp", "overspend_band_bp"}
 OPTIONAL = {"high_outlier_factor_bp", "low_outlier_factor_bp", "short_stay_days_max", "long_stay_days_min",
             "readmission_days", "special_review_cap_bp", "cross_region_in_drg", "weights_cases_min",
-            "fixed_prices", "global_budgets"}
+            "fixed_prices", "global_budgets", "budget_form"}
 
 
 def parse_payment_params(text: str) -> PaymentParams:
@@ -113,6 +123,9 @@ def payment_params_from_table(table: Any, where: str = SECTION) -> PaymentParams
     cross_region = table.get("cross_region_in_drg", True)
     if not isinstance(cross_region, bool):
         raise InvalidField(f"{where}.cross_region_in_drg", "must be true or false")
+    budget_form = table.get("budget_form", FUND_AND_PATIENTS)
+    if budget_form not in BUDGET_FORMS:
+        raise InvalidField(f"{where}.budget_form", f'must be "{FUND_AND_PATIENTS}" or "{FUND}"')
     cases_min = table.get("weights_cases_min", WEIGHTS_CASES_MIN_DEFAULT)
     if isinstance(cases_min, bool) or not isinstance(cases_min, int) or not 1 <= cases_min <= 1000:
         raise InvalidField(f"{where}.weights_cases_min", "must be an integer between 1 and 1000")
@@ -136,6 +149,7 @@ def payment_params_from_table(table: Any, where: str = SECTION) -> PaymentParams
         weights_cases_min=cases_min,
         fixed_prices=fixed_prices(table.get("fixed_prices", []), f"{where}.fixed_prices"),
         global_budgets=global_budgets(table.get("global_budgets", []), f"{where}.global_budgets"),
+        budget_form=budget_form,
     )
 
 

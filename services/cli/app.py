@@ -769,24 +769,61 @@ def drg_weights(
 @payment_app.command("month")
 def payment_month(
     region: TreatingRegionArgument,
-    month: Annotated[str, typer.Argument(help="Payout month YYYY-MM: the stays settled at the region's hospitals in it.")],
+    month: Annotated[str, typer.Argument(help="Payout month YYYY-MM (closed): the stays settled at the region's hospitals in it.")],
     weights_year: Annotated[str | None, typer.Option(
-        "--weights-year", help="Whose settled stays give the DRG weights (YYYY); default: the month's year.")] = None,
+        "--weights-year", help="Whose settled stays give the DRG weights (YYYY); default: the month's year. Frozen "
+                               "with the payment year's first posted month.")] = None,
+    special_review: Annotated[list[str] | None, typer.Option(
+        "--special-review", help="A settlement id chosen for 特病单议 (paid by item); repeat for more.")] = None,
+    post: Annotated[bool, typer.Option(
+        "--post", help="Post it: the ledger transfers to the hospitals; a posted month never changes.")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonFlag = False,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the per-hospital list to this CSV file.")] = None,
 ) -> None:
-    """A month's DRG payment (月度预拨) of the region's hospitals: per hospital its cases by method, points, advance,
-    调剂金, by-item, 单病种 and 总额预付 money; and the cross-region stays' gain or loss. Computed, not yet posted."""
+    """A month's payment (月度预拨) of the region's hospitals, computed by its treating agency: per hospital its
+    cases by method, points, advance, 调剂金, by-item, 单病种, 总额预付 and visit money; and the cross-region stays'
+    gain or loss. Without --post a preview (nothing is written); with it, posted once."""
     from services.cli import payment_view
 
-    result = payment_view.compute_month(config, region, month, weights_year)
+    request = payment_view.month_request(region, month, weights_year, special_review or [], post)
+    answer = payment_view.close_month(config, region, request)
     if csv_file is not None:
-        payment_view.write_month_csv(csv_file, result)
+        payment_view.write_month_csv(csv_file, answer)
     if as_json:
-        output.print_json(payment_view.month_json(result))
+        output.print_json(payment_view.month_json(region, answer))
     else:
-        payment_view.show_month(output.console(), result)
+        payment_view.show_month(output.console(), region, answer)
+
+
+@payment_app.command("year")
+def payment_year(
+    region: TreatingRegionArgument,
+    year: Annotated[str, typer.Argument(help="Payment year YYYY: every payout month closed, every payment month posted.")],
+    post: Annotated[bool, typer.Option(
+        "--post", help="Post the year end: the settlements (negative: clawbacks) and the 调剂金 released.")] = False,
+    chart: Annotated[Path | None, typer.Option(
+        "--chart", help="Also draw the points, cost and payment per hospital to this PNG file.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonFlag = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the per-hospital list to this CSV file.")] = None,
+) -> None:
+    """The year-end clearing (年终清算) of the region's hospitals, computed by its treating agency: the point value,
+    each hospital's payment, 结余留用/超支分担 and settlement against its advances (negative: 追回). Without --post
+    a preview; on an unfinished year a year-to-date preview against the budget × months posted ÷ 12."""
+    from services.cli import payment_view
+
+    if chart is not None and chart.suffix.lower() != ".png":
+        raise offline.InputError("--chart", "must name a .png file")
+    answer = payment_view.close_year(config, region, year, post)
+    if csv_file is not None:
+        payment_view.write_year_csv(csv_file, answer)
+    if chart is not None:
+        payment_view.write_year_chart(chart, region, answer)
+    if as_json:
+        output.print_json(payment_view.year_json(region, answer))
+    else:
+        payment_view.show_year(output.console(), region, answer)
 
 
 @payment_app.command("validate")

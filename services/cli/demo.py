@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clearing.errors import DomainError
 from clearing.money import format_yuan
 from services.common.clock import shanghai_instant, shanghai_today
 from services.common.regions import load_regions
@@ -344,22 +343,26 @@ DRG_DEMO_REGION = "440100"  # 广州: the busiest demo region; its cross-region 
 
 
 async def drg_month(console: Console, transport: Transport, address: str, month: str) -> None:
-    """One region pays its hospitals for the month by DRG points (issue 13): computed from the agency's settled
-    stays, weights from the same year's history; shown, not posted (posting is not built yet)."""
+    """One region pays its hospitals for the month (issue 13), now that its payout list is closed: computed and
+    posted by its treating agency (CloseHospitalPaymentMonth; weights from the same year's settled stays, frozen
+    for the year), cross-region stays included, with the DRG budget's gain or loss on them."""
     from services.cli import payment_view
 
+    console.print(f"{DRG_DEMO_REGION} pays its hospitals for {month} by DRG points (按病组点数法付费): the stays "
+                  "grouped with CHS-DRG 1.1, weights from the region's own settled stays of the year; posted as "
+                  "ledger transfers that settle the month's receivables.")
     async with operator_channel(transport, address) as channel:
         stub = treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
-        year = (await stub.ListSettledStays(ta.ListSettledStaysRequest(period=month[:4]), timeout=60)).stays
-        stays = (await stub.ListSettledStays(ta.ListSettledStaysRequest(period=month), timeout=60)).stays
-    console.print(f"{DRG_DEMO_REGION} pays its hospitals for {month} by DRG points (按病组点数法付费): the stays "
-                  "grouped with CHS-DRG 1.1, weights from the region's own settled stays of the year.")
-    try:
-        result = payment_view.month_from_stays(DRG_DEMO_REGION, month, month[:4], list(year), list(stays))
-    except DomainError as error:
-        console.print(f"no DRG payment: {error}")
-        return
-    payment_view.show_month(console, result)
+        try:
+            answer = await stub.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=month), timeout=120)
+        except grpc.aio.AioRpcError as error:
+            console.print(f"no DRG payment: {error.details()}")
+            return
+        payment_view.show_month(console, DRG_DEMO_REGION, answer)
+        # The year so far (a preview, nothing posted): the month's points against the budget's twelfth.
+        preview = await stub.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(
+            year=month[:4], validate_only=True), timeout=120)
+    payment_view.show_year(console, DRG_DEMO_REGION, preview)
 
 
 async def close_payout_months(transport: Transport, addresses: dict[str, str],

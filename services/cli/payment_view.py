@@ -3,14 +3,15 @@
 `payment validate FILE…` is offline: it parses each region's `[hospital_payment]` section
 (services/regions/payment/<region>.toml) with the core's parser and prints a summary; a broken file is one
 `error: payment FILE: hospital_payment.KEY: …` line and exit 2, nothing printed for the others.
+`payment month` and `payment year` ask the region's treating agency (CloseHospitalPaymentMonth/Year), which
+computes them from its own settled stays: without `--post` a preview (validate_only), with it posted once.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
+import uuid
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,12 @@ from rich.console import Console
 
 from clearing.bill import check_region
 from clearing.dates import check_month, check_year
-from clearing.drg import UNGROUPABLE, group
-from clearing.hospital_payment import (
-    CasePayment, CrossRegionBalance, HistoryCase, MonthPayment, PaymentCase, PaymentParams, WeightTable, case_payments,
-    compute_weights, cross_region_balance, month_payment,
-)
-from clearing.medical_record import drg_case
+from clearing.hospital_payment import HistoryCase, PaymentParams, WeightTable, compute_weights
 from clearing.money import format_yuan, round_half_up_div
-from clearing.smart_audit.library import RuleId, parse_rule_library
-from clearing.smart_audit.rules import is_exempt
 from services.cli import online, output
 from services.cli.offline import InputError, blamed_on, read_text
-from services.common import convert
+from services.common.hospital_payment import GroupedStay, group_stays, grouping_summary
 from services.common.regions import load_payment_params, load_regions, parse_region_payment_params
-from services.common.smart_audit import SHIPPED_LIBRARIES
 from services.drg.reference import load_tables
 
 
@@ -76,15 +69,6 @@ def show_payment_files(console: Console, files: list[PaymentFile]) -> None:
 
 # ---- drg weights REGION --from-history (online: the treating agency's settled stays) -----------------------------
 
-@dataclass(frozen=True, slots=True)
-class GroupedStay:
-    """A settled stay with its DRG ("0000" when ungroupable) and why it is not grouped."""
-
-    stay: ta.SettledStay
-    drg: str
-    reason: str  # "" when grouped; an Ungroupable value, or "facts_missing" when sex/age/医保版 codes are lacking
-
-
 def settled_stays(config_path: Path, region: str, period: str) -> list[ta.SettledStay]:
     """The stays settled at `region`'s hospitals counting in payout month or year `period` (ListSettledStays)."""
     config = online.load_config(config_path)
@@ -92,26 +76,6 @@ def settled_stays(config_path: Path, region: str, period: str) -> list[ta.Settle
                          lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel).ListSettledStays(
                              ta.ListSettledStaysRequest(period=period), timeout=online.CALL_TIMEOUT_S))
     return list(answer.stays)
-
-
-def group_stays(stays: list[ta.SettledStay]) -> list[GroupedStay]:
-    """Group each stay with the shipped CHS-DRG 1.1 tables, from the facts stored with it."""
-    tables = load_tables()
-    grouped = []
-    for item in stays:
-        stay = item.stay
-        record = convert.stay_record(stay, "stay")
-        los_days = (date.fromisoformat(stay.discharged_on) - date.fromisoformat(stay.admitted_on)).days
-        case = drg_case(tuple(stay.diagnoses), record, los_days)
-        if case is None:
-            grouped.append(GroupedStay(item, UNGROUPABLE, FACTS_MISSING))
-            continue
-        result = group(case, tables)
-        grouped.append(GroupedStay(item, result.drg, "" if result.grouped else str(result.ungroupable)))
-    return grouped
-
-
-FACTS_MISSING = "facts_missing"  # stored before the 病案首页 facts were (migration 0015), or demo diagnosis codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +119,6 @@ def weight_rows(result: HistoryWeights) -> list[dict[str, Any]]:
     return rows
 
 
-def grouping_summary(grouped: list[GroupedStay]) -> dict[str, Any]:
-    """How many stays grouped, and the "0000" ones by reason (the issue's closing figure)."""
-    reasons = Counter(item.reason for item in grouped if item.drg == UNGROUPABLE)
-    grouped_count = len(grouped) - sum(reasons.values())
-    return {"stays": len(grouped), "grouped": grouped_count,
-            "grouped_share_bp": round_half_up_div(grouped_count * 10_000, len(grouped)) if grouped else 0,
-            "ungroupable_by_reason": dict(sorted(reasons.items()))}
-
-
 def weights_json(result: HistoryWeights) -> dict[str, Any]:
     table = result.table
     return {"region": result.region, "year": result.year, "grouping": grouping_summary(result.grouped),
@@ -196,135 +151,216 @@ def show_weights(console: Console, result: HistoryWeights) -> None:
                   "A DRG not listed has no weight: its stays are paid by item.", soft_wrap=True)
 
 
-# ---- payment month REGION MONTH (computed and listed; posting to the ledger is the next step) --------------------
+# ---- payment month REGION MONTH [--post] (CloseHospitalPaymentMonth at the treating agency) ------------------------
 
-def readmission_exemptions(region: str) -> tuple[str, ...]:
-    """AUD-READMIT's exempt prefixes of the region's rule library (放化疗 Z51…): a readmission with such a principal
-    diagnosis has a reason, so the earlier stay's points are not halved. The list counts even where the audit rule
-    is disabled: it names the reasons, the rule only whether the audit flags the rest."""
-    path = SHIPPED_LIBRARIES / f"{region}.toml"
-    library = parse_rule_library(path.read_text(encoding="utf-8")) if path.is_file() else parse_rule_library("")
-    return library.settings(RuleId.READMIT).exempt
-
-
-def payment_case(item: GroupedStay, exempt: tuple[str, ...]) -> PaymentCase:
-    stay = item.stay.stay
-    admitted, discharged = date.fromisoformat(stay.admitted_on), date.fromisoformat(stay.discharged_on)
-    principal = stay.diagnoses[0] if stay.diagnoses else ""
-    return PaymentCase(
-        case_id=item.stay.settlement_id, hospital=stay.hospital_code, hospital_level=stay.hospital_level,
-        member_key=item.stay.member_key, drg=item.drg, principal_diagnosis=principal,
-        main_procedure=stay.procedures[0] if stay.procedures else "", los_days=(discharged - admitted).days,
-        admitted_on=admitted, discharged_on=discharged, cost_fen=item.stay.total_fen,
-        cross_region=not item.stay.local, readmission_justified=bool(principal) and is_exempt(principal, exempt))
-
-
-@dataclass(frozen=True, slots=True)
-class MonthResult:
-    region: str
-    month: str
-    weights_year: str
-    payments: tuple[CasePayment, ...]
-    payment: MonthPayment
-    cross_region: CrossRegionBalance
-    grouping: dict[str, Any]
-
-
-def compute_month(config_path: Path, region: str, month: str, weights_year: str | None) -> MonthResult:
-    """The month's payment per hospital: the stays of payout month `month` paid with the weights of
-    `weights_year`'s history (default: the month's own year, the only history a demo has)."""
-    region = check_region(region, "REGION")
+def month_request(region: str, month: str, weights_year: str | None, special_review: list[str],
+                  post: bool) -> ta.CloseHospitalPaymentMonthRequest:
+    """Checked here first, so a typo is one line naming the option before any call; the agency checks again."""
+    check_region(region, "REGION")
     month = check_month(month, "MONTH")
-    weights_year = check_year(weights_year or month[:4], "--weights-year")
-    load_payment_params(region)  # a region without parameters is refused before any call
-    return month_from_stays(region, month, weights_year, settled_stays(config_path, region, weights_year),
-                            settled_stays(config_path, region, month))
+    weights_year = check_year(weights_year, "--weights-year") if weights_year else ""
+    for case_id in special_review:
+        try:
+            if str(uuid.UUID(case_id)) != case_id:
+                raise ValueError
+        except ValueError:
+            raise InputError("--special-review", f"{case_id} is not a settlement id (a UUID)") from None
+    return ta.CloseHospitalPaymentMonthRequest(month=month, weights_year=weights_year,
+                                               special_review_case_ids=special_review, validate_only=not post)
 
 
-def month_from_stays(region: str, month: str, weights_year: str, history_stays: list[ta.SettledStay],
-                     month_stays: list[ta.SettledStay]) -> MonthResult:
-    """`compute_month` on stays already fetched (the demo fetches them on its own channel)."""
-    params = load_payment_params(region)
-    history = [HistoryCase(item.drg, item.stay.total_fen) for item in group_stays(history_stays)]
-    if not any(case.cost_fen > 0 for case in history):
-        raise InputError("--weights-year", f"{region} has no settled stay with a cost in {weights_year}")
-    table = compute_weights(history, params.weights_cases_min)
-    grouped = group_stays(month_stays)
-    exempt = readmission_exemptions(region)
-    payments = case_payments([payment_case(item, exempt) for item in grouped], table, params)
-    fund_pay = {item.stay.settlement_id: item.stay.fund_pay_fen for item in grouped}
-    return MonthResult(region, month, weights_year, payments, month_payment(payments, params),
-                       cross_region_balance(payments, fund_pay, params.provisional_point_value_fen),
-                       grouping_summary(grouped))
+def close_month(config_path: Path, region: str, request: ta.CloseHospitalPaymentMonthRequest
+                ) -> ta.CloseHospitalPaymentMonthResponse:
+    """The month computed (validate_only) or posted by the region's treating agency."""
+    config = online.load_config(config_path)
+    return online.call(config, online.region_address(config, region, "REGION"),
+                       lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+                       .CloseHospitalPaymentMonth(request, timeout=online.CALL_TIMEOUT_S))
 
 
 # The table's methods column, short so a hospital's row stays one line (the JSON spells them out).
-METHOD_LETTERS = {"normal": "N", "high_outlier": "H", "low_outlier": "L", "by_item": "I", "fixed_price": "F",
+METHOD_LETTERS = {"drg": "D", "high_outlier": "H", "low_outlier": "L", "by_item": "I", "fixed_price": "F",
                   "global_budget": "G"}
 
-MONTH_COLUMNS = ("hospital", "cases", "drg_cases", "points", "advance_fen", "hold_back_fen", "by_item_fen",
-                 "fixed_price_fen", "global_budget_fen", "paid_fen", "cost_fen")
+MONTH_COLUMNS = ("hospital", "cases", "drg_cases", "points", "patients_fen", "advance_fen", "hold_back_fen",
+                 "by_item_fen", "fixed_price_fen", "global_budget_fen", "visits_fen", "paid_fen", "receivable_fen",
+                 "cost_fen")
 
 
-def month_rows(result: MonthResult) -> list[dict[str, Any]]:
-    methods: dict[str, Counter[str]] = {}
-    for payment in result.payments:
-        methods.setdefault(payment.hospital, Counter())[payment.method.value] += 1
-    return [{"hospital": item.hospital, "cases": item.cases, "drg_cases": item.drg_cases,
-             "points": decimal_e4(item.points_e4, 4), "advance_fen": item.advance_fen,
-             "hold_back_fen": item.hold_back_fen, "by_item_fen": item.by_item_fen,
+def month_rows(answer: ta.CloseHospitalPaymentMonthResponse) -> list[dict[str, Any]]:
+    return [{"hospital": item.hospital_code, "cases": item.cases, "drg_cases": item.drg_cases,
+             "points": decimal_e4(item.points_e4, 4), "patients_fen": item.patients_fen,
+             "advance_fen": item.advance_fen, "hold_back_fen": item.hold_back_fen, "by_item_fen": item.by_item_fen,
              "fixed_price_fen": item.fixed_price_fen, "global_budget_fen": item.global_budget_fen,
-             "paid_fen": item.paid_fen, "cost_fen": item.cost_fen,
-             "methods": dict(sorted(methods.get(item.hospital, Counter()).items()))}
-            for item in result.payment.hospitals]
+             "visits_fen": item.visits_fen, "paid_fen": item.paid_fen, "receivable_fen": item.receivable_fen,
+             "cost_fen": item.cost_fen,
+             "methods": {name: count for name, count in (
+                 ("drg", item.drg_cases), ("high_outlier", item.high_outlier_cases),
+                 ("low_outlier", item.low_outlier_cases), ("by_item", item.by_item_cases),
+                 ("fixed_price", item.fixed_price_cases), ("global_budget", item.global_budget_cases)) if count}}
+            for item in answer.hospitals]
 
 
-def month_json(result: MonthResult) -> dict[str, Any]:
-    balance = result.cross_region
-    return {"region": result.region, "month": result.month, "weights_year": result.weights_year,
-            "posted": False, "hospitals": month_rows(result),
-            "total": {"points": decimal_e4(result.payment.points_e4, 4), "paid_fen": result.payment.paid_fen},
+def month_json(region: str, answer: ta.CloseHospitalPaymentMonthResponse) -> dict[str, Any]:
+    balance = answer.cross_region
+    return {"region": region, "month": answer.month, "weights_year": answer.weights_year,
+            "special_review_case_ids": list(answer.special_review_case_ids), "budget_form": answer.budget_form,
+            "provisional_point_value_fen": answer.provisional_point_value_fen,
+            "posted": answer.posted, "hospitals": month_rows(answer),
+            "grouping": {"stays": answer.stays, "grouped": answer.grouped,
+                         "ungroupable_by_reason": dict(sorted(answer.ungroupable_by_reason.items()))},
+            "total": {"points": decimal_e4(sum(item.points_e4 for item in answer.hospitals), 4),
+                      "paid_fen": answer.paid_fen},
             "cross_region": {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
                              "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
-                             "gain_fen": balance.gain_fen},
-            "grouping": result.grouping}
+                             "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen}}
 
 
-def write_month_csv(path: Path, result: MonthResult) -> None:
+def write_month_csv(path: Path, answer: ta.CloseHospitalPaymentMonthResponse) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(MONTH_COLUMNS)
-        for row in month_rows(result):
+        for row in month_rows(answer):
             writer.writerow([row[column] for column in MONTH_COLUMNS])
 
 
-def show_month(console: Console, result: MonthResult) -> None:
-    table = output.table(f"DRG payment (月度预拨) of {result.region}'s hospitals, {result.month} (weights from "
-                         f"{result.weights_year}; computed, not posted)",
+def show_month(console: Console, region: str, answer: ta.CloseHospitalPaymentMonthResponse) -> None:
+    state = "posted" if answer.posted else "computed, not posted (--post posts it)"
+    table = output.table(f"DRG payment (月度预拨) of {region}'s hospitals, {answer.month} (weights from "
+                         f"{answer.weights_year}; {state})",
                          "hospital", "methods", "cases", "points", "advance ¥", "调剂金 ¥", "by item ¥", "单病种 ¥",
-                         "总额预付 ¥", "paid ¥",
+                         "总额预付 ¥", "visits ¥", "paid ¥",
                          numeric=("cases", "points", "advance ¥", "调剂金 ¥", "by item ¥", "单病种 ¥", "总额预付 ¥",
-                                  "paid ¥"))
-    for row in month_rows(result):
+                                  "visits ¥", "paid ¥"))
+    rows = month_rows(answer)
+    for row in rows:
         table.add_row(row["hospital"], " ".join(f"{METHOD_LETTERS[name]}{count}" for name, count in row["methods"].items()),
                       str(row["cases"]), row["points"], format_yuan(row["advance_fen"]),
                       format_yuan(row["hold_back_fen"]), format_yuan(row["by_item_fen"]),
                       format_yuan(row["fixed_price_fen"]), format_yuan(row["global_budget_fen"]),
-                      format_yuan(row["paid_fen"]))
+                      format_yuan(row["visits_fen"]), format_yuan(row["paid_fen"]))
     table.add_section()
-    table.add_row("all", "", str(len(result.payments)), decimal_e4(result.payment.points_e4, 4), "", "", "", "", "",
-                  format_yuan(result.payment.paid_fen))
+    table.add_row("all", "", str(sum(row["cases"] for row in rows)),
+                  decimal_e4(sum(item.points_e4 for item in answer.hospitals), 4), "", "", "", "", "", "",
+                  format_yuan(answer.paid_fen))
     console.print(table)
-    console.print("methods: " + ", ".join(f"{letter} {name}" for name, letter in METHOD_LETTERS.items()), soft_wrap=True)
-    balance = result.cross_region
+    console.print("methods: " + ", ".join(f"{letter} {name}" for name, letter in METHOD_LETTERS.items())
+                  + f"; budget form {answer.budget_form}", soft_wrap=True)
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(answer.ungroupable_by_reason.items()))
+    share = decimal_e4(round_half_up_div(answer.grouped * 1_000_000, answer.stays), 2) if answer.stays else "0.00"
+    console.print(f"grouped {answer.grouped} of {answer.stays} stays ({share} %); 0000: {reasons or 'none'}",
+                  soft_wrap=True)
+    balance = answer.cross_region
     verdict = "gains" if balance.gain_fen > 0 else "loses" if balance.gain_fen < 0 else "breaks even"
-    summary = result.grouping
-    reasons = ", ".join(f"{reason} {count}" for reason, count in summary["ungroupable_by_reason"].items())
-    console.print(f"grouped {summary['grouped']} of {summary['stays']} stays "
-                  f"({decimal_e4(summary['grouped_share_bp'] * 100, 2)} %); 0000: {reasons or 'none'}", soft_wrap=True)
     console.print(f"cross-region DRG stays: {balance.cases}, {decimal_e4(balance.points_e4, 4)} points; the insured "
-                  f"regions paid {format_yuan(balance.fund_pay_fen)} yuan through clearing, the hospitals earn "
-                  f"{format_yuan(balance.drg_payment_fen)} yuan at the provisional point value: the DRG budget "
-                  f"{verdict} {format_yuan(abs(balance.gain_fen))} yuan (not yet a meaningful figure: the DRG value "
-                  "includes the patients' own share, which fund pay does not, and the provisional point value is "
-                  "illustrative — docs/hospital-payment.md)", soft_wrap=True)
+                  f"regions paid {format_yuan(balance.fund_pay_fen)} yuan through clearing, the fund pays the "
+                  f"hospitals {format_yuan(balance.drg_payment_fen)} yuan for them at the provisional point value "
+                  f"(their patients' {format_yuan(balance.patients_fen)} yuan deducted): the DRG budget {verdict} "
+                  f"{format_yuan(abs(balance.gain_fen))} yuan (the provisional point value is illustrative — "
+                  "docs/hospital-payment.md)", soft_wrap=True)
+
+
+# ---- payment year REGION YEAR [--post] (CloseHospitalPaymentYear at the treating agency) --------------------------
+
+def close_year(config_path: Path, region: str, year: str, post: bool) -> ta.CloseHospitalPaymentYearResponse:
+    """The year end computed (validate_only: a year-to-date preview while the year is unfinished) or posted."""
+    check_region(region, "REGION")
+    request = ta.CloseHospitalPaymentYearRequest(year=check_year(year, "YEAR"), validate_only=not post)
+    config = online.load_config(config_path)
+    return online.call(config, online.region_address(config, region, "REGION"),
+                       lambda channel: treating_agency_pb2_grpc.TreatingAgencyServiceStub(channel)
+                       .CloseHospitalPaymentYear(request, timeout=online.CALL_TIMEOUT_S))
+
+
+YEAR_COLUMNS = ("hospital", "global_budget", "points", "cost_fen", "payment_fen", "retained_fen", "shared_fen",
+                "final_fen", "patients_fen", "fund_final_fen", "advances_paid_fen", "held_back_fen", "settlement_fen")
+
+
+def year_rows(answer: ta.CloseHospitalPaymentYearResponse) -> list[dict[str, Any]]:
+    return [{"hospital": item.hospital_code, "global_budget": item.global_budget,
+             "points": decimal_e4(item.points_e4, 4), "cost_fen": item.cost_fen, "payment_fen": item.payment_fen,
+             "retained_fen": item.retained_fen, "shared_fen": item.shared_fen, "final_fen": item.final_fen,
+             "patients_fen": item.patients_fen, "fund_final_fen": item.fund_final_fen,
+             "advances_paid_fen": item.advances_paid_fen, "held_back_fen": item.held_back_fen,
+             "settlement_fen": item.settlement_fen} for item in answer.hospitals]
+
+
+def year_json(region: str, answer: ta.CloseHospitalPaymentYearResponse) -> dict[str, Any]:
+    balance = answer.cross_region
+    return {"region": region, "year": answer.year, "year_to_date": answer.year_to_date,
+            "months_posted": answer.months_posted, "budget_form": answer.budget_form,
+            "fund_budget_fen": answer.fund_budget_fen, "gross_budget_fen": answer.gross_budget_fen,
+            "point_value": {"exact_fen": answer.point_value_exact,
+                            "fen": decimal_e4(answer.point_value_fen_e4, 4)},
+            "posted": answer.posted, "hospitals": year_rows(answer),
+            "cross_region": {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
+                             "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
+                             "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen}}
+
+
+def write_year_csv(path: Path, answer: ta.CloseHospitalPaymentYearResponse) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(YEAR_COLUMNS)
+        for row in year_rows(answer):
+            writer.writerow([row[column] for column in YEAR_COLUMNS])
+
+
+def year_label(answer: ta.CloseHospitalPaymentYearResponse) -> str:
+    if answer.year_to_date:
+        return f"year-to-date preview after {answer.months_posted} posted month(s), against the budget × k ÷ 12"
+    return "posted" if answer.posted else "computed, not posted (--post posts it)"
+
+
+def show_year(console: Console, region: str, answer: ta.CloseHospitalPaymentYearResponse) -> None:
+    table = output.table(f"Year-end clearing (年终清算) of {region}'s hospitals, {answer.year} ({year_label(answer)})",
+                         "hospital", "points", "cost ¥", "payment ¥", "结余留用 ¥", "超支分担 ¥", "final ¥",
+                         "patients ¥", "advances ¥", "settlement ¥",
+                         numeric=("points", "cost ¥", "payment ¥", "结余留用 ¥", "超支分担 ¥", "final ¥", "patients ¥",
+                                  "advances ¥", "settlement ¥"))
+    for item in answer.hospitals:
+        table.add_row(item.hospital_code + (" 总额预付" if item.global_budget else ""), decimal_e4(item.points_e4, 4),
+                      format_yuan(item.cost_fen), format_yuan(item.payment_fen), format_yuan(item.retained_fen),
+                      format_yuan(item.shared_fen), format_yuan(item.final_fen), format_yuan(item.patients_fen),
+                      format_yuan(item.advances_paid_fen),
+                      format_yuan(item.settlement_fen) + (" 追回" if item.settlement_fen < 0 else ""))
+    console.print(table)
+    preview = f"year-to-date preview ({answer.months_posted} month(s) posted): " if answer.year_to_date else ""
+    console.print(f"{preview}point value {decimal_e4(answer.point_value_fen_e4, 4)} fen a point (exactly "
+                  f"{answer.point_value_exact}); fund budget {format_yuan(answer.fund_budget_fen)} yuan, gross "
+                  f"{format_yuan(answer.gross_budget_fen)} yuan (budget form {answer.budget_form})", soft_wrap=True)
+    balance = answer.cross_region
+    verdict = "gains" if balance.gain_fen > 0 else "loses" if balance.gain_fen < 0 else "breaks even"
+    console.print(f"cross-region DRG stays of the year: {balance.cases}; the insured regions paid "
+                  f"{format_yuan(balance.fund_pay_fen)} yuan, the fund pays {format_yuan(balance.drg_payment_fen)} "
+                  f"yuan for them at the year's point value: the DRG budget {verdict} "
+                  f"{format_yuan(abs(balance.gain_fen))} yuan", soft_wrap=True)
+
+
+def write_year_chart(path: Path, region: str, answer: ta.CloseHospitalPaymentYearResponse) -> None:
+    """Per DRG hospital: its points (left axis) and its cost and payment (right axis, yuan; display only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = [item for item in answer.hospitals if not item.global_budget]
+    codes = [item.hospital_code for item in items]
+    positions = list(range(len(codes)))
+    figure, points_axis = plt.subplots(figsize=(max(6, 1.6 * len(codes) + 3), 4.5))
+    points_axis.bar([x - 0.27 for x in positions], [item.points_e4 / 10_000 for item in items], width=0.27,
+                    color="tab:gray", label="points")
+    points_axis.set_ylabel("points")
+    money_axis = points_axis.twinx()
+    money_axis.bar(positions, [item.cost_fen / 100 for item in items], width=0.27, color="tab:orange", label="cost")
+    money_axis.bar([x + 0.27 for x in positions], [item.final_fen / 100 for item in items], width=0.27,
+                   color="tab:blue", label="payment (final)")
+    money_axis.set_ylabel("yuan")
+    points_axis.set_xticks(positions, codes)
+    handles = points_axis.get_legend_handles_labels()[0] + money_axis.get_legend_handles_labels()[0]
+    points_axis.legend(handles, [handle.get_label() for handle in handles], loc="upper left", fontsize=8)
+    points_axis.set_title(f"{region} {answer.year}: points, cost and payment per hospital ({year_label(answer)})",
+                          fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -196,6 +196,9 @@ POLICY: dict[str, Row] = {
     "TreatingAgencyService.ClosePayoutMonth": Row((OPERATOR_ANY,)),
     # The stays' facts feed the DRG weights and hospital payments: operators only (hospitals see their own bills).
     "TreatingAgencyService.ListSettledStays": Row((OPERATOR_ANY,)),
+    # Paying the hospitals (月度预拨, 年终清算) moves the agency's money: operators only.
+    "TreatingAgencyService.CloseHospitalPaymentMonth": Row((OPERATOR_ANY,)),
+    "TreatingAgencyService.CloseHospitalPaymentYear": Row((OPERATOR_ANY,)),
     "TreatingAgencyService.GetDailyTotals": Row((Grant(HOSPITAL, ("in_served_region", "filters_on_itself")),
                                                  OPERATOR_ANY)),
     "TreatingAgencyService.StreamDailyDetail": Row((Grant(HOSPITAL, ("in_served_region", "filters_on_itself")),

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import asyncpg
@@ -43,12 +45,24 @@ from clearing.smart_audit.rules import line_findings
 from clearing.dates import check_month, check_year, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
-from clearing.ledger import check_payouts_match_ledger, mirror, payout_postings
+from clearing.hospital_payment import (
+    CasePayment, HospitalYear, Method, PaymentParams, PointValue, WeightTable, YearEnd, cross_region_balance,
+    drg_year_end,
+    drg_year_to_date, global_budget_year_end, hospital_years,
+)
+from clearing.hospital_payment.settle import MONTHS_PER_YEAR
+from clearing.ledger import (
+    check_payouts_match_ledger, mirror, payment_month_postings, payment_year_postings, payout_postings,
+)
 from clearing.drg.case import AGE_YEARS_MAX, BIRTH_WEIGHT_G_MAX
 from clearing.medical_record import MedicalRecord, ages_at, check_discharge_status, check_procedures, check_whole
 from services.common.batching import StreamBatcher
 from services.common import convert, ledger_sql, reconciling
 from services.common.catalogues import CatalogueVersions, sha256_of
+from services.common.hospital_payment import (
+    MonthResult, case_payments_of, month_result, weight_table_from_json, weight_table_json, weights_from_stays,
+)
+from services.common.regions import load_payment_params
 from services.common.clock import check_not_after_today, clearing_month, now_utc, shanghai_today
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_stream,
@@ -836,6 +850,122 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
         return response
 
     @rpc
+    async def CloseHospitalPaymentMonth(self, request: pb.CloseHospitalPaymentMonthRequest,
+                                        context: grpc.aio.ServicerContext) -> pb.CloseHospitalPaymentMonthResponse:
+        """Pay the hospitals for a closed payout month (月度预拨), computed here; posted once, or validate_only."""
+        month = check_month(request.month, "month")
+        weights_year = check_year(request.weights_year or month[:4], "weights_year")
+        special = check_special_review_ids(request.special_review_case_ids)
+        params = self.payment_params()
+        normalized = pb.CloseHospitalPaymentMonthRequest(month=month, weights_year=weights_year,
+                                                         special_review_case_ids=special)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed",
+                                                                 readonly=request.validate_only):
+            if not request.validate_only:
+                await store.lock_payment_closings(conn)  # one post at a time; a repeat then finds the first
+            posted = await store.find_payment_closing(conn, month)
+            if posted is not None:
+                return same_payment_request(posted, normalized)
+            frozen_payouts = await store.find_payout_closing(conn, month)
+            if frozen_payouts is None:
+                raise PreconditionFailed("month", f"payout month {month} is not closed: its stays and receivable "
+                                                  "movements are final only once it is (ClosePayoutMonth)")
+            payouts = pb.ListPayoutsResponse.FromString(frozen_payouts)
+            table, table_json = await self.payment_weights(conn, month[:4], weights_year, params)
+            month_stays = [settled_stay(row) for row in await store.settled_stays(conn, month)]
+            try:
+                result = month_result(self.region, month, weights_year, table, params, month_stays, special)
+            except InvalidField as error:  # the core names its own argument; the request's field is this one
+                if error.field.startswith("special_review"):
+                    raise InvalidField("special_review_case_ids", error.reason) from None
+                raise
+            response = month_payment_response(normalized, params, result, payouts)
+            if request.validate_only:
+                return response
+            posted_at = now_utc()
+            response.posted = True
+            response.posted_at.FromDatetime(posted_at)
+            await store.insert_payment_closing(conn, month, normalized.SerializeToString(),
+                                               response.SerializeToString(), posted_at)
+            if table_json is not None:
+                await store.insert_weight_table(conn, month[:4], weights_year, table_json)
+            for hospital in response.hospitals:
+                postings = payment_month_postings(hospital.hospital_code, self.region, hospital.receivable_fen,
+                                                  hospital.hold_back_fen, hospital.paid_fen)
+                if postings:
+                    await store.post_payment(conn, month, hospital.hospital_code, postings)
+        log.info("hospital_payment_month_posted", month=month, hospitals=len(response.hospitals),
+                 paid_fen=response.paid_fen)
+        return response
+
+    @rpc
+    async def CloseHospitalPaymentYear(self, request: pb.CloseHospitalPaymentYearRequest,
+                                       context: grpc.aio.ServicerContext) -> pb.CloseHospitalPaymentYearResponse:
+        """The year-end clearing (年终清算) of the hospitals' payments; posted once, or validate_only (a
+        year-to-date preview on an unfinished year)."""
+        year = check_year(request.year, "year")
+        params = self.payment_params()
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed",
+                                                                 readonly=request.validate_only):
+            if not request.validate_only:
+                await store.lock_payment_closings(conn)
+            posted = await store.find_payment_closing(conn, year)
+            if posted is not None:
+                return pb.CloseHospitalPaymentYearResponse.FromString(posted["response"])
+            months = {row["period"]: pb.CloseHospitalPaymentMonthResponse.FromString(row["response"])
+                      for row in await store.payment_closings_of_year(conn, year)}
+            every_month = [f"{year}-{number:02d}" for number in range(1, MONTHS_PER_YEAR + 1)]
+            payouts_closed = await store.closed_payout_months_of_year(conn, year)
+            unfinished = [month for month in every_month if month not in months or month not in payouts_closed]
+            if unfinished and not request.validate_only:
+                first = unfinished[0]
+                what = "payout month" if first not in payouts_closed else "payment month"
+                raise PreconditionFailed("year", f"{what} {first} of {year} is not closed yet: the year end clears "
+                                                 "a year whose every payout month is closed and payment month posted")
+            weights_year = next(iter(months.values())).weights_year if months else year
+            table, _ = await self.payment_weights(conn, year, weights_year, params)
+            stays = [settled_stay(row) for row in await store.settled_stays(conn, year)]
+            special = sorted({case_id for month in months.values() for case_id in month.special_review_case_ids})
+            payments = case_payments_of(self.region, table, params, stays, special)
+            response = year_end_response(year, params, payments, list(months.values()),
+                                         year_to_date=bool(unfinished))
+            if request.validate_only:
+                return response
+            posted_at = now_utc()
+            response.posted = True
+            response.posted_at.FromDatetime(posted_at)
+            await store.insert_payment_closing(conn, year, request.SerializeToString(), response.SerializeToString(),
+                                               posted_at)
+            for hospital in response.hospitals:
+                postings = payment_year_postings(hospital.hospital_code, self.region, hospital.held_back_fen,
+                                                 hospital.settlement_fen)
+                if postings:
+                    await store.post_payment(conn, year, hospital.hospital_code, postings)
+        log.info("hospital_payment_year_posted", year=year, hospitals=len(response.hospitals))
+        return response
+
+    def payment_params(self) -> PaymentParams:
+        """This region's [hospital_payment] parameters (services/regions/payment/<region>.toml)."""
+        try:
+            return load_payment_params(self.region)
+        except InvalidField as error:
+            raise PreconditionFailed("region", f"{self.region} cannot pay its hospitals: {error}") from None
+
+    async def payment_weights(self, conn: asyncpg.Connection, payment_year: str, weights_year: str,
+                              params: PaymentParams) -> tuple[WeightTable, str | None]:
+        """The payment year's frozen weight table, or (not stored yet) the one computed from `weights_year`'s
+        settled stays with its JSON to store when the month is posted."""
+        stored = await store.find_weight_table(conn, payment_year)
+        if stored is not None:
+            if stored["weights_year"] != weights_year:
+                raise PreconditionFailed("weights_year", f"{payment_year} is paid with the weights of "
+                                                         f"{stored['weights_year']}, frozen with its first posted month")
+            return weight_table_from_json(stored["weight_table"]), None
+        history = [settled_stay(row) for row in await store.settled_stays(conn, weights_year)]
+        table = weights_from_stays(history, params, "weights_year", weights_year)
+        return table, weight_table_json(table)
+
+    @rpc
     async def ImportCatalogue(self, request: pb.ImportCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.ImportCatalogueResponse:
         request_id = check_request_id(request.request_id)
         catalogue = parse_catalogue_csv(request.csv_text, self.region)  # errors name the row
@@ -1085,3 +1215,132 @@ def own_settlement(row: asyncpg.Record) -> None:
     """A hospital cancels, reverses and reads only its own settlements (`own_settlement`)."""
     require_caller(current_decision(), "own_settlement", row["hospital_code"],
                    f"act on settlement {row['settlement_id']}: made by another hospital")
+
+
+SPECIAL_REVIEW_MAX = 100_000
+
+
+def check_special_review_ids(ids: list[str]) -> list[str]:
+    """The 特病单议 settlement ids, sorted; each a UUID, none twice."""
+    if len(ids) > SPECIAL_REVIEW_MAX:
+        raise InvalidField("special_review_case_ids", f"must have at most {SPECIAL_REVIEW_MAX} ids")
+    seen: set[str] = set()
+    for index, case_id in enumerate(ids):
+        try:
+            canonical = str(uuid.UUID(case_id))
+        except ValueError:
+            raise InvalidField(f"special_review_case_ids[{index}]", "must be a settlement id (UUID)") from None
+        if canonical != case_id:
+            raise InvalidField(f"special_review_case_ids[{index}]", "must be a settlement id in canonical form")
+        if case_id in seen:
+            raise InvalidField(f"special_review_case_ids[{index}]", f"{case_id} appears twice")
+        seen.add(case_id)
+    return sorted(seen)
+
+
+def same_payment_request(posted: asyncpg.Record, normalized: pb.CloseHospitalPaymentMonthRequest
+                         ) -> pb.CloseHospitalPaymentMonthResponse:
+    """A posted month answers its stored result to the same request; another choice is refused naming it."""
+    first = pb.CloseHospitalPaymentMonthRequest.FromString(posted["request"])
+    if first.weights_year != normalized.weights_year:
+        raise PreconditionFailed("weights_year", f"{normalized.month} was posted with the weights of "
+                                                 f"{first.weights_year}; a posted month never changes")
+    if list(first.special_review_case_ids) != list(normalized.special_review_case_ids):
+        raise PreconditionFailed("special_review_case_ids", f"{normalized.month} was posted with another 特病单议 "
+                                                            "choice; a posted month never changes")
+    return pb.CloseHospitalPaymentMonthResponse.FromString(posted["response"])
+
+
+def month_payment_response(request: pb.CloseHospitalPaymentMonthRequest, params: PaymentParams,
+                           result: MonthResult, payouts: pb.ListPayoutsResponse) -> pb.CloseHospitalPaymentMonthResponse:
+    """Per hospital with stays, payouts or a global budget: the core's month, plus its visits (by item) and the
+    receivable the payment settles (the frozen payout list's net for it)."""
+    computed = {item.hospital: item for item in result.payment.hospitals}
+    listed = {item.hospital_code: item for item in payouts.payouts}
+    methods: dict[str, Counter[Method]] = {}
+    for payment in result.payments:
+        methods.setdefault(payment.hospital, Counter())[payment.method] += 1
+    hospitals = []
+    for code in sorted(set(computed) | set(listed)):
+        item, payout = computed.get(code), listed.get(code)
+        count = methods.get(code, Counter())
+        visits_fen = payout.outpatient_special_fen if payout is not None else 0
+        row = pb.HospitalMonthPayment(
+            hospital_code=code, cases=sum(count.values()), drg_cases=item.drg_cases if item else 0,
+            by_item_cases=count[Method.BY_ITEM], fixed_price_cases=count[Method.FIXED_PRICE],
+            global_budget_cases=count[Method.GLOBAL_BUDGET], high_outlier_cases=count[Method.HIGH_OUTLIER],
+            low_outlier_cases=count[Method.LOW_OUTLIER], visits_fen=visits_fen,
+            receivable_fen=payout.fund_pay_fen if payout is not None else 0,
+            paid_fen=(item.paid_fen if item else 0) + visits_fen)
+        if item is not None:
+            row.points_e4, row.patients_fen, row.advance_fen = item.points_e4, item.patients_fen, item.advance_fen
+            row.hold_back_fen, row.by_item_fen, row.fixed_price_fen = item.hold_back_fen, item.by_item_fen, \
+                item.fixed_price_fen
+            row.global_budget_fen, row.cost_fen = item.global_budget_fen, item.cost_fen
+        hospitals.append(row)
+    balance = result.cross_region
+    grouping = result.grouping
+    return pb.CloseHospitalPaymentMonthResponse(
+        stays=grouping["stays"], grouped=grouping["grouped"], ungroupable_by_reason=grouping["ungroupable_by_reason"],
+        month=request.month, weights_year=request.weights_year,
+        special_review_case_ids=request.special_review_case_ids, budget_form=params.budget_form,
+        provisional_point_value_fen=params.provisional_point_value_fen, hospitals=hospitals,
+        paid_fen=sum(row.paid_fen for row in hospitals),
+        cross_region=pb.CrossRegionGainLoss(cases=balance.cases, points_e4=balance.points_e4,
+                                            drg_payment_fen=balance.drg_payment_fen,
+                                            fund_pay_fen=balance.fund_pay_fen, patients_fen=balance.patients_fen,
+                                            gain_fen=balance.gain_fen))
+
+
+def year_end_response(year: str, params: PaymentParams, payments: tuple[CasePayment, ...],
+                      months: list[pb.CloseHospitalPaymentMonthResponse],
+                      year_to_date: bool) -> pb.CloseHospitalPaymentYearResponse:
+    """The DRG year end (or a year-to-date preview against ⌊budget × k ÷ 12⌋) and the global-budget hospitals',
+    each against the advances its posted months paid."""
+    paid: dict[str, list[int]] = {}  # hospital → [advances paid, hold-backs, global budget paid]
+    for month in months:
+        for item in month.hospitals:
+            row = paid.setdefault(item.hospital_code, [0, 0, 0])
+            row[0] += item.advance_fen - item.hold_back_fen
+            row[1] += item.hold_back_fen
+            row[2] += item.global_budget_fen
+    months_posted = max(1, len(months))
+    drg_years = [replace(item, advances_paid_fen=paid.get(item.hospital, [0, 0, 0])[0])
+                 for item in hospital_years(payments, [])]
+    drg_years += [HospitalYear(code, 0, 0, row[0]) for code, row in sorted(paid.items())
+                  if row[0] and code not in {item.hospital for item in drg_years}]
+    drg_years = [item for item in drg_years if item.hospital not in params.global_budgets]
+    fund_budget_fen = params.year_budget_fen * months_posted // MONTHS_PER_YEAR if year_to_date \
+        else params.year_budget_fen
+    if any(item.points_e4 for item in drg_years):
+        drg = drg_year_to_date(drg_years, params, months_posted) if year_to_date else drg_year_end(drg_years, params)
+    else:  # no DRG points in the year (and so no advance): nothing shares the budget; 总额预付 still clears
+        drg = YearEnd(PointValue(0, 1), 0, (), 0)
+    clearings = [(clearing, False) for clearing in drg.hospitals]
+    costs: dict[str, int] = {}
+    for payment in payments:
+        costs[payment.hospital] = costs.get(payment.hospital, 0) + payment.cost_fen
+    for code, budget in params.global_budgets.items():
+        scaled = params
+        if year_to_date:  # the preview clears k twelfths of the annual amount
+            scaled = replace(params, global_budgets={code: replace(
+                budget, annual_fen=budget.annual_fen * months_posted // MONTHS_PER_YEAR)})
+        advances = paid.get(code, [0, 0, 0])[2]
+        clearings.append((global_budget_year_end(HospitalYear(code, 0, costs.get(code, 0), advances), scaled), True))
+    value = drg.point_value
+    balance = cross_region_balance(payments, None, value, params.deducts_patients)
+    hospitals = [pb.HospitalYearClearing(
+        hospital_code=item.hospital, global_budget=budgeted, points_e4=item.points_e4, cost_fen=item.cost_fen,
+        payment_fen=item.payment_fen, retained_fen=item.retained_fen, shared_fen=item.shared_fen,
+        final_fen=item.final_fen, patients_fen=item.patients_fen, fund_final_fen=item.fund_final_fen,
+        advances_paid_fen=item.advances_paid_fen, held_back_fen=0 if budgeted else paid.get(item.hospital, [0, 0, 0])[1],
+        settlement_fen=item.settlement_fen) for item, budgeted in sorted(clearings, key=lambda pair: pair[0].hospital)]
+    return pb.CloseHospitalPaymentYearResponse(
+        year=year, year_to_date=year_to_date, months_posted=len(months), budget_form=params.budget_form,
+        fund_budget_fen=fund_budget_fen, gross_budget_fen=drg.budget_fen if drg.hospitals else fund_budget_fen,
+        point_value_exact=f"{value.numerator}/{value.denominator}", point_value_fen_e4=value.fen_e4(),
+        hospitals=hospitals,
+        cross_region=pb.CrossRegionGainLoss(cases=balance.cases, points_e4=balance.points_e4,
+                                            drg_payment_fen=balance.drg_payment_fen,
+                                            fund_pay_fen=balance.fund_pay_fen, patients_fen=balance.patients_fen,
+                                            gain_fen=balance.gain_fen))

@@ -301,9 +301,13 @@ async def receivable_movements(conn: asyncpg.Connection, month: str) -> dict[str
 
 
 async def receivable_balances(conn: asyncpg.Connection) -> dict[str, int]:
-    """Per hospital: the running balance of its receivable (every month together)."""
-    rows = await conn.fetch("SELECT split_part(account, '/', 2) AS hospital_code, balance_fen FROM ledger_balances "
-                            "WHERE account LIKE 'hospital/%/receivable'")
+    """Per hospital: the running balance of its receivable (every month together) before the hospital payments
+    that settled it (kind 'payment', migration 0021): what the payout lists of every month add up to."""
+    rows = await conn.fetch(
+        "SELECT split_part(b.account, '/', 2) AS hospital_code, b.balance_fen - coalesce(("
+        "  SELECT sum(p.amount_fen) FROM ledger_postings p JOIN ledger_transactions t USING (tx_id) "
+        "  WHERE t.kind = 'payment' AND p.account = b.account), 0)::bigint AS balance_fen "
+        "FROM ledger_balances b WHERE b.account LIKE 'hospital/%/receivable'")
     return {row["hospital_code"]: row["balance_fen"] for row in rows}
 
 
@@ -371,3 +375,49 @@ async def settled_stays(conn: asyncpg.Connection, period: str) -> list[asyncpg.R
         FROM settlements s JOIN encounters e USING (encounter_id)
         WHERE s.status = 'settled' AND s.med_type = 21 AND {where}
         ORDER BY s.payout_month, s.discharged_on, s.settlement_id""", period)
+
+
+# -- paying the hospitals (月度预拨, 年终清算; migration 0021) ------------------------------------------------------
+
+async def lock_payment_closings(conn: asyncpg.Connection) -> None:
+    """One payment post at a time: a second post of the same period waits, then finds the first one's closing."""
+    await conn.execute("LOCK TABLE payment_closings IN SHARE ROW EXCLUSIVE MODE")
+
+
+async def find_payment_closing(conn: asyncpg.Connection, period: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT request, response, closed_at FROM payment_closings WHERE period = $1", period)
+
+
+async def payment_closings_of_year(conn: asyncpg.Connection, year: str) -> list[asyncpg.Record]:
+    """The posted payment months of `year` (not the year end itself), by month."""
+    return await conn.fetch("SELECT period, response FROM payment_closings WHERE period LIKE $1 || '-%' "
+                            "ORDER BY period", year)
+
+
+async def insert_payment_closing(conn: asyncpg.Connection, period: str, request: bytes, response: bytes,
+                                 closed_at: datetime) -> None:
+    await conn.execute("INSERT INTO payment_closings (period, request, response, closed_at) VALUES ($1, $2, $3, $4)",
+                       period, request, response, closed_at)
+
+
+async def find_weight_table(conn: asyncpg.Connection, payment_year: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT weights_year, weight_table FROM drg_weight_tables WHERE payment_year = $1",
+                               payment_year)
+
+
+async def insert_weight_table(conn: asyncpg.Connection, payment_year: str, weights_year: str, table_json: str) -> None:
+    await conn.execute("INSERT INTO drg_weight_tables (payment_year, weights_year, weight_table) VALUES ($1, $2, $3)",
+                       payment_year, weights_year, table_json)
+
+
+async def post_payment(conn: asyncpg.Connection, period: str, hospital_code: str,
+                       postings: tuple[Posting, ...]) -> int:
+    """A hospital's payment transfer of `period`; the database refuses it unless the period's closing was inserted
+    in this transaction (ledger_payment_guard)."""
+    return await insert_transaction(
+        conn, {"kind": "payment", "payment_period": period, "hospital_code": hospital_code}, postings)
+
+
+async def closed_payout_months_of_year(conn: asyncpg.Connection, year: str) -> set[str]:
+    rows = await conn.fetch("SELECT month FROM payout_closings WHERE month LIKE $1 || '-%'", year)
+    return {row["month"] for row in rows}

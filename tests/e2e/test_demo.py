@@ -47,6 +47,9 @@ async def test_the_demo_lives_through_a_month_and_reports_it_cleared():
     # One region's DRG payment of the month (issue 13): per hospital, the grouped share, the cross-region balance.
     assert f"440100 pays its hospitals for {month} by DRG points" in output
     assert re.search(r"grouped \d+ of \d+ stays", output) and "cross-region DRG stays:" in output
+    assert "; posted)" in output, "the month's payment posted at the treating agency"
+    assert re.search(r"the DRG budget (gains|loses|breaks even) [\d,]+\.\d\d yuan", output)
+    assert re.search(r"year-to-date preview \(1 month\(s\) posted\): point value [\d.]+ fen a point", output)
     assert f"Cross-region settlements of {month}" in report
     assert "*discharge month*" in report and "*clearing month*" in report
     assert "Month state: **settled" in report

@@ -50,7 +50,7 @@ FILINGS = {"resident": types_pb2.FILING_STATUS_RESIDENT, "referral": types_pb2.F
            "temporary": types_pb2.FILING_STATUS_TEMPORARY}
 PARTY_TABLES = {
     "treating": ("catalogue_versions", "encounters", "charge_lines", "uploads", "settlements", "ledger_transactions",
-                 "ledger_postings", "requests", "reversals", "payout_closings"),
+                 "ledger_postings", "requests", "reversals", "payout_closings", "payment_closings", "drg_weight_tables"),
     "insured": ("members", "filings", "accumulators", "settlements", "requests", "reversals"),
     "clearinghouse": ("catalogue_versions", "claims", "ledger_transactions", "ledger_postings", "requests",
                       "reversals"),

@@ -664,6 +664,26 @@ CLEARING_CASES = [
     case("ClosePayoutMonth-an-empty-month-not-on-purpose", lambda k, s: tr(k).ClosePayoutMonth(
         ta.ClosePayoutMonthRequest(request_id=k.rid(), month="2000-02")), PRECONDITION, CLEARING_PARTIES,
         subject="month"),
+    # CloseHospitalPaymentMonth (treating agency): validate_only, so nothing is posted even if the checks let it by
+    case("CloseHospitalPaymentMonth-month-not-a-month", lambda k, s: tr(k).CloseHospitalPaymentMonth(
+        ta.CloseHospitalPaymentMonthRequest(month="2026-13", validate_only=True)), INVALID, CLEARING_PARTIES,
+        field="month"),
+    case("CloseHospitalPaymentMonth-weights_year-a-month", lambda k, s: tr(k).CloseHospitalPaymentMonth(
+        ta.CloseHospitalPaymentMonthRequest(month="2000-02", weights_year="2000-01", validate_only=True)),
+        INVALID, CLEARING_PARTIES, field="weights_year"),
+    case("CloseHospitalPaymentMonth-special-review-not-an-id", lambda k, s: tr(k).CloseHospitalPaymentMonth(
+        ta.CloseHospitalPaymentMonthRequest(month="2000-02", special_review_case_ids=["S1"], validate_only=True)),
+        INVALID, CLEARING_PARTIES, field="special_review_case_ids[0]"),
+    case("CloseHospitalPaymentMonth-an-open-payout-month", lambda k, s: tr(k).CloseHospitalPaymentMonth(
+        ta.CloseHospitalPaymentMonthRequest(month="2100-01")), PRECONDITION, CLEARING_PARTIES, subject="month"),
+    # CloseHospitalPaymentYear (treating agency)
+    case("CloseHospitalPaymentYear-year-a-month", lambda k, s: tr(k).CloseHospitalPaymentYear(
+        ta.CloseHospitalPaymentYearRequest(year="2026-03", validate_only=True)), INVALID, CLEARING_PARTIES,
+        field="year"),
+    case("CloseHospitalPaymentYear-year-missing", lambda k, s: tr(k).CloseHospitalPaymentYear(
+        ta.CloseHospitalPaymentYearRequest(validate_only=True)), INVALID, CLEARING_PARTIES, field="year"),
+    case("CloseHospitalPaymentYear-an-unfinished-year", lambda k, s: tr(k).CloseHospitalPaymentYear(
+        ta.CloseHospitalPaymentYearRequest(year="2099")), PRECONDITION, CLEARING_PARTIES, subject="year"),
     # CloseMonth / GetMonthClosing
     case("CloseMonth-request_id-missing", lambda k, s: chs(k).CloseMonth(ch.CloseMonthRequest(month="2026-01")),
          INVALID, CLEARING_PARTIES, field="request_id"),

@@ -230,6 +230,9 @@ SHARED_STATE_GUARDS: dict[str, Callable[[Any], bool]] = {
     "ClearingHouseService.CloseMonth": lambda r: _valid_month_after_scratch(r.month),
     # The same at the treating agency: its payout months after the scratch one are the other tests'.
     "TreatingAgencyService.ClosePayoutMonth": lambda r: _valid_month_after_scratch(r.month),
+    # A posted hospital payment freezes the year's weights and writes ledger transfers: previews only.
+    "TreatingAgencyService.CloseHospitalPaymentMonth": lambda r: not r.validate_only,
+    "TreatingAgencyService.CloseHospitalPaymentYear": lambda r: not r.validate_only,
     # Other regions' prepayment terms are what test_prepayment_draws measures against.
     "ClearingHouseService.SetPrepaymentTerms": lambda r: _real_region(r.insured_region) and r.insured_region != TOPUP_REGION,
     # A real region's catalogue (or one for 999999, test_bad_input's region without a catalogue).
@@ -549,6 +552,13 @@ class Scene:
                                                   ta.ListPayoutsRequest(month=SCRATCH_MONTH)],
             # Read-only: the scratch month's settled stays (a month no test settles in: a short answer).
             "TreatingAgencyService.ListSettledStays": ta.ListSettledStaysRequest(period=SCRATCH_MONTH),
+            # A preview of the scratch month's hospital payment (its payout list is closed above), weighted by this
+            # year's settled stays (the scene's among them); nothing is posted (the guard keeps validate_only).
+            "TreatingAgencyService.CloseHospitalPaymentMonth": ta.CloseHospitalPaymentMonthRequest(
+                month=SCRATCH_MONTH, weights_year=clearing_month(now_utc())[:4], validate_only=True),
+            # A year-to-date preview of this year (nothing posted: the guard keeps validate_only).
+            "TreatingAgencyService.CloseHospitalPaymentYear": ta.CloseHospitalPaymentYearRequest(
+                year=clearing_month(now_utc())[:4], validate_only=True),
             "ClearingHouseService.QuoteClaim": [ch.QuoteClaimRequest(claim=settle_claim.claim),
                                                 ch.QuoteClaimRequest(claim=settle_claim_insured_rule.claim)],
             "ClearingHouseService.SettleClaim": [settle_claim, settle_claim_insured_rule],

@@ -162,3 +162,27 @@ def test_weights_are_the_rounded_exact_ratio(history: list[HistoryCase], cases_m
         pool = own if len(own) >= cases_min else [case.cost_fen for case in history if case.drg[:3] == drg[:3]]
         average_rounds_to_zero = 2 * sum(pool) < len(pool)  # … or an average cost of 0 fen
         assert len(pool) < cases_min or average_rounds_to_zero
+
+
+@PAYMENT
+@given(budgets.filter(lambda budget: budget > 0), points_maps, st.lists(st.integers(0, 10**11), min_size=8, max_size=8),
+       st.sampled_from(("fund_and_patients", "fund")))
+def test_fund_payments_sum_to_the_fund_budget(budget_fen: int, points_e4: dict[str, int], patients: list[int],
+                                              form: str) -> None:
+    """Σ over hospitals of (payment − patients' share) is the fund budget to the fen, in either form."""
+    years = [HospitalYear(hospital, points, 0, 0, patients[HOSPITALS.index(hospital)])
+             for hospital, points in points_e4.items()]
+    year = drg_year_end(years, example_params(year_budget_fen=budget_fen, global_budgets={}, budget_form=form))
+    assert sum(row.payment_fen - row.patients_fen for row in year.hospitals) == budget_fen
+    deducted = sum(patients[HOSPITALS.index(hospital)] for hospital in points_e4) if form == "fund_and_patients" else 0
+    assert year.budget_fen == budget_fen + deducted
+    assert sum(row.payment_fen for row in year.hospitals) == year.budget_fen
+
+
+@PAYMENT
+@given(st.integers(0, POINTS_E4_MAX), st.integers(1, 10**6), st.integers(0, BP_WHOLE), st.integers(0, 10**12))
+def test_advance_never_exceeds_the_points_value_less_the_patients(points_e4: int, value_fen: int, share_bp: int,
+                                                                  patients_fen: int) -> None:
+    advance = advance_for(points_e4, value_fen, share_bp, patients_fen)
+    exact = max(Fraction(0), Fraction(points_e4 * value_fen, 10_000) - patients_fen) * Fraction(share_bp, BP_WHOLE)
+    assert 0 <= advance <= exact < advance + 1

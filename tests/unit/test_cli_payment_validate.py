@@ -23,7 +23,7 @@ def test_every_region_has_parameters() -> None:
         params = load_payment_params(region)
         for hospital in params.global_budgets:
             assert hospital[1:7] == region
-    assert load_payment_params("440100").provisional_point_value_fen == 10_000
+    assert load_payment_params("440100").provisional_point_value_fen == 9_000
     assert load_payment_params("610924").cross_region_in_drg is False  # the switch is exercised somewhere
 
 
@@ -48,7 +48,7 @@ def test_validate_every_shipped_file() -> None:
     result = run("payment", "validate", *files, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": OK") == len(files) == 7
-    assert "60,000,000.00 yuan" in result.stdout  # 广州's DRG budget
+    assert "10,000,000.00 yuan" in result.stdout  # 广州's DRG budget
     assert "cross-region stays in DRG: no (by item)" in result.stdout  # 紫阳县
     assert "H44010000004 1,200,000.00" in result.stdout  # 广州's 总额预付 hospital
 

@@ -1,4 +1,4 @@
-"""`payment month`'s pure part (services/cli/payment_view.py): settled stays as the treating agency lists them →
+"""The treating agency's month computation (services/common/hospital_payment.py, CloseHospitalPaymentMonth): settled stays as the treating agency lists them →
 grouped → PaymentCases → the month per hospital. No server: the stays are built here. The readmission rule takes
 its reasons from the region's AUD-READMIT exemptions (放化疗 Z51.0/Z51.1)."""
 
@@ -8,7 +8,10 @@ from clearinghouse.v1 import treating_agency_pb2 as ta
 from clearinghouse.v1 import types_pb2
 
 from clearing.money import round_half_up_div
-from services.cli.payment_view import group_stays, month_from_stays, readmission_exemptions
+from services.common.hospital_payment import (
+    group_stays, month_result, readmission_exemptions, weight_table_from_json, weight_table_json, weights_from_stays,
+)
+from services.common.regions import load_payment_params
 
 H1 = "H44010000001"  # level 3: 差异系数 1.05 in 440100's parameters
 
@@ -40,14 +43,20 @@ def test_a_readmission_halves_the_earlier_stay_unless_it_is_chemotherapy() -> No
         stay(22, "b", "Z51.101", (), "2026-03-01", "2026-03-05", 1_000_000),
         stay(23, "b", "Z51.101", (), "2026-03-15", "2026-03-19", 1_000_000),
     ]
-    result = month_from_stays("440100", "2026-03", "2026", history, month)
+    params = load_payment_params("440100")
+    table = weights_from_stays(history, params, "weights_year", "2026")
+    assert weight_table_from_json(weight_table_json(table)) == table  # the agency stores it so, for the year
+    result = month_result("440100", "2026-03", "2026", table, params, month)
     points = {payment.case_id: payment.points_e4 for payment in result.payments}
     full = round_half_up_div(100 * 10_000 * 10_500, 10_000)  # 100 points × 1.05, in ten-thousandths
     assert points == {"S020": full // 2, "S021": full, "S022": full, "S023": full}
     halved = {payment.case_id: payment.halved_by for payment in result.payments}
     assert halved == {"S020": "S021", "S021": None, "S022": None, "S023": None}
     (hospital,) = [item for item in result.payment.hospitals if item.hospital == H1]
-    # Advance = ⌊points × 100 yuan × 85 %⌋, 调剂金 5 % of it (440100: point value 10,000 fen).
-    advance = hospital.points_e4 * 10_000 * 8_500 // 10_000**2
-    assert (hospital.points_e4, hospital.advance_fen) == (full // 2 + 3 * full, advance)
+    # Advance = ⌊(points × v − what the patients paid) × 85 %⌋ (440100: v = 9,000 fen, the "fund_and_patients"
+    # form; each patient paid 20 % of 10,000 yuan).
+    assert params.provisional_point_value_fen == 9_000
+    advance = (hospital.points_e4 * 9_000 - 4 * 200_000 * 10_000) * 8_500 // 10_000**2
+    assert (hospital.points_e4, hospital.patients_fen, hospital.advance_fen) == (full // 2 + 3 * full, 800_000,
+                                                                                 advance)
     assert result.cross_region.cases == 0 and result.grouping["grouped"] == 4
