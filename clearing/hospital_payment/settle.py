@@ -28,7 +28,7 @@ A 总额预付 hospital clears the same way with pay = its annual amount and C =
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from clearing.bill import check_hospital_code
@@ -272,7 +272,8 @@ def drg_year_end_of(checked: dict[str, HospitalYear], params: PaymentParams, fun
     return YearEnd(
         point_value=point_value(gross_fen, total),
         budget_fen=gross_fen,
-        hospitals=tuple(clear(checked[code], allocation[code], params, patients[code]) for code in sorted(checked)),
+        hospitals=tuple(clear(checked[code] if params.deducts_patients else fund_cost(checked[code]), allocation[code],
+                              params, patients[code]) for code in sorted(checked)),
         fund_budget_fen=fund_budget_fen,
     )
 
@@ -284,6 +285,12 @@ def global_budget_year_end(hospital: HospitalYear, params: PaymentParams) -> Cle
     if budget is None:
         raise InvalidField("hospital", f"{checked.hospital} is not under a global budget")
     return clear(checked, budget.annual_fen, params)
+
+
+def fund_cost(year: HospitalYear) -> HospitalYear:
+    """The year with its cost as the fund's part (cost − what the patients paid): in the "fund" form the payment is
+    fund money, so 结余留用/超支分担 weigh it against the fund's part of the cost, not the whole bill."""
+    return replace(year, cost_fen=max(0, year.cost_fen - year.patients_fen))  # a patient never pays above the cost
 
 
 def clear(year: HospitalYear, payment_fen: int, params: PaymentParams, patients_fen: int = 0) -> Clearing:

@@ -1319,7 +1319,9 @@ def year_end_response(year: str, params: PaymentParams, payments: tuple[CasePaym
     clearings = [(clearing, False) for clearing in drg.hospitals]
     costs: dict[str, int] = {}
     for payment in payments:
-        costs[payment.hospital] = costs.get(payment.hospital, 0) + payment.cost_fen
+        # a global budget is fund money: it is weighed against the fund's part of its stays (what the patients
+        # paid at discharge is theirs, in either budget form)
+        costs[payment.hospital] = costs.get(payment.hospital, 0) + payment.cost_fen - payment.patient_paid_fen
     for code, budget in params.global_budgets.items():
         scaled = params
         if year_to_date:  # the preview clears k twelfths of the annual amount

@@ -105,6 +105,20 @@ def test_year_end_three_hospitals_fund_and_patients() -> None:
     assert [(row.payment_fen, row.patients_fen) for row in fund.hospitals] == [(4_500_000, 0), (4_500_000, 0)]
 
 
+def test_year_end_in_the_fund_form_weighs_the_fund_payment_against_the_funds_part_of_the_cost() -> None:
+    """"fund" form, fund budget 9,000,000 over 500 + 500 points: 4,500,000 each, fund money. H1's stays cost
+    5,000,000, its patients paid 1,000,000: the fund's part 4,000,000 is under its payment — 结余留用, it keeps 60 %
+    of 500,000 → 4,300,000 (weighed against the whole bill it would have looked 500,000 over and got 4,725,000).
+    H2's cost 5,400,000, patients 400,000: fund's part 5,000,000, over by 500,000, band 450,000, the fund bears
+    50 % → 4,725,000."""
+    fund = drg_year_end([HospitalYear("H44010000001", 5_000_000, 5_000_000, 0, 1_000_000),
+                         HospitalYear("H44010000002", 5_000_000, 5_400_000, 0, 400_000)],
+                        example_params(year_budget_fen=9_000_000, budget_form="fund"))
+    assert [(row.cost_fen, row.retained_fen, row.shared_fen, row.final_fen, row.settlement_fen)
+            for row in fund.hospitals] == [(4_000_000, 300_000, 0, 4_300_000, 4_300_000),
+                                           (5_000_000, 0, 225_000, 4_725_000, 4_725_000)]
+
+
 def test_year_end_fen_remainder_fund_and_patients() -> None:
     # fund 999,999 + the patients' 1 fen at H1 = 1,000,000 over three equal hospitals: 333,334 to the lowest code
     year = drg_year_end([HospitalYear(code, 1, 0, 0, patients) for code, patients in
