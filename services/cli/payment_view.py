@@ -202,7 +202,6 @@ def month_rows(answer: ta.CloseHospitalPaymentMonthResponse) -> list[dict[str, A
 
 
 def month_json(region: str, answer: ta.CloseHospitalPaymentMonthResponse) -> dict[str, Any]:
-    balance = answer.cross_region
     return {"region": region, "month": answer.month, "weights_year": answer.weights_year,
             "special_review_case_ids": list(answer.special_review_case_ids), "budget_form": answer.budget_form,
             "provisional_point_value_fen": answer.provisional_point_value_fen,
@@ -211,17 +210,25 @@ def month_json(region: str, answer: ta.CloseHospitalPaymentMonthResponse) -> dic
                          "ungroupable_by_reason": dict(sorted(answer.ungroupable_by_reason.items()))},
             "total": {"points": decimal_e4(sum(item.points_e4 for item in answer.hospitals), 4),
                       "paid_fen": answer.paid_fen},
-            "cross_region": {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
-                             "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
-                             "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen}}
+            "cross_region": cross_region_json(answer.cross_region)}
+
+
+def cross_region_json(balance: ta.CrossRegionGainLoss) -> dict[str, Any]:
+    return {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
+            "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
+            "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen}
+
+
+def write_rows_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row[column] for column in columns])
 
 
 def write_month_csv(path: Path, answer: ta.CloseHospitalPaymentMonthResponse) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(MONTH_COLUMNS)
-        for row in month_rows(answer):
-            writer.writerow([row[column] for column in MONTH_COLUMNS])
+    write_rows_csv(path, MONTH_COLUMNS, month_rows(answer))
 
 
 def show_month(console: Console, region: str, answer: ta.CloseHospitalPaymentMonthResponse) -> None:
@@ -286,24 +293,17 @@ def year_rows(answer: ta.CloseHospitalPaymentYearResponse) -> list[dict[str, Any
 
 
 def year_json(region: str, answer: ta.CloseHospitalPaymentYearResponse) -> dict[str, Any]:
-    balance = answer.cross_region
     return {"region": region, "year": answer.year, "year_to_date": answer.year_to_date,
             "months_posted": answer.months_posted, "budget_form": answer.budget_form,
             "fund_budget_fen": answer.fund_budget_fen, "gross_budget_fen": answer.gross_budget_fen,
             "point_value": {"exact_fen": answer.point_value_exact,
                             "fen": decimal_e4(answer.point_value_fen_e4, 4)},
             "posted": answer.posted, "hospitals": year_rows(answer),
-            "cross_region": {"cases": balance.cases, "points": decimal_e4(balance.points_e4, 4),
-                             "drg_payment_fen": balance.drg_payment_fen, "fund_pay_fen": balance.fund_pay_fen,
-                             "patients_fen": balance.patients_fen, "gain_fen": balance.gain_fen}}
+            "cross_region": cross_region_json(answer.cross_region)}
 
 
 def write_year_csv(path: Path, answer: ta.CloseHospitalPaymentYearResponse) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(YEAR_COLUMNS)
-        for row in year_rows(answer):
-            writer.writerow([row[column] for column in YEAR_COLUMNS])
+    write_rows_csv(path, YEAR_COLUMNS, year_rows(answer))
 
 
 def year_label(answer: ta.CloseHospitalPaymentYearResponse) -> str:

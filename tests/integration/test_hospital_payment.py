@@ -94,7 +94,7 @@ async def test_settled_stays_feed_the_weights_table(own_kit, timeline, tmp_path:
     # advance is on points × value less what the DRG stays' patients paid). Every HC29 stay is normal (4 days;
     # cost 0.76–1.24 × the average 10,500 yuan): B × k points. The appendicitis stay is 单病种 (8,000 yuan, the
     # fund pays it less what its patient paid), the J18.9 one by item (its fund pay); H44010000004 is paid its
-    # 总额预付 month: 1,200,000 × 90 % ÷ 12 yuan.
+    # 总额预付 month: 6,000,000 × 90 % ÷ 12 yuan.
     month = stays[0].payout_month
     assert month == MONTH
     code, out, err = await clearing_admin("payment", "month", TREATING, month, "--config", config, "--json")
@@ -127,7 +127,7 @@ async def test_settled_stays_feed_the_weights_table(own_kit, timeline, tmp_path:
     assert (rows[H1]["patients_fen"], rows[H1]["paid_fen"]) == (ps1, a1 - k1 + fixed_fund)
     assert (rows[H2]["methods"], rows[H2]["by_item_fen"]) == ({"by_item": 1, "drg": 3}, by_cost[300_000].fund_pay_fen)
     assert rows[H2]["paid_fen"] == a2 - k2 + by_cost[300_000].fund_pay_fen
-    assert rows["H44010000004"]["global_budget_fen"] == rows["H44010000004"]["paid_fen"] == 9_000_000
+    assert rows["H44010000004"]["global_budget_fen"] == rows["H44010000004"]["paid_fen"] == 45_000_000
     assert paid["total"]["paid_fen"] == sum(row["paid_fen"] for row in rows.values())
     # Cross-region DRG stays: members of 610924, the HC29 stays 0, 1, 2 (H2, H1, H2); the appendicitis stay of
     # cross[0] is 单病种, outside the balance. Gain = their fund pay − (points × v − their patients' share).
@@ -193,7 +193,7 @@ async def test_a_posted_month_settles_the_receivables(own_kit) -> None:
         assert legs.get(budget, 0) == -(item.paid_fen + item.hold_back_fen - item.receivable_fen)
         # after posting, the hospital's receivable of the payout month is 0
         assert moved.get(code, 0) + legs.get(f"hospital/{code}/receivable", 0) == 0
-    assert hospitals["H44010000004"].global_budget_fen == 9_000_000  # no receivable: the budget pays it all
+    assert hospitals["H44010000004"].global_budget_fen == 45_000_000  # no receivable: the budget pays it all
     balance = await db.fetchval("SELECT balance_fen FROM ledger_balances WHERE account = $1", budget)
     assert balance == sum(item.receivable_fen - item.paid_fen - item.hold_back_fen for item in posted.hospitals)
     assert await db.fetchval("SELECT weights_year FROM drg_weight_tables WHERE payment_year = $1", YEAR) == YEAR
@@ -250,16 +250,16 @@ async def test_the_year_end_claws_back_and_releases_the_hold_backs(own_kit, time
             await treating.ClosePayoutMonth(ta.ClosePayoutMonthRequest(request_id=kit.rid(), month=month,
                                                                        allow_empty=True))
             empty = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=month))
-            assert [(item.hospital_code, item.paid_fen) for item in empty.hospitals] == [("H44010000004", 9_000_000)]
+            assert [(item.hospital_code, item.paid_fen) for item in empty.hospitals] == [("H44010000004", 45_000_000)]
     march = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=MONTH))
     year = await treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR))
     assert (year.posted, year.year_to_date, year.months_posted, year.fund_budget_fen) == (True, False, 12, budget_fen)
     rows = {item.hospital_code: item for item in year.hospitals}
-    # 总额预付, no stays: annual 1,200,000 yuan against a cost of 0 keeps 60 % → 720,000; it was advanced
-    # 12 × 90,000 = 1,080,000: a clawback (追回) of 360,000 yuan.
+    # 总额预付, no stays: annual 6,000,000 yuan (90 % a month: 450,000) against a cost of 0 keeps 60 % → 3,600,000;
+    # it was advanced 12 × 450,000 = 5,400,000: a clawback (追回) of 1,800,000 yuan.
     budgeted = rows.pop("H44010000004")
     assert (budgeted.global_budget, budgeted.payment_fen, budgeted.final_fen, budgeted.advances_paid_fen,
-            budgeted.settlement_fen) == (True, 120_000_000, 72_000_000, 108_000_000, -36_000_000)
+            budgeted.settlement_fen) == (True, 600_000_000, 360_000_000, 540_000_000, -180_000_000)
     # DRG: the gross budget shared by points; Σ (payment − patients' share) is the fund budget to the fen.
     assert sum(item.payment_fen - item.patients_fen for item in rows.values()) == budget_fen
     assert year.gross_budget_fen == budget_fen + sum(item.patients_fen for item in rows.values())
@@ -278,7 +278,7 @@ async def test_the_year_end_claws_back_and_releases_the_hold_backs(own_kit, time
         assert legs.get(f"hospital/{item.hospital_code}/held_back", 0) == -item.held_back_fen
         assert legs.get(f"hospital/{item.hospital_code}/paid", 0) == item.settlement_fen
         assert legs.get(budget, 0) == -(item.settlement_fen - item.held_back_fen)
-    assert transfers["H44010000004"] == {"hospital/H44010000004/paid": -36_000_000, budget: 36_000_000}
+    assert transfers["H44010000004"] == {"hospital/H44010000004/paid": -180_000_000, budget: 180_000_000}
     held = await db.fetch("SELECT account, balance_fen FROM ledger_balances WHERE account LIKE 'hospital/%/held_back'")
     assert held and all(row["balance_fen"] == 0 for row in held)  # every 调剂金 released
     again = await treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR))

@@ -50,7 +50,7 @@ def test_validate_every_shipped_file() -> None:
     assert result.stdout.count(": OK") == len(files) == 7
     assert "10,000,000.00 yuan" in result.stdout  # 广州's DRG budget
     assert "cross-region stays in DRG: no (by item)" in result.stdout  # 紫阳县
-    assert "H44010000004 1,200,000.00" in result.stdout  # 广州's 总额预付 hospital
+    assert "H44010000004 6,000,000.00" in result.stdout  # 广州's 总额预付 hospital
 
 
 def test_validate_names_file_and_key(tmp_path: Path) -> None:
