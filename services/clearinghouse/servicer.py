@@ -18,7 +18,7 @@ from clearinghouse.v1 import insured_agency_pb2, insured_agency_pb2_grpc, types_
 
 from clearing import limits
 from clearing.bill import check_region, check_text
-from clearing.catalogue import Catalogue, parse_catalogue_csv
+from clearing.catalogue import Catalogue
 from clearing.dates import check_month, check_year, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotFound, PreconditionFailed
@@ -44,7 +44,7 @@ from services.common.batching import (
 from services.common.locks import holding_settlement_key, lock_disputed_settlement, lock_settlement_key, undo_key
 from services.common.metrics import PREPAYMENT_USAGE, PREPAYMENT_WARNINGS, SETTLEMENTS
 from services.common import convert, ledger_sql, reconciling
-from services.common.catalogues import CatalogueVersions, sha256_of
+from services.common.catalogues import CatalogueVersions, parsed_catalogue, sha256_of
 from services.common.clock import clearing_month, now_utc
 from services.common.errors import (
     StoredRefusal, downstream_conflict, downstream_timeout_s, is_definite, refusal_status, rpc, rpc_bidi, rpc_stream,
@@ -593,7 +593,7 @@ class ClearingHouseServicer(pb_grpc.ClearingHouseServiceServicer):
         region = check_region(request.region, "region")
         if request.version <= 0:
             raise InvalidField("version", "must be positive")
-        catalogue = parse_catalogue_csv(request.csv_text, region)
+        catalogue = parsed_catalogue(request.csv_text, region)
         digest = sha256_of(request.csv_text)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             existing = await store.catalogue_version(conn, region, request.version)

@@ -33,7 +33,7 @@ from clearing.bill import (
     Bill, BillLine, check_diagnoses, check_hospital_code, check_id_number, check_region, check_text, make_bill,
 )
 from clearing import catalogue_search
-from clearing.catalogue import Catalogue, CatalogueRow, parse_catalogue_csv
+from clearing.catalogue import Catalogue, CatalogueRow
 from clearing.classify import classify_bill
 from clearing.outpatient.icd import national_icd
 from clearing.outpatient.visit import Visit
@@ -58,7 +58,7 @@ from clearing.drg.case import AGE_YEARS_MAX, BIRTH_WEIGHT_G_MAX
 from clearing.medical_record import MedicalRecord, ages_at, check_discharge_status, check_procedures, check_whole
 from services.common.batching import StreamBatcher
 from services.common import convert, ledger_sql, reconciling
-from services.common.catalogues import CatalogueVersions, sha256_of
+from services.common.catalogues import CatalogueVersions, parsed_catalogue, sha256_of
 from services.common.hospital_payment import (
     MonthResult, case_payments_of, month_result, weight_table_from_json, weight_table_json, weights_from_stays,
 )
@@ -968,7 +968,7 @@ class TreatingAgencyServicer(pb_grpc.TreatingAgencyServiceServicer):
     @rpc
     async def ImportCatalogue(self, request: pb.ImportCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.ImportCatalogueResponse:
         request_id = check_request_id(request.request_id)
-        catalogue = parse_catalogue_csv(request.csv_text, self.region)  # errors name the row
+        catalogue = parsed_catalogue(request.csv_text, self.region)  # errors name the row
         digest = sha256_of(request.csv_text)
         async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
             stored = await replay(conn, request_id, "ImportCatalogue", request)

@@ -321,41 +321,6 @@ async def test_operators_translate_look_up_explain_and_import_from_the_cli(proce
     assert refused.returncode == 2 and ".grade" in refused.stderr
 
 
-def test_stack_up_starts_every_service_and_stops_cleanly_on_sigterm(tmp_path):
-    import signal
-
-    from services.stack.config import StackConfig
-
-    work_dir = tmp_path / "stack"
-    process = subprocess.Popen([str(Path(sys.executable).parent / "clearing-admin"), "stack", "up", "--dir",
-                                str(work_dir), "--members", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    try:
-        seen = []
-        for line in process.stdout:  # bounded by the stack's own health wait (60 s) and the test timeout
-            seen.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        assert any("Press Ctrl-C" in line for line in seen), "".join(seen)
-        config = StackConfig.load(work_dir / "stack.json")
-        assert len(config.region_ports) == 7
-        assert "clearinghouse" in "".join(seen)
-        # mutual TLS by default, with the certificates it made under its directory
-        assert not config.insecure and Path(config.certs_dir) == (work_dir / "certs").resolve()
-        assert (work_dir / "certs" / "operator" / "admin" / "cert.pem").exists()
-        assert "Mutual TLS" in "".join(seen)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
-    assert process.returncode == 143 or process.returncode == 0, err
-    assert "stopped" in out
-    leftovers = subprocess.run(["pgrep", "-f", f"--config {work_dir}"], capture_output=True, text=True, check=False)
-    assert leftovers.stdout.strip() == "", "no service process outlives the stack"
-    postgres = subprocess.run(["pgrep", "-f", f"postgres -D {(work_dir / 'pgdata').resolve()}"], capture_output=True,
-                              text=True, check=False)
-    assert postgres.stdout.strip() == "", "nor does its embedded Postgres"
-
-
 async def test_operators_print_a_statement_as_json_and_csv(processes, tmp_path):
     import csv
 

@@ -1,5 +1,6 @@
 """`clearing-admin stack up | status | down` across terminals: one `stack up` (a subprocess, as an operator's
-terminal) owns a temporary directory for the module; a second one on that directory is refused, `stack status`
+terminal) owns a temporary directory for the module, every region over mutual TLS with certificates it made; a
+second one on that directory is refused, `stack status`
 sees every service, the prepayments are funded, and `stack down` stops it all. The down test runs last in the
 module (pytest keeps file order); run alone, it stops its own stack."""
 
@@ -77,6 +78,16 @@ def stack():
             process.communicate(timeout=120)
         assert leftovers(work_dir) == []
         shutil.rmtree(work_dir.parent, ignore_errors=True)
+
+
+def test_stack_up_starts_every_region_over_mutual_tls_with_certificates_of_its_own(stack):
+    """Every configured region and the clearing house, mutual TLS by default with the certificates it made under
+    its directory (the stop on SIGTERM is `stack down`'s, last in the module)."""
+    config = stack.config
+    assert len(config.region_ports) == 7 and "clearinghouse" in stack.seen
+    assert not config.insecure and Path(config.certs_dir) == (stack.work_dir / "certs").resolve()
+    assert (stack.work_dir / "certs" / "operator" / "admin" / "cert.pem").exists()
+    assert "Mutual TLS" in stack.seen
 
 
 def test_a_second_stack_up_on_the_same_directory_is_refused_naming_the_first(stack):
