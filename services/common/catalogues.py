@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from clearing.catalogue import Catalogue, parse_catalogue_csv
+from services.common.heap import freeze_long_lived
 
 # A party needs the current version of each region and, for a while, the one before it (claims classified
 # just before an import); a few more cover a burst of imports. Bounded so memory cannot grow with imports.
@@ -41,6 +42,7 @@ def parsed_catalogue(csv_text: str, region: str) -> Catalogue:
     _PARSED[key] = catalogue
     while len(_PARSED) > VERSIONS_KEPT_MAX:
         _PARSED.popitem(last=False)
+    freeze_long_lived()  # a version lives long: keep its rows out of the collector's full walks
     return catalogue
 
 

@@ -18,6 +18,7 @@ import prometheus_client
 import uvloop
 
 from services.common.db import POOL_SIZE_MAX
+from services.common.heap import freeze_long_lived
 from services.common.logs import configure
 from services.common.server import run_until_stopped
 from services.insured.keys import load_member_key
@@ -58,6 +59,7 @@ async def serve(role: str, config_path: Path, worker: int = 0, ready_file: Path 
     if name in config.metrics_ports:
         prometheus_client.start_http_server(config.metrics_ports[name], addr="127.0.0.1")
     running = await start(role, config)
+    freeze_long_lived()  # tables, policies, caches loaded at start: out of the collector's walks
     if ready_file is not None:
         ready_file.write_text(f"{os.getpid()}\n")
 
