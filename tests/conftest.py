@@ -27,6 +27,7 @@ import fcntl
 import functools
 import os
 import re
+import gc
 import shutil
 import signal
 import tempfile
@@ -470,6 +471,7 @@ async def running_stack(database: Database, members_per_region: int = TEST_MEMBE
     try:
         yield result
     finally:
+        gc.unfreeze()  # a test process outlives its stacks: what they froze may be collected again
         for channel in result.channels:
             await channel.close()
         await his.stop(None)
