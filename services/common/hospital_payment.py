@@ -115,8 +115,7 @@ def month_result(region: str, month: str, weights_year: str, table: WeightTable,
     """The month's payment per hospital, its stays paid with `table`, and the cross-region gain or loss at the
     provisional point value (the patients' share deducted in the "fund_and_patients" form)."""
     grouped = group_stays(month_stays)
-    exempt = readmission_exemptions(region)
-    payments = case_payments([payment_case(item, exempt) for item in grouped], table, params, special_review)
+    payments = grouped_payments(region, table, params, grouped, special_review)
     return MonthResult(region, month, weights_year, payments, month_payment(payments, params),
                        cross_region_balance(payments, None, params.provisional_point_value_fen,
                                             params.deducts_patients),
@@ -140,5 +139,10 @@ def weight_table_from_json(text: str) -> WeightTable:
 def case_payments_of(region: str, table: WeightTable, params: PaymentParams, stays: list[ta.SettledStay],
                      special_review: Collection[str] = ()) -> tuple[CasePayment, ...]:
     """Every stay's method and points (a year's, for the year end: readmissions across months count)."""
+    return grouped_payments(region, table, params, group_stays(stays), special_review)
+
+
+def grouped_payments(region: str, table: WeightTable, params: PaymentParams, grouped: list[GroupedStay],
+                     special_review: Collection[str] = ()) -> tuple[CasePayment, ...]:
     exempt = readmission_exemptions(region)
-    return case_payments([payment_case(item, exempt) for item in group_stays(stays)], table, params, special_review)
+    return case_payments([payment_case(item, exempt) for item in grouped], table, params, special_review)

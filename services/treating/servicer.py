@@ -46,9 +46,8 @@ from clearing.dates import check_month, check_year, first_open_month, parse_day
 from clearing.lifecycle import ReversalOutcome, check_cancellable, check_not_reversed, reversal_outcome
 from clearing.errors import InvalidField, NotAllowed, NotFound, PreconditionFailed, RequestConflict
 from clearing.hospital_payment import (
-    CasePayment, HospitalYear, Method, PaymentParams, PointValue, WeightTable, YearEnd, cross_region_balance,
-    drg_year_end,
-    drg_year_to_date, global_budget_year_end, hospital_years,
+    CasePayment, CrossRegionBalance, HospitalYear, Method, PaymentParams, PointValue, WeightTable, YearEnd,
+    cross_region_balance, drg_year_end, drg_year_to_date, global_budget_year_end, hospital_years,
 )
 from clearing.hospital_payment.settle import MONTHS_PER_YEAR
 from clearing.ledger import (
@@ -1226,16 +1225,19 @@ def check_special_review_ids(ids: list[str]) -> list[str]:
         raise InvalidField("special_review_case_ids", f"must have at most {SPECIAL_REVIEW_MAX} ids")
     seen: set[str] = set()
     for index, case_id in enumerate(ids):
-        try:
-            canonical = str(uuid.UUID(case_id))
-        except ValueError:
-            raise InvalidField(f"special_review_case_ids[{index}]", "must be a settlement id (UUID)") from None
+        canonical = check_request_id(case_id, f"special_review_case_ids[{index}]")
         if canonical != case_id:
             raise InvalidField(f"special_review_case_ids[{index}]", "must be a settlement id in canonical form")
         if case_id in seen:
             raise InvalidField(f"special_review_case_ids[{index}]", f"{case_id} appears twice")
         seen.add(case_id)
     return sorted(seen)
+
+
+def cross_region_message(balance: CrossRegionBalance) -> pb.CrossRegionGainLoss:
+    return pb.CrossRegionGainLoss(cases=balance.cases, points_e4=balance.points_e4,
+                                  drg_payment_fen=balance.drg_payment_fen, fund_pay_fen=balance.fund_pay_fen,
+                                  patients_fen=balance.patients_fen, gain_fen=balance.gain_fen)
 
 
 def same_payment_request(posted: asyncpg.Record, normalized: pb.CloseHospitalPaymentMonthRequest
@@ -1286,10 +1288,7 @@ def month_payment_response(request: pb.CloseHospitalPaymentMonthRequest, params:
         special_review_case_ids=request.special_review_case_ids, budget_form=params.budget_form,
         provisional_point_value_fen=params.provisional_point_value_fen, hospitals=hospitals,
         paid_fen=sum(row.paid_fen for row in hospitals),
-        cross_region=pb.CrossRegionGainLoss(cases=balance.cases, points_e4=balance.points_e4,
-                                            drg_payment_fen=balance.drg_payment_fen,
-                                            fund_pay_fen=balance.fund_pay_fen, patients_fen=balance.patients_fen,
-                                            gain_fen=balance.gain_fen))
+        cross_region=cross_region_message(balance))
 
 
 def year_end_response(year: str, params: PaymentParams, payments: tuple[CasePayment, ...],
@@ -1342,7 +1341,4 @@ def year_end_response(year: str, params: PaymentParams, payments: tuple[CasePaym
         fund_budget_fen=fund_budget_fen, gross_budget_fen=drg.budget_fen if drg.hospitals else fund_budget_fen,
         point_value_exact=f"{value.numerator}/{value.denominator}", point_value_fen_e4=value.fen_e4(),
         hospitals=hospitals,
-        cross_region=pb.CrossRegionGainLoss(cases=balance.cases, points_e4=balance.points_e4,
-                                            drg_payment_fen=balance.drg_payment_fen,
-                                            fund_pay_fen=balance.fund_pay_fen, patients_fen=balance.patients_fen,
-                                            gain_fen=balance.gain_fen))
+        cross_region=cross_region_message(balance))
