@@ -6,6 +6,7 @@ module's clock lives in March 2026 and moves on to close its months."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import uuid
@@ -171,8 +172,15 @@ async def test_a_posted_month_settles_the_receivables(own_kit) -> None:
     assert await db.fetchval("SELECT count(*) FROM drg_weight_tables") == 0  # … and freezes nothing
     assert await ledger_of(db, MONTH) == {}
 
-    posted = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=MONTH))
-    assert posted.posted and posted.weights_year == YEAR
+    # Two operators post the month at the same moment: one posts, the other waits and answers the stored result.
+    posted, twin = await asyncio.gather(*(treating.CloseHospitalPaymentMonth(
+        ta.CloseHospitalPaymentMonthRequest(month=MONTH)) for _ in range(2)))
+    assert posted.posted and posted.weights_year == YEAR and kit.same_bytes(twin, posted)
+    assert await db.fetchval("SELECT count(*) FROM payment_closings WHERE period = $1", MONTH) == 1
+    assert await db.fetchval("SELECT count(*) FROM ledger_transactions WHERE kind = 'payment' AND payment_period = $1",
+                             MONTH) == await db.fetchval(
+        "SELECT count(DISTINCT hospital_code) FROM ledger_transactions WHERE kind = 'payment' AND payment_period = $1",
+        MONTH) > 0, "one transfer per hospital"
     preview.posted = True
     preview.posted_at.CopyFrom(posted.posted_at)
     assert posted == preview  # a preview and a post compute the same thing
@@ -252,7 +260,9 @@ async def test_the_year_end_claws_back_and_releases_the_hold_backs(own_kit, time
             empty = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=month))
             assert [(item.hospital_code, item.paid_fen) for item in empty.hospitals] == [("H44010000004", 45_000_000)]
     march = await treating.CloseHospitalPaymentMonth(ta.CloseHospitalPaymentMonthRequest(month=MONTH))
-    year = await treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR))
+    year, twin = await asyncio.gather(*(treating.CloseHospitalPaymentYear(ta.CloseHospitalPaymentYearRequest(year=YEAR))
+                                        for _ in range(2)))  # posted once, the other answers the stored result
+    assert kit.same_bytes(twin, year)
     assert (year.posted, year.year_to_date, year.months_posted, year.fund_budget_fen) == (True, False, 12, budget_fen)
     rows = {item.hospital_code: item for item in year.hospitals}
     # 总额预付, no stays: annual 6,000,000 yuan (90 % a month: 450,000) against a cost of 0 keeps 60 % → 3,600,000;
